@@ -1,0 +1,125 @@
+/**
+ * Every way a request can fail before its WebSocket is relayed, one class each: a stable code for logs and metrics,
+ * the HTTP status the client gets, who caused it, and whether another backend may be tried.
+ */
+export type FailureSide = "client" | "upstream" | "gateway";
+
+export abstract class GatewayError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  abstract readonly side: FailureSide;
+  readonly retryable: boolean = false;
+  /** Extra response headers, e.g. Sec-WebSocket-Version on a 426. */
+  readonly headers: Readonly<Record<string, string>> = {};
+}
+
+export class RouteNotFoundError extends GatewayError {
+  readonly code = "WSG_ROUTE_NOT_FOUND";
+  readonly status = 404;
+  readonly side = "client";
+  constructor() {
+    super("no route matches");
+  }
+}
+
+export class MethodNotAllowedError extends GatewayError {
+  readonly code = "WSG_METHOD_NOT_ALLOWED";
+  readonly status = 405;
+  readonly side = "client";
+  override readonly headers = { Allow: "GET" };
+  constructor(method: string) {
+    super(`method ${method} cannot open a WebSocket (use GET)`);
+  }
+}
+
+export class UpgradeRequiredError extends GatewayError {
+  readonly code = "WSG_UPGRADE_REQUIRED";
+  readonly status = 426;
+  readonly side = "client";
+  override readonly headers = { Upgrade: "websocket", Connection: "Upgrade" };
+  constructor() {
+    super("this route serves WebSocket only: send an Upgrade: websocket request");
+  }
+}
+
+export class BadHandshakeError extends GatewayError {
+  readonly code = "WSG_BAD_HANDSHAKE";
+  readonly status = 400;
+  readonly side = "client";
+}
+
+export class UnsupportedVersionError extends GatewayError {
+  readonly code = "WSG_UNSUPPORTED_VERSION";
+  readonly status = 426;
+  readonly side = "client";
+  override readonly headers = { "Sec-WebSocket-Version": "13" };
+  constructor(version: string) {
+    super(`unsupported Sec-WebSocket-Version '${version}' (this gateway speaks 13)`);
+  }
+}
+
+export class NoUpstreamError extends GatewayError {
+  readonly code = "WSG_NO_UPSTREAM";
+  readonly status = 503;
+  readonly side = "gateway";
+  override readonly headers = { "Retry-After": "5" };
+  constructor() {
+    super("no backend available");
+  }
+}
+
+export class UpstreamConnectError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_CONNECT";
+  readonly status = 502;
+  readonly side = "upstream";
+  override readonly retryable = true;
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`cannot connect to backend ${backend}: ${reason}`);
+  }
+}
+
+export class UpstreamDialTimeoutError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_DIAL_TIMEOUT";
+  readonly status = 504;
+  readonly side = "upstream";
+  override readonly retryable = true;
+  constructor(readonly backend: string) {
+    super(`backend ${backend} did not accept the connection in time`);
+  }
+}
+
+export class UpstreamHandshakeTimeoutError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_HANDSHAKE_TIMEOUT";
+  readonly status = 504;
+  readonly side = "upstream";
+  constructor(readonly backend: string) {
+    super(`backend ${backend} did not answer the upgrade in time`);
+  }
+}
+
+export class UpstreamHandshakeError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_BAD_HANDSHAKE";
+  readonly status = 502;
+  readonly side = "upstream";
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`backend ${backend} answered the upgrade wrongly: ${reason}`);
+  }
+}
+
+export class UpstreamResetError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_RESET";
+  readonly status = 502;
+  readonly side = "upstream";
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`backend ${backend} closed the connection during the handshake: ${reason}`);
+  }
+}

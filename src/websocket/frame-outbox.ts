@@ -1,0 +1,53 @@
+import type { Writable } from "node:stream";
+
+/**
+ * Everything written to one peer goes through its outbox. The relay streams data frames into it piece by piece;
+ * frames of the gateway's own (pings, closes) must never land inside one, so they wait here for the frame boundary.
+ */
+export class FrameOutbox {
+  /** A data frame's header has been written and some of its payload is still to come. */
+  midFrame = false;
+  /** A close frame has been queued or written: nothing but teardown may follow it. */
+  closing = false;
+  private queued: Buffer[] | null = null;
+  private endAfterClose = false;
+
+  constructor(private readonly socket: Writable) {}
+
+  write(bytes: Buffer): void {
+    if (this.socket.writable) this.socket.write(bytes);
+  }
+
+  /** Writes a whole frame of the gateway's own now if between frames, else right after the frame in flight. */
+  inject(frame: Buffer): void {
+    if (this.closing) return;
+    if (this.midFrame) (this.queued ??= []).push(frame);
+    else this.write(frame);
+  }
+
+  /**
+   * Sends a close frame, once; the relay sends nothing after it. With `thenEnd`, the TCP connection is ended as
+   * soon as the frame is out, for a peer whose answer will not be read.
+   */
+  injectClose(frame: Buffer, thenEnd: boolean): void {
+    if (this.closing) return;
+    this.inject(frame);
+    this.closing = true;
+    this.endAfterClose = thenEnd;
+    if (!this.midFrame && thenEnd) this.socket.end();
+  }
+
+  get hasQueued(): boolean {
+    return this.queued !== null;
+  }
+
+  /** Called by the relay when the data frame in flight is complete. */
+  endFrame(): void {
+    this.midFrame = false;
+    const queued = this.queued;
+    if (queued === null) return;
+    this.queued = null;
+    for (const frame of queued) this.write(frame);
+    if (this.endAfterClose) this.socket.end();
+  }
+}

@@ -1,0 +1,302 @@
+import { isUtf8 } from "node:buffer";
+import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
+import type { FrameOutbox } from "./frame-outbox.js";
+import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
+
+/** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
+export interface FrameStreamHandler {
+  onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void;
+  onFrameError(stream: FrameStream, failure: FrameFailureKind): void;
+}
+
+export interface FrameStreamOptions {
+  /** Frames from a client are masked; frames from a server are not (RFC 6455 §5.1). */
+  fromClient: boolean;
+  /** The most payload bytes one message may carry over all its fragments; -1 for no limit. */
+  maxMessageSize: number;
+  /** RSV bits the negotiated extensions allow on a message's first frame (0x40 for permessage-deflate). */
+  firstFrameRsv: number;
+  /** An extension we do not know was negotiated: its use of RSV bits cannot be checked. */
+  anyRsv: boolean;
+  /** Record the time of each data frame, for idle timeouts. */
+  trackActivity: boolean;
+}
+
+const State = {
+  Header: 0,
+  Payload: 1,
+  Control: 2,
+  Discard: 3,
+} as const;
+type StateValue = (typeof State)[keyof typeof State];
+
+/** Header length for a frame whose second byte is `b1`. */
+function headerLength(b1: number): number {
+  const length7 = b1 & 0x7f;
+  return 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+}
+
+/**
+ * One direction of the relay. It parses frame headers, checks them, and passes data frames on as slices of the
+ * chunks it was given: the payload is neither copied nor unmasked. Control frames (at most 125 bytes) are
+ * collected and handed to the relay, which forwards, answers or swallows them.
+ */
+export class FrameStream {
+  /** Data messages completed. */
+  messages = 0;
+  /** Bytes received from the peer, headers included. */
+  bytes = 0;
+  /** Time of the last data frame (ms since epoch), when tracked. */
+  lastDataAt = 0;
+
+  private state: StateValue = State.Header;
+  private readonly scratch = Buffer.allocUnsafe(MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD + 4);
+  private readonly headerBytes = this.scratch.subarray(0, MAX_HEADER_BYTES);
+  private readonly controlPayload = this.scratch.subarray(MAX_HEADER_BYTES, MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
+  private readonly maskKey = this.scratch.subarray(MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
+  private headerHave = 0;
+
+  // The frame being read.
+  private fin = false;
+  private opcode = 0;
+  private remaining = 0;
+  private forwarding = false;
+  private controlLength = 0;
+  private controlHave = 0;
+  private controlMasked = false;
+
+  // The message being read.
+  private inMessage = false;
+  private messageBytes = 0;
+
+  // Start, in the current chunk, of bytes to pass on unchanged; -1 when none.
+  private passStart = -1;
+
+  constructor(
+    private readonly options: FrameStreamOptions,
+    private readonly out: FrameOutbox,
+    private readonly handler: FrameStreamHandler,
+  ) {}
+
+  /** Whether a close frame or an error ended this direction. */
+  get stopped(): boolean {
+    return this.state === State.Discard;
+  }
+
+  /** Stops reading frames: every later byte is dropped. */
+  stop(): void {
+    this.state = State.Discard;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.state === State.Discard) return;
+    this.bytes += chunk.length;
+    const end = chunk.length;
+    let pos = 0;
+    this.passStart = -1;
+    while (pos < end) {
+      if (this.state === State.Payload) {
+        const take = Math.min(this.remaining, end - pos);
+        if (this.forwarding && this.passStart < 0) this.passStart = pos;
+        pos += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.endDataFrame(chunk, pos);
+      } else if (this.state === State.Header) {
+        pos = this.readHeader(chunk, pos);
+      } else if (this.state === State.Control) {
+        pos = this.readControlPayload(chunk, pos);
+      } else {
+        break;
+      }
+    }
+    this.flushPass(chunk, this.stopped ? pos : end);
+  }
+
+  private flushPass(chunk: Buffer, upTo: number): void {
+    const start = this.passStart;
+    if (start < 0) return;
+    this.passStart = -1;
+    if (upTo <= start) return;
+    this.out.write(start === 0 && upTo === chunk.length ? chunk : chunk.subarray(start, upTo));
+  }
+
+  /** Reads a header at `pos`, whole or in pieces across chunks; returns the new position. */
+  private readHeader(chunk: Buffer, pos: number): number {
+    const end = chunk.length;
+    let header: Buffer;
+    let at: number;
+    let length: number;
+    if (this.headerHave === 0 && end - pos >= 2 && end - pos >= headerLength(chunk[pos + 1] as number)) {
+      header = chunk;
+      at = pos;
+      length = headerLength(chunk[pos + 1] as number);
+    } else {
+      // The header is split across reads: gather it in scratch space first.
+      if (this.headerHave === 0) this.flushPass(chunk, pos);
+      const need = this.headerHave < 2 ? 2 : headerLength(this.headerBytes[1] as number);
+      let take = Math.min(need - this.headerHave, end - pos);
+      chunk.copy(this.headerBytes, this.headerHave, pos, pos + take);
+      this.headerHave += take;
+      pos += take;
+      if (this.headerHave < 2) return pos;
+      length = headerLength(this.headerBytes[1] as number);
+      take = Math.min(length - this.headerHave, end - pos);
+      chunk.copy(this.headerBytes, this.headerHave, pos, pos + take);
+      this.headerHave += take;
+      pos += take;
+      if (this.headerHave < length) return pos;
+      this.headerHave = 0;
+      header = this.headerBytes;
+      at = 0;
+    }
+    const failure = this.beginFrame(header, at, length, chunk, header === chunk ? pos : -1);
+    if (failure !== null) {
+      this.flushPass(chunk, header === chunk ? pos : this.passStart);
+      this.fail(failure);
+      return end;
+    }
+    return header === chunk ? pos + length : pos;
+  }
+
+  /**
+   * Checks a complete header and sets up the frame. `headerStart` is where the header sits in `chunk`,
+   * or -1 when it was gathered across reads (and must be written from a copy).
+   */
+  private beginFrame(
+    header: Buffer,
+    at: number,
+    length: number,
+    chunk: Buffer,
+    headerStart: number,
+  ): FrameFailureKind | null {
+    const b0 = header[at] as number;
+    const b1 = header[at + 1] as number;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv = b0 & 0x70;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let payloadLength = b1 & 0x7f;
+    let offset = at + 2;
+    if (payloadLength === 126) {
+      payloadLength = header.readUInt16BE(offset);
+      offset += 2;
+    } else if (payloadLength === 127) {
+      const high = header.readUInt32BE(offset);
+      if (high & 0x80000000) return FrameFailure.LengthMsbSet;
+      // Past 2^53 a length cannot be counted exactly; no limit could be kept.
+      if (high > 0x1fffff) return FrameFailure.MessageTooBig;
+      payloadLength = high * 0x100000000 + header.readUInt32BE(offset + 4);
+      offset += 8;
+    }
+    if (masked !== this.options.fromClient) {
+      return masked ? FrameFailure.MaskUnexpected : FrameFailure.MaskMissing;
+    }
+
+    if (opcode >= Opcode.Close) {
+      if (opcode > Opcode.Pong) return FrameFailure.ReservedOpcode;
+      if (!fin) return FrameFailure.ControlFragmented;
+      if (payloadLength > MAX_CONTROL_PAYLOAD) return FrameFailure.ControlTooLong;
+      if (rsv !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
+      this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
+      this.opcode = opcode;
+      this.controlLength = payloadLength;
+      this.controlHave = 0;
+      this.controlMasked = masked;
+      if (masked) header.copy(this.maskKey, 0, offset, offset + 4);
+      this.state = State.Control;
+      if (payloadLength === 0) this.endControlFrame();
+      return null;
+    }
+
+    if (opcode > Opcode.Binary) return FrameFailure.ReservedOpcode;
+    if (opcode === Opcode.Continuation) {
+      if (!this.inMessage) return FrameFailure.UnexpectedContinuation;
+      if (rsv !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
+    } else {
+      if (this.inMessage) return FrameFailure.ExpectedContinuation;
+      if ((rsv & ~this.options.firstFrameRsv) !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
+    }
+    const maxMessageSize = this.options.maxMessageSize;
+    if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
+
+    this.fin = fin;
+    this.inMessage = !fin;
+    this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
+    this.remaining = payloadLength;
+    if (this.options.trackActivity) this.lastDataAt = Date.now();
+    // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
+    this.forwarding = !this.out.closing;
+    if (this.forwarding) {
+      if (headerStart >= 0) {
+        if (this.passStart < 0) this.passStart = headerStart;
+      } else {
+        this.out.write(Buffer.from(this.headerBytes.subarray(0, length)));
+      }
+      this.out.midFrame = true;
+    } else if (headerStart >= 0) {
+      this.flushPass(chunk, headerStart);
+    }
+    this.state = State.Payload;
+    if (payloadLength === 0) this.endDataFrame(chunk, headerStart < 0 ? 0 : headerStart + length);
+    return null;
+  }
+
+  private endDataFrame(chunk: Buffer, pos: number): void {
+    this.state = State.Header;
+    if (this.fin) this.messages++;
+    if (!this.forwarding) return;
+    if (this.out.hasQueued) {
+      // Frames of the gateway's own are waiting for this boundary: what came before them goes first.
+      this.flushPass(chunk, pos);
+      this.out.endFrame();
+    } else {
+      this.out.midFrame = false;
+    }
+  }
+
+  private readControlPayload(chunk: Buffer, pos: number): number {
+    const take = Math.min(this.controlLength - this.controlHave, chunk.length - pos);
+    const payload = this.controlPayload;
+    if (this.controlMasked) {
+      const mask = this.maskKey;
+      for (let i = 0; i < take; i++) {
+        const index = this.controlHave + i;
+        payload[index] = (chunk[pos + i] as number) ^ (mask[index & 3] as number);
+      }
+    } else {
+      chunk.copy(payload, this.controlHave, pos, pos + take);
+    }
+    this.controlHave += take;
+    if (this.controlHave === this.controlLength) this.endControlFrame();
+    return pos + take;
+  }
+
+  private endControlFrame(): void {
+    this.state = State.Header;
+    const payload = this.controlPayload.subarray(0, this.controlLength);
+    if (this.opcode === Opcode.Close) {
+      const failure = checkClosePayload(payload);
+      if (failure !== null) {
+        this.fail(failure);
+        return;
+      }
+      // Nothing may follow a close frame (RFC 6455 §5.5.1).
+      this.state = State.Discard;
+    }
+    this.handler.onControlFrame(this, this.opcode, payload);
+  }
+
+  private fail(failure: FrameFailureKind): void {
+    this.state = State.Discard;
+    this.handler.onFrameError(this, failure);
+  }
+}
+
+/** A close payload is empty, or a valid code followed by a UTF-8 reason. */
+export function checkClosePayload(payload: Buffer): FrameFailureKind | null {
+  if (payload.length === 0) return null;
+  if (payload.length === 1) return FrameFailure.CloseLength;
+  if (!isValidWireCloseCode(payload.readUInt16BE(0))) return FrameFailure.CloseCodeInvalid;
+  if (payload.length > 2 && !isUtf8(payload.subarray(2))) return FrameFailure.CloseReasonUtf8;
+  return null;
+}

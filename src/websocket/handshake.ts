@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { BadHandshakeError, MethodNotAllowedError, UnsupportedVersionError, type GatewayError } from "../errors.js";
+import { HANDSHAKE_GUID } from "./protocol.js";
+
+/** Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus the upgrade pair. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Headers the WebSocket handshake computes per connection: each side gets its own. */
+const PER_CONNECTION = new Set(["sec-websocket-key", "sec-websocket-accept"]);
+
+const KEY_PATTERN = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
+
+export function acceptKeyFor(key: string): string {
+  return createHash("sha1")
+    .update(key + HANDSHAKE_GUID)
+    .digest("base64");
+}
+
+export function newHandshakeKey(): string {
+  return randomBytes(16).toString("base64");
+}
+
+/** Comma-separated header values as lowercase tokens. */
+function tokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(",") : value;
+  return joined
+    .split(",")
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token.length > 0);
+}
+
+export interface ClientUpgrade {
+  key: string;
+  /** Subprotocols the client offered, in its order. */
+  protocols: string[];
+  /** Extension names the client offered. */
+  extensionNames: string[];
+}
+
+/** Checks a client's upgrade request (RFC 6455 §4.2.1); returns what the backend handshake needs. */
+export function checkClientUpgrade(req: IncomingMessage): ClientUpgrade | GatewayError {
+  if (req.method !== "GET") return new MethodNotAllowedError(req.method ?? "");
+  const headers = req.headers;
+  if (!tokens(headers.upgrade).includes("websocket")) {
+    return new BadHandshakeError(`unsupported upgrade '${headers.upgrade ?? ""}' (only websocket is served)`);
+  }
+  if (!tokens(headers.connection).includes("upgrade")) {
+    return new BadHandshakeError("the Connection header must include 'Upgrade'");
+  }
+  const version = headers["sec-websocket-version"];
+  if (version === undefined) return new BadHandshakeError("missing Sec-WebSocket-Version header");
+  if (version.trim() !== "13") return new UnsupportedVersionError(version);
+  const key = headers["sec-websocket-key"];
+  if (key === undefined || !KEY_PATTERN.test(key.trim())) {
+    return new BadHandshakeError("missing or invalid Sec-WebSocket-Key header");
+  }
+  if (headers["content-length"] !== undefined && headers["content-length"] !== "0") {
+    return new BadHandshakeError("an upgrade request carries no body");
+  }
+  if (headers["transfer-encoding"] !== undefined) return new BadHandshakeError("an upgrade request carries no body");
+  return {
+    key: key.trim(),
+    protocols: (headers["sec-websocket-protocol"] ?? "")
+      .split(",")
+      .map((protocol) => protocol.trim())
+      .filter((protocol) => protocol.length > 0),
+    extensionNames: extensionNames(headers["sec-websocket-extensions"]),
+  };
+}
+
+function extensionNames(header: string | string[] | undefined): string[] {
+  return tokens(header).map((offer) => (offer.split(";")[0] ?? "").trim());
+}
+
+/**
+ * The client's end-to-end headers as raw name/value pairs, minus hop-by-hop ones (and those `Connection`
+ * names) and the per-connection handshake keys. Subprotocols and extensions stay as offered.
+ */
+export function endToEndHeaders(rawHeaders: readonly string[], headers: IncomingHttpHeaders): Array<[string, string]> {
+  const connectionScoped = new Set(tokens(headers.connection));
+  const kept: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || PER_CONNECTION.has(lower) || connectionScoped.has(lower)) continue;
+    if (lower.startsWith("proxy-")) continue;
+    kept.push([name, rawHeaders[i + 1] as string]);
+  }
+  return kept;
+}
+
+export interface NegotiatedSession {
+  protocol: string | undefined;
+  /** RSV bits the extensions allow on a message's first frame. */
+  firstFrameRsv: number;
+  /** An extension we do not know was negotiated. */
+  anyRsv: boolean;
+}
+
+/** Checks the backend's 101 against what was sent (RFC 6455 §4.1); returns an error reason or the session. */
+export function checkBackendUpgrade(
+  res: IncomingMessage,
+  sentKey: string,
+  offered: ClientUpgrade,
+): NegotiatedSession | string {
+  const headers = res.headers;
+  if (!tokens(headers.upgrade).includes("websocket")) return "101 without Upgrade: websocket";
+  if (!tokens(headers.connection).includes("upgrade")) return "101 without Connection: Upgrade";
+  if (headers["sec-websocket-accept"] !== acceptKeyFor(sentKey)) return "wrong Sec-WebSocket-Accept";
+  const protocol = headers["sec-websocket-protocol"];
+  if (protocol !== undefined && !offered.protocols.includes(protocol)) {
+    return `subprotocol '${protocol}' was not offered`;
+  }
+  let firstFrameRsv = 0;
+  let anyRsv = false;
+  for (const name of extensionNames(headers["sec-websocket-extensions"])) {
+    if (!offered.extensionNames.includes(name)) return `extension '${name}' was not offered`;
+    if (name === "permessage-deflate") firstFrameRsv |= 0x40;
+    else anyRsv = true;
+  }
+  return { protocol, firstFrameRsv, anyRsv };
+}
+
+/** The 101 for the client: the backend's headers (cookies, subprotocol, extensions), our accept for its key. */
+export function switchingProtocolsHead(clientKey: string, backendRawHeaders: readonly string[]): string {
+  let head =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    `Sec-WebSocket-Accept: ${acceptKeyFor(clientKey)}\r\n`;
+  for (let i = 0; i + 1 < backendRawHeaders.length; i += 2) {
+    const name = backendRawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || PER_CONNECTION.has(lower) || lower === "content-length") continue;
+    head += `${name}: ${backendRawHeaders[i + 1] as string}\r\n`;
+  }
+  return head + "\r\n";
+}
+
+/** Response headers of a non-101 backend answer, fit to relay on a connection that closes after the body. */
+export function relayedResponseHeaders(rawHeaders: readonly string[]): Array<[string, string]> {
+  const kept: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    kept.push([name, rawHeaders[i + 1] as string]);
+  }
+  return kept;
+}

@@ -1,0 +1,369 @@
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { FrameFailureKind } from "./frame-error.js";
+import { FrameOutbox } from "./frame-outbox.js";
+import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
+import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
+import { CloseCode, Opcode } from "./protocol.js";
+
+export type PeerRole = "client" | "backend";
+
+export interface RelayOptions {
+  /** Largest message from the client, all fragments together; -1 for no limit. */
+  clientMaxMessageSize: number;
+  /** Largest message from the backend; -1 for no limit. */
+  backendMaxMessageSize: number;
+  /** Ping both peers this often (ms); 0 turns the gateway's pings off. */
+  pingInterval: number;
+  /** Drop a peer that has not answered a ping for this long (ms); 0 never drops. */
+  pongTimeout: number;
+  /** Close both sides when no data frame passed either way for this long (ms); 0 turns it off. */
+  maxInactivity: number;
+  /** How long the close handshake may take before the TCP connections are cut (ms). */
+  closeTimeout: number;
+  /** RSV bits the negotiated extensions allow on a message's first frame. */
+  firstFrameRsv: number;
+  /** An unknown extension was negotiated, so RSV bits are not checked. */
+  anyRsv: boolean;
+}
+
+export interface PeerTotals {
+  messages: number;
+  bytes: number;
+}
+
+/** How a relay ended, for the session log line. */
+export interface RelayOutcome {
+  /** Who started the close: a peer, or the gateway itself (timeouts, limits it enforces, shutdown). */
+  closedBy: PeerRole | "gateway";
+  /** The first close code sent or received; 1006 when a peer vanished without one. */
+  closeCode: number;
+  closeReason: string;
+  durationMs: number;
+  fromClient: PeerTotals;
+  fromBackend: PeerTotals;
+}
+
+// Pings of our own carry this prefix so that their pongs are recognised and swallowed; others pass through.
+const PING_PREFIX = Buffer.from(`wsgate:${randomBytes(4).toString("hex")}:`);
+
+function isOwnPong(payload: Buffer): boolean {
+  return (
+    payload.length >= PING_PREFIX.length && payload.compare(PING_PREFIX, 0, PING_PREFIX.length, 0, PING_PREFIX.length) === 0
+  );
+}
+
+/** Close code the remaining side gets when its partner vanished without a close frame. */
+const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
+  client: { code: CloseCode.GoingAway, reason: "client went away" },
+  backend: { code: CloseCode.InternalError, reason: "backend connection lost" },
+};
+
+class Peer {
+  readonly outbox: FrameOutbox;
+  stream!: FrameStream;
+  closeReceived = false;
+  gone = false;
+  socketClosed = false;
+  /** When the oldest unanswered ping of ours was sent (ms), 0 when none is outstanding. */
+  awaitingPongSince = 0;
+
+  constructor(
+    readonly role: PeerRole,
+    readonly socket: Socket,
+  ) {
+    this.outbox = new FrameOutbox(socket);
+  }
+
+  get closeSent(): boolean {
+    return this.outbox.closing;
+  }
+
+  /** Frames to a backend are masked: the gateway is its client. */
+  get wantsMasked(): boolean {
+    return this.role === "backend";
+  }
+}
+
+/**
+ * A WebSocket session between a client and a backend after both handshakes. Frames flow through as a stream in
+ * both directions; the gateway adds its own pings, enforces limits and timeouts, and carries the close handshake
+ * across, ending TCP only when both sides are done or the close timeout runs out.
+ */
+export class WebSocketRelay implements FrameStreamHandler {
+  private readonly client: Peer;
+  private readonly backend: Peer;
+  private readonly startedAt = Date.now();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private pingCounter = 0;
+  private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
+  private finished = false;
+
+  constructor(
+    clientSocket: Socket,
+    backendSocket: Socket,
+    private readonly options: RelayOptions,
+    private readonly onEnd: (outcome: RelayOutcome) => void,
+  ) {
+    this.client = new Peer("client", clientSocket);
+    this.backend = new Peer("backend", backendSocket);
+    const trackActivity = options.maxInactivity > 0;
+    this.client.stream = new FrameStream(
+      {
+        fromClient: true,
+        maxMessageSize: options.clientMaxMessageSize,
+        firstFrameRsv: options.firstFrameRsv,
+        anyRsv: options.anyRsv,
+        trackActivity,
+      },
+      this.backend.outbox,
+      this,
+    );
+    this.backend.stream = new FrameStream(
+      {
+        fromClient: false,
+        maxMessageSize: options.backendMaxMessageSize,
+        firstFrameRsv: options.firstFrameRsv,
+        anyRsv: options.anyRsv,
+        trackActivity,
+      },
+      this.client.outbox,
+      this,
+    );
+  }
+
+  /** Starts relaying; `clientHead` and `backendHead` are bytes each side sent right after its handshake. */
+  start(clientHead: Buffer, backendHead: Buffer): void {
+    const client = this.client.socket;
+    const backend = this.backend.socket;
+    for (const socket of [client, backend]) {
+      socket.setNoDelay(true);
+      socket.setTimeout(0);
+    }
+    client.on("data", this.onClientData);
+    backend.on("data", this.onBackendData);
+    client.on("drain", this.onClientDrain);
+    backend.on("drain", this.onBackendDrain);
+    client.on("end", this.onClientEnd);
+    backend.on("end", this.onBackendEnd);
+    client.on("error", this.onClientError);
+    backend.on("error", this.onBackendError);
+    client.on("close", this.onClientClose);
+    backend.on("close", this.onBackendClose);
+
+    if (this.options.pingInterval > 0) this.pingTimer = setInterval(this.onPingTick, this.options.pingInterval);
+    if (this.options.maxInactivity > 0) this.idleTimer = setTimeout(this.onIdleCheck, this.options.maxInactivity);
+
+    if (backendHead.length > 0) this.onBackendData(backendHead);
+    if (clientHead.length > 0) this.onClientData(clientHead);
+    client.resume();
+    backend.resume();
+  }
+
+  /** Live totals, for status views. */
+  totals(): { fromClient: PeerTotals; fromBackend: PeerTotals } {
+    return {
+      fromClient: { messages: this.client.stream.messages, bytes: this.client.stream.bytes },
+      fromBackend: { messages: this.backend.stream.messages, bytes: this.backend.stream.bytes },
+    };
+  }
+
+  /** Closes both sides with one code, as the gateway (shutdown, an operator). */
+  close(code: number, reason: string): void {
+    this.closeBoth(code, reason);
+  }
+
+  // ---- data and backpressure ----
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    this.client.stream.push(chunk);
+    if (this.backend.socket.writableNeedDrain) this.client.socket.pause();
+  };
+
+  private readonly onBackendData = (chunk: Buffer): void => {
+    this.backend.stream.push(chunk);
+    if (this.client.socket.writableNeedDrain) this.backend.socket.pause();
+  };
+
+  private readonly onClientDrain = (): void => {
+    this.backend.socket.resume();
+  };
+
+  private readonly onBackendDrain = (): void => {
+    this.client.socket.resume();
+  };
+
+  // ---- frames ----
+
+  onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void {
+    const from = stream === this.client.stream ? this.client : this.backend;
+    const to = from === this.client ? this.backend : this.client;
+    if (opcode === Opcode.Pong) {
+      // Any pong shows the peer is alive; only pongs to our own pings stay here.
+      from.awaitingPongSince = 0;
+      if (isOwnPong(payload)) return;
+      to.outbox.inject(encodeControlFrame(Opcode.Pong, payload, to.wantsMasked));
+    } else if (opcode === Opcode.Ping) {
+      to.outbox.inject(encodeControlFrame(Opcode.Ping, payload, to.wantsMasked));
+    } else {
+      this.onCloseFrame(from, to, payload);
+    }
+  }
+
+  private onCloseFrame(from: Peer, to: Peer, payload: Buffer): void {
+    from.closeReceived = true;
+    const code = payload.length >= 2 ? payload.readUInt16BE(0) : CloseCode.NoStatus;
+    const reason = payload.length > 2 ? payload.toString("utf8", 2) : "";
+    this.outcome ??= { closedBy: from.role, closeCode: code, closeReason: reason };
+    if (!to.closeSent) {
+      // The close is relayed as it came: same code, same reason, or none.
+      to.outbox.injectClose(encodeControlFrame(Opcode.Close, payload, to.wantsMasked), false);
+    }
+    this.beginClosing();
+    if (from.closeSent) this.endPeer(from);
+    if (to.closeReceived && to.closeSent) this.endPeer(to);
+  }
+
+  onFrameError(stream: FrameStream, failure: FrameFailureKind): void {
+    const from = stream === this.client.stream ? this.client : this.backend;
+    const to = from === this.client ? this.backend : this.client;
+    this.outcome ??= { closedBy: "gateway", closeCode: failure.closeCode, closeReason: `${from.role}: ${failure.reason}` };
+    // The offender's later bytes cannot be trusted, so its answer is not awaited.
+    from.outbox.injectClose(encodeCloseFrame(failure.closeCode, failure.reason, from.wantsMasked), true);
+    this.sendClose(to, CloseCode.GoingAway, `${from.role} ${failure.reason}`);
+    this.beginClosing();
+  }
+
+  // ---- peers leaving ----
+
+  private readonly onClientEnd = (): void => this.onPeerGone(this.client, false);
+  private readonly onBackendEnd = (): void => this.onPeerGone(this.backend, false);
+  private readonly onClientError = (): void => this.onPeerGone(this.client, true);
+  private readonly onBackendError = (): void => this.onPeerGone(this.backend, true);
+
+  private readonly onClientClose = (): void => {
+    this.client.socketClosed = true;
+    this.onPeerGone(this.client, true);
+    this.maybeFinish();
+  };
+
+  private readonly onBackendClose = (): void => {
+    this.backend.socketClosed = true;
+    this.onPeerGone(this.backend, true);
+    this.maybeFinish();
+  };
+
+  private onPeerGone(peer: Peer, broken: boolean): void {
+    if (peer.gone) return;
+    peer.gone = true;
+    peer.stream.stop();
+    const other = peer === this.client ? this.backend : this.client;
+    if (!peer.closeReceived) {
+      // Vanished without a close frame: the other side still deserves one.
+      const lost = PEER_LOST_CLOSE[peer.role];
+      this.outcome ??= { closedBy: peer.role, closeCode: CloseCode.Abnormal, closeReason: lost.reason };
+      if (other.outbox.midFrame) other.socket.destroy();
+      else this.sendClose(other, lost.code, lost.reason);
+    }
+    if (broken) peer.socket.destroy();
+    else peer.socket.end();
+    this.beginClosing();
+  }
+
+  // ---- heartbeat and idleness ----
+
+  private readonly onPingTick = (): void => {
+    const now = Date.now();
+    for (const peer of [this.client, this.backend]) {
+      if (peer.closeSent || peer.gone) continue;
+      const payload = Buffer.from(`${PING_PREFIX.toString("latin1")}${++this.pingCounter}`, "latin1");
+      peer.outbox.inject(encodeControlFrame(Opcode.Ping, payload, peer.wantsMasked));
+      if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
+    }
+    if (this.options.pongTimeout > 0 && this.pongTimer === undefined) {
+      this.pongTimer = setTimeout(this.onPongDeadline, this.options.pongTimeout);
+    }
+  };
+
+  private readonly onPongDeadline = (): void => {
+    this.pongTimer = undefined;
+    const now = Date.now();
+    let nextDue = Infinity;
+    for (const peer of [this.client, this.backend]) {
+      if (peer.awaitingPongSince === 0 || peer.closeSent || peer.gone) continue;
+      const due = peer.awaitingPongSince + this.options.pongTimeout;
+      if (due <= now) {
+        this.onPeerUnresponsive(peer);
+        return;
+      }
+      nextDue = Math.min(nextDue, due);
+    }
+    if (nextDue !== Infinity) this.pongTimer = setTimeout(this.onPongDeadline, nextDue - now);
+  };
+
+  private onPeerUnresponsive(peer: Peer): void {
+    const other = peer === this.client ? this.backend : this.client;
+    const reason = `${peer.role} did not answer ping`;
+    this.outcome ??= { closedBy: "gateway", closeCode: CloseCode.GoingAway, closeReason: reason };
+    peer.outbox.injectClose(encodeCloseFrame(CloseCode.GoingAway, "ping timeout", peer.wantsMasked), true);
+    this.sendClose(other, CloseCode.GoingAway, reason);
+    this.beginClosing();
+  }
+
+  private readonly onIdleCheck = (): void => {
+    const lastData = Math.max(this.startedAt, this.client.stream.lastDataAt, this.backend.stream.lastDataAt);
+    const remaining = lastData + this.options.maxInactivity - Date.now();
+    if (remaining > 0) {
+      this.idleTimer = setTimeout(this.onIdleCheck, remaining);
+      return;
+    }
+    this.idleTimer = undefined;
+    this.closeBoth(CloseCode.GoingAway, "idle timeout");
+  };
+
+  // ---- closing ----
+
+  private closeBoth(code: number, reason: string): void {
+    this.outcome ??= { closedBy: "gateway", closeCode: code, closeReason: reason };
+    this.sendClose(this.client, code, reason);
+    this.sendClose(this.backend, code, reason);
+    this.beginClosing();
+  }
+
+  private sendClose(peer: Peer, code: number, reason: string): void {
+    if (peer.closeSent || peer.gone) return;
+    peer.outbox.injectClose(encodeCloseFrame(code, reason, peer.wantsMasked), false);
+  }
+
+  /** Both close frames have crossed for this peer: end its TCP connection (the server side ends first). */
+  private endPeer(peer: Peer): void {
+    peer.socket.end();
+  }
+
+  private beginClosing(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    clearTimeout(this.idleTimer);
+    this.pingTimer = this.pongTimer = this.idleTimer = undefined;
+    this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
+  }
+
+  private readonly onCloseTimeout = (): void => {
+    this.client.socket.destroy();
+    this.backend.socket.destroy();
+  };
+
+  private maybeFinish(): void {
+    if (this.finished || !this.client.socketClosed || !this.backend.socketClosed) return;
+    this.finished = true;
+    clearTimeout(this.closeTimer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    clearTimeout(this.idleTimer);
+    const outcome = this.outcome ?? { closedBy: "gateway", closeCode: CloseCode.Abnormal, closeReason: "" };
+    this.onEnd({ ...outcome, durationMs: Date.now() - this.startedAt, ...this.totals() });
+  }
+}
