@@ -1,0 +1,17 @@
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { relayedResponseHeaders } from "../../websocket/handshake.js";
+
+/**
+ * Relays a backend's non-101 answer (status, headers, body) to the client as it came, on a connection that
+ * closes after the body: the client learns exactly why the backend said no.
+ */
+export function relayBackendAnswer(response: IncomingMessage, client: Socket): void {
+  let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ""}\r\n`;
+  for (const [name, value] of relayedResponseHeaders(response.rawHeaders)) head += `${name}: ${value}\r\n`;
+  head += "Connection: close\r\n\r\n";
+  client.write(head);
+  response.pipe(client);
+  response.on("error", () => client.destroy());
+  client.on("close", () => response.destroy());
+}

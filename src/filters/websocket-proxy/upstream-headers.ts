@@ -1,0 +1,46 @@
+import type { IncomingMessage } from "node:http";
+import { endToEndHeaders } from "../../websocket/handshake.js";
+import type { UpstreamServer } from "../../upstream/server.js";
+
+export interface UpstreamHeaderInput {
+  req: IncomingMessage;
+  server: UpstreamServer;
+  clientIp: string;
+  /** The client reached us over TLS. */
+  secure: boolean;
+  /** The key of our own handshake with the backend. */
+  key: string;
+  defaultOrigin: string | undefined;
+}
+
+const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+
+/**
+ * Headers of the backend upgrade request: the client's end-to-end headers as they came (subprotocols and
+ * extensions included), our own key, the backend's Host unless keepHost, and X-Forwarded-* for the client.
+ */
+export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[string, string]> {
+  const { req, server } = input;
+  const clientHost = req.headers.host;
+  const host = server.keepHost && clientHost !== undefined ? clientHost : server.url.host;
+  const headers: Array<[string, string]> = [
+    ["Host", host],
+    ["Upgrade", "websocket"],
+    ["Connection", "Upgrade"],
+    ["Sec-WebSocket-Key", input.key],
+  ];
+  for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
+    if (!REPLACED.has(header[0].toLowerCase())) headers.push(header);
+  }
+  if (req.headers.origin === undefined && input.defaultOrigin !== undefined) {
+    headers.push(["Origin", input.defaultOrigin]);
+  }
+  const priorForwardedFor = req.headers["x-forwarded-for"];
+  headers.push([
+    "X-Forwarded-For",
+    priorForwardedFor === undefined ? input.clientIp : `${priorForwardedFor}, ${input.clientIp}`,
+  ]);
+  if (clientHost !== undefined) headers.push(["X-Forwarded-Host", clientHost]);
+  headers.push(["X-Forwarded-Proto", input.secure ? "https" : "http"]);
+  return headers;
+}

@@ -1,0 +1,118 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { GatewayError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+import { writeRawResponse } from "../server/raw-response.js";
+import type { RouteMatch } from "../server/router.js";
+
+/** Where a request came in and how it was routed. */
+export interface RouteInfo {
+  /** The HTTPServer's name. */
+  server: string;
+  /** The pipeline the route sends to. */
+  pipeline: string;
+  /** The path and query for the backend, after rewriteTarget. */
+  target: string;
+  match: RouteMatch;
+  /** The client's connection is TLS (for X-Forwarded-Proto). */
+  secure: boolean;
+}
+
+interface ContextBase {
+  readonly req: IncomingMessage;
+  readonly route: RouteInfo;
+  /** The client's address, or the first X-Forwarded-For entry where the server trusts it. */
+  readonly clientIp: string;
+  readonly log: Logger;
+  /** Set once an answer has been given; the pipeline stops there. */
+  readonly answered: boolean;
+  /** Ends the request with the error's status and reason. */
+  reject(error: GatewayError): void;
+}
+
+/** A WebSocket upgrade request: the answer is written on the raw socket. */
+export interface UpgradeContext extends ContextBase {
+  readonly kind: "upgrade";
+  readonly socket: Socket;
+  /** Bytes the client sent after its request headers. */
+  readonly head: Buffer;
+  /** Marks the socket as taken over (a 101 was sent, or a backend answer is being relayed). */
+  takeOver(): void;
+}
+
+/** A plain HTTP request. */
+export interface RequestContext extends ContextBase {
+  readonly kind: "request";
+  readonly res: ServerResponse;
+}
+
+export type HandshakeContext = UpgradeContext | RequestContext;
+
+function logRejection(log: Logger, error: GatewayError): void {
+  const entry = { event: "request_rejected", status: error.status, code: error.code, reason: error.message };
+  if (error.side === "client") log.info(entry, "request rejected");
+  else log.warn(entry, "request failed");
+}
+
+export function createUpgradeContext(
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  route: RouteInfo,
+  clientIp: string,
+  log: Logger,
+): UpgradeContext {
+  let answered = false;
+  return {
+    kind: "upgrade",
+    req,
+    socket,
+    head,
+    route,
+    clientIp,
+    log,
+    get answered() {
+      return answered;
+    },
+    takeOver() {
+      answered = true;
+    },
+    reject(error) {
+      if (answered) return;
+      answered = true;
+      logRejection(log, error);
+      writeRawResponse(socket, error.status, error.message, error.headers);
+    },
+  };
+}
+
+export function createRequestContext(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: RouteInfo,
+  clientIp: string,
+  log: Logger,
+): RequestContext {
+  return {
+    kind: "request",
+    req,
+    res,
+    route,
+    clientIp,
+    log,
+    get answered() {
+      return res.headersSent || res.writableEnded;
+    },
+    reject(error) {
+      if (res.headersSent) return;
+      logRejection(log, error);
+      const body = `${error.message}\n`;
+      res.writeHead(error.status, {
+        ...error.headers,
+        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Length": Buffer.byteLength(body),
+      });
+      res.end(body);
+    },
+  };
+}

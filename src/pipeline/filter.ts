@@ -1,0 +1,29 @@
+import type { Logger } from "../observability/logger.js";
+import type { SessionRegistry } from "../observability/sessions.js";
+import type { HandshakeContext } from "./context.js";
+
+/** What a filter kind gets when an instance is built (once per config load). */
+export interface FilterDeps {
+  log: Logger;
+  sessions: SessionRegistry;
+  /** The pipeline the filter belongs to. */
+  pipeline: string;
+}
+
+/**
+ * One step of a pipeline. `handle` returns a result: "" to go on, or a name the pipeline's `jumpIf` may act on.
+ * A filter that answers the request (reject, or take the socket over) ends the flow.
+ */
+export interface Filter {
+  readonly name: string;
+  readonly kind: string;
+  handle(context: HandshakeContext): string | Promise<string>;
+  /** Releases timers and other resources when the config that built it is replaced. */
+  close(): void;
+}
+
+/** A filter kind: its possible results and how to build an instance from a validated spec. */
+export interface FilterFactory<Spec> {
+  readonly results: readonly string[];
+  create(spec: Spec, deps: FilterDeps): Filter;
+}

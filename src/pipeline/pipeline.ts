@@ -1,0 +1,72 @@
+import type { PipelineSpec } from "../config/kinds/pipeline.js";
+import { END } from "../config/kinds/pipeline.js";
+import { GatewayError } from "../errors.js";
+import type { HandshakeContext } from "./context.js";
+import type { Filter } from "./filter.js";
+
+class PipelineEndedError extends GatewayError {
+  readonly code = "WSG_PIPELINE_NO_ANSWER";
+  readonly status = 500;
+  readonly side = "gateway";
+  constructor(pipeline: string) {
+    super(`pipeline ${pipeline} ended without an answer`);
+  }
+}
+
+class FilterFailedError extends GatewayError {
+  readonly code = "WSG_FILTER_FAILED";
+  readonly status = 500;
+  readonly side = "gateway";
+}
+
+interface Step {
+  filter: Filter;
+  /** Result name → index of the next step (steps.length for END). */
+  jumps: ReadonlyMap<string, number>;
+}
+
+/** A pipeline's flow, resolved once: each request runs the steps in order, jumping forward on results. */
+export class Pipeline {
+  private readonly steps: Step[];
+
+  constructor(
+    readonly name: string,
+    spec: PipelineSpec,
+    readonly filters: ReadonlyMap<string, Filter>,
+  ) {
+    const indexOf = new Map(spec.flow.map((node, index) => [node.filter, index]));
+    this.steps = spec.flow
+      .filter((node) => node.filter !== END)
+      .map((node) => {
+        const filter = filters.get(node.filter);
+        if (filter === undefined) throw new Error(`pipeline ${name}: flow names unknown filter ${node.filter}`);
+        const jumps = new Map<string, number>();
+        for (const [result, target] of Object.entries(node.jumpIf)) {
+          jumps.set(result, target === END ? spec.flow.length : (indexOf.get(target) ?? spec.flow.length));
+        }
+        return { filter, jumps };
+      });
+  }
+
+  async handle(context: HandshakeContext): Promise<void> {
+    let index = 0;
+    while (index < this.steps.length && !context.answered) {
+      const step = this.steps[index] as Step;
+      let result: string;
+      try {
+        result = await step.filter.handle(context);
+      } catch (error) {
+        // A filter bug costs this request a 500, never the process.
+        context.log.error({ err: error, filter: step.filter.name }, "filter failed");
+        context.reject(new FilterFailedError(`filter ${step.filter.name} failed`));
+        return;
+      }
+      index = (result !== "" ? step.jumps.get(result) : undefined) ?? index + 1;
+    }
+    if (!context.answered) context.reject(new PipelineEndedError(this.name));
+  }
+
+  close(): void {
+    for (const filter of this.filters.values()) filter.close();
+  }
+}

@@ -1,0 +1,148 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { HTTPServerSpec } from "../config/kinds/http-server.js";
+import { RouteNotFoundError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+import {
+  createRequestContext,
+  createUpgradeContext,
+  type HandshakeContext,
+  type RouteInfo,
+} from "../pipeline/context.js";
+import type { Pipeline } from "../pipeline/pipeline.js";
+import { clientIpOf } from "./client-ip.js";
+import { writeRawResponse } from "./raw-response.js";
+import { Router, type RouteMatch } from "./router.js";
+
+/** Node's parser errors, answered as HTTP says: 431 for oversized headers, 408 for slow ones, else 400. */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === "HPE_HEADER_OVERFLOW") return 431;
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") return 408;
+  return 400;
+}
+
+/**
+ * An HTTPServer object: one listener, its router, and the dispatch of each request or upgrade to the pipeline its
+ * route names. Everything a client sends is answered here or by the pipeline; nothing it sends can throw past here.
+ */
+export class GatewayHttpServer {
+  readonly name: string;
+  private readonly server: http.Server;
+  private readonly router: Router;
+
+  constructor(
+    private readonly spec: HTTPServerSpec,
+    private readonly pipelines: ReadonlyMap<string, Pipeline>,
+    private readonly log: Logger,
+  ) {
+    this.name = spec.name;
+    this.router = new Router(spec.rules);
+    this.server = http.createServer({
+      headersTimeout: spec.clientHeaderTimeout,
+      requestTimeout: 0,
+      keepAliveTimeout: spec.keepAliveTimeout,
+      // Node checks header deadlines on this period; the default (30 s) would let slow clients linger.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, spec.clientHeaderTimeout / 2)),
+      noDelay: true,
+    });
+    this.server.maxConnections = spec.maxConnections;
+    this.server.on("request", this.onRequest);
+    this.server.on("upgrade", this.onUpgrade);
+    this.server.on("clientError", this.onClientError);
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        const where = `${this.spec.address ?? "*"}:${this.spec.port}`;
+        reject(new Error(`HTTPServer ${this.name}: cannot listen on ${where}: ${error.code ?? error.message}`));
+      };
+      this.server.once("error", onError);
+      this.server.listen({ port: this.spec.port, host: this.spec.address }, () => {
+        this.server.off("error", onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  /** Ends what is still open once the drain time is over. */
+  closeAllConnections(): void {
+    this.server.closeAllConnections();
+  }
+
+  private route(req: IncomingMessage): { match: RouteMatch; pipeline: Pipeline } | undefined {
+    const match = this.router.match({
+      method: req.method ?? "GET",
+      host: req.headers.host,
+      url: req.url ?? "",
+      headers: req.headers,
+    });
+    if (match === undefined) return undefined;
+    const pipeline = this.pipelines.get(match.backend);
+    return pipeline === undefined ? undefined : { match, pipeline };
+  }
+
+  private routeInfo(match: RouteMatch): RouteInfo {
+    return { server: this.name, pipeline: match.backend, target: match.target, match, secure: false };
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!this.spec.keepAlive) res.shouldKeepAlive = false;
+    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const log = this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
+    const routed = this.route(req);
+    if (routed === undefined) {
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH), clientIp, log);
+      context.reject(new RouteNotFoundError());
+      return;
+    }
+    this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match), clientIp, log));
+  };
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // From here on the socket is ours: an error listener must exist before anything can go wrong.
+    socket.on("error", ignoreSocketError);
+    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const log = this.log.child({ server: this.name, path: req.url, clientIp });
+    const routed = this.route(req);
+    const tcp = socket as Socket;
+    if (routed === undefined) {
+      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH), clientIp, log).reject(new RouteNotFoundError());
+      return;
+    }
+    this.run(routed.pipeline, createUpgradeContext(req, tcp, head, this.routeInfo(routed.match), clientIp, log));
+  };
+
+  private run(pipeline: Pipeline, context: HandshakeContext): void {
+    pipeline.handle(context).catch((error: unknown) => {
+      context.log.error({ err: error }, "pipeline failed");
+      if (context.kind === "upgrade") context.socket.destroy();
+      else context.res.destroy();
+    });
+  }
+
+  private readonly onClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    socket.on("error", ignoreSocketError);
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = clientErrorStatus(error.code);
+    this.log.debug({ server: this.name, status, code: error.code }, "malformed request");
+    writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
+  };
+}
+
+const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
+
+/** Socket errors after a request is answered (resets, broken pipes) are the peer's business, not a crash. */
+function ignoreSocketError(): void {}

@@ -1,0 +1,59 @@
+import net from "node:net";
+
+/** A port that was free a moment ago on 127.0.0.1 (the gateway's config needs a number before it starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves with `value` or rejects after `ms`, so no test can hang. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+export interface RawExchange {
+  /** Everything the server sent until it closed the connection (or the time ran out). */
+  received: Buffer;
+  /** The server closed the connection (FIN or reset) within the time. */
+  closed: boolean;
+}
+
+/** Sends raw bytes on a fresh TCP connection and collects the answer until the server closes or `ms` pass. */
+export function rawExchange(port: number, request: string | Buffer, ms = 2000): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ received: Buffer.concat(chunks), closed });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    socket.on("data", (chunk) => chunks.push(chunk));
+    socket.on("end", () => finish(true));
+    socket.on("close", () => finish(true));
+    socket.on("error", () => finish(true));
+    socket.write(request);
+  });
+}
+
+/** The status code of a raw HTTP answer, or 0. */
+export function statusOf(answer: Buffer): number {
+  const match = /^HTTP\/1\.1 (\d{3})/.exec(answer.toString("latin1"));
+  return match === null ? 0 : Number(match[1]);
+}
