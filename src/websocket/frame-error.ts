@@ -14,8 +14,8 @@ export const FrameFailure = {
     closeCode: CloseCode.ProtocolError,
     reason: "fragmented control frame",
   },
-  MaskMissing: { code: "WSG_FRAME_MASK_MISSING", closeCode: CloseCode.ProtocolError, reason: "client frame not masked" },
-  MaskUnexpected: { code: "WSG_FRAME_MASK_UNEXPECTED", closeCode: CloseCode.ProtocolError, reason: "server frame masked" },
+  MaskMissing: { code: "WSG_FRAME_MASK_MISSING", closeCode: CloseCode.ProtocolError, reason: "frame not masked" },
+  MaskUnexpected: { code: "WSG_FRAME_MASK_UNEXPECTED", closeCode: CloseCode.ProtocolError, reason: "masked frame from a server" },
   UnexpectedContinuation: {
     code: "WSG_FRAME_UNEXPECTED_CONTINUATION",
     closeCode: CloseCode.ProtocolError,

@@ -233,7 +233,7 @@ export class WebSocketRelay implements FrameStreamHandler {
     this.outcome ??= { closedBy: "gateway", closeCode: failure.closeCode, closeReason: `${from.role}: ${failure.reason}` };
     // The offender's later bytes cannot be trusted, so its answer is not awaited.
     from.outbox.injectClose(encodeCloseFrame(failure.closeCode, failure.reason, from.wantsMasked), true);
-    this.sendClose(to, CloseCode.GoingAway, `${from.role} ${failure.reason}`);
+    this.sendClose(to, CloseCode.GoingAway, `${from.role}: ${failure.reason}`);
     this.beginClosing();
   }
 

@@ -1,0 +1,112 @@
+import { z } from "zod";
+import { durationSchema } from "../duration.js";
+import { docMeta } from "../doc-meta.js";
+import {
+  byteLimitSchema,
+  evenAfterOtherErrors,
+  httpMethodSchema,
+  nameSchema,
+  portSchema,
+  regexpSchema,
+  urlPathSchema,
+} from "../common-fields.js";
+
+const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
+
+/** An exact host name, or one with a single `*` wildcard such as `*.example.com`. */
+const hostSchema = z.string().refine((host) => host.split("*").length <= 2, {
+  error: (issue) => `host '${String(issue.input)}' may contain at most one '*' wildcard`,
+});
+
+const hostMatchSchema = z
+  .strictObject({
+    value: z.string().min(1).describe("Host name, or a regular expression when `isRegexp` is true."),
+    isRegexp: z.boolean().default(false).describe("Treat `value` as a regular expression."),
+  })
+  .superRefine((host, ctx) => {
+    if (!host.isRegexp) return;
+    const result = regexpSchema.safeParse(host.value);
+    for (const issue of result.error?.issues ?? []) {
+      ctx.addIssue({ code: "custom", message: issue.message, path: ["value"], input: host.value });
+    }
+  });
+
+/** Header or query matcher; Easegress requires at least one of `values` and `regexp`. */
+const valueMatchSchema = z
+  .strictObject({
+    key: z.string().min(1).describe("Header or query parameter name."),
+    values: z.array(z.string()).default([]).describe("Accepted values (any one matches)."),
+    regexp: regexpSchema.optional().describe("Regular expression the value must match."),
+  })
+  .refine((match) => match.values.length > 0 || match.regexp !== undefined, {
+    error: "needs at least one of 'values' or 'regexp'",
+  });
+
+const pathRuleSchema = z
+  .strictObject({
+    path: urlPathSchema.optional().describe("Exact request path."),
+    pathPrefix: urlPathSchema.optional().describe("Request path prefix."),
+    pathRegexp: regexpSchema.optional().describe("Regular expression the request path must match."),
+    rewriteTarget: z
+      .string()
+      .optional()
+      .describe("Replacement for the matched path part (`$1` etc. with `pathRegexp`)."),
+    methods: z.array(httpMethodSchema).default([]).describe("Accepted methods; empty accepts all."),
+    headers: z.array(valueMatchSchema).default([]).describe("Request headers to match."),
+    matchAllHeader: z.boolean().default(false).describe("Require every entry of `headers` to match, not just one."),
+    queries: z.array(valueMatchSchema).default([]).describe("Query parameters to match."),
+    matchAllQuery: z.boolean().default(false).describe("Require every entry of `queries` to match, not just one."),
+    clientMaxBodySize: byteLimitSchema
+      .optional()
+      .describe("Overrides the server's `clientMaxBodySize`; -1 for no limit."),
+    backend: z.string().min(1).describe("Name of the Pipeline that handles matching requests."),
+  })
+  .refine(
+    (rule) =>
+      rule.rewriteTarget === undefined ||
+      rule.path !== undefined ||
+      rule.pathPrefix !== undefined ||
+      rule.pathRegexp !== undefined,
+    {
+      error: "rewriteTarget needs one of 'path', 'pathPrefix' or 'pathRegexp'",
+      path: ["rewriteTarget"],
+      ...evenAfterOtherErrors,
+    },
+  );
+
+const ruleSchema = z.strictObject({
+  host: hostSchema.optional().describe("Host to match: exact, or with one `*` wildcard (`*.example.com`)."),
+  hostRegexp: regexpSchema.optional().describe("Regular expression the host must match."),
+  hosts: z.array(hostMatchSchema).default([]).describe("More hosts to match; any one matches."),
+  paths: z.array(pathRuleSchema).default([]).describe("Path rules, tried in order."),
+});
+
+export const httpServerSchema = z.strictObject({
+  kind: z.literal("HTTPServer").describe("Object kind."),
+  name: nameSchema.describe("Object name, unique among the objects of this kind."),
+  port: portSchema.describe("TCP port to listen on."),
+  address: z.string().min(1).optional().describe("Address to listen on; all interfaces when absent."),
+  https: z
+    .boolean()
+    .refine((https) => !https, { error: "https is not supported yet" })
+    .default(false)
+    .describe("Serve TLS; only `false` is supported for now."),
+  keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
+  keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
+  maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
+  clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
+  xForwardedFor: z.boolean().default(false).describe("Append the client address to `X-Forwarded-For`."),
+  clientHeaderTimeout: durationSchema
+    .prefault("10s")
+    .describe("How long a client may take to send its request headers."),
+  rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
+  http3: z.boolean().optional().describe(EASEGRESS_ONLY),
+  cacheSize: z.int().min(0).optional().describe(EASEGRESS_ONLY),
+  tracing: z.record(z.string(), z.unknown()).optional().describe(EASEGRESS_ONLY),
+  routerKind: z.string().optional().describe(EASEGRESS_ONLY),
+});
+docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
+
+export type HTTPServerSpec = z.output<typeof httpServerSchema>;
+export type HTTPServerRule = HTTPServerSpec["rules"][number];
+export type HTTPServerPathRule = HTTPServerRule["paths"][number];

@@ -1,0 +1,54 @@
+import type { ConfigError } from "./errors.js";
+import { sortConfigErrors } from "./errors.js";
+import { crossCheck } from "./cross-check.js";
+import type { HTTPServerSpec } from "./kinds/http-server.js";
+import type { PipelineSpec } from "./kinds/pipeline.js";
+import { toConfigError } from "./loaded-object.js";
+import type { LoadedObject } from "./loaded-object.js";
+import { parseObjects } from "./parse-objects.js";
+import { readSources } from "./sources.js";
+import type { ConfigSource } from "./sources.js";
+
+export type { ConfigError } from "./errors.js";
+export { formatConfigError } from "./errors.js";
+
+/** Validated configuration: defaults applied, durations in milliseconds. */
+export interface GatewayConfig {
+  httpServers: HTTPServerSpec[];
+  pipelines: PipelineSpec[];
+}
+
+/** Either the whole configuration, or every error found in it, sorted by file and line. */
+export type ConfigLoadResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] };
+
+function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigError[]): ConfigLoadResult {
+  const objects: LoadedObject[] = [];
+  const errors = [...readErrors];
+  for (const source of sources) {
+    const parsed = parseObjects(source.text, source.file);
+    objects.push(...parsed.objects);
+    errors.push(...parsed.errors);
+  }
+  errors.push(...crossCheck(objects).map(({ object, report }) => toConfigError(object, report)));
+  if (errors.length > 0) return { ok: false, errors: sortConfigErrors(errors) };
+  const config: GatewayConfig = { httpServers: [], pipelines: [] };
+  for (const object of objects) {
+    if (object.kind === "HTTPServer" && object.spec !== undefined) config.httpServers.push(object.spec);
+    if (object.kind === "Pipeline" && object.spec !== undefined) config.pipelines.push(object.spec);
+  }
+  return { ok: true, config };
+}
+
+/**
+ * Loads configuration from files and directories (every .yaml/.yml directly inside, sorted). A file may hold
+ * several objects separated by `---`.
+ */
+export async function loadConfig(paths: readonly string[]): Promise<ConfigLoadResult> {
+  const { sources, errors } = await readSources(paths);
+  return validate(sources, errors);
+}
+
+/** Validates configuration text as if read from `fileName`; for tests and the admin API. */
+export function loadConfigText(text: string, fileName: string): ConfigLoadResult {
+  return validate([{ file: fileName, text }], []);
+}

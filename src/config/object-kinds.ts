@@ -1,0 +1,16 @@
+import { httpServerSchema } from "./kinds/http-server.js";
+import { pipelineSchema } from "./kinds/pipeline.js";
+
+/** Top-level object kinds, keyed by `kind`; `label` names an object of the kind in error messages. */
+export const objectKinds = {
+  HTTPServer: { schema: httpServerSchema, label: "httpserver" },
+  Pipeline: { schema: pipelineSchema, label: "pipeline" },
+} as const;
+
+export type ObjectKind = keyof typeof objectKinds;
+
+export const objectKindNames = Object.keys(objectKinds) as ObjectKind[];
+
+export function isObjectKind(kind: unknown): kind is ObjectKind {
+  return typeof kind === "string" && Object.hasOwn(objectKinds, kind);
+}

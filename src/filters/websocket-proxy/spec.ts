@@ -1,0 +1,295 @@
+import { z } from "zod";
+import { durationSchema } from "../../config/duration.js";
+import { docMeta } from "../../config/doc-meta.js";
+import {
+  evenAfterOtherErrors,
+  httpMethodSchema,
+  nameSchema,
+  portSchema,
+  regexpProblem,
+  urlPathSchema,
+} from "../../config/common-fields.js";
+
+/** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
+export const DEFAULT_MAX_MSG_SIZE = 32769;
+
+export const LOAD_BALANCE_POLICIES = [
+  "roundRobin",
+  "random",
+  "weightedRandom",
+  "ipHash",
+  "headerHash",
+  "leastConnections",
+] as const;
+
+export type LoadBalancePolicy = (typeof LOAD_BALANCE_POLICIES)[number];
+
+/** Schemes a backend URL may use; http and https stand for ws and wss, as in Easegress. */
+const BACKEND_SCHEMES = new Set(["ws:", "wss:", "http:", "https:"]);
+
+/** Why `text` cannot be a backend URL, or undefined when it can. */
+function backendUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `invalid URL '${text}' (expected e.g. ws://127.0.0.1:9095)`;
+  }
+  if (!BACKEND_SCHEMES.has(url.protocol)) {
+    return `unsupported URL scheme '${url.protocol.slice(0, -1)}' in '${text}' (expected ws, wss, http or https)`;
+  }
+  if (url.hostname === "") return `URL '${text}' has no host`;
+  if (url.username !== "" || url.password !== "") return "URL must not contain credentials (user:password@)";
+  return undefined;
+}
+
+/** Backend URL: http(s) is accepted as Easegress does and rewritten to ws(s), so consumers see one scheme pair. */
+const backendUrlSchema = z
+  .string()
+  .superRefine((text, ctx) => {
+    const problem = backendUrlProblem(text);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: text });
+  })
+  .transform((text) => text.replace(/^http(s?):/i, "ws$1:"));
+docMeta.add(backendUrlSchema, { type: "URL (ws, wss, http or https)" });
+
+const originSchema = z.string().superRefine((text, ctx) => {
+  if (!URL.canParse(text)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `invalid URL '${text}' (expected e.g. http://127.0.0.1/hello)`,
+      input: text,
+    });
+  }
+});
+docMeta.add(originSchema, { type: "URL" });
+
+/** Message size limit in bytes: -1 means no limit, 0 would reject every message. */
+const msgSizeSchema = z.int().refine((value) => value === -1 || value >= 1, {
+  error: (issue) => `must be -1 (no limit) or at least 1, got ${String(issue.input)}`,
+});
+docMeta.add(msgSizeSchema, { type: "integer (bytes, -1 = no limit)" });
+
+const positiveDuration = durationSchema.refine((ms) => ms > 0, { error: "must be greater than 0" });
+
+const serverSchema = z.strictObject({
+  url: backendUrlSchema.describe(
+    "Backend address, e.g. `ws://127.0.0.1:9095`; `http://` means `ws://`, `https://` means `wss://`.",
+  ),
+  weight: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe("Relative weight for `weightedRandom`; 0 on every server means equal weights."),
+  keepHost: z
+    .boolean()
+    .default(false)
+    .describe("Send the client's `Host` header to this backend instead of the backend's own."),
+  tags: z.array(z.string()).default([]).describe("Labels that the pool's `serverTags` select on."),
+});
+
+const loadBalanceSchema = z
+  .strictObject({
+    policy: z
+      .enum(LOAD_BALANCE_POLICIES)
+      .default("roundRobin")
+      .describe("How a server is chosen for each new connection."),
+    headerHashKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Request header whose value is hashed; required by `headerHash`."),
+  })
+  .refine((lb) => lb.policy !== "headerHash" || lb.headerHashKey !== undefined, {
+    error: "required when policy is headerHash",
+    path: ["headerHashKey"],
+    ...evenAfterOtherErrors,
+  });
+
+const statusCodeSchema = z.int().min(100).max(599);
+
+const statusRangeSchema = z.tuple([statusCodeSchema, statusCodeSchema]).refine(([low, high]) => low <= high, {
+  error: (issue) => `status code range ${JSON.stringify(issue.input)} has its low end above its high end`,
+});
+docMeta.add(statusRangeSchema, { type: "[low, high] status codes" });
+
+const headerMatchSchema = z
+  .strictObject({
+    name: z.string().min(1).describe("Response header name."),
+    value: z.string().default("").describe("Expected value; empty matches any value, but the header must be present."),
+    type: z.enum(["exact", "regexp"]).default("exact").describe("How `value` is compared."),
+  })
+  .superRefine((match, ctx) => {
+    const problem = match.type === "regexp" ? regexpProblem(match.value) : undefined;
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, path: ["value"], input: match.value });
+  });
+
+const bodyMatchSchema = z
+  .strictObject({
+    value: z.string().describe("Text the response body must contain, or a regular expression it must match."),
+    type: z.enum(["contains", "regexp"]).default("contains").describe("How `value` is compared."),
+  })
+  .superRefine((match, ctx) => {
+    const problem = match.type === "regexp" ? regexpProblem(match.value) : undefined;
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, path: ["value"], input: match.value });
+  });
+
+const checkHeadersSchema = z
+  .record(z.string(), z.string())
+  .default({})
+  .describe("Request headers sent with the check.");
+
+const wsCheckSchema = z.strictObject({
+  port: portSchema.optional().describe("Port to check; defaults to the server's port."),
+  uri: urlPathSchema.optional().describe("Path (and query) of the check request; defaults to the server URL's path."),
+  headers: checkHeadersSchema,
+  match: z
+    .strictObject({
+      statusCodes: z
+        .array(statusRangeSchema)
+        .min(1)
+        .default([[101, 101]])
+        .describe("Accepted status code ranges."),
+      headers: z.array(headerMatchSchema).default([]).describe("Response headers that must match."),
+    })
+    .prefault({})
+    .describe("What a healthy answer looks like."),
+});
+
+const httpCheckSchema = z.strictObject({
+  port: portSchema.optional().describe("Port to check; defaults to the server's port."),
+  uri: urlPathSchema.optional().describe("Path (and query) of the check request; defaults to the server URL's path."),
+  method: httpMethodSchema.default("GET").describe("Request method."),
+  headers: checkHeadersSchema,
+  body: z.string().optional().describe("Request body."),
+  username: z.string().optional().describe("Basic authentication user name."),
+  password: z.string().optional().describe("Basic authentication password."),
+  match: z
+    .strictObject({
+      statusCodes: z
+        .array(statusRangeSchema)
+        .min(1)
+        .default([[200, 399]])
+        .describe("Accepted status code ranges."),
+      headers: z.array(headerMatchSchema).default([]).describe("Response headers that must match."),
+      body: bodyMatchSchema.optional().describe("What the response body must contain or match."),
+    })
+    .prefault({})
+    .describe("What a healthy answer looks like."),
+});
+
+const passSchema = z.int().min(1);
+docMeta.add(passSchema, { default: "`1`" });
+
+const healthCheckSchema = z
+  .strictObject({
+    interval: positiveDuration.prefault("60s").describe("Time between two checks of a server."),
+    timeout: positiveDuration.prefault("3s").describe("How long a check may take before it counts as failed."),
+    fails: z.int().min(1).default(1).describe("Consecutive failures that mark a server unhealthy."),
+    pass: passSchema.optional().describe("Consecutive successes that mark an unhealthy server healthy again."),
+    passes: z.int().min(1).optional().describe("Synonym of `pass`, as some Easegress versions spell it."),
+    ws: wsCheckSchema.optional().describe("WebSocket check: an upgrade request that must succeed."),
+    http: httpCheckSchema.optional().describe("HTTP check: a plain request whose answer must match."),
+  })
+  .superRefine((check, ctx) => {
+    if (check.pass !== undefined && check.passes !== undefined) {
+      ctx.addIssue({ code: "custom", message: "'pass' and 'passes' mean the same; give only one", path: ["passes"] });
+    }
+    if (check.ws === undefined && check.http === undefined) {
+      ctx.addIssue({ code: "custom", message: "needs at least one of 'ws' or 'http'" });
+    }
+  }, evenAfterOtherErrors)
+  .transform(({ pass, passes, ...check }) => ({ ...check, pass: pass ?? passes ?? 1 }));
+
+const poolSchema = z
+  .strictObject({
+    servers: z.array(serverSchema).min(1).describe("Backends of this pool."),
+    serverTags: z.array(z.string()).default([]).describe("When set, only servers having one of these tags are used."),
+    loadBalance: loadBalanceSchema.prefault({}).describe("How a server is picked."),
+    clientMaxMsgSize: msgSizeSchema
+      .optional()
+      .describe("Largest message accepted from a client; overrides the filter's value."),
+    serverMaxMsgSize: msgSizeSchema
+      .optional()
+      .describe("Largest message accepted from a backend; overrides the filter's value."),
+    healthCheck: healthCheckSchema
+      .optional()
+      .describe("Active health checks; unhealthy servers get no new connections."),
+  })
+  .superRefine((pool, ctx) => {
+    if (pool.serverTags.length === 0) return;
+    const tagged = pool.servers.some((server) => server.tags.some((tag) => pool.serverTags.includes(tag)));
+    if (!tagged) {
+      ctx.addIssue({
+        code: "custom",
+        message: `no server has any of the tags ${pool.serverTags.join(", ")}`,
+        path: ["serverTags"],
+        input: pool.serverTags,
+      });
+    }
+  });
+
+docMeta.add(poolSchema.shape.clientMaxMsgSize, { default: "the filter's value" });
+docMeta.add(poolSchema.shape.serverMaxMsgSize, { default: "the filter's value" });
+
+const poolsSchema = z
+  .array(poolSchema)
+  .min(1)
+  .superRefine((pools, ctx) => {
+    // Candidate pools (with `filter`) are not supported yet, so the one main pool is the only pool.
+    for (let index = 1; index < pools.length; index++) {
+      ctx.addIssue({
+        code: "custom",
+        message: "pools[0] is already the pool without 'filter' (candidate pools with 'filter' are not supported yet)",
+        path: [index],
+      });
+    }
+  }, evenAfterOtherErrors);
+
+const webSocketProxyFields = z.strictObject({
+  kind: z.literal("WebSocketProxy").describe("Filter kind."),
+  name: nameSchema.describe("Filter name, unique in its pipeline; `flow` refers to it."),
+  pools: poolsSchema.describe("Backend pools; exactly one pool, the main pool (candidate pools come later)."),
+  defaultOrigin: originSchema.optional().describe("`Origin` header sent to the backend when the client sent none."),
+  clientMaxMsgSize: msgSizeSchema
+    .optional()
+    .describe("Largest message accepted from a client, for pools that do not set it."),
+  serverMaxMsgSize: msgSizeSchema
+    .optional()
+    .describe("Largest message accepted from a backend, for pools that do not set it."),
+  pingInterval: durationSchema.default(0).describe("Time between pings sent to the client; 0 turns pings off."),
+  pongTimeout: durationSchema
+    .default(0)
+    .describe("Close the connection when no pong arrives this long after a ping; 0 never drops."),
+  maxInactivity: durationSchema
+    .default(0)
+    .describe("Close the connection after this long without any message; 0 turns it off."),
+  dialTimeout: positiveDuration
+    .prefault("5s")
+    .describe("Time allowed to open the TCP (and TLS) connection to a backend."),
+  handshakeTimeout: positiveDuration
+    .prefault("10s")
+    .describe("Time allowed for the backend's answer to the upgrade request."),
+  closeTimeout: positiveDuration
+    .prefault("5s")
+    .describe("How long to wait for the close handshake to finish before ending TCP."),
+});
+docMeta.add(webSocketProxyFields.shape.clientMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });
+docMeta.add(webSocketProxyFields.shape.serverMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });
+
+/** The WebSocketProxy filter; each pool's message limits come out resolved (pool ?? filter ?? 32769). */
+export const webSocketProxySchema = webSocketProxyFields.transform((spec) => {
+  const clientMaxMsgSize = spec.clientMaxMsgSize ?? DEFAULT_MAX_MSG_SIZE;
+  const serverMaxMsgSize = spec.serverMaxMsgSize ?? DEFAULT_MAX_MSG_SIZE;
+  const pools = spec.pools.map((pool) => ({
+    ...pool,
+    clientMaxMsgSize: pool.clientMaxMsgSize ?? clientMaxMsgSize,
+    serverMaxMsgSize: pool.serverMaxMsgSize ?? serverMaxMsgSize,
+  }));
+  return { ...spec, clientMaxMsgSize, serverMaxMsgSize, pools };
+});
+
+export type WebSocketProxySpec = z.output<typeof webSocketProxySchema>;
+export type WebSocketProxyPool = WebSocketProxySpec["pools"][number];
+export type WebSocketProxyServer = WebSocketProxyPool["servers"][number];
+export type WebSocketProxyHealthCheck = NonNullable<WebSocketProxyPool["healthCheck"]>;
