@@ -62,12 +62,18 @@ async function loadOrExit(paths: string[]): Promise<GatewayConfig> {
 }
 
 function logLevelOf(text: string): LogLevel {
-  if (!(LOG_LEVELS as readonly string[]).includes(text)) fail(`unknown log level '${text}' (expected one of ${LOG_LEVELS.join(", ")})`);
+  if (!(LOG_LEVELS as readonly string[]).includes(text))
+    fail(`unknown log level '${text}' (expected one of ${LOG_LEVELS.join(", ")})`);
   return text as LogLevel;
 }
 
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
-async function serve(config: GatewayConfig, level: LogLevel, drainMs: number, backends: EchoBackend[] = []): Promise<Gateway> {
+async function serve(
+  config: GatewayConfig,
+  level: LogLevel,
+  drainMs: number,
+  backends: EchoBackend[] = [],
+): Promise<Gateway> {
   const log = createLogger(level);
   let gateway: Gateway;
   try {
@@ -95,7 +101,8 @@ async function serve(config: GatewayConfig, level: LogLevel, drainMs: number, ba
 }
 
 function connectUrl(address: string, port: number, path: string): string {
-  const host = address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
+  const host =
+    address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
   return `ws://${host}:${port}${path}`;
 }
 
@@ -103,7 +110,8 @@ async function demo(level: LogLevel, drainMs: number): Promise<void> {
   const config = await loadOrExit([`${packageRoot}examples/demo.yaml`]);
   const backends: EchoBackend[] = [];
   try {
-    for (const [index, port] of [9095, 9096].entries()) backends.push(await startEchoBackend(`echo-${index + 1}`, port));
+    for (const [index, port] of [9095, 9096].entries())
+      backends.push(await startEchoBackend(`echo-${index + 1}`, port));
   } catch (error) {
     fail(`cannot start the demo's echo backends on 127.0.0.1:9095 and :9096: ${(error as Error).message}`);
   }

@@ -34,7 +34,11 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     for (const spec of config.pipelines) {
-      const deps: FilterDeps = { log: log.child({ pipeline: spec.name }), sessions: this.sessions, pipeline: spec.name };
+      const deps: FilterDeps = {
+        log: log.child({ pipeline: spec.name }),
+        sessions: this.sessions,
+        pipeline: spec.name,
+      };
       const filters = new Map(spec.filters.map((filter) => [filter.name, createFilter(filter, deps)]));
       this.pipelines.set(spec.name, new Pipeline(spec.name, spec, filters));
     }

@@ -18,16 +18,13 @@ function place(object: LoadedObject): string {
   return `${object.label} at ${object.file}:${line}`;
 }
 
-/**
- * Names are unique within a kind. (Easegress keeps them unique across kinds; here a server and the pipeline it
- * serves may share a name, as references only ever name pipelines.)
- */
+/** Names are unique across all objects, as in Easegress: the admin API addresses an object by its name alone. */
 function duplicateNames(objects: readonly LoadedObject[]): CrossReport[] {
   const seen = new Map<string, LoadedObject>();
   const reports: CrossReport[] = [];
   for (const object of objects) {
     if (object.name === undefined) continue;
-    const key = `${object.kind}/${object.name}`;
+    const key = object.name;
     const first = seen.get(key);
     if (first === undefined) {
       seen.set(key, object);

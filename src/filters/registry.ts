@@ -5,7 +5,7 @@ import { webSocketProxySchema } from "./websocket-proxy/spec.js";
  * Filter kinds known to the configuration, keyed by `kind`. `results` lists what a filter may return for `jumpIf`.
  */
 export const filterRegistry = {
-  WebSocketProxy: { schema: webSocketProxySchema, results: [] as const },
+  WebSocketProxy: { schema: webSocketProxySchema, results: ["clientError", "serverError"] as const },
 } as const;
 
 export type FilterKind = keyof typeof filterRegistry;

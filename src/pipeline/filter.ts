@@ -22,8 +22,7 @@ export interface Filter {
   close(): void;
 }
 
-/** A filter kind: its possible results and how to build an instance from a validated spec. */
+/** How a filter kind builds an instance from a validated spec; its possible results are in the config registry. */
 export interface FilterFactory<Spec> {
-  readonly results: readonly string[];
   create(spec: Spec, deps: FilterDeps): Filter;
 }

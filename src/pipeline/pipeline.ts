@@ -20,7 +20,8 @@ class FilterFailedError extends GatewayError {
 }
 
 interface Step {
-  filter: Filter;
+  /** The filter to run; null for an `END` step, which stops the flow. */
+  filter: Filter | null;
   /** Result name → index of the next step (steps.length for END). */
   jumps: ReadonlyMap<string, number>;
 }
@@ -34,34 +35,34 @@ export class Pipeline {
     spec: PipelineSpec,
     readonly filters: ReadonlyMap<string, Filter>,
   ) {
+    const end = spec.flow.length;
     const indexOf = new Map(spec.flow.map((node, index) => [node.filter, index]));
-    this.steps = spec.flow
-      .filter((node) => node.filter !== END)
-      .map((node) => {
-        const filter = filters.get(node.filter);
-        if (filter === undefined) throw new Error(`pipeline ${name}: flow names unknown filter ${node.filter}`);
-        const jumps = new Map<string, number>();
-        for (const [result, target] of Object.entries(node.jumpIf)) {
-          jumps.set(result, target === END ? spec.flow.length : (indexOf.get(target) ?? spec.flow.length));
-        }
-        return { filter, jumps };
-      });
+    this.steps = spec.flow.map((node) => {
+      const filter = node.filter === END ? null : filters.get(node.filter);
+      if (filter === undefined) throw new Error(`pipeline ${name}: flow names unknown filter ${node.filter}`);
+      const jumps = new Map<string, number>();
+      for (const [result, target] of Object.entries(node.jumpIf)) {
+        jumps.set(result, target === END ? end : (indexOf.get(target) ?? end));
+      }
+      return { filter, jumps };
+    });
   }
 
   async handle(context: HandshakeContext): Promise<void> {
     let index = 0;
     while (index < this.steps.length && !context.answered) {
-      const step = this.steps[index] as Step;
+      const { filter, jumps } = this.steps[index] as Step;
+      if (filter === null) break;
       let result: string;
       try {
-        result = await step.filter.handle(context);
+        result = await filter.handle(context);
       } catch (error) {
         // A filter bug costs this request a 500, never the process.
-        context.log.error({ err: error, filter: step.filter.name }, "filter failed");
-        context.reject(new FilterFailedError(`filter ${step.filter.name} failed`));
+        context.log.error({ err: error, filter: filter.name }, "filter failed");
+        context.reject(new FilterFailedError(`filter ${filter.name} failed`));
         return;
       }
-      index = (result !== "" ? step.jumps.get(result) : undefined) ?? index + 1;
+      index = (result !== "" ? jumps.get(result) : undefined) ?? index + 1;
     }
     if (!context.answered) context.reject(new PipelineEndedError(this.name));
   }

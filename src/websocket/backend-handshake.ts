@@ -76,10 +76,7 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
       socket.once(secure ? "secureConnect" : "connect", () => {
         connected = true;
         clearTimeout(timer);
-        timer = setTimeout(
-          () => settle(new UpstreamHandshakeTimeoutError(request.label)),
-          request.handshakeTimeout,
-        );
+        timer = setTimeout(() => settle(new UpstreamHandshakeTimeoutError(request.label)), request.handshakeTimeout);
       });
     });
     req.on("upgrade", (response: IncomingMessage, socket: Socket, head: Buffer) => {

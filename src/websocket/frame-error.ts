@@ -15,7 +15,11 @@ export const FrameFailure = {
     reason: "fragmented control frame",
   },
   MaskMissing: { code: "WSG_FRAME_MASK_MISSING", closeCode: CloseCode.ProtocolError, reason: "frame not masked" },
-  MaskUnexpected: { code: "WSG_FRAME_MASK_UNEXPECTED", closeCode: CloseCode.ProtocolError, reason: "masked frame from a server" },
+  MaskUnexpected: {
+    code: "WSG_FRAME_MASK_UNEXPECTED",
+    closeCode: CloseCode.ProtocolError,
+    reason: "masked frame from a server",
+  },
   UnexpectedContinuation: {
     code: "WSG_FRAME_UNEXPECTED_CONTINUATION",
     closeCode: CloseCode.ProtocolError,
@@ -32,7 +36,11 @@ export const FrameFailure = {
     reason: "64-bit length with the top bit set",
   },
   MessageTooBig: { code: "WSG_FRAME_MESSAGE_TOO_BIG", closeCode: CloseCode.MessageTooBig, reason: "message too big" },
-  CloseLength: { code: "WSG_FRAME_CLOSE_LENGTH", closeCode: CloseCode.ProtocolError, reason: "close payload of 1 byte" },
+  CloseLength: {
+    code: "WSG_FRAME_CLOSE_LENGTH",
+    closeCode: CloseCode.ProtocolError,
+    reason: "close payload of 1 byte",
+  },
   CloseCodeInvalid: { code: "WSG_FRAME_CLOSE_CODE", closeCode: CloseCode.ProtocolError, reason: "invalid close code" },
   CloseReasonUtf8: {
     code: "WSG_FRAME_CLOSE_UTF8",

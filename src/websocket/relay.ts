@@ -49,7 +49,8 @@ const PING_PREFIX = Buffer.from(`wsgate:${randomBytes(4).toString("hex")}:`);
 
 function isOwnPong(payload: Buffer): boolean {
   return (
-    payload.length >= PING_PREFIX.length && payload.compare(PING_PREFIX, 0, PING_PREFIX.length, 0, PING_PREFIX.length) === 0
+    payload.length >= PING_PREFIX.length &&
+    payload.compare(PING_PREFIX, 0, PING_PREFIX.length, 0, PING_PREFIX.length) === 0
   );
 }
 
@@ -230,7 +231,11 @@ export class WebSocketRelay implements FrameStreamHandler {
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void {
     const from = stream === this.client.stream ? this.client : this.backend;
     const to = from === this.client ? this.backend : this.client;
-    this.outcome ??= { closedBy: "gateway", closeCode: failure.closeCode, closeReason: `${from.role}: ${failure.reason}` };
+    this.outcome ??= {
+      closedBy: "gateway",
+      closeCode: failure.closeCode,
+      closeReason: `${from.role}: ${failure.reason}`,
+    };
     // The offender's later bytes cannot be trusted, so its answer is not awaited.
     from.outbox.injectClose(encodeCloseFrame(failure.closeCode, failure.reason, from.wantsMasked), true);
     this.sendClose(to, CloseCode.GoingAway, `${from.role}: ${failure.reason}`);

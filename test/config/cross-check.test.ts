@@ -113,7 +113,7 @@ describe("cross-object checks", () => {
         - filter: first
         - filter: wsproxyy
         - filter: second
-          jumpIf: { clientError: first, serverError: END }
+          jumpIf: { clientError: first, invalid: END }
         - filter: END
         filters:
         - kind: WebSocketProxy
@@ -140,16 +140,16 @@ describe("cross-object checks", () => {
     );
     assert.deepEqual(errors, [
       `${file}:5 pipeline ws-rr flow[1].filter: filter 'wsproxyy' not found (filters: first, second, END)`,
-      `${file}:7 pipeline ws-rr flow[2].jumpIf.clientError: unknown result 'clientError' for filter second (WebSocketProxy filters return no results)`,
       `${file}:7 pipeline ws-rr flow[2].jumpIf.clientError: jumpIf target 'first' must be a filter later in the flow, or END`,
-      `${file}:7 pipeline ws-rr flow[2].jumpIf.serverError: unknown result 'serverError' for filter second (WebSocketProxy filters return no results)`,
+      `${file}:7 pipeline ws-rr flow[2].jumpIf.invalid: unknown result 'invalid' for filter second (expected one of clientError, serverError)`,
       `${file}:21 pipeline ws-rr filter first name: duplicate filter name 'first' (already used by filters[0])`,
       `${file}:26 pipeline ws-rr filter END name: filter name 'END' is reserved for ending the flow`,
     ]);
   });
 
-  it("a server and a pipeline may share a name", async () => {
-    const file = await temp.write(
+  it("names are unique across kinds: a server and a pipeline may not share one", async () => {
+    const { file, errors } = await loadErrors(
+      temp,
       "shared-name.yaml",
       yaml`
         kind: HTTPServer
@@ -169,8 +169,9 @@ describe("cross-object checks", () => {
             - url: ws://127.0.0.1:9095
       `,
     );
-    const config = configOf(await loadConfig([file]));
-    assert.equal(config.httpServers[0]?.rules[0]?.paths[0]?.backend, config.pipelines[0]?.name);
+    assert.deepEqual(errors, [
+      `${file}:9 pipeline stream name: duplicate name 'stream' (already used by httpserver stream at ${file}:2)`,
+    ]);
   });
 
   it("a flow may jump forward to a later filter or END", async () => {

@@ -364,7 +364,7 @@ describe("relay: backpressure", () => {
     const streamGateway = await GatewayProcess.start(
       `
 kind: HTTPServer
-name: stream
+name: stream-server
 port: ${streamPort}
 address: 127.0.0.1
 rules: [{ paths: [{ pathPrefix: /, backend: stream }] }]

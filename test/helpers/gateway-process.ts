@@ -36,9 +36,13 @@ export class GatewayProcess {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, yaml);
-    const child = spawn(process.execPath, [CLI, "run", "--config", file, "--log-level", "debug", ...(options.args ?? [])], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, "run", "--config", file, "--log-level", "debug", ...(options.args ?? [])],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const gateway = new GatewayProcess(child);
     const servers = options.servers ?? 1;
     const listening = gateway.logsMatching((line) => line.msg === "listening", servers);

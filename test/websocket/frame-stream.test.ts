@@ -152,94 +152,102 @@ describe("FrameStream: frames of the gateway's own wait for the frame boundary",
 
 describe("FrameStream: protocol errors, each with its close code", () => {
   const masked = { mask: true } as const;
-  const cases: Array<{ name: string; bytes: Buffer; failure: FrameFailureKind; options?: Partial<FrameStreamOptions> }> =
-    [
-      { name: "reserved data opcode", bytes: frame({ opcode: 3, ...masked }), failure: FrameFailure.ReservedOpcode },
-      { name: "reserved control opcode", bytes: frame({ opcode: 0xb, ...masked }), failure: FrameFailure.ReservedOpcode },
-      { name: "unmasked client frame", bytes: frame({ opcode: Opcode.Text, payload: "x" }), failure: FrameFailure.MaskMissing },
-      {
-        name: "masked server frame",
-        bytes: frame({ opcode: Opcode.Text, payload: "x", ...masked }),
-        failure: FrameFailure.MaskUnexpected,
-        options: { fromClient: false },
-      },
-      {
-        name: "control frame over 125 bytes",
-        bytes: frame({ opcode: Opcode.Ping, payload: Buffer.alloc(126), ...masked }),
-        failure: FrameFailure.ControlTooLong,
-      },
-      {
-        name: "fragmented control frame",
-        bytes: frame({ opcode: Opcode.Ping, fin: false, ...masked }),
-        failure: FrameFailure.ControlFragmented,
-      },
-      {
-        name: "continuation without a message",
-        bytes: frame({ opcode: Opcode.Continuation, payload: "x", ...masked }),
-        failure: FrameFailure.UnexpectedContinuation,
-      },
-      {
-        name: "new message inside a fragmented one",
-        bytes: Buffer.concat([
-          frame({ opcode: Opcode.Text, fin: false, payload: "a", ...masked }),
-          frame({ opcode: Opcode.Text, payload: "b", ...masked }),
-        ]),
-        failure: FrameFailure.ExpectedContinuation,
-      },
-      {
-        name: "RSV1 without an extension",
-        bytes: frame({ opcode: Opcode.Text, rsv: 4, payload: "x", ...masked }),
-        failure: FrameFailure.ReservedBits,
-      },
-      {
-        name: "RSV1 on a continuation frame under deflate",
-        bytes: Buffer.concat([
-          frame({ opcode: Opcode.Text, fin: false, rsv: 4, payload: "a", ...masked }),
-          frame({ opcode: Opcode.Continuation, rsv: 4, payload: "b", ...masked }),
-        ]),
-        failure: FrameFailure.ReservedBits,
-        options: { firstFrameRsv: 0x40 },
-      },
-      {
-        name: "RSV2 under deflate",
-        bytes: frame({ opcode: Opcode.Text, rsv: 2, payload: "x", ...masked }),
-        failure: FrameFailure.ReservedBits,
-        options: { firstFrameRsv: 0x40 },
-      },
-      {
-        name: "64-bit length with the top bit set",
-        bytes: frame({ opcode: Opcode.Binary, high32: 0x80000000, ...masked }),
-        failure: FrameFailure.LengthMsbSet,
-      },
-      {
-        name: "message over the limit across fragments",
-        bytes: Buffer.concat([
-          frame({ opcode: Opcode.Binary, fin: false, payload: Buffer.alloc(60), ...masked }),
-          frame({ opcode: Opcode.Continuation, payload: Buffer.alloc(41), ...masked }),
-        ]),
-        failure: FrameFailure.MessageTooBig,
-        options: { maxMessageSize: 100 },
-      },
-      {
-        name: "close payload of one byte",
-        bytes: frame({ opcode: Opcode.Close, payload: Buffer.from([3]), ...masked }),
-        failure: FrameFailure.CloseLength,
-      },
-      ...[999, 1004, 1005, 1006, 1015, 1016, 2999, 5000].map((code) => ({
-        name: `close code ${code}`,
-        bytes: frame({ opcode: Opcode.Close, payload: closePayload(code), ...masked }),
-        failure: FrameFailure.CloseCodeInvalid,
-      })),
-      {
-        name: "close reason that is not UTF-8",
-        bytes: frame({
-          opcode: Opcode.Close,
-          payload: Buffer.concat([closePayload(1000), Buffer.from([0xff, 0xfe])]),
-          ...masked,
-        }),
-        failure: FrameFailure.CloseReasonUtf8,
-      },
-    ];
+  const cases: Array<{
+    name: string;
+    bytes: Buffer;
+    failure: FrameFailureKind;
+    options?: Partial<FrameStreamOptions>;
+  }> = [
+    { name: "reserved data opcode", bytes: frame({ opcode: 3, ...masked }), failure: FrameFailure.ReservedOpcode },
+    { name: "reserved control opcode", bytes: frame({ opcode: 0xb, ...masked }), failure: FrameFailure.ReservedOpcode },
+    {
+      name: "unmasked client frame",
+      bytes: frame({ opcode: Opcode.Text, payload: "x" }),
+      failure: FrameFailure.MaskMissing,
+    },
+    {
+      name: "masked server frame",
+      bytes: frame({ opcode: Opcode.Text, payload: "x", ...masked }),
+      failure: FrameFailure.MaskUnexpected,
+      options: { fromClient: false },
+    },
+    {
+      name: "control frame over 125 bytes",
+      bytes: frame({ opcode: Opcode.Ping, payload: Buffer.alloc(126), ...masked }),
+      failure: FrameFailure.ControlTooLong,
+    },
+    {
+      name: "fragmented control frame",
+      bytes: frame({ opcode: Opcode.Ping, fin: false, ...masked }),
+      failure: FrameFailure.ControlFragmented,
+    },
+    {
+      name: "continuation without a message",
+      bytes: frame({ opcode: Opcode.Continuation, payload: "x", ...masked }),
+      failure: FrameFailure.UnexpectedContinuation,
+    },
+    {
+      name: "new message inside a fragmented one",
+      bytes: Buffer.concat([
+        frame({ opcode: Opcode.Text, fin: false, payload: "a", ...masked }),
+        frame({ opcode: Opcode.Text, payload: "b", ...masked }),
+      ]),
+      failure: FrameFailure.ExpectedContinuation,
+    },
+    {
+      name: "RSV1 without an extension",
+      bytes: frame({ opcode: Opcode.Text, rsv: 4, payload: "x", ...masked }),
+      failure: FrameFailure.ReservedBits,
+    },
+    {
+      name: "RSV1 on a continuation frame under deflate",
+      bytes: Buffer.concat([
+        frame({ opcode: Opcode.Text, fin: false, rsv: 4, payload: "a", ...masked }),
+        frame({ opcode: Opcode.Continuation, rsv: 4, payload: "b", ...masked }),
+      ]),
+      failure: FrameFailure.ReservedBits,
+      options: { firstFrameRsv: 0x40 },
+    },
+    {
+      name: "RSV2 under deflate",
+      bytes: frame({ opcode: Opcode.Text, rsv: 2, payload: "x", ...masked }),
+      failure: FrameFailure.ReservedBits,
+      options: { firstFrameRsv: 0x40 },
+    },
+    {
+      name: "64-bit length with the top bit set",
+      bytes: frame({ opcode: Opcode.Binary, high32: 0x80000000, ...masked }),
+      failure: FrameFailure.LengthMsbSet,
+    },
+    {
+      name: "message over the limit across fragments",
+      bytes: Buffer.concat([
+        frame({ opcode: Opcode.Binary, fin: false, payload: Buffer.alloc(60), ...masked }),
+        frame({ opcode: Opcode.Continuation, payload: Buffer.alloc(41), ...masked }),
+      ]),
+      failure: FrameFailure.MessageTooBig,
+      options: { maxMessageSize: 100 },
+    },
+    {
+      name: "close payload of one byte",
+      bytes: frame({ opcode: Opcode.Close, payload: Buffer.from([3]), ...masked }),
+      failure: FrameFailure.CloseLength,
+    },
+    ...[999, 1004, 1005, 1006, 1015, 1016, 2999, 5000].map((code) => ({
+      name: `close code ${code}`,
+      bytes: frame({ opcode: Opcode.Close, payload: closePayload(code), ...masked }),
+      failure: FrameFailure.CloseCodeInvalid,
+    })),
+    {
+      name: "close reason that is not UTF-8",
+      bytes: frame({
+        opcode: Opcode.Close,
+        payload: Buffer.concat([closePayload(1000), Buffer.from([0xff, 0xfe])]),
+        ...masked,
+      }),
+      failure: FrameFailure.CloseReasonUtf8,
+    },
+  ];
 
   for (const testCase of cases) {
     it(`${testCase.name} → ${testCase.failure.closeCode}`, async () => {

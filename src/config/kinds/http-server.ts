@@ -95,7 +95,12 @@ export const httpServerSchema = z.strictObject({
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
   maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
   clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
-  xForwardedFor: z.boolean().default(false).describe("Append the client address to `X-Forwarded-For`."),
+  xForwardedFor: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Trust an incoming `X-Forwarded-For`: its first entry is taken as the client address (behind an L7 balancer). The client address is always appended when proxying.",
+    ),
   clientHeaderTimeout: durationSchema
     .prefault("10s")
     .describe("How long a client may take to send its request headers."),

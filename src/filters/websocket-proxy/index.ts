@@ -3,6 +3,5 @@ import type { WebSocketProxySpec } from "./spec.js";
 import { WebSocketProxy } from "./websocket-proxy.js";
 
 export const webSocketProxyFactory: FilterFactory<WebSocketProxySpec> = {
-  results: ["clientError", "serverError"],
   create: (spec, deps) => new WebSocketProxy(spec, deps),
 };

@@ -257,13 +257,21 @@ const webSocketProxyFields = z.strictObject({
   serverMaxMsgSize: msgSizeSchema
     .optional()
     .describe("Largest message accepted from a backend, for pools that do not set it."),
-  pingInterval: durationSchema.default(0).describe("Time between pings sent to the client; 0 turns pings off."),
+  pingInterval: durationSchema
+    .default(0)
+    .describe(
+      "Time between the gateway's own pings to both the client and the backend; 0 turns them off. Their pongs are not forwarded.",
+    ),
   pongTimeout: durationSchema
     .default(0)
-    .describe("Close the connection when no pong arrives this long after a ping; 0 never drops."),
+    .describe(
+      "Drop a peer (client or backend) that has not answered the gateway's ping for this long; the other side gets close 1001. 0 never drops.",
+    ),
   maxInactivity: durationSchema
     .default(0)
-    .describe("Close the connection after this long without any message; 0 turns it off."),
+    .describe(
+      "Close both sides with 1001 when no data frame has passed in either direction for this long; 0 turns it off.",
+    ),
   dialTimeout: positiveDuration
     .prefault("5s")
     .describe("Time allowed to open the TCP (and TLS) connection to a backend."),

@@ -13,7 +13,12 @@ import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import { createLoadBalancer, type LoadBalancer } from "../../upstream/balancer.js";
 import { UpstreamServer, describeServer } from "../../upstream/server.js";
 import { openBackendHandshake, type BackendHandshakeResult } from "../../websocket/backend-handshake.js";
-import { checkBackendUpgrade, checkClientUpgrade, newHandshakeKey, switchingProtocolsHead } from "../../websocket/handshake.js";
+import {
+  checkBackendUpgrade,
+  checkClientUpgrade,
+  newHandshakeKey,
+  switchingProtocolsHead,
+} from "../../websocket/handshake.js";
 import type { ClientUpgrade } from "../../websocket/handshake.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
 import { relayBackendAnswer } from "./backend-answer.js";
@@ -79,7 +84,7 @@ export class WebSocketProxy implements Filter {
     }
     let connected: Connected;
     try {
-      connected = await this.connect(context, upgrade);
+      connected = await this.connect(context);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       context.reject(error);
@@ -89,7 +94,7 @@ export class WebSocketProxy implements Filter {
   }
 
   /** Picks servers until one answers the upgrade; a failed connect moves on to the next server. */
-  private async connect(context: UpgradeContext, upgrade: ClientUpgrade): Promise<Connected> {
+  private async connect(context: UpgradeContext): Promise<Connected> {
     const tried = new Set<UpstreamServer>();
     const balanceContext = { clientIp: context.clientIp, headers: context.req.headers };
     let lastError: GatewayError = new NoUpstreamError();
