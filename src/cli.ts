@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./config/duration.js";
 import { formatConfigError } from "./config/errors.js";
 import { loadConfig, type GatewayConfig } from "./config/load.js";
+import { configJsonSchema } from "./config/reference-doc.js";
 import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
 import { Gateway } from "./gateway.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
@@ -15,11 +16,13 @@ Usage:
   wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
+  wsgate schema
   wsgate --help | --version
 
   run       serve the objects (HTTPServer, Pipeline) in the config files
   validate  check config files; exit 0 when valid, else print each error with file:line and exit 1
   demo      start two echo backends and the gateway on the bundled example (examples/demo.yaml)
+  schema    print the JSON Schema of the configuration objects, for editors
 
 Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
@@ -162,6 +165,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case "demo":
       await demo(level, drainMs);
+      return;
+    case "schema":
+      process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       return;
     default:
       fail(`unknown command '${command}'\n\n${USAGE}`);

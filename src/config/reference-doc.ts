@@ -17,7 +17,7 @@ const INTRO = [
   "Generated from the configuration schema by `renderConfigReference()`; do not edit by hand.",
   "",
   "Configuration is YAML, in the object model of Easegress: each document is one object with `kind` and `name`,",
-  "and a file may hold several documents separated by `---`. Names are unique among the objects of a kind and",
+  "and a file may hold several documents separated by `---`. Names are unique among all objects and",
   "match `^[A-Za-z0-9][A-Za-z0-9._-]*$`. Unknown fields are errors.",
   "",
   "Durations are Go-style strings such as `500ms`, `30s`, `1m`, `1h30m` or `1.5s` (units `ns`, `us`, `ms`, `s`,",
@@ -181,4 +181,24 @@ export function configJsonSchema(): object {
     description: "One YAML document of a wsgate configuration file.",
   });
   return z.toJSONSchema(document, { io: "input" });
+}
+
+/** The reference as embedded in the README: every heading one level deeper, under the README's own title. */
+export function renderReadmeReference(): string {
+  return renderConfigReference()
+    .trimEnd()
+    .replace(/^(#+) /gm, "#$1 ");
+}
+
+export const README_MARKERS = {
+  start: "<!-- config-reference:start -->",
+  end: "<!-- config-reference:end -->",
+} as const;
+
+/** README text with the section between the markers replaced by the current reference. */
+export function withReadmeReference(readme: string): string {
+  const start = readme.indexOf(README_MARKERS.start);
+  const end = readme.indexOf(README_MARKERS.end);
+  if (start < 0 || end < start) throw new Error("README has no config-reference markers");
+  return `${readme.slice(0, start + README_MARKERS.start.length)}\n\n${renderReadmeReference()}\n\n${readme.slice(end)}`;
 }

@@ -83,7 +83,7 @@ const ruleSchema = z.strictObject({
 
 export const httpServerSchema = z.strictObject({
   kind: z.literal("HTTPServer").describe("Object kind."),
-  name: nameSchema.describe("Object name, unique among the objects of this kind."),
+  name: nameSchema.describe("Object name, unique among all objects."),
   port: portSchema.describe("TCP port to listen on."),
   address: z.string().min(1).optional().describe("Address to listen on; all interfaces when absent."),
   https: z

@@ -16,9 +16,7 @@ const flowNodeSchema = z.strictObject({
 export const pipelineSchema = z
   .strictObject({
     kind: z.literal("Pipeline").describe("Object kind."),
-    name: nameSchema.describe(
-      "Object name, unique among the objects of this kind; HTTPServer paths name it as `backend`.",
-    ),
+    name: nameSchema.describe("Object name, unique among all objects; HTTPServer paths name it as `backend`."),
     flow: z
       .array(flowNodeSchema)
       .optional()

@@ -80,7 +80,9 @@ const serverSchema = z.strictObject({
     .int()
     .min(0)
     .default(0)
-    .describe("Relative weight for `weightedRandom`; 0 on every server means equal weights."),
+    .describe(
+      "Relative share of new connections (every policy that can weigh honours it); 0 on every server means equal weights, and a 0 beside positive weights makes a standby server, used only when no weighted server is left.",
+    ),
   keepHost: z
     .boolean()
     .default(false)
@@ -214,7 +216,9 @@ const poolSchema = z
       .describe("Largest message accepted from a backend; overrides the filter's value."),
     healthCheck: healthCheckSchema
       .optional()
-      .describe("Active health checks; unhealthy servers get no new connections."),
+      .describe(
+        "Active health checks, accepted as Easegress writes them; not run yet (a warning says so at start-up).",
+      ),
   })
   .superRefine((pool, ctx) => {
     if (pool.serverTags.length === 0) return;

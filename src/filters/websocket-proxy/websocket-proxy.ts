@@ -65,6 +65,9 @@ export class WebSocketProxy implements Filter {
     this.pool = new ServerPool(spec.pools[0] as WebSocketProxyPool);
     this.sessions = deps.sessions;
     this.log = deps.log;
+    if (this.pool.spec.healthCheck !== undefined) {
+      this.log.warn({ filter: this.name }, "healthCheck is accepted but not run yet: every server counts as healthy");
+    }
   }
 
   async handle(context: HandshakeContext): Promise<string> {
