@@ -76,7 +76,10 @@ export class Gateway {
     const closing = Promise.all(this.servers.map((server) => server.close()));
     this.sessions.closeAll(CloseCode.GoingAway, "gateway shutting down");
     const drained = await this.sessions.waitUntilEmpty(drainMs);
-    if (!drained) this.log.warn({ left: this.sessions.size }, "drain time over, cutting remaining sessions");
+    if (!drained) {
+      this.log.warn({ left: this.sessions.size }, "drain time over, cutting remaining sessions");
+      this.sessions.terminateAll();
+    }
     for (const server of this.servers) server.closeAllConnections();
     await closing;
     for (const pipeline of this.pipelines.values()) pipeline.close();

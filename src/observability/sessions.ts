@@ -8,6 +8,8 @@ export interface LiveSession {
   readonly startedAt: number;
   /** Closes both sides with this code, as the gateway. */
   close(code: number, reason: string): void;
+  /** Cuts both TCP connections at once, for what is left when a drain time is over. */
+  terminate(): void;
 }
 
 /** Every live session of the gateway, so that shutdown can close them and wait for them. */
@@ -43,6 +45,10 @@ export class SessionRegistry {
 
   closeAll(code: number, reason: string): void {
     for (const session of this.live) session.close(code, reason);
+  }
+
+  terminateAll(): void {
+    for (const session of this.live) session.terminate();
   }
 
   /** Resolves true once no session is left, or false after `timeoutMs`. */

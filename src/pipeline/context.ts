@@ -107,10 +107,13 @@ export function createRequestContext(
       if (res.headersSent) return;
       logRejection(log, error);
       const body = `${error.message}\n`;
+      // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
+      res.shouldKeepAlive = false;
       res.writeHead(error.status, {
         ...error.headers,
         "Content-Type": "text/plain; charset=utf-8",
         "Content-Length": Buffer.byteLength(body),
+        Connection: "close",
       });
       res.end(body);
     },

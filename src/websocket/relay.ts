@@ -177,6 +177,11 @@ export class WebSocketRelay implements FrameStreamHandler {
     this.closeBoth(code, reason);
   }
 
+  /** Cuts both TCP connections without a close handshake. */
+  terminate(): void {
+    this.onCloseTimeout();
+  }
+
   // ---- data and backpressure ----
 
   private readonly onClientData = (chunk: Buffer): void => {

@@ -6,7 +6,7 @@ import { Opcode } from "../../src/websocket/protocol.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { closePayload, frame } from "../helpers/frames.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
-import { freePort, withTimeout } from "../helpers/net.js";
+import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
 import { RawWebSocket } from "../helpers/raw-client.js";
 
 const CLIENT_LIMIT = 1024;
@@ -43,6 +43,8 @@ kind: HTTPServer
 name: relay-server
 port: ${port}
 address: 127.0.0.1
+clientHeaderTimeout: 300ms
+keepAliveTimeout: 300ms
 rules:
   - paths:
       - pathPrefix: /hb
@@ -110,18 +112,8 @@ function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
   );
 }
 
-async function backendCloseMatching(test: (close: BackendClose) => boolean): Promise<BackendClose> {
-  return withTimeout(
-    (async () => {
-      for (;;) {
-        const found = backendCloses.find(test);
-        if (found !== undefined) return found;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })(),
-    5000,
-    "the backend's close",
-  );
+function backendCloseMatching(test: (close: BackendClose) => boolean): Promise<BackendClose> {
+  return waitUntil(() => backendCloses.find(test), 5000, "the backend's close");
 }
 
 before(async () => {
@@ -142,13 +134,7 @@ describe("relay: messages", () => {
     ws.on("message", (data: Buffer) => received.push(data.toString()));
     for (let i = 0; i < 200; i++) ws.send(`message ${i}`);
     ws.send(Buffer.from([0, 1, 2, 255]));
-    await withTimeout(
-      (async () => {
-        while (received.length < 201) await new Promise((resolve) => setTimeout(resolve, 10));
-      })(),
-      5000,
-      "201 echoes",
-    );
+    await waitUntil(() => (received.length >= 201 ? true : undefined), 5000, "201 echoes");
     assert.deepEqual(
       received.slice(0, 200),
       Array.from({ length: 200 }, (_, i) => `message ${i}`),
@@ -181,6 +167,16 @@ describe("relay: messages", () => {
     assert.equal(echoed.payload.toString(), "right away");
     assert.equal(echoed.masked, false);
     raw.socket.destroy();
+  });
+});
+
+describe("relay: long sessions", () => {
+  it("outlives the server's header and keep-alive timeouts: they end at the upgrade", async () => {
+    const ws = await open("/echo/long");
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    ws.send("still there?");
+    assert.equal((await nextMessage(ws)).toString(), "still there?");
+    ws.close();
   });
 });
 

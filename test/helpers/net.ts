@@ -57,3 +57,14 @@ export function statusOf(answer: Buffer): number {
   const match = /^HTTP\/1\.1 (\d{3})/.exec(answer.toString("latin1"));
   return match === null ? 0 : Number(match[1]);
 }
+
+/** Polls `check` every 20 ms until it returns a value other than undefined; gives up (and stops polling) after `ms`. */
+export async function waitUntil<T>(check: () => T | undefined, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -190,6 +190,7 @@ export class WebSocketProxy implements Filter {
       client: clientAddress,
       startedAt,
       close: (code, reason) => relay.close(code, reason),
+      terminate: () => relay.terminate(),
     };
     const relay = new WebSocketRelay(
       context.socket,
