@@ -562,6 +562,13 @@ export class LoadWorkers {
     }
   }
 
+  /** Signals every worker still running (for SIGINT and exit paths). */
+  kill(signal: NodeJS.Signals): void {
+    for (const child of this.children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    }
+  }
+
   private onMessage(message: WorkerMessage): void {
     if (message.type === "ready") return;
     const waiting = this.pending.get(message.id);

@@ -107,3 +107,30 @@ export function weightedPercentiles(samples: readonly LatencySample[], percents:
     return values[order[size - 1] as number] as number;
   });
 }
+
+/** Whole-machine CPU time from the first line of /proc/stat, in clock ticks over all cores. */
+export interface MachineTicks {
+  /** Time spent running (user, nice, system, irq, softirq), any process. */
+  busy: number;
+  /** Time the hypervisor gave to others while this machine wanted to run (VMs). */
+  steal: number;
+  total: number;
+}
+
+export function machineTicks(): MachineTicks | undefined {
+  let line: string | undefined;
+  try {
+    line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0];
+  } catch {
+    return undefined;
+  }
+  if (line === undefined || !line.startsWith("cpu ")) return undefined;
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .slice(4)
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy, steal, total: busy + idle + iowait + steal };
+}

@@ -2,8 +2,17 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { UpstreamServer } from "./server.js";
 
-export type LoadBalancePolicy =
-  "roundRobin" | "random" | "weightedRandom" | "ipHash" | "headerHash" | "leastConnections";
+/** Every balancing policy; the config schema takes its list from here. */
+export const LOAD_BALANCE_POLICIES = [
+  "roundRobin",
+  "random",
+  "weightedRandom",
+  "ipHash",
+  "headerHash",
+  "leastConnections",
+] as const;
+
+export type LoadBalancePolicy = (typeof LOAD_BALANCE_POLICIES)[number];
 
 export interface LoadBalanceSpec {
   policy: LoadBalancePolicy;

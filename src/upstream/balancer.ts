@@ -3,7 +3,6 @@ import type { LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-type
 import { HeaderHashBalancer } from "./policies/header-hash.js";
 import { IpHashBalancer } from "./policies/ip-hash.js";
 import { LeastConnectionsBalancer } from "./policies/least-connections.js";
-import { RandomBalancer } from "./policies/random.js";
 import { RoundRobinBalancer } from "./policies/round-robin.js";
 import { WeightedRandomBalancer } from "./policies/weighted-random.js";
 import type { UpstreamServer } from "./server.js";
@@ -46,7 +45,7 @@ function createPolicy(
     case "roundRobin":
       return new RoundRobinBalancer(servers);
     case "random":
-      return new RandomBalancer(servers, options.random);
+      return new WeightedRandomBalancer(servers, options.random, equalWeight);
     case "weightedRandom":
       return new WeightedRandomBalancer(servers, options.random);
     case "leastConnections":
@@ -61,4 +60,8 @@ function createPolicy(
     default:
       throw new Error(`loadBalance: unknown policy ${JSON.stringify(spec.policy satisfies never)}`);
   }
+}
+
+function equalWeight(): number {
+  return 1;
 }

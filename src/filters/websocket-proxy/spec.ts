@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LOAD_BALANCE_POLICIES } from "../../upstream/balance-types.js";
 import { durationSchema } from "../../config/duration.js";
 import { docMeta } from "../../config/doc-meta.js";
 import {
@@ -12,17 +13,6 @@ import {
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
 export const DEFAULT_MAX_MSG_SIZE = 32769;
-
-export const LOAD_BALANCE_POLICIES = [
-  "roundRobin",
-  "random",
-  "weightedRandom",
-  "ipHash",
-  "headerHash",
-  "leastConnections",
-] as const;
-
-export type LoadBalancePolicy = (typeof LOAD_BALANCE_POLICIES)[number];
 
 /** Schemes a backend URL may use; http and https stand for ws and wss, as in Easegress. */
 const BACKEND_SCHEMES = new Set(["ws:", "wss:", "http:", "https:"]);

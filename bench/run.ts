@@ -1,0 +1,1018 @@
+/**
+ * `npm run bench`: how wsgate compares with a direct connection, measured in one run, as ratios.
+ *
+ * Processes: this orchestrator (idle while measuring), an echo backend (echo-backend.ts), load-generator workers
+ * (load.ts) and, for the proxy targets, the gateway started as users start it (`wsgate run --config ...`). Rounds
+ * interleave the targets; figures are medians over rounds and ratios are against `direct` from the same run.
+ */
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { LoadWorkers, split } from "./load.js";
+import {
+  clockTicks,
+  cpuModel,
+  cpuTicks,
+  machineTicks,
+  median,
+  openFileLimit,
+  rssKiB,
+  weightedPercentiles,
+  type MachineTicks,
+} from "./proc.js";
+import {
+  addTally,
+  formatTally,
+  type CheckReply,
+  type ClosedReply,
+  type Command,
+  type LoadKind,
+  type OpenReply,
+  type Reply,
+  type RunReply,
+  type Tally,
+} from "./protocol.js";
+
+const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = join(PACKAGE_ROOT, "dist/src/cli.js");
+const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
+const RESULTS_DIR = join(PACKAGE_ROOT, "bench/results");
+
+const USAGE = `Usage: node dist/bench/run.js [options]
+
+  --quick            every scenario ~2 s, 1 round, 500 idle connections (under a minute)
+  --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
+  --duration S       measured seconds per scenario and target (default 5; quick 2)
+  --warmup S         unmeasured seconds before each measurement (default 1; quick 0.3)
+  --workers N        load-generator processes (default 2)
+  --idle N           idle connections (default 2000; quick 500), capped by ulimit -n
+  --scenarios LIST   comma-separated subset of: ${["echo-64", "echo-16k", "stream", "handshake", "idle"].join(", ")}
+  --targets LIST     comma-separated subset of: direct, wsgate, wsgate-aware (direct is always kept)
+  --help
+`;
+
+// ---- scenarios and targets ----
+
+const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "idle"] as const;
+type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+interface LoopScenario {
+  name: Exclude<ScenarioName, "idle">;
+  kind: LoadKind;
+  connections: number;
+  size: number;
+  inFlight: number;
+  unit: "msg/s" | "conn/s";
+}
+
+const LOOP_SCENARIOS: Record<LoopScenario["name"], LoopScenario> = {
+  "echo-64": { name: "echo-64", kind: "echo", connections: 50, size: 64, inFlight: 1, unit: "msg/s" },
+  "echo-16k": { name: "echo-16k", kind: "echo", connections: 50, size: 16 * 1024, inFlight: 1, unit: "msg/s" },
+  stream: { name: "stream", kind: "stream", connections: 4, size: 64, inFlight: 1000, unit: "msg/s" },
+  handshake: { name: "handshake", kind: "handshake", connections: 50, size: 64, inFlight: 1, unit: "conn/s" },
+};
+
+const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware"] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
+
+const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
+  direct: "client → backend",
+  wsgate: "client → wsgate (default limits) → backend",
+  "wsgate-aware":
+    "client → wsgate with pingInterval 1s, pongTimeout 3s, maxInactivity 60s, client/serverMaxMsgSize 1 MiB → backend",
+};
+
+// ---- options ----
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  durationMs: number;
+  warmupMs: number;
+  workers: number;
+  idle: number;
+  idleRequested: number;
+  idleCapNote: string | undefined;
+  holdMs: number;
+  scenarios: ScenarioName[];
+  targets: TargetName[];
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function positive(text: string | undefined, name: string, fallback: number, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
+    fail(`${name} must be a positive ${integer ? "integer" : "number"}, got '${text}'`);
+  return value;
+}
+
+function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
+  if (text === undefined) return [...known];
+  const picked = text.split(",").map((item) => item.trim());
+  for (const item of picked) if (!(known as readonly string[]).includes(item)) fail(`unknown ${name} '${item}'`);
+  return known.filter((item) => picked.includes(item));
+}
+
+function parseOptions(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: "boolean", default: false },
+        rounds: { type: "string" },
+        duration: { type: "string" },
+        warmup: { type: "string" },
+        workers: { type: "string" },
+        idle: { type: "string" },
+        scenarios: { type: "string" },
+        targets: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const idleRequested = positive(values.idle, "--idle", quick ? 500 : 2000, true);
+  // Each proxied idle connection holds two descriptors in the gateway (client and backend side).
+  const limit = openFileLimit();
+  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - 256) / 2));
+  const idle = Math.min(idleRequested, cap);
+  const targets = listOf(values.targets, TARGET_NAMES, "target");
+  if (!targets.includes("direct")) targets.unshift("direct");
+  return {
+    quick,
+    rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
+    durationMs: positive(values.duration, "--duration", quick ? 2 : 5, false) * 1000,
+    warmupMs: (values.warmup === undefined ? (quick ? 0.3 : 1) : Number(values.warmup)) * 1000,
+    workers: positive(values.workers, "--workers", 2, true),
+    idle,
+    idleRequested,
+    idleCapNote:
+      idle < idleRequested
+        ? `idle connections capped at ${idle} (asked for ${idleRequested}): ulimit -n is ${limit}, and the gateway needs two descriptors per connection`
+        : undefined,
+    holdMs: quick ? 1000 : 3500,
+    scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
+    targets,
+  };
+}
+
+// ---- child processes ----
+
+/** Every child still running, so that SIGINT, errors and exit can stop them all. */
+const children = new Set<ChildProcess>();
+let loadWorkers: LoadWorkers | undefined;
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function killAll(signal: NodeJS.Signals): void {
+  loadWorkers?.kill(signal);
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise; leaves no timer behind either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Stops a child by its PID with SIGTERM; SIGKILL when it is still there after `graceMs`. Returns how long it took. */
+async function stopChild(child: ChildProcess, graceMs: number): Promise<{ ms: number; killed: boolean }> {
+  const started = performance.now();
+  if (child.exitCode !== null || child.signalCode !== null) return { ms: 0, killed: false };
+  child.kill("SIGTERM");
+  const inTime = await within(exited(child), graceMs);
+  if (!inTime) {
+    child.kill("SIGKILL");
+    await within(exited(child), 2000);
+  }
+  return { ms: performance.now() - started, killed: !inTime };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.setTimeout(500);
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
+class Backend {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<Backend> {
+    const child = track(fork(BACKEND_SCRIPT, ["0"], { stdio: ["ignore", "pipe", "pipe", "ipc"] }));
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the echo backend did not start within 10 s")), 10_000);
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        const match = /^PORT (\d+)$/.exec(line);
+        if (match?.[1] === undefined) return;
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the echo backend exited (${code ?? "signal"}): ${stderr}`));
+      });
+    });
+    return new Backend(child, port);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+}
+
+function gatewayYaml(port: number, backendPort: number, aware: boolean): string {
+  const awareFields = aware
+    ? `    pingInterval: 1s
+    pongTimeout: 3s
+    maxInactivity: 60s
+    clientMaxMsgSize: 1048576
+    serverMaxMsgSize: 1048576
+`
+    : "";
+  return `# Generated by bench/run.ts
+kind: HTTPServer
+name: bench-server
+port: ${port}
+address: 127.0.0.1
+rules:
+  - paths:
+      - path: /ws
+        clientMaxBodySize: -1
+        backend: bench-pipeline
+---
+kind: Pipeline
+name: bench-pipeline
+flow:
+  - filter: wsproxy
+filters:
+  - kind: WebSocketProxy
+    name: wsproxy
+${awareFields}    pools:
+      - servers:
+          - url: ws://127.0.0.1:${backendPort}
+`;
+}
+
+/** The gateway, started as users start it: `node dist/src/cli.js run --config FILE --log-level warn`. */
+class Gateway {
+  /** What it logged (warn and above) and wrote to stderr, first lines only. */
+  readonly output: string[] = [];
+  outputLines = 0;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    const collect = (line: string): void => {
+      if (line.trim() === "") return;
+      this.outputLines++;
+      if (this.output.length < 20) this.output.push(line.slice(0, 400));
+    };
+    if (child.stdout) createInterface({ input: child.stdout }).on("line", collect);
+    if (child.stderr) createInterface({ input: child.stderr }).on("line", collect);
+  }
+
+  static async start(configDir: string, target: TargetName, backendPort: number): Promise<Gateway> {
+    const port = await freePort();
+    const file = join(configDir, `${target}.yaml`);
+    writeFileSync(file, gatewayYaml(port, backendPort, target === "wsgate-aware"));
+    const child = track(
+      spawn(process.execPath, [CLI, "run", "--config", file, "--log-level", "warn"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
+    const gateway = new Gateway(child, port);
+    const deadline = performance.now() + 15_000;
+    while (!(await canConnect(port))) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the gateway exited before listening: ${gateway.output.join(" | ")}`);
+      if (performance.now() > deadline) {
+        await stopChild(child, 1000);
+        throw new Error("the gateway did not accept connections within 15 s");
+      }
+      await sleep(25);
+    }
+    return gateway;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  /** SIGTERM by PID; the gateway drains (up to its 10 s default), so allow a little more before SIGKILL. */
+  stop(): Promise<{ ms: number; killed: boolean }> {
+    return stopChild(this.child, 12_000);
+  }
+}
+
+// ---- measurements ----
+
+interface Measurement {
+  scenario: ScenarioName;
+  target: TargetName;
+  round: number;
+  /** msg/s or conn/s (loops); undefined for idle. */
+  rate?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Operations measured: echoed messages, completed cycles, or idle connections opened. */
+  ops: number;
+  elapsedMs: number;
+  proxyCpuMs?: number;
+  proxyCpuUsPerOp?: number;
+  /** Proxy CPU over the measured wall time, % of one core. */
+  proxyCpuPercent?: number;
+  backendCpuPercent?: number;
+  /** The busiest load worker's own CPU, % of one core. */
+  generatorCpuPercent?: number;
+  /** All load workers together, % of one core. */
+  generatorTotalCpuPercent?: number;
+  /** Processes other than the bench's and the gateway's, % of one core (from /proc/stat). */
+  othersCpuPercent?: number;
+  /** Hypervisor steal time over all cores, % of one core. */
+  stealPercent?: number;
+  /** idle: RSS growth per connection, proxy (proxy targets) and backend. */
+  rssKiBPerConn?: number;
+  proxyRssKiB?: { before: number; after: number };
+  backendRssKiBPerConn?: number;
+  idle?: { asked: number; opened: number; echoed: number; failed: number };
+  /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
+  problems: Tally;
+  gatewayOutput?: string[];
+  gatewayOutputLines?: number;
+  gatewayStopMs?: number;
+  error?: string;
+}
+
+interface Context {
+  options: Options;
+  workers: LoadWorkers;
+  backend: Backend;
+  ticksPerSecond: number;
+  configDir: string;
+}
+
+function only<T extends Reply["type"]>(replies: readonly Reply[], type: T): Extract<Reply, { type: T }>[] {
+  return replies.map((reply) => {
+    if (reply.type !== type) throw new Error(`expected a '${type}' reply, got '${reply.type}'`);
+    return reply as Extract<Reply, { type: T }>;
+  });
+}
+
+/** CPU ticks of every process in play, and of the machine, at one moment. */
+interface CpuSnapshot {
+  at: number;
+  proxy: number | undefined;
+  backend: number | undefined;
+  generator: number | undefined;
+  machine: MachineTicks | undefined;
+}
+
+function cpuSnapshot(ctx: Context, gateway: Gateway | undefined): CpuSnapshot {
+  let generator: number | undefined = 0;
+  for (const pid of ctx.workers.pids) {
+    const ticks = cpuTicks(pid);
+    generator = ticks === undefined || generator === undefined ? undefined : generator + ticks;
+  }
+  return {
+    at: performance.now(),
+    proxy: gateway === undefined ? undefined : cpuTicks(gateway.pid),
+    backend: cpuTicks(ctx.backend.pid),
+    generator,
+    machine: machineTicks(),
+  };
+}
+
+/** CPU used between two snapshots, in ms of CPU time, and the wall time between them. */
+interface CpuUse {
+  wallMs: number;
+  proxyMs?: number;
+  backendMs?: number;
+  generatorMs?: number;
+  /** Processes other than the bench's (and the gateway's), from /proc/stat. */
+  othersMs?: number;
+  stealMs?: number;
+}
+
+function cpuUse(before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond: number): CpuUse {
+  const ms = (a: number | undefined, b: number | undefined): number | undefined =>
+    a === undefined || b === undefined ? undefined : ((b - a) / ticksPerSecond) * 1000;
+  const use: CpuUse = {
+    wallMs: after.at - before.at,
+    proxyMs: ms(before.proxy, after.proxy),
+    backendMs: ms(before.backend, after.backend),
+    generatorMs: ms(before.generator, after.generator),
+  };
+  if (before.machine !== undefined && after.machine !== undefined) {
+    const busyMs = ms(before.machine.busy, after.machine.busy) ?? 0;
+    const ours = (use.proxyMs ?? 0) + (use.backendMs ?? 0) + (use.generatorMs ?? 0);
+    use.othersMs = Math.max(0, busyMs - ours);
+    use.stealMs = ms(before.machine.steal, after.machine.steal);
+  }
+  return use;
+}
+
+/** CPU time as % of one core over the wall time. */
+function percentOfCore(cpuMs: number | undefined, wallMs: number): number | undefined {
+  return cpuMs === undefined || wallMs <= 0 ? undefined : (cpuMs / wallMs) * 100;
+}
+
+async function openEverywhere(ctx: Context, url: string, total: number, concurrency: number): Promise<OpenReply[]> {
+  const commands: Command[] = split(total, ctx.workers.count).map((connections) => ({
+    type: "open",
+    url,
+    connections,
+    concurrency,
+  }));
+  return only(await ctx.workers.all(commands, 30_000 + total * 20), "opened");
+}
+
+async function closeEverywhere(ctx: Context): Promise<ClosedReply[]> {
+  const commands: Command[] = Array.from({ length: ctx.workers.count }, () => ({ type: "close" }));
+  return only(await ctx.workers.all(commands, 20_000), "closed");
+}
+
+/** Adds the counts of `from` to `into`, keys prefixed. */
+function absorb(into: Tally, from: Tally, prefix = ""): void {
+  for (const [key, count] of Object.entries(from)) addTally(into, `${prefix}${key}`, count);
+}
+
+function openProblems(replies: readonly OpenReply[], problems: Tally): number {
+  let opened = 0;
+  for (const reply of replies) {
+    opened += reply.opened;
+    if (reply.failed > 0) addTally(problems, "connections that did not open", reply.failed);
+    absorb(problems, reply.problems, "open: ");
+  }
+  return opened;
+}
+
+function closeProblems(replies: readonly ClosedReply[], problems: Tally): void {
+  for (const reply of replies) absorb(problems, reply.problems, "close: ");
+}
+
+async function measureLoop(
+  ctx: Context,
+  scenario: LoopScenario,
+  target: TargetName,
+  round: number,
+  gateway: Gateway | undefined,
+): Promise<Measurement> {
+  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const problems: Tally = {};
+  const loops = scenario.kind === "handshake";
+  if (!loops) {
+    const opened = openProblems(await openEverywhere(ctx, url, scenario.connections, scenario.connections), problems);
+    if (opened === 0) throw new Error("no connection opened");
+  }
+  const runCommands = (durationMs: number, record: boolean): Command[] =>
+    split(scenario.connections, ctx.workers.count).map((share) => ({
+      type: "run",
+      kind: scenario.kind,
+      size: scenario.size,
+      inFlight: scenario.inFlight,
+      loops: share,
+      url,
+      durationMs,
+      record,
+    }));
+  const runTimeout = (durationMs: number): number => durationMs + 30_000;
+  if (ctx.options.warmupMs > 0) {
+    const warm = only(
+      await ctx.workers.all(runCommands(ctx.options.warmupMs, false), runTimeout(ctx.options.warmupMs)),
+      "result",
+    );
+    for (const reply of warm) absorb(problems, reply.problems, "warm-up: ");
+  }
+  const before = cpuSnapshot(ctx, gateway);
+  const results: RunReply[] = only(
+    await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),
+    "result",
+  );
+  const cpu = cpuUse(before, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
+  const proxyCpuMs = cpu.proxyMs;
+  if (!loops) closeProblems(await closeEverywhere(ctx), problems);
+
+  let ops = 0;
+  let rate = 0;
+  let unanswered = 0;
+  let generatorCpuPercent = 0;
+  for (const result of results) {
+    ops += result.count;
+    if (result.elapsedMs > 0) rate += (result.count / result.elapsedMs) * 1000;
+    unanswered += result.unanswered;
+    const cpuMs = (result.cpuUserUs + result.cpuSystemUs) / 1000;
+    generatorCpuPercent = Math.max(generatorCpuPercent, result.elapsedMs > 0 ? (cpuMs / result.elapsedMs) * 100 : 0);
+    absorb(problems, result.problems);
+  }
+  if (unanswered > 0 && !loops) problems["unanswered messages"] = unanswered;
+  const percentiles = weightedPercentiles(
+    results.map((result) => ({ values: result.latencies, seen: result.latencySeen })),
+    [50, 99],
+  );
+  const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
+  return {
+    scenario: scenario.name,
+    target,
+    round,
+    rate,
+    p50Ms: percentiles[0],
+    p99Ms: percentiles[1],
+    ops,
+    elapsedMs,
+    proxyCpuMs,
+    proxyCpuUsPerOp: proxyCpuMs === undefined || ops === 0 ? undefined : (proxyCpuMs * 1000) / ops,
+    proxyCpuPercent: percentOfCore(proxyCpuMs, cpu.wallMs),
+    backendCpuPercent: percentOfCore(cpu.backendMs, cpu.wallMs),
+    generatorCpuPercent,
+    generatorTotalCpuPercent: percentOfCore(cpu.generatorMs, cpu.wallMs),
+    othersCpuPercent: percentOfCore(cpu.othersMs, cpu.wallMs),
+    stealPercent: percentOfCore(cpu.stealMs, cpu.wallMs),
+    problems,
+  };
+}
+
+async function measureIdle(
+  ctx: Context,
+  target: TargetName,
+  round: number,
+  gateway: Gateway | undefined,
+): Promise<Measurement> {
+  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const problems: Tally = {};
+  const count = ctx.options.idle;
+  // Warm the code paths (handshake, relay, close) first, so that the baseline is not all module loading and JIT.
+  openProblems(await openEverywhere(ctx, url, 20, 20), problems);
+  await ctx.workers.all(
+    Array.from({ length: ctx.workers.count }, () => ({ type: "check", size: 64 })),
+    20_000,
+  );
+  closeProblems(await closeEverywhere(ctx), problems);
+  await sleep(300);
+  const proxyPid = gateway?.pid;
+  const rssBefore = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const backendBefore = rssKiB(ctx.backend.pid);
+  const openStart = performance.now();
+  const opened = openProblems(await openEverywhere(ctx, url, count, 64), problems);
+  const openMs = performance.now() - openStart;
+  // Hold them idle; with the aware config this spans heartbeats (1 s pings, 3 s pong deadline).
+  await sleep(ctx.options.holdMs);
+  const rssAfter = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const backendAfter = rssKiB(ctx.backend.pid);
+  const checks: CheckReply[] = only(
+    await ctx.workers.all(
+      Array.from({ length: ctx.workers.count }, () => ({ type: "check", size: 64 })),
+      30_000,
+    ),
+    "checked",
+  );
+  let echoed = 0;
+  let failed = 0;
+  for (const check of checks) {
+    echoed += check.ok;
+    failed += check.failed;
+    absorb(problems, check.problems, "check: ");
+  }
+  if (echoed < count) problems[`idle connections that did not echo (of ${count})`] = count - echoed;
+  closeProblems(await closeEverywhere(ctx), problems);
+  const perConn = (before: number | undefined, after: number | undefined): number | undefined =>
+    before === undefined || after === undefined || opened === 0 ? undefined : (after - before) / opened;
+  return {
+    scenario: "idle",
+    target,
+    round,
+    ops: opened,
+    elapsedMs: openMs,
+    rssKiBPerConn: perConn(rssBefore, rssAfter),
+    proxyRssKiB: rssBefore === undefined || rssAfter === undefined ? undefined : { before: rssBefore, after: rssAfter },
+    backendRssKiBPerConn: perConn(backendBefore, backendAfter),
+    idle: { asked: count, opened, echoed, failed },
+    problems,
+  };
+}
+
+async function measure(ctx: Context, scenario: ScenarioName, target: TargetName, round: number): Promise<Measurement> {
+  let gateway: Gateway | undefined;
+  let measurement: Measurement;
+  try {
+    if (target !== "direct") gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
+    measurement =
+      scenario === "idle"
+        ? await measureIdle(ctx, target, round, gateway)
+        : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, gateway);
+  } catch (error) {
+    measurement = {
+      scenario,
+      target,
+      round,
+      ops: 0,
+      elapsedMs: 0,
+      problems: {},
+      error: (error as Error).message,
+    };
+    // Whatever the workers still hold goes, so that the next measurement starts clean.
+    await closeEverywhere(ctx).catch(() => []);
+  } finally {
+    if (gateway !== undefined) {
+      const stopped = await gateway.stop();
+      if (stopped.killed) gateway.output.push(`(did not exit within 12 s of SIGTERM: killed)`);
+    }
+  }
+  if (gateway !== undefined) {
+    measurement.gatewayOutput = gateway.output;
+    measurement.gatewayOutputLines = gateway.outputLines;
+  }
+  return measurement;
+}
+
+// ---- summary and report ----
+
+interface Summary {
+  scenario: ScenarioName;
+  target: TargetName;
+  rounds: number;
+  rate?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  proxyCpuUsPerOp?: number;
+  proxyCpuPercent?: number;
+  backendCpuPercent?: number;
+  generatorCpuPercent?: number;
+  othersCpuPercent?: number;
+  rssKiBPerConn?: number;
+  backendRssKiBPerConn?: number;
+  idle?: { asked: number; opened: number; echoed: number };
+  /** Against direct from this run: throughput ratio (higher is better), latency ratios (lower is better). */
+  rateVsDirect?: number;
+  p50VsDirect?: number;
+  p99VsDirect?: number;
+}
+
+function medianOf(list: readonly Measurement[], pick: (measurement: Measurement) => number | undefined) {
+  return median(
+    list.flatMap((measurement) => {
+      const value = pick(measurement);
+      return value === undefined ? [] : [value];
+    }),
+  );
+}
+
+function ratio(value: number | undefined, base: number | undefined): number | undefined {
+  return value === undefined || base === undefined || base === 0 ? undefined : value / base;
+}
+
+function summarize(measurements: readonly Measurement[], options: Options): Summary[] {
+  const summaries: Summary[] = [];
+  for (const scenario of options.scenarios) {
+    let direct: Summary | undefined;
+    for (const target of options.targets) {
+      const list = measurements.filter((m) => m.scenario === scenario && m.target === target && m.error === undefined);
+      const summary: Summary = {
+        scenario,
+        target,
+        rounds: list.length,
+        rate: medianOf(list, (m) => m.rate),
+        p50Ms: medianOf(list, (m) => m.p50Ms),
+        p99Ms: medianOf(list, (m) => m.p99Ms),
+        proxyCpuUsPerOp: medianOf(list, (m) => m.proxyCpuUsPerOp),
+        proxyCpuPercent: medianOf(list, (m) => m.proxyCpuPercent),
+        backendCpuPercent: medianOf(list, (m) => m.backendCpuPercent),
+        generatorCpuPercent: medianOf(list, (m) => m.generatorCpuPercent),
+        othersCpuPercent: medianOf(list, (m) => m.othersCpuPercent),
+        rssKiBPerConn: medianOf(list, (m) => m.rssKiBPerConn),
+        backendRssKiBPerConn: medianOf(list, (m) => m.backendRssKiBPerConn),
+      };
+      if (scenario === "idle") {
+        summary.idle = {
+          asked: options.idle,
+          opened: Math.min(...list.map((m) => m.idle?.opened ?? 0)),
+          echoed: Math.min(...list.map((m) => m.idle?.echoed ?? 0)),
+        };
+        if (list.length === 0) summary.idle = { asked: options.idle, opened: 0, echoed: 0 };
+      }
+      if (target === "direct") direct = summary;
+      else if (direct !== undefined && scenario !== "idle") {
+        summary.rateVsDirect = ratio(summary.rate, direct.rate);
+        summary.p50VsDirect = ratio(summary.p50Ms, direct.p50Ms);
+        summary.p99VsDirect = ratio(summary.p99Ms, direct.p99Ms);
+      }
+      summaries.push(summary);
+    }
+  }
+  return summaries;
+}
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+function fixed(value: number | undefined, digits: number, suffix = ""): string {
+  return value === undefined || !Number.isFinite(value) ? "—" : `${value.toFixed(digits)}${suffix}`;
+}
+
+function rateCell(summary: Summary): string {
+  if (summary.scenario === "idle") {
+    const idle = summary.idle;
+    return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed`;
+  }
+  if (summary.rate === undefined) return "failed";
+  const unit = summary.scenario === "handshake" ? "conn/s" : "msg/s";
+  return `${integer.format(summary.rate)} ${unit}`;
+}
+
+function latencyDigits(value: number | undefined): number {
+  return value !== undefined && value < 1 ? 3 : 2;
+}
+
+function table(summaries: readonly Summary[]): string {
+  const header =
+    "| scenario | target | throughput | p50 ms | p99 ms | proxy CPU µs/op | proxy CPU % | RSS KiB/conn | throughput × direct | p50 × direct | p99 × direct | backend CPU % | generator CPU % | other CPU % |";
+  const rule = `|${" --- |".repeat(14)}`;
+  const rows = summaries.map((s) =>
+    [
+      s.scenario,
+      s.target,
+      rateCell(s),
+      fixed(s.p50Ms, latencyDigits(s.p50Ms)),
+      fixed(s.p99Ms, latencyDigits(s.p99Ms)),
+      fixed(s.proxyCpuUsPerOp, 1),
+      fixed(s.proxyCpuPercent, 0),
+      fixed(s.rssKiBPerConn, 1),
+      fixed(s.rateVsDirect, 2, "×"),
+      fixed(s.p50VsDirect, 2, "×"),
+      fixed(s.p99VsDirect, 2, "×"),
+      fixed(s.backendCpuPercent, 0),
+      fixed(s.generatorCpuPercent, 0),
+      fixed(s.othersCpuPercent, 0),
+    ].join(" | "),
+  );
+  return [header, rule, ...rows.map((row) => `| ${row} |`)].join("\n");
+}
+
+interface Meta {
+  date: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  platform: string;
+  clockTicks: number;
+  openFileLimit: number | undefined;
+  mode: "quick" | "full";
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  workers: number;
+  idleConnections: number;
+  idleHoldS: number;
+  totalS?: number;
+}
+
+function findings(measurements: readonly Measurement[], options: Options): { warnings: string[]; failures: string[] } {
+  const warnings: string[] = [];
+  const failures: string[] = [];
+  if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
+  for (const m of measurements) {
+    const where = `${m.scenario} / ${m.target}, round ${m.round}`;
+    if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
+    if (Object.keys(m.problems).length > 0) failures.push(`${where}: ${formatTally(m.problems)}`);
+    if ((m.gatewayOutputLines ?? 0) > 0) {
+      const lines = m.gatewayOutput ?? [];
+      failures.push(
+        `${where}: the gateway wrote ${m.gatewayOutputLines} line(s) at warn level or above, e.g. ${lines.slice(0, 3).join(" | ")}`,
+      );
+    }
+    if ((m.generatorCpuPercent ?? 0) > 90)
+      warnings.push(
+        `${where}: a load worker used ${fixed(m.generatorCpuPercent, 0)}% of a core: the generator may be what limits this figure (try --workers)`,
+      );
+    if ((m.othersCpuPercent ?? 0) > 20)
+      warnings.push(
+        `${where}: other processes on the machine used ${fixed(m.othersCpuPercent, 0)}% of a core meanwhile: this figure is noisy`,
+      );
+    if ((m.stealPercent ?? 0) > 20)
+      warnings.push(
+        `${where}: the hypervisor stole ${fixed(m.stealPercent, 0)}% of a core meanwhile: this figure is noisy`,
+      );
+    if ((m.backendCpuPercent ?? 0) > 90)
+      warnings.push(
+        `${where}: the backend used ${fixed(m.backendCpuPercent, 0)}% of a core (it is single-threaded): it may be the bottleneck`,
+      );
+  }
+  return { warnings, failures };
+}
+
+function report(meta: Meta, options: Options, summaries: readonly Summary[], measurements: readonly Measurement[]) {
+  const { warnings, failures } = findings(measurements, options);
+  const lines = [
+    "# wsgate bench",
+    "",
+    `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
+    `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ulimit -n ${meta.openFileLimit ?? "unknown"}`,
+    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
+    "- Targets, interleaved in every round: " +
+      options.targets.map((target) => `**${target}** = ${TARGET_DESCRIPTIONS[target]}`).join("; "),
+    "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
+    "",
+    table(summaries),
+    "",
+    "How to read it:",
+    "- **echo-64 / echo-16k**: 50 connections, each sends one 64 B (16 KiB) binary message and waits for its echo, repeat. Throughput counts echoed messages: one round trip is one message, although the proxy relays it twice (client → backend and back). p50/p99 are round-trip times.",
+    "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
+    "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
+    `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket).`,
+    "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above. **proxy CPU %**, **backend CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
+    `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op does not.`,
+    "",
+  ];
+  lines.push("## Warnings", "", ...(warnings.length === 0 ? ["None."] : warnings.map((line) => `- ${line}`)), "");
+  lines.push(
+    "## Failures and anomalies",
+    "",
+    ...(failures.length === 0
+      ? ["None: every message was echoed, every connection opened, echoed and closed with 1000."]
+      : failures.map((line) => `- ${line}`)),
+    "",
+  );
+  return { markdown: lines.join("\n"), warnings, failures };
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const started = performance.now();
+  const ticksPerSecond = clockTicks();
+  const meta: Meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpuModel(),
+    cores: os.availableParallelism(),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    clockTicks: ticksPerSecond,
+    openFileLimit: openFileLimit(),
+    mode: options.quick ? "quick" : "full",
+    rounds: options.rounds,
+    durationS: options.durationMs / 1000,
+    warmupS: options.warmupMs / 1000,
+    workers: options.workers,
+    idleConnections: options.idle,
+    idleHoldS: options.holdMs / 1000,
+  };
+  if (options.idleCapNote !== undefined) process.stderr.write(`bench: note: ${options.idleCapNote}\n`);
+  const loops = options.scenarios.filter((scenario) => scenario !== "idle").length;
+  const perMeasurement = options.durationMs + options.warmupMs + 700;
+  const estimateMs =
+    options.rounds *
+    options.targets.length *
+    (loops * perMeasurement + (options.scenarios.includes("idle") ? options.holdMs + 2500 : 0));
+  process.stderr.write(
+    `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${options.scenarios.length} scenario(s) × ${options.targets.length} target(s), about ${Math.ceil(estimateMs / 1000)} s\n`,
+  );
+  // Every step has its own time limit; this one bounds the whole run should something slip through.
+  const watchdog = setTimeout(
+    () => {
+      process.stderr.write("bench: the run took far longer than planned; stopping\n");
+      killAll("SIGKILL");
+      process.exit(1);
+    },
+    estimateMs * 3 + 120_000,
+  );
+  watchdog.unref();
+
+  const configDir = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
+  let workers: LoadWorkers | undefined;
+  let backend: Backend | undefined;
+  const measurements: Measurement[] = [];
+  try {
+    backend = await Backend.start();
+    workers = await LoadWorkers.start(options.workers);
+    loadWorkers = workers;
+    const ctx: Context = { options, workers, backend, ticksPerSecond, configDir };
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const scenario of options.scenarios) {
+        for (const target of options.targets) {
+          const measurement = await measure(ctx, scenario, target, round);
+          measurements.push(measurement);
+          process.stderr.write(`bench: ${progressLine(measurement)}\n`);
+        }
+      }
+    }
+  } finally {
+    workers?.stop();
+    if (backend !== undefined) await stopChild(backend.child, 3000);
+    killAll("SIGKILL");
+    rmSync(configDir, { recursive: true, force: true });
+    clearTimeout(watchdog);
+  }
+  meta.totalS = (performance.now() - started) / 1000;
+  const summaries = summarize(measurements, options);
+  const { markdown, warnings, failures } = report(meta, options, summaries, measurements);
+  process.stdout.write(`${markdown}\n`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, "latest.md"), `${markdown}\n`);
+  const json = {
+    meta,
+    options: { ...options },
+    targets: TARGET_DESCRIPTIONS,
+    summary: summaries,
+    measurements: measurements.map((m) => ({ ...m })),
+    warnings,
+    failures,
+  };
+  writeFileSync(join(RESULTS_DIR, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
+  process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")} and latest.json\n`);
+}
+
+function progressLine(m: Measurement): string {
+  const where = `round ${m.round} ${m.scenario} ${m.target}`;
+  if (m.error !== undefined) return `${where}: FAILED: ${m.error}`;
+  const problems = Object.keys(m.problems).length > 0 ? ` [${formatTally(m.problems)}]` : "";
+  if (m.scenario === "idle") {
+    return `${where}: ${m.idle?.echoed ?? 0}/${m.idle?.asked ?? 0} echoed, ${fixed(m.rssKiBPerConn, 1)} KiB/conn${problems}`;
+  }
+  const unit = m.scenario === "handshake" ? "conn/s" : "msg/s";
+  return `${where}: ${integer.format(m.rate ?? 0)} ${unit}, p50 ${fixed(m.p50Ms, 3)} ms, p99 ${fixed(m.p99Ms, 3)} ms, proxy ${fixed(m.proxyCpuUsPerOp, 1)} µs/op${problems}`;
+}
+
+let interrupted = false;
+process.on("SIGINT", () => {
+  if (interrupted) return;
+  interrupted = true;
+  process.stderr.write("\nbench: interrupted; stopping the gateway, backend and load workers\n");
+  killAll("SIGTERM");
+  setTimeout(() => {
+    killAll("SIGKILL");
+    process.exit(130);
+  }, 1500).unref();
+});
+process.on("exit", () => killAll("SIGKILL"));
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+  killAll("SIGKILL");
+  process.exit(1);
+});
