@@ -1,5 +1,10 @@
 import type { Writable } from "node:stream";
 
+/** Ends our side of a connection; a second end() would cost Node an error object with a stack trace. */
+export function endOnce(socket: Writable): void {
+  if (!socket.writableEnded) socket.end();
+}
+
 /**
  * Everything written to one peer goes through its outbox. The relay streams data frames into it piece by piece;
  * frames of the gateway's own (pings, closes) must never land inside one, so they wait here for the frame boundary.
@@ -34,7 +39,7 @@ export class FrameOutbox {
     this.inject(frame);
     this.closing = true;
     this.endAfterClose = thenEnd;
-    if (!this.midFrame && thenEnd) this.socket.end();
+    if (!this.midFrame && thenEnd) endOnce(this.socket);
   }
 
   get hasQueued(): boolean {
@@ -48,6 +53,6 @@ export class FrameOutbox {
     if (queued === null) return;
     this.queued = null;
     for (const frame of queued) this.write(frame);
-    if (this.endAfterClose) this.socket.end();
+    if (this.endAfterClose) endOnce(this.socket);
   }
 }

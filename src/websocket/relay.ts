@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import type { FrameFailureKind } from "./frame-error.js";
-import { FrameOutbox } from "./frame-outbox.js";
+import { FrameOutbox, endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
@@ -279,7 +279,7 @@ export class WebSocketRelay implements FrameStreamHandler {
       else this.sendClose(other, lost.code, lost.reason);
     }
     if (broken) peer.socket.destroy();
-    else peer.socket.end();
+    else endOnce(peer.socket);
     this.beginClosing();
   }
 
@@ -350,7 +350,7 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   /** Both close frames have crossed for this peer: end its TCP connection (the server side ends first). */
   private endPeer(peer: Peer): void {
-    peer.socket.end();
+    endOnce(peer.socket);
   }
 
   private beginClosing(): void {
