@@ -48,7 +48,7 @@ const USAGE = `Usage: node dist/bench/run.js [options]
 
   --quick            every scenario ~2 s, 1 round, 500 idle connections (under a minute)
   --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
-  --duration S       measured seconds per scenario and target (default 5; quick 2)
+  --duration S       measured seconds per scenario and target (default 3; quick 2)
   --warmup S         unmeasured seconds before each measurement (default 1; quick 0.3)
   --workers N        load-generator processes (default 2)
   --idle N           idle connections (default 2000; quick 500), capped by ulimit -n
@@ -159,7 +159,7 @@ function parseOptions(argv: string[]): Options {
   return {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
-    durationMs: positive(values.duration, "--duration", quick ? 2 : 5, false) * 1000,
+    durationMs: positive(values.duration, "--duration", quick ? 2 : 3, false) * 1000,
     warmupMs: (values.warmup === undefined ? (quick ? 0.3 : 1) : Number(values.warmup)) * 1000,
     workers: positive(values.workers, "--workers", 2, true),
     idle,
@@ -315,11 +315,34 @@ ${awareFields}    pools:
 `;
 }
 
+const PINO_LEVELS: Record<number, string> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
+
+/** A short kind for a gateway output line: pino's level and message (and code), or the start of a plain line. */
+function kindOfLogLine(line: string): string {
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    const level = typeof entry["level"] === "number" ? (PINO_LEVELS[entry["level"]] ?? String(entry["level"])) : "?";
+    const code = typeof entry["code"] === "string" ? ` (${entry["code"]})` : "";
+    return `${level}: ${String(entry["msg"] ?? "")}${code}`;
+  } catch {
+    return `output: ${line.slice(0, 120)}`;
+  }
+}
+
 /** The gateway, started as users start it: `node dist/src/cli.js run --config FILE --log-level warn`. */
 class Gateway {
   /** What it logged (warn and above) and wrote to stderr, first lines only. */
   readonly output: string[] = [];
   outputLines = 0;
+  /** Lines by level and message, e.g. "warn: backend connect failed (ECONNREFUSED)". */
+  readonly outputKinds: Tally = {};
 
   private constructor(
     readonly child: ChildProcess,
@@ -329,6 +352,7 @@ class Gateway {
       if (line.trim() === "") return;
       this.outputLines++;
       if (this.output.length < 20) this.output.push(line.slice(0, 400));
+      addTally(this.outputKinds, kindOfLogLine(line));
     };
     if (child.stdout) createInterface({ input: child.stdout }).on("line", collect);
     if (child.stderr) createInterface({ input: child.stderr }).on("line", collect);
@@ -406,6 +430,9 @@ interface Measurement {
   problems: Tally;
   gatewayOutput?: string[];
   gatewayOutputLines?: number;
+  gatewayOutputKinds?: Tally;
+  /** From spawning the gateway to its first accepted TCP connection. */
+  gatewayStartMs?: number;
   gatewayStopMs?: number;
   error?: string;
 }
@@ -529,7 +556,7 @@ async function measureLoop(
   const loops = scenario.kind === "handshake";
   if (!loops) {
     const opened = openProblems(await openEverywhere(ctx, url, scenario.connections, scenario.connections), problems);
-    if (opened === 0) throw new Error("no connection opened");
+    if (opened === 0) throw new Error(`no connection opened: ${formatTally(problems)}`);
   }
   const runCommands = (durationMs: number, record: boolean): Command[] =>
     split(scenario.connections, ctx.workers.count).map((share) => ({
@@ -658,35 +685,36 @@ async function measureIdle(
 }
 
 async function measure(ctx: Context, scenario: ScenarioName, target: TargetName, round: number): Promise<Measurement> {
+  if (ctx.backend.child.exitCode !== null || ctx.backend.child.signalCode !== null) {
+    throw new Error(
+      `the echo backend exited (${ctx.backend.child.signalCode ?? ctx.backend.child.exitCode}); stopping`,
+    );
+  }
   let gateway: Gateway | undefined;
   let measurement: Measurement;
   try {
+    const startedAt = performance.now();
     if (target !== "direct") gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
+    const gatewayStartMs = gateway === undefined ? undefined : performance.now() - startedAt;
     measurement =
       scenario === "idle"
         ? await measureIdle(ctx, target, round, gateway)
         : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, gateway);
+    measurement.gatewayStartMs = gatewayStartMs;
   } catch (error) {
-    measurement = {
-      scenario,
-      target,
-      round,
-      ops: 0,
-      elapsedMs: 0,
-      problems: {},
-      error: (error as Error).message,
-    };
+    measurement = { scenario, target, round, ops: 0, elapsedMs: 0, problems: {}, error: (error as Error).message };
     // Whatever the workers still hold goes, so that the next measurement starts clean.
     await closeEverywhere(ctx).catch(() => []);
-  } finally {
-    if (gateway !== undefined) {
-      const stopped = await gateway.stop();
-      if (stopped.killed) gateway.output.push(`(did not exit within 12 s of SIGTERM: killed)`);
-    }
   }
   if (gateway !== undefined) {
+    const stopped = await gateway.stop();
+    measurement.gatewayStopMs = stopped.ms;
+    if (stopped.killed) addTally(measurement.problems, "the gateway did not exit within 12 s of SIGTERM (killed)");
+    else if (stopped.ms > 2000)
+      addTally(measurement.problems, `the gateway took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM`);
     measurement.gatewayOutput = gateway.output;
     measurement.gatewayOutputLines = gateway.outputLines;
+    measurement.gatewayOutputKinds = gateway.outputKinds;
   }
   return measurement;
 }
@@ -829,44 +857,70 @@ interface Meta {
   idleConnections: number;
   idleHoldS: number;
   totalS?: number;
+  /** Why the run stopped before its end, when it did. */
+  aborted?: string;
 }
 
-function findings(measurements: readonly Measurement[], options: Options): { warnings: string[]; failures: string[] } {
+/** "echo-64/direct r1 (95%), stream/wsgate r2 (97%)" for the measurements where `pick` is above `limit`. */
+function over(
+  measurements: readonly Measurement[],
+  pick: (measurement: Measurement) => number | undefined,
+  limit: number,
+): { list: string; count: number; median: number; max: number } | undefined {
+  const hits = measurements.filter((m) => (pick(m) ?? 0) > limit);
+  if (hits.length === 0) return undefined;
+  const values = hits.map((m) => pick(m) ?? 0);
+  return {
+    list: hits.map((m) => `${m.scenario}/${m.target} r${m.round} (${fixed(pick(m), 0)}%)`).join(", "),
+    count: hits.length,
+    median: median(values) ?? 0,
+    max: Math.max(...values),
+  };
+}
+
+function findings(
+  meta: Meta,
+  measurements: readonly Measurement[],
+  options: Options,
+): { warnings: string[]; failures: string[] } {
   const warnings: string[] = [];
   const failures: string[] = [];
   if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
+  if (meta.aborted !== undefined) failures.push(`the run stopped early: ${meta.aborted}`);
   for (const m of measurements) {
     const where = `${m.scenario} / ${m.target}, round ${m.round}`;
     if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
     if (Object.keys(m.problems).length > 0) failures.push(`${where}: ${formatTally(m.problems)}`);
     if ((m.gatewayOutputLines ?? 0) > 0) {
-      const lines = m.gatewayOutput ?? [];
       failures.push(
-        `${where}: the gateway wrote ${m.gatewayOutputLines} line(s) at warn level or above, e.g. ${lines.slice(0, 3).join(" | ")}`,
+        `${where}: the gateway logged ${m.gatewayOutputLines} line(s) at warn level or above: ${formatTally(m.gatewayOutputKinds ?? {})}`,
       );
     }
-    if ((m.generatorCpuPercent ?? 0) > 90)
-      warnings.push(
-        `${where}: a load worker used ${fixed(m.generatorCpuPercent, 0)}% of a core: the generator may be what limits this figure (try --workers)`,
-      );
-    if ((m.othersCpuPercent ?? 0) > 20)
-      warnings.push(
-        `${where}: other processes on the machine used ${fixed(m.othersCpuPercent, 0)}% of a core meanwhile: this figure is noisy`,
-      );
-    if ((m.stealPercent ?? 0) > 20)
-      warnings.push(
-        `${where}: the hypervisor stole ${fixed(m.stealPercent, 0)}% of a core meanwhile: this figure is noisy`,
-      );
-    if ((m.backendCpuPercent ?? 0) > 90)
-      warnings.push(
-        `${where}: the backend used ${fixed(m.backendCpuPercent, 0)}% of a core (it is single-threaded): it may be the bottleneck`,
-      );
   }
+  const generator = over(measurements, (m) => m.generatorCpuPercent, 90);
+  if (generator !== undefined)
+    warnings.push(
+      `a load worker used over 90% of a core in ${generator.list}: the generator may be what limits these figures (try --workers)`,
+    );
+  const backend = over(measurements, (m) => m.backendCpuPercent, 90);
+  if (backend !== undefined)
+    warnings.push(
+      `the backend (single-threaded) used over 90% of a core in ${backend.list}: it may be the bottleneck there`,
+    );
+  const loops = measurements.filter((m) => m.scenario !== "idle" && m.error === undefined);
+  const others = over(loops, (m) => m.othersCpuPercent, 20);
+  if (others !== undefined)
+    warnings.push(
+      `other processes on the machine used over 20% of a core during ${others.count} of ${loops.length} measurements (median ${fixed(others.median, 0)}%, max ${fixed(others.max, 0)}%): throughput and latency are noisy; proxy CPU µs/op is the steadiest column. Details: ${others.list}`,
+    );
+  const steal = over(loops, (m) => m.stealPercent, 20);
+  if (steal !== undefined)
+    warnings.push(`the hypervisor stole over 20% of a core during ${steal.count} measurements: ${steal.list}`);
   return { warnings, failures };
 }
 
 function report(meta: Meta, options: Options, summaries: readonly Summary[], measurements: readonly Measurement[]) {
-  const { warnings, failures } = findings(measurements, options);
+  const { warnings, failures } = findings(meta, measurements, options);
   const lines = [
     "# wsgate bench",
     "",
@@ -952,10 +1006,18 @@ async function main(): Promise<void> {
     workers = await LoadWorkers.start(options.workers);
     loadWorkers = workers;
     const ctx: Context = { options, workers, backend, ticksPerSecond, configDir };
-    for (let round = 1; round <= options.rounds; round++) {
+    rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
         for (const target of options.targets) {
-          const measurement = await measure(ctx, scenario, target, round);
+          if (interrupted) break rounds;
+          let measurement: Measurement;
+          try {
+            measurement = await measure(ctx, scenario, target, round);
+          } catch (error) {
+            meta.aborted = (error as Error).message;
+            process.stderr.write(`bench: run aborted: ${meta.aborted}\n`);
+            break rounds;
+          }
           measurements.push(measurement);
           process.stderr.write(`bench: ${progressLine(measurement)}\n`);
         }
@@ -968,6 +1030,7 @@ async function main(): Promise<void> {
     rmSync(configDir, { recursive: true, force: true });
     clearTimeout(watchdog);
   }
+  if (interrupted) return;
   meta.totalS = (performance.now() - started) / 1000;
   const summaries = summarize(measurements, options);
   const { markdown, warnings, failures } = report(meta, options, summaries, measurements);
@@ -985,6 +1048,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(RESULTS_DIR, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
   process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")} and latest.json\n`);
+  if (meta.aborted !== undefined) process.exitCode = 1;
 }
 
 function progressLine(m: Measurement): string {
@@ -999,16 +1063,20 @@ function progressLine(m: Measurement): string {
 }
 
 let interrupted = false;
-process.on("SIGINT", () => {
+function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return;
   interrupted = true;
-  process.stderr.write("\nbench: interrupted; stopping the gateway, backend and load workers\n");
+  process.exitCode = 130;
+  process.stderr.write(`\nbench: ${signal}: stopping the gateway, backend and load workers; no results written\n`);
   killAll("SIGTERM");
   setTimeout(() => {
     killAll("SIGKILL");
     process.exit(130);
-  }, 1500).unref();
-});
+  }, 1500);
+}
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
 process.on("exit", () => killAll("SIGKILL"));
 
 main().catch((error: unknown) => {
