@@ -421,10 +421,9 @@ interface Measurement {
   othersCpuPercent?: number;
   /** Hypervisor steal time over all cores, % of one core. */
   stealPercent?: number;
-  /** idle: RSS growth per connection, proxy (proxy targets) and backend. */
+  /** idle: the proxy's RSS growth per connection (proxy targets). */
   rssKiBPerConn?: number;
   proxyRssKiB?: { before: number; after: number };
-  backendRssKiBPerConn?: number;
   idle?: { asked: number; opened: number; echoed: number; failed: number };
   /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
   problems: Tally;
@@ -644,14 +643,12 @@ async function measureIdle(
   await sleep(300);
   const proxyPid = gateway?.pid;
   const rssBefore = proxyPid === undefined ? undefined : rssKiB(proxyPid);
-  const backendBefore = rssKiB(ctx.backend.pid);
   const openStart = performance.now();
   const opened = openProblems(await openEverywhere(ctx, url, count, 64), problems);
   const openMs = performance.now() - openStart;
   // Hold them idle; with the aware config this spans heartbeats (1 s pings, 3 s pong deadline).
   await sleep(ctx.options.holdMs);
   const rssAfter = proxyPid === undefined ? undefined : rssKiB(proxyPid);
-  const backendAfter = rssKiB(ctx.backend.pid);
   const checks: CheckReply[] = only(
     await ctx.workers.all(
       Array.from({ length: ctx.workers.count }, () => ({ type: "check", size: 64 })),
@@ -678,7 +675,6 @@ async function measureIdle(
     elapsedMs: openMs,
     rssKiBPerConn: perConn(rssBefore, rssAfter),
     proxyRssKiB: rssBefore === undefined || rssAfter === undefined ? undefined : { before: rssBefore, after: rssAfter },
-    backendRssKiBPerConn: perConn(backendBefore, backendAfter),
     idle: { asked: count, opened, echoed, failed },
     problems,
   };
@@ -734,7 +730,6 @@ interface Summary {
   generatorCpuPercent?: number;
   othersCpuPercent?: number;
   rssKiBPerConn?: number;
-  backendRssKiBPerConn?: number;
   idle?: { asked: number; opened: number; echoed: number };
   /** Against direct from this run: throughput ratio (higher is better), latency ratios (lower is better). */
   rateVsDirect?: number;
@@ -774,7 +769,6 @@ function summarize(measurements: readonly Measurement[], options: Options): Summ
         generatorCpuPercent: medianOf(list, (m) => m.generatorCpuPercent),
         othersCpuPercent: medianOf(list, (m) => m.othersCpuPercent),
         rssKiBPerConn: medianOf(list, (m) => m.rssKiBPerConn),
-        backendRssKiBPerConn: medianOf(list, (m) => m.backendRssKiBPerConn),
       };
       if (scenario === "idle") {
         summary.idle = {

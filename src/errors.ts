@@ -62,9 +62,11 @@ export class NoUpstreamError extends GatewayError {
   readonly code = "WSG_NO_UPSTREAM";
   readonly status = 503;
   readonly side = "gateway";
-  override readonly headers = { "Retry-After": "5" };
-  constructor() {
-    super("no backend available");
+  override readonly headers: Readonly<Record<string, string>>;
+  /** `retryAfterSeconds`: when a retry may find a server again (e.g. after the next health check). */
+  constructor(retryAfterSeconds = 5, message = "no backend available") {
+    super(message);
+    this.headers = { "Retry-After": String(retryAfterSeconds) };
   }
 }
 

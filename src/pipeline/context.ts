@@ -4,6 +4,7 @@ import type { GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { writeRawResponse } from "../server/raw-response.js";
 import type { RouteMatch } from "../server/router.js";
+import type { ClientCertHeaders } from "../server/tls/client-cert.js";
 
 /** Where a request came in and how it was routed. */
 export interface RouteInfo {
@@ -16,6 +17,8 @@ export interface RouteInfo {
   match: RouteMatch;
   /** The client's connection is TLS (for X-Forwarded-Proto). */
   secure: boolean;
+  /** Headers from the client's TLS certificate, when the HTTPServer names any (`clientCertHeaders`). */
+  clientCertHeaders?: ClientCertHeaders;
 }
 
 interface ContextBase {

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
@@ -14,6 +15,7 @@ import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientIpOf } from "./client-ip.js";
 import { writeRawResponse } from "./raw-response.js";
 import { Router, type RouteMatch } from "./router.js";
+import { TlsTermination } from "./tls/termination.js";
 
 /** Node's parser errors, answered as HTTP says: 431 for oversized headers, 408 for slow ones, else 400. */
 function clientErrorStatus(code: string | undefined): number {
@@ -28,8 +30,10 @@ function clientErrorStatus(code: string | undefined): number {
  */
 export class GatewayHttpServer {
   readonly name: string;
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly router: Router;
+  /** Set when the server speaks TLS (`https: true`). */
+  private readonly tls: TlsTermination | undefined;
 
   constructor(
     private readonly spec: HTTPServerSpec,
@@ -38,14 +42,23 @@ export class GatewayHttpServer {
   ) {
     this.name = spec.name;
     this.router = new Router(spec.rules);
-    this.server = http.createServer({
+    const httpOptions: http.ServerOptions = {
       headersTimeout: spec.clientHeaderTimeout,
       requestTimeout: 0,
       keepAliveTimeout: spec.keepAliveTimeout,
       // Node checks header deadlines on this period; the default (30 s) would let slow clients linger.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, spec.clientHeaderTimeout / 2)),
       noDelay: true,
-    });
+    };
+    // Certificates are read here, so that a missing or broken one stops the start with a clear message.
+    this.tls = spec.https ? new TlsTermination(spec, log) : undefined;
+    if (this.tls === undefined) {
+      this.server = http.createServer(httpOptions);
+    } else {
+      const server = https.createServer({ ...httpOptions, ...this.tls.serverOptions() });
+      this.tls.attach(server);
+      this.server = server;
+    }
     this.server.maxConnections = spec.maxConnections;
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
@@ -68,6 +81,7 @@ export class GatewayHttpServer {
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
   close(): Promise<void> {
+    this.tls?.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
@@ -91,8 +105,13 @@ export class GatewayHttpServer {
     return pipeline === undefined ? undefined : { match, pipeline };
   }
 
-  private routeInfo(match: RouteMatch): RouteInfo {
-    return { server: this.name, pipeline: match.backend, target: match.target, match, secure: false };
+  private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
+    const route: RouteInfo = { server: this.name, pipeline: match.backend, target: match.target, match, secure: false };
+    if (this.tls === undefined) return route;
+    route.secure = true;
+    const clientCertHeaders = this.tls.headersFor(socket);
+    if (clientCertHeaders !== undefined) route.clientCertHeaders = clientCertHeaders;
+    return route;
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -101,11 +120,11 @@ export class GatewayHttpServer {
     const log = this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
     const routed = this.route(req);
     if (routed === undefined) {
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH), clientIp, log);
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
       context.reject(new RouteNotFoundError());
       return;
     }
-    this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match), clientIp, log));
+    this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match, req.socket), clientIp, log));
   };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -116,10 +135,12 @@ export class GatewayHttpServer {
     const routed = this.route(req);
     const tcp = socket as Socket;
     if (routed === undefined) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH), clientIp, log).reject(new RouteNotFoundError());
+      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(
+        new RouteNotFoundError(),
+      );
       return;
     }
-    this.run(routed.pipeline, createUpgradeContext(req, tcp, head, this.routeInfo(routed.match), clientIp, log));
+    this.run(routed.pipeline, createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log));
   };
 
   private run(pipeline: Pipeline, context: HandshakeContext): void {

@@ -9,6 +9,7 @@ export const LOAD_BALANCE_POLICIES = [
   "weightedRandom",
   "ipHash",
   "headerHash",
+  "cookieHash",
   "leastConnections",
 ] as const;
 
@@ -18,6 +19,8 @@ export interface LoadBalanceSpec {
   policy: LoadBalancePolicy;
   /** Header whose first value headerHash hashes; required for that policy. */
   headerHashKey?: string;
+  /** Cookie whose value cookieHash hashes; required for that policy. */
+  cookieHashKey?: string;
 }
 
 export interface BalanceContext {

@@ -1,5 +1,6 @@
 // Builds the configured balancing policy over a server list.
 import type { LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-types.js";
+import { CookieHashBalancer } from "./policies/cookie-hash.js";
 import { HeaderHashBalancer } from "./policies/header-hash.js";
 import { IpHashBalancer } from "./policies/ip-hash.js";
 import { LeastConnectionsBalancer } from "./policies/least-connections.js";
@@ -57,6 +58,11 @@ function createPolicy(
         throw new Error("loadBalance: policy headerHash needs headerHashKey");
       }
       return new HeaderHashBalancer(servers, spec.headerHashKey);
+    case "cookieHash":
+      if (spec.cookieHashKey === undefined || spec.cookieHashKey.length === 0) {
+        throw new Error("loadBalance: policy cookieHash needs cookieHashKey");
+      }
+      return new CookieHashBalancer(servers, spec.cookieHashKey);
     default:
       throw new Error(`loadBalance: unknown policy ${JSON.stringify(spec.policy satisfies never)}`);
   }

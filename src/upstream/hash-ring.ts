@@ -12,6 +12,8 @@ export class HashRing {
   readonly #positions: Uint32Array;
   /** Owner of the node at the same index. */
   readonly #owners: readonly UpstreamServer[];
+  /** Each server's node positions, for handing out a point that leads back to it (sticky cookies). */
+  readonly #pointsOf = new Map<UpstreamServer, number[]>();
 
   constructor(servers: readonly UpstreamServer[]) {
     const totalWeight = servers.reduce((sum, server) => sum + effectiveWeight(server), 0);
@@ -27,6 +29,32 @@ export class HashRing {
     nodes.sort((a, b) => a.position - b.position || a.order - b.order);
     this.#positions = Uint32Array.from(nodes, (node) => node.position);
     this.#owners = nodes.map((node) => node.server);
+    for (const node of nodes) {
+      const points = this.#pointsOf.get(node.server);
+      if (points === undefined) this.#pointsOf.set(node.server, [node.position]);
+      else points.push(node.position);
+    }
+  }
+
+  /** Owner of the first node at or after `keyHash`, whatever its health: where the key belongs. */
+  ownerOf(keyHash: number): UpstreamServer | undefined {
+    return this.#owners[this.#firstAtOrAfter(keyHash)];
+  }
+
+  /**
+   * A point on the ring that `server` owns, chosen at random among its nodes (so that when the server leaves, the
+   * clients it held spread over the others); undefined for a server not on the ring.
+   */
+  pointOf(server: UpstreamServer, random: () => number = Math.random): number | undefined {
+    const points = this.#pointsOf.get(server);
+    if (points === undefined || points.length === 0) return undefined;
+    const start = Math.floor(random() * points.length) % points.length;
+    // Two servers' nodes can share a position; such a point may lead to the other server, so skip it.
+    for (let step = 0; step < points.length; step++) {
+      const point = points[(start + step) % points.length];
+      if (point !== undefined && this.ownerOf(point) === server) return point;
+    }
+    return undefined;
   }
 
   /** Owner of the first node at or after `keyHash`, walking clockwise past ineligible servers. */

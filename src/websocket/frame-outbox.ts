@@ -46,6 +46,13 @@ export class FrameOutbox {
     return this.queued !== null;
   }
 
+  /** Bytes held in the gateway for this peer: frames waiting for a boundary and what its socket has not sent. */
+  get bufferedBytes(): number {
+    let queued = 0;
+    for (const frame of this.queued ?? []) queued += frame.length;
+    return queued + this.socket.writableLength;
+  }
+
   /** Called by the relay when the data frame in flight is complete. */
   endFrame(): void {
     this.midFrame = false;

@@ -133,8 +133,15 @@ export function checkBackendUpgrade(
   return { protocol, firstFrameRsv, anyRsv };
 }
 
-/** The 101 for the client: the backend's headers (cookies, subprotocol, extensions), our accept for its key. */
-export function switchingProtocolsHead(clientKey: string, backendRawHeaders: readonly string[]): string {
+/**
+ * The 101 for the client: the backend's headers (cookies, subprotocol, extensions), our accept for its key, then
+ * the gateway's own `extraHeaders` (e.g. a sticky-session Set-Cookie).
+ */
+export function switchingProtocolsHead(
+  clientKey: string,
+  backendRawHeaders: readonly string[],
+  extraHeaders: ReadonlyArray<readonly [string, string]> = [],
+): string {
   let head =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
     `Sec-WebSocket-Accept: ${acceptKeyFor(clientKey)}\r\n`;
@@ -144,6 +151,7 @@ export function switchingProtocolsHead(clientKey: string, backendRawHeaders: rea
     if (HOP_BY_HOP.has(lower) || PER_CONNECTION.has(lower) || lower === "content-length") continue;
     head += `${name}: ${backendRawHeaders[i + 1] as string}\r\n`;
   }
+  for (const [name, value] of extraHeaders) head += `${name}: ${value}\r\n`;
   return head + "\r\n";
 }
 

@@ -25,6 +25,11 @@ export interface RelayOptions {
   firstFrameRsv: number;
   /** An unknown extension was negotiated, so RSV bits are not checked. */
   anyRsv: boolean;
+  /**
+   * Most bytes the gateway may hold for the session, waiting for a peer that reads too slowly (both directions
+   * together); beyond it the slow peer gets 1008 and the other 1001. -1 for no limit.
+   */
+  maxBufferedBytes: number;
 }
 
 export interface PeerTotals {
@@ -53,6 +58,8 @@ function isOwnPong(payload: Buffer): boolean {
     payload.compare(PING_PREFIX, 0, PING_PREFIX.length, 0, PING_PREFIX.length) === 0
   );
 }
+
+const BUFFER_LIMIT_REASON = "buffer limit exceeded";
 
 /** Close code the remaining side gets when its partner vanished without a close frame. */
 const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
@@ -160,8 +167,7 @@ export class WebSocketRelay implements FrameStreamHandler {
 
     if (backendHead.length > 0) this.onBackendData(backendHead);
     if (clientHead.length > 0) this.onClientData(clientHead);
-    client.resume();
-    backend.resume();
+    this.releaseReaders();
   }
 
   /** Live totals, for status views. */
@@ -186,13 +192,51 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   private readonly onClientData = (chunk: Buffer): void => {
     this.client.stream.push(chunk);
-    if (this.backend.socket.writableNeedDrain) this.client.socket.pause();
+    if (!this.enforceBufferLimit() && this.holdsBack(this.backend)) this.client.socket.pause();
   };
 
   private readonly onBackendData = (chunk: Buffer): void => {
     this.backend.stream.push(chunk);
-    if (this.client.socket.writableNeedDrain) this.backend.socket.pause();
+    if (!this.enforceBufferLimit() && this.holdsBack(this.client)) this.backend.socket.pause();
   };
+
+  /**
+   * Whether reading the peer that sends to `to` must wait until `to` drains. Not once `to` is gone or has been
+   * sent its close between frames: from then on, what is read for it is dropped, and the reader must go on to
+   * reach its own close frame.
+   */
+  private holdsBack(to: Peer): boolean {
+    if (!to.socket.writable) return false;
+    if (to.outbox.closing && !to.outbox.midFrame) return false;
+    return to.socket.writableNeedDrain;
+  }
+
+  /** Resumes each reader whose partner no longer holds it back (a dead socket never emits the `drain` awaited). */
+  private releaseReaders(): void {
+    if (!this.holdsBack(this.backend)) this.client.socket.resume();
+    if (!this.holdsBack(this.client)) this.backend.socket.resume();
+  }
+
+  /** Closes the session when the gateway holds more than `maxBufferedBytes` for it; true when it did. */
+  private enforceBufferLimit(): boolean {
+    const limit = this.options.maxBufferedBytes;
+    if (limit < 0 || this.outcome !== undefined) return false;
+    const forClient = this.client.outbox.bufferedBytes;
+    const forBackend = this.backend.outbox.bufferedBytes;
+    if (forClient + forBackend <= limit) return false;
+    const slow = forClient >= forBackend ? this.client : this.backend;
+    const reason = `${slow.role}: ${BUFFER_LIMIT_REASON}`;
+    this.outcome = { closedBy: "gateway", closeCode: CloseCode.PolicyViolation, closeReason: reason };
+    // Inside a frame there is no room for a close frame: the slow peer is cut, as if it had vanished.
+    if (slow.outbox.midFrame) slow.socket.destroy();
+    else {
+      const close = encodeCloseFrame(CloseCode.PolicyViolation, BUFFER_LIMIT_REASON, slow.wantsMasked);
+      slow.outbox.injectClose(close, true);
+    }
+    this.sendClose(slow === this.client ? this.backend : this.client, CloseCode.GoingAway, reason);
+    this.beginClosing();
+    return true;
+  }
 
   private readonly onClientDrain = (): void => {
     this.backend.socket.resume();
@@ -293,6 +337,8 @@ export class WebSocketRelay implements FrameStreamHandler {
       peer.outbox.inject(encodeControlFrame(Opcode.Ping, payload, peer.wantsMasked));
       if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
     }
+    // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
+    if (this.enforceBufferLimit()) return;
     if (this.options.pongTimeout > 0 && this.pongTimer === undefined) {
       this.pongTimer = setTimeout(this.onPongDeadline, this.options.pongTimeout);
     }
@@ -359,6 +405,7 @@ export class WebSocketRelay implements FrameStreamHandler {
     clearTimeout(this.idleTimer);
     this.pingTimer = this.pongTimer = this.idleTimer = undefined;
     this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
+    this.releaseReaders();
   }
 
   private readonly onCloseTimeout = (): void => {

@@ -65,7 +65,7 @@ describe("renderConfigReference", () => {
     assert.match(proxy, /\| `closeTimeout` \| duration \| `5s` \|/);
     assert.match(
       doc,
-      /\| `policy` \| one of `roundRobin`, `random`, `weightedRandom`, `ipHash`, `headerHash`, `leastConnections` \| `roundRobin` \|/,
+      /\| `policy` \| one of `roundRobin`, `random`, `weightedRandom`, `ipHash`, `headerHash`, `cookieHash`, `leastConnections` \| `roundRobin` \|/,
     );
     assert.match(doc, /\| `statusCodes` \| list of \[low, high\] status codes \| `\[\[101, 101\]\]` \|/);
     assert.match(

@@ -41,7 +41,7 @@ describe("schema errors name file:line, object, filter and path", () => {
     );
     const result = await loadConfig([file]);
     assert.deepEqual(errorLines(result), [
-      `${file}:10 pipeline ws-rr filter wsproxy pools[0].loadBalance.policy: unknown policy 'roundRobinX' (expected one of roundRobin, random, weightedRandom, ipHash, headerHash, leastConnections)`,
+      `${file}:10 pipeline ws-rr filter wsproxy pools[0].loadBalance.policy: unknown policy 'roundRobinX' (expected one of roundRobin, random, weightedRandom, ipHash, headerHash, cookieHash, leastConnections)`,
     ]);
     assert.ok(!result.ok);
     assert.deepEqual(result.errors[0], {
@@ -52,7 +52,7 @@ describe("schema errors name file:line, object, filter and path", () => {
       filter: "wsproxy",
       path: "pools[0].loadBalance.policy",
       message:
-        "unknown policy 'roundRobinX' (expected one of roundRobin, random, weightedRandom, ipHash, headerHash, leastConnections)",
+        "unknown policy 'roundRobinX' (expected one of roundRobin, random, weightedRandom, ipHash, headerHash, cookieHash, leastConnections)",
       value: "roundRobinX",
     });
   });
@@ -212,7 +212,7 @@ describe("schema errors name file:line, object, filter and path", () => {
     );
     assert.deepEqual(errors, [
       `${file}:3 httpserver demo-server port: must be at most 65535, got 70000`,
-      `${file}:4 httpserver demo-server https: https is not supported yet`,
+      `${file}:4 httpserver demo-server https: needs a certificate: certs and keys, certBase64 and keyBase64, or certFiles`,
       `${file}:5 httpserver demo-server keepAlive: expected true or false, got 'yes'`,
       `${file}:6 httpserver demo-server maxConnections: must be at least 1, got 0`,
       `${file}:7 httpserver demo-server clientMaxBodySize: must be -1 (no limit) or a number of bytes ≥ 0, got -2`,
@@ -269,7 +269,7 @@ describe("schema errors name file:line, object, filter and path", () => {
     ]);
   });
 
-  it("one pool only, and a health check needs ws or http", async () => {
+  it("one main pool (without filter), and a health check needs ws or http", async () => {
     const { file, errors } = await loadErrors(
       temp,
       "pools.yaml",
@@ -290,7 +290,7 @@ describe("schema errors name file:line, object, filter and path", () => {
     );
     assert.deepEqual(errors, [
       `${file}:10 pipeline ws-rr filter wsproxy pools[0].healthCheck: needs at least one of 'ws' or 'http'`,
-      `${file}:11 pipeline ws-rr filter wsproxy pools[1]: pools[0] is already the pool without 'filter' (candidate pools with 'filter' are not supported yet)`,
+      `${file}:11 pipeline ws-rr filter wsproxy pools[1]: pools[0] is already the main pool (the one without 'filter'); give this pool a 'filter'`,
     ]);
   });
 

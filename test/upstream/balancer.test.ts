@@ -11,11 +11,12 @@ const POLICIES: readonly LoadBalancePolicy[] = [
   "weightedRandom",
   "ipHash",
   "headerHash",
+  "cookieHash",
   "leastConnections",
 ];
 
 function spec(policy: LoadBalancePolicy): LoadBalanceSpec {
-  return { policy, headerHashKey: "x-session" };
+  return { policy, headerHashKey: "x-session", cookieHashKey: "sid" };
 }
 
 // What a proxy does on connect failures: retry with everything tried so far excluded.

@@ -10,6 +10,7 @@ import {
   regexpSchema,
   urlPathSchema,
 } from "../common-fields.js";
+import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
 
@@ -81,16 +82,16 @@ const ruleSchema = z.strictObject({
   paths: z.array(pathRuleSchema).default([]).describe("Path rules, tried in order."),
 });
 
-export const httpServerSchema = z.strictObject({
+const httpServerFields = z.strictObject({
   kind: z.literal("HTTPServer").describe("Object kind."),
   name: nameSchema.describe("Object name, unique among all objects."),
   port: portSchema.describe("TCP port to listen on."),
   address: z.string().min(1).optional().describe("Address to listen on; all interfaces when absent."),
   https: z
     .boolean()
-    .refine((https) => !https, { error: "https is not supported yet" })
     .default(false)
-    .describe("Serve TLS; only `false` is supported for now."),
+    .describe("Serve TLS (`wss://`) with the certificates below; see the README's TLS sections."),
+  ...httpsFields,
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
   maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
@@ -110,6 +111,10 @@ export const httpServerSchema = z.strictObject({
   tracing: z.record(z.string(), z.unknown()).optional().describe(EASEGRESS_ONLY),
   routerKind: z.string().optional().describe(EASEGRESS_ONLY),
 });
+
+export const httpServerSchema = httpServerFields.superRefine((spec, ctx) => {
+  for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
+}, httpsCheckWhen);
 docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
 
 export type HTTPServerSpec = z.output<typeof httpServerSchema>;

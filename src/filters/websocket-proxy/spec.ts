@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { LOAD_BALANCE_POLICIES } from "../../upstream/balance-types.js";
+import { REQUEST_MATCHER_POLICIES } from "../../upstream/request-matcher.js";
+import { STICKY_SESSION_MODES } from "../../upstream/sticky-session.js";
+import { backendTlsIssues, backendTlsSchema } from "../../upstream/tls-spec.js";
 import { durationSchema } from "../../config/duration.js";
 import { docMeta } from "../../config/doc-meta.js";
 import {
@@ -8,6 +11,7 @@ import {
   nameSchema,
   portSchema,
   regexpProblem,
+  regexpSchema,
   urlPathSchema,
 } from "../../config/common-fields.js";
 
@@ -78,7 +82,38 @@ const serverSchema = z.strictObject({
     .default(false)
     .describe("Send the client's `Host` header to this backend instead of the backend's own."),
   tags: z.array(z.string()).default([]).describe("Labels that the pool's `serverTags` select on."),
+  tls: backendTlsSchema
+    .optional()
+    .describe("TLS settings for this wss:// server, field by field over the pool's `tls`."),
 });
+
+/** A cookie name as RFC 6265 allows it (an HTTP token). */
+const cookieNameSchema = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
+  error: (issue) =>
+    issue.input === undefined ? undefined : `invalid cookie name '${String(issue.input)}' (letters, digits and !#$%&'*+-.^_\`|~)`,
+});
+
+const stickySessionSchema = z
+  .strictObject({
+    mode: z
+      .enum(STICKY_SESSION_MODES)
+      .describe("How a client finds its server again; `CookieConsistentHash` puts a cookie on a consistent-hash ring."),
+    appCookieName: cookieNameSchema
+      .optional()
+      .describe("An application cookie (a session id) whose value is hashed when the gateway's own cookie is absent."),
+    lbCookieName: cookieNameSchema
+      .optional()
+      .describe(
+        "Cookie the gateway sets on the 101 response, naming the server's place on the ring; sent back on reconnect, it brings the client to the same server.",
+      ),
+    lbCookieExpire: positiveDuration
+      .prefault("2h")
+      .describe("Lifetime of the gateway's cookie (`Max-Age` and `Expires`), renewed on every connection."),
+  })
+  .refine((sticky) => sticky.lbCookieName !== undefined || sticky.appCookieName !== undefined, {
+    error: "needs 'lbCookieName' (the gateway sets the cookie) or 'appCookieName' (the application sets it)",
+    ...evenAfterOtherErrors,
+  });
 
 const loadBalanceSchema = z
   .strictObject({
@@ -91,10 +126,25 @@ const loadBalanceSchema = z
       .min(1)
       .optional()
       .describe("Request header whose value is hashed; required by `headerHash`."),
+    cookieHashKey: cookieNameSchema
+      .optional()
+      .describe(
+        "Cookie whose value is hashed; required by `cookieHash`. Requests without it hash the client address.",
+      ),
+    stickySession: stickySessionSchema
+      .optional()
+      .describe(
+        "Sends a returning client to the server it had, whatever the policy; the policy chooses for new clients.",
+      ),
   })
   .refine((lb) => lb.policy !== "headerHash" || lb.headerHashKey !== undefined, {
     error: "required when policy is headerHash",
     path: ["headerHashKey"],
+    ...evenAfterOtherErrors,
+  })
+  .refine((lb) => lb.policy !== "cookieHash" || lb.cookieHashKey !== undefined, {
+    error: "required when policy is cookieHash",
+    path: ["cookieHashKey"],
     ...evenAfterOtherErrors,
   });
 
@@ -173,6 +223,15 @@ const httpCheckSchema = z.strictObject({
 const passSchema = z.int().min(1);
 docMeta.add(passSchema, { default: "`1`" });
 
+const drainSessionsSchema = z.strictObject({
+  after: durationSchema
+    .prefault("10s")
+    .describe("Grace period: how long the sessions keep running after their server turns unhealthy."),
+  over: durationSchema
+    .prefault("30s")
+    .describe("The sessions are then closed with 1001, one at a time, spread evenly over this long."),
+});
+
 const healthCheckSchema = z
   .strictObject({
     interval: positiveDuration.prefault("60s").describe("Time between two checks of a server."),
@@ -182,6 +241,11 @@ const healthCheckSchema = z
     passes: z.int().min(1).optional().describe("Synonym of `pass`, as some Easegress versions spell it."),
     ws: wsCheckSchema.optional().describe("WebSocket check: an upgrade request that must succeed."),
     http: httpCheckSchema.optional().describe("HTTP check: a plain request whose answer must match."),
+    drainSessions: drainSessionsSchema
+      .optional()
+      .describe(
+        "Close the live sessions of a server that turns unhealthy; without it they run on (WebSocket sessions are long).",
+      ),
   })
   .superRefine((check, ctx) => {
     if (check.pass !== undefined && check.passes !== undefined) {
@@ -192,6 +256,95 @@ const healthCheckSchema = z
     }
   }, evenAfterOtherErrors)
   .transform(({ pass, passes, ...check }) => ({ ...check, pass: pass ?? passes ?? 1 }));
+
+const stringMatcherSchema = z
+  .strictObject({
+    exact: z.string().optional().describe("Matches this value exactly."),
+    prefix: z.string().optional().describe("Matches values that start with this."),
+    regex: regexpSchema.optional().describe("Matches values this regular expression finds a match in."),
+    empty: z.boolean().optional().describe("Matches an empty value (for a header: absent or empty)."),
+  })
+  .superRefine((matcher, ctx) => {
+    const patterns = [matcher.exact, matcher.prefix, matcher.regex].filter((value) => value !== undefined && value !== "");
+    if (matcher.empty === true && patterns.length > 0) {
+      ctx.addIssue({ code: "custom", message: "'empty' cannot be combined with 'exact', 'prefix' or 'regex'" });
+    } else if (matcher.empty !== true && patterns.length === 0) {
+      ctx.addIssue({ code: "custom", message: "needs one of 'exact', 'prefix', 'regex' or 'empty: true'" });
+    }
+  }, evenAfterOtherErrors);
+
+// `url` stays undescribed: describing would copy the schema, and the reference would show the same table twice.
+const urlMatcherSchema = z.strictObject({
+  methods: z.array(httpMethodSchema).default([]).describe("Accepted methods; empty accepts all."),
+  url: stringMatcherSchema,
+});
+
+const requestMatcherSchema = z
+  .strictObject({
+    policy: z
+      .enum(REQUEST_MATCHER_POLICIES)
+      .default("general")
+      .describe(
+        "`general` matches `headers` and `urls`; `ipHash`, `headerHash` and `random` take `permil` of the connections, chosen by client address, by a header's value or by chance.",
+      ),
+    headers: z
+      .record(z.string().min(1), stringMatcherSchema)
+      .default({})
+      .describe("Header name → test; one matching header is enough unless `matchAllHeaders`."),
+    matchAllHeaders: z.boolean().default(false).describe("Every entry of `headers` must match."),
+    urls: z
+      .array(urlMatcherSchema)
+      .default([])
+      .describe(
+        "Method and path tests (`url`: a test like those of `headers`, on the request path after `rewriteTarget`, without the query); one must match, on top of `headers`, when any are given.",
+      ),
+    permil: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(0)
+      .describe("Thousandths of the connections the pool takes, for `ipHash`, `headerHash` and `random`."),
+    headerHashKey: z.string().min(1).optional().describe("Header whose value is hashed; required by `headerHash`."),
+  })
+  .superRefine((filter, ctx) => {
+    if (filter.policy === "general") {
+      if (Object.keys(filter.headers).length === 0 && filter.urls.length === 0) {
+        ctx.addIssue({ code: "custom", message: "policy general needs 'headers' or 'urls'" });
+      }
+      return;
+    }
+    if (filter.permil === 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `policy ${filter.policy} needs permil (1–1000, the share of connections this pool takes)`,
+        path: ["permil"],
+      });
+    }
+    if (filter.policy === "headerHash" && filter.headerHashKey === undefined) {
+      ctx.addIssue({ code: "custom", message: "required when policy is headerHash", path: ["headerHashKey"] });
+    }
+  }, evenAfterOtherErrors);
+
+const passiveHealthSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Eject servers whose real connections fail."),
+    fails: z
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        "Failed connections in a row (refused, timed out, reset, a 5xx answer or a broken 101) that eject a server.",
+      ),
+    baseEjectionTime: positiveDuration
+      .prefault("10s")
+      .describe("First ejection; it doubles with each ejection in a row, until a connection to the server succeeds."),
+    maxEjectionTime: positiveDuration.prefault("5m").describe("Longest ejection."),
+  })
+  .refine((passive) => passive.maxEjectionTime >= passive.baseEjectionTime, {
+    error: "must not be shorter than baseEjectionTime",
+    path: ["maxEjectionTime"],
+  });
+docMeta.add(passiveHealthSchema.shape.fails, { default: "the health check's `fails`, else `1`" });
 
 const poolSchema = z
   .strictObject({
@@ -207,7 +360,22 @@ const poolSchema = z
     healthCheck: healthCheckSchema
       .optional()
       .describe(
-        "Active health checks, accepted as Easegress writes them; not run yet (a warning says so at start-up).",
+        "Active health checks: a server that fails them takes no new connections until it passes again. Without it every server counts as healthy.",
+      ),
+    passiveHealth: passiveHealthSchema
+      .optional()
+      .describe(
+        "Passive health (outlier detection): real connections that fail eject their server for a growing back-off.",
+      ),
+    filter: requestMatcherSchema
+      .optional()
+      .describe(
+        "Makes this a candidate pool, which takes the connections it matches (the first matching candidate wins); the one pool without `filter` takes the rest.",
+      ),
+    tls: backendTlsSchema
+      .optional()
+      .describe(
+        "TLS settings for the pool's wss:// servers; without it their certificates are verified against the system CAs.",
       ),
   })
   .superRefine((pool, ctx) => {
@@ -221,29 +389,45 @@ const poolSchema = z
         input: pool.serverTags,
       });
     }
-  });
+  })
+  .superRefine(backendTlsIssues);
 
 docMeta.add(poolSchema.shape.clientMaxMsgSize, { default: "the filter's value" });
+docMeta.add(poolSchema.shape.passiveHealth, { default: "on, with the defaults below" });
 docMeta.add(poolSchema.shape.serverMaxMsgSize, { default: "the filter's value" });
 
 const poolsSchema = z
   .array(poolSchema)
   .min(1)
   .superRefine((pools, ctx) => {
-    // Candidate pools (with `filter`) are not supported yet, so the one main pool is the only pool.
-    for (let index = 1; index < pools.length; index++) {
+    // Exactly one main pool (without `filter`), as in Easegress; read defensively, other fields may have failed.
+    const mains = pools.flatMap((pool, index) =>
+      (pool as { filter?: unknown } | undefined)?.filter === undefined ? [index] : [],
+    );
+    if (mains.length === 0) {
       ctx.addIssue({
         code: "custom",
-        message: "pools[0] is already the pool without 'filter' (candidate pools with 'filter' are not supported yet)",
+        message: "one pool must have no 'filter': the main pool, which takes what no candidate pool matches",
+      });
+    }
+    for (const index of mains.slice(1)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `pools[${mains[0] ?? 0}] is already the main pool (the one without 'filter'); give this pool a 'filter'`,
         path: [index],
       });
     }
   }, evenAfterOtherErrors);
 
+/** Backpressure keeps a session's buffers near 100 KiB; this bound only bites when a peer stops reading. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+
 const webSocketProxyFields = z.strictObject({
   kind: z.literal("WebSocketProxy").describe("Filter kind."),
   name: nameSchema.describe("Filter name, unique in its pipeline; `flow` refers to it."),
-  pools: poolsSchema.describe("Backend pools; exactly one pool, the main pool (candidate pools come later)."),
+  pools: poolsSchema.describe(
+    "Backend pools: one main pool (without `filter`) and any number of candidate pools (with `filter`), tried in order.",
+  ),
   defaultOrigin: originSchema.optional().describe("`Origin` header sent to the backend when the client sent none."),
   clientMaxMsgSize: msgSizeSchema
     .optional()
@@ -275,6 +459,11 @@ const webSocketProxyFields = z.strictObject({
   closeTimeout: positiveDuration
     .prefault("5s")
     .describe("How long to wait for the close handshake to finish before ending TCP."),
+  maxBufferedBytes: msgSizeSchema
+    .default(DEFAULT_MAX_BUFFERED_BYTES)
+    .describe(
+      "Most bytes the gateway holds for one session, both directions together, while a peer reads slower than the other sends; beyond it the slow peer gets close 1008 and the other side 1001. -1 for no limit.",
+    ),
 });
 docMeta.add(webSocketProxyFields.shape.clientMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });
 docMeta.add(webSocketProxyFields.shape.serverMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });

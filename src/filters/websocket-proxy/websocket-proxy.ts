@@ -10,8 +10,12 @@ import type { Logger } from "../../observability/logger.js";
 import type { LiveSession, SessionRegistry } from "../../observability/sessions.js";
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
-import { createLoadBalancer, type LoadBalancer } from "../../upstream/balancer.js";
-import { UpstreamServer, describeServer } from "../../upstream/server.js";
+import type { BalanceContext } from "../../upstream/balance-types.js";
+import { ServerPool } from "../../upstream/pool.js";
+import type { MatchRequest } from "../../upstream/request-matcher.js";
+import { describeServer, type UpstreamServer } from "../../upstream/server.js";
+import { BackendTlsTable } from "../../upstream/tls-options.js";
+import { withClientCertHeaders } from "../../server/tls/client-cert.js";
 import { openBackendHandshake, type BackendHandshakeResult } from "../../websocket/backend-handshake.js";
 import {
   checkBackendUpgrade,
@@ -22,25 +26,13 @@ import {
 import type { ClientUpgrade } from "../../websocket/handshake.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
 import { relayBackendAnswer } from "./backend-answer.js";
+import { failureReason, pathOf } from "./passive-report.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 
-/** A pool as built once per config load: its servers, their balancer and the limits its sessions get. */
-class ServerPool {
-  readonly servers: UpstreamServer[];
-  readonly balancer: LoadBalancer;
-
-  constructor(readonly spec: WebSocketProxyPool) {
-    const tagged =
-      spec.serverTags.length === 0
-        ? spec.servers
-        : spec.servers.filter((server) => server.tags.some((tag) => spec.serverTags.includes(tag)));
-    this.servers = tagged.map((server) => new UpstreamServer(server));
-    this.balancer = createLoadBalancer(spec.loadBalance, this.servers);
-  }
-}
-
 interface Connected {
+  pool: ServerPool<WebSocketProxyPool>;
+  balanceContext: BalanceContext;
   server: UpstreamServer;
   key: string;
   result: BackendHandshakeResult;
@@ -53,21 +45,45 @@ interface Connected {
 export class WebSocketProxy implements Filter {
   readonly kind = "WebSocketProxy";
   readonly name: string;
-  private readonly pool: ServerPool;
+  /** The pool without `filter`. */
+  private readonly main: ServerPool<WebSocketProxyPool>;
+  /** Pools with `filter`, in config order: the first that matches takes the connection. */
+  private readonly candidates: ServerPool<WebSocketProxyPool>[] = [];
   private readonly sessions: SessionRegistry;
   private readonly log: Logger;
+  /** TLS options of each pool's wss:// servers, built (files read) once. */
+  private readonly backendTls = new Map<WebSocketProxyPool, BackendTlsTable>();
 
   constructor(
     private readonly spec: WebSocketProxySpec,
     deps: FilterDeps,
   ) {
     this.name = spec.name;
-    this.pool = new ServerPool(spec.pools[0] as WebSocketProxyPool);
     this.sessions = deps.sessions;
     this.log = deps.log;
-    if (this.pool.spec.healthCheck !== undefined) {
-      this.log.warn({ filter: this.name }, "healthCheck is accepted but not run yet: every server counts as healthy");
+    let main: ServerPool<WebSocketProxyPool> | undefined;
+    for (const [index, poolSpec] of spec.pools.entries()) {
+      const tls = new BackendTlsTable(poolSpec);
+      for (const url of tls.insecure) {
+        deps.log.warn(
+          { filter: spec.name, backend: url, event: "insecure_tls" },
+          "insecureSkipVerify: this backend's TLS certificate is not verified",
+        );
+      }
+      this.backendTls.set(poolSpec, tls);
+      // Health checks start here: the first round runs while the listeners open.
+      const pool = new ServerPool(poolSpec, {
+        label: `${deps.pipeline}/${spec.name}/pools[${index}]`,
+        log: deps.log.child({ filter: spec.name }),
+        // Checks of a wss:// server use that server's TLS settings (its own over the pool's), as its sessions do.
+        tlsFor: (server) => tls.optionsFor(server.url) ?? tls.poolOptions,
+      });
+      if (poolSpec.filter === undefined) main ??= pool;
+      else this.candidates.push(pool);
     }
+    // The schema guarantees exactly one main pool.
+    if (main === undefined) throw new Error(`WebSocketProxy ${spec.name}: no pool without filter`);
+    this.main = main;
   }
 
   async handle(context: HandshakeContext): Promise<string> {
@@ -96,39 +112,70 @@ export class WebSocketProxy implements Filter {
     return this.answer(context, upgrade, connected);
   }
 
-  /** Picks servers until one answers the upgrade; a failed connect moves on to the next server. */
+  /** The first candidate pool whose filter matches the request, else the main pool. */
+  private choosePool(context: UpgradeContext): ServerPool<WebSocketProxyPool> {
+    if (this.candidates.length === 0) return this.main;
+    const request: MatchRequest = {
+      method: context.req.method ?? "GET",
+      path: pathOf(context.route.target),
+      headers: context.req.headersDistinct,
+      clientIp: context.clientIp,
+    };
+    return this.candidates.find((pool) => pool.matches(request)) ?? this.main;
+  }
+
+  /**
+   * Picks servers of the chosen pool until one answers the upgrade; a failed connect moves on to the next server.
+   * Every outcome is reported to the pool (passive health). No healthy server at all: 503 with Retry-After.
+   */
   private async connect(context: UpgradeContext): Promise<Connected> {
+    const pool = this.choosePool(context);
+    // Until the first round of health checks is done, no server is known to be healthy.
+    if (!pool.isReady) await pool.ready;
     const tried = new Set<UpstreamServer>();
-    const balanceContext = { clientIp: context.clientIp, headers: context.req.headers };
-    let lastError: GatewayError = new NoUpstreamError();
+    const balanceContext: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
+    let lastError: GatewayError | undefined;
     for (;;) {
-      const server = this.pool.balancer.pick(balanceContext, tried);
-      if (server === undefined) throw lastError;
+      const server = pool.pick(balanceContext, tried);
+      if (server === undefined) {
+        throw lastError ?? new NoUpstreamError(pool.retryAfterSeconds(), `no healthy backend in pool ${pool.label}`);
+      }
       tried.add(server);
       const key = newHandshakeKey();
       const handshake = openBackendHandshake({
         url: server.url,
         label: describeServer(server),
         target: context.route.target,
-        headers: upstreamRequestHeaders({
-          req: context.req,
-          server,
-          clientIp: context.clientIp,
-          secure: context.route.secure,
-          key,
-          defaultOrigin: this.spec.defaultOrigin,
-        }),
+        headers: withClientCertHeaders(
+          upstreamRequestHeaders({
+            req: context.req,
+            server,
+            clientIp: context.clientIp,
+            secure: context.route.secure,
+            key,
+            defaultOrigin: this.spec.defaultOrigin,
+          }),
+          context.route.clientCertHeaders,
+        ),
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
+        tls: this.backendTls.get(pool.spec)?.optionsFor(server.url),
       });
       // A client that leaves while we dial must not leave a backend connection behind.
-      const abort = (): void => handshake.abort();
+      let clientLeft = false;
+      const abort = (): void => {
+        clientLeft = true;
+        handshake.abort();
+      };
       context.socket.once("close", abort);
       try {
         const result = await handshake.result;
-        return { server, key, result };
+        return { pool, balanceContext, server, key, result };
       } catch (error) {
-        if (!(error instanceof GatewayError) || !error.retryable) throw error;
+        if (!(error instanceof GatewayError)) throw error;
+        // The backend's failure, not the client's leaving, counts against it.
+        if (!clientLeft) pool.reportFailure(server, failureReason(error));
+        if (!error.retryable) throw error;
         context.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
         lastError = error;
       } finally {
@@ -138,9 +185,13 @@ export class WebSocketProxy implements Filter {
   }
 
   private answer(context: UpgradeContext, upgrade: ClientUpgrade, connected: Connected): string {
-    const { server, key, result } = connected;
+    const { pool, server, key, result } = connected;
     const client = context.socket;
     if (result.kind === "answered") {
+      // A 4xx is the backend judging the request, which says it is alive; a 5xx counts against it.
+      const status = result.response.statusCode ?? 0;
+      if (status >= 500) pool.reportFailure(server, `status ${status}`);
+      else pool.reportSuccess(server);
       context.takeOver();
       context.log.info(
         { event: "request_rejected", status: result.response.statusCode, backend: describeServer(server) },
@@ -153,35 +204,40 @@ export class WebSocketProxy implements Filter {
     const negotiated = checkBackendUpgrade(result.response, key, upgrade);
     if (typeof negotiated === "string") {
       backend.destroy();
+      pool.reportFailure(server, `bad 101: ${negotiated}`);
       context.reject(new UpstreamHandshakeError(describeServer(server), negotiated));
       return "serverError";
     }
+    pool.reportSuccess(server);
     if (client.destroyed || !client.writable) {
       backend.destroy();
       client.destroy();
       return "";
     }
     context.takeOver();
-    client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders));
-    this.startSession(context, server, backend, result.head, negotiated);
+    // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
+    const cookie = pool.stickyCookie(server, connected.balanceContext);
+    const extra: Array<[string, string]> = cookie === undefined ? [] : [["Set-Cookie", cookie]];
+    client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders, extra));
+    this.startSession(context, pool, server, backend, result.head, negotiated);
     return "";
   }
 
   private startSession(
     context: UpgradeContext,
+    serverPool: ServerPool<WebSocketProxyPool>,
     server: UpstreamServer,
     backend: Socket,
     backendHead: Buffer,
     negotiated: { firstFrameRsv: number; anyRsv: boolean },
   ): void {
-    const pool = this.pool.spec;
+    const pool = serverPool.spec;
     const sessions = this.sessions;
     const log = this.log;
     const startedAt = Date.now();
     const id = sessions.newId();
     const backendLabel = describeServer(server);
     const clientAddress = `${context.socket.remoteAddress ?? ""}:${context.socket.remotePort ?? ""}`;
-    server.activeConnections++;
     const session: LiveSession = {
       id,
       server: context.route.server,
@@ -202,11 +258,12 @@ export class WebSocketProxy implements Filter {
         pongTimeout: this.spec.pongTimeout,
         maxInactivity: this.spec.maxInactivity,
         closeTimeout: this.spec.closeTimeout,
+        maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: negotiated.firstFrameRsv,
         anyRsv: negotiated.anyRsv,
       },
       (outcome: RelayOutcome) => {
-        server.activeConnections--;
+        serverPool.sessionClosed(server, session);
         sessions.delete(session);
         log.info(
           {
@@ -231,10 +288,13 @@ export class WebSocketProxy implements Filter {
       },
     );
     sessions.add(session);
+    serverPool.sessionOpened(server, session);
     relay.start(context.head, backendHead);
   }
 
+  /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */
   close(): void {
-    // Live sessions keep running on the pool they started with; nothing here holds timers yet.
+    this.main.close();
+    for (const pool of this.candidates) pool.close();
   }
 }

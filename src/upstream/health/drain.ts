@@ -1,0 +1,56 @@
+// Closing the live sessions of a server that active checks marked unhealthy: after a grace period, one at a time,
+// spread evenly over a window, so that the clients do not all reconnect at the same moment.
+
+/** What a drain needs of a session. */
+export interface DrainableSession {
+  close(code: number, reason: string): void;
+}
+
+export const DRAIN_CLOSE_CODE = 1001;
+export const DRAIN_CLOSE_REASON = "backend unhealthy";
+
+export class SessionDrain {
+  readonly #queue: DrainableSession[];
+  readonly #isLive: (session: DrainableSession) => boolean;
+  readonly #step: number;
+  #timer: NodeJS.Timeout | undefined;
+  #next = 0;
+
+  /**
+   * `sessions` are the server's sessions when it turned unhealthy; the first is closed after `after` ms, the
+   * others every over/n ms after that. `isLive` skips sessions that ended on their own meanwhile.
+   */
+  constructor(
+    sessions: readonly DrainableSession[],
+    after: number,
+    over: number,
+    isLive: (session: DrainableSession) => boolean,
+  ) {
+    this.#queue = [...sessions];
+    this.#isLive = isLive;
+    this.#step = this.#queue.length === 0 ? 0 : over / this.#queue.length;
+    if (this.#queue.length > 0) this.#timer = setTimeout(() => this.#closeNext(), after).unref();
+  }
+
+  get pending(): number {
+    return this.#queue.length - this.#next;
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#next = this.#queue.length;
+  }
+
+  #closeNext(): void {
+    this.#timer = undefined;
+    // Sessions that already ended take no slot.
+    while (this.#next < this.#queue.length) {
+      const session = this.#queue[this.#next++];
+      if (session === undefined || !this.#isLive(session)) continue;
+      session.close(DRAIN_CLOSE_CODE, DRAIN_CLOSE_REASON);
+      break;
+    }
+    if (this.#next < this.#queue.length) this.#timer = setTimeout(() => this.#closeNext(), this.#step).unref();
+  }
+}
