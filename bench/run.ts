@@ -360,7 +360,7 @@ class Gateway {
 
   static async start(configDir: string, target: TargetName, backendPort: number): Promise<Gateway> {
     const port = await freePort();
-    const file = join(configDir, `${target}.yaml`);
+    const file = join(configDir, `${target}-${port}.yaml`);
     writeFileSync(file, gatewayYaml(port, backendPort, target === "wsgate-aware"));
     const child = track(
       spawn(process.execPath, [CLI, "run", "--config", file, "--log-level", "warn"], {
@@ -410,6 +410,8 @@ interface Measurement {
   elapsedMs: number;
   proxyCpuMs?: number;
   proxyCpuUsPerOp?: number;
+  /** The echo backend's CPU per operation: what a plain `ws` endpoint spends, for scale. */
+  backendCpuUsPerOp?: number;
   /** Proxy CPU over the measured wall time, % of one core. */
   proxyCpuPercent?: number;
   backendCpuPercent?: number;
@@ -438,6 +440,10 @@ interface Measurement {
 
 interface Context {
   options: Options;
+  /** This round's gateway per proxy target, for the loop scenarios. */
+  shared: Map<TargetName, Gateway>;
+  /** Problems that belong to no single measurement (a shared gateway's exit). */
+  runProblems: string[];
   workers: LoadWorkers;
   backend: Backend;
   ticksPerSecond: number;
@@ -614,6 +620,7 @@ async function measureLoop(
     elapsedMs,
     proxyCpuMs,
     proxyCpuUsPerOp: proxyCpuMs === undefined || ops === 0 ? undefined : (proxyCpuMs * 1000) / ops,
+    backendCpuUsPerOp: cpu.backendMs === undefined || ops === 0 ? undefined : (cpu.backendMs * 1000) / ops,
     proxyCpuPercent: percentOfCore(proxyCpuMs, cpu.wallMs),
     backendCpuPercent: percentOfCore(cpu.backendMs, cpu.wallMs),
     generatorCpuPercent,
@@ -680,37 +687,82 @@ async function measureIdle(
   };
 }
 
+/** Stops a gateway by PID; a slow or forced exit is a problem worth reporting. */
+async function stopGateway(gateway: Gateway): Promise<{ ms: number; problem?: string }> {
+  const stopped = await gateway.stop();
+  if (stopped.killed) return { ms: stopped.ms, problem: "the gateway did not exit within 12 s of SIGTERM (killed)" };
+  if (stopped.ms > 2000)
+    return { ms: stopped.ms, problem: `the gateway took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
+  return { ms: stopped.ms };
+}
+
+/** Stops the gateways kept across this round's loop scenarios. */
+async function stopSharedGateways(ctx: Context, round: number): Promise<void> {
+  for (const [target, gateway] of ctx.shared) {
+    const stopped = await stopGateway(gateway);
+    if (stopped.problem !== undefined) ctx.runProblems.push(`round ${round}, ${target}: ${stopped.problem}`);
+  }
+  ctx.shared.clear();
+}
+
+/**
+ * One scenario against one target. The loop scenarios of a round share one gateway per target (started on first
+ * use, as a user's gateway would serve one workload after another); idle gets a fresh one so that its RSS growth
+ * is not hidden by a heap that earlier scenarios already grew.
+ */
 async function measure(ctx: Context, scenario: ScenarioName, target: TargetName, round: number): Promise<Measurement> {
   if (ctx.backend.child.exitCode !== null || ctx.backend.child.signalCode !== null) {
     throw new Error(
       `the echo backend exited (${ctx.backend.child.signalCode ?? ctx.backend.child.exitCode}); stopping`,
     );
   }
-  let gateway: Gateway | undefined;
+  const fresh = scenario === "idle";
+  let gateway: Gateway | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
+  const problems: Tally = {};
+  if (gateway !== undefined && (gateway.child.exitCode !== null || gateway.child.signalCode !== null)) {
+    addTally(problems, `the gateway had exited (${gateway.child.signalCode ?? gateway.child.exitCode}); restarted`);
+    ctx.shared.delete(target);
+    gateway = undefined;
+  }
+  let gatewayStartMs: number | undefined;
+  let linesBefore = 0;
+  let kindsBefore: Tally = {};
   let measurement: Measurement;
   try {
-    const startedAt = performance.now();
-    if (target !== "direct") gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
-    const gatewayStartMs = gateway === undefined ? undefined : performance.now() - startedAt;
+    if (target !== "direct" && gateway === undefined) {
+      const startedAt = performance.now();
+      gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
+      gatewayStartMs = performance.now() - startedAt;
+      if (!fresh) ctx.shared.set(target, gateway);
+    }
+    linesBefore = gateway?.outputLines ?? 0;
+    kindsBefore = { ...gateway?.outputKinds };
     measurement =
       scenario === "idle"
         ? await measureIdle(ctx, target, round, gateway)
         : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, gateway);
-    measurement.gatewayStartMs = gatewayStartMs;
   } catch (error) {
     measurement = { scenario, target, round, ops: 0, elapsedMs: 0, problems: {}, error: (error as Error).message };
     // Whatever the workers still hold goes, so that the next measurement starts clean.
     await closeEverywhere(ctx).catch(() => []);
   }
+  absorb(measurement.problems, problems);
+  measurement.gatewayStartMs = gatewayStartMs;
   if (gateway !== undefined) {
-    const stopped = await gateway.stop();
-    measurement.gatewayStopMs = stopped.ms;
-    if (stopped.killed) addTally(measurement.problems, "the gateway did not exit within 12 s of SIGTERM (killed)");
-    else if (stopped.ms > 2000)
-      addTally(measurement.problems, `the gateway took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM`);
-    measurement.gatewayOutput = gateway.output;
-    measurement.gatewayOutputLines = gateway.outputLines;
-    measurement.gatewayOutputKinds = gateway.outputKinds;
+    if (fresh) {
+      const stopped = await stopGateway(gateway);
+      measurement.gatewayStopMs = stopped.ms;
+      if (stopped.problem !== undefined) addTally(measurement.problems, stopped.problem);
+    }
+    // What the gateway logged during this measurement only.
+    const kinds: Tally = {};
+    for (const [kind, count] of Object.entries(gateway.outputKinds)) {
+      const added = count - (kindsBefore[kind] ?? 0);
+      if (added > 0) kinds[kind] = added;
+    }
+    measurement.gatewayOutputLines = gateway.outputLines - linesBefore;
+    measurement.gatewayOutputKinds = kinds;
+    if (measurement.gatewayOutputLines > 0) measurement.gatewayOutput = gateway.output.slice(0, 5);
   }
   return measurement;
 }
@@ -720,11 +772,14 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
 interface Summary {
   scenario: ScenarioName;
   target: TargetName;
+  /** Rounds that measured this row without failing, and rounds run. */
   rounds: number;
+  plannedRounds: number;
   rate?: number;
   p50Ms?: number;
   p99Ms?: number;
   proxyCpuUsPerOp?: number;
+  backendCpuUsPerOp?: number;
   proxyCpuPercent?: number;
   backendCpuPercent?: number;
   generatorCpuPercent?: number;
@@ -760,10 +815,12 @@ function summarize(measurements: readonly Measurement[], options: Options): Summ
         scenario,
         target,
         rounds: list.length,
+        plannedRounds: measurements.filter((m) => m.scenario === scenario && m.target === target).length,
         rate: medianOf(list, (m) => m.rate),
         p50Ms: medianOf(list, (m) => m.p50Ms),
         p99Ms: medianOf(list, (m) => m.p99Ms),
         proxyCpuUsPerOp: medianOf(list, (m) => m.proxyCpuUsPerOp),
+        backendCpuUsPerOp: medianOf(list, (m) => m.backendCpuUsPerOp),
         proxyCpuPercent: medianOf(list, (m) => m.proxyCpuPercent),
         backendCpuPercent: medianOf(list, (m) => m.backendCpuPercent),
         generatorCpuPercent: medianOf(list, (m) => m.generatorCpuPercent),
@@ -796,14 +853,19 @@ function fixed(value: number | undefined, digits: number, suffix = ""): string {
   return value === undefined || !Number.isFinite(value) ? "—" : `${value.toFixed(digits)}${suffix}`;
 }
 
+/** " (2 of 3 rounds)" when some rounds of this row failed. */
+function roundsNote(summary: Summary): string {
+  return summary.rounds < summary.plannedRounds ? ` (${summary.rounds} of ${summary.plannedRounds} rounds)` : "";
+}
+
 function rateCell(summary: Summary): string {
   if (summary.scenario === "idle") {
     const idle = summary.idle;
-    return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed`;
+    return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed${roundsNote(summary)}`;
   }
   if (summary.rate === undefined) return "failed";
   const unit = summary.scenario === "handshake" ? "conn/s" : "msg/s";
-  return `${integer.format(summary.rate)} ${unit}`;
+  return `${integer.format(summary.rate)} ${unit}${roundsNote(summary)}`;
 }
 
 function latencyDigits(value: number | undefined): number {
@@ -812,7 +874,7 @@ function latencyDigits(value: number | undefined): number {
 
 function table(summaries: readonly Summary[]): string {
   const header =
-    "| scenario | target | throughput | p50 ms | p99 ms | proxy CPU µs/op | proxy CPU % | RSS KiB/conn | throughput × direct | p50 × direct | p99 × direct | backend CPU % | generator CPU % | other CPU % |";
+    "| scenario | target | throughput | p50 ms | p99 ms | proxy CPU µs/op | proxy CPU % | RSS KiB/conn | throughput × direct | p50 × direct | p99 × direct | backend CPU µs/op | generator CPU % | other CPU % |";
   const rule = `|${" --- |".repeat(14)}`;
   const rows = summaries.map((s) =>
     [
@@ -827,7 +889,7 @@ function table(summaries: readonly Summary[]): string {
       fixed(s.rateVsDirect, 2, "×"),
       fixed(s.p50VsDirect, 2, "×"),
       fixed(s.p99VsDirect, 2, "×"),
-      fixed(s.backendCpuPercent, 0),
+      fixed(s.backendCpuUsPerOp, 1),
       fixed(s.generatorCpuPercent, 0),
       fixed(s.othersCpuPercent, 0),
     ].join(" | "),
@@ -853,6 +915,8 @@ interface Meta {
   totalS?: number;
   /** Why the run stopped before its end, when it did. */
   aborted?: string;
+  /** Problems outside any one measurement. */
+  problems?: string[];
 }
 
 /** "echo-64/direct r1 (95%), stream/wsgate r2 (97%)" for the measurements where `pick` is above `limit`. */
@@ -864,8 +928,10 @@ function over(
   const hits = measurements.filter((m) => (pick(m) ?? 0) > limit);
   if (hits.length === 0) return undefined;
   const values = hits.map((m) => pick(m) ?? 0);
+  const shown = hits.slice(0, 8).map((m) => `${m.scenario}/${m.target} r${m.round} (${fixed(pick(m), 0)}%)`);
+  if (hits.length > shown.length) shown.push(`and ${hits.length - shown.length} more (see latest.json)`);
   return {
-    list: hits.map((m) => `${m.scenario}/${m.target} r${m.round} (${fixed(pick(m), 0)}%)`).join(", "),
+    list: shown.join(", "),
     count: hits.length,
     median: median(values) ?? 0,
     max: Math.max(...values),
@@ -881,6 +947,7 @@ function findings(
   const failures: string[] = [];
   if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
   if (meta.aborted !== undefined) failures.push(`the run stopped early: ${meta.aborted}`);
+  for (const problem of meta.problems ?? []) failures.push(problem);
   for (const m of measurements) {
     const where = `${m.scenario} / ${m.target}, round ${m.round}`;
     if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
@@ -923,6 +990,7 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
     `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
     "- Targets, interleaved in every round: " +
       options.targets.map((target) => `**${target}** = ${TARGET_DESCRIPTIONS[target]}`).join("; "),
+    "- Each round starts the gateway once per proxy target for the loop scenarios (run one after another, as one gateway serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
     "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
     "",
     table(summaries),
@@ -932,7 +1000,7 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
     "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
     "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
     `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket).`,
-    "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above. **proxy CPU %**, **backend CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
+    "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
     `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op does not.`,
     "",
   ];
@@ -995,13 +1063,16 @@ async function main(): Promise<void> {
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
   const measurements: Measurement[] = [];
+  const shared = new Map<TargetName, Gateway>();
+  const runProblems: string[] = [];
   try {
     backend = await Backend.start();
     workers = await LoadWorkers.start(options.workers);
     loadWorkers = workers;
-    const ctx: Context = { options, workers, backend, ticksPerSecond, configDir };
+    const ctx: Context = { options, workers, backend, ticksPerSecond, configDir, shared, runProblems };
     rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
+        if (scenario === "idle") await stopSharedGateways(ctx, round);
         for (const target of options.targets) {
           if (interrupted) break rounds;
           let measurement: Measurement;
@@ -1016,8 +1087,10 @@ async function main(): Promise<void> {
           process.stderr.write(`bench: ${progressLine(measurement)}\n`);
         }
       }
+      await stopSharedGateways(ctx, round);
     }
   } finally {
+    for (const gateway of shared.values()) await stopGateway(gateway);
     workers?.stop();
     if (backend !== undefined) await stopChild(backend.child, 3000);
     killAll("SIGKILL");
@@ -1026,6 +1099,7 @@ async function main(): Promise<void> {
   }
   if (interrupted) return;
   meta.totalS = (performance.now() - started) / 1000;
+  if (runProblems.length > 0) meta.problems = runProblems;
   const summaries = summarize(measurements, options);
   const { markdown, warnings, failures } = report(meta, options, summaries, measurements);
   process.stdout.write(`${markdown}\n`);

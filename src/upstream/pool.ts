@@ -9,7 +9,12 @@ import { SessionDrain, type DrainableSession } from "./health/drain.js";
 import { ServerHealth } from "./health/server-health.js";
 import type { CheckTlsOptions, CheckTlsResolver } from "./health/target.js";
 import type { HealthCheckSpec, PassiveHealthSpec } from "./health/types.js";
-import { createRequestMatcher, type MatchRequest, type RequestMatcher, type RequestMatcherSpec } from "./request-matcher.js";
+import {
+  createRequestMatcher,
+  type MatchRequest,
+  type RequestMatcher,
+  type RequestMatcherSpec,
+} from "./request-matcher.js";
 import { UpstreamServer, type UpstreamServerSpec } from "./server.js";
 import type { PoolStatus, ServerState } from "./status.js";
 import { upstreamStatus, type UpstreamStatusRegistry } from "./status.js";
@@ -95,7 +100,9 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
     );
     this.#healths = new Map(healths.map((health) => [health.server, health]));
     const tlsFor: CheckTlsResolver = (server) => options.tlsFor?.(server) ?? options.tls;
-    this.#checker = check === undefined ? undefined : new ActiveHealthChecker(check, healths, tlsFor);
+    const onError = (error: unknown): void =>
+      this.#log.error({ err: error, pool: this.label }, "recording a health check result failed");
+    this.#checker = check === undefined ? undefined : new ActiveHealthChecker(check, healths, tlsFor, onError);
     this.ready = (this.#checker?.firstRound ?? Promise.resolve()).then(() => {
       this.#isReady = true;
       this.#checkAvailability();

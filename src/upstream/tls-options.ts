@@ -98,18 +98,34 @@ export class BackendTlsTable {
    */
   readonly poolOptions: BackendTlsOptions | undefined;
 
-  constructor(pool: {
-    tls?: BackendTlsSpec | undefined;
-    servers: ReadonlyArray<{ url: string; tls?: BackendTlsSpec | undefined }>;
-  }) {
+  /** `label` names the pool in errors, e.g. "pipeline/filter/pools[0]". Throws when a file cannot be read. */
+  constructor(
+    pool: {
+      tls?: BackendTlsSpec | undefined;
+      servers: ReadonlyArray<{ url: string; tls?: BackendTlsSpec | undefined }>;
+    },
+    label = "pool",
+  ) {
+    const where = (what: string, build: () => BackendTlsOptions): BackendTlsOptions => {
+      try {
+        return build();
+      } catch (error) {
+        throw new Error(`${label} ${what}${(error as Error).message}`, { cause: error });
+      }
+    };
     // A URL with an IP host adds no SNI of its own: each check's URL supplies it.
-    this.poolOptions = pool.tls === undefined ? undefined : backendTlsOptions(new URL("wss://0.0.0.0"), pool.tls);
-    for (const server of pool.servers) {
+    const poolTls = pool.tls;
+    this.poolOptions =
+      poolTls === undefined ? undefined : where("", () => backendTlsOptions(new URL("wss://0.0.0.0"), poolTls));
+    for (const [index, server] of pool.servers.entries()) {
       const url = new URL(server.url);
       if (url.protocol !== "wss:" && url.protocol !== "https:") continue;
       if (this.byUrl.has(url.href)) continue;
       const settings = mergeBackendTls(pool.tls, server.tls);
-      this.byUrl.set(url.href, backendTlsOptions(url, settings));
+      this.byUrl.set(
+        url.href,
+        where(`servers[${index}] `, () => backendTlsOptions(url, settings)),
+      );
       if (isInsecure(settings)) this.insecure.push(server.url);
     }
   }

@@ -110,12 +110,19 @@ rules:
 ` +
       pipeline("killed", ["a", "b"], HTTP_CHECK) +
       pipeline("status500", ["c", "d"], HTTP_CHECK) +
-      pipeline("wsrefused", ["e", "f"], `
+      pipeline(
+        "wsrefused",
+        ["e", "f"],
+        `
         healthCheck:
           interval: 150ms
           ws:
-            uri: /health/ws`) +
-      pipeline("matching", ["g", "h", "i"], `
+            uri: /health/ws`,
+      ) +
+      pipeline(
+        "matching",
+        ["g", "h", "i"],
+        `
         healthCheck:
           interval: 150ms
           ws:
@@ -128,22 +135,31 @@ rules:
           http:
             uri: /health
             match:
-              statusCodes: [[500, 503]]`) +
+              statusCodes: [[500, 503]]`,
+      ) +
       pipeline("down", ["j"], HTTP_CHECK) +
-      pipeline("slow", ["k"], `
+      pipeline(
+        "slow",
+        ["k"],
+        `
         healthCheck:
           interval: 100ms
           timeout: 2s
           http:
-            uri: /health`) +
-      pipeline("drain", ["l", "m"], `
+            uri: /health`,
+      ) +
+      pipeline(
+        "drain",
+        ["l", "m"],
+        `
         healthCheck:
           interval: 150ms
           http:
             uri: /health
           drainSessions:
             after: 300ms
-            over: 600ms`),
+            over: 600ms`,
+      ),
   );
 });
 
@@ -168,7 +184,9 @@ describe("active health checks (wsgate run)", () => {
     assert.deepEqual(tried, [], "the dead backend was not even tried");
 
     await a.start();
-    const up = await gateway.nextLog((line) => healthLine("killed", a, "healthy")(line) && line.previous === "unhealthy");
+    const up = await gateway.nextLog(
+      (line) => healthLine("killed", a, "healthy")(line) && line.previous === "unhealthy",
+    );
     assert.equal(up.reason, "check passed");
     assert.ok((await landings("/killed", 6)).includes("a"), "the restarted backend gets clients again");
     assert.equal(gateway.logs.filter(healthLine("killed", a, "unhealthy")).length, 1, "logged once");
@@ -250,7 +268,9 @@ describe("active health checks (wsgate run)", () => {
     assert.ok((times[0] ?? 0) >= 200, `first close ${times[0]} ms after the unhealthy line (grace 300 ms)`);
     assert.ok((times[2] ?? 0) - (times[0] ?? 0) >= 300, `closes spread over ${(times[2] ?? 0) - (times[0] ?? 0)} ms`);
     for (const client of onM) assert.equal(await echo(client), "m:ping", "the healthy backend's sessions stay");
-    const drain = await gateway.nextLog((line) => line.event === "backend_drain" && line.pool === "drain/proxy/pools[0]");
+    const drain = await gateway.nextLog(
+      (line) => line.event === "backend_drain" && line.pool === "drain/proxy/pools[0]",
+    );
     assert.equal(drain.sessions, 3);
     for (const client of onM) client.close();
   });

@@ -205,7 +205,10 @@ describe("cookieHash and sticky sessions (wsgate run)", () => {
   it("sets the sticky cookie on the 101 and brings the client back to the same backend with it", async () => {
     const first = await landing(url("/sticky"));
     const setCookie = first.headers["set-cookie"];
-    assert.match(setCookie?.join("\n") ?? "", /^wsgate_lb=[0-9a-f]{8}; Path=\/; Max-Age=3600; Expires=.+ GMT; HttpOnly$/m);
+    assert.match(
+      setCookie?.join("\n") ?? "",
+      /^wsgate_lb=[0-9a-f]{8}; Path=\/; Max-Age=3600; Expires=.+ GMT; HttpOnly$/m,
+    );
     const cookie = lbCookie(setCookie);
     assert.ok(cookie !== undefined);
     for (let i = 0; i < 6; i++) {

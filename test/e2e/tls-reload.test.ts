@@ -126,9 +126,14 @@ filters:
 
   it("waits for a pair caught half-written (certificate first, key later)", async () => {
     const next = await pki.issue({ cn: "alpha.test" });
+    const before = gateway.logs.length;
     await writeFile(certFile(), next.cert);
     // The new certificate with the old key does not load: the gateway tries again instead of giving up.
-    await gateway.nextLog((line) => line.msg === "changed certificate files do not load yet; trying again", 3000);
+    await gateway.nextLog(
+      (line) =>
+        gateway.logs.indexOf(line) >= before && line.msg === "changed certificate files do not load yet; trying again",
+      3000,
+    );
     const meanwhile = await openWss(`wss://127.0.0.1:${port}/meanwhile`, options());
     assert.equal(meanwhile.serverCert.fingerprint256, fingerprint(current), "the old pair serves meanwhile");
     await closeWs(meanwhile.ws);

@@ -62,7 +62,10 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
   try {
     await run("openssl", args, { cwd, timeout: 10_000 });
   } catch (error) {
-    const { stderr } = error as { stderr?: string };
+    const { stderr, code } = error as { stderr?: string; code?: unknown };
+    if (code === "ENOENT") {
+      throw new Error("the TLS tests need the openssl command (Debian: apt-get install openssl)", { cause: error });
+    }
     throw new Error(`openssl ${args[0] ?? ""} failed: ${stderr ?? String(error)}`, { cause: error });
   }
 }

@@ -81,7 +81,13 @@ export async function startCheckBackend(
         let body = "";
         req.on("data", (chunk: Buffer) => (body += chunk.toString()));
         req.on("end", () => {
-          backend.requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, at: Date.now() });
+          backend.requests.push({
+            method: req.method ?? "",
+            url: req.url ?? "",
+            headers: req.headers,
+            body,
+            at: Date.now(),
+          });
           const answer = backend.http;
           setTimeout(() => {
             inFlight--;

@@ -164,8 +164,7 @@ describe("http check", () => {
       (socket) => socket.on("data", () => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")),
       (socket) => socket.on("data", () => socket.end("HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n")),
       (socket) => socket.on("data", () => socket.end(`HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(100_000)}\r\n\r\n`)),
-      (socket) =>
-        socket.on("data", () => socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")),
+      (socket) => socket.on("data", () => socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")),
       () => {}, // silence
     ];
     for (const [index, answer] of answers.entries()) {

@@ -89,7 +89,11 @@ describe("cookieHash", () => {
 });
 
 describe("sticky session cookies (CookieConsistentHash)", () => {
-  const spec: StickySessionSpec = { mode: "CookieConsistentHash", lbCookieName: "wsgate_lb", lbCookieExpire: 3_600_000 };
+  const spec: StickySessionSpec = {
+    mode: "CookieConsistentHash",
+    lbCookieName: "wsgate_lb",
+    lbCookieExpire: 3_600_000,
+  };
 
   function cookieFor(sticky: StickySession, target: UpstreamServer, request = { clientIp: "192.0.2.1", headers: {} }) {
     const header = sticky.setCookie(target, request, Date.UTC(2030, 0, 1));
@@ -149,7 +153,10 @@ describe("sticky session cookies (CookieConsistentHash)", () => {
       seen.add(first);
     }
     assert.equal(seen.size, 3);
-    const appOnly = new StickySession({ mode: "CookieConsistentHash", appCookieName: "sid", lbCookieExpire: 1000 }, list);
+    const appOnly = new StickySession(
+      { mode: "CookieConsistentHash", appCookieName: "sid", lbCookieExpire: 1000 },
+      list,
+    );
     assert.equal(appOnly.setCookie(list[0] as UpstreamServer, withCookie("sid=1")), undefined, "no lbCookieName");
   });
 });

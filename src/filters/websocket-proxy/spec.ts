@@ -90,7 +90,9 @@ const serverSchema = z.strictObject({
 /** A cookie name as RFC 6265 allows it (an HTTP token). */
 const cookieNameSchema = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, {
   error: (issue) =>
-    issue.input === undefined ? undefined : `invalid cookie name '${String(issue.input)}' (letters, digits and !#$%&'*+-.^_\`|~)`,
+    issue.input === undefined
+      ? undefined
+      : `invalid cookie name '${String(issue.input)}' (letters, digits and !#$%&'*+-.^_\`|~)`,
 });
 
 const stickySessionSchema = z
@@ -128,9 +130,7 @@ const loadBalanceSchema = z
       .describe("Request header whose value is hashed; required by `headerHash`."),
     cookieHashKey: cookieNameSchema
       .optional()
-      .describe(
-        "Cookie whose value is hashed; required by `cookieHash`. Requests without it hash the client address.",
-      ),
+      .describe("Cookie whose value is hashed; required by `cookieHash`. Requests without it hash the client address."),
     stickySession: stickySessionSchema
       .optional()
       .describe(
@@ -265,7 +265,9 @@ const stringMatcherSchema = z
     empty: z.boolean().optional().describe("Matches an empty value (for a header: absent or empty)."),
   })
   .superRefine((matcher, ctx) => {
-    const patterns = [matcher.exact, matcher.prefix, matcher.regex].filter((value) => value !== undefined && value !== "");
+    const patterns = [matcher.exact, matcher.prefix, matcher.regex].filter(
+      (value) => value !== undefined && value !== "",
+    );
     if (matcher.empty === true && patterns.length > 0) {
       ctx.addIssue({ code: "custom", message: "'empty' cannot be combined with 'exact', 'prefix' or 'regex'" });
     } else if (matcher.empty !== true && patterns.length === 0) {
@@ -273,10 +275,9 @@ const stringMatcherSchema = z
     }
   }, evenAfterOtherErrors);
 
-// `url` stays undescribed: describing would copy the schema, and the reference would show the same table twice.
 const urlMatcherSchema = z.strictObject({
   methods: z.array(httpMethodSchema).default([]).describe("Accepted methods; empty accepts all."),
-  url: stringMatcherSchema,
+  url: stringMatcherSchema.describe("Test on the request path (after `rewriteTarget`, without the query)."),
 });
 
 const requestMatcherSchema = z
@@ -295,9 +296,7 @@ const requestMatcherSchema = z
     urls: z
       .array(urlMatcherSchema)
       .default([])
-      .describe(
-        "Method and path tests (`url`: a test like those of `headers`, on the request path after `rewriteTarget`, without the query); one must match, on top of `headers`, when any are given.",
-      ),
+      .describe("Method and path tests; one must match, on top of `headers`, when any are given."),
     permil: z
       .int()
       .min(0)

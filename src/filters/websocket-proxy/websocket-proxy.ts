@@ -63,7 +63,7 @@ export class WebSocketProxy implements Filter {
     this.log = deps.log;
     let main: ServerPool<WebSocketProxyPool> | undefined;
     for (const [index, poolSpec] of spec.pools.entries()) {
-      const tls = new BackendTlsTable(poolSpec);
+      const tls = new BackendTlsTable(poolSpec, `${deps.pipeline}/${spec.name}/pools[${index}]`);
       for (const url of tls.insecure) {
         deps.log.warn(
           { filter: spec.name, backend: url, event: "insecure_tls" },

@@ -46,11 +46,4 @@ export class SniTable<T> {
     const wildcard = dot > 0 ? this.wildcard.get(name.slice(dot + 1)) : undefined;
     return wildcard ?? this.first;
   }
-
-  /** Whether `serverName` has an entry of its own (exact or wildcard), rather than falling back to the default. */
-  covers(serverName: string): boolean {
-    const name = serverName.toLowerCase().replace(/\.$/, "");
-    const dot = name.indexOf(".");
-    return this.exact.has(name) || (dot > 0 && this.wildcard.has(name.slice(dot + 1)));
-  }
 }

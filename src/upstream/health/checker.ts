@@ -24,12 +24,20 @@ export class ActiveHealthChecker {
   readonly #http: HttpCheck | undefined;
   readonly #entries: Entry[];
   readonly #abort = new AbortController();
+  readonly #onError: (error: unknown) => void;
   #closed = false;
   /** Settles once every server has had its first check. */
   readonly firstRound: Promise<void>;
 
-  constructor(spec: HealthCheckSpec, healths: readonly ServerHealth[], tlsFor: CheckTlsResolver = () => undefined) {
+  /** `onError` hears of a bug in recording a result; checking goes on regardless. */
+  constructor(
+    spec: HealthCheckSpec,
+    healths: readonly ServerHealth[],
+    tlsFor: CheckTlsResolver = () => undefined,
+    onError: (error: unknown) => void = () => {},
+  ) {
     this.#spec = spec;
+    this.#onError = onError;
     this.#ws = spec.ws === undefined ? undefined : new WsCheck(spec.ws, tlsFor);
     this.#http = spec.http === undefined ? undefined : new HttpCheck(spec.http, tlsFor);
     const start = Date.now();
@@ -40,6 +48,7 @@ export class ActiveHealthChecker {
       return { health, nextDue: start + (phase > 0 ? phase : spec.interval), lastStart: start, timer: undefined };
     });
     this.firstRound = Promise.all(this.#entries.map((entry) => this.#run(entry))).then(() => undefined);
+    // #run never rejects, so the first round always settles and a pool never waits forever.
   }
 
   /** Milliseconds until the soonest next check of any server (for Retry-After); 0 when one is running. */
@@ -64,7 +73,11 @@ export class ActiveHealthChecker {
     entry.lastStart = Date.now();
     const outcome = await this.#check(entry.health.server);
     if (this.#closed) return;
-    entry.health.recordCheck(outcome);
+    try {
+      entry.health.recordCheck(outcome);
+    } catch (error) {
+      this.#onError(error);
+    }
     this.#schedule(entry);
   }
 

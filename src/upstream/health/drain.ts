@@ -48,7 +48,11 @@ export class SessionDrain {
     while (this.#next < this.#queue.length) {
       const session = this.#queue[this.#next++];
       if (session === undefined || !this.#isLive(session)) continue;
-      session.close(DRAIN_CLOSE_CODE, DRAIN_CLOSE_REASON);
+      try {
+        session.close(DRAIN_CLOSE_CODE, DRAIN_CLOSE_REASON);
+      } catch {
+        // One session that cannot close must not stop the drain (nor, from a timer, the process).
+      }
       break;
     }
     if (this.#next < this.#queue.length) this.#timer = setTimeout(() => this.#closeNext(), this.#step).unref();

@@ -71,7 +71,8 @@ export class HttpCheck {
   #judge(response: IncomingMessage, fail: (reason: string) => void, pass: () => void): void {
     response.on("error", (error) => fail(reasonOfError(error)));
     const problem =
-      statusProblem(response.statusCode ?? 0, this.#spec.match.statusCodes) ?? this.#headerRules.problem(response.headers);
+      statusProblem(response.statusCode ?? 0, this.#spec.match.statusCodes) ??
+      this.#headerRules.problem(response.headers);
     const bodyRule = this.#bodyRule;
     if (problem !== undefined || bodyRule === undefined) {
       response.resume();

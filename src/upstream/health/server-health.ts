@@ -170,7 +170,12 @@ export class ServerHealth {
     this.#ejectionTimer = setTimeout(() => {
       this.#ejectedUntil = 0;
       this.#trial = true;
-      this.#update(`ejection of ${duration} ms over; the next connection is a trial`);
+      try {
+        this.#update(`ejection of ${duration} ms over; the next connection is a trial`);
+      } catch (error) {
+        // A timer must not take the process down; the state above is already right.
+        this.#options.log.error({ err: error, pool: this.#options.pool }, "recording the end of an ejection failed");
+      }
     }, duration).unref();
     this.#update(reason, { ejectionMs: duration, ejections: this.#ejections });
   }
