@@ -50,6 +50,11 @@ function describeError(error: Error): string {
   return code ?? error.message.slice(0, 60);
 }
 
+/** "1001" or "1001 'client did not answer ping'": the code and, when there is one, the reason. */
+function describeClose(code: number, reason: Buffer): string {
+  return reason.length === 0 ? String(code) : `${code} '${reason.toString("utf8", 0, Math.min(reason.length, 60))}'`;
+}
+
 function byteLength(data: RawData): number {
   if (Buffer.isBuffer(data)) return data.length;
   if (data instanceof ArrayBuffer) return data.byteLength;
@@ -89,7 +94,8 @@ class Conn {
   sentAt = 0;
   inFlight = 0;
   open = true;
-  closeCode = 0;
+  /** How it closed: code and reason. */
+  closedWith = "";
   /** We asked for the close. */
   closing = false;
 
@@ -205,12 +211,12 @@ class LoadWorker {
         ws.on("message", (data: RawData) => this.onReply(opened, data));
         resolve(true);
       });
-      ws.once("close", (code: number) => {
+      ws.once("close", (code: number, reason: Buffer) => {
         if (conn === undefined) {
-          addTally(problems, `close ${code} while opening`);
+          addTally(problems, `close ${describeClose(code, reason)} while opening`);
           resolve(false);
         } else {
-          this.onClose(conn, code);
+          this.onClose(conn, code, reason);
         }
       });
     });
@@ -251,9 +257,9 @@ class LoadWorker {
     addTally(this.background, "late echo (after its run ended)");
   }
 
-  private onClose(conn: Conn, code: number): void {
+  private onClose(conn: Conn, code: number, reason: Buffer): void {
     conn.open = false;
-    conn.closeCode = code;
+    conn.closedWith = describeClose(code, reason);
     const closing = this.closingAll;
     if (conn.closing && closing !== undefined) {
       if (code === 1000) closing.graceful++;
@@ -261,7 +267,7 @@ class LoadWorker {
       if (--closing.pending === 0) closing.finish();
       return;
     }
-    addTally(this.background, `unexpected close ${code}`);
+    addTally(this.background, `unexpected close ${describeClose(code, reason)}`);
     const lost = conn.inFlight;
     conn.inFlight = 0;
     if (lost === 0) return;
@@ -273,7 +279,7 @@ class LoadWorker {
     const checking = this.checking;
     if (checking !== undefined) {
       checking.failed++;
-      addTally(checking.problems, `closed (${code}) before its echo`);
+      addTally(checking.problems, `closed (${describeClose(code, reason)}) before its echo`);
       if (--checking.pending === 0) checking.finish();
     }
   }
@@ -377,7 +383,7 @@ class LoadWorker {
       ws.close(1000);
     });
     ws.on("error", (error: Error) => addTally(run.problems, `error ${describeError(error)}`));
-    ws.on("close", (code: number) => {
+    ws.on("close", (code: number, reason: Buffer) => {
       clearTimeout(timer);
       if (run.finished) return;
       const now = performance.now();
@@ -389,7 +395,8 @@ class LoadWorker {
         return;
       }
       run.unanswered++;
-      addTally(run.problems, echoed ? `close ${code} after the echo` : `close ${code} before the echo`);
+      const close = describeClose(code, reason);
+      addTally(run.problems, echoed ? `close ${close} after the echo` : `close ${close} before the echo`);
       setTimeout(() => this.cycle(run, url), RETRY_PAUSE_MS);
     });
   }
@@ -417,7 +424,7 @@ class LoadWorker {
       for (const conn of this.conns) {
         if (!conn.open) {
           state.failed++;
-          addTally(state.problems, `closed (${conn.closeCode}) before the check`);
+          addTally(state.problems, `closed (${conn.closedWith}) before the check`);
           continue;
         }
         state.pending++;

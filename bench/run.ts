@@ -49,7 +49,7 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --quick            every scenario ~2 s, 1 round, 500 idle connections (under a minute)
   --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
   --duration S       measured seconds per scenario and target (default 3; quick 2)
-  --warmup S         unmeasured seconds before each measurement (default 1; quick 0.3)
+  --warmup S         unmeasured seconds before each measurement (default 1; quick 0.2)
   --workers N        load-generator processes (default 2)
   --idle N           idle connections (default 2000; quick 500), capped by ulimit -n
   --scenarios LIST   comma-separated subset of: ${["echo-64", "echo-16k", "stream", "handshake", "idle"].join(", ")}
@@ -117,6 +117,13 @@ function positive(text: string | undefined, name: string, fallback: number, inte
   return value;
 }
 
+function nonNegative(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) fail(`${name} must be a number ≥ 0, got '${text}'`);
+  return value;
+}
+
 function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
   if (text === undefined) return [...known];
   const picked = text.split(",").map((item) => item.trim());
@@ -160,7 +167,7 @@ function parseOptions(argv: string[]): Options {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
     durationMs: positive(values.duration, "--duration", quick ? 2 : 3, false) * 1000,
-    warmupMs: (values.warmup === undefined ? (quick ? 0.3 : 1) : Number(values.warmup)) * 1000,
+    warmupMs: nonNegative(values.warmup, "--warmup", quick ? 0.2 : 1) * 1000,
     workers: positive(values.workers, "--workers", 2, true),
     idle,
     idleRequested,
@@ -168,7 +175,7 @@ function parseOptions(argv: string[]): Options {
       idle < idleRequested
         ? `idle connections capped at ${idle} (asked for ${idleRequested}): ulimit -n is ${limit}, and the gateway needs two descriptors per connection`
         : undefined,
-    holdMs: quick ? 1000 : 3500,
+    holdMs: quick ? 800 : 3500,
     scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
     targets,
   };
@@ -432,6 +439,8 @@ interface Measurement {
   gatewayOutput?: string[];
   gatewayOutputLines?: number;
   gatewayOutputKinds?: Tally;
+  /** The whole measurement, set-up and teardown included. */
+  wallMs?: number;
   /** From spawning the gateway to its first accepted TCP connection. */
   gatewayStartMs?: number;
   gatewayStopMs?: number;
@@ -647,14 +656,16 @@ async function measureIdle(
     20_000,
   );
   closeProblems(await closeEverywhere(ctx), problems);
-  await sleep(300);
+  await sleep(ctx.options.quick ? 150 : 300);
   const proxyPid = gateway?.pid;
   const rssBefore = proxyPid === undefined ? undefined : rssKiB(proxyPid);
   const openStart = performance.now();
   const opened = openProblems(await openEverywhere(ctx, url, count, 64), problems);
   const openMs = performance.now() - openStart;
   // Hold them idle; with the aware config this spans heartbeats (1 s pings, 3 s pong deadline).
+  const holdStart = cpuSnapshot(ctx, gateway);
   await sleep(ctx.options.holdMs);
+  const hold = cpuUse(holdStart, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
   const rssAfter = proxyPid === undefined ? undefined : rssKiB(proxyPid);
   const checks: CheckReply[] = only(
     await ctx.workers.all(
@@ -681,6 +692,10 @@ async function measureIdle(
     ops: opened,
     elapsedMs: openMs,
     rssKiBPerConn: perConn(rssBefore, rssAfter),
+    proxyCpuPercent: percentOfCore(hold.proxyMs, hold.wallMs),
+    backendCpuPercent: percentOfCore(hold.backendMs, hold.wallMs),
+    generatorTotalCpuPercent: percentOfCore(hold.generatorMs, hold.wallMs),
+    othersCpuPercent: percentOfCore(hold.othersMs, hold.wallMs),
     proxyRssKiB: rssBefore === undefined || rssAfter === undefined ? undefined : { before: rssBefore, after: rssAfter },
     idle: { asked: count, opened, echoed, failed },
     problems,
@@ -716,6 +731,7 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
       `the echo backend exited (${ctx.backend.child.signalCode ?? ctx.backend.child.exitCode}); stopping`,
     );
   }
+  const began = performance.now();
   const fresh = scenario === "idle";
   let gateway: Gateway | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
   const problems: Tally = {};
@@ -764,6 +780,7 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
     measurement.gatewayOutputKinds = kinds;
     if (measurement.gatewayOutputLines > 0) measurement.gatewayOutput = gateway.output.slice(0, 5);
   }
+  measurement.wallMs = performance.now() - began;
   return measurement;
 }
 
@@ -951,7 +968,14 @@ function findings(
   for (const m of measurements) {
     const where = `${m.scenario} / ${m.target}, round ${m.round}`;
     if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
-    if (Object.keys(m.problems).length > 0) failures.push(`${where}: ${formatTally(m.problems)}`);
+    if (Object.keys(m.problems).length > 0) {
+      const idleTimeouts = Object.keys(m.problems).some((key) => key.includes("'idle timeout'"));
+      const hint =
+        idleTimeouts && m.target === "wsgate-aware"
+          ? ` (wsgate-aware closes sessions without data frames for 60 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
+          : "";
+      failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
+    }
     if ((m.gatewayOutputLines ?? 0) > 0) {
       failures.push(
         `${where}: the gateway logged ${m.gatewayOutputLines} line(s) at warn level or above: ${formatTally(m.gatewayOutputKinds ?? {})}`,
@@ -972,7 +996,7 @@ function findings(
   const others = over(loops, (m) => m.othersCpuPercent, 20);
   if (others !== undefined)
     warnings.push(
-      `other processes on the machine used over 20% of a core during ${others.count} of ${loops.length} measurements (median ${fixed(others.median, 0)}%, max ${fixed(others.max, 0)}%): throughput and latency are noisy; proxy CPU µs/op is the steadiest column. Details: ${others.list}`,
+      `other processes on the machine used over 20% of a core during ${others.count} of ${loops.length} measurements (median ${fixed(others.median, 0)}%, max ${fixed(others.max, 0)}%): throughput and latency are noisy, and contention inflates CPU per operation too; compare proxy CPU µs/op with backend CPU µs/op from the same row, which share the conditions. Details: ${others.list}`,
     );
   const steal = over(loops, (m) => m.stealPercent, 20);
   if (steal !== undefined)
@@ -999,9 +1023,9 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
     "- **echo-64 / echo-16k**: 50 connections, each sends one 64 B (16 KiB) binary message and waits for its echo, repeat. Throughput counts echoed messages: one round trip is one message, although the proxy relays it twice (client → backend and back). p50/p99 are round-trip times.",
     "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
     "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
-    `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket).`,
+    `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket); proxy CPU % is its CPU while holding them (heartbeats, with wsgate-aware).`,
     "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
-    `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op does not.`,
+    `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op counts only the gateway's own CPU time (contention still inflates it somewhat, as it does the backend's).`,
     "",
   ];
   lines.push("## Warnings", "", ...(warnings.length === 0 ? ["None."] : warnings.map((line) => `- ${line}`)), "");
