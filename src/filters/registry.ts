@@ -1,11 +1,22 @@
 import type { z } from "zod";
+import { RATE_LIMITER_RESULTS } from "./rate-limiter/index.js";
+import { rateLimiterSchema } from "./rate-limiter/spec.js";
+import { VALIDATOR_RESULTS } from "./validator/index.js";
+import { validatorSchema } from "./validator/spec.js";
+import { UPGRADE_CHECK_RESULTS, webSocketUpgradeCheckSchema } from "./websocket-upgrade-check/index.js";
 import { webSocketProxySchema } from "./websocket-proxy/spec.js";
+import { PROXY_RESULTS } from "./proxy/index.js";
+import { proxySchema } from "./proxy/spec.js";
 
 /**
  * Filter kinds known to the configuration, keyed by `kind`. `results` lists what a filter may return for `jumpIf`.
  */
 export const filterRegistry = {
   WebSocketProxy: { schema: webSocketProxySchema, results: ["clientError", "serverError"] as const },
+  Proxy: { schema: proxySchema, results: PROXY_RESULTS },
+  WebSocketUpgradeCheck: { schema: webSocketUpgradeCheckSchema, results: UPGRADE_CHECK_RESULTS },
+  Validator: { schema: validatorSchema, results: VALIDATOR_RESULTS },
+  RateLimiter: { schema: rateLimiterSchema, results: RATE_LIMITER_RESULTS },
 } as const;
 
 export type FilterKind = keyof typeof filterRegistry;

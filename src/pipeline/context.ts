@@ -17,6 +17,8 @@ export interface RouteInfo {
   match: RouteMatch;
   /** The client's connection is TLS (for X-Forwarded-Proto). */
   secure: boolean;
+  /** Largest request body in bytes: the path's `clientMaxBodySize`, else the server's; -1 for no limit. */
+  maxBodySize?: number;
   /** Headers from the client's TLS certificate, when the HTTPServer names any (`clientCertHeaders`). */
   clientCertHeaders?: ClientCertHeaders;
 }
@@ -31,6 +33,24 @@ interface ContextBase {
   readonly answered: boolean;
   /** Ends the request with the error's status and reason. */
   reject(error: GatewayError): void;
+  /** Headers filters added for the backend (e.g. JWT claims); each replaces any client header of its name. */
+  readonly upstreamHeaders: ReadonlyArray<readonly [string, string]>;
+  /** Adds (or replaces) a header the backend request will carry. */
+  setUpstreamHeader(name: string, value: string): void;
+}
+
+/** The upstream-header part of a context: a list that a later header of the same name replaces in. */
+function upstreamHeaderList(): Pick<ContextBase, "upstreamHeaders" | "setUpstreamHeader"> {
+  const headers: Array<readonly [string, string]> = [];
+  return {
+    upstreamHeaders: headers,
+    setUpstreamHeader(name, value) {
+      const lower = name.toLowerCase();
+      const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
+      if (index >= 0) headers.splice(index, 1);
+      headers.push([name, value]);
+    },
+  };
 }
 
 /** A WebSocket upgrade request: the answer is written on the raw socket. */
@@ -68,6 +88,7 @@ export function createUpgradeContext(
   let answered = false;
   return {
     kind: "upgrade",
+    ...upstreamHeaderList(),
     req,
     socket,
     head,
@@ -98,13 +119,15 @@ export function createRequestContext(
 ): RequestContext {
   return {
     kind: "request",
+    ...upstreamHeaderList(),
     req,
     res,
     route,
     clientIp,
     log,
     get answered() {
-      return res.headersSent || res.writableEnded;
+      // A response destroyed (the client left) can take no answer any more.
+      return res.headersSent || res.writableEnded || res.destroyed;
     },
     reject(error) {
       if (res.headersSent) return;

@@ -17,6 +17,12 @@ export interface FilterDeps {
 export interface Filter {
   readonly name: string;
   readonly kind: string;
+  /**
+   * What the filter serves: plain requests only (`request`, the Proxy), upgrades only (`upgrade`, the
+   * WebSocketProxy), or both (absent: checks and limits). A pipeline that has a filter for a request's own kind skips
+   * the filters of the other kind, whatever their order; without one they run, and answer as they see fit.
+   */
+  readonly traffic?: "request" | "upgrade";
   handle(context: HandshakeContext): string | Promise<string>;
   /** Releases timers and other resources when the config that built it is replaced. */
   close(): void;
@@ -25,4 +31,9 @@ export interface Filter {
 /** How a filter kind builds an instance from a validated spec; its possible results are in the config registry. */
 export interface FilterFactory<Spec> {
   create(spec: Spec, deps: FilterDeps): Filter;
+  /**
+   * Builds the instance that replaces `previous` (the filter of the same name in the config being replaced) and takes
+   * over its state, e.g. a rate limiter's counters (Easegress `Inherit`). Without it, reloads call `create`.
+   */
+  inherit?(spec: Spec, deps: FilterDeps, previous: Filter): Filter;
 }

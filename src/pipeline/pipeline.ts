@@ -1,6 +1,6 @@
 import type { PipelineSpec } from "../config/kinds/pipeline.js";
 import { END } from "../config/kinds/pipeline.js";
-import { GatewayError } from "../errors.js";
+import { BadHandshakeError, GatewayError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter } from "./filter.js";
 
@@ -29,6 +29,8 @@ interface Step {
 /** A pipeline's flow, resolved once: each request runs the steps in order, jumping forward on results. */
 export class Pipeline {
   private readonly steps: Step[];
+  /** Kinds of traffic some filter of the flow serves on its own (a Proxy: requests; a WebSocketProxy: upgrades). */
+  private readonly served: ReadonlySet<HandshakeContext["kind"]>;
 
   constructor(
     readonly name: string,
@@ -46,13 +48,30 @@ export class Pipeline {
       }
       return { filter, jumps };
     });
+    this.served = new Set(this.steps.flatMap(({ filter }) => (filter?.traffic === undefined ? [] : [filter.traffic])));
+  }
+
+  /** A filter for the other kind of traffic is skipped when the flow has one for this kind (Proxy + WebSocketProxy). */
+  private skips(filter: Filter, context: HandshakeContext): boolean {
+    return filter.traffic !== undefined && filter.traffic !== context.kind && this.served.has(context.kind);
   }
 
   async handle(context: HandshakeContext): Promise<void> {
+    if (context.kind === "upgrade" && !isWebSocketUpgrade(context.req.headers.upgrade)) {
+      // Only WebSocket is served: h2c and other upgrades never reach a filter or a backend.
+      context.reject(
+        new BadHandshakeError(`unsupported upgrade '${context.req.headers.upgrade ?? ""}' (only websocket is served)`),
+      );
+      return;
+    }
     let index = 0;
     while (index < this.steps.length && !context.answered) {
       const { filter, jumps } = this.steps[index] as Step;
       if (filter === null) break;
+      if (this.skips(filter, context)) {
+        index++;
+        continue;
+      }
       let result: string;
       try {
         result = await filter.handle(context);
@@ -70,4 +89,9 @@ export class Pipeline {
   close(): void {
     for (const filter of this.filters.values()) filter.close();
   }
+}
+
+/** The Upgrade header names websocket (case-insensitive, among possibly several protocols). */
+function isWebSocketUpgrade(upgrade: string | undefined): boolean {
+  return (upgrade ?? "").split(",").some((token) => token.trim().toLowerCase() === "websocket");
 }

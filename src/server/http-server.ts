@@ -13,6 +13,7 @@ import {
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientIpOf } from "./client-ip.js";
+import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { writeRawResponse } from "./raw-response.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
@@ -34,6 +35,12 @@ export class GatewayHttpServer {
   private readonly router: Router;
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
+  /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
+  private readonly ipFilters: {
+    server: IPFilter | undefined;
+    rules: Array<IPFilter | undefined>;
+    paths: Array<Array<IPFilter | undefined>>;
+  };
 
   constructor(
     private readonly spec: HTTPServerSpec,
@@ -42,6 +49,13 @@ export class GatewayHttpServer {
   ) {
     this.name = spec.name;
     this.router = new Router(spec.rules);
+    const ipFilterOf = (filter: IPFilterSpec | undefined): IPFilter | undefined =>
+      filter === undefined ? undefined : new IPFilter(filter);
+    this.ipFilters = {
+      server: ipFilterOf(spec.ipFilter),
+      rules: spec.rules.map((rule) => ipFilterOf(rule.ipFilter)),
+      paths: spec.rules.map((rule) => rule.paths.map((path) => ipFilterOf(path.ipFilter))),
+    };
     const httpOptions: http.ServerOptions = {
       headersTimeout: spec.clientHeaderTimeout,
       requestTimeout: 0,
@@ -106,7 +120,14 @@ export class GatewayHttpServer {
   }
 
   private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
-    const route: RouteInfo = { server: this.name, pipeline: match.backend, target: match.target, match, secure: false };
+    const route: RouteInfo = {
+      server: this.name,
+      pipeline: match.backend,
+      target: match.target,
+      match,
+      secure: false,
+      maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
+    };
     if (this.tls === undefined) return route;
     route.secure = true;
     const clientCertHeaders = this.tls.headersFor(socket);
@@ -114,11 +135,25 @@ export class GatewayHttpServer {
     return route;
   }
 
+  /** Whether the server's, the rule's and the path's `ipFilter` all let `clientIp` in. */
+  private ipAllowed(clientIp: string, match: RouteMatch | undefined): boolean {
+    const filters = [this.ipFilters.server];
+    if (match !== undefined) {
+      filters.push(this.ipFilters.rules[match.ruleIndex], this.ipFilters.paths[match.ruleIndex]?.[match.pathIndex]);
+    }
+    return filters.every((filter) => filter === undefined || filter.allows(clientIp));
+  }
+
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     const log = this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
     const routed = this.route(req);
+    if (!this.ipAllowed(clientIp, routed?.match)) {
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
+      context.reject(ipBlocked(clientIp));
+      return;
+    }
     if (routed === undefined) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
       context.reject(new RouteNotFoundError());
@@ -134,6 +169,10 @@ export class GatewayHttpServer {
     const log = this.log.child({ server: this.name, path: req.url, clientIp });
     const routed = this.route(req);
     const tcp = socket as Socket;
+    if (!this.ipAllowed(clientIp, routed?.match)) {
+      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
+      return;
+    }
     if (routed === undefined) {
       createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(
         new RouteNotFoundError(),

@@ -83,6 +83,11 @@ export class FrameStream {
     return this.state === State.Discard;
   }
 
+  /** Whether the peer is in the middle of a data frame's payload (and so cannot send a control frame now). */
+  get inDataFrame(): boolean {
+    return this.state === State.Payload;
+  }
+
   /** Stops reading frames: every later byte is dropped. */
   stop(): void {
     this.state = State.Discard;

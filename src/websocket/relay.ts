@@ -5,6 +5,7 @@ import { FrameOutbox, endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
+import type { RateGate } from "./rate-gate.js";
 
 export type PeerRole = "client" | "backend";
 
@@ -30,6 +31,10 @@ export interface RelayOptions {
    * together); beyond it the slow peer gets 1008 and the other 1001. -1 for no limit.
    */
   maxBufferedBytes: number;
+  /** Message and byte rate of what the client sends (`clientMaxMsgRate`, `clientMaxByteRate`); none when absent. */
+  clientRate?: RateGate;
+  /** Message and byte rate of what the backend sends (`serverMaxMsgRate`, `serverMaxByteRate`). */
+  backendRate?: RateGate;
 }
 
 export interface PeerTotals {
@@ -191,14 +196,60 @@ export class WebSocketRelay implements FrameStreamHandler {
   // ---- data and backpressure ----
 
   private readonly onClientData = (chunk: Buffer): void => {
-    this.client.stream.push(chunk);
+    this.receive(this.client, chunk);
     if (!this.enforceBufferLimit() && this.holdsBack(this.backend)) this.client.socket.pause();
+    this.gateReading(this.client, chunk.length);
   };
 
   private readonly onBackendData = (chunk: Buffer): void => {
-    this.backend.stream.push(chunk);
+    this.receive(this.backend, chunk);
     if (!this.enforceBufferLimit() && this.holdsBack(this.client)) this.backend.socket.pause();
+    this.gateReading(this.backend, chunk.length);
   };
+
+  private receive(from: Peer, chunk: Buffer): void {
+    const inFrame = from.stream.inDataFrame;
+    from.stream.push(chunk);
+    // A peer in the middle of a frame cannot answer a ping until the frame ends; its bytes show it is alive.
+    if (inFrame || from.stream.inDataFrame) from.awaitingPongSince = 0;
+  }
+
+  // ---- message and byte rates ----
+
+  private gateOf(peer: Peer): RateGate | undefined {
+    return peer === this.client ? this.options.clientRate : this.options.backendRate;
+  }
+
+  /** Resumes reading `peer` unless its rate gate holds it (the gate's timer resumes it then). */
+  private resumeReader(peer: Peer): void {
+    if (this.gateOf(peer)?.held !== true) peer.socket.resume();
+  }
+
+  /** After a chunk from `peer`: over its rate, reading pauses until the debt is paid off (or, `close`, 1008). */
+  private gateReading(peer: Peer, bytes: number): void {
+    const gate = this.gateOf(peer);
+    if (gate === undefined || this.outcome !== undefined) return;
+    const waitMs = gate.admit(bytes, peer.stream.messages);
+    if (waitMs <= 0) return;
+    const other = peer === this.client ? this.backend : this.client;
+    if (gate.limits.action === "close") {
+      const reason = "message rate exceeded";
+      this.outcome = {
+        closedBy: "gateway",
+        closeCode: CloseCode.PolicyViolation,
+        closeReason: `${peer.role}: ${reason}`,
+      };
+      if (peer.outbox.midFrame) peer.socket.destroy();
+      else peer.outbox.injectClose(encodeCloseFrame(CloseCode.PolicyViolation, reason, peer.wantsMasked), true);
+      this.sendClose(other, CloseCode.GoingAway, `${peer.role}: ${reason}`);
+      this.beginClosing();
+      return;
+    }
+    peer.socket.pause();
+    gate.hold(waitMs, () => {
+      if (!this.holdsBack(other)) peer.socket.resume();
+    });
+  }
 
   /**
    * Whether reading the peer that sends to `to` must wait until `to` drains. Not once `to` is gone or has been
@@ -213,8 +264,8 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   /** Resumes each reader whose partner no longer holds it back (a dead socket never emits the `drain` awaited). */
   private releaseReaders(): void {
-    if (!this.holdsBack(this.backend)) this.client.socket.resume();
-    if (!this.holdsBack(this.client)) this.backend.socket.resume();
+    if (!this.holdsBack(this.backend)) this.resumeReader(this.client);
+    if (!this.holdsBack(this.client)) this.resumeReader(this.backend);
   }
 
   /** Closes the session when the gateway holds more than `maxBufferedBytes` for it; true when it did. */
@@ -239,11 +290,11 @@ export class WebSocketRelay implements FrameStreamHandler {
   }
 
   private readonly onClientDrain = (): void => {
-    this.backend.socket.resume();
+    this.resumeReader(this.backend);
   };
 
   private readonly onBackendDrain = (): void => {
-    this.client.socket.resume();
+    this.resumeReader(this.client);
   };
 
   // ---- frames ----
@@ -332,7 +383,9 @@ export class WebSocketRelay implements FrameStreamHandler {
   private readonly onPingTick = (): void => {
     const now = Date.now();
     for (const peer of [this.client, this.backend]) {
-      if (peer.closeSent || peer.gone) continue;
+      // A ping would wait behind the frame in flight to this peer, and the peer cannot answer what it has not
+      // got: the next tick tries again, so the pong deadline only runs for pings that went out.
+      if (peer.closeSent || peer.gone || peer.outbox.midFrame) continue;
       const payload = Buffer.from(`${PING_PREFIX.toString("latin1")}${++this.pingCounter}`, "latin1");
       peer.outbox.inject(encodeControlFrame(Opcode.Ping, payload, peer.wantsMasked));
       if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
@@ -405,6 +458,9 @@ export class WebSocketRelay implements FrameStreamHandler {
     clearTimeout(this.idleTimer);
     this.pingTimer = this.pongTimer = this.idleTimer = undefined;
     this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
+    // Closing: rates no longer hold anyone back, each side must reach its close frame.
+    this.options.clientRate?.stop();
+    this.options.backendRate?.stop();
     this.releaseReaders();
   }
 

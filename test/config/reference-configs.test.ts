@@ -71,6 +71,15 @@ describe("reference configurations validate as written", () => {
             dialTimeout: 5000,
             handshakeTimeout: 10_000,
             closeTimeout: 5000,
+            maxBufferedBytes: 1024 * 1024,
+            originPatterns: [],
+            maxConnections: 0,
+            maxConnectionsPerIP: 0,
+            clientMaxMsgRate: 0,
+            clientMaxByteRate: 0,
+            serverMaxMsgRate: 0,
+            serverMaxByteRate: 0,
+            rateLimitAction: "pause",
           },
         ],
       },
@@ -84,7 +93,7 @@ describe("reference configurations validate as written", () => {
       ["websocket-pipeline", "health-check-pipeline"],
     );
     const [proxy] = config.pipelines[0]?.filters ?? [];
-    const pool = proxy?.pools[0];
+    const pool = proxy?.kind === "WebSocketProxy" ? proxy.pools[0] : undefined;
     assert.deepEqual(
       pool?.servers.map((server) => [server.url, server.keepHost]),
       [
@@ -101,7 +110,7 @@ describe("reference configurations validate as written", () => {
     const checked = config.pipelines[1]?.filters[0];
     assert.equal(checked?.name, "proxy-example-1");
     assert.deepEqual(config.pipelines[1]?.flow, [{ filter: "proxy-example-1", jumpIf: {} }]);
-    assert.deepEqual(checked?.pools[0]?.healthCheck, {
+    assert.deepEqual(checked?.kind === "WebSocketProxy" ? checked.pools[0]?.healthCheck : undefined, {
       interval: 60_000,
       timeout: 3000,
       fails: 1,

@@ -38,6 +38,12 @@ function section(doc: string, kind: string): string {
   return doc.slice(start, end < 0 ? undefined : end);
 }
 
+/** `text` and the sections of the other kinds its tables refer to ("see *WebSocketProxy.pools[].filter*"). */
+function withReferredSections(doc: string, text: string): string {
+  const referred = new Set([...text.matchAll(/see \*([A-Za-z]+)\./g)].map((match) => match[1] ?? ""));
+  return [text, ...[...referred].map((kind) => section(doc, kind))].join("\n");
+}
+
 describe("renderConfigReference", () => {
   const doc = renderConfigReference();
   const kinds = [
@@ -47,7 +53,8 @@ describe("renderConfigReference", () => {
 
   it("documents every field of every object kind and filter kind, nested objects included", () => {
     for (const [kind, schema] of kinds) {
-      const text = section(doc, kind);
+      // Shapes shared between kinds (the pools of Proxy and WebSocketProxy) are documented once and referred to.
+      const text = withReferredSections(doc, section(doc, kind));
       // Filters are documented in their own sections, so a pipeline's walk stops at its filters.
       const names = fieldNames(kind === "Pipeline" ? objectSchemaOf(schema).omit({ filters: true }) : schema);
       names.add("kind");

@@ -179,7 +179,10 @@ describe("schema errors name file:line, object, filter and path", () => {
         "normalized.yaml",
       ),
     );
-    const servers = normalized.pipelines[0]?.filters[0]?.pools[0]?.servers.map((server) => server.url);
+    const filter = normalized.pipelines[0]?.filters[0];
+    const servers = (filter?.kind === "WebSocketProxy" ? filter.pools[0]?.servers : undefined)?.map(
+      (server) => server.url,
+    );
     assert.deepEqual(servers, ["ws://127.0.0.1:9095/a", "wss://backend.example.com/ws"]);
   });
 
@@ -316,7 +319,7 @@ describe("schema errors name file:line, object, filter and path", () => {
     assert.deepEqual(errors, [
       `${file}:1 kind: unknown kind 'HTTPserver' (expected one of HTTPServer, Pipeline)`,
       `${file}:6 pipeline name: invalid name 'ws rr' (use letters, digits, '.', '_' and '-', starting with a letter or digit)`,
-      `${file}:8 pipeline filter wsproxy kind: unknown filter kind 'WebsocketProxy' (expected one of WebSocketProxy)`,
+      `${file}:8 pipeline filter wsproxy kind: unknown filter kind 'WebsocketProxy' (expected one of WebSocketProxy, Proxy, WebSocketUpgradeCheck, Validator, RateLimiter)`,
       `${file}:10 pipeline filter nokind kind: missing required field 'kind'`,
       `${file}:12 kind: missing required field 'kind'`,
     ]);

@@ -3,10 +3,11 @@
 // documented close (or status), and every socket is released: over 1,000 such sessions the gateway's open
 // descriptors come back to where they were, and shutdown finds no session left.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Opcode } from "../../src/websocket/protocol.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
-import { freePort, rawExchange, statusOf } from "../helpers/net.js";
+import { freePort, rawExchange, statusOf, waitUntil } from "../helpers/net.js";
 import { fdsSettleAtMost, inBatches, openFds, rssBytes, sleep } from "../fuzz/process-probe.js";
 import { answer101, openRawClient, RawBackend, upgradeRequest, type RawPeer } from "../fuzz/raw-peers.js";
 import { closeFrame, encodeFrame, type WireFrame } from "../fuzz/wire.js";
@@ -26,6 +27,7 @@ function data(parts: Partial<WireFrame> & { payload: Buffer }, masked: boolean):
 
 let backend: RawBackend;
 let silent: RawBackend;
+let silent2: RawBackend;
 let mute: RawBackend;
 let gateway: GatewayProcess;
 let port: number;
@@ -34,22 +36,23 @@ let run = 0;
 before(async () => {
   backend = await RawBackend.start();
   silent = await RawBackend.start(() => {});
+  silent2 = await RawBackend.start(() => {});
   // Answers the upgrade, then neither reads nor writes: a backend frozen after its 101.
   mute = await RawBackend.start((socket, head) => {
     answer101(socket, head);
     socket.pause();
   });
   port = await freePort();
-  const pipeline = (name: string, url: string, extra = "", closeTimeout = "1s"): string => `
+  const pipeline = (name: string, url: string, extra = "", closeTimeout = "1s", handshakeTimeout = "5s"): string => `
 ---
 kind: Pipeline
 name: ${name}
 filters:
   - kind: WebSocketProxy
     name: proxy
-    handshakeTimeout: 300ms
+    handshakeTimeout: ${handshakeTimeout}
     closeTimeout: ${closeTimeout}${extra}
-    pools: [{ servers: [{ url: ${url} }], clientMaxMsgSize: -1, serverMaxMsgSize: -1 }]
+    pools: [{ servers: [${url}], clientMaxMsgSize: -1, serverMaxMsgSize: -1 }]
 `;
   gateway = await GatewayProcess.start(
     `
@@ -59,6 +62,8 @@ port: ${port}
 address: 127.0.0.1
 rules:
   - paths:
+      - pathPrefix: /two-silent
+        backend: two-silent
       - pathPrefix: /silent
         backend: silent
       - pathPrefix: /mute
@@ -68,10 +73,11 @@ rules:
       - pathPrefix: /
         backend: raw
 ` +
-      pipeline("raw", backend.url) +
-      pipeline("patient", backend.url, "", "5s") +
-      pipeline("silent", silent.url) +
-      pipeline("mute", mute.url, "\n    pingInterval: 100ms\n    pongTimeout: 300ms"),
+      pipeline("raw", `{ url: ${backend.url} }`) +
+      pipeline("patient", `{ url: ${backend.url} }`, "", "5s") +
+      pipeline("silent", `{ url: ${silent.url} }`, "", "1s", "300ms") +
+      pipeline("two-silent", `{ url: ${silent.url} }, { url: ${silent2.url} }`) +
+      pipeline("mute", `{ url: ${mute.url} }`, "\n    pingInterval: 100ms\n    pongTimeout: 300ms"),
   );
 });
 
@@ -79,13 +85,14 @@ after(async () => {
   await gateway?.stop();
   await backend?.close();
   await silent?.close();
+  await silent2?.close();
   await mute?.close();
 });
 
 async function session(prefix = "/raw"): Promise<{ path: string; client: RawPeer; server: RawPeer }> {
   const path = `${prefix}?run=${++run}`;
   const client = await openRawClient(port, path);
-  const server = await backend.nextPeer();
+  const server = await backend.nextPeer(path);
   return { path, client, server };
 }
 
@@ -117,7 +124,7 @@ describe("broken networks (wsgate run)", () => {
     const { path, client, server } = await session();
     const frame = data({ payload: Buffer.alloc(10_000, 7) }, false);
     server.send(frame.subarray(0, 4_000));
-    await client.waitFor(() => (client.bytes.length >= 4_000 ? true : undefined), 3000, "the first part");
+    await client.waitFor(() => (client.receivedLength >= 4_000 ? true : undefined), 3000, "the first part");
     server.socket.resetAndDestroy();
     await client.waitClosed(3000);
     assert.equal(client.frames().length, 0, "no frame could follow the cut one");
@@ -129,7 +136,7 @@ describe("broken networks (wsgate run)", () => {
     const { path, client, server } = await session();
     const frame = data({ payload: Buffer.alloc(10_000, 9) }, true);
     client.send(frame.subarray(0, 5_000));
-    await server.waitFor(() => (server.bytes.length >= 5_000 ? true : undefined), 3000, "the first part");
+    await server.waitFor(() => (server.receivedLength >= 5_000 ? true : undefined), 3000, "the first part");
     client.socket.resetAndDestroy();
     await server.waitClosed(3000);
     assert.equal(server.frames().length, 0);
@@ -146,6 +153,7 @@ describe("broken networks (wsgate run)", () => {
     const close = await server.waitForFrame((frame) => frame.opcode === Opcode.Close, 3000);
     assert.equal(close.payload.readUInt16BE(0), 1001);
     assert.equal(close.payload.toString("utf8", 2), "client went away");
+    server.send(encodeFrame(closeFrame(close.payload, undefined)));
     await server.waitClosed(3000);
   });
 
@@ -159,6 +167,33 @@ describe("broken networks (wsgate run)", () => {
       if (backendSide.destroyed) resolve();
       else backendSide.once("close", () => resolve());
     });
+  });
+
+  it("regression: notices a client that leaves during the backend handshake, drops that backend connection and dials no other", async () => {
+    // Found by this suite: nothing read the client's socket while its backend handshake was pending, so a client
+    // that reset went unseen until the backend answered (or handshakeTimeout, 10 s by default): the backend kept
+    // a connection for nobody, and after its 101 got a whole session for a client long gone.
+    const dialled = (): number => silent.sockets.length + silent2.sockets.length;
+    const before = dialled();
+    for (let i = 1; i <= 4; i++) {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      socket.write(upgradeRequest(port, `/two-silent?run=${++run}`));
+      await waitUntil(() => (dialled() >= before + i ? true : undefined), 3000, "the gateway to dial a backend");
+      socket.destroy();
+    }
+    await sleep(500);
+    assert.equal(dialled() - before, 4, "one backend connection per client, none after it left");
+    const blamed = gateway.logs.filter(
+      (line) => line.msg === "backend connect failed" && /^\/two-silent/.test(String(line.path)),
+    );
+    assert.deepEqual(blamed, [], "a client leaving is no backend's failure, and no reason to try the next server");
+    const open = [...silent.sockets, ...silent2.sockets].filter((socket) => !socket.destroyed && !socket.readableEnded);
+    await waitUntil(
+      () => (open.every((socket) => socket.destroyed || socket.readableEnded) ? true : undefined),
+      3000,
+      "the gateway to drop the abandoned backend connections",
+    );
   });
 
   it("detects a backend that sends its 101 and then nothing with pings: 1001 both ways, both connections ended", async () => {
@@ -228,7 +263,7 @@ describe("broken networks (wsgate run)", () => {
       },
       async ({ client, server }: { client: RawPeer; server: RawPeer }): Promise<void> => {
         server.send(data({ payload: Buffer.alloc(3000) }, false).subarray(0, 1000));
-        await client.waitFor(() => (client.bytes.length > 0 ? true : undefined), 3000, "bytes");
+        await client.waitFor(() => (client.receivedLength > 0 ? true : undefined), 3000, "bytes");
         server.socket.resetAndDestroy();
       },
       async ({ server }: { client: RawPeer; server: RawPeer }): Promise<void> => {
@@ -236,7 +271,7 @@ describe("broken networks (wsgate run)", () => {
       },
       async ({ client, server }: { client: RawPeer; server: RawPeer }): Promise<void> => {
         client.send(data({ payload: Buffer.alloc(3000) }, true).subarray(0, 1000));
-        await server.waitFor(() => (server.bytes.length > 0 ? true : undefined), 3000, "bytes");
+        await server.waitFor(() => (server.receivedLength > 0 ? true : undefined), 3000, "bytes");
         client.socket.resetAndDestroy();
       },
       async ({ client }: { client: RawPeer; server: RawPeer }): Promise<void> => {
@@ -244,7 +279,7 @@ describe("broken networks (wsgate run)", () => {
       },
     ];
     const paths: string[] = [];
-    await inBatches(1000, 40, async (index) => {
+    await inBatches(1000, 16, async (index) => {
       const opened = await session(`/raw/broken${index % ends.length}`);
       paths.push(opened.path);
       await (ends[index % ends.length] as (typeof ends)[number])(opened);

@@ -40,7 +40,7 @@ function lbCookie(setCookie: string[] | undefined): string | undefined {
 const CHECK = `
         healthCheck:
           interval: 150ms
-          timeout: 500ms
+          timeout: 2s
           http:
             uri: /health`;
 
@@ -135,10 +135,17 @@ ${servers(["c1", "c2", "c3"])}
           policy: cookieHash
           cookieHashKey: sid
 `);
+  // The first round of checks runs at start-up; tests start once every checked backend is healthy.
+  for (const [pool, names] of [
+    ["hashing/proxy/pools[0]", ["h1", "h2", "h3", "h4"]],
+    ["sticky/proxy/pools[0]", ["s1", "s2", "s3"]],
+  ] as const) {
+    for (const name of names) await gateway.nextLog(healthLine(pool, b[name]!, "healthy", "unknown"), 10_000);
+  }
 });
 
 after(async () => {
-  await gateway.stop();
+  await gateway?.stop();
   await Promise.all(Object.values(b).map((backend) => backend.stop()));
 });
 
@@ -172,7 +179,7 @@ describe("consistent hashing under health changes (wsgate run)", () => {
     assert.equal(new Set(home.values()).size, 4, "the users spread over all four backends");
     const h2 = b.h2!;
     await h2.stop();
-    await gateway.nextLog(healthLine("hashing/proxy/pools[0]", h2, "unhealthy"), 2000);
+    await gateway.nextLog(healthLine("hashing/proxy/pools[0]", h2, "unhealthy"), 5000);
     let moved = 0;
     for (const user of users) {
       const now = await at("/hash", { "X-User": user });
@@ -185,7 +192,7 @@ describe("consistent hashing under health changes (wsgate run)", () => {
     }
     assert.ok(moved > 0 && moved <= 20, `${moved} of 40 users moved (those of h2 only)`);
     await h2.start();
-    await gateway.nextLog(healthLine("hashing/proxy/pools[0]", h2, "healthy", "unhealthy"), 2000);
+    await gateway.nextLog(healthLine("hashing/proxy/pools[0]", h2, "healthy", "unhealthy"), 5000);
     for (const user of users) assert.equal(await at("/hash", { "X-User": user }), home.get(user));
   });
 });
@@ -226,7 +233,7 @@ describe("cookieHash and sticky sessions (wsgate run)", () => {
     assert.ok(cookie !== undefined);
     const home = b[first.backend]!;
     await home.stop();
-    await gateway.nextLog(healthLine("sticky/proxy/pools[0]", home, "unhealthy"), 2000);
+    await gateway.nextLog(healthLine("sticky/proxy/pools[0]", home, "unhealthy"), 5000);
     const moved = await landing(url("/sticky"), { Cookie: cookie });
     assert.notEqual(moved.backend, first.backend);
     const newCookie = lbCookie(moved.headers["set-cookie"]);

@@ -27,11 +27,19 @@ export async function fdsSettleAtMost(pid: number, limit: number, ms: number): P
   return count;
 }
 
-/** Runs `task` for each index with at most `width` running at once. */
+/** Runs `task` for each index with at most `width` running at once; the first failure stops every worker. */
 export async function inBatches(count: number, width: number, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < count) await task(next++);
+    while (next < count && !failed) {
+      try {
+        await task(next++);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
 }

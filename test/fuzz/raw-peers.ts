@@ -2,13 +2,15 @@
 // the bytes a test gives them, cut where the test says, and record every byte they get back.
 import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
-import { HANDSHAKE_GUID } from "../../src/websocket/protocol.js";
+import { HANDSHAKE_GUID, Opcode } from "../../src/websocket/protocol.js";
 import { withTimeout } from "../helpers/net.js";
-import { parseFrames, type ParsedFrame } from "./wire.js";
+import { encodeFrame, parseFrames, type ParsedFrame } from "./wire.js";
 
 /** One end of a WebSocket connection after its handshake. */
 export class RawPeer {
-  private received: Buffer;
+  private chunks: Buffer[];
+  /** Bytes received so far. */
+  receivedLength: number;
   private readonly listeners = new Set<() => void>();
   /** The other end sent FIN. */
   sawEnd = false;
@@ -21,11 +23,15 @@ export class RawPeer {
   constructor(
     readonly socket: net.Socket,
     initial: Buffer,
+    /** The request head that opened it (for a backend's end), else "". */
+    readonly requestHead = "",
   ) {
-    this.received = initial;
+    this.chunks = [initial];
+    this.receivedLength = initial.length;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk]);
+      this.chunks.push(chunk);
+      this.receivedLength += chunk.length;
       this.notify();
     });
     socket.on("end", () => {
@@ -48,12 +54,13 @@ export class RawPeer {
 
   /** Every byte received so far. */
   get bytes(): Buffer {
-    return this.received;
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
   }
 
   /** Complete frames received so far. */
   frames(): ParsedFrame[] {
-    return parseFrames(this.received).frames;
+    return parseFrames(this.bytes).frames;
   }
 
   /** Waits (at most `ms`) until `check` returns a value. */
@@ -110,6 +117,27 @@ export class RawPeer {
   send(bytes: Buffer): void {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
   }
+
+  /** Answers every ping with a pong, as a live peer does; `mask` for a client's end. */
+  answerPings(mask: Buffer | undefined): void {
+    let answered = 0;
+    const answer = (): void => {
+      const pings = this.frames().filter((frame) => frame.opcode === Opcode.Ping);
+      for (const ping of pings.slice(answered)) {
+        this.send(
+          encodeFrame({ fin: true, rsv: 0, opcode: Opcode.Pong, payload: ping.payload, mask, lengthForm: "shortest" }),
+        );
+      }
+      answered = pings.length;
+    };
+    this.socket.on("data", answer);
+    answer();
+  }
+}
+
+/** The request target (path and query) of the upgrade that opened a backend's peer. */
+function requestTarget(peer: RawPeer): string {
+  return peer.requestHead.split(" ", 2)[1] ?? "";
 }
 
 export function acceptKey(key: string): string {
@@ -144,7 +172,7 @@ export class RawBackend {
   /** Every accepted TCP connection, open or closed. */
   readonly sockets: net.Socket[] = [];
   private readonly peers: RawPeer[] = [];
-  private waiting: Array<(peer: RawPeer) => void> = [];
+  private waiting: Array<{ target: string | undefined; take: (peer: RawPeer) => void }> = [];
 
   private constructor(
     private readonly server: net.Server,
@@ -178,7 +206,7 @@ export class RawBackend {
           return;
         }
         answer101(socket, head);
-        backend?.hand(new RawPeer(socket, rest));
+        backend?.hand(new RawPeer(socket, rest, head));
       };
       socket.on("data", onData);
     });
@@ -190,23 +218,32 @@ export class RawBackend {
     });
   }
 
-  /** Gives a peer to the oldest waiter, or keeps it for the next one. */
+  /** Gives a peer to the oldest waiter that wants it, or keeps it for a later one. */
   hand(peer: RawPeer): void {
-    const waiter = this.waiting.shift();
-    if (waiter !== undefined) waiter(peer);
+    const index = this.waiting.findIndex((waiter) => requestTarget(peer) === (waiter.target ?? requestTarget(peer)));
+    const waiter = index < 0 ? undefined : this.waiting.splice(index, 1)[0];
+    if (waiter !== undefined) waiter.take(peer);
     else this.peers.push(peer);
   }
 
-  /** The next connection that completed its handshake. */
-  nextPeer(ms = 5000): Promise<RawPeer> {
-    const ready = this.peers.shift();
+  /**
+   * The next connection that completed its handshake; with `target`, the one whose request was for it (sessions
+   * opened at once reach the backend in any order).
+   */
+  nextPeer(target?: string, ms = 5000): Promise<RawPeer> {
+    const index = this.peers.findIndex((peer) => target === undefined || requestTarget(peer) === target);
+    const ready = index < 0 ? undefined : this.peers.splice(index, 1)[0];
     if (ready !== undefined) return Promise.resolve(ready);
+    let waiter: { target: string | undefined; take: (peer: RawPeer) => void } | undefined;
     return withTimeout(
-      new Promise<RawPeer>((resolve) => this.waiting.push(resolve)),
+      new Promise<RawPeer>((resolve) => {
+        waiter = { target, take: resolve };
+        this.waiting.push(waiter);
+      }),
       ms,
-      "the backend to get a connection",
+      `the backend to get a connection${target === undefined ? "" : ` for ${target}`}`,
     ).catch((error: unknown) => {
-      this.waiting = [];
+      this.waiting = this.waiting.filter((entry) => entry !== waiter);
       throw error;
     });
   }

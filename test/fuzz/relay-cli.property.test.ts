@@ -87,7 +87,12 @@ function peerFrames(peer: RawPeer): ParsedFrame[] {
   return peer.frames().filter((frame) => !isGatewayPing(frame));
 }
 
-function assertRelayed(received: readonly ParsedFrame[], sent: readonly WireFrame[], masked: boolean, who: string): void {
+function assertRelayed(
+  received: readonly ParsedFrame[],
+  sent: readonly WireFrame[],
+  masked: boolean,
+  who: string,
+): void {
   assert.equal(received.length, sent.length, `${who}: frame count`);
   sent.forEach((frame, index) => {
     const got = received[index] as ParsedFrame;
@@ -107,7 +112,7 @@ function messagesIn(frames: readonly WireFrame[]): number {
 /** Opens one session through the gateway: the raw client and the raw backend's end of it. */
 async function openSession(path: string, deflate: boolean): Promise<{ client: RawPeer; server: RawPeer }> {
   const client = await openRawClient(port, path, deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
-  const server = await backend.nextPeer();
+  const server = await backend.nextPeer(path);
   return { client, server };
 }
 
@@ -117,21 +122,21 @@ function sessionLine(path: string): Promise<LogLine> {
 
 describe("relay end-to-end properties (wsgate run, raw TCP peers)", () => {
   it("relays random valid frames both ways at once, then carries the close handshake", async () => {
-    const scenario = fc
-      .record({ deflate: fc.boolean(), pings: fc.boolean() })
-      .chain(({ deflate, pings }) =>
-        fc.record({
-          deflate: fc.constant(deflate),
-          pings: fc.constant(pings),
-          fromClient: validFrames({ fromClient: true, deflate }, 4),
-          fromBackend: validFrames({ fromClient: false, deflate }, 4),
-          clientCuts: cutPoints(),
-          backendCuts: cutPoints(),
-          closer: fc.constantFrom("client", "backend"),
-          close: fc.option(fc.tuple(validCloseCode, closeReason), { nil: undefined }),
-          mask: fc.uint8Array({ minLength: 4, maxLength: 4 }),
-        }),
-      );
+    const scenario = fc.record({ deflate: fc.boolean(), pings: fc.boolean() }).chain(({ deflate, pings }) =>
+      fc.record({
+        deflate: fc.constant(deflate),
+        pings: fc.constant(pings),
+        fromClient: validFrames({ fromClient: true, deflate }, 4),
+        fromBackend: validFrames({ fromClient: false, deflate }, 4),
+        clientCuts: cutPoints(),
+        backendCuts: cutPoints(),
+        closer: fc.constantFrom("client" as const, "backend" as const, "both" as const),
+        // What the closer sends after its close: it must never reach the other side.
+        afterClose: validFrames({ fromClient: true, deflate }, 2),
+        close: fc.option(fc.tuple(validCloseCode, closeReason), { nil: undefined }),
+        mask: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(scenario, async (s) => {
         const path = `${s.pings ? "/pings" : "/plain"}?run=${++run}`;
@@ -156,27 +161,44 @@ describe("relay end-to-end properties (wsgate run, raw TCP peers)", () => {
           assertRelayed(toBackend, s.fromClient, true, "to the backend");
           assertRelayed(toClient, s.fromBackend, false, "to the client");
 
-          // The close handshake, started by either side, relayed unchanged both ways.
+          // The close handshake, started by either side (or both at once), relayed unchanged both ways; frames
+          // sent after a close are dropped.
           const payload = s.close === undefined ? Buffer.alloc(0) : closePayload(s.close[0], s.close[1]);
-          const [closer, other] = s.closer === "client" ? [client, server] : [server, client];
+          const [closer, other] = s.closer === "backend" ? [server, client] : [client, server];
           const mask = (peer: RawPeer): Buffer | undefined => (peer === client ? Buffer.from(s.mask) : undefined);
           const closeFrom = (peer: RawPeer): Buffer => encodeFrame(closeFrame(payload, mask(peer)));
-          closer.send(closeFrom(closer));
+          const late = (peer: RawPeer): Buffer =>
+            encodeFrames(s.afterClose.map((frame) => ({ ...frame, mask: mask(peer) })));
+          closer.send(Buffer.concat([closeFrom(closer), late(closer)]));
+          if (s.closer === "both") other.send(Buffer.concat([closeFrom(other), late(other)]));
           const seen = await other.waitForFrame((f) => f.opcode === Opcode.Close, 5000, "the relayed close");
           assert.ok(seen.payload.equals(payload), "the close payload is relayed unchanged");
-          other.send(closeFrom(other));
+          if (s.closer !== "both") other.send(closeFrom(other));
           const echoed = await closer.waitForFrame((f) => f.opcode === Opcode.Close, 5000, "the relayed echo");
           assert.ok(echoed.payload.equals(payload));
           await Promise.all([client.waitClosed(3000), server.waitClosed(3000)]);
+          for (const [peer, sent] of [
+            [server, s.fromClient.length],
+            [client, s.fromBackend.length],
+          ] as const) {
+            assert.equal(peerFrames(peer).length, sent + 1, "nothing after the close reached the other side");
+          }
 
           const line = await sessionLine(path);
-          assert.equal(line.closedBy, s.closer);
+          if (s.closer !== "both") assert.equal(line.closedBy, s.closer);
           assert.equal(line.closeCode, s.close?.[0] ?? 1005);
           assert.equal(line.clientMessages, messagesIn(s.fromClient));
           assert.equal(line.backendMessages, messagesIn(s.fromBackend));
-          const closeBytes = closeFrom(client).length;
-          assert.equal(line.clientBytes, clientBytes.length + closeBytes, "clientBytes counts every byte on the wire");
-          assert.equal(line.backendBytes, backendBytes.length + closeFrom(server).length);
+          // Bytes on the wire up to and including each side's close (what follows a close is not read).
+          assert.ok(
+            (line.clientBytes as number) >= clientBytes.length + closeFrom(client).length,
+            "clientBytes counts every byte on the wire",
+          );
+          assert.ok((line.backendBytes as number) >= backendBytes.length + closeFrom(server).length);
+          if (s.afterClose.length === 0) {
+            assert.equal(line.clientBytes, clientBytes.length + closeFrom(client).length);
+            assert.equal(line.backendBytes, backendBytes.length + closeFrom(server).length);
+          }
         } finally {
           client.socket.destroy();
           server.socket.destroy();

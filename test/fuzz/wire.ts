@@ -88,7 +88,8 @@ export function parseFrames(bytes: Buffer): { frames: ParsedFrame[]; rest: Buffe
     if (masked) offset += 4;
     if (bytes.length < offset + length) break;
     const payload = Buffer.from(bytes.subarray(offset, offset + length));
-    if (masked) for (let i = 0; i < length; i++) payload[i] = (payload[i] as number) ^ (bytes[maskAt + (i & 3)] as number);
+    if (masked)
+      for (let i = 0; i < length; i++) payload[i] = (payload[i] as number) ^ (bytes[maskAt + (i & 3)] as number);
     frames.push({
       fin: (b0 & 0x80) !== 0,
       rsv: (b0 >> 4) & 7,
@@ -186,7 +187,11 @@ function controlFrame(options: DirectionOptions): fc.Arbitrary<WireFrame> {
 /** One data message: its fragments, with control frames between them. */
 function dataMessage(options: DirectionOptions): fc.Arbitrary<WireFrame[]> {
   const fragment = fc
-    .record({ payload: dataPayload, mask: withMask(options), controlsAfter: fc.array(controlFrame(options), { maxLength: 2 }) })
+    .record({
+      payload: dataPayload,
+      mask: withMask(options),
+      controlsAfter: fc.array(controlFrame(options), { maxLength: 2 }),
+    })
     .chain((parts) => lengthFormFor(parts.payload.length).map((lengthForm) => ({ ...parts, lengthForm })));
   return fc
     .record({
@@ -227,16 +232,14 @@ export const validCloseCode = fc.oneof(
 );
 
 /** A reason that fits a close frame: at most 123 bytes of UTF-8. */
-export const closeReason = fc
-  .string({ unit: "grapheme", maxLength: 40 })
-  .map((text) => {
-    let bytes = Buffer.from(text, "utf8");
-    while (bytes.length > 123) {
-      text = [...text].slice(0, -1).join("");
-      bytes = Buffer.from(text, "utf8");
-    }
-    return text;
-  });
+export const closeReason = fc.string({ unit: "grapheme", maxLength: 40 }).map((text) => {
+  let bytes = Buffer.from(text, "utf8");
+  while (bytes.length > 123) {
+    text = [...text].slice(0, -1).join("");
+    bytes = Buffer.from(text, "utf8");
+  }
+  return text;
+});
 
 export function closePayload(code: number, reason: string): Buffer {
   const reasonBytes = Buffer.from(reason, "utf8");
@@ -355,7 +358,10 @@ export function violation(context: ViolationContext): fc.Arbitrary<Violation> {
     fc
       .tuple(validCloseCode, closeReason, NOT_UTF8)
       .chain(([code, reason, bad]) =>
-        plain(options, { opcode: Opcode.Close, payload: Buffer.concat([closePayload(code, reason.slice(0, 10)), bad]) }),
+        plain(options, {
+          opcode: Opcode.Close,
+          payload: Buffer.concat([closePayload(code, reason.slice(0, 10)), bad]),
+        }),
       )
       .map((frame) => ({ frames: [frame], failure: FrameFailure.CloseReasonUtf8 })),
   ];

@@ -110,6 +110,8 @@ export async function startCheckBackend(
         }
       });
       httpServer.on("upgrade", (req, socket, head) => {
+        // An upgrade socket comes without an error listener: a peer's reset must not throw in the test process.
+        socket.on("error", () => socket.destroy());
         if (req.url === backend.wsCheckPath) {
           backend.wsChecks.push(Date.now());
           const refuse = backend.wsCheckRefuse;

@@ -10,6 +10,7 @@ import {
   regexpSchema,
   urlPathSchema,
 } from "../common-fields.js";
+import { ipFilterSchema } from "../../server/ip-filter.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
@@ -61,6 +62,9 @@ const pathRuleSchema = z
       .optional()
       .describe("Overrides the server's `clientMaxBodySize`; -1 for no limit."),
     backend: z.string().min(1).describe("Name of the Pipeline that handles matching requests."),
+    ipFilter: ipFilterSchema
+      .optional()
+      .describe("Client addresses allowed on this path (after the server's and the rule's); refused: 403."),
   })
   .refine(
     (rule) =>
@@ -80,6 +84,9 @@ const ruleSchema = z.strictObject({
   hostRegexp: regexpSchema.optional().describe("Regular expression the host must match."),
   hosts: z.array(hostMatchSchema).default([]).describe("More hosts to match; any one matches."),
   paths: z.array(pathRuleSchema).default([]).describe("Path rules, tried in order."),
+  ipFilter: ipFilterSchema
+    .optional()
+    .describe("Client addresses allowed on this rule (after the server's); refused: 403."),
 });
 
 const httpServerFields = z.strictObject({
@@ -106,6 +113,11 @@ const httpServerFields = z.strictObject({
     .prefault("10s")
     .describe("How long a client may take to send its request headers."),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
+  ipFilter: ipFilterSchema
+    .optional()
+    .describe(
+      "Client addresses allowed on this server (the `X-Forwarded-For` address only with `xForwardedFor: true`); refused: 403.",
+    ),
   http3: z.boolean().optional().describe(EASEGRESS_ONLY),
   cacheSize: z.int().min(0).optional().describe(EASEGRESS_ONLY),
   tracing: z.record(z.string(), z.unknown()).optional().describe(EASEGRESS_ONLY),

@@ -11,6 +11,8 @@ export interface UpstreamHeaderInput {
   /** The key of our own handshake with the backend. */
   key: string;
   defaultOrigin: string | undefined;
+  /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
+  extra?: ReadonlyArray<readonly [string, string]>;
 }
 
 const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
@@ -29,9 +31,13 @@ export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[strin
     ["Connection", "Upgrade"],
     ["Sec-WebSocket-Key", input.key],
   ];
+  const extra = input.extra ?? [];
+  const replacedByFilters = new Set(extra.map(([name]) => name.toLowerCase()));
   for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
-    if (!REPLACED.has(header[0].toLowerCase())) headers.push(header);
+    const lower = header[0].toLowerCase();
+    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
   }
+  for (const [name, value] of extra) headers.push([name, value]);
   if (req.headers.origin === undefined && input.defaultOrigin !== undefined) {
     headers.push(["Origin", input.defaultOrigin]);
   }

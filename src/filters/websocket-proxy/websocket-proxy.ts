@@ -24,8 +24,11 @@ import {
   switchingProtocolsHead,
 } from "../../websocket/handshake.js";
 import type { ClientUpgrade } from "../../websocket/handshake.js";
+import { watchPendingClient } from "../../websocket/pending-client.js";
+import { RateGate } from "../../websocket/rate-gate.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
 import { relayBackendAnswer } from "./backend-answer.js";
+import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { failureReason, pathOf } from "./passive-report.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
@@ -44,6 +47,8 @@ interface Connected {
  */
 export class WebSocketProxy implements Filter {
   readonly kind = "WebSocketProxy";
+  /** A Proxy in the same pipeline takes the plain requests; without one they get 426 here. */
+  readonly traffic = "upgrade";
   readonly name: string;
   /** The pool without `filter`. */
   private readonly main: ServerPool<WebSocketProxyPool>;
@@ -53,12 +58,15 @@ export class WebSocketProxy implements Filter {
   private readonly log: Logger;
   /** TLS options of each pool's wss:// servers, built (files read) once. */
   private readonly backendTls = new Map<WebSocketProxyPool, BackendTlsTable>();
+  /** `maxConnections` / `maxConnectionsPerIP`, counted over this filter's live sessions. */
+  private readonly limits: ConnectionLimits;
 
   constructor(
     private readonly spec: WebSocketProxySpec,
     deps: FilterDeps,
   ) {
     this.name = spec.name;
+    this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.sessions = deps.sessions;
     this.log = deps.log;
     let main: ServerPool<WebSocketProxyPool> | undefined;
@@ -101,15 +109,30 @@ export class WebSocketProxy implements Filter {
       context.reject(upgrade);
       return "clientError";
     }
-    let connected: Connected;
-    try {
-      connected = await this.connect(context);
-    } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
-      context.reject(error);
-      return "serverError";
+    const refusal = originRefusal(context.req, this.spec.originPatterns);
+    if (refusal !== undefined) {
+      context.reject(refusal);
+      return "clientError";
     }
-    return this.answer(context, upgrade, connected);
+    // Counted from here, so that concurrent handshakes cannot overshoot; released unless a session starts.
+    const lease = this.limits.acquire(context.clientIp);
+    if (lease instanceof GatewayError) {
+      context.reject(lease);
+      return "clientError";
+    }
+    try {
+      let connected: Connected;
+      try {
+        connected = await this.connect(context);
+      } catch (error) {
+        if (!(error instanceof GatewayError)) throw error;
+        context.reject(error);
+        return "serverError";
+      }
+      return this.answer(context, upgrade, connected, lease);
+    } finally {
+      if (!lease.kept) lease.release();
+    }
   }
 
   /** The first candidate pool whose filter matches the request, else the main pool. */
@@ -154,6 +177,7 @@ export class WebSocketProxy implements Filter {
             secure: context.route.secure,
             key,
             defaultOrigin: this.spec.defaultOrigin,
+            extra: context.upstreamHeaders,
           }),
           context.route.clientCertHeaders,
         ),
@@ -167,7 +191,8 @@ export class WebSocketProxy implements Filter {
         clientLeft = true;
         handshake.abort();
       };
-      context.socket.once("close", abort);
+      // The client's socket is read meanwhile: without reading, its FIN or reset would go unseen.
+      const stopWatching = watchPendingClient(context.socket, abort);
       try {
         const result = await handshake.result;
         return { pool, balanceContext, server, key, result };
@@ -179,12 +204,17 @@ export class WebSocketProxy implements Filter {
         context.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
         lastError = error;
       } finally {
-        context.socket.off("close", abort);
+        stopWatching();
       }
     }
   }
 
-  private answer(context: UpgradeContext, upgrade: ClientUpgrade, connected: Connected): string {
+  private answer(
+    context: UpgradeContext,
+    upgrade: ClientUpgrade,
+    connected: Connected,
+    lease: ConnectionLease,
+  ): string {
     const { pool, server, key, result } = connected;
     const client = context.socket;
     if (result.kind === "answered") {
@@ -219,7 +249,7 @@ export class WebSocketProxy implements Filter {
     const cookie = pool.stickyCookie(server, connected.balanceContext);
     const extra: Array<[string, string]> = cookie === undefined ? [] : [["Set-Cookie", cookie]];
     client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders, extra));
-    this.startSession(context, pool, server, backend, result.head, negotiated);
+    this.startSession(context, pool, server, backend, result.head, negotiated, lease);
     return "";
   }
 
@@ -230,6 +260,7 @@ export class WebSocketProxy implements Filter {
     backend: Socket,
     backendHead: Buffer,
     negotiated: { firstFrameRsv: number; anyRsv: boolean },
+    lease: ConnectionLease,
   ): void {
     const pool = serverPool.spec;
     const sessions = this.sessions;
@@ -261,8 +292,10 @@ export class WebSocketProxy implements Filter {
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: negotiated.firstFrameRsv,
         anyRsv: negotiated.anyRsv,
+        ...this.rateGates(),
       },
       (outcome: RelayOutcome) => {
+        lease.release();
         serverPool.sessionClosed(server, session);
         sessions.delete(session);
         log.info(
@@ -287,9 +320,21 @@ export class WebSocketProxy implements Filter {
         );
       },
     );
+    lease.keep();
     sessions.add(session);
     serverPool.sessionOpened(server, session);
     relay.start(context.head, backendHead);
+  }
+
+  /** Per-connection rate gates for a new session, where `clientMax*Rate` / `serverMax*Rate` are set. */
+  private rateGates(): { clientRate?: RateGate; backendRate?: RateGate } {
+    const action = this.spec.rateLimitAction;
+    const client = { maxMsgRate: this.spec.clientMaxMsgRate, maxByteRate: this.spec.clientMaxByteRate, action };
+    const backend = { maxMsgRate: this.spec.serverMaxMsgRate, maxByteRate: this.spec.serverMaxByteRate, action };
+    return {
+      ...(RateGate.wanted(client) ? { clientRate: new RateGate(client) } : {}),
+      ...(RateGate.wanted(backend) ? { backendRate: new RateGate(backend) } : {}),
+    };
   }
 
   /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */

@@ -1,0 +1,379 @@
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
+import type { Socket } from "node:net";
+import { Transform, type TransformCallback } from "node:stream";
+import { NoUpstreamError, UpstreamConnectError, UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
+import type { HandshakeContext, RequestContext } from "../../pipeline/context.js";
+import type { Filter, FilterDeps } from "../../pipeline/filter.js";
+import { withClientCertHeaders } from "../../server/tls/client-cert.js";
+import type { BalanceContext } from "../../upstream/balance-types.js";
+import { reasonOfCode } from "../../upstream/health/reasons.js";
+import { ServerPool } from "../../upstream/pool.js";
+import type { MatchRequest } from "../../upstream/request-matcher.js";
+import { describeServer, type UpstreamServer } from "../../upstream/server.js";
+import { BackendTlsTable } from "../../upstream/tls-options.js";
+import { UpstreamTlsError } from "../../websocket/backend-handshake.js";
+import { pathOf } from "../websocket-proxy/passive-report.js";
+import {
+  BodyTooLargeError,
+  UpgradeNotServedError,
+  UpstreamNoAnswerError,
+  UpstreamResponseTimeoutError,
+} from "./errors.js";
+import { flatten, proxyRequestHeaders, proxyResponseHeaders } from "./headers.js";
+import type { ProxyPool, ProxySpec } from "./spec.js";
+
+/** Methods whose request may be sent again to another server when the first could not be reached (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+
+/** At most this many retries of a request whose kept-alive connection turned out closed by the backend. */
+const STALE_RETRIES = 2;
+
+interface PoolEntry {
+  pool: ServerPool<ProxyPool>;
+  tls: BackendTlsTable;
+  /** Kept-alive connections to the pool's http:// servers. */
+  http: http.Agent;
+  /** Kept-alive connections to the pool's https:// servers (keyed by Node per host and TLS options). */
+  https: https.Agent;
+}
+
+/** The request body as the attempts see it: at most one attempt reads it. */
+interface Body {
+  /** The request has a body (Content-Length over 0, or Transfer-Encoding). */
+  present: boolean;
+  /** Some attempt has started reading it: no other attempt may be made. */
+  taken: boolean;
+  /** clientMaxBodySize; -1 for no limit. */
+  limit: number;
+}
+
+type Attempt =
+  | { kind: "answered"; status: number }
+  /** The backend failed before answering; `count`: it counts against the server; `stale`: a reused connection. */
+  | { kind: "failed"; error: GatewayError; retryable: boolean; count: boolean; stale: boolean }
+  /** The exchange ended on the client's side (it left, or its body went over the limit); `result` for the flow. */
+  | { kind: "ended"; result: string };
+
+/** Counts body bytes on their way to the backend and stops them at the limit. */
+class BodyLimit extends Transform {
+  private bytes = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly onOverflow: () => void,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.limit >= 0 && this.bytes > this.limit) {
+      callback();
+      this.onOverflow();
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+function isTlsErrorCode(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"));
+}
+
+function contentLength(req: IncomingMessage): number | undefined {
+  const text = req.headers["content-length"];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/**
+ * The Proxy filter (kind `Proxy`; the class has another name, to leave JavaScript's global Proxy alone): plain HTTP
+ * requests to the servers of its pools, over kept-alive connections, with request and response bodies streamed both
+ * ways (never buffered whole). A connect that fails moves an idempotent request to the next server of the pool, as
+ * long as no byte of its body has been read.
+ */
+export class HttpProxy implements Filter {
+  readonly kind = "Proxy";
+  /** A WebSocketProxy in the same pipeline takes the upgrades; without one they get 400 here. */
+  readonly traffic = "request";
+  readonly name: string;
+  private readonly main: PoolEntry;
+  private readonly candidates: PoolEntry[] = [];
+  private readonly failureCodes: ReadonlySet<number>;
+
+  constructor(
+    private readonly spec: ProxySpec,
+    deps: FilterDeps,
+  ) {
+    this.name = spec.name;
+    this.failureCodes = new Set(spec.failureCodes);
+    const agentOptions: http.AgentOptions = {
+      keepAlive: true,
+      maxFreeSockets: Math.max(1, spec.maxIdleConnsPerHost),
+      timeout: spec.idleConnTimeout,
+      scheduling: "lifo",
+    };
+    let main: PoolEntry | undefined;
+    for (const [index, poolSpec] of spec.pools.entries()) {
+      const label = `${deps.pipeline}/${spec.name}/pools[${index}]`;
+      const tls = new BackendTlsTable(poolSpec, label);
+      for (const url of tls.insecure) {
+        deps.log.warn(
+          { filter: spec.name, backend: url, event: "insecure_tls" },
+          "insecureSkipVerify: this backend's TLS certificate is not verified",
+        );
+      }
+      const pool = new ServerPool(poolSpec, {
+        label,
+        log: deps.log.child({ filter: spec.name }),
+        tlsFor: (server) => tls.optionsFor(server.url) ?? tls.poolOptions,
+      });
+      const keepAlive = spec.maxIdleConnsPerHost > 0;
+      const entry: PoolEntry = {
+        pool,
+        tls,
+        http: new http.Agent({ ...agentOptions, keepAlive }),
+        https: new https.Agent({ ...agentOptions, keepAlive }),
+      };
+      if (poolSpec.filter === undefined) main ??= entry;
+      else this.candidates.push(entry);
+    }
+    // The schema guarantees exactly one main pool.
+    if (main === undefined) throw new Error(`Proxy ${spec.name}: no pool without filter`);
+    this.main = main;
+  }
+
+  async handle(context: HandshakeContext): Promise<string> {
+    if (context.kind === "upgrade") {
+      context.reject(new UpgradeNotServedError());
+      return "clientError";
+    }
+    const { req } = context;
+    const limit = context.route.maxBodySize ?? -1;
+    const length = contentLength(req);
+    if (limit >= 0 && length !== undefined && length > limit) {
+      context.reject(new BodyTooLargeError(limit));
+      return "clientError";
+    }
+    const body: Body = {
+      present: req.headers["transfer-encoding"] !== undefined || (length ?? 0) > 0,
+      taken: false,
+      limit,
+    };
+    const entry = this.choosePool(context);
+    const pool = entry.pool;
+    // Until the first round of health checks is done, no server is known to be healthy.
+    if (!pool.isReady) await pool.ready;
+    const balanceContext: BalanceContext = { clientIp: context.clientIp, headers: req.headers };
+    const idempotent = IDEMPOTENT.has(req.method ?? "");
+    const tried = new Set<UpstreamServer>();
+    let staleRetries = 0;
+    let lastError: GatewayError | undefined;
+    for (;;) {
+      if (context.answered) return "";
+      const server = pool.pick(balanceContext, tried);
+      if (server === undefined) {
+        context.reject(
+          lastError ?? new NoUpstreamError(pool.retryAfterSeconds(), `no healthy backend in pool ${pool.label}`),
+        );
+        return "serverError";
+      }
+      const inFlight = { close: (): void => undefined };
+      pool.sessionOpened(server, inFlight);
+      let attempt: Attempt;
+      try {
+        attempt = await this.exchange(context, entry, server, body);
+      } finally {
+        pool.sessionClosed(server, inFlight);
+      }
+      if (attempt.kind === "ended") return attempt.result;
+      if (attempt.kind === "answered") {
+        if (this.failureCodes.has(attempt.status)) {
+          pool.reportFailure(server, `status ${attempt.status}`);
+          return "failureCode";
+        }
+        pool.reportSuccess(server);
+        return "";
+      }
+      if (attempt.count) pool.reportFailure(server, attempt.error.message);
+      const again = attempt.retryable && idempotent && !body.taken;
+      // A kept-alive connection the backend had just closed says nothing about the server: try it again.
+      if (again && attempt.stale && staleRetries < STALE_RETRIES) {
+        staleRetries++;
+        continue;
+      }
+      tried.add(server);
+      if (!again) {
+        context.reject(attempt.error);
+        return "serverError";
+      }
+      context.log.warn({ backend: describeServer(server), reason: attempt.error.message }, "backend connect failed");
+      lastError = attempt.error;
+    }
+  }
+
+  /** The first candidate pool whose filter matches the request, else the main pool. */
+  private choosePool(context: RequestContext): PoolEntry {
+    if (this.candidates.length === 0) return this.main;
+    const request: MatchRequest = {
+      method: context.req.method ?? "GET",
+      path: pathOf(context.route.target),
+      headers: context.req.headersDistinct,
+      clientIp: context.clientIp,
+    };
+    return this.candidates.find((entry) => entry.pool.matches(request)) ?? this.main;
+  }
+
+  /** One try of the request on one server; settles once the answer's head is relayed or the try failed. */
+  private exchange(context: RequestContext, entry: PoolEntry, server: UpstreamServer, body: Body): Promise<Attempt> {
+    const { req, res } = context;
+    const label = describeServer(server);
+    const secure = server.secure;
+    const chunked = body.present && req.headers["content-length"] === undefined;
+    const headers = withClientCertHeaders(
+      proxyRequestHeaders({
+        req,
+        server,
+        clientIp: context.clientIp,
+        secure: context.route.secure,
+        chunked,
+        extra: context.upstreamHeaders,
+      }),
+      context.route.clientCertHeaders,
+    );
+    const options: https.RequestOptions = {
+      host: server.hostname,
+      port: server.port,
+      method: req.method ?? "GET",
+      path: context.route.target,
+      headers: flatten(headers),
+      setHost: false,
+      agent: secure ? entry.https : entry.http,
+      ...(secure ? entry.tls.optionsFor(server.url) : undefined),
+    };
+    return new Promise<Attempt>((resolve) => {
+      let settled = false;
+      let connected = false;
+      let tcpConnected = false;
+      let timer: NodeJS.Timeout | undefined;
+      const upstream = (secure ? https : http).request(options);
+      const settle = (attempt: Attempt): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        res.off("close", onClientClose);
+        resolve(attempt);
+      };
+      const fail = (error: GatewayError, retryable: boolean, count = true, stale = false): void => {
+        upstream.destroy();
+        settle({ kind: "failed", error, retryable, count, stale });
+      };
+      const onClientClose = (): void => {
+        upstream.destroy();
+        settle({ kind: "ended", result: "" });
+      };
+      res.once("close", onClientClose);
+
+      const sendBody = (): void => {
+        if (!body.present) {
+          upstream.end();
+          return;
+        }
+        body.taken = true;
+        const limiter = new BodyLimit(body.limit, () => {
+          req.unpipe(limiter);
+          limiter.unpipe(upstream);
+          upstream.destroy();
+          if (!res.headersSent) context.reject(new BodyTooLargeError(body.limit));
+          else res.destroy();
+          settle({ kind: "ended", result: "clientError" });
+        });
+        req.pipe(limiter).pipe(upstream);
+      };
+      const onConnected = (): void => {
+        connected = true;
+        clearTimeout(timer);
+        sendBody();
+      };
+      timer = setTimeout(() => fail(new UpstreamDialTimeoutError(label), true), this.spec.dialTimeout);
+      upstream.on("socket", (socket: Socket) => {
+        socket.setNoDelay(true);
+        if (upstream.reusedSocket) {
+          onConnected();
+          return;
+        }
+        if (secure) socket.once("connect", () => (tcpConnected = true));
+        socket.once(secure ? "secureConnect" : "connect", onConnected);
+      });
+      upstream.on("finish", () => {
+        if (settled) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(new UpstreamResponseTimeoutError(label), false), this.spec.responseTimeout);
+      });
+      upstream.on("error", (error: NodeJS.ErrnoException) => {
+        if (settled) return;
+        const reason = error.code ?? error.message;
+        if (secure && ((tcpConnected && !connected) || isTlsErrorCode(error.code))) {
+          fail(new UpstreamTlsError(label, reason, error.message.split("\n", 1)[0] ?? reason), true);
+        } else if (!connected) {
+          fail(new UpstreamConnectError(label, reasonOfCode(reason)), true);
+        } else if (upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE")) {
+          fail(new UpstreamNoAnswerError(label, reasonOfCode(reason)), true, false, true);
+        } else {
+          fail(new UpstreamNoAnswerError(label, reasonOfCode(reason)), false);
+        }
+      });
+      upstream.on("response", (answer: IncomingMessage) => {
+        if (settled) {
+          answer.destroy();
+          return;
+        }
+        const status = answer.statusCode ?? 502;
+        this.relayAnswer(context, upstream, answer);
+        settle({ kind: "answered", status });
+      });
+    });
+  }
+
+  /** Streams the backend's answer to the client; either side leaving ends the other. */
+  private relayAnswer(context: RequestContext, upstream: http.ClientRequest, answer: IncomingMessage): void {
+    const { res } = context;
+    const status = answer.statusCode ?? 502;
+    const headers = proxyResponseHeaders(answer);
+    if (answer.statusMessage !== undefined && answer.statusMessage !== "") {
+      res.writeHead(status, answer.statusMessage, headers);
+    } else {
+      res.writeHead(status, headers);
+    }
+    answer.pipe(res);
+    // The backend vanished in the middle of the body: the client must not take a cut body for a whole one.
+    answer.on("aborted", () => res.destroy());
+    answer.on("error", () => res.destroy());
+    res.on("close", () => {
+      if (!answer.complete) {
+        answer.destroy();
+        upstream.destroy();
+      }
+    });
+  }
+
+  /**
+   * Stops the pools' health checks and closes the idle kept-alive connections; requests in flight finish (on a
+   * reload), and their connections close after them.
+   */
+  close(): void {
+    for (const entry of [this.main, ...this.candidates]) {
+      entry.pool.close();
+      closeIdle(entry.http);
+      closeIdle(entry.https);
+    }
+  }
+}
+
+function closeIdle(agent: http.Agent): void {
+  // With no room for free sockets, Node's agent closes each connection when its response is done.
+  agent.maxFreeSockets = 0;
+  for (const sockets of Object.values(agent.freeSockets)) {
+    for (const socket of sockets ?? []) socket.destroy();
+  }
+}

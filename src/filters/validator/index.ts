@@ -1,0 +1,111 @@
+import type { HandshakeContext } from "../../pipeline/context.js";
+import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import { HandshakeRefusedError } from "../refusals.js";
+import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
+import { JwtVerifier } from "./jwt.js";
+import type { ValidatorSpec } from "./spec.js";
+
+export const VALIDATOR_RESULTS = ["invalid"] as const;
+
+interface HeaderRule {
+  name: string;
+  values: ReadonlySet<string>;
+  regexp: RegExp | undefined;
+}
+
+/** Control characters other than tab, which a header value cannot carry. */
+function isControlCharacter(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return (code < 0x20 && code !== 0x09) || code === 0x7f;
+}
+
+function challengeValue(text: string): string {
+  return text.replace(/["\\]/g, "\\$&");
+}
+
+/**
+ * The Validator filter: header rules (403), a JSON Web Token (401 Bearer) and basic authentication (401 Basic), in
+ * that order. A request that fails is answered and the filter returns `invalid`; the log line says why, never the
+ * token or password.
+ */
+export class Validator implements Filter {
+  readonly kind = "Validator";
+  readonly name: string;
+  private readonly headerRules: HeaderRule[];
+  private readonly jwt: JwtVerifier | undefined;
+  private readonly users: HtpasswdFile | undefined;
+
+  constructor(private readonly spec: ValidatorSpec) {
+    this.name = spec.name;
+    this.headerRules = Object.entries(spec.headers).map(([name, rule]) => ({
+      name: name.toLowerCase(),
+      values: new Set(rule.values),
+      regexp: rule.regexp === undefined ? undefined : new RegExp(rule.regexp),
+    }));
+    this.jwt = spec.jwt === undefined ? undefined : new JwtVerifier(spec.jwt);
+    this.users = spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile);
+  }
+
+  async handle(context: HandshakeContext): Promise<string> {
+    const refusal = this.checkHeaders(context) ?? (await this.checkJwt(context)) ?? (await this.checkBasic(context));
+    if (refusal === undefined) return "";
+    context.reject(refusal);
+    return "invalid";
+  }
+
+  private checkHeaders(context: HandshakeContext): HandshakeRefusedError | undefined {
+    for (const rule of this.headerRules) {
+      const raw = context.req.headers[rule.name];
+      const value = Array.isArray(raw) ? raw.join(", ") : raw;
+      const ok =
+        value !== undefined && (rule.values.has(value) || (rule.regexp !== undefined && rule.regexp.test(value)));
+      if (!ok) {
+        return new HandshakeRefusedError(
+          403,
+          "WSG_VALIDATION_HEADER",
+          `validator ${this.name}: header ${rule.name} ${value === undefined ? "missing" : "does not match"}`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  private async checkJwt(context: HandshakeContext): Promise<HandshakeRefusedError | undefined> {
+    if (this.jwt === undefined || this.spec.jwt === undefined) return undefined;
+    const outcome = await this.jwt.verify(context.req);
+    if (!outcome.ok) {
+      const challenge = outcome.missing
+        ? `Bearer realm="wsgate"`
+        : `Bearer realm="wsgate", error="invalid_token", error_description="${challengeValue(outcome.reason)}"`;
+      return new HandshakeRefusedError(401, "WSG_VALIDATION_JWT", `validator ${this.name}: jwt: ${outcome.reason}`, {
+        "WWW-Authenticate": challenge,
+      });
+    }
+    for (const [claim, header] of Object.entries(this.spec.jwt.forwardClaims)) {
+      const value = outcome.claims[claim];
+      if (value === undefined || value === null) continue;
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      // A header value cannot hold line breaks or other control characters.
+      if ([...text].some((char) => isControlCharacter(char))) continue;
+      context.setUpstreamHeader(header, text);
+    }
+    return undefined;
+  }
+
+  private async checkBasic(context: HandshakeContext): Promise<HandshakeRefusedError | undefined> {
+    if (this.users === undefined || this.spec.basicAuth === undefined) return undefined;
+    const credentials = basicCredentials(context.req.headers.authorization);
+    const ok = credentials !== undefined && (await this.users.check(credentials.user, credentials.password));
+    if (ok) return undefined;
+    const reason = credentials === undefined ? "no credentials" : `user '${credentials.user}' not authenticated`;
+    return new HandshakeRefusedError(401, "WSG_VALIDATION_BASIC", `validator ${this.name}: basic auth: ${reason}`, {
+      "WWW-Authenticate": `Basic realm="${challengeValue(this.spec.basicAuth.realm)}", charset="UTF-8"`,
+    });
+  }
+
+  close(): void {}
+}
+
+export const validatorFactory: FilterFactory<ValidatorSpec> = {
+  create: (spec) => new Validator(spec),
+};

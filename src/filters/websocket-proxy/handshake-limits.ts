@@ -1,0 +1,91 @@
+import type { IncomingMessage } from "node:http";
+import { HandshakeRefusedError, tooManyRequests } from "../refusals.js";
+
+/** Whether `glob` (`*` any run of characters, `?` one) matches all of `text`, case-insensitively. */
+function globMatches(glob: string, text: string): boolean {
+  const source = glob
+    .toLowerCase()
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${source}$`).test(text.toLowerCase());
+}
+
+/**
+ * The `originPatterns` check against cross-site WebSocket hijacking: a request without `Origin` (not a browser),
+ * or whose origin is the requested host itself, passes; otherwise the origin's host must match a pattern. A pattern
+ * with a port (`example.com:8080`) compares host and port, one without compares the host name only.
+ */
+export function originRefusal(req: IncomingMessage, patterns: readonly string[]): HandshakeRefusedError | undefined {
+  if (patterns.length === 0) return undefined;
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(origin);
+  } catch {
+    url = undefined;
+  }
+  if (url !== undefined && url.host !== "") {
+    if (url.host.toLowerCase() === (req.headers.host ?? "").toLowerCase()) return undefined;
+    const matched = patterns.some((pattern) => globMatches(pattern, pattern.includes(":") ? url.host : url.hostname));
+    if (matched) return undefined;
+  }
+  return new HandshakeRefusedError(403, "WSG_ORIGIN_FORBIDDEN", `origin '${origin.slice(0, 100)}' is not allowed`);
+}
+
+/** A counted place among a filter's live sessions; released once, whether the handshake failed or the session ended. */
+export interface ConnectionLease {
+  release(): void;
+  /** The session started: the place is now released when it ends, not when the handshake returns. */
+  keep(): void;
+  readonly kept: boolean;
+}
+
+/**
+ * `maxConnections` / `maxConnectionsPerIP`: counted from the handshake's start (so concurrent handshakes cannot
+ * overshoot) until the handshake fails or the session ends.
+ */
+export class ConnectionLimits {
+  private total = 0;
+  private readonly perIp = new Map<string, number>();
+
+  constructor(
+    private readonly maxConnections: number,
+    private readonly maxPerIp: number,
+  ) {}
+
+  acquire(ip: string): ConnectionLease | HandshakeRefusedError {
+    if (this.maxConnections > 0 && this.total >= this.maxConnections) {
+      return tooManyRequests("WSG_MAX_CONNECTIONS", `connection limit reached (${this.maxConnections})`, 1000);
+    }
+    const mine = this.perIp.get(ip) ?? 0;
+    if (this.maxPerIp > 0 && mine >= this.maxPerIp) {
+      return tooManyRequests(
+        "WSG_MAX_CONNECTIONS_PER_IP",
+        `connection limit per client IP reached (${this.maxPerIp})`,
+        1000,
+      );
+    }
+    this.total++;
+    this.perIp.set(ip, mine + 1);
+    let released = false;
+    let kept = false;
+    return {
+      get kept() {
+        return kept;
+      },
+      keep: () => {
+        kept = true;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left <= 0) this.perIp.delete(ip);
+        else this.perIp.set(ip, left);
+      },
+    };
+  }
+}
