@@ -71,6 +71,13 @@ export interface RequestContext extends ContextBase {
 
 export type HandshakeContext = UpgradeContext | RequestContext;
 
+/** Connections told `Connection: close`: a request pipelined behind the refusal must not be served. */
+const closingSockets = new WeakSet<object>();
+
+export function isClosingConnection(socket: object): boolean {
+  return closingSockets.has(socket);
+}
+
 function logRejection(log: Logger, error: GatewayError): void {
   const entry = { event: "request_rejected", status: error.status, code: error.code, reason: error.message };
   if (error.side === "client") log.info(entry, "request rejected");
@@ -135,6 +142,7 @@ export function createRequestContext(
       const body = `${error.message}\n`;
       // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
       res.shouldKeepAlive = false;
+      closingSockets.add(req.socket);
       res.writeHead(error.status, {
         ...error.headers,
         "Content-Type": "text/plain; charset=utf-8",

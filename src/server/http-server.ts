@@ -7,6 +7,7 @@ import { RouteNotFoundError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import {
   createRequestContext,
+  isClosingConnection,
   createUpgradeContext,
   type HandshakeContext,
   type RouteInfo,
@@ -165,6 +166,11 @@ export class GatewayHttpServer {
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // From here on the socket is ours: an error listener must exist before anything can go wrong.
     socket.on("error", ignoreSocketError);
+    if (isClosingConnection(socket)) {
+      // Pipelined behind a request answered with Connection: close (RFC 9112 §9.6): not served.
+      socket.destroy();
+      return;
+    }
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     const log = this.log.child({ server: this.name, path: req.url, clientIp });
     const routed = this.route(req);

@@ -237,6 +237,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
 
   /** Logs once when no server of the pool passes its checks any more, and once when one does again. */
   #checkAvailability(): void {
+    if (this.#closed) return;
     const available = [...this.#healths.values()].some((health) => health.active === "healthy");
     if (available === this.#available) return;
     this.#available = available;

@@ -203,38 +203,31 @@ describe("hostile handshakes (wsgate run)", () => {
     assert.ok(left <= baseline + 5, `descriptors: ${baseline} before, ${left} after`);
   });
 
-  it(
-    "regression: does not keep the socket of a client that never closes its end after a rejection",
-    { todo: "fix in src/server/raw-response.ts (see the issue 8 report)" },
-    async () => {
-      // Found by this suite: writeRawResponse only end()s the socket, and the HTTP server's sockets are half-open
-      // capable, so a client that never sends its FIN keeps the gateway's descriptor forever: 200 such clients
-      // (400, 404, 408) hold 200 descriptors.
-      const requests = [
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        upgradeRequest(port, "/nowhere"),
-        "",
-      ];
-      const sockets: net.Socket[] = [];
-      try {
-        for (let i = 0; i < 200; i++) {
-          const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
-          socket.on("error", () => {});
-          const request = requests[i % requests.length] ?? "";
-          if (request !== "") socket.write(request);
-          sockets.push(socket);
-        }
-        await sleep(HEADER_TIMEOUT_MS + 1500);
-        const left = await fdsSettleAtMost(pid(), baseline + 20, 2000);
-        assert.ok(
-          left <= baseline + 20,
-          `descriptors: ${baseline} before, ${left} with 200 rejected clients holding on`,
-        );
-      } finally {
-        for (const socket of sockets) socket.destroy();
+  it("regression: does not keep the socket of a client that never closes its end after a rejection", async () => {
+    // Found by this suite: writeRawResponse only end()s the socket, and the HTTP server's sockets are half-open
+    // capable, so a client that never sends its FIN keeps the gateway's descriptor forever: 200 such clients
+    // (400, 404, 408) hold 200 descriptors.
+    const requests = [
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      upgradeRequest(port, "/nowhere"),
+      "",
+    ];
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+        socket.on("error", () => {});
+        const request = requests[i % requests.length] ?? "";
+        if (request !== "") socket.write(request);
+        sockets.push(socket);
       }
-    },
-  );
+      await sleep(HEADER_TIMEOUT_MS + 1500);
+      const left = await fdsSettleAtMost(pid(), baseline + 20, 2000);
+      assert.ok(left <= baseline + 20, `descriptors: ${baseline} before, ${left} with 200 rejected clients holding on`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
 
   it("carries bytes a client sends before its 101 to the backend, once the backend has answered", async () => {
     const path = `/slow?early=${++run}`;
@@ -314,22 +307,18 @@ describe("hostile handshakes (wsgate run)", () => {
     assert.equal(backend.sockets.length, connectionsBefore, "nothing pipelined reached a backend");
   });
 
-  it(
-    "regression: does not dial a backend for an upgrade pipelined behind a plain request it answered with Connection: close",
-    { todo: "fix in src/server/http-server.ts or src/pipeline/context.ts (see the issue 8 report)" },
-    async () => {
-      // Found by this suite: Node's parser goes on after a 426/404 sent with Connection: close and emits the
-      // pipelined upgrade, which the gateway serves: the backend gets a connection for a client being closed.
-      const connectionsBefore = backend.sockets.length;
-      for (const first of ["GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"]) {
-        const answer = await rawExchange(port, first + upgradeRequest(port, "/ws?pipelined-after-close"), 3000);
-        assert.ok(answer.closed);
-        assert.equal(statusLines(answer.received).length, 1, "one answer");
-      }
-      await sleep(300);
-      assert.equal(backend.sockets.length, connectionsBefore, "nothing pipelined reached a backend");
-    },
-  );
+  it("regression: does not dial a backend for an upgrade pipelined behind a plain request it answered with Connection: close", async () => {
+    // Found by this suite: Node's parser goes on after a 426/404 sent with Connection: close and emits the
+    // pipelined upgrade, which the gateway serves: the backend gets a connection for a client being closed.
+    const connectionsBefore = backend.sockets.length;
+    for (const first of ["GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"]) {
+      const answer = await rawExchange(port, first + upgradeRequest(port, "/ws?pipelined-after-close"), 3000);
+      assert.ok(answer.closed);
+      assert.equal(statusLines(answer.received).length, 1, "one answer");
+    }
+    await sleep(300);
+    assert.equal(backend.sockets.length, connectionsBefore, "nothing pipelined reached a backend");
+  });
 
   it("answers an upgrade with a body (Content-Length or chunked) with 400 and never dials the backend", async () => {
     const connectionsBefore = backend.sockets.length;
