@@ -31,6 +31,10 @@ const INTROS: Readonly<Record<string, string>> = {
     "in the order they are listed.",
   "Pipeline.flow[]": "`filter` may be `END` to stop the pipeline there.",
   WebSocketProxy: "Proxies WebSocket connections to the servers of its pool.",
+  Proxy: "Proxies plain HTTP requests to the servers of its pool, streaming bodies both ways.",
+  WebSocketUpgradeCheck: "Refuses requests that are not a valid WebSocket upgrade (426, or 400 when malformed).",
+  Validator: "Checks headers, a JWT or HTTP basic credentials; a failure answers 401 or 403 and returns `invalid`.",
+  RateLimiter: "Limits handshakes and requests with token buckets per route, client IP or header value (429).",
 };
 
 interface Row {
