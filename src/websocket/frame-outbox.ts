@@ -49,7 +49,8 @@ export class FrameOutbox {
   /** Bytes held in the gateway for this peer: frames waiting for a boundary and what its socket has not sent. */
   get bufferedBytes(): number {
     let queued = 0;
-    for (const frame of this.queued ?? []) queued += frame.length;
+    // Read on every chunk relayed: no array is made when nothing waits.
+    if (this.queued !== null) for (const frame of this.queued) queued += frame.length;
     return queued + this.socket.writableLength;
   }
 
