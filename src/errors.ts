@@ -11,6 +11,8 @@ export abstract class GatewayError extends Error {
   readonly retryable: boolean = false;
   /** Extra response headers, e.g. Sec-WebSocket-Version on a 426. */
   readonly headers: Readonly<Record<string, string>> = {};
+  /** Under overload: let go of the connection as soon as the answer is out, without waiting for the client. */
+  readonly shed: boolean = false;
 }
 
 export class RouteNotFoundError extends GatewayError {
@@ -67,6 +69,17 @@ export class NoUpstreamError extends GatewayError {
   constructor(retryAfterSeconds = 5, message = "no backend available") {
     super(message);
     this.headers = { "Retry-After": String(retryAfterSeconds) };
+  }
+}
+
+export class RouteBusyError extends GatewayError {
+  readonly code = "WSG_ROUTE_BUSY";
+  readonly status = 503;
+  readonly side = "gateway";
+  override readonly headers = { "Retry-After": "1" };
+  override readonly shed = true;
+  constructor(limit: number) {
+    super(`too many handshakes pending on this route (${limit}); try again`);
   }
 }
 

@@ -112,7 +112,7 @@ export function createUpgradeContext(
       if (answered) return;
       answered = true;
       logRejection(log, error);
-      writeRawResponse(socket, error.status, error.message, error.headers);
+      writeRawResponse(socket, error.status, error.message, error.headers, error.shed);
     },
   };
 }

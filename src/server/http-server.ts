@@ -3,7 +3,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
-import { RouteNotFoundError } from "../errors.js";
+import { RouteBusyError, RouteNotFoundError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import {
   createRequestContext,
@@ -34,6 +34,9 @@ export class GatewayHttpServer {
   readonly name: string;
   private readonly server: http.Server | https.Server;
   private readonly router: Router;
+  /** Handshakes waiting for their pipeline's answer, by path rule ("rule/path"). */
+  private readonly pendingHandshakes = new Map<string, number>();
+  private readonly maxPendingPerRoute: number;
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
   /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
@@ -49,6 +52,7 @@ export class GatewayHttpServer {
     private readonly log: Logger,
   ) {
     this.name = spec.name;
+    this.maxPendingPerRoute = spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2));
     this.router = new Router(spec.rules);
     const ipFilterOf = (filter: IPFilterSpec | undefined): IPFilter | undefined =>
       filter === undefined ? undefined : new IPFilter(filter);
@@ -185,11 +189,23 @@ export class GatewayHttpServer {
       );
       return;
     }
-    this.run(routed.pipeline, createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log));
+    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log);
+    const route = `${routed.match.ruleIndex}/${routed.match.pathIndex}`;
+    const pending = this.pendingHandshakes.get(route) ?? 0;
+    if (pending >= this.maxPendingPerRoute) {
+      context.reject(new RouteBusyError(this.maxPendingPerRoute));
+      return;
+    }
+    this.pendingHandshakes.set(route, pending + 1);
+    void this.run(routed.pipeline, context).finally(() => {
+      const left = (this.pendingHandshakes.get(route) ?? 1) - 1;
+      if (left > 0) this.pendingHandshakes.set(route, left);
+      else this.pendingHandshakes.delete(route);
+    });
   };
 
-  private run(pipeline: Pipeline, context: HandshakeContext): void {
-    pipeline.handle(context).catch((error: unknown) => {
+  private run(pipeline: Pipeline, context: HandshakeContext): Promise<void> {
+    return pipeline.handle(context).catch((error: unknown) => {
       context.log.error({ err: error }, "pipeline failed");
       if (context.kind === "upgrade") context.socket.destroy();
       else context.res.destroy();

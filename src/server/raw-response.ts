@@ -15,6 +15,7 @@ export function writeRawResponse(
   status: number,
   reason: string,
   headers: Readonly<Record<string, string>> = {},
+  shed = false,
 ): void {
   if (!socket.writable) {
     socket.destroy();
@@ -27,6 +28,11 @@ export function writeRawResponse(
     "Content-Type: text/plain; charset=utf-8\r\n" +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     "Connection: close\r\n\r\n";
+  if (shed) {
+    // Overload: the connection slot is worth more than a polite close.
+    socket.end(head + body, () => socket.destroy());
+    return;
+  }
   socket.end(head + body);
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);
   socket.once("end", () => socket.destroy());

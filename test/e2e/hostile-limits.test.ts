@@ -130,8 +130,8 @@ describe("gateway limits (wsgate run)", () => {
   it("keeps another route's handshakes fast while one route's backend leaves a flood of handshakes hanging", async () => {
     const calm: number[] = [];
     for (let i = 0; i < 10; i++) calm.push(await handshakeTime());
-    // 40 hanging handshakes: below maxConnections, so that the limit is not what is measured.
-    const flood = await openMany(40, "");
+    // 25 hanging handshakes: below the route's share (half of maxConnections), so no limit is what is measured.
+    const flood = await openMany(25, "");
     for (const [index, socket] of flood.entries()) socket.write(upgradeRequest(port, `/flood?n=${index}`));
     try {
       await sleep(200);
@@ -141,26 +141,22 @@ describe("gateway limits (wsgate run)", () => {
         median(busy) < Math.max(50, 4 * median(calm)),
         `median handshake ${median(busy).toFixed(1)} ms during the flood, ${median(calm).toFixed(1)} ms before`,
       );
-      assert.ok(silent.sockets.length >= 40, "the flood reached its backend and hangs there");
+      assert.ok(silent.sockets.length >= 25, "the flood reached its backend and hangs there");
     } finally {
       for (const socket of flood) socket.destroy();
     }
   });
 
-  it(
-    "leaves other routes a share of maxConnections when one route's handshakes hang",
-    { todo: "no per-route (or per-pipeline) limit on pending handshakes yet: see the issue 8 report" },
-    async () => {
-      const flood = await openMany(MAX_CONNECTIONS, "");
-      for (const [index, socket] of flood.entries()) {
-        if (!socket.destroyed) socket.write(upgradeRequest(port, `/flood?fill=${index}`));
-      }
-      try {
-        await sleep(200);
-        assert.ok((await handshakeTime()) < 2000, "a handshake on /fast gets through");
-      } finally {
-        for (const socket of flood) socket.destroy();
-      }
-    },
-  );
+  it("leaves other routes a share of maxConnections when one route's handshakes hang", async () => {
+    const flood = await openMany(MAX_CONNECTIONS, "");
+    for (const [index, socket] of flood.entries()) {
+      if (!socket.destroyed) socket.write(upgradeRequest(port, `/flood?fill=${index}`));
+    }
+    try {
+      await sleep(200);
+      assert.ok((await handshakeTime()) < 2000, "a handshake on /fast gets through");
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+  });
 });

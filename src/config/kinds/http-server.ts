@@ -102,6 +102,13 @@ const httpServerFields = z.strictObject({
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
   maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
+  maxPendingHandshakesPerRoute: z
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "Most WebSocket handshakes one path rule may have waiting for its backend; more get 503 at once, so a route whose backends hang cannot take every connection.",
+    ),
   clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
   xForwardedFor: z
     .boolean()
@@ -128,6 +135,7 @@ export const httpServerSchema = httpServerFields.superRefine((spec, ctx) => {
   for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
 }, httpsCheckWhen);
 docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
+docMeta.add(httpServerSchema.shape.maxPendingHandshakesPerRoute, { default: "half of `maxConnections`" });
 
 export type HTTPServerSpec = z.output<typeof httpServerSchema>;
 export type HTTPServerRule = HTTPServerSpec["rules"][number];
