@@ -8,12 +8,9 @@ import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import { withClientCertHeaders } from "../../server/tls/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import { reasonOfCode } from "../../upstream/health/reasons.js";
-import { ServerPool } from "../../upstream/pool.js";
-import type { MatchRequest } from "../../upstream/request-matcher.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
-import { BackendTlsTable } from "../../upstream/tls-options.js";
 import { UpstreamTlsError } from "../../websocket/backend-handshake.js";
-import { pathOf } from "../websocket-proxy/passive-report.js";
+import { FilterPools, type FilterPool } from "../pools.js";
 import {
   BodyTooLargeError,
   UpgradeNotServedError,
@@ -29,9 +26,7 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 /** At most this many retries of a request whose kept-alive connection turned out closed by the backend. */
 const STALE_RETRIES = 2;
 
-interface PoolEntry {
-  pool: ServerPool<ProxyPool>;
-  tls: BackendTlsTable;
+interface PoolEntry extends FilterPool<ProxyPool> {
   /** Kept-alive connections to the pool's http:// servers. */
   http: http.Agent;
   /** Kept-alive connections to the pool's https:// servers (keyed by Node per host and TLS options). */
@@ -97,8 +92,8 @@ export class HttpProxy implements Filter {
   /** A WebSocketProxy in the same pipeline takes the upgrades; without one they get 400 here. */
   readonly traffic = "request";
   readonly name: string;
-  private readonly main: PoolEntry;
-  private readonly candidates: PoolEntry[] = [];
+  /** The main pool and the candidate pools, each with its backends' TLS settings and kept-alive agents. */
+  private readonly pools: FilterPools<ProxyPool, PoolEntry>;
   private readonly failureCodes: ReadonlySet<number>;
 
   constructor(
@@ -113,34 +108,16 @@ export class HttpProxy implements Filter {
       timeout: spec.idleConnTimeout,
       scheduling: "lifo",
     };
-    let main: PoolEntry | undefined;
-    for (const [index, poolSpec] of spec.pools.entries()) {
-      const label = `${deps.pipeline}/${spec.name}/pools[${index}]`;
-      const tls = new BackendTlsTable(poolSpec, label);
-      for (const url of tls.insecure) {
-        deps.log.warn(
-          { filter: spec.name, backend: url, event: "insecure_tls" },
-          "insecureSkipVerify: this backend's TLS certificate is not verified",
-        );
-      }
-      const pool = new ServerPool(poolSpec, {
-        label,
-        log: deps.log.child({ filter: spec.name }),
-        tlsFor: (server) => tls.optionsFor(server.url) ?? tls.poolOptions,
-      });
-      const keepAlive = spec.maxIdleConnsPerHost > 0;
-      const entry: PoolEntry = {
-        pool,
-        tls,
+    const keepAlive = spec.maxIdleConnsPerHost > 0;
+    this.pools = new FilterPools(
+      spec.pools,
+      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      (base) => ({
+        ...base,
         http: new http.Agent({ ...agentOptions, keepAlive }),
         https: new https.Agent({ ...agentOptions, keepAlive }),
-      };
-      if (poolSpec.filter === undefined) main ??= entry;
-      else this.candidates.push(entry);
-    }
-    // The schema guarantees exactly one main pool.
-    if (main === undefined) throw new Error(`Proxy ${spec.name}: no pool without filter`);
-    this.main = main;
+      }),
+    );
   }
 
   async handle(context: HandshakeContext): Promise<string> {
@@ -160,7 +137,7 @@ export class HttpProxy implements Filter {
       taken: false,
       limit,
     };
-    const entry = this.choosePool(context);
+    const entry = this.pools.choose(context);
     const pool = entry.pool;
     // Until the first round of health checks is done, no server is known to be healthy.
     if (!pool.isReady) await pool.ready;
@@ -210,18 +187,6 @@ export class HttpProxy implements Filter {
       context.log.warn({ backend: describeServer(server), reason: attempt.error.message }, "backend connect failed");
       lastError = attempt.error;
     }
-  }
-
-  /** The first candidate pool whose filter matches the request, else the main pool. */
-  private choosePool(context: RequestContext): PoolEntry {
-    if (this.candidates.length === 0) return this.main;
-    const request: MatchRequest = {
-      method: context.req.method ?? "GET",
-      path: pathOf(context.route.target),
-      headers: context.req.headersDistinct,
-      clientIp: context.clientIp,
-    };
-    return this.candidates.find((entry) => entry.pool.matches(request)) ?? this.main;
   }
 
   /** One try of the request on one server; settles once the answer's head is relayed or the try failed. */
@@ -362,7 +327,7 @@ export class HttpProxy implements Filter {
    * reload), and their connections close after them.
    */
   close(): void {
-    for (const entry of [this.main, ...this.candidates]) {
+    for (const entry of this.pools.all) {
       entry.pool.close();
       closeIdle(entry.http);
       closeIdle(entry.https);

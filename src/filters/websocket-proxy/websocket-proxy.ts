@@ -11,10 +11,8 @@ import type { LiveSession, SessionRegistry } from "../../observability/sessions.
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
-import { ServerPool } from "../../upstream/pool.js";
-import type { MatchRequest } from "../../upstream/request-matcher.js";
+import type { ServerPool } from "../../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
-import { BackendTlsTable } from "../../upstream/tls-options.js";
 import { withClientCertHeaders } from "../../server/tls/client-cert.js";
 import { openBackendHandshake, type BackendHandshakeResult } from "../../websocket/backend-handshake.js";
 import {
@@ -27,9 +25,10 @@ import type { ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { RateGate } from "../../websocket/rate-gate.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
+import { FilterPools } from "../pools.js";
 import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
-import { failureReason, pathOf } from "./passive-report.js";
+import { failureReason } from "./passive-report.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 
@@ -50,14 +49,10 @@ export class WebSocketProxy implements Filter {
   /** A Proxy in the same pipeline takes the plain requests; without one they get 426 here. */
   readonly traffic = "upgrade";
   readonly name: string;
-  /** The pool without `filter`. */
-  private readonly main: ServerPool<WebSocketProxyPool>;
-  /** Pools with `filter`, in config order: the first that matches takes the connection. */
-  private readonly candidates: ServerPool<WebSocketProxyPool>[] = [];
+  /** The main pool and the candidate pools, with their backends' TLS settings. */
+  private readonly pools: FilterPools<WebSocketProxyPool>;
   private readonly sessions: SessionRegistry;
   private readonly log: Logger;
-  /** TLS options of each pool's wss:// servers, built (files read) once. */
-  private readonly backendTls = new Map<WebSocketProxyPool, BackendTlsTable>();
   /** `maxConnections` / `maxConnectionsPerIP`, counted over this filter's live sessions. */
   private readonly limits: ConnectionLimits;
 
@@ -69,29 +64,11 @@ export class WebSocketProxy implements Filter {
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.sessions = deps.sessions;
     this.log = deps.log;
-    let main: ServerPool<WebSocketProxyPool> | undefined;
-    for (const [index, poolSpec] of spec.pools.entries()) {
-      const tls = new BackendTlsTable(poolSpec, `${deps.pipeline}/${spec.name}/pools[${index}]`);
-      for (const url of tls.insecure) {
-        deps.log.warn(
-          { filter: spec.name, backend: url, event: "insecure_tls" },
-          "insecureSkipVerify: this backend's TLS certificate is not verified",
-        );
-      }
-      this.backendTls.set(poolSpec, tls);
-      // Health checks start here: the first round runs while the listeners open.
-      const pool = new ServerPool(poolSpec, {
-        label: `${deps.pipeline}/${spec.name}/pools[${index}]`,
-        log: deps.log.child({ filter: spec.name }),
-        // Checks of a wss:// server use that server's TLS settings (its own over the pool's), as its sessions do.
-        tlsFor: (server) => tls.optionsFor(server.url) ?? tls.poolOptions,
-      });
-      if (poolSpec.filter === undefined) main ??= pool;
-      else this.candidates.push(pool);
-    }
-    // The schema guarantees exactly one main pool.
-    if (main === undefined) throw new Error(`WebSocketProxy ${spec.name}: no pool without filter`);
-    this.main = main;
+    this.pools = new FilterPools(
+      spec.pools,
+      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      (base) => base,
+    );
   }
 
   async handle(context: HandshakeContext): Promise<string> {
@@ -135,24 +112,12 @@ export class WebSocketProxy implements Filter {
     }
   }
 
-  /** The first candidate pool whose filter matches the request, else the main pool. */
-  private choosePool(context: UpgradeContext): ServerPool<WebSocketProxyPool> {
-    if (this.candidates.length === 0) return this.main;
-    const request: MatchRequest = {
-      method: context.req.method ?? "GET",
-      path: pathOf(context.route.target),
-      headers: context.req.headersDistinct,
-      clientIp: context.clientIp,
-    };
-    return this.candidates.find((pool) => pool.matches(request)) ?? this.main;
-  }
-
   /**
    * Picks servers of the chosen pool until one answers the upgrade; a failed connect moves on to the next server.
    * Every outcome is reported to the pool (passive health). No healthy server at all: 503 with Retry-After.
    */
   private async connect(context: UpgradeContext): Promise<Connected> {
-    const pool = this.choosePool(context);
+    const { pool, tls } = this.pools.choose(context);
     // Until the first round of health checks is done, no server is known to be healthy.
     if (!pool.isReady) await pool.ready;
     const tried = new Set<UpstreamServer>();
@@ -183,7 +148,7 @@ export class WebSocketProxy implements Filter {
         ),
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
-        tls: this.backendTls.get(pool.spec)?.optionsFor(server.url),
+        tls: tls.optionsFor(server.url),
       });
       // A client that leaves while we dial must not leave a backend connection behind.
       let clientLeft = false;
@@ -339,7 +304,6 @@ export class WebSocketProxy implements Filter {
 
   /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */
   close(): void {
-    this.main.close();
-    for (const pool of this.candidates) pool.close();
+    for (const { pool } of this.pools.all) pool.close();
   }
 }
