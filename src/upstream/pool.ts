@@ -15,6 +15,7 @@ import {
   type RequestMatcher,
   type RequestMatcherSpec,
 } from "./request-matcher.js";
+import { passiveHealthSchema } from "./pool-spec.js";
 import { UpstreamServer, type UpstreamServerSpec } from "./server.js";
 import type { PoolStatus, ServerState } from "./status.js";
 import { upstreamStatus, type UpstreamStatusRegistry } from "./status.js";
@@ -42,11 +43,8 @@ export interface PoolOptions {
   registry?: UpstreamStatusRegistry;
 }
 
-export const DEFAULT_PASSIVE_HEALTH: PassiveHealthSpec = {
-  enabled: true,
-  baseEjectionTime: 10_000,
-  maxEjectionTime: 300_000,
-};
+/** Passive health for a pool that does not configure it: the schema's own defaults, written in one place. */
+export const DEFAULT_PASSIVE_HEALTH: PassiveHealthSpec = passiveHealthSchema.parse({});
 
 export class ServerPool<Spec extends PoolSpec = PoolSpec> {
   readonly spec: Spec;
