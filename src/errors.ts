@@ -138,3 +138,33 @@ export class UpstreamResetError extends GatewayError {
     super(`backend ${backend} closed the connection during the handshake: ${reason}`);
   }
 }
+
+/** Admin API and store failures: a status for the API's answer and a stable code. */
+export abstract class ObjectStoreError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+}
+
+export class ObjectExistsError extends ObjectStoreError {
+  readonly code = "WSG_OBJECT_EXISTS";
+  readonly status = 409;
+  constructor(name: string) {
+    super(`object ${name} already exists`);
+  }
+}
+
+export class ObjectNotFoundError extends ObjectStoreError {
+  readonly code = "WSG_OBJECT_NOT_FOUND";
+  readonly status = 404;
+  constructor(name: string) {
+    super(`object ${name} not found`);
+  }
+}
+
+export class StaleRevisionError extends ObjectStoreError {
+  readonly code = "WSG_STALE_REVISION";
+  readonly status = 409;
+  constructor(name: string, expected: number, actual: number) {
+    super(`object ${name} changed since revision ${expected} (now ${actual}): read it again and retry`);
+  }
+}

@@ -64,6 +64,15 @@ export class Gateway {
     return gateway;
   }
 
+  /**
+   * Moves the running gateway to `config` (already validated) without dropping what it need not: sessions keep the
+   * filters and pool they started with; deleted routes and pipelines drain with 1001 over `drainWindow`.
+   */
+  apply(config: GatewayConfig): Promise<void> {
+    void config;
+    return Promise.reject(new Error("reload is not implemented yet"));
+  }
+
   get listening(): readonly Listener[] {
     return this.listeners;
   }

@@ -1,3 +1,4 @@
+import { stringify } from "yaml";
 import type { ConfigError } from "./errors.js";
 import { sortConfigErrors } from "./errors.js";
 import { crossCheck } from "./cross-check.js";
@@ -12,10 +13,19 @@ import type { ConfigSource } from "./sources.js";
 export type { ConfigError } from "./errors.js";
 export { formatConfigError } from "./errors.js";
 
+/** One object as written (plain data before defaults), as the admin API and the stores keep it. */
+export interface ConfigObject {
+  kind: string;
+  name: string;
+  data: Record<string, unknown>;
+}
+
 /** Validated configuration: defaults applied, durations in milliseconds. */
 export interface GatewayConfig {
   httpServers: HTTPServerSpec[];
   pipelines: PipelineSpec[];
+  /** Every object as written, in load order. */
+  objects: ConfigObject[];
 }
 
 /** Either the whole configuration, or every error found in it, sorted by file and line. */
@@ -31,8 +41,9 @@ function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigE
   }
   errors.push(...crossCheck(objects).map(({ object, report }) => toConfigError(object, report)));
   if (errors.length > 0) return { ok: false, errors: sortConfigErrors(errors) };
-  const config: GatewayConfig = { httpServers: [], pipelines: [] };
+  const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [] };
   for (const object of objects) {
+    if (object.name !== undefined) config.objects.push({ kind: object.kind, name: object.name, data: object.data });
     if (object.kind === "HTTPServer" && object.spec !== undefined) config.httpServers.push(object.spec);
     if (object.kind === "Pipeline" && object.spec !== undefined) config.pipelines.push(object.spec);
   }
@@ -51,4 +62,13 @@ export async function loadConfig(paths: readonly string[]): Promise<ConfigLoadRe
 /** Validates configuration text as if read from `fileName`; for tests and the admin API. */
 export function loadConfigText(text: string, fileName: string): ConfigLoadResult {
   return validate([{ file: fileName, text }], []);
+}
+
+/**
+ * Validates objects held as data (the admin API's store) as one YAML stream named `label`; errors give the line in
+ * that stream, and name the object and field.
+ */
+export function validateObjects(objects: readonly ConfigObject[], label: string): ConfigLoadResult {
+  const text = objects.map((object) => stringify(object.data)).join("---\n");
+  return loadConfigText(text, label);
 }

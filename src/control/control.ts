@@ -1,0 +1,52 @@
+import type { PoolStatus } from "../upstream/status.js";
+import type { ObjectStore } from "./object-store.js";
+
+/** A live WebSocket session as the admin API and `wsgate sessions` show it. */
+export interface SessionView {
+  /** Unique in the gateway: "<n>", or "<worker>-<n>" when several workers run. */
+  id: string;
+  server: string;
+  /** The route the upgrade matched (rule host and path). */
+  route: string;
+  pipeline: string;
+  backend: string;
+  client: string;
+  startedAt: string;
+  ageMs: number;
+  clientMessages: number;
+  clientBytes: number;
+  backendMessages: number;
+  backendBytes: number;
+  worker?: number;
+}
+
+export interface ListenerView {
+  server: string;
+  address: string;
+  port: number;
+}
+
+/** What `GET /apis/v2/status/objects` answers: per object, and the pools with their servers. */
+export interface StatusView {
+  listeners: ListenerView[];
+  pools: PoolStatus[];
+  sessions: number;
+  /** The last config change that could not be applied (e.g. a port in use), if the latest one failed. */
+  lastApplyError?: string;
+}
+
+/**
+ * The running gateway as the admin API drives it, whether it runs in this process or in workers behind a primary.
+ * Object changes go through `store`; the control applies every change the store reports.
+ */
+export interface GatewayControl {
+  readonly store: ObjectStore;
+  sessions(): Promise<SessionView[]>;
+  /** Closes one session as the gateway, with `code`; false when no session has that id. */
+  closeSession(id: string, code: number, reason: string): Promise<boolean>;
+  status(): Promise<StatusView>;
+  /** Prometheus text exposition of the whole gateway. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** Resolves once every change reported so far is applied; the error of the last one, if it failed. */
+  settled(): Promise<string | undefined>;
+}
