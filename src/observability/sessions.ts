@@ -2,10 +2,14 @@
 export interface LiveSession {
   readonly id: number;
   readonly server: string;
+  /** The route the upgrade matched, as status views show it. */
+  readonly route: string;
   readonly pipeline: string;
   readonly backend: string;
   readonly client: string;
   readonly startedAt: number;
+  /** Messages and bytes relayed so far, each way. */
+  totals(): { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };
   /** Closes both sides with this code, as the gateway. */
   close(code: number, reason: string): void;
   /** Cuts both TCP connections at once, for what is left when a drain time is over. */

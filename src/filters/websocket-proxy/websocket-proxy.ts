@@ -237,10 +237,12 @@ export class WebSocketProxy implements Filter {
     const session: LiveSession = {
       id,
       server: context.route.server,
+      route: `rules[${context.route.match.ruleIndex}].paths[${context.route.match.pathIndex}]`,
       pipeline: context.route.pipeline,
       backend: backendLabel,
       client: clientAddress,
       startedAt,
+      totals: () => relay.totals(),
       close: (code, reason) => relay.close(code, reason),
       terminate: () => relay.terminate(),
     };
