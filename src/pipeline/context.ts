@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { GatewayError } from "../errors.js";
+import { accessLogs, type AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
+import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
 import { writeRawResponse } from "../server/raw-response.js";
 import type { RouteMatch } from "../server/router.js";
 import type { ClientCertHeaders } from "../server/tls/client-cert.js";
@@ -37,6 +40,22 @@ interface ContextBase {
   readonly upstreamHeaders: ReadonlyArray<readonly [string, string]>;
   /** Adds (or replaces) a header the backend request will carry. */
   setUpstreamHeader(name: string, value: string): void;
+  /** When the request arrived (performance.now()), for latency metrics and access lines. */
+  readonly receivedAt: number;
+  /** What filters learn on the way, for the access line. */
+  readonly notes: RequestNotes;
+  /** The server's access log when it has one, as it was when the request arrived. */
+  readonly accessLog: AccessLog | undefined;
+}
+
+export interface RequestNotes {
+  /** The backend ("host:port") that served the request. */
+  backend?: string;
+}
+
+/** The observability part of a context, fixed at the request's arrival. */
+function observed(route: RouteInfo): Pick<ContextBase, "receivedAt" | "notes" | "accessLog"> {
+  return { receivedAt: performance.now(), notes: {}, accessLog: accessLogs.for(route.server) };
 }
 
 /** The upstream-header part of a context: a list that a later header of the same name replaces in. */
@@ -93,9 +112,10 @@ export function createUpgradeContext(
   log: Logger,
 ): UpgradeContext {
   let answered = false;
-  return {
+  const context: UpgradeContext = {
     kind: "upgrade",
     ...upstreamHeaderList(),
+    ...observed(route),
     req,
     socket,
     head,
@@ -113,8 +133,10 @@ export function createUpgradeContext(
       answered = true;
       logRejection(log, error);
       writeRawResponse(socket, error.status, error.message, error.headers, error.shed);
+      upgradeRejected(context, error);
     },
   };
+  return context;
 }
 
 export function createRequestContext(
@@ -124,9 +146,13 @@ export function createRequestContext(
   clientIp: string,
   log: Logger,
 ): RequestContext {
-  return {
+  let rejection: GatewayError | undefined;
+  const socket = req.socket;
+  const bytesAtStart = { read: socket.bytesRead, written: socket.bytesWritten };
+  const context: RequestContext = {
     kind: "request",
     ...upstreamHeaderList(),
+    ...observed(route),
     req,
     res,
     route,
@@ -138,6 +164,7 @@ export function createRequestContext(
     },
     reject(error) {
       if (res.headersSent) return;
+      rejection = error;
       logRejection(log, error);
       const body = `${error.message}\n`;
       // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
@@ -152,4 +179,12 @@ export function createRequestContext(
       res.end(body);
     },
   };
+  // Every request ends with its response's close, answered in full or cut off: one report each.
+  res.once("close", () =>
+    requestEnded(context, rejection, {
+      read: socket.bytesRead - bytesAtStart.read,
+      written: socket.bytesWritten - bytesAtStart.written,
+    }),
+  );
+  return context;
 }

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
 import { RouteBusyError, RouteNotFoundError } from "../errors.js";
+import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import {
   createRequestContext,
@@ -82,6 +83,8 @@ export class GatewayHttpServer {
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
     this.server.on("clientError", this.onClientError);
+    // Requests that arrive from now on write to this server's access log (as configured here, or none).
+    accessLogs.configure(spec.name, spec.accessLog);
   }
 
   listen(): Promise<AddressInfo> {

@@ -11,6 +11,7 @@ import {
   urlPathSchema,
 } from "../common-fields.js";
 import { ipFilterSchema } from "../../server/ip-filter.js";
+import { accessLogSchema } from "../../observability/access-log-spec.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
@@ -125,6 +126,7 @@ const httpServerFields = z.strictObject({
     .describe(
       "Client addresses allowed on this server (the `X-Forwarded-For` address only with `xForwardedFor: true`); refused: 403.",
     ),
+  accessLog: accessLogSchema.optional(),
   http3: z.boolean().optional().describe(EASEGRESS_ONLY),
   cacheSize: z.int().min(0).optional().describe(EASEGRESS_ONLY),
   tracing: z.record(z.string(), z.unknown()).optional().describe(EASEGRESS_ONLY),

@@ -5,6 +5,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { NoUpstreamError, UpstreamConnectError, UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
 import type { HandshakeContext, RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
+import { upstreamFailed } from "../../observability/traffic-events.js";
 import { withClientCertHeaders } from "../../server/tls/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import { reasonOfCode } from "../../upstream/health/reasons.js";
@@ -173,6 +174,8 @@ export class HttpProxy implements Filter {
         return "";
       }
       if (attempt.count) pool.reportFailure(server, attempt.error.message);
+      // A stale kept-alive connection is no failure of the server (count: false); the rest are.
+      if (attempt.count) upstreamFailed(pool.label, describeServer(server), attempt.error);
       const again = attempt.retryable && idempotent && !body.taken;
       // A kept-alive connection the backend had just closed says nothing about the server: try it again.
       if (again && attempt.stale && staleRetries < STALE_RETRIES) {
@@ -193,6 +196,7 @@ export class HttpProxy implements Filter {
   private exchange(context: RequestContext, entry: PoolEntry, server: UpstreamServer, body: Body): Promise<Attempt> {
     const { req, res } = context;
     const label = describeServer(server);
+    context.notes.backend = label;
     const secure = server.secure;
     const chunked = body.present && req.headers["content-length"] === undefined;
     const headers = withClientCertHeaders(

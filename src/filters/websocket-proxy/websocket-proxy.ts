@@ -8,6 +8,12 @@ import {
 } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import type { LiveSession, SessionRegistry } from "../../observability/sessions.js";
+import {
+  sessionEnded,
+  upgradeAccepted,
+  upgradeRefusedByBackend,
+  upstreamFailed,
+} from "../../observability/traffic-events.js";
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
@@ -165,6 +171,7 @@ export class WebSocketProxy implements Filter {
         if (!(error instanceof GatewayError)) throw error;
         // The backend's failure, not the client's leaving, counts against it.
         if (!clientLeft) pool.reportFailure(server, failureReason(error));
+        if (!clientLeft) upstreamFailed(pool.label, describeServer(server), error);
         if (!error.retryable) throw error;
         context.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
         lastError = error;
@@ -193,9 +200,12 @@ export class WebSocketProxy implements Filter {
         "backend refused the upgrade",
       );
       relayBackendAnswer(result.response, client);
+      context.notes.backend = describeServer(server);
+      upgradeRefusedByBackend(context, status);
       return "";
     }
     const backend = result.socket;
+    context.notes.backend = describeServer(server);
     const negotiated = checkBackendUpgrade(result.response, key, upgrade);
     if (typeof negotiated === "string") {
       backend.destroy();
@@ -265,6 +275,7 @@ export class WebSocketProxy implements Filter {
         lease.release();
         serverPool.sessionClosed(server, session);
         sessions.delete(session);
+        sessionEnded(context, session, outcome);
         log.info(
           {
             event: "websocket_session",
@@ -290,6 +301,7 @@ export class WebSocketProxy implements Filter {
     lease.keep();
     sessions.add(session);
     serverPool.sessionOpened(server, session);
+    upgradeAccepted(context, session);
     relay.start(context.head, backendHead);
   }
 

@@ -1,0 +1,201 @@
+// The gateway's Prometheus metrics: one registry per process, served by the admin API (GET /metrics).
+//
+// Events (a handshake answered, a session ended, a request done, an upstream failure) update counters as they
+// happen. What live sessions relayed is read at scrape time from `LiveSession.totals()` and added to the totals of
+// the sessions that already ended, so counts are exact without any per-frame work in the relay.
+//
+// Labels stay bounded: server and route come from the config, backend is a configured "host:port", status and close
+// codes are small integer sets. No session ids, no client addresses.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { SessionBook, type SessionTotals } from "./session-book.js";
+import type { LiveSession } from "./sessions.js";
+import { upstreamStatus, type UpstreamStatusRegistry } from "../upstream/status.js";
+
+/** `client_to_backend`: what the client sent (relayed to the backend); `backend_to_client`: the other way. */
+export type Direction = "client_to_backend" | "backend_to_client";
+
+/** accepted: 101; rejected: a 4xx (the gateway's or the backend's); failed: a 5xx. */
+export type HandshakeResult = "accepted" | "rejected" | "failed";
+
+/** Who started a session's close, as the relay reports it. */
+export type ClosedBy = "client" | "backend" | "gateway";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Methods known by name; any other is counted as "other" (a client can send any token). */
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]);
+
+export function handshakeResultOf(status: number): HandshakeResult {
+  if (status === 101) return "accepted";
+  return status >= 500 ? "failed" : "rejected";
+}
+
+function methodLabel(method: string | undefined): string {
+  const upper = (method ?? "").toUpperCase();
+  return METHODS.has(upper) ? upper : "other";
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** What sessions relayed, read at scrape time. */
+  readonly #sessions = new SessionBook();
+
+  readonly #handshakes: Counter<"server" | "route" | "result" | "status">;
+  readonly #handshakeSeconds: Histogram<"server" | "route" | "result">;
+  readonly #closes: Counter<"server" | "side" | "code">;
+  readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
+  readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
+  readonly #httpSeconds: Histogram<"server" | "route" | "method">;
+
+  constructor(status: UpstreamStatusRegistry = upstreamStatus, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
+    const sessions = this.#sessions;
+
+    new Gauge({
+      name: "wsgate_websocket_sessions_active",
+      help: "WebSocket sessions open now.",
+      labelNames: ["server", "route", "backend"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { labels, count } of sessions.active()) this.set({ ...labels }, count);
+      },
+    });
+    new Counter({
+      name: "wsgate_websocket_messages_total",
+      help: "WebSocket data messages relayed, by direction (client_to_backend, backend_to_client); control frames not counted.",
+      labelNames: ["server", "route", "backend", "direction"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { labels, totals } of sessions.totals()) {
+          this.inc({ ...labels, direction: "client_to_backend" }, totals.fromClient.messages);
+          this.inc({ ...labels, direction: "backend_to_client" }, totals.fromBackend.messages);
+        }
+      },
+    });
+    new Counter({
+      name: "wsgate_websocket_bytes_total",
+      help: "WebSocket bytes read from each peer (frame headers and control frames included), by direction (client_to_backend, backend_to_client).",
+      labelNames: ["server", "route", "backend", "direction"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { labels, totals } of sessions.totals()) {
+          this.inc({ ...labels, direction: "client_to_backend" }, totals.fromClient.bytes);
+          this.inc({ ...labels, direction: "backend_to_client" }, totals.fromBackend.bytes);
+        }
+      },
+    });
+    this.#handshakes = new Counter({
+      name: "wsgate_websocket_handshakes_total",
+      help: "WebSocket handshakes answered, by result (accepted, rejected: 4xx, failed: 5xx) and HTTP status.",
+      labelNames: ["server", "route", "result", "status"] as const,
+      registers,
+    });
+    this.#handshakeSeconds = new Histogram({
+      name: "wsgate_websocket_handshake_duration_seconds",
+      help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
+      labelNames: ["server", "route", "result"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#closes = new Counter({
+      name: "wsgate_websocket_closes_total",
+      help: "Ended WebSocket sessions, by the side that started the close (client, backend, gateway) and close code.",
+      labelNames: ["server", "side", "code"] as const,
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: "wsgate_upstream_connect_errors_total",
+      help: "Backend connections or handshakes that failed before the backend answered, by reason.",
+      labelNames: ["pool", "backend", "reason"] as const,
+      registers,
+    });
+    this.#httpRequests = new Counter({
+      name: "wsgate_http_requests_total",
+      help: "Plain HTTP requests answered (proxied, or refused by the gateway), by status; 499: the client left first.",
+      labelNames: ["server", "route", "method", "status"] as const,
+      registers,
+    });
+    this.#httpSeconds = new Histogram({
+      name: "wsgate_http_request_duration_seconds",
+      help: "From a plain HTTP request's arrival to the end of its answer.",
+      labelNames: ["server", "route", "method"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "wsgate_upstream_server_healthy",
+      help: "1 when the server takes new connections (healthy, or on trial after an ejection), else 0.",
+      labelNames: ["pool", "server"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const pool of status.pools()) {
+          for (const server of pool.servers)
+            this.set({ pool: pool.pool, server: server.backend }, server.eligible ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "wsgate_upstream_server_active_connections",
+      help: "Live connections on the server: WebSocket sessions, and plain HTTP requests in flight.",
+      labelNames: ["pool", "server"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const pool of status.pools()) {
+          for (const server of pool.servers) {
+            this.set({ pool: pool.pool, server: server.backend }, server.activeConnections);
+          }
+        }
+      },
+    });
+  }
+
+  /** A handshake got its answer: `status` 101 when the session starts. */
+  handshakeAnswered(labels: { server: string; route: string }, status: number, seconds: number): void {
+    const result = handshakeResultOf(status);
+    this.#handshakes.inc({ ...labels, result, status: String(status) });
+    this.#handshakeSeconds.observe({ ...labels, result }, seconds);
+  }
+
+  sessionStarted(session: LiveSession): void {
+    this.#sessions.started(session);
+  }
+
+  /** Moves the session's final totals to the ended ones, and counts its close. */
+  sessionEnded(session: LiveSession, outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number }): void {
+    if (!this.#sessions.ended(session, outcome)) return;
+    this.#closes.inc({ server: session.server, side: outcome.closedBy, code: String(outcome.closeCode) });
+  }
+
+  upstreamConnectFailed(pool: string, backend: string, reason: string): void {
+    this.#upstreamErrors.inc({ pool, backend, reason });
+  }
+
+  httpRequestEnded(
+    labels: { server: string; route: string; method: string | undefined },
+    status: number,
+    seconds: number,
+  ): void {
+    const method = methodLabel(labels.method);
+    this.#httpRequests.inc({ server: labels.server, route: labels.route, method, status: String(status) });
+    this.#httpSeconds.observe({ server: labels.server, route: labels.route, method }, seconds);
+  }
+
+  /** Prometheus text exposition, as GatewayControl.metrics() answers it. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/** The process's metrics. */
+export const gatewayMetrics = new GatewayMetrics();
+
+/** For GatewayControl.metrics(). */
+export function metricsExposition(): Promise<{ contentType: string; body: string }> {
+  return gatewayMetrics.exposition();
+}

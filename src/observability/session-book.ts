@@ -1,0 +1,97 @@
+// What WebSocket sessions relayed, for metrics read at scrape time: live sessions are asked for their totals
+// (`LiveSession.totals()`), ended ones leave theirs here. Counts are exact and the relay does no extra work.
+import type { LiveSession } from "./sessions.js";
+
+/** The labels a session is counted under. */
+export interface SessionLabels {
+  server: string;
+  route: string;
+  backend: string;
+}
+
+export interface Relayed {
+  messages: number;
+  bytes: number;
+}
+
+export interface SessionTotals {
+  fromClient: Relayed;
+  fromBackend: Relayed;
+}
+
+interface LabelledTotals {
+  labels: SessionLabels;
+  totals: SessionTotals;
+}
+
+function labelsOf(session: LiveSession): SessionLabels {
+  return { server: session.server, route: session.route, backend: session.backend };
+}
+
+function keyOf(labels: SessionLabels): string {
+  return JSON.stringify([labels.server, labels.route, labels.backend]);
+}
+
+function emptyTotals(): SessionTotals {
+  return { fromClient: { messages: 0, bytes: 0 }, fromBackend: { messages: 0, bytes: 0 } };
+}
+
+function addTo(sum: SessionTotals, more: SessionTotals): void {
+  sum.fromClient.messages += more.fromClient.messages;
+  sum.fromClient.bytes += more.fromClient.bytes;
+  sum.fromBackend.messages += more.fromBackend.messages;
+  sum.fromBackend.bytes += more.fromBackend.bytes;
+}
+
+export class SessionBook {
+  readonly #live = new Set<LiveSession>();
+  /** Totals of ended sessions by label set; label sets stay once seen, so that the gauge shows 0, not nothing. */
+  readonly #ended = new Map<string, LabelledTotals>();
+
+  started(session: LiveSession): void {
+    this.#live.add(session);
+  }
+
+  /** Moves the session's final totals to the ended ones; false when it was not started here (or ended already). */
+  ended(session: LiveSession, final: SessionTotals): boolean {
+    if (!this.#live.delete(session)) return false;
+    const labels = labelsOf(session);
+    const key = keyOf(labels);
+    const entry = this.#ended.get(key) ?? { labels, totals: emptyTotals() };
+    addTo(entry.totals, final);
+    this.#ended.set(key, entry);
+    return true;
+  }
+
+  /** Live sessions per label set, with 0 for sets that only ended sessions have. */
+  active(): Array<{ labels: SessionLabels; count: number }> {
+    const counts = new Map<string, { labels: SessionLabels; count: number }>();
+    for (const [key, { labels }] of this.#ended) counts.set(key, { labels, count: 0 });
+    for (const session of this.#live) {
+      const labels = labelsOf(session);
+      const key = keyOf(labels);
+      const entry = counts.get(key) ?? { labels, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    return [...counts.values()];
+  }
+
+  /** Ended plus live totals, per label set. */
+  totals(): LabelledTotals[] {
+    const sums = new Map<string, LabelledTotals>();
+    for (const [key, { labels, totals }] of this.#ended) {
+      const copy = emptyTotals();
+      addTo(copy, totals);
+      sums.set(key, { labels, totals: copy });
+    }
+    for (const session of this.#live) {
+      const labels = labelsOf(session);
+      const key = keyOf(labels);
+      const entry = sums.get(key) ?? { labels, totals: emptyTotals() };
+      addTo(entry.totals, session.totals());
+      sums.set(key, entry);
+    }
+    return [...sums.values()];
+  }
+}

@@ -1,0 +1,148 @@
+// What the request path reports to metrics and access logs: one call per event, from the contexts (rejections,
+// request ends), the WebSocketProxy (handshake answered, session ended) and the proxy filters (upstream failures).
+import { performance } from "node:perf_hooks";
+import type { GatewayError } from "../errors.js";
+import type { HandshakeContext, RequestContext, RouteInfo, UpgradeContext } from "../pipeline/context.js";
+import type { AccessEntry } from "./access-log.js";
+import { gatewayMetrics, type ClosedBy } from "./metrics.js";
+import type { LiveSession } from "./sessions.js";
+import { upstreamFailureReason } from "./upstream-failure-reason.js";
+
+/** The path rule a request matched, as metrics and logs name it; "none" when no rule matched. */
+export function routeName(route: RouteInfo): string {
+  const { ruleIndex, pathIndex } = route.match;
+  return ruleIndex < 0 ? "none" : `rules[${ruleIndex}].paths[${pathIndex}]`;
+}
+
+/** What an HTTP line and a WebSocket line share. */
+function commonEntry(context: HandshakeContext): AccessEntry {
+  const { req, route } = context;
+  const entry: AccessEntry = {
+    server: route.server,
+    route: routeName(route),
+    method: req.method ?? "GET",
+    path: req.url ?? "",
+    clientIp: context.clientIp,
+  };
+  if (route.pipeline !== "") entry.pipeline = route.pipeline;
+  if (context.notes.backend !== undefined) entry.backend = context.notes.backend;
+  const userAgent = req.headers["user-agent"];
+  if (userAgent !== undefined) entry.userAgent = userAgent;
+  const requestId = req.headers["x-request-id"];
+  if (typeof requestId === "string") entry.requestId = requestId;
+  return entry;
+}
+
+function elapsedMs(context: HandshakeContext): number {
+  return performance.now() - context.receivedAt;
+}
+
+function rounded(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function handshakeAnswered(context: UpgradeContext, status: number): void {
+  gatewayMetrics.handshakeAnswered(
+    { server: context.route.server, route: routeName(context.route) },
+    status,
+    elapsedMs(context) / 1000,
+  );
+}
+
+/** The gateway refused or failed an upgrade with `error` (plain requests are reported when they end). */
+export function upgradeRejected(context: UpgradeContext, error: GatewayError): void {
+  handshakeAnswered(context, error.status);
+  context.accessLog?.write({
+    ...commonEntry(context),
+    event: "websocket_rejected",
+    status: error.status,
+    durationMs: rounded(elapsedMs(context)),
+    reason: error.message,
+    code: error.code,
+  });
+}
+
+/** The backend answered the upgrade with something else than 101; its answer was relayed to the client. */
+export function upgradeRefusedByBackend(context: UpgradeContext, status: number): void {
+  handshakeAnswered(context, status);
+  context.accessLog?.write({
+    ...commonEntry(context),
+    event: "websocket_rejected",
+    status,
+    durationMs: rounded(elapsedMs(context)),
+    reason: "backend refused the upgrade",
+    code: "WSG_BACKEND_REFUSED",
+  });
+}
+
+/** 101 sent: the session starts. */
+export function upgradeAccepted(context: UpgradeContext, session: LiveSession): void {
+  handshakeAnswered(context, 101);
+  gatewayMetrics.sessionStarted(session);
+}
+
+export interface SessionEnd {
+  closedBy: ClosedBy;
+  closeCode: number;
+  closeReason: string;
+  durationMs: number;
+  fromClient: { messages: number; bytes: number };
+  fromBackend: { messages: number; bytes: number };
+}
+
+export function sessionEnded(context: UpgradeContext, session: LiveSession, end: SessionEnd): void {
+  gatewayMetrics.sessionEnded(session, end);
+  context.accessLog?.write({
+    ...commonEntry(context),
+    event: "websocket_session",
+    backend: session.backend,
+    session: session.id,
+    status: 101,
+    durationMs: end.durationMs,
+    bytesIn: end.fromClient.bytes,
+    bytesOut: end.fromBackend.bytes,
+    messagesIn: end.fromClient.messages,
+    messagesOut: end.fromBackend.messages,
+    closeCode: end.closeCode,
+    closeReason: end.closeReason,
+    closedBy: end.closedBy,
+  });
+}
+
+/**
+ * A plain request is over: answered in full, or cut off. `rejection`: the gateway's own refusal, if it gave one.
+ * `bytes`: what the connection read and wrote while the request ran.
+ */
+export function requestEnded(
+  context: RequestContext,
+  rejection: GatewayError | undefined,
+  bytes: { read: number; written: number },
+): void {
+  const { res } = context;
+  // 499, as nginx logs it: the client left before an answer began.
+  const status = res.headersSent ? res.statusCode : 499;
+  const ms = elapsedMs(context);
+  gatewayMetrics.httpRequestEnded(
+    { server: context.route.server, route: routeName(context.route), method: context.req.method },
+    status,
+    ms / 1000,
+  );
+  const entry: AccessEntry = {
+    ...commonEntry(context),
+    event: "http_request",
+    status,
+    durationMs: rounded(ms),
+    bytesIn: bytes.read,
+    bytesOut: bytes.written,
+  };
+  if (rejection !== undefined) {
+    entry.reason = rejection.message;
+    entry.code = rejection.code;
+  }
+  context.accessLog?.write(entry);
+}
+
+/** A backend connection or handshake failed (the client's leaving is not reported). */
+export function upstreamFailed(pool: string, backend: string, error: GatewayError): void {
+  gatewayMetrics.upstreamConnectFailed(pool, backend, upstreamFailureReason(error));
+}
