@@ -1,15 +1,16 @@
 // Access logs: a dedicated stream of JSON lines per HTTPServer that has an `accessLog` block, apart from the main
 // log. Each target (stdout, stderr, a file) is opened once per process and shared by the servers that name it; files
 // are appended to asynchronously and reopened on SIGUSR1 (or `accessLogs.reopen()`), for logrotate.
-import { pino, type DestinationStream, type Logger } from "pino";
+import { pino } from "pino";
 import type { AccessLogField, AccessLogSpec } from "./access-log-spec.js";
 
 /** What one access line can say; each writer keeps the fields its config lists. */
 export type AccessEntry = Partial<Record<AccessLogField, string | number>>;
 
+type Destination = ReturnType<typeof pino.destination>;
+
 interface Target {
-  logger: Logger;
-  destination: DestinationStream & { reopen?: () => void; flushSync?: () => void };
+  destination: Destination;
   file: boolean;
 }
 
@@ -17,7 +18,7 @@ interface Target {
 export class AccessLog {
   constructor(
     private readonly fields: readonly AccessLogField[],
-    private readonly logger: Logger,
+    private readonly destination: Destination,
   ) {}
 
   write(entry: AccessEntry): void {
@@ -26,7 +27,8 @@ export class AccessLog {
       const value = field === "time" ? new Date().toISOString() : entry[field];
       if (value !== undefined) line[field] = value;
     }
-    this.logger.info(line);
+    // Written as is, not through a pino logger: a line holds the configured fields and nothing else.
+    this.destination.write(`${JSON.stringify(line)}\n`);
   }
 }
 
@@ -36,9 +38,7 @@ function openTarget(target: string): Target {
   const destination = file
     ? pino.destination({ dest: target, append: true, mkdir: true, sync: false })
     : pino.destination({ dest: target === "stdout" ? 1 : 2, sync: true });
-  // No level, pid, hostname or msg: an access line holds the configured fields only.
-  const logger = pino({ base: null, timestamp: false, formatters: { level: () => ({}) } }, destination);
-  return { logger, destination, file };
+  return { destination, file };
 }
 
 /** The access logs of the process, by HTTPServer name, and the targets they write to. */
@@ -53,7 +53,7 @@ export class AccessLogRegistry {
       this.#byServer.delete(server);
       return;
     }
-    this.#byServer.set(server, new AccessLog(spec.fields, this.#target(spec.target).logger));
+    this.#byServer.set(server, new AccessLog(spec.fields, this.#target(spec.target).destination));
   }
 
   for(server: string): AccessLog | undefined {
@@ -62,14 +62,14 @@ export class AccessLogRegistry {
 
   /** Reopens every file target: after logrotate moved the files away. */
   reopen(): void {
-    for (const target of this.#targets.values()) if (target.file) target.destination.reopen?.();
+    for (const target of this.#targets.values()) if (target.file) target.destination.reopen();
   }
 
   /** Writes out what file targets still buffer, e.g. before a test reads the files. */
   flush(): void {
     for (const target of this.#targets.values()) {
       try {
-        if (target.file) target.destination.flushSync?.();
+        if (target.file) target.destination.flushSync();
       } catch {
         // Not open yet: nothing was written to it either.
       }
