@@ -18,7 +18,7 @@ interface Target {
 export class AccessLog {
   constructor(
     private readonly fields: readonly AccessLogField[],
-    private readonly destination: Destination,
+    private readonly destination: Pick<Destination, "write">,
   ) {}
 
   write(entry: AccessEntry): void {
