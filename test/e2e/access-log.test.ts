@@ -279,4 +279,23 @@ filters:
     assert.equal(line.msg, undefined);
     assert.equal(line.level, undefined);
   });
+
+  // Last: it stops the gateway.
+  it("writes the lines of sessions that shutdown closes, before the process exits", async () => {
+    const ws = await withTimeout(
+      new Promise<WebSocket>((resolve, reject) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?left-open`);
+        socket.on("open", () => resolve(socket));
+        socket.on("error", reject);
+      }),
+      5000,
+      "the session to open",
+    );
+    ws.on("error", () => undefined);
+    assert.equal(await gateway.stop(), 0);
+    const line = readLines(file).find((entry) => entry.path === "/ws?left-open");
+    assert.equal(line?.event, "websocket_session");
+    assert.equal(line?.closeCode, 1001);
+    assert.equal(line?.closedBy, "gateway");
+  });
 });
