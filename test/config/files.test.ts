@@ -119,6 +119,10 @@ describe("configuration files", () => {
   });
 
   it("an empty file is an empty configuration", () => {
-    assert.deepEqual(configOf(loadConfigText("# nothing yet\n", "empty.yaml")), { httpServers: [], pipelines: [], objects: [] });
+    assert.deepEqual(configOf(loadConfigText("# nothing yet\n", "empty.yaml")), {
+      httpServers: [],
+      pipelines: [],
+      objects: [],
+    });
   });
 });
