@@ -14,6 +14,7 @@ import {
 import { collectingLogger } from "../helpers/check-backends.js";
 import { EtcdServer, etcdMissing } from "../helpers/etcd.js";
 import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
+import { CuttableRelay } from "../helpers/tcp-cut.js";
 
 const skip = etcdMissing();
 
@@ -216,6 +217,51 @@ describe("EtcdObjectStore while etcd is away", { skip }, () => {
     assert.deepEqual(changes.at(-1), ["after"]);
     await store.create(pipeline("writes-again"));
     await waitUntil(() => other.get("writes-again"), 1000, "the other member to see a write after the outage");
+  });
+
+  it("catches up with changes made while it was cut off, even when etcd compacted them away", async () => {
+    const relay = await CuttableRelay.start(etcd.clientPort);
+    const { log, lines } = collectingLogger();
+    const options = { cluster: "partition", callTimeoutMs: 1000, maxBackoffMs: 500 };
+    const store = await EtcdObjectStore.open({ ...options, endpoints: [`http://127.0.0.1:${relay.port}`], log });
+    const other = await EtcdObjectStore.open({ ...options, endpoints: [etcd.endpoint], log: collectingLogger().log });
+    stores.push(store, other);
+    try {
+      await other.create(pipeline("kept"));
+      await other.create(pipeline("removed"));
+      await waitUntil(() => store.get("removed"), 2000, "the first objects");
+      const changes: string[][] = [];
+      store.onChange((objects) => changes.push(objects.map((object) => object.name)));
+
+      relay.cut();
+      await waitUntil(() => (store.state.state === "unavailable" ? true : undefined), 5000, "the cut to be noticed");
+      await other.delete("removed");
+      await other.update(pipeline("kept", 2));
+      await other.create(pipeline("added"));
+      // Compact past everything the cut-off store saw: its watch cannot resume and it must list again.
+      const compacting = createEtcdClient({ endpoints: [etcd.endpoint] });
+      try {
+        const revision = (await compacting.get("/wsgate/none").exec()).header.revision;
+        await compacting.kv.compact({ revision, physical: true });
+      } finally {
+        compacting.close();
+      }
+      relay.restore();
+      await waitUntil(() => (names(store).join() === "kept,added" ? true : undefined), 10_000, "the catch-up");
+      assert.deepEqual(store.get("kept")?.object.data.filters, [{ kind: "Validator", marker: 2 }]);
+      assert.deepEqual(changes, [["kept", "added"]], "the listeners hear the new set once");
+      assert.equal(store.state.state, "connected");
+      // And the watch works again afterwards.
+      await other.create(pipeline("later"));
+      await waitUntil(() => store.get("later"), 3000, "a change after the catch-up");
+      assert.ok(lines.some((line) => line.event === "store_state" && line.state === "connected"));
+      assert.ok(
+        lines.some((line) => line.event === "store_watch_cancelled"),
+        "the compacted watch was replaced",
+      );
+    } finally {
+      await relay.close();
+    }
   });
 
   it("waits for etcd at start up to the timeout, then throws StoreStartTimeoutError", async () => {
