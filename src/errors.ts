@@ -168,3 +168,20 @@ export class StaleRevisionError extends ObjectStoreError {
     super(`object ${name} changed since revision ${expected} (now ${actual}): read it again and retry`);
   }
 }
+
+/** The cluster store (etcd) cannot be reached: a write is refused; reads still answer from the last known state. */
+export class StoreUnavailableError extends ObjectStoreError {
+  readonly code = "WSG_STORE_UNAVAILABLE";
+  readonly status = 503;
+  constructor(what: string, reason: string) {
+    super(`cannot ${what}: the cluster store is unavailable (${reason}); try again when it is back`);
+  }
+}
+
+/** A member started while its store is down gave up waiting: the CLI exits non-zero with this message. */
+export class StoreStartTimeoutError extends Error {
+  readonly code = "WSG_STORE_START_TIMEOUT";
+  constructor(endpoints: readonly string[], waitedMs: number, reason: string) {
+    super(`etcd at ${endpoints.join(",")} did not answer within ${waitedMs} ms (${reason}); not starting`);
+  }
+}

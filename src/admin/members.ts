@@ -1,0 +1,61 @@
+// GET /apis/v2/members and the table `wsgate members` prints. Self-contained so the admin API can route to it.
+import type { MemberInfo } from "../control/membership.js";
+import { ObjectStoreError } from "../errors.js";
+
+/** What the handler needs: Membership, or anything that lists members the same way. */
+export interface MemberSource {
+  listMembers(): Promise<MemberInfo[]>;
+}
+
+export interface MembersAnswer {
+  status: number;
+  body: { members: MemberInfo[] } | { code: string; message: string };
+}
+
+/**
+ * The answer to `GET /apis/v2/members`: 200 with the live members; 404 when this gateway runs without a cluster
+ * store; 503 when etcd cannot be asked (the gateway itself keeps serving).
+ */
+export async function membersAnswer(source: MemberSource | undefined): Promise<MembersAnswer> {
+  if (source === undefined) {
+    return {
+      status: 404,
+      body: { code: "WSG_NO_CLUSTER", message: "this gateway is not in a cluster (start it with --store etcd://...)" },
+    };
+  }
+  try {
+    return { status: 200, body: { members: await source.listMembers() } };
+  } catch (error) {
+    if (error instanceof ObjectStoreError) {
+      return { status: error.status, body: { code: error.code, message: error.message } };
+    }
+    throw error;
+  }
+}
+
+/** `wsgate members`: one line per member, aligned columns, ages relative to `now`. */
+export function formatMembers(members: readonly MemberInfo[], now = Date.now()): string {
+  const rows = [["ID", "ADDRESS", "ADMIN", "VERSION", "SESSIONS", "UP"]];
+  for (const member of members) {
+    const up = Math.max(0, Math.round((now - Date.parse(member.startedAt)) / 1000));
+    rows.push([
+      member.id,
+      member.address,
+      member.adminAddress ?? "-",
+      member.version,
+      String(member.sessions),
+      `${up}s`,
+    ]);
+  }
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, column) => cell.padEnd(widths[column]!))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
+}
