@@ -171,7 +171,8 @@ export class Gateway {
       }
       await this.openListeners(config.httpServers, serverDiff.deleted, opened);
     } catch (error) {
-      await Promise.all([...opened.values()].map((running) => running.server.close()));
+      // Not awaited: a connection that came in meanwhile would hold the close; the port is what must be freed.
+      for (const running of opened.values()) this.closeListener(running);
       for (const running of built.values()) running.pipeline.close();
       throw error;
     }
@@ -288,7 +289,8 @@ export class Gateway {
     for (const spec of handovers) {
       const holder = released.get(spec.port);
       if (holder === undefined) continue;
-      await holder.server.close();
+      // Not awaited: that waits for every connection to end, upgraded sessions included; the port is free sooner.
+      this.closeListener(holder);
       try {
         opened.set(spec.name, await this.openServer(spec, HANDOVER_RETRY_MS));
       } catch (error) {
