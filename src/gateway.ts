@@ -197,7 +197,7 @@ export class Gateway {
       const current = this.servers.get(spec.name);
       const fresh = opened.get(spec.name);
       if (fresh !== undefined) {
-        // Already closed when the new listener took over its port.
+        // The old listener closes only now that the new one is open (a port handover closed it already).
         if (current !== undefined) this.closeListener(current);
         servers.set(spec.name, fresh);
       } else if (current !== undefined) {
