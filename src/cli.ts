@@ -7,13 +7,15 @@ import { formatConfigError } from "./config/errors.js";
 import { loadConfig, type GatewayConfig } from "./config/load.js";
 import { configJsonSchema } from "./config/reference-doc.js";
 import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
-import { Gateway } from "./gateway.js";
-import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
+import { fileReloader, watchConfigFiles } from "./control/file-reload.js";
+import { Gateway, type GatewayOptions } from "./gateway.js";
+import { LOG_LEVELS, createLogger, type LogLevel, type Logger } from "./observability/logger.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
 Usage:
-  wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION]
+  wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--log-level LEVEL]
+             [--drain-timeout DURATION]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
@@ -28,6 +30,8 @@ Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
   --log-level      ${LOG_LEVELS.join(", ")} (default info)
   --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
+  --watch          run: reload the config files when they change (SIGHUP always reloads them)
+  --bind-address   run: listen on this address for every HTTPServer, whatever its address field says
 `;
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -46,6 +50,8 @@ function parseOptions(args: string[]) {
         config: { type: "string", short: "c", multiple: true },
         "log-level": { type: "string", default: "info" },
         "drain-timeout": { type: "string", default: "10s" },
+        watch: { type: "boolean", default: false },
+        "bind-address": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -70,25 +76,57 @@ function logLevelOf(text: string): LogLevel {
   return text as LogLevel;
 }
 
+interface ServeOptions {
+  level: LogLevel;
+  drainMs: number;
+  backends?: EchoBackend[];
+  gateway?: GatewayOptions;
+  /** Config files to reload on SIGHUP (and on change with `watch`). */
+  reload?: { paths: string[]; watch: boolean };
+}
+
+/**
+ * Reloads of `wsgate run`: SIGHUP, and with `--watch` any change of the files, load the files and apply them. This is
+ * the one place that decides where a reloaded config goes.
+ */
+function reloadOnSignalAndChange(gateway: Gateway, paths: string[], watch: boolean, log: Logger): () => void {
+  const reload = fileReloader(paths, (config) => gateway.apply(config), log);
+  const onHangup = (): void => void reload("SIGHUP");
+  process.on("SIGHUP", onHangup);
+  const stopWatching = watch
+    ? watchConfigFiles(
+        paths,
+        () => void reload("watch"),
+        (path, error) =>
+          log.warn({ path, err: error.message }, "cannot watch a config path: changes there are not seen"),
+      )
+    : () => {};
+  return () => {
+    process.off("SIGHUP", onHangup);
+    stopWatching();
+  };
+}
+
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
-async function serve(
-  config: GatewayConfig,
-  level: LogLevel,
-  drainMs: number,
-  backends: EchoBackend[] = [],
-): Promise<Gateway> {
+async function serve(config: GatewayConfig, options: ServeOptions): Promise<Gateway> {
+  const { level, drainMs, backends = [] } = options;
   const log = createLogger(level);
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(config, log);
+    gateway = await Gateway.start(config, log, options.gateway);
   } catch (error) {
     await Promise.all(backends.map((backend) => backend.close()));
     fail((error as Error).message);
   }
+  const stopReloading =
+    options.reload === undefined
+      ? () => {}
+      : reloadOnSignalAndChange(gateway, options.reload.paths, options.reload.watch, log);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    stopReloading();
     log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
     void gateway
       .stop(drainMs)
@@ -118,7 +156,7 @@ async function demo(level: LogLevel, drainMs: number): Promise<void> {
   } catch (error) {
     fail(`cannot start the demo's echo backends on 127.0.0.1:9095 and :9096: ${(error as Error).message}`);
   }
-  const gateway = await serve(config, level, drainMs, backends);
+  const gateway = await serve(config, { level, drainMs, backends });
   const urls = gateway.listening.flatMap((listener) =>
     listener.paths.map((path) => connectUrl(listener.address.address, listener.address.port, path)),
   );
@@ -154,9 +192,17 @@ async function main(argv: string[]): Promise<void> {
     fail(`--drain-timeout: ${(error as Error).message}`);
   }
   switch (command) {
-    case "run":
-      await serve(await loadOrExit(values.config ?? []), level, drainMs);
+    case "run": {
+      const paths = values.config ?? [];
+      const bindAddress = values["bind-address"];
+      await serve(await loadOrExit(paths), {
+        level,
+        drainMs,
+        gateway: bindAddress === undefined ? {} : { bindAddress },
+        reload: { paths, watch: values.watch },
+      });
       return;
+    }
     case "validate": {
       const paths = values.config ?? [];
       await loadOrExit(paths);

@@ -1,13 +1,33 @@
+/**
+ * Where a session came from, so that a reload can tell which sessions its changes concern: the pipeline instance
+ * whose filters and pool it runs on, the route it came in by, and the backend it went to.
+ */
+export interface SessionOrigin {
+  /** The Pipeline object (one per version of a pipeline's spec) the session started on; 0 outside a gateway. */
+  readonly pipelineInstance: number;
+  /** The route's identity: server, rule host criteria, path criteria and pipeline; stable across reloads. */
+  readonly routeKey: string;
+  /** The WebSocketProxy filter that made the session. */
+  readonly filter: string;
+  /** Index of the filter's pool the backend was picked from. */
+  readonly poolIndex: number;
+  /** The backend server's URL, as in the pool's spec. */
+  readonly backendUrl: string;
+  /** The filter's `drainWindow` (ms): how long a reload that removes the session's route spreads its closes over. */
+  readonly drainWindow: number;
+}
+
 /** A live WebSocket session, as status views and shutdown see it. */
 export interface LiveSession {
   readonly id: number;
   readonly server: string;
-  /** The route the upgrade matched, as status views show it. */
+  /** The route the upgrade matched, as status views show it: host then path (`*` for any host), e.g. `example.com/ws`. */
   readonly route: string;
   readonly pipeline: string;
   readonly backend: string;
   readonly client: string;
   readonly startedAt: number;
+  readonly origin: SessionOrigin;
   /** Messages and bytes relayed so far, each way. */
   totals(): { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };
   /** Closes both sides with this code, as the gateway. */
@@ -16,22 +36,40 @@ export interface LiveSession {
   terminate(): void;
 }
 
-/** Every live session of the gateway, so that shutdown can close them and wait for them. */
+/**
+ * Every live session of the gateway, so that shutdown can close them and wait for them, and reloads can find the
+ * sessions of a route or a pipeline instance and know when a retired instance has none left.
+ */
 export class SessionRegistry {
   private readonly live = new Set<LiveSession>();
+  /** Live sessions per pipeline instance. */
+  private readonly perInstance = new Map<number, number>();
   private nextId = 1;
   private waiters: Array<() => void> = [];
+  private readonly instanceIdleListeners: Array<(instance: number) => void> = [];
+  private readonly addedListeners: Array<(session: LiveSession) => void> = [];
 
   newId(): number {
     return this.nextId++;
   }
 
   add(session: LiveSession): void {
+    if (this.live.has(session)) return;
     this.live.add(session);
+    const instance = session.origin.pipelineInstance;
+    this.perInstance.set(instance, (this.perInstance.get(instance) ?? 0) + 1);
+    for (const listener of this.addedListeners) listener(session);
   }
 
   delete(session: LiveSession): void {
-    this.live.delete(session);
+    if (!this.live.delete(session)) return;
+    const instance = session.origin.pipelineInstance;
+    const left = (this.perInstance.get(instance) ?? 1) - 1;
+    if (left > 0) this.perInstance.set(instance, left);
+    else {
+      this.perInstance.delete(instance);
+      for (const listener of this.instanceIdleListeners) listener(instance);
+    }
     if (this.live.size === 0) {
       const waiters = this.waiters;
       this.waiters = [];
@@ -43,8 +81,27 @@ export class SessionRegistry {
     return this.live.size;
   }
 
+  has(session: LiveSession): boolean {
+    return this.live.has(session);
+  }
+
   list(): LiveSession[] {
     return [...this.live];
+  }
+
+  /** Live sessions that started on pipeline instance `instance`. */
+  countOf(instance: number): number {
+    return this.perInstance.get(instance) ?? 0;
+  }
+
+  /** Calls `listener` with each session as it is added. */
+  onAdded(listener: (session: LiveSession) => void): void {
+    this.addedListeners.push(listener);
+  }
+
+  /** Calls `listener` each time the last live session of a pipeline instance ends. */
+  onInstanceIdle(listener: (instance: number) => void): void {
+    this.instanceIdleListeners.push(listener);
   }
 
   closeAll(code: number, reason: string): void {

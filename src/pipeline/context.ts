@@ -18,6 +18,9 @@ export interface RouteInfo {
   /** The path and query for the backend, after rewriteTarget. */
   target: string;
   match: RouteMatch;
+  /** The route's identity across reloads and its label for status views; empty when nothing matched. */
+  routeKey: string;
+  routeLabel: string;
   /** The client's connection is TLS (for X-Forwarded-Proto). */
   secure: boolean;
   /** Largest request body in bytes: the path's `clientMaxBodySize`, else the server's; -1 for no limit. */

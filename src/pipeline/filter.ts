@@ -8,6 +8,8 @@ export interface FilterDeps {
   sessions: SessionRegistry;
   /** The pipeline the filter belongs to. */
   pipeline: string;
+  /** The Pipeline object being built (a new one per version of the pipeline's spec); sessions record it. */
+  pipelineInstance?: number;
 }
 
 /**

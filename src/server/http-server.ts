@@ -16,9 +16,13 @@ import {
 import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientIpOf } from "./client-ip.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
+import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
+import { httpsFields } from "./tls/config.js";
+import { routeIdentities, type RouteIdentity } from "./route-identity.js";
+import { stableJson } from "../reload/stable-json.js";
 
 /** Node's parser errors, answered as HTTP says: 431 for oversized headers, 408 for slow ones, else 400. */
 function clientErrorStatus(code: string | undefined): number {
@@ -34,34 +38,20 @@ function clientErrorStatus(code: string | undefined): number {
 export class GatewayHttpServer {
   readonly name: string;
   private readonly server: http.Server | https.Server;
-  private readonly router: Router;
-  /** Handshakes waiting for their pipeline's answer, by path rule ("rule/path"). */
+  /** What routing reads; replaced as a whole when a reload changes only routing-level fields. */
+  private routing: Routing;
+  /** Handshakes waiting for their pipeline's answer, by route key. */
   private readonly pendingHandshakes = new Map<string, number>();
-  private readonly maxPendingPerRoute: number;
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
-  /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
-  private readonly ipFilters: {
-    server: IPFilter | undefined;
-    rules: Array<IPFilter | undefined>;
-    paths: Array<Array<IPFilter | undefined>>;
-  };
 
   constructor(
-    private readonly spec: HTTPServerSpec,
+    private spec: HTTPServerSpec,
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
     private readonly log: Logger,
   ) {
     this.name = spec.name;
-    this.maxPendingPerRoute = spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2));
-    this.router = new Router(spec.rules);
-    const ipFilterOf = (filter: IPFilterSpec | undefined): IPFilter | undefined =>
-      filter === undefined ? undefined : new IPFilter(filter);
-    this.ipFilters = {
-      server: ipFilterOf(spec.ipFilter),
-      rules: spec.rules.map((rule) => ipFilterOf(rule.ipFilter)),
-      paths: spec.rules.map((rule) => rule.paths.map((path) => ipFilterOf(path.ipFilter))),
-    };
+    this.routing = routingOf(spec);
     const httpOptions: http.ServerOptions = {
       headersTimeout: spec.clientHeaderTimeout,
       requestTimeout: 0,
@@ -91,7 +81,7 @@ export class GatewayHttpServer {
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         const where = `${this.spec.address ?? "*"}:${this.spec.port}`;
-        reject(new Error(`HTTPServer ${this.name}: cannot listen on ${where}: ${error.code ?? error.message}`));
+        reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
       this.server.once("error", onError);
       this.server.listen({ port: this.spec.port, host: this.spec.address }, () => {
@@ -99,6 +89,22 @@ export class GatewayHttpServer {
         resolve(this.server.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Takes a new spec of this server whose listener fields are unchanged (see `listenerOf`): routing, IP filters and
+   * limits change for the requests that come next; requests and sessions under way keep what they started with.
+   */
+  update(spec: HTTPServerSpec): void {
+    if (listenerOf(spec) !== listenerOf(this.spec)) {
+      throw new Error(`HTTPServer ${this.name}: listener fields changed; a new listener must replace this one`);
+    }
+    this.routing = routingOf(spec);
+    this.spec = spec;
+    // Node reads these on each new connection or check; the header-check period stays as created.
+    this.server.headersTimeout = spec.clientHeaderTimeout;
+    this.server.keepAliveTimeout = spec.keepAliveTimeout;
+    this.server.maxConnections = spec.maxConnections;
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
@@ -116,7 +122,7 @@ export class GatewayHttpServer {
   }
 
   private route(req: IncomingMessage): { match: RouteMatch; pipeline: Pipeline } | undefined {
-    const match = this.router.match({
+    const match = this.routing.router.match({
       method: req.method ?? "GET",
       host: req.headers.host,
       url: req.url ?? "",
@@ -128,11 +134,14 @@ export class GatewayHttpServer {
   }
 
   private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
+    const identity = this.routing.routes[match.ruleIndex]?.[match.pathIndex];
     const route: RouteInfo = {
       server: this.name,
       pipeline: match.backend,
       target: match.target,
       match,
+      routeKey: identity?.key ?? "",
+      routeLabel: identity?.label ?? "",
       secure: false,
       maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
     };
@@ -145,9 +154,10 @@ export class GatewayHttpServer {
 
   /** Whether the server's, the rule's and the path's `ipFilter` all let `clientIp` in. */
   private ipAllowed(clientIp: string, match: RouteMatch | undefined): boolean {
-    const filters = [this.ipFilters.server];
+    const { ipFilters } = this.routing;
+    const filters = [ipFilters.server];
     if (match !== undefined) {
-      filters.push(this.ipFilters.rules[match.ruleIndex], this.ipFilters.paths[match.ruleIndex]?.[match.pathIndex]);
+      filters.push(ipFilters.rules[match.ruleIndex], ipFilters.paths[match.ruleIndex]?.[match.pathIndex]);
     }
     return filters.every((filter) => filter === undefined || filter.allows(clientIp));
   }
@@ -193,10 +203,12 @@ export class GatewayHttpServer {
       return;
     }
     const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log);
-    const route = `${routed.match.ruleIndex}/${routed.match.pathIndex}`;
+    // By identity rather than index, so that a reload moving rules around keeps the counts right.
+    const route = context.route.routeKey;
     const pending = this.pendingHandshakes.get(route) ?? 0;
-    if (pending >= this.maxPendingPerRoute) {
-      context.reject(new RouteBusyError(this.maxPendingPerRoute));
+    const { maxPendingPerRoute } = this.routing;
+    if (pending >= maxPendingPerRoute) {
+      context.reject(new RouteBusyError(maxPendingPerRoute));
       return;
     }
     this.pendingHandshakes.set(route, pending + 1);
@@ -225,6 +237,45 @@ export class GatewayHttpServer {
     this.log.debug({ server: this.name, status, code: error.code }, "malformed request");
     writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
   };
+}
+
+/** What routing reads of a spec, built at once so that a reload swaps it in one step. */
+interface Routing {
+  router: Router;
+  /** The identity of each route, by rule and path index. */
+  routes: RouteIdentity[][];
+  maxPendingPerRoute: number;
+  /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
+  ipFilters: {
+    server: IPFilter | undefined;
+    rules: Array<IPFilter | undefined>;
+    paths: Array<Array<IPFilter | undefined>>;
+  };
+}
+
+function routingOf(spec: HTTPServerSpec): Routing {
+  const ipFilterOf = (filter: IPFilterSpec | undefined): IPFilter | undefined =>
+    filter === undefined ? undefined : new IPFilter(filter);
+  return {
+    router: new Router(spec.rules),
+    routes: routeIdentities(spec.name, spec.rules),
+    maxPendingPerRoute: spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2)),
+    ipFilters: {
+      server: ipFilterOf(spec.ipFilter),
+      rules: spec.rules.map((rule) => ipFilterOf(rule.ipFilter)),
+      paths: spec.rules.map((rule) => rule.paths.map((path) => ipFilterOf(path.ipFilter))),
+    },
+  };
+}
+
+/**
+ * The fields that the listening socket is made of (address, port, TLS); two specs with the same text here can share a
+ * listener, others need a new one.
+ */
+export function listenerOf(spec: HTTPServerSpec): string {
+  const fields: Record<string, unknown> = { port: spec.port, address: spec.address, https: spec.https };
+  for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
+  return stableJson(fields);
 }
 
 const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };

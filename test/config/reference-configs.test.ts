@@ -69,6 +69,7 @@ describe("reference configurations validate as written", () => {
             pongTimeout: 0,
             maxInactivity: 0,
             dialTimeout: 5000,
+            drainWindow: 10000,
             handshakeTimeout: 10_000,
             closeTimeout: 5000,
             maxBufferedBytes: 1024 * 1024,

@@ -91,7 +91,15 @@ describe("RateLimiter across a reload (inherit)", () => {
     server = http.createServer();
     server.on("upgrade", (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       const match = { backend: "p", target: req.url ?? "/", ruleIndex: 0, pathIndex: 0, clientMaxBodySize: undefined };
-      const route = { server: "s", pipeline: "p", target: req.url ?? "/", match, secure: false };
+      const route = {
+        server: "s",
+        pipeline: "p",
+        target: req.url ?? "/",
+        match,
+        secure: false,
+        routeKey: "",
+        routeLabel: "",
+      };
       const context = createUpgradeContext(req, socket, head, route, "127.0.0.1", log);
       void Promise.resolve(limiter.handle(context)).then((result) => {
         if (!context.answered) socket.end(`HTTP/1.1 204 Passed\r\nX-Result: ${result}\r\n\r\n`);

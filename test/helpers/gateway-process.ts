@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -16,7 +16,11 @@ export class GatewayProcess {
   private waiters: Array<() => boolean> = [];
   readonly exited: Promise<number | null>;
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    /** The config file the gateway runs on. */
+    readonly configFile: string,
+  ) {
     createInterface({ input: child.stdout! }).on("line", (text) => {
       let line: LogLine;
       try {
@@ -43,7 +47,7 @@ export class GatewayProcess {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    const gateway = new GatewayProcess(child);
+    const gateway = new GatewayProcess(child, file);
     const servers = options.servers ?? 1;
     const listening = gateway.logsMatching((line) => line.msg === "listening", servers);
     await withTimeout(
@@ -80,6 +84,17 @@ export class GatewayProcess {
   async nextLog(test: (line: LogLine) => boolean, ms = 5000): Promise<LogLine> {
     const [line] = await this.logsMatching(test, 1, ms);
     return line as LogLine;
+  }
+
+  /** Replaces the config file as editors and deploy tools do: a new file renamed over the old one. */
+  rewriteConfig(yaml: string): void {
+    writeFileSync(`${this.configFile}.tmp`, yaml);
+    renameSync(`${this.configFile}.tmp`, this.configFile);
+  }
+
+  /** Asks the gateway to reload its config files. */
+  sighup(): void {
+    this.child.kill("SIGHUP");
   }
 
   /** Stops the gateway with SIGTERM and waits for it to exit; returns the exit code. */

@@ -81,6 +81,11 @@ const poolSchema = z
     passiveHealth: sharedPoolFields.passiveHealth,
     filter: sharedPoolFields.filter,
     tls: sharedPoolFields.tls,
+    drainRemovedServers: durationSchema
+      .optional()
+      .describe(
+        "When a reload removes a server from this pool, close that server's live sessions with 1001, spread evenly over this long (`0`: at once). Without it they run on; new sessions never go to a removed server.",
+      ),
   })
   .superRefine(serverTagsIssues)
   .superRefine(backendTlsIssues);
@@ -127,6 +132,11 @@ const webSocketProxyFields = z.strictObject({
   handshakeTimeout: positiveDuration
     .prefault("10s")
     .describe("Time allowed for the backend's answer to the upgrade request."),
+  drainWindow: durationSchema
+    .prefault("10s")
+    .describe(
+      "When a reload deletes the route or pipeline of this filter's sessions, they are closed with 1001 one at a time, spread evenly over this long, so that clients do not all reconnect at once. `0` closes them all at once.",
+    ),
   closeTimeout: positiveDuration
     .prefault("5s")
     .describe("How long to wait for the close handshake to finish before ending TCP."),

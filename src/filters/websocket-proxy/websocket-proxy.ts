@@ -61,6 +61,8 @@ export class WebSocketProxy implements Filter {
   private readonly log: Logger;
   /** `maxConnections` / `maxConnectionsPerIP`, counted over this filter's live sessions. */
   private readonly limits: ConnectionLimits;
+  /** The Pipeline object this filter belongs to, recorded in each session for reloads. */
+  private readonly pipelineInstance: number;
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -70,6 +72,7 @@ export class WebSocketProxy implements Filter {
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.sessions = deps.sessions;
     this.log = deps.log;
+    this.pipelineInstance = deps.pipelineInstance ?? 0;
     this.pools = new FilterPools(
       spec.pools,
       { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
@@ -247,11 +250,19 @@ export class WebSocketProxy implements Filter {
     const session: LiveSession = {
       id,
       server: context.route.server,
-      route: `rules[${context.route.match.ruleIndex}].paths[${context.route.match.pathIndex}]`,
+      route: context.route.routeLabel,
       pipeline: context.route.pipeline,
       backend: backendLabel,
       client: clientAddress,
       startedAt,
+      origin: {
+        pipelineInstance: this.pipelineInstance,
+        routeKey: context.route.routeKey,
+        filter: this.name,
+        poolIndex: this.spec.pools.indexOf(pool),
+        backendUrl: server.url.href,
+        drainWindow: this.spec.drainWindow,
+      },
       totals: () => relay.totals(),
       close: (code, reason) => relay.close(code, reason),
       terminate: () => relay.terminate(),

@@ -13,19 +13,23 @@ export class SessionDrain {
   readonly #queue: DrainableSession[];
   readonly #isLive: (session: DrainableSession) => boolean;
   readonly #step: number;
+  readonly #reason: string;
   #timer: NodeJS.Timeout | undefined;
   #next = 0;
 
   /**
    * `sessions` are the server's sessions when it turned unhealthy; the first is closed after `after` ms, the
-   * others every over/n ms after that. `isLive` skips sessions that ended on their own meanwhile.
+   * others every over/n ms after that. `isLive` skips sessions that ended on their own meanwhile. `reason` goes with
+   * the 1001 (reloads drain with their own).
    */
   constructor(
     sessions: readonly DrainableSession[],
     after: number,
     over: number,
     isLive: (session: DrainableSession) => boolean,
+    reason = DRAIN_CLOSE_REASON,
   ) {
+    this.#reason = reason;
     this.#queue = [...sessions];
     this.#isLive = isLive;
     this.#step = this.#queue.length === 0 ? 0 : over / this.#queue.length;
@@ -49,7 +53,7 @@ export class SessionDrain {
       const session = this.#queue[this.#next++];
       if (session === undefined || !this.#isLive(session)) continue;
       try {
-        session.close(DRAIN_CLOSE_CODE, DRAIN_CLOSE_REASON);
+        session.close(DRAIN_CLOSE_CODE, this.#reason);
       } catch {
         // One session that cannot close must not stop the drain (nor, from a timer, the process).
       }

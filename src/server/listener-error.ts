@@ -1,0 +1,11 @@
+/** An HTTPServer's listener could not open (port in use, address not on this host...): the config is not applied. */
+export class ListenerError extends Error {
+  readonly code = "WSG_LISTEN_FAILED";
+  constructor(
+    readonly server: string,
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(`HTTPServer ${server}: cannot listen on ${where}: ${reason}`);
+  }
+}
