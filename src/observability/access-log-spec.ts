@@ -46,7 +46,7 @@ export const accessLogSchema = z
       .describe(
         "Fields of each line, in this order; a field that does not apply to a line is left out. `event`: " +
           "`http_request`, `websocket_session` (at its end) or `websocket_rejected`. `time`: ISO time of the line. " +
-          "`route`: the path rule (`rules[i].paths[j]`). `status`: HTTP status (101 for a session; 499 when the " +
+          "`route`: the route, host then path (e.g. `*/ws`). `status`: HTTP status (101 for a session; 499 when the " +
           "client left before the answer). `bytesIn`/`bytesOut`, `messagesIn`/`messagesOut`: what the client sent " +
           "and received (WebSocket: frame bytes and data messages; HTTP: bytes read and written on the " +
           "connection). `closeCode`, `closeReason`, `closedBy` (`client`, `backend`, `gateway`): how a session " +

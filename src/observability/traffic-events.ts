@@ -8,10 +8,12 @@ import { gatewayMetrics, type ClosedBy } from "./metrics.js";
 import type { LiveSession } from "./sessions.js";
 import { upstreamFailureReason } from "./upstream-failure-reason.js";
 
-/** The path rule a request matched, as metrics and logs name it; "none" when no rule matched. */
+/**
+ * The route a request matched as metrics and logs name it: the same readable label as the session views (host then
+ * path, e.g. `example.com/ws`, `*` for any host), so it survives rules moving around it; "none" when no rule matched.
+ */
 export function routeName(route: RouteInfo): string {
-  const { ruleIndex, pathIndex } = route.match;
-  return ruleIndex < 0 ? "none" : `rules[${ruleIndex}].paths[${pathIndex}]`;
+  return route.match.ruleIndex < 0 || route.routeLabel === "" ? "none" : route.routeLabel;
 }
 
 /** What an HTTP line and a WebSocket line share. */

@@ -185,7 +185,7 @@ filters:
     assert.deepEqual(first, {
       event: "http_request",
       server: "file-server",
-      route: "rules[0].paths[2]",
+      route: "*/web",
       method: "GET",
       path: "/web/one",
       status: 200,
@@ -217,7 +217,7 @@ filters:
     assert.deepEqual(line, {
       event: "websocket_session",
       server: "file-server",
-      route: "rules[0].paths[0]",
+      route: "*/ws",
       method: "GET",
       path: "/ws",
       status: 101,
