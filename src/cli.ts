@@ -7,27 +7,54 @@ import { formatConfigError } from "./config/errors.js";
 import { loadConfig, type GatewayConfig } from "./config/load.js";
 import { configJsonSchema } from "./config/reference-doc.js";
 import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
+import { DEFAULT_ADMIN_ADDRESS } from "./admin/address.js";
+import type { AdminServerOptions } from "./admin/server.js";
+import { DEFAULT_SERVER } from "./cli/admin-client.js";
+import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
+import { startControlPlane, type ControlPlane } from "./cli/control-plane.js";
+import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
 import { Gateway } from "./gateway.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
 Usage:
-  wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION]
+  wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION] [ADMIN OPTIONS]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
+  wsgate apply -f FILE             [--server URL] [--token TOKEN] [-o json|yaml]
+  wsgate get [KIND|NAME]           (same options)
+  wsgate describe NAME
+  wsgate delete NAME
+  wsgate sessions
   wsgate --help | --version
 
-  run       serve the objects (HTTPServer, Pipeline) in the config files
+  run       serve the objects (Gateway, HTTPServer, Pipeline) in the config files, with the admin API
   validate  check config files; exit 0 when valid, else print each error with file:line and exit 1
   demo      start two echo backends and the gateway on the bundled example (examples/demo.yaml)
   schema    print the JSON Schema of the configuration objects, for editors
+  apply     create each object of FILE on a running gateway, or update it when its name exists
+  get       list objects (all, of one kind, or one by name) with their status
+  describe  one object as written, and its status (listeners, pools and servers, sessions)
+  delete    delete one object
+  sessions  live WebSocket sessions: route, backend, client, age, messages/bytes in and out
 
 Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
   --log-level      ${LOG_LEVELS.join(", ")} (default info)
   --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
+
+Admin options of run (they override the Gateway object):
+  --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
+  --admin-token    bearer token the admin API requires (at least 16 characters; or WSGATE_ADMIN_TOKEN)
+  --admin-tls-cert, --admin-tls-key  serve the admin API over HTTPS with this PEM certificate and key
+
+Options of apply, get, describe, delete, sessions:
+  --server         the admin API (default ${DEFAULT_SERVER}); https:// trusts the CAs in NODE_EXTRA_CA_CERTS
+  --token          bearer token (default: WSGATE_ADMIN_TOKEN)
+  --output, -o     table (default), json or yaml
+  --filename, -f   the file apply reads
 `;
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -46,6 +73,14 @@ function parseOptions(args: string[]) {
         config: { type: "string", short: "c", multiple: true },
         "log-level": { type: "string", default: "info" },
         "drain-timeout": { type: "string", default: "10s" },
+        "admin-address": { type: "string" },
+        "admin-token": { type: "string" },
+        "admin-tls-cert": { type: "string" },
+        "admin-tls-key": { type: "string" },
+        server: { type: "string" },
+        token: { type: "string" },
+        output: { type: "string", short: "o", default: "table" },
+        filename: { type: "string", short: "f" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -70,13 +105,25 @@ function logLevelOf(text: string): LogLevel {
   return text as LogLevel;
 }
 
-/** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
+function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServerOptions | "off" {
+  try {
+    return adminSettings(flags, config.gateway);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+/**
+ * Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. The objects live in a store seeded from the
+ * files; the admin API (unless off) changes them, and the control applies every change to the gateway.
+ */
 async function serve(
   config: GatewayConfig,
   level: LogLevel,
   drainMs: number,
+  admin: AdminServerOptions | "off",
   backends: EchoBackend[] = [],
-): Promise<Gateway> {
+): Promise<{ gateway: Gateway; plane: ControlPlane }> {
   const log = createLogger(level);
   let gateway: Gateway;
   try {
@@ -85,13 +132,23 @@ async function serve(
     await Promise.all(backends.map((backend) => backend.close()));
     fail((error as Error).message);
   }
+  let plane: ControlPlane;
+  try {
+    plane = await startControlPlane(gateway, config, log, admin);
+  } catch (error) {
+    await gateway.stop(0);
+    await Promise.all(backends.map((backend) => backend.close()));
+    const where = admin === "off" ? "" : ` on ${admin.host}:${admin.port}`;
+    fail(`cannot start the admin API${where}: ${(error as Error).message}`);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
-    void gateway
-      .stop(drainMs)
+    void plane
+      .close()
+      .then(() => gateway.stop(drainMs))
       .then(() => Promise.all(backends.map((backend) => backend.close())))
       .then(() => process.exit(0));
   };
@@ -100,17 +157,21 @@ async function serve(
   for (const listener of gateway.listening) {
     log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
   }
-  return gateway;
+  return { gateway, plane };
+}
+
+/** A listening address as a URL host: all interfaces becomes loopback, IPv6 goes in brackets. */
+function urlHost(address: string): string {
+  return address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
 }
 
 function connectUrl(address: string, port: number, path: string): string {
-  const host =
-    address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
-  return `ws://${host}:${port}${path}`;
+  return `ws://${urlHost(address)}:${port}${path}`;
 }
 
-async function demo(level: LogLevel, drainMs: number): Promise<void> {
+async function demo(level: LogLevel, drainMs: number, flags: AdminFlags): Promise<void> {
   const config = await loadOrExit([`${packageRoot}examples/demo.yaml`]);
+  const admin = adminOptionsOrExit(flags, config);
   const backends: EchoBackend[] = [];
   try {
     for (const [index, port] of [9095, 9096].entries())
@@ -118,7 +179,11 @@ async function demo(level: LogLevel, drainMs: number): Promise<void> {
   } catch (error) {
     fail(`cannot start the demo's echo backends on 127.0.0.1:9095 and :9096: ${(error as Error).message}`);
   }
-  const gateway = await serve(config, level, drainMs, backends);
+  const { gateway, plane } = await serve(config, level, drainMs, admin, backends);
+  const adminAddress = plane.admin?.address;
+  const scheme = admin !== "off" && admin.tls !== undefined ? "https" : "http";
+  const adminUrl =
+    adminAddress === undefined ? "" : `${scheme}://${urlHost(adminAddress.address)}:${adminAddress.port}`;
   const urls = gateway.listening.flatMap((listener) =>
     listener.paths.map((path) => connectUrl(listener.address.address, listener.address.port, path)),
   );
@@ -126,6 +191,9 @@ async function demo(level: LogLevel, drainMs: number): Promise<void> {
     `\nwsgate demo is running: two echo backends (127.0.0.1:9095, 127.0.0.1:9096) behind the gateway.\n` +
       `Connect a WebSocket client to:\n${urls.map((url) => `  ${url}\n`).join("")}` +
       `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
+      (adminUrl === ""
+        ? ""
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get, wsgate sessions --server ${adminUrl})\n`) +
       `Press Ctrl+C to stop.\n\n`,
   );
 }
@@ -141,11 +209,21 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${pkg.version}\n`);
     return;
   }
-  const { values } = parseOptions(rest);
+  const { values, positionals } = parseOptions(rest);
   if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
+  if (isAdminVerb(command)) {
+    process.exitCode = await runAdminVerb(command, positionals, values);
+    return;
+  }
+  const adminFlags: AdminFlags = {
+    ...(values["admin-address"] === undefined ? {} : { address: values["admin-address"] }),
+    ...(values["admin-token"] === undefined ? {} : { token: values["admin-token"] }),
+    ...(values["admin-tls-cert"] === undefined ? {} : { tlsCert: values["admin-tls-cert"] }),
+    ...(values["admin-tls-key"] === undefined ? {} : { tlsKey: values["admin-tls-key"] }),
+  };
   const level = logLevelOf(values["log-level"]);
   let drainMs: number;
   try {
@@ -154,9 +232,11 @@ async function main(argv: string[]): Promise<void> {
     fail(`--drain-timeout: ${(error as Error).message}`);
   }
   switch (command) {
-    case "run":
-      await serve(await loadOrExit(values.config ?? []), level, drainMs);
+    case "run": {
+      const config = await loadOrExit(values.config ?? []);
+      await serve(config, level, drainMs, adminOptionsOrExit(adminFlags, config));
       return;
+    }
     case "validate": {
       const paths = values.config ?? [];
       await loadOrExit(paths);
@@ -164,7 +244,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "demo":
-      await demo(level, drainMs);
+      await demo(level, drainMs, adminFlags);
       return;
     case "schema":
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
