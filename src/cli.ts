@@ -7,24 +7,38 @@ import { formatConfigError } from "./config/errors.js";
 import { loadConfig, type GatewayConfig } from "./config/load.js";
 import { configJsonSchema } from "./config/reference-doc.js";
 import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
-import { fileReloader, watchConfigFiles } from "./control/file-reload.js";
-import { Gateway, type GatewayOptions } from "./gateway.js";
-import { LOG_LEVELS, createLogger, type LogLevel, type Logger } from "./observability/logger.js";
+import { DEFAULT_ADMIN_ADDRESS } from "./admin/address.js";
+import type { AdminServerOptions } from "./admin/server.js";
+import { DEFAULT_SERVER } from "./cli/admin-client.js";
+import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
+import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
+import { serveInProcess, StartError, type ServeOptions, type Serving } from "./cli/serve.js";
+import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
 Usage:
   wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--log-level LEVEL]
-             [--drain-timeout DURATION]
+             [--drain-timeout DURATION] [ADMIN OPTIONS]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
+  wsgate apply -f FILE             [--server URL] [--token TOKEN] [-o json|yaml]
+  wsgate get [KIND|NAME]           (same options)
+  wsgate describe NAME
+  wsgate delete NAME
+  wsgate sessions
   wsgate --help | --version
 
-  run       serve the objects (HTTPServer, Pipeline) in the config files
+  run       serve the objects (Gateway, HTTPServer, Pipeline) in the config files, with the admin API
   validate  check config files; exit 0 when valid, else print each error with file:line and exit 1
   demo      start two echo backends and the gateway on the bundled example (examples/demo.yaml)
   schema    print the JSON Schema of the configuration objects, for editors
+  apply     create each object of FILE on a running gateway, or update it when its name exists
+  get       list objects (all, of one kind, or one by name) with their status
+  describe  one object as written, and its status (listeners, pools and servers, sessions)
+  delete    delete one object
+  sessions  live WebSocket sessions: route, backend, client, age, messages/bytes in and out
 
 Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
@@ -32,6 +46,17 @@ Options:
   --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
   --watch          run: reload the config files when they change (SIGHUP always reloads them)
   --bind-address   run: listen on this address for every HTTPServer, whatever its address field says
+
+Admin options of run (they override the Gateway object):
+  --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
+  --admin-token    bearer token the admin API requires (at least 16 characters; or WSGATE_ADMIN_TOKEN)
+  --admin-tls-cert, --admin-tls-key  serve the admin API over HTTPS with this PEM certificate and key
+
+Options of apply, get, describe, delete, sessions:
+  --server         the admin API (default ${DEFAULT_SERVER}); https:// trusts the CAs in NODE_EXTRA_CA_CERTS
+  --token          bearer token (default: WSGATE_ADMIN_TOKEN)
+  --output, -o     table (default), json or yaml
+  --filename, -f   the file apply reads
 `;
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,6 +77,14 @@ function parseOptions(args: string[]) {
         "drain-timeout": { type: "string", default: "10s" },
         watch: { type: "boolean", default: false },
         "bind-address": { type: "string" },
+        "admin-address": { type: "string" },
+        "admin-token": { type: "string" },
+        "admin-tls-cert": { type: "string" },
+        "admin-tls-key": { type: "string" },
+        server: { type: "string" },
+        token: { type: "string" },
+        output: { type: "string", short: "o", default: "table" },
+        filename: { type: "string", short: "f" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -76,79 +109,36 @@ function logLevelOf(text: string): LogLevel {
   return text as LogLevel;
 }
 
-interface ServeOptions {
-  level: LogLevel;
-  drainMs: number;
-  backends?: EchoBackend[];
-  gateway?: GatewayOptions;
-  /** Config files to reload on SIGHUP (and on change with `watch`). */
-  reload?: { paths: string[]; watch: boolean };
-}
-
-/**
- * Reloads of `wsgate run`: SIGHUP, and with `--watch` any change of the files, load the files and apply them. This is
- * the one place that decides where a reloaded config goes.
- */
-function reloadOnSignalAndChange(gateway: Gateway, paths: string[], watch: boolean, log: Logger): () => void {
-  const reload = fileReloader(paths, (config) => gateway.apply(config), log);
-  const onHangup = (): void => void reload("SIGHUP");
-  process.on("SIGHUP", onHangup);
-  const stopWatching = watch
-    ? watchConfigFiles(
-        paths,
-        () => void reload("watch"),
-        (path, error) =>
-          log.warn({ path, err: error.message }, "cannot watch a config path: changes there are not seen"),
-      )
-    : () => {};
-  return () => {
-    process.off("SIGHUP", onHangup);
-    stopWatching();
-  };
-}
-
-/** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
-async function serve(config: GatewayConfig, options: ServeOptions): Promise<Gateway> {
-  const { level, drainMs, backends = [] } = options;
-  const log = createLogger(level);
-  let gateway: Gateway;
+function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServerOptions | "off" {
   try {
-    gateway = await Gateway.start(config, log, options.gateway);
+    return adminSettings(flags, config.gateway);
   } catch (error) {
-    await Promise.all(backends.map((backend) => backend.close()));
     fail((error as Error).message);
   }
-  const stopReloading =
-    options.reload === undefined
-      ? () => {}
-      : reloadOnSignalAndChange(gateway, options.reload.paths, options.reload.watch, log);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    stopReloading();
-    log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
-    void gateway
-      .stop(drainMs)
-      .then(() => Promise.all(backends.map((backend) => backend.close())))
-      .then(() => process.exit(0));
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
-  for (const listener of gateway.listening) {
-    log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
+}
+
+/** Starts serving, or prints why it cannot and exits 2. */
+async function serve(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
+  try {
+    return await serveInProcess(config, options);
+  } catch (error) {
+    if (error instanceof StartError) fail(error.message);
+    throw error;
   }
-  return gateway;
+}
+
+/** A listening address as a URL host: all interfaces becomes loopback, IPv6 goes in brackets. */
+function urlHost(address: string): string {
+  return address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
 }
 
 function connectUrl(address: string, port: number, path: string): string {
-  const host =
-    address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
-  return `ws://${host}:${port}${path}`;
+  return `ws://${urlHost(address)}:${port}${path}`;
 }
 
-async function demo(level: LogLevel, drainMs: number): Promise<void> {
+async function demo(level: LogLevel, drainMs: number, flags: AdminFlags): Promise<void> {
   const config = await loadOrExit([`${packageRoot}examples/demo.yaml`]);
+  const admin = adminOptionsOrExit(flags, config);
   const backends: EchoBackend[] = [];
   try {
     for (const [index, port] of [9095, 9096].entries())
@@ -156,14 +146,21 @@ async function demo(level: LogLevel, drainMs: number): Promise<void> {
   } catch (error) {
     fail(`cannot start the demo's echo backends on 127.0.0.1:9095 and :9096: ${(error as Error).message}`);
   }
-  const gateway = await serve(config, { level, drainMs, backends });
-  const urls = gateway.listening.flatMap((listener) =>
+  const serving = await serve(config, { log: createLogger(level), drainMs, admin, gateway: {}, backends });
+  const adminAddress = serving.admin;
+  const scheme = admin !== "off" && admin.tls !== undefined ? "https" : "http";
+  const adminUrl =
+    adminAddress === undefined ? "" : `${scheme}://${urlHost(adminAddress.address)}:${adminAddress.port}`;
+  const urls = serving.listening.flatMap((listener) =>
     listener.paths.map((path) => connectUrl(listener.address.address, listener.address.port, path)),
   );
   process.stderr.write(
     `\nwsgate demo is running: two echo backends (127.0.0.1:9095, 127.0.0.1:9096) behind the gateway.\n` +
       `Connect a WebSocket client to:\n${urls.map((url) => `  ${url}\n`).join("")}` +
       `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
+      (adminUrl === ""
+        ? ""
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get, wsgate sessions --server ${adminUrl})\n`) +
       `Press Ctrl+C to stop.\n\n`,
   );
 }
@@ -179,11 +176,21 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${pkg.version}\n`);
     return;
   }
-  const { values } = parseOptions(rest);
+  const { values, positionals } = parseOptions(rest);
   if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
+  if (isAdminVerb(command)) {
+    process.exitCode = await runAdminVerb(command, positionals, values);
+    return;
+  }
+  const adminFlags: AdminFlags = {
+    ...(values["admin-address"] === undefined ? {} : { address: values["admin-address"] }),
+    ...(values["admin-token"] === undefined ? {} : { token: values["admin-token"] }),
+    ...(values["admin-tls-cert"] === undefined ? {} : { tlsCert: values["admin-tls-cert"] }),
+    ...(values["admin-tls-key"] === undefined ? {} : { tlsKey: values["admin-tls-key"] }),
+  };
   const level = logLevelOf(values["log-level"]);
   let drainMs: number;
   try {
@@ -194,10 +201,12 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "run": {
       const paths = values.config ?? [];
+      const config = await loadOrExit(paths);
       const bindAddress = values["bind-address"];
-      await serve(await loadOrExit(paths), {
-        level,
+      await serve(config, {
+        log: createLogger(level),
         drainMs,
+        admin: adminOptionsOrExit(adminFlags, config),
         gateway: bindAddress === undefined ? {} : { bindAddress },
         reload: { paths, watch: values.watch },
       });
@@ -210,7 +219,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "demo":
-      await demo(level, drainMs);
+      await demo(level, drainMs, adminFlags);
       return;
     case "schema":
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);

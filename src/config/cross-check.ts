@@ -36,6 +36,15 @@ function duplicateNames(objects: readonly LoadedObject[]): CrossReport[] {
   return reports;
 }
 
+/** Gateway holds process-wide settings: a second one would leave unclear which applies. */
+function extraGateways(objects: readonly LoadedObject[]): CrossReport[] {
+  const gateways = objects.filter((object) => object.kind === "Gateway");
+  const [first, ...rest] = gateways;
+  if (first === undefined) return [];
+  const message = `only one Gateway object is allowed (already defined by ${place(first)})`;
+  return rest.map((object) => ({ object, report: { path: ["kind"], anchor: "value", message, value: "Gateway" } }));
+}
+
 function backendMessage(backend: string, objects: readonly LoadedObject[]): string {
   const other = objects.find((object) => object.name === backend && object.kind !== "Pipeline");
   if (other !== undefined) return `'${backend}' is not a Pipeline (it names an object of kind ${other.kind})`;
@@ -138,7 +147,7 @@ function pipelineFlow(object: LoadedObject): CrossReport[] {
 
 /** Checks that need more than one object's schema: references between objects, names, ports and flows. */
 export function crossCheck(objects: readonly LoadedObject[]): CrossReport[] {
-  const reports = [...duplicateNames(objects), ...portClashes(objects)];
+  const reports = [...duplicateNames(objects), ...portClashes(objects), ...extraGateways(objects)];
   for (const object of objects) {
     reports.push(...(object.kind === "HTTPServer" ? missingBackends(object, objects) : pipelineFlow(object)));
   }

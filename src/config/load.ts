@@ -2,6 +2,7 @@ import { stringify } from "yaml";
 import type { ConfigError } from "./errors.js";
 import { sortConfigErrors } from "./errors.js";
 import { crossCheck } from "./cross-check.js";
+import type { GatewaySpec } from "./kinds/gateway.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
 import type { PipelineSpec } from "./kinds/pipeline.js";
 import { toConfigError } from "./loaded-object.js";
@@ -24,12 +25,19 @@ export interface ConfigObject {
 export interface GatewayConfig {
   httpServers: HTTPServerSpec[];
   pipelines: PipelineSpec[];
+  /** The process-wide settings, when a Gateway object is given. */
+  gateway?: GatewaySpec;
   /** Every object as written, in load order. */
   objects: ConfigObject[];
 }
 
 /** Either the whole configuration, or every error found in it, sorted by file and line. */
 export type ConfigLoadResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] };
+
+/** Validates several named texts as one configuration; for the admin API (the request body and the stored objects). */
+export function validateSources(sources: readonly ConfigSource[]): ConfigLoadResult {
+  return validate(sources, []);
+}
 
 function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigError[]): ConfigLoadResult {
   const objects: LoadedObject[] = [];
@@ -44,6 +52,7 @@ function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigE
   const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [] };
   for (const object of objects) {
     if (object.name !== undefined) config.objects.push({ kind: object.kind, name: object.name, data: object.data });
+    if (object.kind === "Gateway" && object.spec !== undefined) config.gateway = object.spec;
     if (object.kind === "HTTPServer" && object.spec !== undefined) config.httpServers.push(object.spec);
     if (object.kind === "Pipeline" && object.spec !== undefined) config.pipelines.push(object.spec);
   }

@@ -2,6 +2,7 @@ import type { ConfigError } from "./errors.js";
 import { formatPath } from "./errors.js";
 import { NAME_PATTERN } from "./common-fields.js";
 import type { Anchor, IssueReport } from "./issues.js";
+import type { GatewaySpec } from "./kinds/gateway.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
 import type { PipelineSpec } from "./kinds/pipeline.js";
 import type { Position } from "./locate.js";
@@ -20,6 +21,7 @@ interface LoadedBase {
 
 /** One object read from a YAML document; `spec` is set when it passed its schema. */
 export type LoadedObject =
+  | (LoadedBase & { kind: "Gateway"; spec: GatewaySpec | undefined })
   | (LoadedBase & { kind: "HTTPServer"; spec: HTTPServerSpec | undefined })
   | (LoadedBase & { kind: "Pipeline"; spec: PipelineSpec | undefined });
 

@@ -1,8 +1,10 @@
+import { gatewaySchema } from "./kinds/gateway.js";
 import { httpServerSchema } from "./kinds/http-server.js";
 import { pipelineSchema } from "./kinds/pipeline.js";
 
 /** Top-level object kinds, keyed by `kind`; `label` names an object of the kind in error messages. */
 export const objectKinds = {
+  Gateway: { schema: gatewaySchema, label: "gateway" },
   HTTPServer: { schema: httpServerSchema, label: "httpserver" },
   Pipeline: { schema: pipelineSchema, label: "pipeline" },
 } as const;

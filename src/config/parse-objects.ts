@@ -41,6 +41,10 @@ function validateDocument(
   const rawName = data["name"];
   const name = typeof rawName === "string" && NAME_PATTERN.test(rawName) ? rawName : undefined;
   const base = { name, file, data, locate: where, label: objectKinds[kind].label + (name ? ` ${name}` : "") };
+  if (kind === "Gateway") {
+    const { spec, reports } = check(objectKinds.Gateway.schema, data);
+    return { object: { ...base, kind, spec }, reports };
+  }
   if (kind === "HTTPServer") {
     const { spec, reports } = check(objectKinds.HTTPServer.schema, data);
     return { object: { ...base, kind, spec }, reports };

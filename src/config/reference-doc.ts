@@ -25,6 +25,9 @@ const INTRO = [
 ].join("\n");
 
 const INTROS: Readonly<Record<string, string>> = {
+  Gateway:
+    "Process-wide settings (at most one Gateway object): worker processes and the admin API listener. " +
+    "They are read when the gateway starts; a change at run time is logged and takes effect at the next start.",
   HTTPServer: "Listens on a port and routes each request, by host and path rules, to a Pipeline (`backend`).",
   Pipeline:
     "A chain of filters. `flow` sets the order and the jumps; without `flow` (or with an empty one) the filters run " +

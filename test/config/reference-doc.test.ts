@@ -93,9 +93,9 @@ describe("configJsonSchema", () => {
     };
     assert.deepEqual(
       schema.oneOf.map((option) => option.properties["kind"]?.const),
-      ["HTTPServer", "Pipeline"],
+      ["Gateway", "HTTPServer", "Pipeline"],
     );
-    const server = schema.oneOf[0]?.properties;
+    const server = schema.oneOf.find((option) => option.properties["kind"]?.const === "HTTPServer")?.properties;
     assert.equal(server?.["keepAliveTimeout"]?.default, "60s");
     assert.equal(server?.["keepAliveTimeout"]?.anyOf?.length, 2);
     assert.equal(JSON.stringify(schema).includes('"roundRobinX"'), false);

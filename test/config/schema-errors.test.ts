@@ -317,7 +317,7 @@ describe("schema errors name file:line, object, filter and path", () => {
       `,
     );
     assert.deepEqual(errors, [
-      `${file}:1 kind: unknown kind 'HTTPserver' (expected one of HTTPServer, Pipeline)`,
+      `${file}:1 kind: unknown kind 'HTTPserver' (expected one of Gateway, HTTPServer, Pipeline)`,
       `${file}:6 pipeline name: invalid name 'ws rr' (use letters, digits, '.', '_' and '-', starting with a letter or digit)`,
       `${file}:8 pipeline filter wsproxy kind: unknown filter kind 'WebsocketProxy' (expected one of WebSocketProxy, Proxy, WebSocketUpgradeCheck, Validator, RateLimiter)`,
       `${file}:10 pipeline filter nokind kind: missing required field 'kind'`,

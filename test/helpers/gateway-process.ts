@@ -35,21 +35,44 @@ export class GatewayProcess {
     this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
   }
 
-  /** Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. */
-  static async start(yaml: string, options: { servers?: number; args?: string[] } = {}): Promise<GatewayProcess> {
+  /** The admin API's port, when started with `admin: true`. */
+  adminPort = 0;
+
+  /**
+   * Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. The admin API is off
+   * (tests run many gateways at once) unless `admin` is set: then it listens on an ephemeral loopback port, or as
+   * `args` say (e.g. `--admin-address`, `--admin-token`).
+   */
+  static async start(
+    yaml: string,
+    options: { servers?: number; args?: string[]; admin?: boolean; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, yaml);
+    const args = options.args ?? [];
+    const adminArgs =
+      options.admin === true
+        ? args.includes("--admin-address")
+          ? []
+          : ["--admin-address", "127.0.0.1:0"]
+        : ["--admin-address", "off"];
     const child = spawn(
       process.execPath,
-      [CLI, "run", "--config", file, "--log-level", "debug", ...(options.args ?? [])],
+      [CLI, "run", "--config", file, "--log-level", "debug", ...adminArgs, ...args],
       {
         stdio: ["ignore", "pipe", "pipe"],
+        env: options.env ?? process.env,
       },
     );
     const gateway = new GatewayProcess(child, file);
     const servers = options.servers ?? 1;
-    const listening = gateway.logsMatching((line) => line.msg === "listening", servers);
+    const listening = gateway
+      .logsMatching((line) => line.msg === "listening", servers)
+      .then(() => (options.admin === true ? gateway.nextLog((line) => line.msg === "admin listening") : undefined))
+      .then((line) => {
+        if (line !== undefined) gateway.adminPort = Number(line["port"]);
+      });
     await withTimeout(
       Promise.race([
         listening,

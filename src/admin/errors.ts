@@ -1,0 +1,93 @@
+import type { ConfigError } from "../config/errors.js";
+
+/** Failures of an admin request itself, one class each, with the status the caller gets. */
+export abstract class AdminError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  readonly headers: Readonly<Record<string, string>> = {};
+  /** Configuration errors, each placed in the request body or in the stored objects. */
+  readonly errors: readonly ConfigError[] = [];
+}
+
+export class UnauthorizedError extends AdminError {
+  readonly code = "WSG_UNAUTHORIZED";
+  readonly status = 401;
+  override readonly headers = { "WWW-Authenticate": 'Bearer realm="wsgate admin"' };
+  constructor(given: boolean) {
+    super(given ? "wrong admin token" : "the admin API needs a token: Authorization: Bearer TOKEN");
+  }
+}
+
+export class PathNotFoundError extends AdminError {
+  readonly code = "WSG_PATH_NOT_FOUND";
+  readonly status = 404;
+  constructor(path: string) {
+    super(`no admin endpoint at ${path} (see GET /apis/v2/objects, /apis/v2/status/objects, /apis/v2/sessions)`);
+  }
+}
+
+export class AdminMethodNotAllowedError extends AdminError {
+  readonly code = "WSG_METHOD_NOT_ALLOWED";
+  readonly status = 405;
+  override readonly headers: Readonly<Record<string, string>>;
+  constructor(method: string, allowed: readonly string[]) {
+    super(`method ${method} is not allowed here (allowed: ${allowed.join(", ")})`);
+    this.headers = { Allow: allowed.join(", ") };
+  }
+}
+
+export class BodyTooLargeError extends AdminError {
+  readonly code = "WSG_BODY_TOO_LARGE";
+  readonly status = 413;
+  constructor(limit: number) {
+    super(`request body larger than ${limit} bytes`);
+  }
+}
+
+export class InvalidObjectError extends AdminError {
+  readonly code = "WSG_INVALID_OBJECT";
+  readonly status = 400;
+  override readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    super(`invalid configuration: ${errors.length} error(s)`);
+    this.errors = errors;
+  }
+}
+
+/** A body must hold exactly one object, as in Easegress; `wsgate apply` sends a file's objects one by one. */
+export class NotOneObjectError extends AdminError {
+  readonly code = "WSG_NOT_ONE_OBJECT";
+  readonly status = 400;
+  constructor(count: number) {
+    super(`the request body must hold exactly one object, it holds ${count}`);
+  }
+}
+
+export class NameMismatchError extends AdminError {
+  readonly code = "WSG_NAME_MISMATCH";
+  readonly status = 400;
+  constructor(pathName: string, bodyName: string) {
+    super(`the body names object '${bodyName}' but the path names '${pathName}'`);
+  }
+}
+
+export class KindChangeError extends AdminError {
+  readonly code = "WSG_KIND_CHANGE";
+  readonly status = 400;
+  constructor(name: string, from: string, to: string) {
+    super(`object ${name} is a ${from}; it cannot become a ${to} (delete it first)`);
+  }
+}
+
+export class InvalidRevisionError extends AdminError {
+  readonly code = "WSG_INVALID_REVISION";
+  readonly status = 400;
+  constructor(text: string) {
+    super(`revision '${text}' is not a revision number (If-Match: "3" or ?revision=3)`);
+  }
+}
+
+export class InvalidQueryError extends AdminError {
+  readonly code = "WSG_INVALID_QUERY";
+  readonly status = 400;
+}

@@ -1,0 +1,142 @@
+import { stringify } from "yaml";
+import { isObjectKind, objectKindNames } from "../config/object-kinds.js";
+import type { GatewayControl } from "../control/control.js";
+import { ApplyFailedError } from "../control/errors.js";
+import type { StoredObject } from "../control/object-store.js";
+import { ObjectExistsError, ObjectNotFoundError, StaleRevisionError } from "../errors.js";
+import { readBody } from "./body.js";
+import { InvalidQueryError, KindChangeError, NameMismatchError } from "./errors.js";
+import { checkCandidate, objectOfBody } from "./object-body.js";
+import type { AdminAnswer, AdminRequest } from "./response.js";
+import { wantsYaml } from "./response.js";
+import { expectedRevision, revisionHeaders } from "./revision.js";
+
+const OBJECTS_PATH = "/apis/v2/objects";
+
+/** One row of `GET /apis/v2/objects`: the object as written, with its revision for a later If-Match. */
+export interface ObjectListItem {
+  name: string;
+  kind: string;
+  revision: number;
+  object: Record<string, unknown>;
+}
+
+function written(stored: StoredObject, status: number): AdminAnswer {
+  const { name, kind } = stored.object;
+  return {
+    status,
+    body: { name, kind, revision: stored.revision },
+    headers: { ...revisionHeaders(stored.revision), Location: `${OBJECTS_PATH}/${encodeURIComponent(name)}` },
+  };
+}
+
+function mustGet(control: GatewayControl, name: string): StoredObject {
+  const stored = control.store.get(name);
+  if (stored === undefined) throw new ObjectNotFoundError(name);
+  return stored;
+}
+
+/**
+ * The object endpoints. Writes run one at a time: each is validated against the current set, written, and applied;
+ * when the gateway cannot apply it (a port in use, say) the write is undone, so the store keeps describing what runs.
+ */
+export class ObjectsApi {
+  private writing: Promise<unknown> = Promise.resolve();
+
+  private serialized<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.writing.then(write);
+    this.writing = result.catch(() => undefined);
+    return result;
+  }
+
+  list = ({ control, query }: AdminRequest): Promise<AdminAnswer> => {
+    const kind = query.get("kind");
+    if (kind !== null && !isObjectKind(kind)) {
+      throw new InvalidQueryError(`unknown kind '${kind}' (expected one of ${objectKindNames.join(", ")})`);
+    }
+    const items: ObjectListItem[] = control.store
+      .list()
+      .filter((stored) => kind === null || stored.object.kind === kind)
+      .map(({ object, revision }) => ({ name: object.name, kind: object.kind, revision, object: object.data }));
+    return Promise.resolve({ status: 200, body: items });
+  };
+
+  get = ({ control, params, request, query }: AdminRequest): Promise<AdminAnswer> => {
+    const stored = mustGet(control, params["name"] ?? "");
+    const headers = revisionHeaders(stored.revision);
+    if (!wantsYaml(request, query)) return Promise.resolve({ status: 200, body: stored.object.data, headers });
+    return Promise.resolve({
+      status: 200,
+      text: { contentType: "application/yaml", body: stringify(stored.object.data) },
+      headers,
+    });
+  };
+
+  create = async ({ control, request }: AdminRequest): Promise<AdminAnswer> => {
+    const text = await readBody(request);
+    const object = objectOfBody(text);
+    return this.serialized(async () => {
+      // Checked before validation, so a taken name is a 409 rather than a duplicate-name 400.
+      if (control.store.get(object.name) !== undefined) throw new ObjectExistsError(object.name);
+      checkCandidate(
+        control.store.list().map((stored) => stored.object),
+        { text },
+      );
+      const stored = await control.store.create(object);
+      await this.applyOrUndo(control, () => control.store.delete(object.name));
+      return written(stored, 201);
+    });
+  };
+
+  update = async ({ control, request, params, query }: AdminRequest): Promise<AdminAnswer> => {
+    const name = params["name"] ?? "";
+    const expected = expectedRevision(request, query);
+    const text = await readBody(request);
+    const object = objectOfBody(text);
+    if (object.name !== name) throw new NameMismatchError(name, object.name);
+    return this.serialized(async () => {
+      const previous = mustGet(control, name);
+      if (expected !== undefined && expected !== previous.revision) {
+        throw new StaleRevisionError(name, expected, previous.revision);
+      }
+      if (previous.object.kind !== object.kind) throw new KindChangeError(name, previous.object.kind, object.kind);
+      const others = control.store
+        .list()
+        .filter((stored) => stored.object.name !== name)
+        .map((stored) => stored.object);
+      checkCandidate(others, { text });
+      const stored = await control.store.update(object, expected);
+      await this.applyOrUndo(control, () => control.store.update(previous.object, stored.revision));
+      return written(stored, 200);
+    });
+  };
+
+  delete = ({ control, params }: AdminRequest): Promise<AdminAnswer> => {
+    const name = params["name"] ?? "";
+    return this.serialized(async () => {
+      const previous = mustGet(control, name);
+      checkCandidate(
+        control.store
+          .list()
+          .filter((stored) => stored.object.name !== name)
+          .map((stored) => stored.object),
+      );
+      await control.store.delete(name);
+      await this.applyOrUndo(control, () => control.store.create(previous.object));
+      return { status: 200, body: { name, kind: previous.object.kind, deleted: true } };
+    });
+  };
+
+  /** Waits for the gateway to take the change; when it cannot, undoes the write and answers with why. */
+  private async applyOrUndo(control: GatewayControl, undo: () => Promise<unknown>): Promise<void> {
+    const failure = await control.settled();
+    if (failure === undefined) return;
+    // Undo only our own write: an update names the revision it wrote, so a later writer's change is kept.
+    const undone = await undo().then(
+      () => true,
+      () => false,
+    );
+    if (undone) await control.settled();
+    throw new ApplyFailedError(failure, undone);
+  }
+}

@@ -1,0 +1,137 @@
+import { readFileSync } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { GatewayControl } from "../control/control.js";
+import { ControlError } from "../control/errors.js";
+import { ObjectStoreError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+import { isLoopback } from "./address.js";
+import { checkBearer } from "./auth.js";
+import { AdminError } from "./errors.js";
+import { ObjectsApi } from "./objects-api.js";
+import { send, wantsYaml, type AdminHandler } from "./response.js";
+import { Router } from "./router.js";
+import { closeSession, listSessions } from "./sessions-api.js";
+import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  /** Required for any address but loopback. */
+  token?: string;
+  tls?: { certFile: string; keyFile: string };
+}
+
+/** The admin listener refuses to start: a setting that would expose it, or a file it cannot read. */
+export class AdminConfigError extends Error {}
+
+function routes(): Router<AdminHandler> {
+  const objects = new ObjectsApi();
+  return new Router<AdminHandler>()
+    .add("GET", "/apis/v2/objects", objects.list)
+    .add("POST", "/apis/v2/objects", objects.create)
+    .add("GET", "/apis/v2/objects/:name", objects.get)
+    .add("PUT", "/apis/v2/objects/:name", objects.update)
+    .add("DELETE", "/apis/v2/objects/:name", objects.delete)
+    .add("GET", "/apis/v2/status/objects", gatewayStatus)
+    .add("GET", "/apis/v2/status/objects/:name", objectStatus)
+    .add("GET", "/apis/v2/object-kinds", objectKinds)
+    .add("GET", "/apis/v2/sessions", listSessions)
+    .add("DELETE", "/apis/v2/sessions/:id", closeSession)
+    .add("GET", "/metrics", metrics);
+}
+
+/** The error answer: `{error, code, errors}`; errors are config errors placed at file, line and column. */
+function errorAnswer(error: unknown): { status: number; body: object; headers?: Record<string, string> } {
+  if (error instanceof AdminError) {
+    return {
+      status: error.status,
+      body: { error: error.message, code: error.code, errors: error.errors },
+      headers: { ...error.headers },
+    };
+  }
+  if (error instanceof ObjectStoreError || error instanceof ControlError) {
+    return { status: error.status, body: { error: error.message, code: error.code, errors: [] } };
+  }
+  return { status: 500, body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] } };
+}
+
+/** The admin API's own listener: never a traffic port, loopback unless a token guards it, HTTPS when asked. */
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly router = routes();
+
+  constructor(
+    private readonly options: AdminServerOptions,
+    private readonly control: GatewayControl,
+    private readonly log: Logger,
+  ) {
+    if (options.token === undefined && !isLoopback(options.host)) {
+      throw new AdminConfigError(
+        `refusing to serve the admin API on ${options.host} without a token: use a loopback address ` +
+          `(127.0.0.1, ::1), or set --admin-token / WSGATE_ADMIN_TOKEN`,
+      );
+    }
+    const handle = (request: IncomingMessage, response: ServerResponse): void => void this.handle(request, response);
+    this.server =
+      options.tls === undefined ? http.createServer(handle) : https.createServer(readTls(options.tls), handle);
+    // Slow or idle admin clients must not hold sockets forever.
+    this.server.requestTimeout = 30_000;
+    this.server.headersTimeout = 10_000;
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off("error", reject);
+        const address = this.server.address() as AddressInfo;
+        const tls = this.options.tls !== undefined;
+        const auth = this.options.token !== undefined;
+        this.log.info({ address: address.address, port: address.port, tls, auth }, "admin listening");
+        resolve(address);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? "/", "http://admin");
+    const yaml = wantsYaml(request, url.searchParams);
+    try {
+      checkBearer(request, this.options.token);
+      const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
+      const answer = await handler({ request, params, query: url.searchParams, control: this.control });
+      send(response, answer, yaml);
+    } catch (error) {
+      const answer = errorAnswer(error);
+      const level = answer.status >= 500 ? "error" : "debug";
+      this.log[level](
+        { method: request.method, path: url.pathname, status: answer.status, error: (error as Error).message },
+        "admin request failed",
+      );
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      // An unread body (a refused upload) would otherwise stall the next request on this connection.
+      if (answer.status === 413 || answer.status === 401) response.setHeader("Connection", "close");
+      send(response, answer, yaml);
+    }
+  }
+}
+
+function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  } catch (error) {
+    throw new AdminConfigError(`cannot read the admin TLS files: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,71 @@
+import { formatConfigError } from "../config/errors.js";
+import { AdminClient, AdminRequestError, DEFAULT_SERVER } from "./admin-client.js";
+import { FileObjectsError } from "./apply-file.js";
+import { UsageError, apply, describe, get, remove, sessions, type OutputFormat, type VerbContext } from "./verbs.js";
+
+const VERBS = ["apply", "get", "describe", "delete", "sessions"] as const;
+type AdminVerb = (typeof VERBS)[number];
+
+export function isAdminVerb(command: string): command is AdminVerb {
+  return (VERBS as readonly string[]).includes(command);
+}
+
+export interface VerbOptions {
+  server?: string | undefined;
+  token?: string | undefined;
+  output?: string | undefined;
+  filename?: string | undefined;
+}
+
+const OUTPUTS: readonly OutputFormat[] = ["table", "json", "yaml"];
+
+/** Runs one egctl-like verb against the admin API; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function runAdminVerb(verb: AdminVerb, args: readonly string[], options: VerbOptions): Promise<number> {
+  const err = (text: string): void => void process.stderr.write(text);
+  const output = (options.output ?? "table") as OutputFormat;
+  if (!OUTPUTS.includes(output)) {
+    err(`wsgate: --output must be one of ${OUTPUTS.join(", ")}\n`);
+    return 2;
+  }
+  const token = options.token ?? (process.env["WSGATE_ADMIN_TOKEN"] || undefined);
+  const client = new AdminClient(options.server ?? DEFAULT_SERVER, token);
+  const context: VerbContext = { client, args, output, out: (text) => void process.stdout.write(text), err };
+  try {
+    switch (verb) {
+      case "apply":
+        if (options.filename === undefined) throw new UsageError("wsgate apply needs -f FILE");
+        return (await apply(context, options.filename)) ? 0 : 1;
+      case "get":
+        await get(context);
+        return 0;
+      case "describe":
+        await describe(context);
+        return 0;
+      case "delete":
+        await remove(context);
+        return 0;
+      case "sessions":
+        await sessions(context);
+        return 0;
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(`wsgate: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof FileObjectsError) {
+      err(`${error.message}\nwsgate: ${error.errors.length} configuration error(s); nothing applied\n`);
+      return 1;
+    }
+    if (error instanceof AdminRequestError) {
+      err(`wsgate: ${error.message}\n`);
+      for (const detail of error.errors) err(`${formatConfigError(detail)}\n`);
+      return 1;
+    }
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      err(`wsgate: ${(error as Error).message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,186 @@
+import { stringify } from "yaml";
+import type { ConfigError } from "../config/errors.js";
+import { formatConfigError } from "../config/errors.js";
+import { objectKindNames } from "../config/object-kinds.js";
+import type { ListenerView, SessionView } from "../control/control.js";
+import type { PoolStatus } from "../upstream/status.js";
+import type { ObjectListItem } from "../admin/objects-api.js";
+import { AdminRequestError, type AdminClient } from "./admin-client.js";
+import { readFileObjects, type FileObject } from "./apply-file.js";
+import { formatAge, formatTraffic, renderTable } from "./table.js";
+
+export type OutputFormat = "table" | "json" | "yaml";
+
+/** What a verb needs: the client, its arguments, the output format, and where to write. */
+export interface VerbContext {
+  client: AdminClient;
+  args: readonly string[];
+  output: OutputFormat;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+interface GatewayStatusBody {
+  listeners: ListenerView[];
+  pools: PoolStatus[];
+  sessions: SessionView[];
+  lastApplyError?: string;
+}
+
+function structured(context: VerbContext, value: unknown): boolean {
+  if (context.output === "json") context.out(`${JSON.stringify(value, null, 2)}\n`);
+  else if (context.output === "yaml") context.out(stringify(value));
+  else return false;
+  return true;
+}
+
+function needName(context: VerbContext, verb: string): string {
+  const [name] = context.args;
+  if (name === undefined) throw new UsageError(`wsgate ${verb} needs an object name`);
+  return name;
+}
+
+export class UsageError extends Error {}
+
+const objectPath = (name: string): string => `/apis/v2/objects/${encodeURIComponent(name)}`;
+
+/** What runs of an object, in a few words, from one status call. */
+function statusOf(item: ObjectListItem, status: GatewayStatusBody): string {
+  if (item.kind === "HTTPServer") {
+    const listeners = status.listeners.filter((listener) => listener.server === item.name);
+    if (listeners.length === 0) return "not listening";
+    return `listening ${listeners.map((listener) => `${listener.address}:${listener.port}`).join(", ")}`;
+  }
+  if (item.kind === "Pipeline") {
+    const pools = status.pools.filter((pool) => pool.pool.startsWith(`${item.name}/`));
+    const servers = pools.flatMap((pool) => pool.servers);
+    if (servers.length === 0) return "";
+    return `${servers.filter((server) => server.eligible).length}/${servers.length} servers available`;
+  }
+  return status.lastApplyError === undefined ? "applied" : `last apply failed: ${status.lastApplyError}`;
+}
+
+function sessionsOf(item: ObjectListItem, sessions: readonly SessionView[]): string {
+  if (item.kind === "HTTPServer") return String(sessions.filter((session) => session.server === item.name).length);
+  if (item.kind === "Pipeline") return String(sessions.filter((session) => session.pipeline === item.name).length);
+  return String(sessions.length);
+}
+
+/** `wsgate get [KIND|NAME]`: objects as a table NAME KIND REVISION SESSIONS STATUS. */
+export async function get(context: VerbContext): Promise<void> {
+  const [selector] = context.args;
+  const kind = objectKindNames.find((known) => known.toLowerCase() === selector?.toLowerCase());
+  let items: ObjectListItem[];
+  if (selector === undefined || kind !== undefined) {
+    const query = kind === undefined ? "" : `?kind=${kind}`;
+    items = await context.client.json<ObjectListItem[]>("GET", `/apis/v2/objects${query}`);
+  } else {
+    const response = await context.client.request("GET", objectPath(selector), undefined, {
+      Accept: "application/json",
+    });
+    const object = JSON.parse(response.text) as Record<string, unknown>;
+    const revision = Number(response.headers.get("x-object-revision"));
+    items = [{ name: selector, kind: String(object["kind"]), revision, object }];
+  }
+  if (structured(context, items)) return;
+  const status = await context.client.json<GatewayStatusBody>("GET", "/apis/v2/status/objects");
+  const rows = items.map((item) => [
+    item.name,
+    item.kind,
+    String(item.revision),
+    sessionsOf(item, status.sessions),
+    statusOf(item, status),
+  ]);
+  context.out(renderTable(["NAME", "KIND", "REVISION", "SESSIONS", "STATUS"], rows));
+}
+
+/** `wsgate describe NAME`: the object as written, then what runs of it. */
+export async function describe(context: VerbContext): Promise<void> {
+  const name = needName(context, "describe");
+  const object = await context.client.json<Record<string, unknown>>("GET", objectPath(name));
+  const status = await context.client.json<Record<string, unknown>>(
+    "GET",
+    `/apis/v2/status/objects/${encodeURIComponent(name)}`,
+  );
+  if (structured(context, { object, status })) return;
+  const indent = (text: string): string => text.replace(/^(?=.)/gm, "  ");
+  const { name: _name, kind, revision, ...rest } = status;
+  context.out(
+    `Name:      ${name}\nKind:      ${String(kind)}\nRevision:  ${String(revision)}\n\n` +
+      `Spec:\n${indent(stringify(object))}\nStatus:\n${indent(stringify(rest))}`,
+  );
+}
+
+/** `wsgate delete NAME`. */
+export async function remove(context: VerbContext): Promise<void> {
+  const name = needName(context, "delete");
+  const answer = await context.client.json<{ name: string; kind: string }>("DELETE", objectPath(name));
+  if (structured(context, answer)) return;
+  context.out(`${answer.kind.toLowerCase()} ${answer.name} deleted\n`);
+}
+
+/** `wsgate sessions`: live WebSocket sessions; IN is what the client sent, OUT what the backend sent. */
+export async function sessions(context: VerbContext): Promise<void> {
+  const list = await context.client.json<SessionView[]>("GET", "/apis/v2/sessions");
+  if (structured(context, list)) return;
+  const rows = list.map((session) => [
+    session.id,
+    `${session.server} ${session.route}`,
+    session.pipeline,
+    session.backend,
+    session.client,
+    formatAge(session.ageMs),
+    formatTraffic(session.clientMessages, session.clientBytes),
+    formatTraffic(session.backendMessages, session.backendBytes),
+  ]);
+  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
+  context.out(renderTable(headers, rows));
+}
+
+interface AppliedObject {
+  name: string;
+  kind: string;
+  revision?: number;
+  result: "created" | "updated" | "failed";
+  error?: string;
+}
+
+/** The server's errors for an object of the file, placed at the file's lines. */
+function inFile(errors: readonly ConfigError[], file: string, object: FileObject): string[] {
+  return errors.map((error) =>
+    formatConfigError(
+      error.file === "request" ? { ...error, file, line: error.line > 0 ? error.line + object.lineOffset : 0 } : error,
+    ),
+  );
+}
+
+/** `wsgate apply -f FILE`: each object created, or updated when its name is taken. Returns false if any failed. */
+export async function apply(context: VerbContext, file: string): Promise<boolean> {
+  const results: AppliedObject[] = [];
+  for (const object of await readFileObjects(file)) {
+    const { kind, name } = object;
+    try {
+      let result: "created" | "updated" = "created";
+      let answer: { revision: number };
+      try {
+        answer = await context.client.json("POST", "/apis/v2/objects", object.text);
+      } catch (error) {
+        if (!(error instanceof AdminRequestError) || error.code !== "WSG_OBJECT_EXISTS") throw error;
+        result = "updated";
+        answer = await context.client.json("PUT", objectPath(name), object.text);
+      }
+      results.push({ name, kind, revision: answer.revision, result });
+      if (context.output === "table") context.out(`${kind.toLowerCase()} ${name} ${result}\n`);
+    } catch (error) {
+      if (error instanceof AdminRequestError && (error.status === undefined || error.status === 401)) throw error;
+      const message = (error as Error).message;
+      results.push({ name, kind, result: "failed", error: message });
+      context.err(`${kind.toLowerCase()} ${name}: ${message}\n`);
+      if (error instanceof AdminRequestError) {
+        for (const line of inFile(error.errors, file, object)) context.err(`${line}\n`);
+      }
+    }
+  }
+  structured(context, results);
+  return results.every((result) => result.result !== "failed");
+}

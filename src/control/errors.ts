@@ -1,0 +1,30 @@
+/** Failures of a GatewayControl request: a status for the admin API's answer and a stable code. */
+export abstract class ControlError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+}
+
+export class InvalidCloseCodeError extends ControlError {
+  readonly code = "WSG_INVALID_CLOSE_CODE";
+  readonly status = 400;
+  constructor(code: unknown) {
+    super(`close code ${String(code)} is not one an operator may send (1000, 1001, 1008, 1011 or 3000-4999)`);
+  }
+}
+
+export class SessionNotFoundError extends ControlError {
+  readonly code = "WSG_SESSION_NOT_FOUND";
+  readonly status = 404;
+  constructor(id: string) {
+    super(`session ${id} not found (it may have ended)`);
+  }
+}
+
+/** The objects were valid, but the running gateway could not take them (e.g. a port in use). */
+export class ApplyFailedError extends ControlError {
+  readonly code = "WSG_APPLY_FAILED";
+  readonly status = 500;
+  constructor(reason: string, rolledBack: boolean) {
+    super(`the gateway could not apply the change: ${reason}${rolledBack ? " (the change was undone)" : ""}`);
+  }
+}

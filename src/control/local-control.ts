@@ -1,0 +1,163 @@
+import type { Registry } from "prom-client";
+import { formatConfigError } from "../config/errors.js";
+import type { ConfigObject, GatewayConfig } from "../config/load.js";
+import { validateObjects } from "../config/load.js";
+import { gatewaySchema, type GatewaySpec } from "../config/kinds/gateway.js";
+import type { ApplySummary, Gateway } from "../gateway.js";
+import { gatewayMetrics } from "../observability/metrics.js";
+import type { Logger } from "../observability/logger.js";
+import { upstreamStatus } from "../upstream/status.js";
+import { operatorCloseCode } from "./close-codes.js";
+import type { GatewayControl, SessionView, StatusView } from "./control.js";
+import type { ObjectStore } from "./object-store.js";
+
+export interface LocalControlOptions {
+  /** The Gateway object the process started with: its settings only change at the next start. */
+  startSettings?: GatewaySpec;
+  /** Where `metrics()` reads from; the metrics work plugs its registry in here. */
+  metricsRegistry?: Registry;
+}
+
+/**
+ * The control of a gateway running in this process: every change the store reports is validated and applied to the
+ * gateway, one at a time; a burst of changes is applied once, as its last set.
+ */
+export class LocalControl implements GatewayControl {
+  private applying: Promise<string | undefined> = Promise.resolve(undefined);
+  private latest: ConfigObject[] | undefined;
+  private lastApplyError: string | undefined;
+  /** The set running now, as JSON: a store change that brings the same set again is not applied twice. */
+  private appliedJson: string | undefined;
+  private readonly metricsRegistry: Registry;
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly gateway: Gateway,
+    private readonly log: Logger,
+    private readonly options: LocalControlOptions = {},
+  ) {
+    this.metricsRegistry = options.metricsRegistry ?? gatewayMetrics.registry;
+    this.appliedJson = JSON.stringify(store.list().map((stored) => stored.object));
+    store.onChange((objects) => {
+      this.latest = objects;
+      this.applying = this.applying.then(() => this.applyLatest());
+    });
+  }
+
+  settled(): Promise<string | undefined> {
+    return this.applying;
+  }
+
+  /**
+   * A whole new set from the config files (SIGHUP, `--watch`): applied first and kept in the store only when it ran,
+   * so a set that cannot run (a port in use) leaves the store and the gateway as they were. Throws with the reason.
+   */
+  replaceFromFiles(config: GatewayConfig): Promise<ApplySummary> {
+    const run = this.applying.then(async () => {
+      this.warnOnStartOnlyChanges(config);
+      const summary = await this.gateway.apply(config);
+      this.appliedJson = JSON.stringify(config.objects);
+      this.lastApplyError = undefined;
+      await this.store.replaceAll(config.objects);
+      return summary;
+    });
+    this.applying = run.then(
+      () => this.lastApplyError,
+      () => this.lastApplyError,
+    );
+    return run;
+  }
+
+  private async applyLatest(): Promise<string | undefined> {
+    const objects = this.latest;
+    // An earlier step of this chain already applied the newest set.
+    if (objects === undefined) return this.lastApplyError;
+    this.latest = undefined;
+    const json = JSON.stringify(objects);
+    if (json === this.appliedJson) return this.lastApplyError;
+    const result = validateObjects(objects, "objects");
+    if (!result.ok) {
+      const errors = result.errors.map(formatConfigError);
+      this.log.error({ event: "config_rejected", errors }, "config rejected: the objects are not valid together");
+      this.lastApplyError = `invalid configuration: ${errors.join("; ")}`;
+      return this.lastApplyError;
+    }
+    this.warnOnStartOnlyChanges(result.config);
+    try {
+      const summary = await this.gateway.apply(result.config);
+      this.appliedJson = json;
+      this.lastApplyError = undefined;
+      this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
+    } catch (error) {
+      this.lastApplyError = error instanceof Error ? error.message : String(error);
+      this.log.error({ event: "config_apply_failed", error: this.lastApplyError }, "config could not be applied");
+    }
+    return this.lastApplyError;
+  }
+
+  private warnOnStartOnlyChanges(config: GatewayConfig): void {
+    const before = settingsOf(this.options.startSettings);
+    const after = settingsOf(config.gateway);
+    const changed = Object.keys({ ...before, ...after }).filter(
+      (field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]),
+    );
+    if (changed.length === 0) return;
+    this.log.warn({ event: "restart_required", fields: changed }, "Gateway settings take effect at the next start");
+  }
+
+  sessions(): Promise<SessionView[]> {
+    const now = Date.now();
+    return Promise.resolve(
+      this.gateway.sessions.list().map((session) => {
+        const totals = session.totals();
+        return {
+          id: String(session.id),
+          server: session.server,
+          route: session.route,
+          pipeline: session.pipeline,
+          backend: session.backend,
+          client: session.client,
+          startedAt: new Date(session.startedAt).toISOString(),
+          ageMs: now - session.startedAt,
+          clientMessages: totals.fromClient.messages,
+          clientBytes: totals.fromClient.bytes,
+          backendMessages: totals.fromBackend.messages,
+          backendBytes: totals.fromBackend.bytes,
+        };
+      }),
+    );
+  }
+
+  closeSession(id: string, code: number, reason: string): Promise<boolean> {
+    const checked = operatorCloseCode(code);
+    const session = this.gateway.sessions.list().find((live) => String(live.id) === id);
+    if (session === undefined) return Promise.resolve(false);
+    this.log.info({ event: "session_closed_by_operator", session: id, code: checked, reason }, "closing session");
+    session.close(checked, reason);
+    return Promise.resolve(true);
+  }
+
+  status(): Promise<StatusView> {
+    const view: StatusView = {
+      listeners: this.gateway.listening.map((listener) => ({
+        server: listener.server,
+        address: listener.address.address,
+        port: listener.address.port,
+      })),
+      pools: upstreamStatus.pools(),
+      sessions: this.gateway.sessions.size,
+    };
+    if (this.lastApplyError !== undefined) view.lastApplyError = this.lastApplyError;
+    return Promise.resolve(view);
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.metricsRegistry.contentType, body: await this.metricsRegistry.metrics() };
+  }
+}
+
+/** The start-only fields of a Gateway object, without its kind and name; the defaults when there is none. */
+function settingsOf(spec: GatewaySpec | undefined): Record<string, unknown> {
+  const { kind: _kind, name: _name, ...settings } = spec ?? gatewaySchema.parse({ kind: "Gateway", name: "defaults" });
+  return settings;
+}
