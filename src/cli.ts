@@ -8,12 +8,14 @@ import { loadConfig, type GatewayConfig } from "./config/load.js";
 import { configJsonSchema } from "./config/reference-doc.js";
 import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
 import { Gateway } from "./gateway.js";
+import { runCluster } from "./cluster/run-cluster.js";
+import { parseWorkerCount } from "./cluster/worker-count.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
 Usage:
-  wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION]
+  wsgate run --config FILE|DIR [--config ...] [--log-level LEVEL] [--drain-timeout DURATION] [--workers N|auto]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
@@ -28,6 +30,7 @@ Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
   --log-level      ${LOG_LEVELS.join(", ")} (default info)
   --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
+  --workers        run: worker processes sharing the listeners, or auto (one per core); default 1 (no cluster)
 `;
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -46,6 +49,7 @@ function parseOptions(args: string[]) {
         config: { type: "string", short: "c", multiple: true },
         "log-level": { type: "string", default: "info" },
         "drain-timeout": { type: "string", default: "10s" },
+        workers: { type: "string", default: "1" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -154,9 +158,25 @@ async function main(argv: string[]): Promise<void> {
     fail(`--drain-timeout: ${(error as Error).message}`);
   }
   switch (command) {
-    case "run":
-      await serve(await loadOrExit(values.config ?? []), level, drainMs);
+    case "run": {
+      const config = await loadOrExit(values.config ?? []);
+      // ---- cluster (issue 6): `--workers N|auto` with N > 1 runs the gateway in N workers behind a primary ----
+      let workers: number;
+      try {
+        workers = parseWorkerCount(values.workers);
+      } catch (error) {
+        fail(`--workers: ${(error as Error).message}`);
+      }
+      if (workers > 1) {
+        await runCluster({ workers, objects: config.objects, log: createLogger(level), drainMs }).catch(
+          (error: unknown) => fail((error as Error).message),
+        );
+        return;
+      }
+      // ---- end cluster ----
+      await serve(config, level, drainMs);
       return;
+    }
     case "validate": {
       const paths = values.config ?? [];
       await loadOrExit(paths);
