@@ -31,14 +31,20 @@ export class GatewayProcess {
     this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
   }
 
-  /** Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. */
-  static async start(yaml: string, options: { servers?: number; args?: string[] } = {}): Promise<GatewayProcess> {
+  /**
+   * Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. `entry` runs another
+   * script with the same arguments instead of the CLI (a test primary, see test/cluster/fixtures).
+   */
+  static async start(
+    yaml: string,
+    options: { servers?: number; args?: string[]; entry?: string } = {},
+  ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, yaml);
     const child = spawn(
       process.execPath,
-      [CLI, "run", "--config", file, "--log-level", "debug", ...(options.args ?? [])],
+      [options.entry ?? CLI, "run", "--config", file, "--log-level", "debug", ...(options.args ?? [])],
       {
         stdio: ["ignore", "pipe", "pipe"],
       },
