@@ -49,20 +49,7 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
     log,
   });
   const control = new ClusterControl(store, supervisor, log, options.control);
-  log.info({ workers: options.workers, pid: process.pid }, "starting workers");
-  supervisor.start(control);
-
-  const startError = await control.started(options.workers, START_TIMEOUT_MS);
-  if (startError !== undefined) {
-    await supervisor.stop(0);
-    await store.close();
-    throw new ClusterStartError(startError);
-  }
-  for (const listener of control.listeners()) {
-    log.info({ server: listener.server, port: listener.port, address: listener.address }, "listening");
-  }
-  const closeAdmin = (await options.adminStart?.(control)) ?? undefined;
-
+  let closeAdmin: (() => Promise<void>) | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
@@ -70,11 +57,24 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
       await supervisor.stop(drainMs);
       await store.close();
     })());
-
+  // A crash loop that leaves no worker: exit non-zero, so that a supervisor (systemd, k8s) restarts the gateway.
   control.onGaveUp = () => {
     log.fatal("no worker left: exiting");
     void stop().finally(() => process.exit(1));
   };
+  log.info({ workers: options.workers, pid: process.pid }, "starting workers");
+  supervisor.start(control);
+
+  const startError = await control.started(options.workers, START_TIMEOUT_MS);
+  if (startError !== undefined) {
+    await stop();
+    throw new ClusterStartError(startError);
+  }
+  for (const listener of control.listeners()) {
+    log.info({ server: listener.server, port: listener.port, address: listener.address }, "listening");
+  }
+  closeAdmin = (await options.adminStart?.(control)) ?? undefined;
+
   if (options.handleSignals ?? true) {
     const onSignal = (signal: string): void => {
       log.info({ signal, drainMs }, "stopping: draining every worker");

@@ -1,6 +1,7 @@
 // End to end: `wsgate run --workers 2` as users run it: both workers serve one port, a killed worker is replaced while
 // the other's sessions go on, and SIGTERM on the primary drains every worker.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
@@ -110,5 +111,19 @@ describe("wsgate run --workers 2", () => {
     assert.equal(code, 0);
     assert.ok(Date.now() - startedAt < drainMs + 2000, "exited within the drain time");
     assert.ok(pids.every(processGone), "no worker is left behind");
+  });
+
+  it("a port that is taken: the workers cannot listen, the cluster does not start and says why", async () => {
+    const port = await freePort();
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", () => resolve()));
+    try {
+      await assert.rejects(
+        GatewayProcess.start(clusterYaml(port, backend.url), { args: ["--workers", "2"] }),
+        /exited with 2 before listening: wsgate: .*(EADDRINUSE|in use)/,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
