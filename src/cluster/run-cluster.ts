@@ -49,11 +49,11 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
     log,
   });
   const control = new ClusterControl(store, supervisor, log, options.control);
-  let closeAdmin: (() => Promise<void>) | undefined;
+  const admin: { close?: () => Promise<void> } = {};
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      await closeAdmin?.();
+      await admin.close?.();
       await supervisor.stop(drainMs);
       await store.close();
     })());
@@ -73,7 +73,8 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
   for (const listener of control.listeners()) {
     log.info({ server: listener.server, port: listener.port, address: listener.address }, "listening");
   }
-  closeAdmin = (await options.adminStart?.(control)) ?? undefined;
+  const closeAdmin = await options.adminStart?.(control);
+  if (typeof closeAdmin === "function") admin.close = closeAdmin;
 
   if (options.handleSignals ?? true) {
     const onSignal = (signal: string): void => {
