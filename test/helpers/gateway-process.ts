@@ -51,7 +51,8 @@ export class GatewayProcess {
     );
     const gateway = new GatewayProcess(child);
     const servers = options.servers ?? 1;
-    const listening = gateway.logsMatching((line) => line.msg === "listening", servers);
+    // As long as the start may take: several workers can take seconds to boot on a busy machine.
+    const listening = gateway.logsMatching((line) => line.msg === "listening", servers, 10_000);
     await withTimeout(
       Promise.race([
         listening,
