@@ -53,6 +53,8 @@ class GatewayWorker {
     process.on("SIGTERM", () => this.stop(this.drainMs, "SIGTERM"));
     process.on("SIGINT", () => this.stop(this.drainMs, "SIGINT"));
     process.on("disconnect", () => this.stop(this.drainMs, "primary gone"));
+    // Reloads come from the primary as `apply`; a SIGHUP sent to the process group must not kill the worker.
+    process.on("SIGHUP", () => this.log.debug("SIGHUP ignored: the primary reloads"));
     this.send({ type: "ready" });
   }
 
