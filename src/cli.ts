@@ -12,14 +12,15 @@ import type { AdminServerOptions } from "./admin/server.js";
 import { DEFAULT_SERVER } from "./cli/admin-client.js";
 import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
 import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
-import { serveInProcess, StartError, type ServeOptions, type Serving } from "./cli/serve.js";
+import { serveCluster, serveInProcess, StartError, type ServeOptions, type Serving } from "./cli/serve.js";
+import { parseWorkerCount } from "./cluster/worker-count.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
 Usage:
-  wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--log-level LEVEL]
-             [--drain-timeout DURATION] [ADMIN OPTIONS]
+  wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--workers N|auto]
+             [--log-level LEVEL] [--drain-timeout DURATION] [ADMIN OPTIONS]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
@@ -46,6 +47,8 @@ Options:
   --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
   --watch          run: reload the config files when they change (SIGHUP always reloads them)
   --bind-address   run: listen on this address for every HTTPServer, whatever its address field says
+  --workers        run: worker processes sharing the listeners, or auto (one per core); default 1 (no cluster),
+                   or the Gateway object's workers
 
 Admin options of run (they override the Gateway object):
   --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
@@ -77,6 +80,7 @@ function parseOptions(args: string[]) {
         "drain-timeout": { type: "string", default: "10s" },
         watch: { type: "boolean", default: false },
         "bind-address": { type: "string" },
+        workers: { type: "string" },
         "admin-address": { type: "string" },
         "admin-token": { type: "string" },
         "admin-tls-cert": { type: "string" },
@@ -117,10 +121,10 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
   }
 }
 
-/** Starts serving, or prints why it cannot and exits 2. */
-async function serve(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
+/** Starts serving (in this process, or in `workers` workers), or prints why it cannot and exits 2. */
+async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
   try {
-    return await serveInProcess(config, options);
+    return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
   } catch (error) {
     if (error instanceof StartError) fail(error.message);
     throw error;
@@ -203,13 +207,23 @@ async function main(argv: string[]): Promise<void> {
       const paths = values.config ?? [];
       const config = await loadOrExit(paths);
       const bindAddress = values["bind-address"];
-      await serve(config, {
-        log: createLogger(level),
-        drainMs,
-        admin: adminOptionsOrExit(adminFlags, config),
-        gateway: bindAddress === undefined ? {} : { bindAddress },
-        reload: { paths, watch: values.watch },
-      });
+      let workers: number;
+      try {
+        workers = parseWorkerCount(values.workers ?? config.gateway?.workers ?? 1);
+      } catch (error) {
+        fail(`--workers: ${(error as Error).message}`);
+      }
+      await serve(
+        config,
+        {
+          log: createLogger(level),
+          drainMs,
+          admin: adminOptionsOrExit(adminFlags, config),
+          gateway: bindAddress === undefined ? {} : { bindAddress },
+          reload: { paths, watch: values.watch },
+        },
+        workers,
+      );
       return;
     }
     case "validate": {

@@ -1,7 +1,8 @@
 // `wsgate run` and `wsgate demo`: start the gateway on its objects, wire the store, the control and the admin API,
 // reload the files on SIGHUP and `--watch`, and drain on SIGTERM/SIGINT.
 import type { AddressInfo } from "node:net";
-import type { AdminServerOptions } from "../admin/server.js";
+import { AdminServer, type AdminServerOptions } from "../admin/server.js";
+import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
 import { fileReloader, watchConfigFiles, type ApplyConfig } from "../control/file-reload.js";
 import type { EchoBackend } from "../demo/echo-backend.js";
@@ -110,4 +111,51 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
   }
   return { listening: gateway.listening, ...(plane.admin === undefined ? {} : { admin: plane.admin.address }) };
+}
+
+/**
+ * Several workers behind a primary (node:cluster): the primary keeps the store and the admin API, the workers serve.
+ * A file reload goes to the store; when the workers cannot run the new set, the store goes back to the old one.
+ */
+export async function serveCluster(
+  config: GatewayConfig,
+  options: ServeOptions & { workers: number },
+): Promise<Serving> {
+  const { log, drainMs, admin } = options;
+  let adminAddress: AddressInfo | undefined;
+  let cluster;
+  try {
+    cluster = await runCluster({
+      workers: options.workers,
+      objects: config.objects,
+      log,
+      drainMs,
+      ...(options.gateway.bindAddress === undefined ? {} : { bindAddress: options.gateway.bindAddress }),
+      adminStart: async (control) => {
+        if (admin === "off") return;
+        const server = new AdminServer(admin, control, log);
+        adminAddress = await server.listen();
+        return () => server.close();
+      },
+    });
+  } catch (error) {
+    throw new StartError((error as Error).message);
+  }
+  const { control } = cluster;
+  if (options.reload !== undefined) {
+    reloadOnSignalAndChange(
+      options.reload.paths,
+      options.reload.watch,
+      async (next) => {
+        const before = control.store.list().map((stored) => stored.object);
+        await control.store.replaceAll(next.objects);
+        const error = await control.settled();
+        if (error === undefined) return;
+        await control.store.replaceAll(before);
+        throw new Error(error);
+      },
+      log,
+    );
+  }
+  return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };
 }

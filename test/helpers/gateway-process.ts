@@ -41,11 +41,12 @@ export class GatewayProcess {
   /**
    * Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. The admin API is off
    * (tests run many gateways at once) unless `admin` is set: then it listens on an ephemeral loopback port, or as
-   * `args` say (e.g. `--admin-address`, `--admin-token`).
+   * `args` say (e.g. `--admin-address`, `--admin-token`). `entry` runs another script with the same arguments instead
+   * of the CLI (a test primary, see test/cluster/fixtures).
    */
   static async start(
     yaml: string,
-    options: { servers?: number; args?: string[]; admin?: boolean; env?: NodeJS.ProcessEnv } = {},
+    options: { servers?: number; args?: string[]; admin?: boolean; env?: NodeJS.ProcessEnv; entry?: string } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
@@ -59,7 +60,7 @@ export class GatewayProcess {
         : ["--admin-address", "off"];
     const child = spawn(
       process.execPath,
-      [CLI, "run", "--config", file, "--log-level", "debug", ...adminArgs, ...args],
+      [options.entry ?? CLI, "run", "--config", file, "--log-level", "debug", ...adminArgs, ...args],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: options.env ?? process.env,
@@ -67,8 +68,9 @@ export class GatewayProcess {
     );
     const gateway = new GatewayProcess(child, file);
     const servers = options.servers ?? 1;
+    // As long as the start may take: several workers can take seconds to boot on a busy machine.
     const listening = gateway
-      .logsMatching((line) => line.msg === "listening", servers)
+      .logsMatching((line) => line.msg === "listening", servers, 10_000)
       .then(() => (options.admin === true ? gateway.nextLog((line) => line.msg === "admin listening") : undefined))
       .then((line) => {
         if (line !== undefined) gateway.adminPort = Number(line["port"]);

@@ -1,0 +1,130 @@
+import type { Worker } from "node:cluster";
+import { AggregatorRegistry } from "prom-client";
+import type { ConfigObject } from "../config/load.js";
+import type { GatewayControl, ListenerView, SessionView, StatusView } from "../control/control.js";
+import type { ObjectStore } from "../control/object-store.js";
+import type { Logger } from "../observability/logger.js";
+import { ApplyTracker } from "./apply-tracker.js";
+import { mergeStatus } from "./merge-status.js";
+import type { ApplyMessage, WorkerMessage } from "./protocol.js";
+import type { WorkerEvents } from "./worker-supervisor.js";
+import { WorkerRequests } from "./worker-requests.js";
+
+export interface ClusterControlOptions {
+  /** A worker that does not answer a question within this is left out of the answer. */
+  requestTimeoutMs?: number;
+  /** `settled()` gives up waiting for a worker's acknowledgement after this. */
+  applyTimeoutMs?: number;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
+
+/**
+ * The gateway as the admin API sees it when workers run it: every store change goes to every worker (and to each
+ * new one), and every question is asked of all workers and answered for the whole gateway.
+ */
+export class ClusterControl implements GatewayControl, WorkerEvents {
+  /** Counts store changes; workers acknowledge the change they applied by it. */
+  private seq = 1;
+  private objects: ConfigObject[];
+  private readonly requests: WorkerRequests;
+  private readonly applies: ApplyTracker;
+  private readonly applyTimeoutMs: number;
+  /** Set by runCluster: what to do when the supervisor gave up on dying workers. */
+  onGaveUp: () => void = () => undefined;
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly workers: { live(): Worker[]; liveIds(): number[] },
+    private readonly log: Logger,
+    options: ClusterControlOptions = {},
+  ) {
+    this.objects = store.list().map((stored) => stored.object);
+    this.requests = new WorkerRequests(log, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    this.applies = new ApplyTracker(() => workers.liveIds());
+    this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
+    store.onChange((objects) => {
+      this.objects = objects;
+      this.seq++;
+      for (const worker of workers.live()) this.sendApply(worker);
+    });
+  }
+
+  // ---- GatewayControl ----
+
+  async sessions(): Promise<SessionView[]> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "sessions", reqId }));
+    return answers.flatMap(({ answer }) => answer.sessions);
+  }
+
+  async closeSession(id: string, code: number, reason: string): Promise<boolean> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({
+      type: "closeSession",
+      reqId,
+      id,
+      code,
+      reason,
+    }));
+    return answers.some(({ answer }) => answer.closed);
+  }
+
+  async status(): Promise<StatusView> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "status", reqId }));
+    return mergeStatus(answers.map(({ answer }) => answer.status));
+  }
+
+  /** Every worker's registry, summed per metric (prom-client's cluster aggregation, over our own IPC). */
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "metrics", reqId }));
+    const registry = AggregatorRegistry.aggregate(answers.map(({ answer }) => answer.metrics));
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+
+  settled(): Promise<string | undefined> {
+    return this.applies.until(this.seq, this.applyTimeoutMs);
+  }
+
+  // ---- for runCluster ----
+
+  /** Resolves once `workers` workers run the first objects; with the first error if they could not. */
+  started(workers: number, timeoutMs: number): Promise<string | undefined> {
+    return this.applies.until(this.seq, timeoutMs, workers);
+  }
+
+  /** The addresses the workers serve (the real port when the config says 0). */
+  listeners(): ListenerView[] {
+    return this.applies.listeners();
+  }
+
+  // ---- WorkerEvents (from the supervisor) ----
+
+  ready(worker: Worker): void {
+    this.sendApply(worker);
+  }
+
+  message(worker: Worker, message: WorkerMessage): void {
+    if (message.type === "applied") {
+      if (message.error !== undefined)
+        this.log.error({ worker: worker.id, seq: message.seq, error: message.error }, "worker cannot apply");
+      else this.log.debug({ worker: worker.id, pid: worker.process.pid, seq: message.seq }, "worker applied");
+      this.applies.acknowledged(worker.id, message);
+    } else if (message.type === "reply") {
+      this.requests.replied(worker, message);
+    }
+  }
+
+  gone(worker: Worker): void {
+    this.requests.workerGone(worker);
+    this.applies.workerGone(worker.id);
+  }
+
+  gaveUp(): void {
+    this.onGaveUp();
+  }
+
+  private sendApply(worker: Worker): void {
+    const message: ApplyMessage = { type: "apply", seq: this.seq, objects: this.objects };
+    worker.send(message, () => undefined);
+  }
+}

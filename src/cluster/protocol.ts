@@ -1,0 +1,107 @@
+// The IPC protocol between the primary and its workers, one place for both sides. Messages travel over node:cluster's
+// channel as JSON-like data; every request carries a reqId so that late answers (after a timeout) are told apart.
+import type { ConfigObject } from "../config/load.js";
+import type { ListenerView, SessionView, StatusView } from "../control/control.js";
+
+/** One metric as prom-client's `registry.getMetricsAsJSON()` gives it; the primary aggregates them. */
+export type MetricJson = object;
+
+// ---- primary → worker ----
+
+/** The whole object set to run; `seq` counts changes so that acknowledgements name the change they answer. */
+export interface ApplyMessage {
+  type: "apply";
+  seq: number;
+  objects: ConfigObject[];
+}
+export interface SessionsRequest {
+  type: "sessions";
+  reqId: number;
+}
+export interface CloseSessionRequest {
+  type: "closeSession";
+  reqId: number;
+  /** The id as the gateway shows it ("<worker>-<n>"); each worker closes only its own. */
+  id: string;
+  code: number;
+  reason: string;
+}
+export interface StatusRequest {
+  type: "status";
+  reqId: number;
+}
+export interface MetricsRequest {
+  type: "metrics";
+  reqId: number;
+}
+/** Drain (close every session with 1001, wait up to `drainMs`) and exit 0. */
+export interface StopMessage {
+  type: "stop";
+  drainMs: number;
+}
+
+export type WorkerRequest = SessionsRequest | CloseSessionRequest | StatusRequest | MetricsRequest;
+export type PrimaryMessage = ApplyMessage | StopMessage | WorkerRequest;
+
+// ---- worker → primary ----
+
+/** The worker is up and waits for its first `apply`. */
+export interface ReadyMessage {
+  type: "ready";
+}
+/** An `apply` is done; `listeners` are the addresses the worker serves (the real port when the config says 0). */
+export interface AppliedMessage {
+  type: "applied";
+  seq: number;
+  error?: string;
+  listeners: ListenerView[];
+}
+
+export type Answer =
+  | { kind: "sessions"; sessions: SessionView[] }
+  | { kind: "closeSession"; closed: boolean }
+  | { kind: "status"; status: StatusView }
+  | { kind: "metrics"; metrics: MetricJson[] };
+
+export interface ReplyMessage {
+  type: "reply";
+  reqId: number;
+  answer: Answer;
+}
+
+export type WorkerMessage = ReadyMessage | AppliedMessage | ReplyMessage;
+
+/** The answer kind each request gets. */
+export type AnswerOf<K extends WorkerRequest["type"]> = Extract<Answer, { kind: K }>;
+
+const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(["ready", "applied", "reply"]);
+const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  "apply",
+  "stop",
+  "sessions",
+  "closeSession",
+  "status",
+  "metrics",
+]);
+
+function typeOf(message: unknown): string | undefined {
+  if (typeof message !== "object" || message === null || !("type" in message)) return undefined;
+  return typeof message.type === "string" ? message.type : undefined;
+}
+
+// Both ends are this program, so the type field is enough; other senders on the channel (prom-client's own cluster
+// messages, node internals) are ignored.
+export function isWorkerMessage(message: unknown): message is WorkerMessage {
+  const type = typeOf(message);
+  return type !== undefined && WORKER_MESSAGE_TYPES.has(type);
+}
+
+export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+  const type = typeOf(message);
+  return type !== undefined && PRIMARY_MESSAGE_TYPES.has(type);
+}
+
+/** Session ids are unique per worker; the gateway-wide id puts the worker's id in front. */
+export function clusterSessionId(worker: number, id: number): string {
+  return `${worker}-${id}`;
+}

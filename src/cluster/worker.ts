@@ -1,0 +1,149 @@
+import cluster from "node:cluster";
+import type { ListenerView, StatusView } from "../control/control.js";
+import { formatConfigError, validateObjects } from "../config/load.js";
+import { Gateway, type GatewayOptions } from "../gateway.js";
+import type { Logger } from "../observability/logger.js";
+import { upstreamStatus } from "../upstream/status.js";
+import {
+  clusterSessionId,
+  isPrimaryMessage,
+  type Answer,
+  type ApplyMessage,
+  type WorkerMessage,
+  type WorkerRequest,
+} from "./protocol.js";
+import { workerSessionView } from "./session-view.js";
+import { workerMetricsRegistry } from "./worker-metrics.js";
+
+export interface WorkerOptions {
+  log: Logger;
+  /** Used when the worker stops on its own (a signal, or the primary is gone); a `stop` message names its own. */
+  drainMs: number;
+  /** `wsgate run --bind-address`, passed on by the primary. */
+  gateway?: GatewayOptions;
+}
+
+/** Where a worker's objects come from in errors: they arrive over IPC, not from a file. */
+const OBJECTS_LABEL = "objects";
+
+/** Beyond the drain, how long a stopping worker waits for its listeners to close before it exits anyway. */
+const EXIT_MARGIN_MS = 1000;
+
+/** One worker process: runs the gateway on the objects the primary sends, answers its questions, drains on stop. */
+class GatewayWorker {
+  private gateway: Gateway | undefined;
+  private lastApplyError: string | undefined;
+  /** Applies run one at a time, in the order they came. */
+  private applying: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    private readonly id: number,
+    private readonly log: Logger,
+    private readonly drainMs: number,
+    private readonly gatewayOptions: GatewayOptions = {},
+  ) {}
+
+  start(): void {
+    process.on("message", (message: unknown) => {
+      if (!isPrimaryMessage(message)) return;
+      if (message.type === "apply") this.applying = this.applying.then(() => this.apply(message));
+      else if (message.type === "stop") this.stop(message.drainMs, "primary");
+      else void this.answer(message).then((answer) => this.send({ type: "reply", reqId: message.reqId, answer }));
+    });
+    // The primary coordinates shutdown, but a signal sent to the whole process group (Ctrl+C, systemd) or a primary
+    // that died must still drain this worker's sessions rather than cut them.
+    process.on("SIGTERM", () => this.stop(this.drainMs, "SIGTERM"));
+    process.on("SIGINT", () => this.stop(this.drainMs, "SIGINT"));
+    process.on("disconnect", () => this.stop(this.drainMs, "primary gone"));
+    // Reloads come from the primary as `apply`; a SIGHUP sent to the process group must not kill the worker.
+    process.on("SIGHUP", () => this.log.debug("SIGHUP ignored: the primary reloads"));
+    this.send({ type: "ready" });
+  }
+
+  private send(message: WorkerMessage): void {
+    // A closed channel means the primary is gone; the disconnect handler drains.
+    if (process.connected) process.send?.(message, undefined, {}, () => undefined);
+  }
+
+  private async apply(message: ApplyMessage): Promise<void> {
+    if (this.stopping) return;
+    let error: string | undefined;
+    const result = validateObjects(message.objects, OBJECTS_LABEL);
+    if (!result.ok) {
+      error = result.errors.map(formatConfigError).join("\n");
+    } else {
+      try {
+        if (this.gateway === undefined)
+          this.gateway = await Gateway.start(result.config, this.log, this.gatewayOptions);
+        else await this.gateway.apply(result.config);
+      } catch (cause) {
+        error = (cause as Error).message;
+      }
+    }
+    this.lastApplyError = error;
+    if (error !== undefined) this.log.error({ seq: message.seq, error }, "cannot apply the objects");
+    else this.log.debug({ seq: message.seq, listeners: this.listeners() }, "objects applied");
+    this.send({
+      type: "applied",
+      seq: message.seq,
+      listeners: this.listeners(),
+      ...(error === undefined ? {} : { error }),
+    });
+  }
+
+  private listeners(): ListenerView[] {
+    return (this.gateway?.listening ?? []).map((listener) => ({
+      server: listener.server,
+      address: listener.address.address,
+      port: listener.address.port,
+    }));
+  }
+
+  private async answer(request: WorkerRequest): Promise<Answer> {
+    const sessions = this.gateway?.sessions.list() ?? [];
+    switch (request.type) {
+      case "sessions": {
+        const now = Date.now();
+        return { kind: "sessions", sessions: sessions.map((session) => workerSessionView(session, this.id, now)) };
+      }
+      case "closeSession": {
+        const session = sessions.find((live) => clusterSessionId(this.id, live.id) === request.id);
+        session?.close(request.code, request.reason);
+        return { kind: "closeSession", closed: session !== undefined };
+      }
+      case "status": {
+        const status: StatusView = {
+          listeners: this.listeners(),
+          pools: upstreamStatus.pools(),
+          sessions: sessions.length,
+          ...(this.lastApplyError === undefined ? {} : { lastApplyError: this.lastApplyError }),
+        };
+        return { kind: "status", status };
+      }
+      case "metrics":
+        return { kind: "metrics", metrics: await workerMetricsRegistry().getMetricsAsJSON() };
+    }
+  }
+
+  private stop(drainMs: number, why: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({ why, sessions: this.gateway?.sessions.size ?? 0 }, "worker stopping: closing sessions with 1001");
+    // Exit even if closing the listeners hangs (its primary may be gone).
+    setTimeout(() => process.exit(0), drainMs + EXIT_MARGIN_MS).unref();
+    void this.applying
+      .then(() => this.gateway?.stop(drainMs))
+      .catch((error: unknown) => this.log.error({ error: (error as Error).message }, "worker stop failed"))
+      .finally(() => process.exit(0));
+  }
+}
+
+/** The worker's side of the cluster; call it in a process that node:cluster forked (see worker-main.ts). */
+export function runWorker(options: WorkerOptions): void {
+  const id = cluster.worker?.id;
+  if (id === undefined) throw new Error("runWorker() must run in a node:cluster worker");
+  // A send that fails because the primary died surfaces here; the disconnect handler drains.
+  cluster.worker?.on("error", (error: Error) => options.log.debug({ error: error.message }, "channel error"));
+  new GatewayWorker(id, options.log, options.drainMs, options.gateway).start();
+}
