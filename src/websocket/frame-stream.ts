@@ -71,6 +71,8 @@ export class FrameStream {
 
   // Start, in the current chunk, of bytes to pass on unchanged; -1 when none.
   private passStart = -1;
+  /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
+  private sawData = false;
 
   constructor(
     private readonly options: FrameStreamOptions,
@@ -115,6 +117,10 @@ export class FrameStream {
       }
     }
     this.flushPass(chunk, this.stopped ? pos : end);
+    if (this.sawData) {
+      this.sawData = false;
+      this.lastDataAt = Date.now();
+    }
   }
 
   private flushPass(chunk: Buffer, upTo: number): void {
@@ -228,7 +234,7 @@ export class FrameStream {
     this.inMessage = !fin;
     this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
     this.remaining = payloadLength;
-    if (this.options.trackActivity) this.lastDataAt = Date.now();
+    if (this.options.trackActivity) this.sawData = true;
     // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
     this.forwarding = !this.out.closing;
     if (this.forwarding) {
