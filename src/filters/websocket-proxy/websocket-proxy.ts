@@ -234,9 +234,13 @@ export class WebSocketProxy implements Filter {
     const id = sessions.newId();
     const backendLabel = describeServer(server);
     const clientAddress = `${context.socket.remoteAddress ?? ""}:${context.socket.remotePort ?? ""}`;
+    // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
+    const serverName = context.route.server;
+    const path = context.req.url;
+    const clientIp = context.clientIp;
     const session: LiveSession = {
       id,
-      server: context.route.server,
+      server: serverName,
       pipeline: context.route.pipeline,
       backend: backendLabel,
       client: clientAddress,
@@ -267,11 +271,11 @@ export class WebSocketProxy implements Filter {
           {
             event: "websocket_session",
             session: id,
-            server: context.route.server,
-            path: context.req.url,
+            server: serverName,
+            path,
             backend: backendLabel,
             client: clientAddress,
-            clientIp: context.clientIp,
+            clientIp,
             durationMs: outcome.durationMs,
             clientMessages: outcome.fromClient.messages,
             clientBytes: outcome.fromClient.bytes,
