@@ -3,7 +3,7 @@
 import { performance } from "node:perf_hooks";
 import type { GatewayError } from "../errors.js";
 import type { HandshakeContext, RequestContext, RouteInfo, UpgradeContext } from "../pipeline/context.js";
-import type { AccessEntry } from "./access-log.js";
+import type { AccessEntry, AccessLog } from "./access-log.js";
 import { gatewayMetrics, type ClosedBy } from "./metrics.js";
 import type { LiveSession } from "./sessions.js";
 import { upstreamFailureReason } from "./upstream-failure-reason.js";
@@ -78,9 +78,18 @@ export function upgradeRefusedByBackend(context: UpgradeContext, status: number)
 }
 
 /** 101 sent: the session starts. */
-export function upgradeAccepted(context: UpgradeContext, session: LiveSession): void {
+/** What a session's end line needs from its handshake, taken at the start so that a session keeps no request alive. */
+export interface SessionTrace {
+  accessLog: AccessLog;
+  entry: AccessEntry;
+}
+
+/** The 101 is out: counts the handshake and the session; the trace is for `sessionEnded` (none without access log). */
+export function upgradeAccepted(context: UpgradeContext, session: LiveSession): SessionTrace | undefined {
   handshakeAnswered(context, 101);
   gatewayMetrics.sessionStarted(session);
+  const accessLog = context.accessLog;
+  return accessLog === undefined ? undefined : { accessLog, entry: commonEntry(context) };
 }
 
 export interface SessionEnd {
@@ -92,10 +101,10 @@ export interface SessionEnd {
   fromBackend: { messages: number; bytes: number };
 }
 
-export function sessionEnded(context: UpgradeContext, session: LiveSession, end: SessionEnd): void {
+export function sessionEnded(trace: SessionTrace | undefined, session: LiveSession, end: SessionEnd): void {
   gatewayMetrics.sessionEnded(session, end);
-  context.accessLog?.write({
-    ...commonEntry(context),
+  trace?.accessLog.write({
+    ...trace.entry,
     event: "websocket_session",
     backend: session.backend,
     session: session.id,

@@ -14,13 +14,30 @@ export class FrameOutbox {
   midFrame = false;
   /** A close frame has been queued or written: nothing but teardown may follow it. */
   closing = false;
+  /**
+   * What is written now are views of a read buffer that will be read into again: a view the socket would have to
+   * hold (its writes are backed up) is copied first, and one it kept anyway (a write the kernel took only in part)
+   * is reported in `lent`.
+   */
+  borrowed = false;
+  /** A borrowed view was left with the socket: its buffer must not be read into again. */
+  lent = false;
   private queued: Buffer[] | null = null;
   private endAfterClose = false;
 
   constructor(private readonly socket: Writable) {}
 
   write(bytes: Buffer): void {
-    if (this.socket.writable) this.socket.write(bytes);
+    const socket = this.socket;
+    if (!socket.writable) return;
+    if (!this.borrowed) {
+      socket.write(bytes);
+    } else if (socket.writableLength > 0) {
+      socket.write(Buffer.from(bytes));
+    } else {
+      socket.write(bytes);
+      if (socket.writableLength > 0) this.lent = true;
+    }
   }
 
   /** Writes a whole frame of the gateway's own now if between frames, else right after the frame in flight. */

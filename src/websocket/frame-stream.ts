@@ -30,6 +30,10 @@ const State = {
 } as const;
 type StateValue = (typeof State)[keyof typeof State];
 
+const CONTROL_START = MAX_HEADER_BYTES;
+const MASK_START = CONTROL_START + MAX_CONTROL_PAYLOAD;
+const SCRATCH_SIZE = MASK_START + 4;
+
 /** Header length for a frame whose second byte is `b1`. */
 function headerLength(b1: number): number {
   const length7 = b1 & 0x7f;
@@ -50,10 +54,11 @@ export class FrameStream {
   lastDataAt = 0;
 
   private state: StateValue = State.Header;
-  private readonly scratch = Buffer.allocUnsafe(MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD + 4);
-  private readonly headerBytes = this.scratch.subarray(0, MAX_HEADER_BYTES);
-  private readonly controlPayload = this.scratch.subarray(MAX_HEADER_BYTES, MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
-  private readonly maskKey = this.scratch.subarray(MAX_HEADER_BYTES + MAX_CONTROL_PAYLOAD);
+  /**
+   * Scratch space, made on first use (a header split across reads, a control frame): a split header at
+   * [0, HEADER_END), a control payload at [CONTROL_START, CONTROL_END), its mask key at [MASK_START, SCRATCH_SIZE).
+   */
+  private scratchSpace: Buffer | null = null;
   private headerHave = 0;
 
   // The frame being read.
@@ -71,12 +76,18 @@ export class FrameStream {
 
   // Start, in the current chunk, of bytes to pass on unchanged; -1 when none.
   private passStart = -1;
+  /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
+  private sawData = false;
 
   constructor(
     private readonly options: FrameStreamOptions,
     private readonly out: FrameOutbox,
     private readonly handler: FrameStreamHandler,
   ) {}
+
+  private get scratch(): Buffer {
+    return (this.scratchSpace ??= Buffer.allocUnsafe(SCRATCH_SIZE));
+  }
 
   /** Whether a close frame or an error ended this direction. */
   get stopped(): boolean {
@@ -115,6 +126,10 @@ export class FrameStream {
       }
     }
     this.flushPass(chunk, this.stopped ? pos : end);
+    if (this.sawData) {
+      this.sawData = false;
+      this.lastDataAt = Date.now();
+    }
   }
 
   private flushPass(chunk: Buffer, upTo: number): void {
@@ -138,20 +153,21 @@ export class FrameStream {
     } else {
       // The header is split across reads: gather it in scratch space first.
       if (this.headerHave === 0) this.flushPass(chunk, pos);
-      const need = this.headerHave < 2 ? 2 : headerLength(this.headerBytes[1] as number);
+      const scratch = this.scratch;
+      const need = this.headerHave < 2 ? 2 : headerLength(scratch[1] as number);
       let take = Math.min(need - this.headerHave, end - pos);
-      chunk.copy(this.headerBytes, this.headerHave, pos, pos + take);
+      chunk.copy(scratch, this.headerHave, pos, pos + take);
       this.headerHave += take;
       pos += take;
       if (this.headerHave < 2) return pos;
-      length = headerLength(this.headerBytes[1] as number);
+      length = headerLength(scratch[1] as number);
       take = Math.min(length - this.headerHave, end - pos);
-      chunk.copy(this.headerBytes, this.headerHave, pos, pos + take);
+      chunk.copy(scratch, this.headerHave, pos, pos + take);
       this.headerHave += take;
       pos += take;
       if (this.headerHave < length) return pos;
       this.headerHave = 0;
-      header = this.headerBytes;
+      header = scratch;
       at = 0;
     }
     const failure = this.beginFrame(header, at, length, chunk, header === chunk ? pos : -1);
@@ -207,7 +223,7 @@ export class FrameStream {
       this.controlLength = payloadLength;
       this.controlHave = 0;
       this.controlMasked = masked;
-      if (masked) header.copy(this.maskKey, 0, offset, offset + 4);
+      if (masked) header.copy(this.scratch, MASK_START, offset, offset + 4);
       this.state = State.Control;
       if (payloadLength === 0) this.endControlFrame();
       return null;
@@ -228,14 +244,14 @@ export class FrameStream {
     this.inMessage = !fin;
     this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
     this.remaining = payloadLength;
-    if (this.options.trackActivity) this.lastDataAt = Date.now();
+    if (this.options.trackActivity) this.sawData = true;
     // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
     this.forwarding = !this.out.closing;
     if (this.forwarding) {
       if (headerStart >= 0) {
         if (this.passStart < 0) this.passStart = headerStart;
       } else {
-        this.out.write(Buffer.from(this.headerBytes.subarray(0, length)));
+        this.out.write(Buffer.from(this.scratch.subarray(0, length)));
       }
       this.out.midFrame = true;
     } else if (headerStart >= 0) {
@@ -261,15 +277,14 @@ export class FrameStream {
 
   private readControlPayload(chunk: Buffer, pos: number): number {
     const take = Math.min(this.controlLength - this.controlHave, chunk.length - pos);
-    const payload = this.controlPayload;
+    const scratch = this.scratch;
     if (this.controlMasked) {
-      const mask = this.maskKey;
       for (let i = 0; i < take; i++) {
         const index = this.controlHave + i;
-        payload[index] = (chunk[pos + i] as number) ^ (mask[index & 3] as number);
+        scratch[CONTROL_START + index] = (chunk[pos + i] as number) ^ (scratch[MASK_START + (index & 3)] as number);
       }
     } else {
-      chunk.copy(payload, this.controlHave, pos, pos + take);
+      chunk.copy(scratch, CONTROL_START + this.controlHave, pos, pos + take);
     }
     this.controlHave += take;
     if (this.controlHave === this.controlLength) this.endControlFrame();
@@ -278,7 +293,7 @@ export class FrameStream {
 
   private endControlFrame(): void {
     this.state = State.Header;
-    const payload = this.controlPayload.subarray(0, this.controlLength);
+    const payload = this.scratch.subarray(CONTROL_START, CONTROL_START + this.controlLength);
     if (this.opcode === Opcode.Close) {
       const failure = checkClosePayload(payload);
       if (failure !== null) {

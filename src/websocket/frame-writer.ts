@@ -3,6 +3,20 @@ import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode } from "./protocol.
 
 const EMPTY = Buffer.alloc(0);
 
+// Mask keys come from a pool refilled 1,024 keys at a time: one call into the CSPRNG per 1,024 frames, not per frame.
+const MASK_POOL = Buffer.allocUnsafe(4096);
+let maskPoolAt = MASK_POOL.length;
+
+/** Writes a fresh random 4-byte mask key at `frame[at]`. */
+function writeMaskKey(frame: Buffer, at: number): void {
+  if (maskPoolAt === MASK_POOL.length) {
+    randomFillSync(MASK_POOL);
+    maskPoolAt = 0;
+  }
+  MASK_POOL.copy(frame, at, maskPoolAt, maskPoolAt + 4);
+  maskPoolAt += 4;
+}
+
 /**
  * Encodes one final control frame (close, ping, pong). Frames to a server are masked with a fresh key;
  * data frames are never built here: the relay passes them through as they came.
@@ -17,10 +31,9 @@ export function encodeControlFrame(opcode: number, payload: Buffer, masked: bool
     payload.copy(frame, 2);
     return frame;
   }
-  const mask = frame.subarray(2, 6);
-  randomFillSync(mask);
+  writeMaskKey(frame, 2);
   for (let i = 0; i < payload.length; i++) {
-    frame[6 + i] = (payload[i] as number) ^ (mask[i & 3] as number);
+    frame[6 + i] = (payload[i] as number) ^ (frame[2 + (i & 3)] as number);
   }
   return frame;
 }

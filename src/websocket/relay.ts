@@ -6,6 +6,10 @@ import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
+import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-reader.js";
+
+/** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
+const BUSY_READS = 8;
 
 export type PeerRole = "client" | "backend";
 
@@ -80,6 +84,10 @@ class Peer {
   socketClosed = false;
   /** When the oldest unanswered ping of ours was sent (ms), 0 when none is outstanding. */
   awaitingPongSince = 0;
+  /** Reads through the socket's stream so far, up to BUSY_READS. */
+  streamReads = 0;
+  /** The buffer the socket reads into, once switched to reading into buffers of the relay's. */
+  readBuffer: Buffer | null = null;
 
   constructor(
     readonly role: PeerRole,
@@ -196,16 +204,52 @@ export class WebSocketRelay implements FrameStreamHandler {
   // ---- data and backpressure ----
 
   private readonly onClientData = (chunk: Buffer): void => {
-    this.receive(this.client, chunk);
-    if (!this.enforceBufferLimit() && this.holdsBack(this.backend)) this.client.socket.pause();
-    this.gateReading(this.client, chunk.length);
+    if (++this.client.streamReads === BUSY_READS) this.readIntoBuffers(this.client);
+    this.afterRead(this.client, this.backend, chunk);
   };
 
   private readonly onBackendData = (chunk: Buffer): void => {
-    this.receive(this.backend, chunk);
-    if (!this.enforceBufferLimit() && this.holdsBack(this.client)) this.backend.socket.pause();
-    this.gateReading(this.backend, chunk.length);
+    if (++this.backend.streamReads === BUSY_READS) this.readIntoBuffers(this.backend);
+    this.afterRead(this.backend, this.client, chunk);
   };
+
+  private afterRead(from: Peer, to: Peer, chunk: Buffer): void {
+    this.receive(from, chunk);
+    if (!this.enforceBufferLimit() && this.holdsBack(to)) from.socket.pause();
+    this.gateReading(from, chunk.length);
+  }
+
+  /** A chunk read into `from.readBuffer`: the same as `data`, but views of it must not outlive the call. */
+  private onBufferedRead(from: Peer, to: Peer, chunk: Buffer): void {
+    to.outbox.borrowed = true;
+    try {
+      this.afterRead(from, to, chunk);
+    } finally {
+      to.outbox.borrowed = false;
+    }
+    if (to.outbox.lent) {
+      // A write still points into the buffer: the next read goes into a new one.
+      to.outbox.lent = false;
+      from.readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    }
+  }
+
+  /** A busy peer: from a later turn of the event loop (never inside one of its reads), read into a reused buffer. */
+  private readIntoBuffers(from: Peer): void {
+    if (!canReadIntoBuffer(from.socket)) return;
+    const to = from === this.client ? this.backend : this.client;
+    setImmediate(() => {
+      if (from.gone || from.stream.stopped || this.outcome !== undefined) return;
+      const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      const switched = readIntoBuffer(
+        from.socket,
+        buffer,
+        (chunk) => this.onBufferedRead(from, to, chunk),
+        () => from.readBuffer ?? buffer,
+      );
+      if (switched) from.readBuffer = buffer;
+    });
+  }
 
   private receive(from: Peer, chunk: Buffer): void {
     const inFrame = from.stream.inDataFrame;

@@ -247,9 +247,13 @@ export class WebSocketProxy implements Filter {
     const id = sessions.newId();
     const backendLabel = describeServer(server);
     const clientAddress = `${context.socket.remoteAddress ?? ""}:${context.socket.remotePort ?? ""}`;
+    // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
+    const serverName = context.route.server;
+    const path = context.req.url;
+    const clientIp = context.clientIp;
     const session: LiveSession = {
       id,
-      server: context.route.server,
+      server: serverName,
       route: context.route.routeLabel,
       pipeline: context.route.pipeline,
       backend: backendLabel,
@@ -286,16 +290,16 @@ export class WebSocketProxy implements Filter {
         lease.release();
         serverPool.sessionClosed(server, session);
         sessions.delete(session);
-        sessionEnded(context, session, outcome);
+        sessionEnded(trace, session, outcome);
         log.info(
           {
             event: "websocket_session",
             session: id,
-            server: context.route.server,
-            path: context.req.url,
+            server: serverName,
+            path,
             backend: backendLabel,
             client: clientAddress,
-            clientIp: context.clientIp,
+            clientIp,
             durationMs: outcome.durationMs,
             clientMessages: outcome.fromClient.messages,
             clientBytes: outcome.fromClient.bytes,
@@ -312,7 +316,7 @@ export class WebSocketProxy implements Filter {
     lease.keep();
     sessions.add(session);
     serverPool.sessionOpened(server, session);
-    upgradeAccepted(context, session);
+    const trace = upgradeAccepted(context, session);
     relay.start(context.head, backendHead);
   }
 

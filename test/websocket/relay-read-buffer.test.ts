@@ -1,0 +1,193 @@
+// A busy peer's socket is read into a reused buffer (socket-reader.ts). Views of that buffer are written on to the
+// other peer; when that peer reads slowly, writes back up and the kernel takes some only in part, so the relay must
+// copy or stop reusing the buffer. Here both directions carry thousands of frames of every size while each
+// receiver stops reading for a while: every byte must arrive, in order, unchanged. (On loopback the kernel's buffers
+// often absorb the backlog; the copy and the fresh buffer are checked directly on FrameOutbox below.)
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import net from "node:net";
+import type { Writable } from "node:stream";
+import { describe, it } from "node:test";
+import { FrameOutbox } from "../../src/websocket/frame-outbox.js";
+import { Opcode } from "../../src/websocket/protocol.js";
+import { WebSocketRelay, type RelayOutcome } from "../../src/websocket/relay.js";
+import { encodeFrame } from "../fuzz/wire.js";
+
+function readsIntoBuffer(socket: net.Socket): boolean {
+  const slot = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "kBufferCb");
+  return slot !== undefined && typeof (socket as unknown as Record<symbol, unknown>)[slot] === "function";
+}
+
+async function socketPair(): Promise<{ near: net.Socket; far: net.Socket; close: () => void }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<net.Socket>((resolve) => server.once("connection", resolve));
+  const near = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+  await new Promise((resolve) => near.once("connect", resolve));
+  const far = await accepted;
+  for (const socket of [near, far]) socket.on("error", () => {});
+  return { near, far, close: () => server.close() };
+}
+
+/** Deterministic frames of sizes from 0 to 70,000 bytes; masked ones for the client's side. */
+function frames(count: number, masked: boolean, seed: number): Buffer[] {
+  let state = seed;
+  const next = (): number => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state;
+  };
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const pick = next() % 10;
+    const size = pick < 6 ? next() % 126 : pick < 9 ? next() % 20_000 : 60_000 + (next() % 10_000);
+    const payload = Buffer.alloc(size);
+    for (let j = 0; j < size; j += 997) payload[j] = next() & 0xff;
+    const mask = masked ? Buffer.from([next() & 0xff, next() & 0xff, next() & 0xff, next() & 0xff]) : undefined;
+    out.push(encodeFrame({ fin: true, rsv: 0, opcode: Opcode.Binary, payload, mask, lengthForm: "shortest" }));
+  }
+  return out;
+}
+
+/** Reads `expected` bytes from `socket`, pausing now and then for a while; resolves with their hash. */
+function slowRead(socket: net.Socket, expected: number): Promise<string> {
+  const hash = createHash("sha256");
+  let got = 0;
+  let reads = 0;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`got ${got} of ${expected} bytes`)), 30_000);
+    socket.on("data", (chunk: Buffer) => {
+      hash.update(chunk);
+      got += chunk.length;
+      if (got >= expected) {
+        clearTimeout(timer);
+        resolve(hash.digest("hex"));
+        return;
+      }
+      if (++reads % 20 === 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 50);
+      }
+    });
+    // Nothing is read at first, so that the kernel's buffers fill up and the relay's writes back up.
+    socket.pause();
+    setTimeout(() => socket.resume(), 1000);
+  });
+}
+
+/** Writes the frames in chunks cut at odd places, so that headers and payloads split across reads. */
+async function send(socket: net.Socket, bytes: Buffer): Promise<void> {
+  let at = 0;
+  let cut = 1;
+  while (at < bytes.length) {
+    cut = (cut * 7 + 13) % 9000;
+    const end = Math.min(bytes.length, at + 1 + cut);
+    if (!socket.write(bytes.subarray(at, end))) await new Promise((resolve) => socket.once("drain", resolve));
+    at = end;
+  }
+}
+
+describe("relay reading into a reused buffer", () => {
+  it("passes every byte of both directions unchanged while each receiver reads slowly", async () => {
+    const clientSide = await socketPair();
+    const backendSide = await socketPair();
+    let ended: RelayOutcome | undefined;
+    const relay = new WebSocketRelay(
+      clientSide.far,
+      backendSide.near,
+      {
+        clientMaxMessageSize: -1,
+        backendMaxMessageSize: -1,
+        pingInterval: 0,
+        pongTimeout: 0,
+        maxInactivity: 0,
+        closeTimeout: 1000,
+        firstFrameRsv: 0,
+        anyRsv: false,
+        maxBufferedBytes: -1,
+      },
+      (outcome) => (ended = outcome),
+    );
+    relay.start(Buffer.alloc(0), Buffer.alloc(0));
+
+    const up = Buffer.concat(frames(3000, true, 1));
+    const down = Buffer.concat(frames(3000, false, 2));
+    const digest = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
+    const atBackend = slowRead(backendSide.far, up.length);
+    const atClient = slowRead(clientSide.near, down.length);
+    await Promise.all([send(clientSide.near, up), send(backendSide.far, down)]);
+    assert.equal(await atBackend, digest(up));
+    assert.equal(await atClient, digest(down));
+    // The switch is the point of the test: both sides were busy enough to be read into buffers of the relay's.
+    assert.ok(readsIntoBuffer(clientSide.far), "client socket read into the relay's buffer");
+    assert.ok(readsIntoBuffer(backendSide.near), "backend socket read into the relay's buffer");
+    assert.equal(relay.totals().fromClient.messages, 3000);
+    assert.equal(relay.totals().fromBackend.messages, 3000);
+
+    relay.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(ended !== undefined);
+    clientSide.near.destroy();
+    backendSide.far.destroy();
+    clientSide.close();
+    backendSide.close();
+  });
+});
+
+/** Stands in for a socket; `writableLength` is what a real socket would still hold. */
+class FakeSocket {
+  readonly writable = true;
+  readonly writableEnded = false;
+  held: Buffer[] = [];
+  writableLength = 0;
+  /** The next writes are taken only in part by the "kernel": they stay pending, holding the buffers given. */
+  partial = false;
+
+  write(chunk: Buffer): boolean {
+    this.held.push(chunk);
+    if (this.partial) this.writableLength += chunk.length;
+    return true;
+  }
+
+  end(): void {}
+
+  asWritable(): Writable {
+    return this as unknown as Writable;
+  }
+}
+
+describe("FrameOutbox with borrowed views", () => {
+  it("copies a borrowed view when the socket's writes are backed up", () => {
+    const socket = new FakeSocket();
+    const outbox = new FrameOutbox(socket.asWritable());
+    const readBuffer = Buffer.from("abcdef");
+    socket.writableLength = 10;
+    outbox.borrowed = true;
+    outbox.write(readBuffer.subarray(0, 3));
+    readBuffer.fill(0);
+    assert.equal(socket.held[0]?.toString(), "abc");
+    assert.equal(outbox.lent, false);
+  });
+
+  it("reports a borrowed view that a write kept, and passes one that went out as it is", () => {
+    const socket = new FakeSocket();
+    const outbox = new FrameOutbox(socket.asWritable());
+    const readBuffer = Buffer.from("abcdef");
+    outbox.borrowed = true;
+    outbox.write(readBuffer.subarray(0, 3));
+    assert.equal(outbox.lent, false);
+    assert.equal(socket.held[0]?.buffer, readBuffer.buffer, "written without a copy");
+    socket.partial = true;
+    outbox.write(readBuffer.subarray(3));
+    assert.equal(outbox.lent, true);
+  });
+
+  it("never copies what is not borrowed", () => {
+    const socket = new FakeSocket();
+    const outbox = new FrameOutbox(socket.asWritable());
+    const frame = Buffer.from("xyz");
+    socket.writableLength = 10;
+    outbox.write(frame);
+    assert.equal(socket.held[0], frame);
+    assert.equal(outbox.lent, false);
+  });
+});
