@@ -1,28 +1,29 @@
 /**
- * `npm run bench`: how wsgate compares with a direct connection, measured in one run, as ratios.
+ * `npm run bench`: how wsgate compares with a direct connection and with other proxies (nginx, HAProxy, node
+ * http-proxy), measured in one run, as ratios.
  *
  * Processes: this orchestrator (idle while measuring), an echo backend (echo-backend.ts), load-generator workers
- * (load.ts) and, for the proxy targets, the gateway started as users start it (`wsgate run --config ...`). Rounds
- * interleave the targets; figures are medians over rounds and ratios are against `direct` from the same run.
+ * (load.ts) and, for the proxy targets, the proxy started from its config under bench/targets/ (targets.ts),
+ * pinned to a core of its own when taskset is there (pinning.ts). Rounds interleave the targets; figures are
+ * medians over rounds and ratios are against `direct` from the same run.
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { raiseFileLimit } from "./limits.js";
 import { LoadWorkers, split } from "./load.js";
+import { pinCores } from "./pinning.js";
 import {
   clockTicks,
   cpuModel,
   cpuTicks,
   machineTicks,
   median,
-  openFileLimit,
-  rssKiB,
   weightedPercentiles,
   type MachineTicks,
 } from "./proc.js";
@@ -38,22 +39,40 @@ import {
   type RunReply,
   type Tally,
 } from "./protocol.js";
+import { ProxyProcess, sleep, stopChild } from "./proxy-process.js";
+import {
+  TARGET_NAMES,
+  describeTarget,
+  installPackages,
+  missing,
+  packagesToInstall,
+  stopGraceMs,
+  targetVersion,
+  type ProxyName,
+  type TargetName,
+} from "./targets.js";
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(PACKAGE_ROOT, "dist/src/cli.js");
 const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
 const RESULTS_DIR = join(PACKAGE_ROOT, "bench/results");
 
+/** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
+const QUICK = { durationS: 1, warmupS: 0.1, idle: 500, holdMs: 500 } as const;
+
 const USAGE = `Usage: node dist/bench/run.js [options]
 
-  --quick            every scenario ~2 s, 1 round, 500 idle connections (under a minute)
+  --quick            short scenarios, 1 round, ${QUICK.idle} idle connections (under a minute with six targets)
   --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
-  --duration S       measured seconds per scenario and target (default 3; quick 2)
-  --warmup S         unmeasured seconds before each measurement (default 1; quick 0.2)
+  --duration S       measured seconds per scenario and target (default 3; quick ${QUICK.durationS})
+  --warmup S         unmeasured seconds before each measurement (default 1; quick ${QUICK.warmupS})
   --workers N        load-generator processes (default 2)
-  --idle N           idle connections (default 2000; quick 500), capped by ulimit -n
+  --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
   --scenarios LIST   comma-separated subset of: ${["echo-64", "echo-16k", "stream", "handshake", "idle"].join(", ")}
-  --targets LIST     comma-separated subset of: direct, wsgate, wsgate-aware (direct is always kept)
+  --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
+                     (default: all that are installed; direct is always kept)
+  --install          apt-get install the missing nginx / haproxy first
+  --no-pin           do not pin the proxy to a core of its own with taskset
+  --no-readme        do not rewrite the benchmark section of README.md
   --help
 `;
 
@@ -78,16 +97,6 @@ const LOOP_SCENARIOS: Record<LoopScenario["name"], LoopScenario> = {
   handshake: { name: "handshake", kind: "handshake", connections: 50, size: 64, inFlight: 1, unit: "conn/s" },
 };
 
-const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware"] as const;
-type TargetName = (typeof TARGET_NAMES)[number];
-
-const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
-  direct: "client → backend",
-  wsgate: "client → wsgate (default limits) → backend",
-  "wsgate-aware":
-    "client → wsgate with pingInterval 1s, pongTimeout 3s, maxInactivity 60s, client/serverMaxMsgSize 1 MiB → backend",
-};
-
 // ---- options ----
 
 interface Options {
@@ -102,6 +111,13 @@ interface Options {
   holdMs: number;
   scenarios: ScenarioName[];
   targets: TargetName[];
+  /** Targets asked for (or all, by default) that cannot run here, and why. */
+  skipped: string[];
+  /** --targets was given: a missing one is then worth a warning, not just a line. */
+  targetsAsked: boolean;
+  install: boolean;
+  pin: boolean;
+  readme: boolean;
 }
 
 function fail(message: string): never {
@@ -145,6 +161,9 @@ function parseOptions(argv: string[]): Options {
         idle: { type: "string" },
         scenarios: { type: "string" },
         targets: { type: "string" },
+        install: { type: "boolean", default: false },
+        "no-pin": { type: "boolean", default: false },
+        "no-readme": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -156,29 +175,58 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick;
-  const idleRequested = positive(values.idle, "--idle", quick ? 500 : 2000, true);
-  // Each proxied idle connection holds two descriptors in the gateway (client and backend side).
-  const limit = openFileLimit();
-  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - 256) / 2));
-  const idle = Math.min(idleRequested, cap);
+  const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
   const targets = listOf(values.targets, TARGET_NAMES, "target");
   if (!targets.includes("direct")) targets.unshift("direct");
   return {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
-    durationMs: positive(values.duration, "--duration", quick ? 2 : 3, false) * 1000,
-    warmupMs: nonNegative(values.warmup, "--warmup", quick ? 0.2 : 1) * 1000,
+    durationMs: positive(values.duration, "--duration", quick ? QUICK.durationS : 3, false) * 1000,
+    warmupMs: nonNegative(values.warmup, "--warmup", quick ? QUICK.warmupS : 1) * 1000,
     workers: positive(values.workers, "--workers", 2, true),
-    idle,
+    idle: idleRequested,
     idleRequested,
-    idleCapNote:
-      idle < idleRequested
-        ? `idle connections capped at ${idle} (asked for ${idleRequested}): ulimit -n is ${limit}, and the gateway needs two descriptors per connection`
-        : undefined,
-    holdMs: quick ? 800 : 3500,
+    idleCapNote: undefined,
+    holdMs: quick ? QUICK.holdMs : 3500,
     scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
     targets,
+    skipped: [],
+    targetsAsked: values.targets !== undefined,
+    install: values.install,
+    pin: !values["no-pin"],
+    readme: !values["no-readme"],
   };
+}
+
+/** Installs what --install asks for, then drops the targets that still cannot run, with a line each. */
+function settleTargets(options: Options): void {
+  const packages = packagesToInstall(options.targets);
+  if (options.install && packages.length > 0) {
+    process.stderr.write(`bench: apt-get install -y ${packages.join(" ")}\n`);
+    try {
+      installPackages(packages);
+    } catch (error) {
+      options.skipped.push(`apt-get install ${packages.join(" ")} failed: ${(error as Error).message.slice(0, 200)}`);
+    }
+  }
+  for (const target of options.targets) {
+    const why = missing(target);
+    if (why !== undefined) options.skipped.push(why);
+  }
+  options.targets = options.targets.filter((target) => missing(target) === undefined);
+}
+
+/**
+ * Raises the open-file limit that every process of the run inherits, then caps the idle connections by it: the
+ * proxy holds two descriptors per idle connection (client and backend side); the backend and workers one.
+ */
+function settleIdle(options: Options): { limit: number | undefined; note: string } {
+  const { limit, note } = raiseFileLimit(options.idleRequested * 2 + 1024);
+  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit.soft - 512) / 2));
+  options.idle = Math.min(options.idleRequested, cap);
+  if (options.idle < options.idleRequested)
+    options.idleCapNote = `idle connections capped at ${options.idle} (asked for ${options.idleRequested}): ${note}, and a proxy needs two descriptors per connection`;
+  return { limit: limit?.soft, note };
 }
 
 // ---- child processes ----
@@ -198,64 +246,6 @@ function killAll(signal: NodeJS.Signals): void {
   for (const child of children) {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves true when `promise` settles within `ms`, false otherwise; leaves no timer behind either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
-
-/** Stops a child by its PID with SIGTERM; SIGKILL when it is still there after `graceMs`. Returns how long it took. */
-async function stopChild(child: ChildProcess, graceMs: number): Promise<{ ms: number; killed: boolean }> {
-  const started = performance.now();
-  if (child.exitCode !== null || child.signalCode !== null) return { ms: 0, killed: false };
-  child.kill("SIGTERM");
-  const inTime = await within(exited(child), graceMs);
-  if (!inTime) {
-    child.kill("SIGKILL");
-    await within(exited(child), 2000);
-  }
-  return { ms: performance.now() - started, killed: !inTime };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    socket.setTimeout(500);
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-    socket.once("timeout", () => done(false));
-  });
 }
 
 class Backend {
@@ -289,119 +279,6 @@ class Backend {
   }
 }
 
-function gatewayYaml(port: number, backendPort: number, aware: boolean): string {
-  const awareFields = aware
-    ? `    pingInterval: 1s
-    pongTimeout: 3s
-    maxInactivity: 60s
-    clientMaxMsgSize: 1048576
-    serverMaxMsgSize: 1048576
-`
-    : "";
-  return `# Generated by bench/run.ts
-kind: HTTPServer
-name: bench-server
-port: ${port}
-address: 127.0.0.1
-rules:
-  - paths:
-      - path: /ws
-        clientMaxBodySize: -1
-        backend: bench-pipeline
----
-kind: Pipeline
-name: bench-pipeline
-flow:
-  - filter: wsproxy
-filters:
-  - kind: WebSocketProxy
-    name: wsproxy
-${awareFields}    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
-}
-
-const PINO_LEVELS: Record<number, string> = {
-  10: "trace",
-  20: "debug",
-  30: "info",
-  40: "warn",
-  50: "error",
-  60: "fatal",
-};
-
-/** A short kind for a gateway output line: pino's level and message (and code), or the start of a plain line. */
-function kindOfLogLine(line: string): string {
-  try {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    const level = typeof entry["level"] === "number" ? (PINO_LEVELS[entry["level"]] ?? String(entry["level"])) : "?";
-    const code = typeof entry["code"] === "string" ? ` (${entry["code"]})` : "";
-    return `${level}: ${String(entry["msg"] ?? "")}${code}`;
-  } catch {
-    return `output: ${line.slice(0, 120)}`;
-  }
-}
-
-/** The gateway, started as users start it: `node dist/src/cli.js run --config FILE --log-level warn`. */
-class Gateway {
-  /** What it logged (warn and above) and wrote to stderr, first lines only. */
-  readonly output: string[] = [];
-  outputLines = 0;
-  /** Lines by level and message, e.g. "warn: backend connect failed (ECONNREFUSED)". */
-  readonly outputKinds: Tally = {};
-
-  private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    const collect = (line: string): void => {
-      if (line.trim() === "") return;
-      this.outputLines++;
-      if (this.output.length < 20) this.output.push(line.slice(0, 400));
-      addTally(this.outputKinds, kindOfLogLine(line));
-    };
-    if (child.stdout) createInterface({ input: child.stdout }).on("line", collect);
-    if (child.stderr) createInterface({ input: child.stderr }).on("line", collect);
-  }
-
-  static async start(configDir: string, target: TargetName, backendPort: number): Promise<Gateway> {
-    const port = await freePort();
-    const file = join(configDir, `${target}-${port}.yaml`);
-    writeFileSync(file, gatewayYaml(port, backendPort, target === "wsgate-aware"));
-    const child = track(
-      spawn(process.execPath, [CLI, "run", "--config", file, "--log-level", "warn"], {
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
-    const gateway = new Gateway(child, port);
-    const deadline = performance.now() + 15_000;
-    while (!(await canConnect(port))) {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the gateway exited before listening: ${gateway.output.join(" | ")}`);
-      if (performance.now() > deadline) {
-        await stopChild(child, 1000);
-        throw new Error("the gateway did not accept connections within 15 s");
-      }
-      await sleep(25);
-    }
-    return gateway;
-  }
-
-  get pid(): number {
-    return this.child.pid ?? 0;
-  }
-
-  get url(): string {
-    return `ws://127.0.0.1:${this.port}/ws`;
-  }
-
-  /** SIGTERM by PID; the gateway drains (up to its 10 s default), so allow a little more before SIGKILL. */
-  stop(): Promise<{ ms: number; killed: boolean }> {
-    return stopChild(this.child, 12_000);
-  }
-}
-
 // ---- measurements ----
 
 interface Measurement {
@@ -426,7 +303,7 @@ interface Measurement {
   generatorCpuPercent?: number;
   /** All load workers together, % of one core. */
   generatorTotalCpuPercent?: number;
-  /** Processes other than the bench's and the gateway's, % of one core (from /proc/stat). */
+  /** Processes other than the bench's and the proxy's, % of one core (from /proc/stat). */
   othersCpuPercent?: number;
   /** Hypervisor steal time over all cores, % of one core. */
   stealPercent?: number;
@@ -436,27 +313,32 @@ interface Measurement {
   idle?: { asked: number; opened: number; echoed: number; failed: number };
   /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
   problems: Tally;
-  gatewayOutput?: string[];
-  gatewayOutputLines?: number;
-  gatewayOutputKinds?: Tally;
+  proxyOutput?: string[];
+  proxyOutputLines?: number;
+  proxyOutputKinds?: Tally;
   /** The whole measurement, set-up and teardown included. */
   wallMs?: number;
-  /** From spawning the gateway to its first accepted TCP connection. */
-  gatewayStartMs?: number;
-  gatewayStopMs?: number;
+  /** From spawning the proxy to its first accepted TCP connection. */
+  proxyStartMs?: number;
+  proxyStopMs?: number;
   error?: string;
 }
 
 interface Context {
   options: Options;
-  /** This round's gateway per proxy target, for the loop scenarios. */
-  shared: Map<TargetName, Gateway>;
-  /** Problems that belong to no single measurement (a shared gateway's exit). */
+  /** This round's proxy per proxy target, for the loop scenarios. */
+  shared: Map<ProxyName, ProxyProcess>;
+  /** Problems that belong to no single measurement (a shared proxy's exit). */
   runProblems: string[];
   workers: LoadWorkers;
   backend: Backend;
   ticksPerSecond: number;
-  configDir: string;
+  /** Where each proxy start gets a directory of its own for its config (and nginx's pid and temp files). */
+  tmpRoot: string;
+  /** The open-file limit every process of the run inherits, when known. */
+  fileLimit: number | undefined;
+  /** taskset prefix for the proxies, [] when not pinned. */
+  proxyPrefix: string[];
 }
 
 function only<T extends Reply["type"]>(replies: readonly Reply[], type: T): Extract<Reply, { type: T }>[] {
@@ -475,7 +357,7 @@ interface CpuSnapshot {
   machine: MachineTicks | undefined;
 }
 
-function cpuSnapshot(ctx: Context, gateway: Gateway | undefined): CpuSnapshot {
+function cpuSnapshot(ctx: Context, proxy: ProxyProcess | undefined): CpuSnapshot {
   let generator: number | undefined = 0;
   for (const pid of ctx.workers.pids) {
     const ticks = cpuTicks(pid);
@@ -483,7 +365,7 @@ function cpuSnapshot(ctx: Context, gateway: Gateway | undefined): CpuSnapshot {
   }
   return {
     at: performance.now(),
-    proxy: gateway === undefined ? undefined : cpuTicks(gateway.pid),
+    proxy: proxy?.cpuTicks(),
     backend: cpuTicks(ctx.backend.pid),
     generator,
     machine: machineTicks(),
@@ -496,7 +378,7 @@ interface CpuUse {
   proxyMs?: number;
   backendMs?: number;
   generatorMs?: number;
-  /** Processes other than the bench's (and the gateway's), from /proc/stat. */
+  /** Processes other than the bench's (and the proxy's), from /proc/stat. */
   othersMs?: number;
   stealMs?: number;
 }
@@ -536,7 +418,8 @@ async function openEverywhere(ctx: Context, url: string, total: number, concurre
 
 async function closeEverywhere(ctx: Context): Promise<ClosedReply[]> {
   const commands: Command[] = Array.from({ length: ctx.workers.count }, () => ({ type: "close" }));
-  return only(await ctx.workers.all(commands, 20_000), "closed");
+  // Closing thousands of idle connections through a proxy on a busy machine takes a while.
+  return only(await ctx.workers.all(commands, 20_000 + ctx.options.idle * 3), "closed");
 }
 
 /** Adds the counts of `from` to `into`, keys prefixed. */
@@ -563,9 +446,9 @@ async function measureLoop(
   scenario: LoopScenario,
   target: TargetName,
   round: number,
-  gateway: Gateway | undefined,
+  proxy: ProxyProcess | undefined,
 ): Promise<Measurement> {
-  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const url = proxy === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : proxy.url;
   const problems: Tally = {};
   const loops = scenario.kind === "handshake";
   if (!loops) {
@@ -591,12 +474,12 @@ async function measureLoop(
     );
     for (const reply of warm) absorb(problems, reply.problems, "warm-up: ");
   }
-  const before = cpuSnapshot(ctx, gateway);
+  const before = cpuSnapshot(ctx, proxy);
   const results: RunReply[] = only(
     await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),
     "result",
   );
-  const cpu = cpuUse(before, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
+  const cpu = cpuUse(before, cpuSnapshot(ctx, proxy), ctx.ticksPerSecond);
   const proxyCpuMs = cpu.proxyMs;
   if (!loops) closeProblems(await closeEverywhere(ctx), problems);
 
@@ -644,9 +527,9 @@ async function measureIdle(
   ctx: Context,
   target: TargetName,
   round: number,
-  gateway: Gateway | undefined,
+  proxy: ProxyProcess | undefined,
 ): Promise<Measurement> {
-  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const url = proxy === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : proxy.url;
   const problems: Tally = {};
   const count = ctx.options.idle;
   // Warm the code paths (handshake, relay, close) first, so that the baseline is not all module loading and JIT.
@@ -657,16 +540,15 @@ async function measureIdle(
   );
   closeProblems(await closeEverywhere(ctx), problems);
   await sleep(ctx.options.quick ? 150 : 300);
-  const proxyPid = gateway?.pid;
-  const rssBefore = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const rssBefore = proxy?.rssKiB();
   const openStart = performance.now();
   const opened = openProblems(await openEverywhere(ctx, url, count, 64), problems);
   const openMs = performance.now() - openStart;
   // Hold them idle; with the aware config this spans heartbeats (1 s pings, 3 s pong deadline).
-  const holdStart = cpuSnapshot(ctx, gateway);
+  const holdStart = cpuSnapshot(ctx, proxy);
   await sleep(ctx.options.holdMs);
-  const hold = cpuUse(holdStart, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
-  const rssAfter = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const hold = cpuUse(holdStart, cpuSnapshot(ctx, proxy), ctx.ticksPerSecond);
+  const rssAfter = proxy?.rssKiB();
   const checks: CheckReply[] = only(
     await ctx.workers.all(
       Array.from({ length: ctx.workers.count }, () => ({ type: "check", size: 64 })),
@@ -702,27 +584,31 @@ async function measureIdle(
   };
 }
 
-/** Stops a gateway by PID; a slow or forced exit is a problem worth reporting. */
-async function stopGateway(gateway: Gateway): Promise<{ ms: number; problem?: string }> {
-  const stopped = await gateway.stop();
-  if (stopped.killed) return { ms: stopped.ms, problem: "the gateway did not exit within 12 s of SIGTERM (killed)" };
+/** Stops a proxy by PID; a slow or forced exit is a problem worth reporting. */
+async function stopProxy(proxy: ProxyProcess): Promise<{ ms: number; problem?: string }> {
+  const stopped = await proxy.stop();
+  if (stopped.killed)
+    return {
+      ms: stopped.ms,
+      problem: `${proxy.name} did not exit within ${stopGraceMs(proxy.name) / 1000} s of SIGTERM (killed)`,
+    };
   if (stopped.ms > 2000)
-    return { ms: stopped.ms, problem: `the gateway took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
+    return { ms: stopped.ms, problem: `${proxy.name} took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
   return { ms: stopped.ms };
 }
 
 /** Stops the gateways kept across this round's loop scenarios. */
-async function stopSharedGateways(ctx: Context, round: number): Promise<void> {
-  for (const [target, gateway] of ctx.shared) {
-    const stopped = await stopGateway(gateway);
+async function stopSharedProxies(ctx: Context, round: number): Promise<void> {
+  for (const [target, proxy] of ctx.shared) {
+    const stopped = await stopProxy(proxy);
     if (stopped.problem !== undefined) ctx.runProblems.push(`round ${round}, ${target}: ${stopped.problem}`);
   }
   ctx.shared.clear();
 }
 
 /**
- * One scenario against one target. The loop scenarios of a round share one gateway per target (started on first
- * use, as a user's gateway would serve one workload after another); idle gets a fresh one so that its RSS growth
+ * One scenario against one target. The loop scenarios of a round share one proxy per target (started on first
+ * use, as a user's proxy would serve one workload after another); idle gets a fresh one so that its RSS growth
  * is not hidden by a heap that earlier scenarios already grew.
  */
 async function measure(ctx: Context, scenario: ScenarioName, target: TargetName, round: number): Promise<Measurement> {
@@ -733,52 +619,61 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
   }
   const began = performance.now();
   const fresh = scenario === "idle";
-  let gateway: Gateway | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
+  let proxy: ProxyProcess | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
   const problems: Tally = {};
-  if (gateway !== undefined && (gateway.child.exitCode !== null || gateway.child.signalCode !== null)) {
-    addTally(problems, `the gateway had exited (${gateway.child.signalCode ?? gateway.child.exitCode}); restarted`);
-    ctx.shared.delete(target);
-    gateway = undefined;
+  if (proxy !== undefined && (proxy.child.exitCode !== null || proxy.child.signalCode !== null)) {
+    addTally(problems, `${proxy.name} had exited (${proxy.child.signalCode ?? proxy.child.exitCode}); restarted`);
+    ctx.shared.delete(proxy.name);
+    proxy = undefined;
   }
-  let gatewayStartMs: number | undefined;
+  let proxyStartMs: number | undefined;
   let linesBefore = 0;
   let kindsBefore: Tally = {};
   let measurement: Measurement;
   try {
-    if (target !== "direct" && gateway === undefined) {
+    if (target !== "direct" && proxy === undefined) {
       const startedAt = performance.now();
-      gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
-      gatewayStartMs = performance.now() - startedAt;
-      if (!fresh) ctx.shared.set(target, gateway);
+      proxy = await ProxyProcess.start(
+        target,
+        {
+          backendPort: ctx.backend.port,
+          maxFiles: ctx.fileLimit ?? ctx.options.idle * 2 + 1024,
+          prefix: ctx.proxyPrefix,
+          tmpRoot: ctx.tmpRoot,
+        },
+        track,
+      );
+      proxyStartMs = performance.now() - startedAt;
+      if (!fresh) ctx.shared.set(target, proxy);
     }
-    linesBefore = gateway?.outputLines ?? 0;
-    kindsBefore = { ...gateway?.outputKinds };
+    linesBefore = proxy?.outputLines ?? 0;
+    kindsBefore = { ...proxy?.outputKinds };
     measurement =
       scenario === "idle"
-        ? await measureIdle(ctx, target, round, gateway)
-        : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, gateway);
+        ? await measureIdle(ctx, target, round, proxy)
+        : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, proxy);
   } catch (error) {
     measurement = { scenario, target, round, ops: 0, elapsedMs: 0, problems: {}, error: (error as Error).message };
     // Whatever the workers still hold goes, so that the next measurement starts clean.
     await closeEverywhere(ctx).catch(() => []);
   }
   absorb(measurement.problems, problems);
-  measurement.gatewayStartMs = gatewayStartMs;
-  if (gateway !== undefined) {
+  measurement.proxyStartMs = proxyStartMs;
+  if (proxy !== undefined) {
     if (fresh) {
-      const stopped = await stopGateway(gateway);
-      measurement.gatewayStopMs = stopped.ms;
+      const stopped = await stopProxy(proxy);
+      measurement.proxyStopMs = stopped.ms;
       if (stopped.problem !== undefined) addTally(measurement.problems, stopped.problem);
     }
-    // What the gateway logged during this measurement only.
+    // What the proxy logged during this measurement only.
     const kinds: Tally = {};
-    for (const [kind, count] of Object.entries(gateway.outputKinds)) {
+    for (const [kind, count] of Object.entries(proxy.outputKinds)) {
       const added = count - (kindsBefore[kind] ?? 0);
       if (added > 0) kinds[kind] = added;
     }
-    measurement.gatewayOutputLines = gateway.outputLines - linesBefore;
-    measurement.gatewayOutputKinds = kinds;
-    if (measurement.gatewayOutputLines > 0) measurement.gatewayOutput = gateway.output.slice(0, 5);
+    measurement.proxyOutputLines = proxy.outputLines - linesBefore;
+    measurement.proxyOutputKinds = kinds;
+    if (measurement.proxyOutputLines > 0) measurement.proxyOutput = proxy.output.slice(0, 5);
   }
   measurement.wallMs = performance.now() - began;
   return measurement;
@@ -922,6 +817,15 @@ interface Meta {
   platform: string;
   clockTicks: number;
   openFileLimit: number | undefined;
+  /** How the open-file limit came about (raised with prlimit, or not). */
+  openFileNote: string;
+  /** taskset pinning of the proxy and of the rest, or why there is none. */
+  pinning: string;
+  pinned: boolean;
+  /** What each target is and which version ran. */
+  targets: Partial<Record<TargetName, { description: string; version: string }>>;
+  /** Targets that could not run here, and why. */
+  skipped: string[];
   mode: "quick" | "full";
   rounds: number;
   durationS: number;
@@ -976,9 +880,9 @@ function findings(
           : "";
       failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
     }
-    if ((m.gatewayOutputLines ?? 0) > 0) {
+    if ((m.proxyOutputLines ?? 0) > 0) {
       failures.push(
-        `${where}: the gateway logged ${m.gatewayOutputLines} line(s) at warn level or above: ${formatTally(m.gatewayOutputKinds ?? {})}`,
+        `${where}: the proxy logged ${m.proxyOutputLines} line(s) at warn level or above: ${formatTally(m.proxyOutputKinds ?? {})}`,
       );
     }
   }
@@ -1010,11 +914,18 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
     "# wsgate bench",
     "",
     `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
-    `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ulimit -n ${meta.openFileLimit ?? "unknown"}`,
+    `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ${meta.openFileNote}`,
+    `- Pinning: ${meta.pinning}`,
     `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
     "- Targets, interleaved in every round: " +
-      options.targets.map((target) => `**${target}** = ${TARGET_DESCRIPTIONS[target]}`).join("; "),
-    "- Each round starts the gateway once per proxy target for the loop scenarios (run one after another, as one gateway serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
+      options.targets
+        .map((target) => {
+          const about = meta.targets[target];
+          return `**${target}** = ${about?.description ?? ""}${target === "direct" ? "" : ` (${about?.version ?? "?"})`}`;
+        })
+        .join("; "),
+    ...meta.skipped.map((line) => `- Not measured: ${line}`),
+    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
     "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
     "",
     table(summaries),
@@ -1024,8 +935,10 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
     "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
     "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
     `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket); proxy CPU % is its CPU while holding them (heartbeats, with wsgate-aware).`,
-    "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
-    `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op counts only the gateway's own CPU time (contention still inflates it somewhat, as it does the backend's).`,
+    "- **proxy CPU µs/op**: the proxy process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
+    meta.pinned
+      ? "- The proxy has a core of its own and the load workers and backend share the rest, so throughput ratios mostly show added latency, not CPU contention; proxy CPU µs/op is the proxy's own CPU time (its whole process tree: nginx's worker is counted), which is the figure to compare between proxies."
+      : `- All processes (load workers, backend, proxy) share the same ${meta.cores} core(s): direct runs leave the proxy's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op counts only the proxy's own CPU time (contention still inflates it somewhat, as it does the backend's).`,
     "",
   ];
   lines.push("## Warnings", "", ...(warnings.length === 0 ? ["None."] : warnings.map((line) => `- ${line}`)), "");
@@ -1045,15 +958,31 @@ function report(meta: Meta, options: Options, summaries: readonly Summary[], mea
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = performance.now();
+  settleTargets(options);
+  const fileLimit = settleIdle(options);
+  // The machine's cores, counted before pinning narrows what this process may use.
+  const cores = os.availableParallelism();
+  // Before forking anything: the backend and the load workers inherit this process's cores.
+  const pinning = pinCores(options.pin);
   const ticksPerSecond = clockTicks();
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,
     cpu: cpuModel(),
-    cores: os.availableParallelism(),
+    cores,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     clockTicks: ticksPerSecond,
-    openFileLimit: openFileLimit(),
+    openFileLimit: fileLimit.limit,
+    openFileNote: fileLimit.note,
+    pinning: pinning.note,
+    pinned: pinning.proxyPrefix.length > 0,
+    targets: Object.fromEntries(
+      options.targets.map((target) => [
+        target,
+        { description: describeTarget(target), version: targetVersion(target) },
+      ]),
+    ),
+    skipped: options.skipped,
     mode: options.quick ? "quick" : "full",
     rounds: options.rounds,
     durationS: options.durationMs / 1000,
@@ -1063,6 +992,8 @@ async function main(): Promise<void> {
     idleHoldS: options.holdMs / 1000,
   };
   if (options.idleCapNote !== undefined) process.stderr.write(`bench: note: ${options.idleCapNote}\n`);
+  for (const line of options.skipped) process.stderr.write(`bench: ${line}\n`);
+  process.stderr.write(`bench: ${pinning.note}; ${fileLimit.note}\n`);
   const loops = options.scenarios.filter((scenario) => scenario !== "idle").length;
   const perMeasurement = options.durationMs + options.warmupMs + 700;
   const estimateMs =
@@ -1083,20 +1014,30 @@ async function main(): Promise<void> {
   );
   watchdog.unref();
 
-  const configDir = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
+  const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
   const measurements: Measurement[] = [];
-  const shared = new Map<TargetName, Gateway>();
+  const shared = new Map<ProxyName, ProxyProcess>();
   const runProblems: string[] = [];
   try {
     backend = await Backend.start();
     workers = await LoadWorkers.start(options.workers);
     loadWorkers = workers;
-    const ctx: Context = { options, workers, backend, ticksPerSecond, configDir, shared, runProblems };
+    const ctx: Context = {
+      options,
+      workers,
+      backend,
+      ticksPerSecond,
+      tmpRoot,
+      proxyPrefix: pinning.proxyPrefix,
+      fileLimit: fileLimit.limit,
+      shared,
+      runProblems,
+    };
     rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
-        if (scenario === "idle") await stopSharedGateways(ctx, round);
+        if (scenario === "idle") await stopSharedProxies(ctx, round);
         for (const target of options.targets) {
           if (interrupted) break rounds;
           let measurement: Measurement;
@@ -1111,14 +1052,14 @@ async function main(): Promise<void> {
           process.stderr.write(`bench: ${progressLine(measurement)}\n`);
         }
       }
-      await stopSharedGateways(ctx, round);
+      await stopSharedProxies(ctx, round);
     }
   } finally {
-    for (const gateway of shared.values()) await stopGateway(gateway);
+    for (const proxy of shared.values()) await stopProxy(proxy);
     workers?.stop();
     if (backend !== undefined) await stopChild(backend.child, 3000);
     killAll("SIGKILL");
-    rmSync(configDir, { recursive: true, force: true });
+    rmSync(tmpRoot, { recursive: true, force: true });
     clearTimeout(watchdog);
   }
   if (interrupted) return;
@@ -1132,7 +1073,7 @@ async function main(): Promise<void> {
   const json = {
     meta,
     options: { ...options },
-    targets: TARGET_DESCRIPTIONS,
+    targets: meta.targets,
     summary: summaries,
     measurements: measurements.map((m) => ({ ...m })),
     warnings,
@@ -1159,7 +1100,7 @@ function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return;
   interrupted = true;
   process.exitCode = 130;
-  process.stderr.write(`\nbench: ${signal}: stopping the gateway, backend and load workers; no results written\n`);
+  process.stderr.write(`\nbench: ${signal}: stopping the proxy, backend and load workers; no results written\n`);
   killAll("SIGTERM");
   setTimeout(() => {
     killAll("SIGKILL");
