@@ -14,220 +14,33 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
-import { raiseFileLimit } from "./limits.js";
+import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
+import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
 import { pinCores } from "./pinning.js";
-import {
-  clockTicks,
-  cpuModel,
-  cpuTicks,
-  machineTicks,
-  median,
-  weightedPercentiles,
-  type MachineTicks,
-} from "./proc.js";
+import { clockTicks, cpuModel, cpuTicks, machineTicks, weightedPercentiles, type MachineTicks } from "./proc.js";
 import {
   addTally,
   formatTally,
   type CheckReply,
   type ClosedReply,
   type Command,
-  type LoadKind,
   type OpenReply,
   type Reply,
   type RunReply,
   type Tally,
 } from "./protocol.js";
 import { ProxyProcess, sleep, stopChild } from "./proxy-process.js";
-import {
-  TARGET_NAMES,
-  describeTarget,
-  installPackages,
-  missing,
-  packagesToInstall,
-  stopGraceMs,
-  targetVersion,
-  type ProxyName,
-  type TargetName,
-} from "./targets.js";
+import { updateReadme } from "./readme-section.js";
+import { fixed, integer, readmeBody, report, type Meta } from "./report.js";
+import { LOOP_SCENARIOS, SCENARIO_NAMES, type LoopScenario, type ScenarioName } from "./scenarios.js";
+import { summarize, type Measurement } from "./summary.js";
+import { describeTarget, stopGraceMs, targetVersion, type ProxyName, type TargetName } from "./targets.js";
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
 const RESULTS_DIR = join(PACKAGE_ROOT, "bench/results");
-
-/** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
-const QUICK = { durationS: 1, warmupS: 0.1, idle: 500, holdMs: 500 } as const;
-
-const USAGE = `Usage: node dist/bench/run.js [options]
-
-  --quick            short scenarios, 1 round, ${QUICK.idle} idle connections (under a minute with six targets)
-  --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
-  --duration S       measured seconds per scenario and target (default 3; quick ${QUICK.durationS})
-  --warmup S         unmeasured seconds before each measurement (default 1; quick ${QUICK.warmupS})
-  --workers N        load-generator processes (default 2)
-  --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
-  --scenarios LIST   comma-separated subset of: ${["echo-64", "echo-16k", "stream", "handshake", "idle"].join(", ")}
-  --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
-                     (default: all that are installed; direct is always kept)
-  --install          apt-get install the missing nginx / haproxy first
-  --no-pin           do not pin the proxy to a core of its own with taskset
-  --no-readme        do not rewrite the benchmark section of README.md
-  --help
-`;
-
-// ---- scenarios and targets ----
-
-const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "idle"] as const;
-type ScenarioName = (typeof SCENARIO_NAMES)[number];
-
-interface LoopScenario {
-  name: Exclude<ScenarioName, "idle">;
-  kind: LoadKind;
-  connections: number;
-  size: number;
-  inFlight: number;
-  unit: "msg/s" | "conn/s";
-}
-
-const LOOP_SCENARIOS: Record<LoopScenario["name"], LoopScenario> = {
-  "echo-64": { name: "echo-64", kind: "echo", connections: 50, size: 64, inFlight: 1, unit: "msg/s" },
-  "echo-16k": { name: "echo-16k", kind: "echo", connections: 50, size: 16 * 1024, inFlight: 1, unit: "msg/s" },
-  stream: { name: "stream", kind: "stream", connections: 4, size: 64, inFlight: 1000, unit: "msg/s" },
-  handshake: { name: "handshake", kind: "handshake", connections: 50, size: 64, inFlight: 1, unit: "conn/s" },
-};
-
-// ---- options ----
-
-interface Options {
-  quick: boolean;
-  rounds: number;
-  durationMs: number;
-  warmupMs: number;
-  workers: number;
-  idle: number;
-  idleRequested: number;
-  idleCapNote: string | undefined;
-  holdMs: number;
-  scenarios: ScenarioName[];
-  targets: TargetName[];
-  /** Targets asked for (or all, by default) that cannot run here, and why. */
-  skipped: string[];
-  /** --targets was given: a missing one is then worth a warning, not just a line. */
-  targetsAsked: boolean;
-  install: boolean;
-  pin: boolean;
-  readme: boolean;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
-function positive(text: string | undefined, name: string, fallback: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
-    fail(`${name} must be a positive ${integer ? "integer" : "number"}, got '${text}'`);
-  return value;
-}
-
-function nonNegative(text: string | undefined, name: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value < 0) fail(`${name} must be a number ≥ 0, got '${text}'`);
-  return value;
-}
-
-function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
-  if (text === undefined) return [...known];
-  const picked = text.split(",").map((item) => item.trim());
-  for (const item of picked) if (!(known as readonly string[]).includes(item)) fail(`unknown ${name} '${item}'`);
-  return known.filter((item) => picked.includes(item));
-}
-
-function parseOptions(argv: string[]): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: "boolean", default: false },
-        rounds: { type: "string" },
-        duration: { type: "string" },
-        warmup: { type: "string" },
-        workers: { type: "string" },
-        idle: { type: "string" },
-        scenarios: { type: "string" },
-        targets: { type: "string" },
-        install: { type: "boolean", default: false },
-        "no-pin": { type: "boolean", default: false },
-        "no-readme": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  const quick = values.quick;
-  const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
-  const targets = listOf(values.targets, TARGET_NAMES, "target");
-  if (!targets.includes("direct")) targets.unshift("direct");
-  return {
-    quick,
-    rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
-    durationMs: positive(values.duration, "--duration", quick ? QUICK.durationS : 3, false) * 1000,
-    warmupMs: nonNegative(values.warmup, "--warmup", quick ? QUICK.warmupS : 1) * 1000,
-    workers: positive(values.workers, "--workers", 2, true),
-    idle: idleRequested,
-    idleRequested,
-    idleCapNote: undefined,
-    holdMs: quick ? QUICK.holdMs : 3500,
-    scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
-    targets,
-    skipped: [],
-    targetsAsked: values.targets !== undefined,
-    install: values.install,
-    pin: !values["no-pin"],
-    readme: !values["no-readme"],
-  };
-}
-
-/** Installs what --install asks for, then drops the targets that still cannot run, with a line each. */
-function settleTargets(options: Options): void {
-  const packages = packagesToInstall(options.targets);
-  if (options.install && packages.length > 0) {
-    process.stderr.write(`bench: apt-get install -y ${packages.join(" ")}\n`);
-    try {
-      installPackages(packages);
-    } catch (error) {
-      options.skipped.push(`apt-get install ${packages.join(" ")} failed: ${(error as Error).message.slice(0, 200)}`);
-    }
-  }
-  for (const target of options.targets) {
-    const why = missing(target);
-    if (why !== undefined) options.skipped.push(why);
-  }
-  options.targets = options.targets.filter((target) => missing(target) === undefined);
-}
-
-/**
- * Raises the open-file limit that every process of the run inherits, then caps the idle connections by it: the
- * proxy holds two descriptors per idle connection (client and backend side); the backend and workers one.
- */
-function settleIdle(options: Options): { limit: number | undefined; note: string } {
-  const { limit, note } = raiseFileLimit(options.idleRequested * 2 + 1024);
-  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit.soft - 512) / 2));
-  options.idle = Math.min(options.idleRequested, cap);
-  if (options.idle < options.idleRequested)
-    options.idleCapNote = `idle connections capped at ${options.idle} (asked for ${options.idleRequested}): ${note}, and a proxy needs two descriptors per connection`;
-  return { limit: limit?.soft, note };
-}
+const README = join(PACKAGE_ROOT, "README.md");
 
 // ---- child processes ----
 
@@ -281,48 +94,7 @@ class Backend {
 
 // ---- measurements ----
 
-interface Measurement {
-  scenario: ScenarioName;
-  target: TargetName;
-  round: number;
-  /** msg/s or conn/s (loops); undefined for idle. */
-  rate?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  /** Operations measured: echoed messages, completed cycles, or idle connections opened. */
-  ops: number;
-  elapsedMs: number;
-  proxyCpuMs?: number;
-  proxyCpuUsPerOp?: number;
-  /** The echo backend's CPU per operation: what a plain `ws` endpoint spends, for scale. */
-  backendCpuUsPerOp?: number;
-  /** Proxy CPU over the measured wall time, % of one core. */
-  proxyCpuPercent?: number;
-  backendCpuPercent?: number;
-  /** The busiest load worker's own CPU, % of one core. */
-  generatorCpuPercent?: number;
-  /** All load workers together, % of one core. */
-  generatorTotalCpuPercent?: number;
-  /** Processes other than the bench's and the proxy's, % of one core (from /proc/stat). */
-  othersCpuPercent?: number;
-  /** Hypervisor steal time over all cores, % of one core. */
-  stealPercent?: number;
-  /** idle: the proxy's RSS growth per connection (proxy targets). */
-  rssKiBPerConn?: number;
-  proxyRssKiB?: { before: number; after: number };
-  idle?: { asked: number; opened: number; echoed: number; failed: number };
-  /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
-  problems: Tally;
-  proxyOutput?: string[];
-  proxyOutputLines?: number;
-  proxyOutputKinds?: Tally;
-  /** The whole measurement, set-up and teardown included. */
-  wallMs?: number;
-  /** From spawning the proxy to its first accepted TCP connection. */
-  proxyStartMs?: number;
-  proxyStopMs?: number;
-  error?: string;
-}
+// ---- measurements ----
 
 interface Context {
   options: Options;
@@ -679,280 +451,6 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
   return measurement;
 }
 
-// ---- summary and report ----
-
-interface Summary {
-  scenario: ScenarioName;
-  target: TargetName;
-  /** Rounds that measured this row without failing, and rounds run. */
-  rounds: number;
-  plannedRounds: number;
-  rate?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  proxyCpuUsPerOp?: number;
-  backendCpuUsPerOp?: number;
-  proxyCpuPercent?: number;
-  backendCpuPercent?: number;
-  generatorCpuPercent?: number;
-  othersCpuPercent?: number;
-  rssKiBPerConn?: number;
-  idle?: { asked: number; opened: number; echoed: number };
-  /** Against direct from this run: throughput ratio (higher is better), latency ratios (lower is better). */
-  rateVsDirect?: number;
-  p50VsDirect?: number;
-  p99VsDirect?: number;
-}
-
-function medianOf(list: readonly Measurement[], pick: (measurement: Measurement) => number | undefined) {
-  return median(
-    list.flatMap((measurement) => {
-      const value = pick(measurement);
-      return value === undefined ? [] : [value];
-    }),
-  );
-}
-
-function ratio(value: number | undefined, base: number | undefined): number | undefined {
-  return value === undefined || base === undefined || base === 0 ? undefined : value / base;
-}
-
-function summarize(measurements: readonly Measurement[], options: Options): Summary[] {
-  const summaries: Summary[] = [];
-  for (const scenario of options.scenarios) {
-    let direct: Summary | undefined;
-    for (const target of options.targets) {
-      const list = measurements.filter((m) => m.scenario === scenario && m.target === target && m.error === undefined);
-      const summary: Summary = {
-        scenario,
-        target,
-        rounds: list.length,
-        plannedRounds: measurements.filter((m) => m.scenario === scenario && m.target === target).length,
-        rate: medianOf(list, (m) => m.rate),
-        p50Ms: medianOf(list, (m) => m.p50Ms),
-        p99Ms: medianOf(list, (m) => m.p99Ms),
-        proxyCpuUsPerOp: medianOf(list, (m) => m.proxyCpuUsPerOp),
-        backendCpuUsPerOp: medianOf(list, (m) => m.backendCpuUsPerOp),
-        proxyCpuPercent: medianOf(list, (m) => m.proxyCpuPercent),
-        backendCpuPercent: medianOf(list, (m) => m.backendCpuPercent),
-        generatorCpuPercent: medianOf(list, (m) => m.generatorCpuPercent),
-        othersCpuPercent: medianOf(list, (m) => m.othersCpuPercent),
-        rssKiBPerConn: medianOf(list, (m) => m.rssKiBPerConn),
-      };
-      if (scenario === "idle") {
-        summary.idle = {
-          asked: options.idle,
-          opened: Math.min(...list.map((m) => m.idle?.opened ?? 0)),
-          echoed: Math.min(...list.map((m) => m.idle?.echoed ?? 0)),
-        };
-        if (list.length === 0) summary.idle = { asked: options.idle, opened: 0, echoed: 0 };
-      }
-      if (target === "direct") direct = summary;
-      else if (direct !== undefined && scenario !== "idle") {
-        summary.rateVsDirect = ratio(summary.rate, direct.rate);
-        summary.p50VsDirect = ratio(summary.p50Ms, direct.p50Ms);
-        summary.p99VsDirect = ratio(summary.p99Ms, direct.p99Ms);
-      }
-      summaries.push(summary);
-    }
-  }
-  return summaries;
-}
-
-const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-
-function fixed(value: number | undefined, digits: number, suffix = ""): string {
-  return value === undefined || !Number.isFinite(value) ? "—" : `${value.toFixed(digits)}${suffix}`;
-}
-
-/** " (2 of 3 rounds)" when some rounds of this row failed. */
-function roundsNote(summary: Summary): string {
-  return summary.rounds < summary.plannedRounds ? ` (${summary.rounds} of ${summary.plannedRounds} rounds)` : "";
-}
-
-function rateCell(summary: Summary): string {
-  if (summary.scenario === "idle") {
-    const idle = summary.idle;
-    return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed${roundsNote(summary)}`;
-  }
-  if (summary.rate === undefined) return "failed";
-  const unit = summary.scenario === "handshake" ? "conn/s" : "msg/s";
-  return `${integer.format(summary.rate)} ${unit}${roundsNote(summary)}`;
-}
-
-function latencyDigits(value: number | undefined): number {
-  return value !== undefined && value < 1 ? 3 : 2;
-}
-
-function table(summaries: readonly Summary[]): string {
-  const header =
-    "| scenario | target | throughput | p50 ms | p99 ms | proxy CPU µs/op | proxy CPU % | RSS KiB/conn | throughput × direct | p50 × direct | p99 × direct | backend CPU µs/op | generator CPU % | other CPU % |";
-  const rule = `|${" --- |".repeat(14)}`;
-  const rows = summaries.map((s) =>
-    [
-      s.scenario,
-      s.target,
-      rateCell(s),
-      fixed(s.p50Ms, latencyDigits(s.p50Ms)),
-      fixed(s.p99Ms, latencyDigits(s.p99Ms)),
-      fixed(s.proxyCpuUsPerOp, 1),
-      fixed(s.proxyCpuPercent, 0),
-      fixed(s.rssKiBPerConn, 1),
-      fixed(s.rateVsDirect, 2, "×"),
-      fixed(s.p50VsDirect, 2, "×"),
-      fixed(s.p99VsDirect, 2, "×"),
-      fixed(s.backendCpuUsPerOp, 1),
-      fixed(s.generatorCpuPercent, 0),
-      fixed(s.othersCpuPercent, 0),
-    ].join(" | "),
-  );
-  return [header, rule, ...rows.map((row) => `| ${row} |`)].join("\n");
-}
-
-interface Meta {
-  date: string;
-  node: string;
-  cpu: string;
-  cores: number;
-  platform: string;
-  clockTicks: number;
-  openFileLimit: number | undefined;
-  /** How the open-file limit came about (raised with prlimit, or not). */
-  openFileNote: string;
-  /** taskset pinning of the proxy and of the rest, or why there is none. */
-  pinning: string;
-  pinned: boolean;
-  /** What each target is and which version ran. */
-  targets: Partial<Record<TargetName, { description: string; version: string }>>;
-  /** Targets that could not run here, and why. */
-  skipped: string[];
-  mode: "quick" | "full";
-  rounds: number;
-  durationS: number;
-  warmupS: number;
-  workers: number;
-  idleConnections: number;
-  idleHoldS: number;
-  totalS?: number;
-  /** Why the run stopped before its end, when it did. */
-  aborted?: string;
-  /** Problems outside any one measurement. */
-  problems?: string[];
-}
-
-/** "echo-64/direct r1 (95%), stream/wsgate r2 (97%)" for the measurements where `pick` is above `limit`. */
-function over(
-  measurements: readonly Measurement[],
-  pick: (measurement: Measurement) => number | undefined,
-  limit: number,
-): { list: string; count: number; median: number; max: number } | undefined {
-  const hits = measurements.filter((m) => (pick(m) ?? 0) > limit);
-  if (hits.length === 0) return undefined;
-  const values = hits.map((m) => pick(m) ?? 0);
-  const shown = hits.slice(0, 8).map((m) => `${m.scenario}/${m.target} r${m.round} (${fixed(pick(m), 0)}%)`);
-  if (hits.length > shown.length) shown.push(`and ${hits.length - shown.length} more (see latest.json)`);
-  return {
-    list: shown.join(", "),
-    count: hits.length,
-    median: median(values) ?? 0,
-    max: Math.max(...values),
-  };
-}
-
-function findings(
-  meta: Meta,
-  measurements: readonly Measurement[],
-  options: Options,
-): { warnings: string[]; failures: string[] } {
-  const warnings: string[] = [];
-  const failures: string[] = [];
-  if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
-  if (meta.aborted !== undefined) failures.push(`the run stopped early: ${meta.aborted}`);
-  for (const problem of meta.problems ?? []) failures.push(problem);
-  for (const m of measurements) {
-    const where = `${m.scenario} / ${m.target}, round ${m.round}`;
-    if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
-    if (Object.keys(m.problems).length > 0) {
-      const idleTimeouts = Object.keys(m.problems).some((key) => key.includes("'idle timeout'"));
-      const hint =
-        idleTimeouts && m.target === "wsgate-aware"
-          ? ` (wsgate-aware closes sessions without data frames for 60 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
-          : "";
-      failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
-    }
-    if ((m.proxyOutputLines ?? 0) > 0) {
-      failures.push(
-        `${where}: the proxy logged ${m.proxyOutputLines} line(s) at warn level or above: ${formatTally(m.proxyOutputKinds ?? {})}`,
-      );
-    }
-  }
-  const generator = over(measurements, (m) => m.generatorCpuPercent, 90);
-  if (generator !== undefined)
-    warnings.push(
-      `a load worker used over 90% of a core in ${generator.list}: the generator may be what limits these figures (try --workers)`,
-    );
-  const backend = over(measurements, (m) => m.backendCpuPercent, 90);
-  if (backend !== undefined)
-    warnings.push(
-      `the backend (single-threaded) used over 90% of a core in ${backend.list}: it may be the bottleneck there`,
-    );
-  const loops = measurements.filter((m) => m.scenario !== "idle" && m.error === undefined);
-  const others = over(loops, (m) => m.othersCpuPercent, 20);
-  if (others !== undefined)
-    warnings.push(
-      `other processes on the machine used over 20% of a core during ${others.count} of ${loops.length} measurements (median ${fixed(others.median, 0)}%, max ${fixed(others.max, 0)}%): throughput and latency are noisy, and contention inflates CPU per operation too; compare proxy CPU µs/op with backend CPU µs/op from the same row, which share the conditions. Details: ${others.list}`,
-    );
-  const steal = over(loops, (m) => m.stealPercent, 20);
-  if (steal !== undefined)
-    warnings.push(`the hypervisor stole over 20% of a core during ${steal.count} measurements: ${steal.list}`);
-  return { warnings, failures };
-}
-
-function report(meta: Meta, options: Options, summaries: readonly Summary[], measurements: readonly Measurement[]) {
-  const { warnings, failures } = findings(meta, measurements, options);
-  const lines = [
-    "# wsgate bench",
-    "",
-    `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
-    `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ${meta.openFileNote}`,
-    `- Pinning: ${meta.pinning}`,
-    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
-    "- Targets, interleaved in every round: " +
-      options.targets
-        .map((target) => {
-          const about = meta.targets[target];
-          return `**${target}** = ${about?.description ?? ""}${target === "direct" ? "" : ` (${about?.version ?? "?"})`}`;
-        })
-        .join("; "),
-    ...meta.skipped.map((line) => `- Not measured: ${line}`),
-    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
-    "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
-    "",
-    table(summaries),
-    "",
-    "How to read it:",
-    "- **echo-64 / echo-16k**: 50 connections, each sends one 64 B (16 KiB) binary message and waits for its echo, repeat. Throughput counts echoed messages: one round trip is one message, although the proxy relays it twice (client → backend and back). p50/p99 are round-trip times.",
-    "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
-    "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
-    `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket); proxy CPU % is its CPU while holding them (heartbeats, with wsgate-aware).`,
-    "- **proxy CPU µs/op**: the proxy process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
-    meta.pinned
-      ? "- The proxy has a core of its own and the load workers and backend share the rest, so throughput ratios mostly show added latency, not CPU contention; proxy CPU µs/op is the proxy's own CPU time (its whole process tree: nginx's worker is counted), which is the figure to compare between proxies."
-      : `- All processes (load workers, backend, proxy) share the same ${meta.cores} core(s): direct runs leave the proxy's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op counts only the proxy's own CPU time (contention still inflates it somewhat, as it does the backend's).`,
-    "",
-  ];
-  lines.push("## Warnings", "", ...(warnings.length === 0 ? ["None."] : warnings.map((line) => `- ${line}`)), "");
-  lines.push(
-    "## Failures and anomalies",
-    "",
-    ...(failures.length === 0
-      ? ["None: every message was echoed, every connection opened, echoed and closed with 1000."]
-      : failures.map((line) => `- ${line}`)),
-    "",
-  );
-  return { markdown: lines.join("\n"), warnings, failures };
-}
-
 // ---- main ----
 
 async function main(): Promise<void> {
@@ -1080,7 +578,19 @@ async function main(): Promise<void> {
     failures,
   };
   writeFileSync(join(RESULTS_DIR, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
-  process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")} and latest.json\n`);
+  const chart = ratioChart(
+    summaries
+      .filter((s) => s.target !== "direct" && s.scenario !== "idle")
+      .map((s) => ({ scenario: s.scenario, target: s.target, ratio: s.rateVsDirect })),
+    "wsgate bench: throughput against direct",
+    `${meta.date.slice(0, 10)}, ${meta.mode} mode, ${meta.cpu} × ${meta.cores} cores, Node ${meta.node}; ${meta.pinned ? "proxy pinned to its own core" : "not pinned"}`,
+  );
+  writeFileSync(join(RESULTS_DIR, "latest.svg"), chart);
+  process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")}, latest.json and latest.svg\n`);
+  // A run that stopped early or measured a subset should not replace the README's table.
+  const complete = meta.aborted === undefined && options.scenarios.length === SCENARIO_NAMES.length;
+  if (options.readme && complete) process.stderr.write(`bench: ${updateReadme(README, readmeBody(meta, summaries))}\n`);
+  else if (options.readme) process.stderr.write("bench: README not updated (a partial or aborted run)\n");
   if (meta.aborted !== undefined) process.exitCode = 1;
 }
 
