@@ -16,7 +16,7 @@ const TARGET_WIDTH = 110;
 const BAR_HEIGHT = 14;
 const BAR_GAP = 3;
 const GROUP_GAP = 14;
-const TOP = 64;
+const TOP = 46;
 const RIGHT = 60;
 /** One colour per target, in the order they first appear; the Okabe–Ito palette reads for colour-blind eyes. */
 const COLOURS = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#F0E442", "#999999"];
@@ -29,7 +29,8 @@ function text(x: number, y: number, content: string, attributes = ""): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}"${attributes === "" ? "" : ` ${attributes}`}>${escape(content)}</text>`;
 }
 
-export function ratioChart(bars: readonly ChartBar[], title: string, subtitle: string): string {
+/** `notes` are lines under the title (when, where, how to read it). */
+export function ratioChart(bars: readonly ChartBar[], title: string, notes: readonly string[]): string {
   const scenarios = [...new Set(bars.map((bar) => bar.scenario))];
   const targets = [...new Set(bars.map((bar) => bar.target))];
   const colour = (target: string): string => COLOURS[targets.indexOf(target) % COLOURS.length] ?? "#999999";
@@ -40,13 +41,14 @@ export function ratioChart(bars: readonly ChartBar[], title: string, subtitle: s
   const plotWidth = WIDTH - plotLeft - RIGHT;
   const x = (ratio: number): number => plotLeft + (ratio / scaleMax) * plotWidth;
   const groupHeight = targets.length * (BAR_HEIGHT + BAR_GAP) - BAR_GAP;
-  const height = TOP + scenarios.length * (groupHeight + GROUP_GAP) + 36;
+  const top = TOP + notes.length * 16;
+  const height = top + scenarios.length * (groupHeight + GROUP_GAP) + 36;
 
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     text(12, 22, title, 'font-size="15" font-weight="600" fill="#222"'),
-    text(12, 40, subtitle, 'fill="#555"'),
+    ...notes.map((line, index) => text(12, 40 + index * 16, line, 'fill="#555"')),
   ];
   const plotBottom = height - 30;
   // Grid lines every quarter, labelled every half; 1× (direct) drawn strongest.
@@ -54,14 +56,14 @@ export function ratioChart(bars: readonly ChartBar[], title: string, subtitle: s
     const at = x(tick);
     const isOne = Math.abs(tick - 1) < 1e-9;
     parts.push(
-      `<line x1="${at.toFixed(1)}" y1="${TOP - 8}" x2="${at.toFixed(1)}" y2="${plotBottom}" stroke="${isOne ? "#333" : "#e3e3e3"}" stroke-width="${isOne ? 1.5 : 1}"${isOne ? ' stroke-dasharray="4 3"' : ""}/>`,
+      `<line x1="${at.toFixed(1)}" y1="${top - 8}" x2="${at.toFixed(1)}" y2="${plotBottom}" stroke="${isOne ? "#333" : "#e3e3e3"}" stroke-width="${isOne ? 1.5 : 1}"${isOne ? ' stroke-dasharray="4 3"' : ""}/>`,
     );
     if (Math.abs(tick * 2 - Math.round(tick * 2)) < 1e-9)
       parts.push(
         text(at, plotBottom + 14, `${tick.toFixed(tick % 1 === 0 ? 0 : 1)}×`, 'text-anchor="middle" fill="#555"'),
       );
   }
-  parts.push(text(x(1) + 4, TOP - 12, "direct = 1×", 'fill="#333"'));
+  parts.push(text(x(1) + 4, top - 12, "direct = 1×", 'fill="#333"'));
   parts.push(
     text(
       plotLeft + plotWidth / 2,
@@ -71,7 +73,7 @@ export function ratioChart(bars: readonly ChartBar[], title: string, subtitle: s
     ),
   );
 
-  let y = TOP;
+  let y = top;
   for (const scenario of scenarios) {
     parts.push(text(12, y + groupHeight / 2 + 4, scenario, 'font-weight="600" fill="#222"'));
     for (const target of targets) {

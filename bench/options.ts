@@ -5,7 +5,7 @@ import { SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
 import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
 
 /** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
-const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 400, holdMs: 500 } as const;
+const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300 } as const;
 
 const USAGE = `Usage: node dist/bench/run.js [options]
 

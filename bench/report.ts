@@ -144,6 +144,13 @@ function findings(
       `the backend (single-threaded) used over 90% of a core in ${backend.list}: it may be the bottleneck there`,
     );
   const loops = measurements.filter((m) => m.scenario !== "idle" && m.error === undefined);
+  // Pinned, the workers and the backend share the cores the proxy does not have: together they can fill them.
+  const loadCores = meta.pinned ? meta.cores - 1 : meta.cores;
+  const loadSide = over(loops, (m) => ((m.generatorTotalCpuPercent ?? 0) + (m.backendCpuPercent ?? 0)) / loadCores, 90);
+  if (loadSide !== undefined)
+    warnings.push(
+      `the load workers and the backend together used over 90% of their ${loadCores} core(s) in ${loadSide.list}: the load side, not the proxy, may limit throughput there`,
+    );
   const others = over(loops, (m) => m.othersCpuPercent, 20);
   if (others !== undefined)
     warnings.push(

@@ -583,7 +583,12 @@ async function main(): Promise<void> {
       .filter((s) => s.target !== "direct" && s.scenario !== "idle")
       .map((s) => ({ scenario: s.scenario, target: s.target, ratio: s.rateVsDirect })),
     "wsgate bench: throughput against direct",
-    `${meta.date.slice(0, 10)}, ${meta.mode} mode, ${meta.cpu} × ${meta.cores} cores, Node ${meta.node}; ${meta.pinned ? "proxy pinned to its own core" : "not pinned"}`,
+    [
+      `${meta.date.slice(0, 10)}, ${meta.mode} mode (${meta.rounds} round(s), medians), ${meta.cpu} × ${meta.cores} cores, Node ${meta.node}`,
+      meta.pinned
+        ? "Each proxy ran on a core of its own, which direct did not have: above 1× is that extra core, not speed."
+        : "Not pinned: every process shared every core.",
+    ],
   );
   writeFileSync(join(RESULTS_DIR, "latest.svg"), chart);
   process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")}, latest.json and latest.svg\n`);
