@@ -31,7 +31,10 @@ export function ownFileLimit(): FileLimit | undefined {
 
 function trySet(soft: number, hard: number): boolean {
   try {
-    execFileSync("prlimit", ["--pid", String(process.pid), `--nofile=${soft}:${hard}`], { timeout: 2000 });
+    execFileSync("prlimit", ["--pid", String(process.pid), `--nofile=${soft}:${hard}`], {
+      stdio: "ignore",
+      timeout: 2000,
+    });
     return true;
   } catch {
     return false;
@@ -56,5 +59,8 @@ export function raiseFileLimit(wanted: number): { limit: FileLimit | undefined; 
       note: `ulimit -n raised from ${before.soft} to ${soft} (the hard limit allows no more)`,
     };
   }
-  return { limit: before, note: `ulimit -n ${before.soft}: could not raise it (hard limit ${before.hard})` };
+  return {
+    limit: before,
+    note: `ulimit -n ${before.soft}: the hard limit is ${before.hard} and raising it was refused (it needs CAP_SYS_RESOURCE)`,
+  };
 }

@@ -112,7 +112,8 @@ export function parseOptions(argv: string[]): Options {
     idle: idleRequested,
     idleRequested,
     idleCapNote: undefined,
-    holdMs: quick ? QUICK.holdMs : 3500,
+    // Longer than wsgate-aware's ping interval, so that every idle connection is pinged while held.
+    holdMs: quick ? QUICK.holdMs : 6000,
     scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
     targets,
     skipped: [],

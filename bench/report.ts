@@ -123,7 +123,7 @@ function findings(
       const idleTimeouts = Object.keys(m.problems).some((key) => key.includes("'idle timeout'"));
       const hint =
         idleTimeouts && m.target === "wsgate-aware"
-          ? ` (wsgate-aware closes sessions without data frames for 60 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
+          ? ` (wsgate-aware closes sessions without data frames for 300 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
           : "";
       failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
     }

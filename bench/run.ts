@@ -18,7 +18,15 @@ import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
 import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
 import { pinCores } from "./pinning.js";
-import { clockTicks, cpuModel, cpuTicks, machineTicks, weightedPercentiles, type MachineTicks } from "./proc.js";
+import {
+  clockTicks,
+  cpuModel,
+  cpuTicks,
+  machineTicks,
+  processTree,
+  weightedPercentiles,
+  type MachineTicks,
+} from "./proc.js";
 import {
   addTally,
   formatTally,
@@ -57,7 +65,17 @@ function track(child: ChildProcess): ChildProcess {
 function killAll(signal: NodeJS.Signals): void {
   loadWorkers?.kill(signal);
   for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+    // nginx's worker sits below its master, and a SIGKILLed master leaves it running: signal it by PID too.
+    const below = signal === "SIGKILL" ? processTree(child.pid).slice(1) : [];
+    child.kill(signal);
+    for (const pid of below) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone already.
+      }
+    }
   }
 }
 
@@ -453,6 +471,11 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
 
 // ---- main ----
 
+/** One idle measurement: start, warm-up, hold, then ~1 ms per connection to open, echo and close (quiet machine). */
+function idleEstimateMs(options: Options): number {
+  return options.holdMs + 2500 + options.idle;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = performance.now();
@@ -497,22 +520,23 @@ async function main(): Promise<void> {
   const estimateMs =
     options.rounds *
     options.targets.length *
-    (loops * perMeasurement + (options.scenarios.includes("idle") ? options.holdMs + 2500 : 0));
+    (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0));
   process.stderr.write(
     `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${options.scenarios.length} scenario(s) × ${options.targets.length} target(s), about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
+  const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
   const watchdog = setTimeout(
     () => {
       process.stderr.write("bench: the run took far longer than planned; stopping\n");
       killAll("SIGKILL");
+      rmSync(tmpRoot, { recursive: true, force: true });
       process.exit(1);
     },
     estimateMs * 3 + 120_000,
   );
   watchdog.unref();
 
-  const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
   const measurements: Measurement[] = [];

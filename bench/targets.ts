@@ -50,7 +50,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   },
   "wsgate-aware": {
     description:
-      "client → wsgate with pingInterval 1s, pongTimeout 3s, maxInactivity 60s, client/serverMaxMsgSize 1 MiB → backend",
+      "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
     template: "wsgate-aware.yaml",
     command: (_setup, config) => [process.execPath, CLI, "run", "--config", config, "--log-level", "warn"],
     stopGraceMs: 12_000,
