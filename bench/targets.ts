@@ -205,6 +205,8 @@ export function prepareProxy(name: ProxyName, setup: ProxySetup): string[] {
         // Client connections: each proxied one also holds a backend socket; a few descriptors stay for the rest.
         maxConnections: Math.floor((setup.maxFiles - 64) / 2),
         maxFiles: setup.maxFiles,
+        // nginx's worker_connections: beyond the descriptors, so that they, not its slots, are the limit.
+        connectionSlots: setup.maxFiles * 2,
       }),
     );
   }
