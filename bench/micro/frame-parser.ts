@@ -43,7 +43,6 @@ interface ParserCase {
   name: string;
   batch: FrameBatch;
   chunks: Buffer[];
-  fromClient: boolean;
   aware: boolean;
 }
 
@@ -51,73 +50,30 @@ function cases(): ParserCase[] {
   const small = frameBatch(1000, 64, true);
   const smallServer = frameBatch(1000, 64, false);
   const large = frameBatch(64, 16 * 1024, true);
-  const whole = (batch: FrameBatch): Buffer[] => [batch.bytes];
+  const one = (name: string, batch: FrameBatch, chunks: Buffer[], aware = false): ParserCase => ({
+    name,
+    batch,
+    chunks,
+    aware,
+  });
   return [
-    {
-      name: "64 B server frames, one read",
-      batch: smallServer,
-      chunks: whole(smallServer),
-      fromClient: false,
-      aware: false,
-    },
-    { name: "64 B masked client frames, one read", batch: small, chunks: whole(small), fromClient: true, aware: false },
-    {
-      name: "64 B masked, one read, aware (size limit, activity)",
-      batch: small,
-      chunks: whole(small),
-      fromClient: true,
-      aware: true,
-    },
-    {
-      name: "64 B masked, 1460 B reads",
-      batch: small,
-      chunks: fixedChunks(small, 1460),
-      fromClient: true,
-      aware: false,
-    },
-    {
-      name: "64 B masked, every header split after 1 B",
-      batch: small,
-      chunks: splitHeaders(small, 1),
-      fromClient: true,
-      aware: false,
-    },
-    {
-      name: "64 B masked, every header split after 3 B",
-      batch: small,
-      chunks: splitHeaders(small, 3),
-      fromClient: true,
-      aware: false,
-    },
-    { name: "16 KiB masked, one read", batch: large, chunks: whole(large), fromClient: true, aware: false },
-    {
-      name: "16 KiB masked, 64 KiB reads",
-      batch: large,
-      chunks: fixedChunks(large, 64 * 1024),
-      fromClient: true,
-      aware: false,
-    },
-    {
-      name: "16 KiB masked, 1460 B reads",
-      batch: large,
-      chunks: fixedChunks(large, 1460),
-      fromClient: true,
-      aware: false,
-    },
-    {
-      name: "16 KiB masked, every header split after 1 B",
-      batch: large,
-      chunks: splitHeaders(large, 1),
-      fromClient: true,
-      aware: false,
-    },
+    one("64 B server frames, one read", smallServer, [smallServer.bytes]),
+    one("64 B masked client frames, one read", small, [small.bytes]),
+    one("64 B masked, one read, aware (size limit, activity)", small, [small.bytes], true),
+    one("64 B masked, 1460 B reads", small, fixedChunks(small, 1460)),
+    one("64 B masked, every header split after 1 B", small, splitHeaders(small, 1)),
+    one("64 B masked, every header split after 3 B", small, splitHeaders(small, 3)),
+    one("16 KiB masked, one read", large, [large.bytes]),
+    one("16 KiB masked, 64 KiB reads", large, fixedChunks(large, 64 * 1024)),
+    one("16 KiB masked, 1460 B reads", large, fixedChunks(large, 1460)),
+    one("16 KiB masked, every header split after 1 B", large, splitHeaders(large, 1)),
   ];
 }
 
 export function frameParserCases(timing: Timing): CaseResult[] {
   return cases().map((parserCase) => {
     const sink = new CountingSink();
-    const stream = new FrameStream(options(parserCase.fromClient, parserCase.aware), new FrameOutbox(sink), HANDLER);
+    const stream = new FrameStream(options(parserCase.batch.masked, parserCase.aware), new FrameOutbox(sink), HANDLER);
     const chunks = parserCase.chunks;
     const batch = (): void => {
       for (const chunk of chunks) stream.push(chunk);

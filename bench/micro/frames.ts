@@ -37,6 +37,8 @@ export interface FrameBatch {
   starts: number[];
   frames: number;
   payloadSize: number;
+  /** Masked, as a client sends them; unmasked, as a server does. */
+  masked: boolean;
 }
 
 /** `count` binary frames of `payloadSize` random bytes, masked (as from a client) or not. */
@@ -51,7 +53,7 @@ export function frameBatch(count: number, payloadSize: number, masked: boolean):
     at += frame.length;
     frames.push(frame);
   }
-  return { bytes: Buffer.concat(frames), starts, frames: count, payloadSize };
+  return { bytes: Buffer.concat(frames), starts, frames: count, payloadSize, masked };
 }
 
 /** The batch in chunks of `size` bytes (the last may be shorter): boundaries fall wherever they fall. */

@@ -15,7 +15,7 @@ import { bufferutilNative, maskCases } from "./mask.js";
 import type { CaseResult, Timing } from "./timing.js";
 
 const RESULTS_DIR = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
-/** A change this large against the previous run is flagged (single runs on a shared machine vary by ~10%). */
+/** A change this large against the previous run is flagged; on a shared machine whole runs differ by up to ~25%. */
 const FLAG_PERCENT = 25;
 const TIMING: Timing = { sampleMs: 150, samples: 5 };
 
@@ -39,7 +39,7 @@ function previous(path: string, cpu: string): Map<string, number> {
 function change(now: number, before: number | undefined): string {
   if (before === undefined) return "—";
   const percent = ((now - before) / before) * 100;
-  const flag = percent >= FLAG_PERCENT ? " ⚠ slower" : percent <= -FLAG_PERCENT ? " faster" : "";
+  const flag = percent >= FLAG_PERCENT ? " ⚠ slower (rerun to confirm)" : percent <= -FLAG_PERCENT ? " faster" : "";
   return `${percent >= 0 ? "+" : ""}${percent.toFixed(0)}%${flag}`;
 }
 
