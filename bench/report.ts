@@ -114,6 +114,8 @@ function findings(
   const warnings: string[] = [];
   const failures: string[] = [];
   if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
+  // A target asked for by name and not measured is worth a warning; by default, missing ones are just listed.
+  if (options.targetsAsked) warnings.push(...options.skipped);
   if (meta.aborted !== undefined) failures.push(`the run stopped early: ${meta.aborted}`);
   for (const problem of meta.problems ?? []) failures.push(problem);
   for (const m of measurements) {

@@ -387,7 +387,7 @@ async function stopProxy(proxy: ProxyProcess): Promise<{ ms: number; problem?: s
   return { ms: stopped.ms };
 }
 
-/** Stops the gateways kept across this round's loop scenarios. */
+/** Stops the proxies kept across this round's loop scenarios. */
 async function stopSharedProxies(ctx: Context, round: number): Promise<void> {
   for (const [target, proxy] of ctx.shared) {
     const stopped = await stopProxy(proxy);
