@@ -34,7 +34,9 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** One open → echo → close cycle may take this long before it is cut. */
 const CYCLE_TIMEOUT_MS = 10_000;
 const CHECK_TIMEOUT_MS = 10_000;
+/** Closing every kept connection may take this long, plus CLOSE_MS_PER_CONNECTION each (idle: thousands). */
 const CLOSE_TIMEOUT_MS = 5000;
+const CLOSE_MS_PER_CONNECTION = 2;
 /** A handshake loop whose cycle failed waits this long before the next, so that a refusing server is not hammered. */
 const RETRY_PAUSE_MS = 20;
 
@@ -452,7 +454,7 @@ class LoadWorker {
           forced++;
           conn.ws.terminate();
         }
-        if (forced > 0) addTally(state.problems, `no close answer within ${CLOSE_TIMEOUT_MS / 1000} s`, forced);
+        if (forced > 0) addTally(state.problems, "no close answer in time", forced);
         resolve({ type: "closed", graceful: state.graceful, forced, problems: state.problems });
       };
       this.closingAll = state;
@@ -463,7 +465,7 @@ class LoadWorker {
         conn.ws.close(1000);
       }
       if (state.pending === 0) state.finish();
-      else timer = setTimeout(state.finish, CLOSE_TIMEOUT_MS);
+      else timer = setTimeout(state.finish, CLOSE_TIMEOUT_MS + state.pending * CLOSE_MS_PER_CONNECTION);
     });
   }
 }

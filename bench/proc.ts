@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 
 /** Clock ticks per second, the unit of utime/stime in /proc/<pid>/stat; 100 when getconf is not there. */
@@ -133,4 +133,47 @@ export function machineTicks(): MachineTicks | undefined {
     .map(Number);
   const busy = user + nice + system + irq + softirq;
   return { busy, steal, total: busy + idle + iowait + steal };
+}
+
+/** The parent PID of `pid` (field 4 of /proc/<pid>/stat); undefined once the process is gone. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `pid` and every process below it. nginx does its work in a worker it forks, whose CPU time the master's
+ * /proc/<pid>/stat does not count (only after the worker exits), so a proxy's figures sum its whole tree.
+ * The kernel here has no /proc/<pid>/task/<tid>/children, so this scans /proc once.
+ */
+export function processTree(pid: number): number[] {
+  const byParent = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    const child = Number(entry);
+    if (!Number.isInteger(child)) continue;
+    const parent = parentPid(child);
+    if (parent === undefined) continue;
+    const siblings = byParent.get(parent);
+    if (siblings === undefined) byParent.set(parent, [child]);
+    else siblings.push(child);
+  }
+  const tree = [pid];
+  for (let index = 0; index < tree.length; index++) tree.push(...(byParent.get(tree[index] as number) ?? []));
+  return tree;
+}
+
+/** Sum of `read` over `pids`; undefined when the first (the tree's root) is gone. */
+export function sumOver(pids: readonly number[], read: (pid: number) => number | undefined): number | undefined {
+  let total = 0;
+  for (const [index, pid] of pids.entries()) {
+    const value = read(pid);
+    if (value === undefined && index === 0) return undefined;
+    total += value ?? 0;
+  }
+  return total;
 }

@@ -1,28 +1,29 @@
 /**
- * `npm run bench`: how wsgate compares with a direct connection, measured in one run, as ratios.
+ * `npm run bench`: how wsgate compares with a direct connection and with other proxies (nginx, HAProxy, node
+ * http-proxy), measured in one run, as ratios.
  *
  * Processes: this orchestrator (idle while measuring), an echo backend (echo-backend.ts), load-generator workers
- * (load.ts) and, for the proxy targets, the gateway started as users start it (`wsgate run --config ...`). Rounds
- * interleave the targets; figures are medians over rounds and ratios are against `direct` from the same run.
+ * (load.ts) and, for the proxy targets, the proxy started from its config under bench/targets/ (targets.ts),
+ * pinned to a core of its own when taskset is there (pinning.ts). Rounds interleave the targets; figures are
+ * medians over rounds and ratios are against `direct` from the same run.
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
+import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
+import { pinCores } from "./pinning.js";
 import {
   clockTicks,
   cpuModel,
   cpuTicks,
   machineTicks,
-  median,
-  openFileLimit,
-  rssKiB,
+  processTree,
   weightedPercentiles,
   type MachineTicks,
 } from "./proc.js";
@@ -32,154 +33,22 @@ import {
   type CheckReply,
   type ClosedReply,
   type Command,
-  type LoadKind,
   type OpenReply,
   type Reply,
   type RunReply,
   type Tally,
 } from "./protocol.js";
+import { ProxyProcess, sleep, stopChild } from "./proxy-process.js";
+import { updateReadme } from "./readme-section.js";
+import { fixed, integer, readmeBody, report, type Meta } from "./report.js";
+import { LOOP_SCENARIOS, SCENARIO_NAMES, type LoopScenario, type ScenarioName } from "./scenarios.js";
+import { summarize, type Measurement } from "./summary.js";
+import { describeTarget, stopGraceMs, targetVersion, type ProxyName, type TargetName } from "./targets.js";
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(PACKAGE_ROOT, "dist/src/cli.js");
 const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
 const RESULTS_DIR = join(PACKAGE_ROOT, "bench/results");
-
-const USAGE = `Usage: node dist/bench/run.js [options]
-
-  --quick            every scenario ~2 s, 1 round, 500 idle connections (under a minute)
-  --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
-  --duration S       measured seconds per scenario and target (default 3; quick 2)
-  --warmup S         unmeasured seconds before each measurement (default 1; quick 0.2)
-  --workers N        load-generator processes (default 2)
-  --idle N           idle connections (default 2000; quick 500), capped by ulimit -n
-  --scenarios LIST   comma-separated subset of: ${["echo-64", "echo-16k", "stream", "handshake", "idle"].join(", ")}
-  --targets LIST     comma-separated subset of: direct, wsgate, wsgate-aware (direct is always kept)
-  --help
-`;
-
-// ---- scenarios and targets ----
-
-const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "idle"] as const;
-type ScenarioName = (typeof SCENARIO_NAMES)[number];
-
-interface LoopScenario {
-  name: Exclude<ScenarioName, "idle">;
-  kind: LoadKind;
-  connections: number;
-  size: number;
-  inFlight: number;
-  unit: "msg/s" | "conn/s";
-}
-
-const LOOP_SCENARIOS: Record<LoopScenario["name"], LoopScenario> = {
-  "echo-64": { name: "echo-64", kind: "echo", connections: 50, size: 64, inFlight: 1, unit: "msg/s" },
-  "echo-16k": { name: "echo-16k", kind: "echo", connections: 50, size: 16 * 1024, inFlight: 1, unit: "msg/s" },
-  stream: { name: "stream", kind: "stream", connections: 4, size: 64, inFlight: 1000, unit: "msg/s" },
-  handshake: { name: "handshake", kind: "handshake", connections: 50, size: 64, inFlight: 1, unit: "conn/s" },
-};
-
-const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware"] as const;
-type TargetName = (typeof TARGET_NAMES)[number];
-
-const TARGET_DESCRIPTIONS: Record<TargetName, string> = {
-  direct: "client → backend",
-  wsgate: "client → wsgate (default limits) → backend",
-  "wsgate-aware":
-    "client → wsgate with pingInterval 1s, pongTimeout 3s, maxInactivity 60s, client/serverMaxMsgSize 1 MiB → backend",
-};
-
-// ---- options ----
-
-interface Options {
-  quick: boolean;
-  rounds: number;
-  durationMs: number;
-  warmupMs: number;
-  workers: number;
-  idle: number;
-  idleRequested: number;
-  idleCapNote: string | undefined;
-  holdMs: number;
-  scenarios: ScenarioName[];
-  targets: TargetName[];
-}
-
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
-function positive(text: string | undefined, name: string, fallback: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
-    fail(`${name} must be a positive ${integer ? "integer" : "number"}, got '${text}'`);
-  return value;
-}
-
-function nonNegative(text: string | undefined, name: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value < 0) fail(`${name} must be a number ≥ 0, got '${text}'`);
-  return value;
-}
-
-function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
-  if (text === undefined) return [...known];
-  const picked = text.split(",").map((item) => item.trim());
-  for (const item of picked) if (!(known as readonly string[]).includes(item)) fail(`unknown ${name} '${item}'`);
-  return known.filter((item) => picked.includes(item));
-}
-
-function parseOptions(argv: string[]): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: "boolean", default: false },
-        rounds: { type: "string" },
-        duration: { type: "string" },
-        warmup: { type: "string" },
-        workers: { type: "string" },
-        idle: { type: "string" },
-        scenarios: { type: "string" },
-        targets: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  const quick = values.quick;
-  const idleRequested = positive(values.idle, "--idle", quick ? 500 : 2000, true);
-  // Each proxied idle connection holds two descriptors in the gateway (client and backend side).
-  const limit = openFileLimit();
-  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - 256) / 2));
-  const idle = Math.min(idleRequested, cap);
-  const targets = listOf(values.targets, TARGET_NAMES, "target");
-  if (!targets.includes("direct")) targets.unshift("direct");
-  return {
-    quick,
-    rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
-    durationMs: positive(values.duration, "--duration", quick ? 2 : 3, false) * 1000,
-    warmupMs: nonNegative(values.warmup, "--warmup", quick ? 0.2 : 1) * 1000,
-    workers: positive(values.workers, "--workers", 2, true),
-    idle,
-    idleRequested,
-    idleCapNote:
-      idle < idleRequested
-        ? `idle connections capped at ${idle} (asked for ${idleRequested}): ulimit -n is ${limit}, and the gateway needs two descriptors per connection`
-        : undefined,
-    holdMs: quick ? 800 : 3500,
-    scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
-    targets,
-  };
-}
+const README = join(PACKAGE_ROOT, "README.md");
 
 // ---- child processes ----
 
@@ -196,66 +65,18 @@ function track(child: ChildProcess): ChildProcess {
 function killAll(signal: NodeJS.Signals): void {
   loadWorkers?.kill(signal);
   for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+    // nginx's worker sits below its master, and a SIGKILLed master leaves it running: signal it by PID too.
+    const below = signal === "SIGKILL" ? processTree(child.pid).slice(1) : [];
+    child.kill(signal);
+    for (const pid of below) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone already.
+      }
+    }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves true when `promise` settles within `ms`, false otherwise; leaves no timer behind either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
-
-/** Stops a child by its PID with SIGTERM; SIGKILL when it is still there after `graceMs`. Returns how long it took. */
-async function stopChild(child: ChildProcess, graceMs: number): Promise<{ ms: number; killed: boolean }> {
-  const started = performance.now();
-  if (child.exitCode !== null || child.signalCode !== null) return { ms: 0, killed: false };
-  child.kill("SIGTERM");
-  const inTime = await within(exited(child), graceMs);
-  if (!inTime) {
-    child.kill("SIGKILL");
-    await within(exited(child), 2000);
-  }
-  return { ms: performance.now() - started, killed: !inTime };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    socket.setTimeout(500);
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-    socket.once("timeout", () => done(false));
-  });
 }
 
 class Backend {
@@ -289,174 +110,25 @@ class Backend {
   }
 }
 
-function gatewayYaml(port: number, backendPort: number, aware: boolean): string {
-  const awareFields = aware
-    ? `    pingInterval: 1s
-    pongTimeout: 3s
-    maxInactivity: 60s
-    clientMaxMsgSize: 1048576
-    serverMaxMsgSize: 1048576
-`
-    : "";
-  return `# Generated by bench/run.ts
-kind: HTTPServer
-name: bench-server
-port: ${port}
-address: 127.0.0.1
-rules:
-  - paths:
-      - path: /ws
-        clientMaxBodySize: -1
-        backend: bench-pipeline
----
-kind: Pipeline
-name: bench-pipeline
-flow:
-  - filter: wsproxy
-filters:
-  - kind: WebSocketProxy
-    name: wsproxy
-${awareFields}    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
-}
-
-const PINO_LEVELS: Record<number, string> = {
-  10: "trace",
-  20: "debug",
-  30: "info",
-  40: "warn",
-  50: "error",
-  60: "fatal",
-};
-
-/** A short kind for a gateway output line: pino's level and message (and code), or the start of a plain line. */
-function kindOfLogLine(line: string): string {
-  try {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    const level = typeof entry["level"] === "number" ? (PINO_LEVELS[entry["level"]] ?? String(entry["level"])) : "?";
-    const code = typeof entry["code"] === "string" ? ` (${entry["code"]})` : "";
-    return `${level}: ${String(entry["msg"] ?? "")}${code}`;
-  } catch {
-    return `output: ${line.slice(0, 120)}`;
-  }
-}
-
-/** The gateway, started as users start it: `node dist/src/cli.js run --config FILE --log-level warn`. */
-class Gateway {
-  /** What it logged (warn and above) and wrote to stderr, first lines only. */
-  readonly output: string[] = [];
-  outputLines = 0;
-  /** Lines by level and message, e.g. "warn: backend connect failed (ECONNREFUSED)". */
-  readonly outputKinds: Tally = {};
-
-  private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    const collect = (line: string): void => {
-      if (line.trim() === "") return;
-      this.outputLines++;
-      if (this.output.length < 20) this.output.push(line.slice(0, 400));
-      addTally(this.outputKinds, kindOfLogLine(line));
-    };
-    if (child.stdout) createInterface({ input: child.stdout }).on("line", collect);
-    if (child.stderr) createInterface({ input: child.stderr }).on("line", collect);
-  }
-
-  static async start(configDir: string, target: TargetName, backendPort: number): Promise<Gateway> {
-    const port = await freePort();
-    const file = join(configDir, `${target}-${port}.yaml`);
-    writeFileSync(file, gatewayYaml(port, backendPort, target === "wsgate-aware"));
-    const child = track(
-      spawn(process.execPath, [CLI, "run", "--config", file, "--log-level", "warn"], {
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
-    const gateway = new Gateway(child, port);
-    const deadline = performance.now() + 15_000;
-    while (!(await canConnect(port))) {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the gateway exited before listening: ${gateway.output.join(" | ")}`);
-      if (performance.now() > deadline) {
-        await stopChild(child, 1000);
-        throw new Error("the gateway did not accept connections within 15 s");
-      }
-      await sleep(25);
-    }
-    return gateway;
-  }
-
-  get pid(): number {
-    return this.child.pid ?? 0;
-  }
-
-  get url(): string {
-    return `ws://127.0.0.1:${this.port}/ws`;
-  }
-
-  /** SIGTERM by PID; the gateway drains (up to its 10 s default), so allow a little more before SIGKILL. */
-  stop(): Promise<{ ms: number; killed: boolean }> {
-    return stopChild(this.child, 12_000);
-  }
-}
+// ---- measurements ----
 
 // ---- measurements ----
 
-interface Measurement {
-  scenario: ScenarioName;
-  target: TargetName;
-  round: number;
-  /** msg/s or conn/s (loops); undefined for idle. */
-  rate?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  /** Operations measured: echoed messages, completed cycles, or idle connections opened. */
-  ops: number;
-  elapsedMs: number;
-  proxyCpuMs?: number;
-  proxyCpuUsPerOp?: number;
-  /** The echo backend's CPU per operation: what a plain `ws` endpoint spends, for scale. */
-  backendCpuUsPerOp?: number;
-  /** Proxy CPU over the measured wall time, % of one core. */
-  proxyCpuPercent?: number;
-  backendCpuPercent?: number;
-  /** The busiest load worker's own CPU, % of one core. */
-  generatorCpuPercent?: number;
-  /** All load workers together, % of one core. */
-  generatorTotalCpuPercent?: number;
-  /** Processes other than the bench's and the gateway's, % of one core (from /proc/stat). */
-  othersCpuPercent?: number;
-  /** Hypervisor steal time over all cores, % of one core. */
-  stealPercent?: number;
-  /** idle: the proxy's RSS growth per connection (proxy targets). */
-  rssKiBPerConn?: number;
-  proxyRssKiB?: { before: number; after: number };
-  idle?: { asked: number; opened: number; echoed: number; failed: number };
-  /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
-  problems: Tally;
-  gatewayOutput?: string[];
-  gatewayOutputLines?: number;
-  gatewayOutputKinds?: Tally;
-  /** The whole measurement, set-up and teardown included. */
-  wallMs?: number;
-  /** From spawning the gateway to its first accepted TCP connection. */
-  gatewayStartMs?: number;
-  gatewayStopMs?: number;
-  error?: string;
-}
-
 interface Context {
   options: Options;
-  /** This round's gateway per proxy target, for the loop scenarios. */
-  shared: Map<TargetName, Gateway>;
-  /** Problems that belong to no single measurement (a shared gateway's exit). */
+  /** This round's proxy per proxy target, for the loop scenarios. */
+  shared: Map<ProxyName, ProxyProcess>;
+  /** Problems that belong to no single measurement (a shared proxy's exit). */
   runProblems: string[];
   workers: LoadWorkers;
   backend: Backend;
   ticksPerSecond: number;
-  configDir: string;
+  /** Where each proxy start gets a directory of its own for its config (and nginx's pid and temp files). */
+  tmpRoot: string;
+  /** The open-file limit every process of the run inherits, when known. */
+  fileLimit: number | undefined;
+  /** taskset prefix for the proxies, [] when not pinned. */
+  proxyPrefix: string[];
 }
 
 function only<T extends Reply["type"]>(replies: readonly Reply[], type: T): Extract<Reply, { type: T }>[] {
@@ -475,7 +147,7 @@ interface CpuSnapshot {
   machine: MachineTicks | undefined;
 }
 
-function cpuSnapshot(ctx: Context, gateway: Gateway | undefined): CpuSnapshot {
+function cpuSnapshot(ctx: Context, proxy: ProxyProcess | undefined): CpuSnapshot {
   let generator: number | undefined = 0;
   for (const pid of ctx.workers.pids) {
     const ticks = cpuTicks(pid);
@@ -483,7 +155,7 @@ function cpuSnapshot(ctx: Context, gateway: Gateway | undefined): CpuSnapshot {
   }
   return {
     at: performance.now(),
-    proxy: gateway === undefined ? undefined : cpuTicks(gateway.pid),
+    proxy: proxy?.cpuTicks(),
     backend: cpuTicks(ctx.backend.pid),
     generator,
     machine: machineTicks(),
@@ -496,7 +168,7 @@ interface CpuUse {
   proxyMs?: number;
   backendMs?: number;
   generatorMs?: number;
-  /** Processes other than the bench's (and the gateway's), from /proc/stat. */
+  /** Processes other than the bench's (and the proxy's), from /proc/stat. */
   othersMs?: number;
   stealMs?: number;
 }
@@ -536,7 +208,8 @@ async function openEverywhere(ctx: Context, url: string, total: number, concurre
 
 async function closeEverywhere(ctx: Context): Promise<ClosedReply[]> {
   const commands: Command[] = Array.from({ length: ctx.workers.count }, () => ({ type: "close" }));
-  return only(await ctx.workers.all(commands, 20_000), "closed");
+  // Closing thousands of idle connections through a proxy on a busy machine takes a while.
+  return only(await ctx.workers.all(commands, 20_000 + ctx.options.idle * 3), "closed");
 }
 
 /** Adds the counts of `from` to `into`, keys prefixed. */
@@ -563,9 +236,9 @@ async function measureLoop(
   scenario: LoopScenario,
   target: TargetName,
   round: number,
-  gateway: Gateway | undefined,
+  proxy: ProxyProcess | undefined,
 ): Promise<Measurement> {
-  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const url = proxy === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : proxy.url;
   const problems: Tally = {};
   const loops = scenario.kind === "handshake";
   if (!loops) {
@@ -591,12 +264,12 @@ async function measureLoop(
     );
     for (const reply of warm) absorb(problems, reply.problems, "warm-up: ");
   }
-  const before = cpuSnapshot(ctx, gateway);
+  const before = cpuSnapshot(ctx, proxy);
   const results: RunReply[] = only(
     await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),
     "result",
   );
-  const cpu = cpuUse(before, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
+  const cpu = cpuUse(before, cpuSnapshot(ctx, proxy), ctx.ticksPerSecond);
   const proxyCpuMs = cpu.proxyMs;
   if (!loops) closeProblems(await closeEverywhere(ctx), problems);
 
@@ -644,9 +317,9 @@ async function measureIdle(
   ctx: Context,
   target: TargetName,
   round: number,
-  gateway: Gateway | undefined,
+  proxy: ProxyProcess | undefined,
 ): Promise<Measurement> {
-  const url = gateway === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : gateway.url;
+  const url = proxy === undefined ? `ws://127.0.0.1:${ctx.backend.port}/ws` : proxy.url;
   const problems: Tally = {};
   const count = ctx.options.idle;
   // Warm the code paths (handshake, relay, close) first, so that the baseline is not all module loading and JIT.
@@ -657,16 +330,15 @@ async function measureIdle(
   );
   closeProblems(await closeEverywhere(ctx), problems);
   await sleep(ctx.options.quick ? 150 : 300);
-  const proxyPid = gateway?.pid;
-  const rssBefore = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const rssBefore = proxy?.rssKiB();
   const openStart = performance.now();
   const opened = openProblems(await openEverywhere(ctx, url, count, 64), problems);
   const openMs = performance.now() - openStart;
   // Hold them idle; with the aware config this spans heartbeats (1 s pings, 3 s pong deadline).
-  const holdStart = cpuSnapshot(ctx, gateway);
+  const holdStart = cpuSnapshot(ctx, proxy);
   await sleep(ctx.options.holdMs);
-  const hold = cpuUse(holdStart, cpuSnapshot(ctx, gateway), ctx.ticksPerSecond);
-  const rssAfter = proxyPid === undefined ? undefined : rssKiB(proxyPid);
+  const hold = cpuUse(holdStart, cpuSnapshot(ctx, proxy), ctx.ticksPerSecond);
+  const rssAfter = proxy?.rssKiB();
   const checks: CheckReply[] = only(
     await ctx.workers.all(
       Array.from({ length: ctx.workers.count }, () => ({ type: "check", size: 64 })),
@@ -702,27 +374,31 @@ async function measureIdle(
   };
 }
 
-/** Stops a gateway by PID; a slow or forced exit is a problem worth reporting. */
-async function stopGateway(gateway: Gateway): Promise<{ ms: number; problem?: string }> {
-  const stopped = await gateway.stop();
-  if (stopped.killed) return { ms: stopped.ms, problem: "the gateway did not exit within 12 s of SIGTERM (killed)" };
+/** Stops a proxy by PID; a slow or forced exit is a problem worth reporting. */
+async function stopProxy(proxy: ProxyProcess): Promise<{ ms: number; problem?: string }> {
+  const stopped = await proxy.stop();
+  if (stopped.killed)
+    return {
+      ms: stopped.ms,
+      problem: `${proxy.name} did not exit within ${stopGraceMs(proxy.name) / 1000} s of SIGTERM (killed)`,
+    };
   if (stopped.ms > 2000)
-    return { ms: stopped.ms, problem: `the gateway took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
+    return { ms: stopped.ms, problem: `${proxy.name} took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
   return { ms: stopped.ms };
 }
 
-/** Stops the gateways kept across this round's loop scenarios. */
-async function stopSharedGateways(ctx: Context, round: number): Promise<void> {
-  for (const [target, gateway] of ctx.shared) {
-    const stopped = await stopGateway(gateway);
+/** Stops the proxies kept across this round's loop scenarios. */
+async function stopSharedProxies(ctx: Context, round: number): Promise<void> {
+  for (const [target, proxy] of ctx.shared) {
+    const stopped = await stopProxy(proxy);
     if (stopped.problem !== undefined) ctx.runProblems.push(`round ${round}, ${target}: ${stopped.problem}`);
   }
   ctx.shared.clear();
 }
 
 /**
- * One scenario against one target. The loop scenarios of a round share one gateway per target (started on first
- * use, as a user's gateway would serve one workload after another); idle gets a fresh one so that its RSS growth
+ * One scenario against one target. The loop scenarios of a round share one proxy per target (started on first
+ * use, as a user's proxy would serve one workload after another); idle gets a fresh one so that its RSS growth
  * is not hidden by a heap that earlier scenarios already grew.
  */
 async function measure(ctx: Context, scenario: ScenarioName, target: TargetName, round: number): Promise<Measurement> {
@@ -733,327 +409,101 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
   }
   const began = performance.now();
   const fresh = scenario === "idle";
-  let gateway: Gateway | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
+  let proxy: ProxyProcess | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
   const problems: Tally = {};
-  if (gateway !== undefined && (gateway.child.exitCode !== null || gateway.child.signalCode !== null)) {
-    addTally(problems, `the gateway had exited (${gateway.child.signalCode ?? gateway.child.exitCode}); restarted`);
-    ctx.shared.delete(target);
-    gateway = undefined;
+  if (proxy !== undefined && (proxy.child.exitCode !== null || proxy.child.signalCode !== null)) {
+    addTally(problems, `${proxy.name} had exited (${proxy.child.signalCode ?? proxy.child.exitCode}); restarted`);
+    ctx.shared.delete(proxy.name);
+    proxy = undefined;
   }
-  let gatewayStartMs: number | undefined;
+  let proxyStartMs: number | undefined;
   let linesBefore = 0;
   let kindsBefore: Tally = {};
   let measurement: Measurement;
   try {
-    if (target !== "direct" && gateway === undefined) {
+    if (target !== "direct" && proxy === undefined) {
       const startedAt = performance.now();
-      gateway = await Gateway.start(ctx.configDir, target, ctx.backend.port);
-      gatewayStartMs = performance.now() - startedAt;
-      if (!fresh) ctx.shared.set(target, gateway);
+      proxy = await ProxyProcess.start(
+        target,
+        {
+          backendPort: ctx.backend.port,
+          maxFiles: ctx.fileLimit ?? ctx.options.idle * 2 + 1024,
+          prefix: ctx.proxyPrefix,
+          tmpRoot: ctx.tmpRoot,
+        },
+        track,
+      );
+      proxyStartMs = performance.now() - startedAt;
+      if (!fresh) ctx.shared.set(target, proxy);
     }
-    linesBefore = gateway?.outputLines ?? 0;
-    kindsBefore = { ...gateway?.outputKinds };
+    linesBefore = proxy?.outputLines ?? 0;
+    kindsBefore = { ...proxy?.outputKinds };
     measurement =
       scenario === "idle"
-        ? await measureIdle(ctx, target, round, gateway)
-        : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, gateway);
+        ? await measureIdle(ctx, target, round, proxy)
+        : await measureLoop(ctx, LOOP_SCENARIOS[scenario], target, round, proxy);
   } catch (error) {
     measurement = { scenario, target, round, ops: 0, elapsedMs: 0, problems: {}, error: (error as Error).message };
     // Whatever the workers still hold goes, so that the next measurement starts clean.
     await closeEverywhere(ctx).catch(() => []);
   }
   absorb(measurement.problems, problems);
-  measurement.gatewayStartMs = gatewayStartMs;
-  if (gateway !== undefined) {
+  measurement.proxyStartMs = proxyStartMs;
+  if (proxy !== undefined) {
     if (fresh) {
-      const stopped = await stopGateway(gateway);
-      measurement.gatewayStopMs = stopped.ms;
+      const stopped = await stopProxy(proxy);
+      measurement.proxyStopMs = stopped.ms;
       if (stopped.problem !== undefined) addTally(measurement.problems, stopped.problem);
     }
-    // What the gateway logged during this measurement only.
+    // What the proxy logged during this measurement only.
     const kinds: Tally = {};
-    for (const [kind, count] of Object.entries(gateway.outputKinds)) {
+    for (const [kind, count] of Object.entries(proxy.outputKinds)) {
       const added = count - (kindsBefore[kind] ?? 0);
       if (added > 0) kinds[kind] = added;
     }
-    measurement.gatewayOutputLines = gateway.outputLines - linesBefore;
-    measurement.gatewayOutputKinds = kinds;
-    if (measurement.gatewayOutputLines > 0) measurement.gatewayOutput = gateway.output.slice(0, 5);
+    measurement.proxyOutputLines = proxy.outputLines - linesBefore;
+    measurement.proxyOutputKinds = kinds;
+    if (measurement.proxyOutputLines > 0) measurement.proxyOutput = proxy.output.slice(0, 5);
   }
   measurement.wallMs = performance.now() - began;
   return measurement;
 }
 
-// ---- summary and report ----
-
-interface Summary {
-  scenario: ScenarioName;
-  target: TargetName;
-  /** Rounds that measured this row without failing, and rounds run. */
-  rounds: number;
-  plannedRounds: number;
-  rate?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  proxyCpuUsPerOp?: number;
-  backendCpuUsPerOp?: number;
-  proxyCpuPercent?: number;
-  backendCpuPercent?: number;
-  generatorCpuPercent?: number;
-  othersCpuPercent?: number;
-  rssKiBPerConn?: number;
-  idle?: { asked: number; opened: number; echoed: number };
-  /** Against direct from this run: throughput ratio (higher is better), latency ratios (lower is better). */
-  rateVsDirect?: number;
-  p50VsDirect?: number;
-  p99VsDirect?: number;
-}
-
-function medianOf(list: readonly Measurement[], pick: (measurement: Measurement) => number | undefined) {
-  return median(
-    list.flatMap((measurement) => {
-      const value = pick(measurement);
-      return value === undefined ? [] : [value];
-    }),
-  );
-}
-
-function ratio(value: number | undefined, base: number | undefined): number | undefined {
-  return value === undefined || base === undefined || base === 0 ? undefined : value / base;
-}
-
-function summarize(measurements: readonly Measurement[], options: Options): Summary[] {
-  const summaries: Summary[] = [];
-  for (const scenario of options.scenarios) {
-    let direct: Summary | undefined;
-    for (const target of options.targets) {
-      const list = measurements.filter((m) => m.scenario === scenario && m.target === target && m.error === undefined);
-      const summary: Summary = {
-        scenario,
-        target,
-        rounds: list.length,
-        plannedRounds: measurements.filter((m) => m.scenario === scenario && m.target === target).length,
-        rate: medianOf(list, (m) => m.rate),
-        p50Ms: medianOf(list, (m) => m.p50Ms),
-        p99Ms: medianOf(list, (m) => m.p99Ms),
-        proxyCpuUsPerOp: medianOf(list, (m) => m.proxyCpuUsPerOp),
-        backendCpuUsPerOp: medianOf(list, (m) => m.backendCpuUsPerOp),
-        proxyCpuPercent: medianOf(list, (m) => m.proxyCpuPercent),
-        backendCpuPercent: medianOf(list, (m) => m.backendCpuPercent),
-        generatorCpuPercent: medianOf(list, (m) => m.generatorCpuPercent),
-        othersCpuPercent: medianOf(list, (m) => m.othersCpuPercent),
-        rssKiBPerConn: medianOf(list, (m) => m.rssKiBPerConn),
-      };
-      if (scenario === "idle") {
-        summary.idle = {
-          asked: options.idle,
-          opened: Math.min(...list.map((m) => m.idle?.opened ?? 0)),
-          echoed: Math.min(...list.map((m) => m.idle?.echoed ?? 0)),
-        };
-        if (list.length === 0) summary.idle = { asked: options.idle, opened: 0, echoed: 0 };
-      }
-      if (target === "direct") direct = summary;
-      else if (direct !== undefined && scenario !== "idle") {
-        summary.rateVsDirect = ratio(summary.rate, direct.rate);
-        summary.p50VsDirect = ratio(summary.p50Ms, direct.p50Ms);
-        summary.p99VsDirect = ratio(summary.p99Ms, direct.p99Ms);
-      }
-      summaries.push(summary);
-    }
-  }
-  return summaries;
-}
-
-const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-
-function fixed(value: number | undefined, digits: number, suffix = ""): string {
-  return value === undefined || !Number.isFinite(value) ? "—" : `${value.toFixed(digits)}${suffix}`;
-}
-
-/** " (2 of 3 rounds)" when some rounds of this row failed. */
-function roundsNote(summary: Summary): string {
-  return summary.rounds < summary.plannedRounds ? ` (${summary.rounds} of ${summary.plannedRounds} rounds)` : "";
-}
-
-function rateCell(summary: Summary): string {
-  if (summary.scenario === "idle") {
-    const idle = summary.idle;
-    return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed${roundsNote(summary)}`;
-  }
-  if (summary.rate === undefined) return "failed";
-  const unit = summary.scenario === "handshake" ? "conn/s" : "msg/s";
-  return `${integer.format(summary.rate)} ${unit}${roundsNote(summary)}`;
-}
-
-function latencyDigits(value: number | undefined): number {
-  return value !== undefined && value < 1 ? 3 : 2;
-}
-
-function table(summaries: readonly Summary[]): string {
-  const header =
-    "| scenario | target | throughput | p50 ms | p99 ms | proxy CPU µs/op | proxy CPU % | RSS KiB/conn | throughput × direct | p50 × direct | p99 × direct | backend CPU µs/op | generator CPU % | other CPU % |";
-  const rule = `|${" --- |".repeat(14)}`;
-  const rows = summaries.map((s) =>
-    [
-      s.scenario,
-      s.target,
-      rateCell(s),
-      fixed(s.p50Ms, latencyDigits(s.p50Ms)),
-      fixed(s.p99Ms, latencyDigits(s.p99Ms)),
-      fixed(s.proxyCpuUsPerOp, 1),
-      fixed(s.proxyCpuPercent, 0),
-      fixed(s.rssKiBPerConn, 1),
-      fixed(s.rateVsDirect, 2, "×"),
-      fixed(s.p50VsDirect, 2, "×"),
-      fixed(s.p99VsDirect, 2, "×"),
-      fixed(s.backendCpuUsPerOp, 1),
-      fixed(s.generatorCpuPercent, 0),
-      fixed(s.othersCpuPercent, 0),
-    ].join(" | "),
-  );
-  return [header, rule, ...rows.map((row) => `| ${row} |`)].join("\n");
-}
-
-interface Meta {
-  date: string;
-  node: string;
-  cpu: string;
-  cores: number;
-  platform: string;
-  clockTicks: number;
-  openFileLimit: number | undefined;
-  mode: "quick" | "full";
-  rounds: number;
-  durationS: number;
-  warmupS: number;
-  workers: number;
-  idleConnections: number;
-  idleHoldS: number;
-  totalS?: number;
-  /** Why the run stopped before its end, when it did. */
-  aborted?: string;
-  /** Problems outside any one measurement. */
-  problems?: string[];
-}
-
-/** "echo-64/direct r1 (95%), stream/wsgate r2 (97%)" for the measurements where `pick` is above `limit`. */
-function over(
-  measurements: readonly Measurement[],
-  pick: (measurement: Measurement) => number | undefined,
-  limit: number,
-): { list: string; count: number; median: number; max: number } | undefined {
-  const hits = measurements.filter((m) => (pick(m) ?? 0) > limit);
-  if (hits.length === 0) return undefined;
-  const values = hits.map((m) => pick(m) ?? 0);
-  const shown = hits.slice(0, 8).map((m) => `${m.scenario}/${m.target} r${m.round} (${fixed(pick(m), 0)}%)`);
-  if (hits.length > shown.length) shown.push(`and ${hits.length - shown.length} more (see latest.json)`);
-  return {
-    list: shown.join(", "),
-    count: hits.length,
-    median: median(values) ?? 0,
-    max: Math.max(...values),
-  };
-}
-
-function findings(
-  meta: Meta,
-  measurements: readonly Measurement[],
-  options: Options,
-): { warnings: string[]; failures: string[] } {
-  const warnings: string[] = [];
-  const failures: string[] = [];
-  if (options.idleCapNote !== undefined) warnings.push(options.idleCapNote);
-  if (meta.aborted !== undefined) failures.push(`the run stopped early: ${meta.aborted}`);
-  for (const problem of meta.problems ?? []) failures.push(problem);
-  for (const m of measurements) {
-    const where = `${m.scenario} / ${m.target}, round ${m.round}`;
-    if (m.error !== undefined) failures.push(`${where}: FAILED: ${m.error}`);
-    if (Object.keys(m.problems).length > 0) {
-      const idleTimeouts = Object.keys(m.problems).some((key) => key.includes("'idle timeout'"));
-      const hint =
-        idleTimeouts && m.target === "wsgate-aware"
-          ? ` (wsgate-aware closes sessions without data frames for 60 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
-          : "";
-      failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
-    }
-    if ((m.gatewayOutputLines ?? 0) > 0) {
-      failures.push(
-        `${where}: the gateway logged ${m.gatewayOutputLines} line(s) at warn level or above: ${formatTally(m.gatewayOutputKinds ?? {})}`,
-      );
-    }
-  }
-  const generator = over(measurements, (m) => m.generatorCpuPercent, 90);
-  if (generator !== undefined)
-    warnings.push(
-      `a load worker used over 90% of a core in ${generator.list}: the generator may be what limits these figures (try --workers)`,
-    );
-  const backend = over(measurements, (m) => m.backendCpuPercent, 90);
-  if (backend !== undefined)
-    warnings.push(
-      `the backend (single-threaded) used over 90% of a core in ${backend.list}: it may be the bottleneck there`,
-    );
-  const loops = measurements.filter((m) => m.scenario !== "idle" && m.error === undefined);
-  const others = over(loops, (m) => m.othersCpuPercent, 20);
-  if (others !== undefined)
-    warnings.push(
-      `other processes on the machine used over 20% of a core during ${others.count} of ${loops.length} measurements (median ${fixed(others.median, 0)}%, max ${fixed(others.max, 0)}%): throughput and latency are noisy, and contention inflates CPU per operation too; compare proxy CPU µs/op with backend CPU µs/op from the same row, which share the conditions. Details: ${others.list}`,
-    );
-  const steal = over(loops, (m) => m.stealPercent, 20);
-  if (steal !== undefined)
-    warnings.push(`the hypervisor stole over 20% of a core during ${steal.count} measurements: ${steal.list}`);
-  return { warnings, failures };
-}
-
-function report(meta: Meta, options: Options, summaries: readonly Summary[], measurements: readonly Measurement[]) {
-  const { warnings, failures } = findings(meta, measurements, options);
-  const lines = [
-    "# wsgate bench",
-    "",
-    `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
-    `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ulimit -n ${meta.openFileLimit ?? "unknown"}`,
-    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
-    "- Targets, interleaved in every round: " +
-      options.targets.map((target) => `**${target}** = ${TARGET_DESCRIPTIONS[target]}`).join("; "),
-    "- Each round starts the gateway once per proxy target for the loop scenarios (run one after another, as one gateway serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
-    "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
-    "",
-    table(summaries),
-    "",
-    "How to read it:",
-    "- **echo-64 / echo-16k**: 50 connections, each sends one 64 B (16 KiB) binary message and waits for its echo, repeat. Throughput counts echoed messages: one round trip is one message, although the proxy relays it twice (client → backend and back). p50/p99 are round-trip times.",
-    "- **stream**: 4 connections, each keeping 1,000 64 B messages in flight; throughput counts echoed messages.",
-    "- **handshake**: 50 concurrent loops of open → one 64 B echo → close; throughput is completed connections/s; p50/p99 are whole cycles; proxy CPU is per connection.",
-    `- **idle**: ${meta.idleConnections} idle connections opened and held ${meta.idleHoldS} s, then each must echo once; RSS KiB/conn is the proxy's VmRSS growth divided by the connections (each holds a client and a backend socket); proxy CPU % is its CPU while holding them (heartbeats, with wsgate-aware).`,
-    "- **proxy CPU µs/op**: the gateway process's utime+stime (/proc/<pid>/stat, all threads) during the measured time, divided by the operations above; **backend CPU µs/op** is the same for the echo backend (a plain `ws` endpoint doing one side's work), for scale. **proxy CPU %** and **generator CPU %** (the busiest load worker) are % of one core. **other CPU %** is what the rest of the machine used meanwhile (/proc/stat busy time minus the bench's processes): when it is high, the figures are noisy.",
-    `- All processes (load workers, backend, gateway) share the same ${meta.cores} core(s): direct runs leave the gateway's share of CPU to the others, so throughput ratios include that contention; proxy CPU µs/op counts only the gateway's own CPU time (contention still inflates it somewhat, as it does the backend's).`,
-    "",
-  ];
-  lines.push("## Warnings", "", ...(warnings.length === 0 ? ["None."] : warnings.map((line) => `- ${line}`)), "");
-  lines.push(
-    "## Failures and anomalies",
-    "",
-    ...(failures.length === 0
-      ? ["None: every message was echoed, every connection opened, echoed and closed with 1000."]
-      : failures.map((line) => `- ${line}`)),
-    "",
-  );
-  return { markdown: lines.join("\n"), warnings, failures };
-}
-
 // ---- main ----
+
+/** One idle measurement: start, warm-up, hold, then ~1 ms per connection to open, echo and close (quiet machine). */
+function idleEstimateMs(options: Options): number {
+  return options.holdMs + 2500 + options.idle;
+}
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = performance.now();
+  settleTargets(options);
+  const fileLimit = settleIdle(options);
+  // The machine's cores, counted before pinning narrows what this process may use.
+  const cores = os.availableParallelism();
+  // Before forking anything: the backend and the load workers inherit this process's cores.
+  const pinning = pinCores(options.pin);
   const ticksPerSecond = clockTicks();
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,
     cpu: cpuModel(),
-    cores: os.availableParallelism(),
+    cores,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     clockTicks: ticksPerSecond,
-    openFileLimit: openFileLimit(),
+    openFileLimit: fileLimit.limit,
+    openFileNote: fileLimit.note,
+    pinning: pinning.note,
+    pinned: pinning.proxyPrefix.length > 0,
+    targets: Object.fromEntries(
+      options.targets.map((target) => [
+        target,
+        { description: describeTarget(target), version: targetVersion(target) },
+      ]),
+    ),
+    skipped: options.skipped,
     mode: options.quick ? "quick" : "full",
     rounds: options.rounds,
     durationS: options.durationMs / 1000,
@@ -1063,40 +513,53 @@ async function main(): Promise<void> {
     idleHoldS: options.holdMs / 1000,
   };
   if (options.idleCapNote !== undefined) process.stderr.write(`bench: note: ${options.idleCapNote}\n`);
+  for (const line of options.skipped) process.stderr.write(`bench: ${line}\n`);
+  process.stderr.write(`bench: ${pinning.note}; ${fileLimit.note}\n`);
   const loops = options.scenarios.filter((scenario) => scenario !== "idle").length;
   const perMeasurement = options.durationMs + options.warmupMs + 700;
   const estimateMs =
     options.rounds *
     options.targets.length *
-    (loops * perMeasurement + (options.scenarios.includes("idle") ? options.holdMs + 2500 : 0));
+    (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0));
   process.stderr.write(
     `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${options.scenarios.length} scenario(s) × ${options.targets.length} target(s), about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
+  const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
   const watchdog = setTimeout(
     () => {
       process.stderr.write("bench: the run took far longer than planned; stopping\n");
       killAll("SIGKILL");
+      rmSync(tmpRoot, { recursive: true, force: true });
       process.exit(1);
     },
     estimateMs * 3 + 120_000,
   );
   watchdog.unref();
 
-  const configDir = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
   const measurements: Measurement[] = [];
-  const shared = new Map<TargetName, Gateway>();
+  const shared = new Map<ProxyName, ProxyProcess>();
   const runProblems: string[] = [];
   try {
     backend = await Backend.start();
     workers = await LoadWorkers.start(options.workers);
     loadWorkers = workers;
-    const ctx: Context = { options, workers, backend, ticksPerSecond, configDir, shared, runProblems };
+    const ctx: Context = {
+      options,
+      workers,
+      backend,
+      ticksPerSecond,
+      tmpRoot,
+      proxyPrefix: pinning.proxyPrefix,
+      fileLimit: fileLimit.limit,
+      shared,
+      runProblems,
+    };
     rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
-        if (scenario === "idle") await stopSharedGateways(ctx, round);
+        if (scenario === "idle") await stopSharedProxies(ctx, round);
         for (const target of options.targets) {
           if (interrupted) break rounds;
           let measurement: Measurement;
@@ -1111,14 +574,14 @@ async function main(): Promise<void> {
           process.stderr.write(`bench: ${progressLine(measurement)}\n`);
         }
       }
-      await stopSharedGateways(ctx, round);
+      await stopSharedProxies(ctx, round);
     }
   } finally {
-    for (const gateway of shared.values()) await stopGateway(gateway);
+    for (const proxy of shared.values()) await stopProxy(proxy);
     workers?.stop();
     if (backend !== undefined) await stopChild(backend.child, 3000);
     killAll("SIGKILL");
-    rmSync(configDir, { recursive: true, force: true });
+    rmSync(tmpRoot, { recursive: true, force: true });
     clearTimeout(watchdog);
   }
   if (interrupted) return;
@@ -1132,14 +595,31 @@ async function main(): Promise<void> {
   const json = {
     meta,
     options: { ...options },
-    targets: TARGET_DESCRIPTIONS,
+    targets: meta.targets,
     summary: summaries,
     measurements: measurements.map((m) => ({ ...m })),
     warnings,
     failures,
   };
   writeFileSync(join(RESULTS_DIR, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
-  process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")} and latest.json\n`);
+  const chart = ratioChart(
+    summaries
+      .filter((s) => s.target !== "direct" && s.scenario !== "idle")
+      .map((s) => ({ scenario: s.scenario, target: s.target, ratio: s.rateVsDirect })),
+    "wsgate bench: throughput against direct",
+    [
+      `${meta.date.slice(0, 10)}, ${meta.mode} mode (${meta.rounds} round(s), medians), ${meta.cpu} × ${meta.cores} cores, Node ${meta.node}`,
+      meta.pinned
+        ? "Each proxy ran on a core of its own, which direct did not have: above 1× is that extra core, not speed."
+        : "Not pinned: every process shared every core.",
+    ],
+  );
+  writeFileSync(join(RESULTS_DIR, "latest.svg"), chart);
+  process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")}, latest.json and latest.svg\n`);
+  // A run that stopped early or measured a subset should not replace the README's table.
+  const complete = meta.aborted === undefined && options.scenarios.length === SCENARIO_NAMES.length;
+  if (options.readme && complete) process.stderr.write(`bench: ${updateReadme(README, readmeBody(meta, summaries))}\n`);
+  else if (options.readme) process.stderr.write("bench: README not updated (a partial or aborted run)\n");
   if (meta.aborted !== undefined) process.exitCode = 1;
 }
 
@@ -1159,7 +639,7 @@ function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return;
   interrupted = true;
   process.exitCode = 130;
-  process.stderr.write(`\nbench: ${signal}: stopping the gateway, backend and load workers; no results written\n`);
+  process.stderr.write(`\nbench: ${signal}: stopping the proxy, backend and load workers; no results written\n`);
   killAll("SIGTERM");
   setTimeout(() => {
     killAll("SIGKILL");

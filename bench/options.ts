@@ -1,0 +1,156 @@
+/** The bench's command line, and what it takes from the machine (installed targets, open-file limit). */
+import { parseArgs } from "node:util";
+import { raiseFileLimit } from "./limits.js";
+import { SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
+import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
+
+/** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
+const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300 } as const;
+
+const USAGE = `Usage: node dist/bench/run.js [options]
+
+  --quick            short scenarios, 1 round, ${QUICK.idle} idle connections (under a minute with six targets)
+  --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
+  --duration S       measured seconds per scenario and target (default 3; quick ${QUICK.durationS})
+  --warmup S         unmeasured seconds before each measurement (default 1; quick ${QUICK.warmupS})
+  --workers N        load-generator processes (default 2)
+  --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
+  --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(", ")}
+  --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
+                     (default: all that are installed; direct is always kept)
+  --install          apt-get install the missing nginx / haproxy first
+  --no-pin           do not pin the proxy to a core of its own with taskset
+  --no-readme        do not rewrite the benchmark section of README.md
+  --help
+`;
+
+export interface Options {
+  quick: boolean;
+  rounds: number;
+  durationMs: number;
+  warmupMs: number;
+  workers: number;
+  idle: number;
+  idleRequested: number;
+  idleCapNote: string | undefined;
+  holdMs: number;
+  scenarios: ScenarioName[];
+  targets: TargetName[];
+  /** Targets asked for (or all, by default) that cannot run here, and why. */
+  skipped: string[];
+  /** --targets was given: a missing one is then worth a warning, not just a line. */
+  targetsAsked: boolean;
+  install: boolean;
+  pin: boolean;
+  readme: boolean;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function positive(text: string | undefined, name: string, fallback: number, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
+    fail(`${name} must be a positive ${integer ? "integer" : "number"}, got '${text}'`);
+  return value;
+}
+
+function nonNegative(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) fail(`${name} must be a number ≥ 0, got '${text}'`);
+  return value;
+}
+
+function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
+  if (text === undefined) return [...known];
+  const picked = text.split(",").map((item) => item.trim());
+  for (const item of picked) if (!(known as readonly string[]).includes(item)) fail(`unknown ${name} '${item}'`);
+  return known.filter((item) => picked.includes(item));
+}
+
+export function parseOptions(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: "boolean", default: false },
+        rounds: { type: "string" },
+        duration: { type: "string" },
+        warmup: { type: "string" },
+        workers: { type: "string" },
+        idle: { type: "string" },
+        scenarios: { type: "string" },
+        targets: { type: "string" },
+        install: { type: "boolean", default: false },
+        "no-pin": { type: "boolean", default: false },
+        "no-readme": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
+  const targets = listOf(values.targets, TARGET_NAMES, "target");
+  if (!targets.includes("direct")) targets.unshift("direct");
+  return {
+    quick,
+    rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
+    durationMs: positive(values.duration, "--duration", quick ? QUICK.durationS : 3, false) * 1000,
+    warmupMs: nonNegative(values.warmup, "--warmup", quick ? QUICK.warmupS : 1) * 1000,
+    workers: positive(values.workers, "--workers", 2, true),
+    idle: idleRequested,
+    idleRequested,
+    idleCapNote: undefined,
+    // Longer than wsgate-aware's ping interval, so that every idle connection is pinged while held.
+    holdMs: quick ? QUICK.holdMs : 6000,
+    scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
+    targets,
+    skipped: [],
+    targetsAsked: values.targets !== undefined,
+    install: values.install,
+    pin: !values["no-pin"],
+    readme: !values["no-readme"],
+  };
+}
+
+/** Installs what --install asks for, then drops the targets that still cannot run, with a line each. */
+export function settleTargets(options: Options): void {
+  const packages = packagesToInstall(options.targets);
+  if (options.install && packages.length > 0) {
+    process.stderr.write(`bench: apt-get install -y ${packages.join(" ")}\n`);
+    try {
+      installPackages(packages);
+    } catch (error) {
+      options.skipped.push(`apt-get install ${packages.join(" ")} failed: ${(error as Error).message.slice(0, 200)}`);
+    }
+  }
+  for (const target of options.targets) {
+    const why = missing(target);
+    if (why !== undefined) options.skipped.push(why);
+  }
+  options.targets = options.targets.filter((target) => missing(target) === undefined);
+}
+
+/**
+ * Raises the open-file limit that every process of the run inherits, then caps the idle connections by it: the
+ * proxy holds two descriptors per idle connection (client and backend side); the backend and workers one.
+ */
+export function settleIdle(options: Options): { limit: number | undefined; note: string } {
+  const { limit, note } = raiseFileLimit(options.idleRequested * 2 + 1024);
+  const cap = limit === undefined ? Infinity : Math.max(1, Math.floor((limit.soft - 512) / 2));
+  options.idle = Math.min(options.idleRequested, cap);
+  if (options.idle < options.idleRequested)
+    options.idleCapNote = `idle connections capped at ${options.idle} (asked for ${options.idleRequested}): ${note}, and a proxy needs two descriptors per connection`;
+  return { limit: limit?.soft, note };
+}

@@ -1,0 +1,215 @@
+/**
+ * What the bench measures: `direct` (the load generator talks to the echo backend) and the proxies, each started
+ * from a config template under bench/targets/ (placeholders `${name}`, filled in at run time) as its own process.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware", "nginx", "haproxy", "http-proxy"] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+export type ProxyName = Exclude<TargetName, "direct">;
+
+const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TEMPLATES = join(PACKAGE_ROOT, "bench/targets");
+const CLI = join(PACKAGE_ROOT, "dist/src/cli.js");
+const HTTP_PROXY_SCRIPT = fileURLToPath(new URL("./targets/http-proxy.js", import.meta.url));
+
+/** What a proxy's config and command line are made from. */
+export interface ProxySetup {
+  port: number;
+  backendPort: number;
+  /** A temporary directory of this start: the filled-in config, pid file, nginx's temp paths. */
+  dir: string;
+  /** The open-file limit the proxy runs with (inherited); its connection limits are sized to fit in it. */
+  maxFiles: number;
+}
+
+interface ProxyTarget {
+  description: string;
+  /** A program that must be installed (not Node): looked up on PATH and in the sbin directories. */
+  program?: string;
+  /** The Debian package providing `program`, for --install. */
+  aptPackage?: string;
+  /** The config template in bench/targets/, when it has one. */
+  template?: string;
+  /** The command line; `config` is the filled-in template's path, `program` the resolved program. */
+  command(setup: ProxySetup, config: string, program: string): string[];
+  /** How long a SIGTERM may take before SIGKILL (wsgate drains for up to 10 s by default). */
+  stopGraceMs: number;
+}
+
+const PROXIES: Record<ProxyName, ProxyTarget> = {
+  wsgate: {
+    description: "client → wsgate (default limits) → backend",
+    template: "wsgate.yaml",
+    command: (_setup, config) => [process.execPath, CLI, "run", "--config", config, "--log-level", "warn"],
+    stopGraceMs: 12_000,
+  },
+  "wsgate-aware": {
+    description:
+      "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
+    template: "wsgate-aware.yaml",
+    command: (_setup, config) => [process.execPath, CLI, "run", "--config", config, "--log-level", "warn"],
+    stopGraceMs: 12_000,
+  },
+  nginx: {
+    description: "client → nginx (1 worker, proxy_http_version 1.1, Upgrade/Connection headers) → backend",
+    program: "nginx",
+    aptPackage: "nginx",
+    template: "nginx.conf",
+    command: (setup, config, program) => [program, "-p", setup.dir, "-e", "stderr", "-c", config],
+    stopGraceMs: 3000,
+  },
+  haproxy: {
+    description: "client → HAProxy (mode http, 1 thread, timeout tunnel) → backend",
+    program: "haproxy",
+    aptPackage: "haproxy",
+    template: "haproxy.cfg",
+    command: (_setup, config, program) => [program, "-db", "-f", config],
+    stopGraceMs: 3000,
+  },
+  "http-proxy": {
+    description: "client → node http-proxy (ws: true) → backend",
+    command: (setup) => [process.execPath, HTTP_PROXY_SCRIPT, String(setup.port), String(setup.backendPort)],
+    stopGraceMs: 3000,
+  },
+};
+
+export function describeTarget(name: TargetName): string {
+  return name === "direct" ? "client → backend" : PROXIES[name].description;
+}
+
+export function stopGraceMs(name: ProxyName): number {
+  return PROXIES[name].stopGraceMs;
+}
+
+/** The path of an installed program, or undefined. nginx and haproxy live in /usr/sbin, often not on PATH. */
+export function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
+  for (const dir of dirs) {
+    if (dir === "") continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+/** Why `name` cannot run here, or undefined when it can. */
+export function missing(name: TargetName): string | undefined {
+  if (name === "direct") return undefined;
+  const program = PROXIES[name].program;
+  if (program === undefined || findProgram(program) !== undefined) return undefined;
+  const hint =
+    PROXIES[name].aptPackage === undefined ? "" : ` (apt-get install ${PROXIES[name].aptPackage}, or --install)`;
+  return `${name} skipped: ${program} is not installed${hint}`;
+}
+
+/** The Debian packages that --install would add for the targets asked for. */
+export function packagesToInstall(names: readonly TargetName[]): string[] {
+  return names.flatMap((name) => {
+    if (name === "direct" || missing(name) === undefined) return [];
+    const aptPackage = PROXIES[name].aptPackage;
+    return aptPackage === undefined ? [] : [aptPackage];
+  });
+}
+
+/** `apt-get install -y PACKAGES` (after `apt-get update` when the first try fails), with its output shown. */
+export function installPackages(packages: readonly string[]): void {
+  const install = (): void => {
+    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
+      stdio: ["ignore", "inherit", "inherit"],
+      timeout: 300_000,
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+  };
+  try {
+    install();
+  } catch {
+    execFileSync("apt-get", ["update"], { stdio: ["ignore", "inherit", "inherit"], timeout: 300_000 });
+    install();
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n", 1)[0]?.trim() ?? "";
+}
+
+/** A version line for the report: what the proxy says about itself. */
+export function targetVersion(name: TargetName): string {
+  try {
+    switch (name) {
+      case "direct":
+        return "—";
+      case "wsgate":
+      case "wsgate-aware": {
+        const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
+        return `wsgate ${pkg.version} (this checkout)`;
+      }
+      case "nginx": {
+        // `nginx -v` writes to stderr: "nginx version: nginx/1.22.1".
+        const program = findProgram("nginx");
+        if (program === undefined) return "not installed";
+        const run = spawnSync(program, ["-v"], { encoding: "utf8", timeout: 5000 });
+        return firstLine(`${run.stderr}${run.stdout}`).replace(/^nginx version: /, "");
+      }
+      case "haproxy": {
+        const program = findProgram("haproxy");
+        if (program === undefined) return "not installed";
+        const out = execFileSync(program, ["-v"], { encoding: "utf8", timeout: 5000 });
+        // "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/"
+        return firstLine(out)
+          .replace(/ - https?:.*$/, "")
+          .replace(/^HAProxy version (\S+).*$/, "HAProxy $1");
+      }
+      case "http-proxy": {
+        const require = createRequire(import.meta.url);
+        const pkg = require("http-proxy/package.json") as { version: string };
+        return `http-proxy ${pkg.version} on Node ${process.version}`;
+      }
+    }
+  } catch (error) {
+    return `unknown (${(error as Error).message.slice(0, 60)})`;
+  }
+}
+
+/** The template with every `${name}` replaced; an unknown placeholder is an error, not an empty string. */
+export function fillTemplate(text: string, values: Record<string, string | number>): string {
+  return text.replace(/\$\{([A-Za-z]+)\}/g, (_match, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`config template: no value for \${${key}}`);
+    return String(value);
+  });
+}
+
+/** Writes the target's filled-in config into `setup.dir` and returns the command line that starts it. */
+export function prepareProxy(name: ProxyName, setup: ProxySetup): string[] {
+  const target = PROXIES[name];
+  let config = "";
+  if (target.template !== undefined) {
+    const text = readFileSync(join(TEMPLATES, target.template), "utf8");
+    config = join(setup.dir, target.template);
+    writeFileSync(
+      config,
+      fillTemplate(text, {
+        port: setup.port,
+        backendPort: setup.backendPort,
+        dir: setup.dir,
+        // Client connections: each proxied one also holds a backend socket; a few descriptors stay for the rest.
+        maxConnections: Math.floor((setup.maxFiles - 64) / 2),
+        maxFiles: setup.maxFiles,
+        // nginx's worker_connections: beyond the descriptors, so that they, not its slots, are the limit.
+        connectionSlots: setup.maxFiles * 2,
+      }),
+    );
+  }
+  const program = target.program === undefined ? "" : (findProgram(target.program) ?? target.program);
+  return target.command(setup, config, program);
+}
