@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
-import { Gateway, type GatewayOptions } from "../gateway.js";
+import { Gateway, type ApplySummary, type GatewayOptions } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import {
@@ -69,6 +69,7 @@ class GatewayWorker {
   private async apply(message: ApplyMessage): Promise<void> {
     if (this.stopping) return;
     let error: string | undefined;
+    let summary: ApplySummary | undefined;
     const result = validateObjects(message.objects, OBJECTS_LABEL);
     if (!result.ok) {
       error = result.errors.map(formatConfigError).join("\n");
@@ -76,7 +77,7 @@ class GatewayWorker {
       try {
         if (this.gateway === undefined)
           this.gateway = await Gateway.start(result.config, this.log, this.gatewayOptions);
-        else await this.gateway.apply(result.config);
+        else summary = await this.gateway.apply(result.config);
       } catch (cause) {
         error = (cause as Error).message;
       }
@@ -89,6 +90,7 @@ class GatewayWorker {
       seq: message.seq,
       listeners: this.listeners(),
       ...(error === undefined ? {} : { error }),
+      ...(summary === undefined ? {} : { summary }),
     });
   }
 
