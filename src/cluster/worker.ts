@@ -33,6 +33,8 @@ const EXIT_MARGIN_MS = 1000;
 class GatewayWorker {
   private gateway: Gateway | undefined;
   private lastApplyError: string | undefined;
+  /** The objects running now, as JSON: the same set again (the undo of a refused change) is not a new apply. */
+  private appliedJson: string | undefined;
   /** Applies run one at a time, in the order they came. */
   private applying: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -68,6 +70,12 @@ class GatewayWorker {
 
   private async apply(message: ApplyMessage): Promise<void> {
     if (this.stopping) return;
+    const json = JSON.stringify(message.objects);
+    if (this.gateway !== undefined && json === this.appliedJson) {
+      // Nothing changes, so the last failure (if any) is still the last failure.
+      this.send({ type: "applied", seq: message.seq, listeners: this.listeners() });
+      return;
+    }
     let error: string | undefined;
     let summary: ApplySummary | undefined;
     const result = validateObjects(message.objects, OBJECTS_LABEL);
@@ -83,6 +91,7 @@ class GatewayWorker {
       }
     }
     this.lastApplyError = error;
+    if (error === undefined) this.appliedJson = json;
     if (error !== undefined) this.log.error({ seq: message.seq, error }, "cannot apply the objects");
     else this.log.debug({ seq: message.seq, listeners: this.listeners() }, "objects applied");
     this.send({

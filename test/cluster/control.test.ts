@@ -221,6 +221,8 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
       assert.match(String(reply.json()["error"]), /EADDRINUSE.*\(the change was undone\)/);
       const stored = await get<{ port: number }>("/apis/v2/objects/cluster-server");
       assert.equal(stored.port, port, "the store holds the running server again");
+      const status = await get<{ lastApplyError?: string }>("/apis/v2/status/objects");
+      assert.match(status.lastApplyError ?? "", /EADDRINUSE/, "the status tells the last failure");
       for (const client of clients.filter(isOpen)) assert.equal(await echo(client, "still"), "still");
       const fresh = await openClients(port, 2);
       clients.push(...fresh);

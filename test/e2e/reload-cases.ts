@@ -291,6 +291,13 @@ export function reloadCases(trigger: ReloadTrigger, options: ReloadCaseOptions =
       return Number(reply.json()["port"]);
     }
 
+    /** The status's lastApplyError, "" when there is none. */
+    async function lastApplyError(): Promise<string> {
+      const reply = await admin(gateway.adminPort, "GET", "/apis/v2/status/objects");
+      assert.equal(reply.status, 200, reply.text);
+      return String(reply.json()["lastApplyError"] ?? "");
+    }
+
     const base = (): { routes: Route[]; pipelines: PipelineConfig[] } => ({
       routes: [{ path: "/stay", pipeline: "main" }],
       pipelines: [{ name: "main", backends: [a] }],
@@ -470,6 +477,7 @@ export function reloadCases(trigger: ReloadTrigger, options: ReloadCaseOptions =
           /HTTPServer reload-server: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
         );
         assert.equal(await storedPort(), port, "the store holds the running config again");
+        assert.match(await lastApplyError(), /EADDRINUSE/, "the status tells the failure");
         assert.equal(await ask(session, "kept"), "a:kept");
         const fresh = await open(url("/stay"));
         assert.equal(await ask(fresh, "fresh"), "a:fresh");
@@ -478,8 +486,9 @@ export function reloadCases(trigger: ReloadTrigger, options: ReloadCaseOptions =
       } finally {
         await blocker.close();
       }
-      // A change after the refused one is taken.
+      // A change after the refused one is taken, and the status says nothing is failing any more.
       await applied(configYaml(port, routes, [...pipelines, { name: "after", backends: [a] }]));
+      assert.equal(await lastApplyError(), "");
     });
 
     it("logged exactly one outcome line for each reload (each write, by the admin API)", async () => {
