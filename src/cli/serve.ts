@@ -143,19 +143,7 @@ export async function serveCluster(
   }
   const { control } = cluster;
   if (options.reload !== undefined) {
-    reloadOnSignalAndChange(
-      options.reload.paths,
-      options.reload.watch,
-      async (next) => {
-        const before = control.store.list().map((stored) => stored.object);
-        await control.store.replaceAll(next.objects);
-        const error = await control.settled();
-        if (error === undefined) return;
-        await control.store.replaceAll(before);
-        throw new Error(error);
-      },
-      log,
-    );
+    reloadOnSignalAndChange(options.reload.paths, options.reload.watch, (next) => control.replaceFromFiles(next), log);
   }
   return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };
 }

@@ -1,4 +1,5 @@
 import type { ListenerView } from "../control/control.js";
+import type { ApplySummary } from "../gateway.js";
 import type { AppliedMessage } from "./protocol.js";
 
 /**
@@ -51,6 +52,14 @@ export class ApplyTracker {
       if (error !== undefined) return error;
     }
     return undefined;
+  }
+
+  /** The summaries of change `seq` from the live workers that applied exactly it. */
+  summaries(seq: number): ApplySummary[] {
+    return this.live().flatMap((id) => {
+      const ack = this.acks.get(id);
+      return ack?.seq === seq && ack.summary !== undefined ? [ack.summary] : [];
+    });
   }
 
   /** What the workers listen on (they share the listeners, so any worker that applied tells). */

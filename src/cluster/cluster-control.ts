@@ -1,8 +1,9 @@
 import type { Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
-import type { ConfigObject } from "../config/load.js";
+import type { ConfigObject, GatewayConfig } from "../config/load.js";
 import type { GatewayControl, ListenerView, SessionView, StatusView } from "../control/control.js";
 import type { ObjectStore } from "../control/object-store.js";
+import type { ApplySummary } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { ApplyTracker } from "./apply-tracker.js";
 import { mergeStatus } from "./merge-status.js";
@@ -31,6 +32,10 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   private readonly requests: WorkerRequests;
   private readonly applies: ApplyTracker;
   private readonly applyTimeoutMs: number;
+  /** The set every worker ran last, as JSON: a store change back to it (an undo) is not logged again. */
+  private appliedJson: string;
+  /** While a file reload runs, its store changes are not logged here: the file reloader logs its outcome. */
+  private fileReload = false;
   /** Set by runCluster: what to do when the supervisor gave up on dying workers. */
   onGaveUp: () => void = () => undefined;
 
@@ -41,6 +46,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     options: ClusterControlOptions = {},
   ) {
     this.objects = store.list().map((stored) => stored.object);
+    this.appliedJson = JSON.stringify(this.objects);
     this.requests = new WorkerRequests(log, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.applies = new ApplyTracker(() => workers.liveIds());
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
@@ -48,7 +54,45 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
       this.objects = objects;
       this.seq++;
       for (const worker of workers.live()) this.sendApply(worker);
+      void this.outcome(this.seq, JSON.stringify(objects), !this.fileReload);
     });
+  }
+
+  /**
+   * A whole new set from the config files (SIGHUP, `--watch`): into the store, and when the workers cannot run it
+   * (a port in use), the store goes back to the set before. Resolves with what the workers changed; throws with why
+   * not. Its outcome is for the caller to log, once.
+   */
+  async replaceFromFiles(config: GatewayConfig): Promise<ApplySummary> {
+    const before = this.store.list().map((stored) => stored.object);
+    this.fileReload = true;
+    try {
+      await this.store.replaceAll(config.objects);
+      const seq = this.seq;
+      const error = await this.settled();
+      if (error === undefined) return mergeSummaries(this.applies.summaries(seq));
+      await this.store.replaceAll(before);
+      await this.settled();
+      throw new Error(error);
+    } finally {
+      this.fileReload = false;
+    }
+  }
+
+  /** Once every worker answered change `seq`: keeps what runs, and logs one outcome line when `log` says so. */
+  private async outcome(seq: number, json: string, log: boolean): Promise<void> {
+    const error = await this.applies.until(seq, this.applyTimeoutMs);
+    // A later change already went out: its own outcome tells.
+    if (seq !== this.seq) return;
+    if (error !== undefined) {
+      if (log) this.log.error({ event: "config_apply_failed", error }, "config could not be applied");
+      return;
+    }
+    const undo = json === this.appliedJson;
+    this.appliedJson = json;
+    if (!log || undo) return;
+    const summary = mergeSummaries(this.applies.summaries(seq));
+    this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
   }
 
   // ---- GatewayControl ----
@@ -127,4 +171,16 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     const message: ApplyMessage = { type: "apply", seq: this.seq, objects: this.objects };
     worker.send(message, () => undefined);
   }
+}
+
+/** One summary for the gateway: the workers run the same objects, so they change the same ones; drains add up. */
+function mergeSummaries(summaries: readonly ApplySummary[]): ApplySummary {
+  const [first] = summaries;
+  return {
+    added: first?.added ?? [],
+    updated: first?.updated ?? [],
+    deleted: first?.deleted ?? [],
+    relistened: first?.relistened ?? [],
+    drained: summaries.reduce((sum, summary) => sum + summary.drained, 0),
+  };
 }

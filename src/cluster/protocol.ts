@@ -2,6 +2,7 @@
 // channel as JSON-like data; every request carries a reqId so that late answers (after a timeout) are told apart.
 import type { ConfigObject } from "../config/load.js";
 import type { ListenerView, SessionView, StatusView } from "../control/control.js";
+import type { ApplySummary } from "../gateway.js";
 
 /** One metric as prom-client's `registry.getMetricsAsJSON()` gives it; the primary aggregates them. */
 export type MetricJson = object;
@@ -55,6 +56,8 @@ export interface AppliedMessage {
   seq: number;
   error?: string;
   listeners: ListenerView[];
+  /** What this worker's gateway changed (absent for its first objects, and on an error). */
+  summary?: ApplySummary;
 }
 
 export type Answer =

@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
-import { Gateway, type GatewayOptions } from "../gateway.js";
+import { Gateway, type ApplySummary, type GatewayOptions } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import {
@@ -33,6 +33,8 @@ const EXIT_MARGIN_MS = 1000;
 class GatewayWorker {
   private gateway: Gateway | undefined;
   private lastApplyError: string | undefined;
+  /** The objects running now, as JSON: the same set again (the undo of a refused change) is not a new apply. */
+  private appliedJson: string | undefined;
   /** Applies run one at a time, in the order they came. */
   private applying: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -68,7 +70,14 @@ class GatewayWorker {
 
   private async apply(message: ApplyMessage): Promise<void> {
     if (this.stopping) return;
+    const json = JSON.stringify(message.objects);
+    if (this.gateway !== undefined && json === this.appliedJson) {
+      // Nothing changes, so the last failure (if any) is still the last failure.
+      this.send({ type: "applied", seq: message.seq, listeners: this.listeners() });
+      return;
+    }
     let error: string | undefined;
+    let summary: ApplySummary | undefined;
     const result = validateObjects(message.objects, OBJECTS_LABEL);
     if (!result.ok) {
       error = result.errors.map(formatConfigError).join("\n");
@@ -76,12 +85,13 @@ class GatewayWorker {
       try {
         if (this.gateway === undefined)
           this.gateway = await Gateway.start(result.config, this.log, this.gatewayOptions);
-        else await this.gateway.apply(result.config);
+        else summary = await this.gateway.apply(result.config);
       } catch (cause) {
         error = (cause as Error).message;
       }
     }
     this.lastApplyError = error;
+    if (error === undefined) this.appliedJson = json;
     if (error !== undefined) this.log.error({ seq: message.seq, error }, "cannot apply the objects");
     else this.log.debug({ seq: message.seq, listeners: this.listeners() }, "objects applied");
     this.send({
@@ -89,6 +99,7 @@ class GatewayWorker {
       seq: message.seq,
       listeners: this.listeners(),
       ...(error === undefined ? {} : { error }),
+      ...(summary === undefined ? {} : { summary }),
     });
   }
 

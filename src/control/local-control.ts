@@ -55,7 +55,11 @@ export class LocalControl implements GatewayControl {
   replaceFromFiles(config: GatewayConfig): Promise<ApplySummary> {
     const run = this.applying.then(async () => {
       this.warnOnStartOnlyChanges(config);
-      const summary = await this.gateway.apply(config);
+      const summary = await this.gateway.apply(config).catch((error: unknown) => {
+        // The status tells the last failure, whichever way the change came.
+        this.lastApplyError = error instanceof Error ? error.message : String(error);
+        throw error;
+      });
       this.appliedJson = JSON.stringify(config.objects);
       this.lastApplyError = undefined;
       await this.store.replaceAll(config.objects);

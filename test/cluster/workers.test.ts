@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
+import type { SessionView } from "../../src/control/control.js";
+import { admin } from "../helpers/admin.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
+import { sumOf } from "../helpers/metrics.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 import { echo, isOpen, openClients, type EchoClient } from "./clients.js";
 import { clusterYaml } from "./gateway-yaml.js";
@@ -39,6 +42,7 @@ describe("wsgate run --workers 2", () => {
   it("serves one port from both workers; a killed worker is replaced while the other's sessions keep echoing", async () => {
     const port = await freePort();
     const gateway = await GatewayProcess.start(clusterYaml(port, backend.url), {
+      admin: true,
       args: ["--workers", "2", "--drain-timeout", "2s"],
     });
     const clients: EchoClient[] = [];
@@ -60,6 +64,12 @@ describe("wsgate run --workers 2", () => {
       assert.ok(ended.length > 0, "some sessions were on the killed worker");
       assert.ok(survivors.length > 0, "some sessions were on the other worker");
       await echoAll(survivors, "after kill");
+      // The admin API answers for the workers left: the survivors' sessions, all on the other worker, and the metrics.
+      const listed = (await admin(gateway.adminPort, "GET", "/apis/v2/sessions")).json<SessionView[]>();
+      assert.equal(listed.length, survivors.length);
+      assert.ok(listed.every((session) => session.worker === second.id && session.id.startsWith(`${second.id}-`)));
+      const metrics = (await admin(gateway.adminPort, "GET", "/metrics")).text;
+      assert.equal(sumOf(metrics, "wsgate_websocket_sessions_active"), survivors.length);
 
       // The replacement runs the same objects and takes its share of new connections.
       const replacement = await gateway.nextLog(

@@ -1,0 +1,4 @@
+// Reloads by --watch with `wsgate run --workers 2`: the primary keeps the store, both workers apply each change.
+import { reloadCases } from "./reload-cases.js";
+
+reloadCases("watch", { workers: 2 });
