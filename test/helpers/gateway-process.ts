@@ -42,11 +42,19 @@ export class GatewayProcess {
    * Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. The admin API is off
    * (tests run many gateways at once) unless `admin` is set: then it listens on an ephemeral loopback port, or as
    * `args` say (e.g. `--admin-address`, `--admin-token`). `entry` runs another script with the same arguments instead
-   * of the CLI (a test primary, see test/cluster/fixtures).
+   * of the CLI (a test primary, see test/cluster/fixtures). `servers: 0` waits only for the admin API.
    */
   static async start(
     yaml: string,
-    options: { servers?: number; args?: string[]; admin?: boolean; env?: NodeJS.ProcessEnv; entry?: string } = {},
+    options: {
+      servers?: number;
+      args?: string[];
+      admin?: boolean;
+      env?: NodeJS.ProcessEnv;
+      entry?: string;
+      /** Default true; false runs without `--config` (a cluster member taking the cluster's objects). */
+      config?: boolean;
+    } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
@@ -60,7 +68,15 @@ export class GatewayProcess {
         : ["--admin-address", "off"];
     const child = spawn(
       process.execPath,
-      [options.entry ?? CLI, "run", "--config", file, "--log-level", "debug", ...adminArgs, ...args],
+      [
+        options.entry ?? CLI,
+        "run",
+        ...(options.config === false ? [] : ["--config", file]),
+        "--log-level",
+        "debug",
+        ...adminArgs,
+        ...args,
+      ],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: options.env ?? process.env,
