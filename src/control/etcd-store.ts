@@ -201,6 +201,8 @@ export class EtcdObjectStore implements ObjectStore {
     const deadline = Date.now() + startTimeoutMs;
     const backoff = new Backoff(100, maxBackoffMs);
     let waiting = false;
+    // The client's circuit breaker answers "breaker open" once it trips: the error before that says more.
+    let telling: string | undefined;
     for (;;) {
       try {
         this.replaceMirror(await this.listAll());
@@ -208,8 +210,11 @@ export class EtcdObjectStore implements ObjectStore {
         return;
       } catch (error) {
         const reason = (error as Error).message;
+        if (!/circuit breaker/i.test(reason)) telling = reason;
         const pause = backoff.next();
-        if (Date.now() + pause > deadline) throw new StoreStartTimeoutError(this.endpoints, startTimeoutMs, reason);
+        if (Date.now() + pause > deadline) {
+          throw new StoreStartTimeoutError(this.endpoints, startTimeoutMs, telling ?? reason);
+        }
         if (!waiting) {
           waiting = true;
           this.state.set("unavailable", reason);
