@@ -176,17 +176,7 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   for (const listener of gateway.listening) {
     log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
   }
-  // After the admin API listens, so the entry can say where it is; the first listener's address when not bound.
-  const membership =
-    cluster === undefined
-      ? undefined
-      : await joinCluster(
-          cluster,
-          log,
-          options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "",
-          plane.admin?.address,
-          () => gateway.sessions.size,
-        );
+  let membership: Membership | undefined;
   stopOnSignals(log, async (signal) => {
     stopReloading();
     log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
@@ -196,6 +186,11 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     await gateway.stop(drainMs);
     await closeBackends();
   });
+  // After the admin API listens, so the entry can say where it is; the first listener's address when not bound.
+  if (cluster !== undefined) {
+    const address = options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "";
+    membership = await joinCluster(cluster, log, address, plane.admin?.address, () => gateway.sessions.size);
+  }
   return { listening: gateway.listening, ...(plane.admin === undefined ? {} : { admin: plane.admin.address }) };
 }
 
@@ -242,14 +237,16 @@ export async function serveCluster(
       );
     }, 2000);
     counting.unref();
-    const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
-    const membership = await joinCluster(member, log, address, adminAddress, () => sessions);
+    // Set once joined; a signal before that stops without it (the entry then goes with its lease).
+    const joined: { membership?: Membership } = {};
     stopOnSignals(log, async (signal) => {
       log.info({ signal, drainMs }, "stopping: leaving the cluster, draining every worker");
       clearInterval(counting);
-      await membership.close();
+      await joined.membership?.close();
       await running.stop();
     });
+    const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
+    joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
   } else if (options.reload !== undefined) {
     reloadOnSignalAndChange(
       options.reload.paths,

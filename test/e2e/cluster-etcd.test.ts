@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
+import type { ClusterSessionsBody } from "../../src/admin/cluster-api.js";
 import { admin, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { EtcdServer, etcdMissing } from "../helpers/etcd.js";
@@ -363,6 +364,37 @@ describe("a cluster of wsgate members on etcd", { skip }, () => {
       "every member to be listed again",
       200,
     );
+  });
+
+  it("runs a member with --workers on the cluster's objects, and a SIGTERM takes it off the list at once", async () => {
+    const address = "127.0.0.5";
+    const withWorkers = await GatewayProcess.start("", {
+      admin: true,
+      config: false,
+      args: ["--store", store, "--cluster-name", CLUSTER, "--bind-address", address, "--workers", "2"],
+    });
+    try {
+      await withWorkers.nextLog((line) => line["event"] === "member_state");
+      const session = await Session.open(`ws://${address}:${port}/ws`);
+      assert.match(await session.ask("via workers"), /^b\d:via workers$/);
+      const listed = await memberList(memberA());
+      assert.ok(
+        listed.some((row) => row.address === address && row.adminAddress === `127.0.0.1:${withWorkers.adminPort}`),
+      );
+      const reply = await admin(memberA().adminPort, "GET", "/apis/v2/cluster/sessions");
+      const body = reply.json<ClusterSessionsBody>();
+      assert.ok(
+        body.sessions.some((one) => /^\d+-\d+$/.test(one.id)),
+        "a worker's session, id <worker>-<n>",
+      );
+      assert.equal(await withWorkers.stop(), 0);
+      const closed = await withTimeout(session.closed, 3000, "the session to be closed by the stop");
+      assert.equal(closed.code, 1001);
+      const after = await memberList(memberA());
+      assert.ok(!after.some((row) => row.address === address), "a stopped member leaves at once");
+    } finally {
+      await withWorkers.stop();
+    }
   });
 
   it("drops a member killed with SIGKILL from the member list once its lease expires", async (t) => {
