@@ -322,14 +322,16 @@ describe("a cluster of wsgate members on etcd", { skip }, () => {
 
   it("keeps serving through an etcd outage, refuses writes meanwhile, and takes changes once etcd is back", async (t) => {
     const session = await Session.open(url(1, "/ws"));
-    assert.equal(await session.ask("before"), "b1:before");
+    // After the hashing test the pool has three backends: a session without the header lands on one of them.
+    assert.match(await session.ask("before"), /^b\d:before$/);
     await etcd.stop();
     const stoppedAt = Date.now();
     await Promise.all(members.map((member) => member.nextLog((line) => line["event"] === "store_state", 5000)));
     // Longer than the member TTL: the leases lapse too.
     await new Promise((resolve) => setTimeout(resolve, TTL_S * 1000 + 500));
-    assert.equal(await session.ask("during"), "b1:during", "a live session keeps going");
-    for (const member of [0, 1, 2]) assert.equal(await exchange(url(member, "/ws")), "b1:ping", "new sessions too");
+    assert.match(await session.ask("during"), /^b\d:during$/, "a live session keeps going");
+    for (const member of [0, 1, 2])
+      assert.match((await exchange(url(member, "/ws"))) ?? "", /^b\d:ping$/, "new ones too");
     const refused = await admin(memberA().adminPort, "POST", "/apis/v2/objects", {
       body: pipelineYaml("during-outage", backends.slice(0, 1)),
     });
