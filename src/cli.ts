@@ -12,7 +12,17 @@ import type { AdminServerOptions } from "./admin/server.js";
 import { DEFAULT_SERVER } from "./cli/admin-client.js";
 import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
 import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
-import { serveCluster, serveInProcess, StartError, type ServeOptions, type Serving } from "./cli/serve.js";
+import {
+  serveCluster,
+  serveInProcess,
+  StartError,
+  type ClusterServe,
+  type ServeOptions,
+  type Serving,
+} from "./cli/serve.js";
+import { ClusterObjectsInvalidError, chooseStore, openClusterStore, StoreFlagsError } from "./cli/store-choice.js";
+import { SeedInvalidError } from "./control/seed.js";
+import { ObjectStoreError, StoreStartTimeoutError } from "./errors.js";
 import { parseWorkerCount } from "./cluster/worker-count.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
 
@@ -21,6 +31,8 @@ const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 Usage:
   wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--workers N|auto]
              [--log-level LEVEL] [--drain-timeout DURATION] [ADMIN OPTIONS]
+  wsgate run --store etcd://HOST:2379[,HOST:2379...] [--cluster-name NAME] [--config FILE|DIR --seed]
+             [--store-start-timeout DURATION] [--member-ttl DURATION] [--bind-address ADDR] [...]
   wsgate validate --config FILE|DIR [--config ...]
   wsgate demo [--log-level LEVEL]
   wsgate schema
@@ -28,7 +40,8 @@ Usage:
   wsgate get [KIND|NAME]           (same options)
   wsgate describe NAME
   wsgate delete NAME
-  wsgate sessions
+  wsgate sessions [--cluster]
+  wsgate members
   wsgate --help | --version
 
   run       serve the objects (Gateway, HTTPServer, Pipeline) in the config files, with the admin API
@@ -39,7 +52,9 @@ Usage:
   get       list objects (all, of one kind, or one by name) with their status
   describe  one object as written, and its status (listeners, pools and servers, sessions)
   delete    delete one object
-  sessions  live WebSocket sessions: route, backend, client, age, messages/bytes in and out
+  sessions  live WebSocket sessions: route, backend, client, age, messages/bytes in and out;
+            --cluster (or --all-members): of every member of the cluster, via their admin APIs
+  members   the members of the cluster (run --store): id, address, admin API, sessions, age, version
 
 Options:
   --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
@@ -50,12 +65,20 @@ Options:
   --workers        run: worker processes sharing the listeners, or auto (one per core); default 1 (no cluster),
                    or the Gateway object's workers
 
+Cluster options of run (objects in etcd, shared by every member; without --store the files are the objects):
+  --store          etcd://HOST:2379[,HOST:2379...]: serve the cluster's objects, register as a member
+  --cluster-name   the cluster's name: its keys live under /wsgate/NAME/ (default default)
+  --seed           write the --config files' objects into the cluster (create or update, validated) before serving;
+                   without --seed a member takes the cluster's objects as they are and needs no --config
+  --store-start-timeout  how long to wait for an unreachable etcd at start before exiting 1 (default 30s)
+  --member-ttl     lease TTL of this member's entry: a dead member disappears after it (default 10s)
+
 Admin options of run (they override the Gateway object):
   --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
   --admin-token    bearer token the admin API requires (at least 16 characters; or WSGATE_ADMIN_TOKEN)
   --admin-tls-cert, --admin-tls-key  serve the admin API over HTTPS with this PEM certificate and key
 
-Options of apply, get, describe, delete, sessions:
+Options of apply, get, describe, delete, sessions, members:
   --server         the admin API (default ${DEFAULT_SERVER}); https:// trusts the CAs in NODE_EXTRA_CA_CERTS
   --token          bearer token (default: WSGATE_ADMIN_TOKEN)
   --output, -o     table (default), json or yaml
@@ -89,6 +112,13 @@ function parseOptions(args: string[]) {
         token: { type: "string" },
         output: { type: "string", short: "o", default: "table" },
         filename: { type: "string", short: "f" },
+        store: { type: "string" },
+        "cluster-name": { type: "string" },
+        seed: { type: "boolean", default: false },
+        "store-start-timeout": { type: "string" },
+        "member-ttl": { type: "string" },
+        cluster: { type: "boolean", default: false },
+        "all-members": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -105,6 +135,73 @@ async function loadOrExit(paths: string[]): Promise<GatewayConfig> {
   for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
   process.stderr.write(`wsgate: ${result.errors.length} configuration error(s)\n`);
   process.exit(1);
+}
+
+/** The cluster store could not be opened or seeded: say why and exit 1 (a supervisor may try again later). */
+function startFailed(message: string): never {
+  process.stderr.write(`wsgate: ${message}\n`);
+  process.exit(1);
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(`${packageRoot}package.json`, "utf8")) as { version: string }).version;
+}
+
+/**
+ * Where `wsgate run` takes its objects from: the files, or the cluster (opened, seeded with `--seed`, validated).
+ * Exits 2 on flags that do not go together, 1 when the store cannot be opened or holds objects that do not load.
+ */
+async function runConfig(
+  values: StoreFlagValues,
+  log: ReturnType<typeof createLogger>,
+): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[] }> {
+  let choice;
+  try {
+    choice = chooseStore({
+      store: values.store,
+      clusterName: values["cluster-name"],
+      seed: values.seed,
+      storeStartTimeout: values["store-start-timeout"],
+      memberTtl: values["member-ttl"],
+      config: values.config ?? [],
+      watch: values.watch,
+    });
+  } catch (error) {
+    if (error instanceof StoreFlagsError) fail(error.message);
+    throw error;
+  }
+  if (choice.kind === "files") return { config: await loadOrExit(choice.paths), paths: choice.paths };
+  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths) : undefined;
+  try {
+    const { store, config } = await openClusterStore(choice, log, seed);
+    const cluster: ClusterServe = {
+      store,
+      name: choice.cluster,
+      memberTtlSeconds: choice.memberTtlSeconds,
+      version: packageVersion(),
+    };
+    return { config, cluster, paths: [] };
+  } catch (error) {
+    if (
+      error instanceof StoreStartTimeoutError ||
+      error instanceof SeedInvalidError ||
+      error instanceof ClusterObjectsInvalidError ||
+      error instanceof ObjectStoreError
+    ) {
+      startFailed(error.message);
+    }
+    throw error;
+  }
+}
+
+interface StoreFlagValues {
+  store?: string | undefined;
+  "cluster-name"?: string | undefined;
+  seed?: boolean | undefined;
+  "store-start-timeout"?: string | undefined;
+  "member-ttl"?: string | undefined;
+  config?: string[] | undefined;
+  watch?: boolean | undefined;
 }
 
 function logLevelOf(text: string): LogLevel {
@@ -176,8 +273,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === "--version" || command === "-v" || command === "version") {
-    const pkg = JSON.parse(readFileSync(`${packageRoot}package.json`, "utf8")) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return;
   }
   const { values, positionals } = parseOptions(rest);
@@ -204,8 +300,8 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case "run": {
-      const paths = values.config ?? [];
-      const config = await loadOrExit(paths);
+      const log = createLogger(level);
+      const { config, cluster, paths } = await runConfig(values, log);
       const bindAddress = values["bind-address"];
       let workers: number;
       try {
@@ -216,11 +312,11 @@ async function main(argv: string[]): Promise<void> {
       await serve(
         config,
         {
-          log: createLogger(level),
+          log,
           drainMs,
           admin: adminOptionsOrExit(adminFlags, config),
           gateway: bindAddress === undefined ? {} : { bindAddress },
-          reload: { paths, watch: values.watch },
+          ...(cluster === undefined ? { reload: { paths, watch: values.watch } } : { cluster }),
         },
         workers,
       );

@@ -91,3 +91,12 @@ export class InvalidQueryError extends AdminError {
   readonly code = "WSG_INVALID_QUERY";
   readonly status = 400;
 }
+
+/** A cluster endpoint on a gateway that runs without a cluster store. */
+export class NoClusterError extends AdminError {
+  readonly code = "WSG_NO_CLUSTER";
+  readonly status = 404;
+  constructor() {
+    super("this gateway is not in a cluster (start it with --store etcd://...)");
+  }
+}

@@ -1,5 +1,6 @@
 // GET /apis/v2/members and the table `wsgate members` prints. Self-contained so the admin API can route to it.
 import type { MemberInfo } from "../control/membership.js";
+import { formatAge, renderTable } from "../cli/table.js";
 import { ObjectStoreError } from "../errors.js";
 
 /** What the handler needs: Membership, or anything that lists members the same way. */
@@ -33,29 +34,15 @@ export async function membersAnswer(source: MemberSource | undefined): Promise<M
   }
 }
 
-/** `wsgate members`: one line per member, aligned columns, ages relative to `now`. */
+/** `wsgate members`: ID ADDRESS ADMIN SESSIONS AGE VERSION, one line per member, ages relative to `now`. */
 export function formatMembers(members: readonly MemberInfo[], now = Date.now()): string {
-  const rows = [["ID", "ADDRESS", "ADMIN", "VERSION", "SESSIONS", "UP"]];
-  for (const member of members) {
-    const up = Math.max(0, Math.round((now - Date.parse(member.startedAt)) / 1000));
-    rows.push([
-      member.id,
-      member.address,
-      member.adminAddress ?? "-",
-      member.version,
-      String(member.sessions),
-      `${up}s`,
-    ]);
-  }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
-  return (
-    rows
-      .map((row) =>
-        row
-          .map((cell, column) => cell.padEnd(widths[column]!))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
+  const rows = members.map((member) => [
+    member.id,
+    member.address === "" ? "-" : member.address,
+    member.adminAddress ?? "-",
+    String(member.sessions),
+    formatAge(now - Date.parse(member.startedAt)),
+    member.version,
+  ]);
+  return renderTable(["ID", "ADDRESS", "ADMIN", "SESSIONS", "AGE", "VERSION"], rows);
 }

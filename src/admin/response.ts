@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify } from "yaml";
 import type { GatewayControl } from "../control/control.js";
+import type { ClusterAccess } from "./cluster-api.js";
 import type { PathParams } from "./router.js";
 
 /** What a handler gets: the request, its path parameters and query, and the gateway it drives. */
@@ -9,6 +10,8 @@ export interface AdminRequest {
   params: PathParams;
   query: URLSearchParams;
   control: GatewayControl;
+  /** The cluster this gateway is a member of (`--store etcd://...`), if any. */
+  cluster?: ClusterAccess;
 }
 
 /** A handler's answer: JSON unless `text` is given (or the client asked for YAML). */

@@ -13,6 +13,8 @@ import { ObjectsApi } from "./objects-api.js";
 import { send, wantsYaml, type AdminHandler } from "./response.js";
 import { Router } from "./router.js";
 import { closeSession, listSessions } from "./sessions-api.js";
+import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cluster-api.js";
+import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
 
 export interface AdminServerOptions {
@@ -39,6 +41,8 @@ function routes(): Router<AdminHandler> {
     .add("GET", "/apis/v2/object-kinds", objectKinds)
     .add("GET", "/apis/v2/sessions", listSessions)
     .add("DELETE", "/apis/v2/sessions/:id", closeSession)
+    .add("GET", "/apis/v2/members", listMembersRoute)
+    .add("GET", "/apis/v2/cluster/sessions", clusterSessionsRoute)
     .add("GET", "/metrics", metrics);
 }
 
@@ -61,12 +65,25 @@ function errorAnswer(error: unknown): { status: number; body: object; headers?: 
 export class AdminServer {
   private readonly server: http.Server;
   private readonly router = routes();
+  private readonly cluster: ClusterAccess | undefined;
 
+  /** `members`: the cluster this gateway is a member of (`--store etcd://...`); without it the cluster views 404. */
   constructor(
     private readonly options: AdminServerOptions,
     private readonly control: GatewayControl,
     private readonly log: Logger,
+    members?: MemberSource,
   ) {
+    this.cluster =
+      members === undefined
+        ? undefined
+        : {
+            members,
+            peers: {
+              scheme: options.tls === undefined ? "http" : "https",
+              ...(options.token === undefined ? {} : { token: options.token }),
+            },
+          };
     if (options.token === undefined && !isLoopback(options.host)) {
       throw new AdminConfigError(
         `refusing to serve the admin API on ${options.host} without a token: use a loopback address ` +
@@ -108,7 +125,13 @@ export class AdminServer {
     try {
       checkBearer(request, this.options.token);
       const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
-      const answer = await handler({ request, params, query: url.searchParams, control: this.control });
+      const answer = await handler({
+        request,
+        params,
+        query: url.searchParams,
+        control: this.control,
+        ...(this.cluster === undefined ? {} : { cluster: this.cluster }),
+      });
       send(response, answer, yaml);
     } catch (error) {
       const answer = errorAnswer(error);

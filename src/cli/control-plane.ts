@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import type { MemberSource } from "../admin/members.js";
 import { AdminServer, type AdminServerOptions } from "../admin/server.js";
 import type { GatewayConfig } from "../config/load.js";
 import { LocalControl } from "../control/local-control.js";
@@ -13,7 +14,18 @@ export interface ControlPlane {
   store: ObjectStore;
   control: LocalControl;
   admin?: { server: AdminServer; address: AddressInfo };
+  /** Closes the admin API, then the store. */
   close(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  /**
+   * Where the objects live (a cluster store, already open, whose objects `config` was validated from); the plane
+   * closes it. Default: a memory store holding `config.objects` (the files).
+   */
+  store?: ObjectStore;
+  /** The cluster's member list, for `GET /apis/v2/members` and the cluster views. */
+  members?: MemberSource;
 }
 
 /** Wires a started gateway to its objects and, unless `admin` is "off", serves the admin API. */
@@ -22,15 +34,27 @@ export async function startControlPlane(
   config: GatewayConfig,
   log: Logger,
   admin: AdminServerOptions | "off",
+  options: ControlPlaneOptions = {},
 ): Promise<ControlPlane> {
-  const store = new MemoryObjectStore(config.objects);
-  const control = new LocalControl(store, gateway, log, config.gateway ? { startSettings: config.gateway } : {});
+  const store = options.store ?? new MemoryObjectStore(config.objects);
+  const control = new LocalControl(store, gateway, log, {
+    ...(config.gateway ? { startSettings: config.gateway } : {}),
+    // A cluster store keeps watching while the gateway starts: whatever changed meanwhile is applied now.
+    ...(options.store === undefined ? {} : { running: config.objects }),
+  });
   const close = async (server?: AdminServer): Promise<void> => {
     await server?.close();
     await store.close();
   };
   if (admin === "off") return { store, control, close: () => close() };
-  const server = new AdminServer(admin, control, log);
-  const address = await server.listen();
+  let server: AdminServer;
+  let address: AddressInfo;
+  try {
+    server = new AdminServer(admin, control, log, options.members);
+    address = await server.listen();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   return { store, control, admin: { server, address }, close: () => close(server) };
 }

@@ -1,9 +1,19 @@
 import { formatConfigError } from "../config/errors.js";
 import { AdminClient, AdminRequestError, DEFAULT_SERVER } from "./admin-client.js";
 import { FileObjectsError } from "./apply-file.js";
-import { UsageError, apply, describe, get, remove, sessions, type OutputFormat, type VerbContext } from "./verbs.js";
+import {
+  UsageError,
+  apply,
+  describe,
+  get,
+  members,
+  remove,
+  sessions,
+  type OutputFormat,
+  type VerbContext,
+} from "./verbs.js";
 
-const VERBS = ["apply", "get", "describe", "delete", "sessions"] as const;
+const VERBS = ["apply", "get", "describe", "delete", "sessions", "members"] as const;
 type AdminVerb = (typeof VERBS)[number];
 
 export function isAdminVerb(command: string): command is AdminVerb {
@@ -15,6 +25,9 @@ export interface VerbOptions {
   token?: string | undefined;
   output?: string | undefined;
   filename?: string | undefined;
+  /** sessions: of every member of the cluster (`--cluster`, `--all-members`). */
+  cluster?: boolean | undefined;
+  "all-members"?: boolean | undefined;
 }
 
 const OUTPUTS: readonly OutputFormat[] = ["table", "json", "yaml"];
@@ -45,7 +58,10 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
         await remove(context);
         return 0;
       case "sessions":
-        await sessions(context);
+        await sessions(context, options.cluster === true || options["all-members"] === true);
+        return 0;
+      case "members":
+        await members(context);
         return 0;
     }
   } catch (error) {

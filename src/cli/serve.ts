@@ -1,10 +1,14 @@
 // `wsgate run` and `wsgate demo`: start the gateway on its objects, wire the store, the control and the admin API,
 // reload the files on SIGHUP and `--watch`, and drain on SIGTERM/SIGINT.
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import type { MemberSource } from "../admin/members.js";
 import { AdminServer, type AdminServerOptions } from "../admin/server.js";
 import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
+import type { EtcdObjectStore } from "../control/etcd-store.js";
 import { fileReloader, watchConfigFiles, type ApplyConfig } from "../control/file-reload.js";
+import { defaultMemberId, listMembers, Membership } from "../control/membership.js";
 import type { EchoBackend } from "../demo/echo-backend.js";
 import { Gateway, type GatewayOptions, type Listener } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
@@ -19,6 +23,19 @@ export interface ServeOptions {
   reload?: { paths: string[]; watch: boolean };
   /** The demo's echo backends, closed with the gateway. */
   backends?: EchoBackend[];
+  /** `--store etcd://...`: this process is a member of a cluster whose objects live in this (open) store. */
+  cluster?: ClusterServe;
+}
+
+/** A cluster member's settings: its store (already open, closed when the member stops) and how it registers. */
+export interface ClusterServe {
+  store: EtcdObjectStore;
+  name: string;
+  /** The member lease's TTL: how long a member that died stays listed. */
+  memberTtlSeconds: number;
+  /** wsgate's version, published in the member entry. */
+  version: string;
+  memberId?: string;
 }
 
 export interface Serving {
@@ -56,6 +73,53 @@ export function reloadOnSignalAndChange(
   };
 }
 
+/**
+ * With `--store` the files are only a seed: SIGHUP says so instead of reloading (and instead of killing the process,
+ * which is what SIGHUP does without a handler). Returns a function that removes the handler.
+ */
+function ignoreHangup(log: Logger): () => void {
+  const onHangup = (): void =>
+    log.warn(
+      { event: "reload_ignored", trigger: "SIGHUP" },
+      "SIGHUP does nothing with --store: the objects live in etcd; change them with wsgate apply/delete",
+    );
+  process.on("SIGHUP", onHangup);
+  return () => process.off("SIGHUP", onHangup);
+}
+
+/** The member list of `cluster`, read from etcd on each call. */
+function memberSource(cluster: ClusterServe): MemberSource {
+  return { listMembers: () => listMembers(cluster.store.client, cluster.name) };
+}
+
+/** An admin address other members can call: a wildcard host becomes the member's address or host name. */
+function reachableAdmin(address: AddressInfo, memberAddress: string): string {
+  const wildcard = address.address === "0.0.0.0" || address.address === "::";
+  const host = wildcard ? memberAddress || hostname() : address.address;
+  return `${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+}
+
+/** Registers this process under `/wsgate/<cluster>/members/<id>` once its admin API listens. */
+async function joinCluster(
+  cluster: ClusterServe,
+  log: Logger,
+  address: string,
+  admin: AddressInfo | undefined,
+  sessionCount: () => number,
+): Promise<Membership> {
+  return Membership.join({
+    client: cluster.store.client,
+    cluster: cluster.name,
+    id: cluster.memberId ?? defaultMemberId(),
+    address,
+    ...(admin === undefined ? {} : { adminAddress: reachableAdmin(admin, address) }),
+    version: cluster.version,
+    sessionCount,
+    log,
+    ttlSeconds: cluster.memberTtlSeconds,
+  });
+}
+
 /** Calls `stop` once on the first SIGTERM or SIGINT, then exits 0 when it is done. */
 export function stopOnSignals(log: Logger, stop: (signal: string) => Promise<void>): void {
   let stopping = false;
@@ -72,18 +136,25 @@ export function stopOnSignals(log: Logger, stop: (signal: string) => Promise<voi
 
 /** One process: the gateway, its store and control, the admin API; runs until SIGTERM or SIGINT. */
 export async function serveInProcess(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
-  const { log, drainMs, admin, backends = [] } = options;
+  const { log, drainMs, admin, backends = [], cluster } = options;
   const closeBackends = (): Promise<unknown> => Promise.all(backends.map((backend) => backend.close()));
   let gateway: Gateway;
   try {
     gateway = await Gateway.start(config, log, options.gateway);
   } catch (error) {
     await closeBackends();
+    await cluster?.store.close();
     throw new StartError((error as Error).message);
   }
   let plane;
   try {
-    plane = await startControlPlane(gateway, config, log, admin);
+    plane = await startControlPlane(
+      gateway,
+      config,
+      log,
+      admin,
+      cluster === undefined ? {} : { store: cluster.store, members: memberSource(cluster) },
+    );
   } catch (error) {
     await gateway.stop(0);
     await closeBackends();
@@ -92,23 +163,33 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   }
   const control = plane.control;
   const stopReloading =
-    options.reload === undefined
-      ? () => {}
-      : reloadOnSignalAndChange(
-          options.reload.paths,
-          options.reload.watch,
-          (next) => control.replaceFromFiles(next),
-          log,
-        );
+    cluster !== undefined
+      ? ignoreHangup(log)
+      : options.reload === undefined
+        ? () => {}
+        : reloadOnSignalAndChange(
+            options.reload.paths,
+            options.reload.watch,
+            (next) => control.replaceFromFiles(next),
+            log,
+          );
+  for (const listener of gateway.listening) {
+    log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
+  }
+  let membership: Membership | undefined;
   stopOnSignals(log, async (signal) => {
     stopReloading();
     log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
+    // Leave the cluster first (the entry goes at once), while the store's client is still open.
+    await membership?.close();
     await plane.close();
     await gateway.stop(drainMs);
     await closeBackends();
   });
-  for (const listener of gateway.listening) {
-    log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
+  // After the admin API listens, so the entry can say where it is; the first listener's address when not bound.
+  if (cluster !== undefined) {
+    const address = options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "";
+    membership = await joinCluster(cluster, log, address, plane.admin?.address, () => gateway.sessions.size);
   }
   return { listening: gateway.listening, ...(plane.admin === undefined ? {} : { admin: plane.admin.address }) };
 }
@@ -122,18 +203,20 @@ export async function serveCluster(
   options: ServeOptions & { workers: number },
 ): Promise<Serving> {
   const { log, drainMs, admin } = options;
+  const member = options.cluster;
   let adminAddress: AddressInfo | undefined;
   let cluster;
   try {
     cluster = await runCluster({
       workers: options.workers,
       objects: config.objects,
+      ...(member === undefined ? {} : { store: member.store, handleSignals: false }),
       log,
       drainMs,
       ...(options.gateway.bindAddress === undefined ? {} : { bindAddress: options.gateway.bindAddress }),
       adminStart: async (control) => {
         if (admin === "off") return;
-        const server = new AdminServer(admin, control, log);
+        const server = new AdminServer(admin, control, log, member === undefined ? undefined : memberSource(member));
         adminAddress = await server.listen();
         return () => server.close();
       },
@@ -142,7 +225,29 @@ export async function serveCluster(
     throw new StartError((error as Error).message);
   }
   const { control } = cluster;
-  if (options.reload !== undefined) {
+  if (member !== undefined) {
+    const running = cluster;
+    ignoreHangup(log);
+    // The member entry's session count: the workers are asked every few seconds (the entry is written when it changes).
+    let sessions = 0;
+    const counting = setInterval(() => {
+      control.status().then(
+        (status) => (sessions = status.sessions),
+        () => undefined,
+      );
+    }, 2000);
+    counting.unref();
+    // Set once joined; a signal before that stops without it (the entry then goes with its lease).
+    const joined: { membership?: Membership } = {};
+    stopOnSignals(log, async (signal) => {
+      log.info({ signal, drainMs }, "stopping: leaving the cluster, draining every worker");
+      clearInterval(counting);
+      await joined.membership?.close();
+      await running.stop();
+    });
+    const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
+    joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
+  } else if (options.reload !== undefined) {
     reloadOnSignalAndChange(options.reload.paths, options.reload.watch, (next) => control.replaceFromFiles(next), log);
   }
   return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };

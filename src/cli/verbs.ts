@@ -4,7 +4,10 @@ import { formatConfigError } from "../config/errors.js";
 import { objectKindNames } from "../config/object-kinds.js";
 import type { ListenerView, SessionView } from "../control/control.js";
 import type { PoolStatus } from "../upstream/status.js";
+import type { ClusterSessionsBody } from "../admin/cluster-api.js";
+import { formatMembers } from "../admin/members.js";
 import type { ObjectListItem } from "../admin/objects-api.js";
+import type { MemberInfo } from "../control/membership.js";
 import { AdminRequestError, type AdminClient } from "./admin-client.js";
 import { readFileObjects, type FileObject } from "./apply-file.js";
 import { formatAge, formatTraffic, renderTable } from "./table.js";
@@ -119,11 +122,25 @@ export async function remove(context: VerbContext): Promise<void> {
   context.out(`${answer.kind.toLowerCase()} ${answer.name} deleted\n`);
 }
 
-/** `wsgate sessions`: live WebSocket sessions; IN is what the client sent, OUT what the backend sent. */
-export async function sessions(context: VerbContext): Promise<void> {
-  const list = await context.client.json<SessionView[]>("GET", "/apis/v2/sessions");
-  if (structured(context, list)) return;
+/**
+ * `wsgate sessions [--cluster]`: live WebSocket sessions; IN is what the client sent, OUT what the backend sent. With
+ * `cluster`, every member's (a MEMBER column; members that did not answer are named on stderr).
+ */
+export async function sessions(context: VerbContext, cluster = false): Promise<void> {
+  let list: (SessionView & { member?: string })[];
+  if (cluster) {
+    const answer = await context.client.json<ClusterSessionsBody>("GET", "/apis/v2/cluster/sessions");
+    if (structured(context, answer)) return;
+    for (const member of answer.members) {
+      if (!member.answered) context.err(`member ${member.id} did not answer: ${member.error ?? "unknown"}\n`);
+    }
+    list = answer.sessions;
+  } else {
+    list = await context.client.json<SessionView[]>("GET", "/apis/v2/sessions");
+    if (structured(context, list)) return;
+  }
   const rows = list.map((session) => [
+    ...(cluster ? [session.member ?? "-"] : []),
     session.id,
     `${session.server} ${session.route}`,
     session.pipeline,
@@ -134,7 +151,14 @@ export async function sessions(context: VerbContext): Promise<void> {
     formatTraffic(session.backendMessages, session.backendBytes),
   ]);
   const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
-  context.out(renderTable(headers, rows));
+  context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
+}
+
+/** `wsgate members`: the members of the cluster the gateway belongs to. */
+export async function members(context: VerbContext): Promise<void> {
+  const answer = await context.client.json<{ members: MemberInfo[] }>("GET", "/apis/v2/members");
+  if (structured(context, answer.members)) return;
+  context.out(formatMembers(answer.members));
 }
 
 interface AppliedObject {

@@ -201,6 +201,8 @@ export class EtcdObjectStore implements ObjectStore {
     const deadline = Date.now() + startTimeoutMs;
     const backoff = new Backoff(100, maxBackoffMs);
     let waiting = false;
+    // The client's circuit breaker answers "breaker open" once it trips: the error before that says more.
+    let telling: string | undefined;
     for (;;) {
       try {
         this.replaceMirror(await this.listAll());
@@ -208,8 +210,11 @@ export class EtcdObjectStore implements ObjectStore {
         return;
       } catch (error) {
         const reason = (error as Error).message;
+        if (!/circuit breaker/i.test(reason)) telling = reason;
         const pause = backoff.next();
-        if (Date.now() + pause > deadline) throw new StoreStartTimeoutError(this.endpoints, startTimeoutMs, reason);
+        if (Date.now() + pause > deadline) {
+          throw new StoreStartTimeoutError(this.endpoints, startTimeoutMs, telling ?? reason);
+        }
         if (!waiting) {
           waiting = true;
           this.state.set("unavailable", reason);
@@ -262,8 +267,10 @@ export class EtcdObjectStore implements ObjectStore {
       this.held.push(...response.events);
       return;
     }
+    // Events of one transaction share a revision: each is checked against the mirror as it was before the batch.
+    const floor = this.seenRevision;
     let changed = false;
-    for (const event of response.events) changed = this.applyEvent(event) || changed;
+    for (const event of response.events) changed = this.applyEvent(event, floor) || changed;
     if (changed) this.emit();
     this.wakeWaiters();
   }
@@ -289,7 +296,8 @@ export class EtcdObjectStore implements ObjectStore {
     const held = this.held ?? [];
     this.held = undefined;
     let changed = this.replaceMirror(listing);
-    for (const event of held) changed = this.applyEvent(event) || changed;
+    const floor = this.seenRevision;
+    for (const event of held) changed = this.applyEvent(event, floor) || changed;
     this.resyncBackoff.reset();
     this.state.set("connected");
     if (changed) this.emit();
@@ -312,11 +320,14 @@ export class EtcdObjectStore implements ObjectStore {
     return signature(next) !== before;
   }
 
-  /** Applies one watch event newer than the mirror; true when the set changed. */
-  private applyEvent(event: IEvent): boolean {
+  /**
+   * Applies one watch event newer than `floor` (the revision the mirror reflected before this batch: a transaction's
+   * events all carry its revision); true when the set changed.
+   */
+  private applyEvent(event: IEvent, floor: number): boolean {
     const revision = Number(event.kv.mod_revision);
-    if (revision <= this.seenRevision) return false;
-    this.seenRevision = revision;
+    if (revision <= floor) return false;
+    this.seenRevision = Math.max(this.seenRevision, revision);
     const name = this.keys.objectName(event.kv.key.toString());
     if (name === undefined) return false;
     if (event.type === "Delete") return this.mirror.delete(name);

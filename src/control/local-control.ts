@@ -16,6 +16,11 @@ export interface LocalControlOptions {
   startSettings?: GatewaySpec;
   /** Where `metrics()` reads from; the metrics work plugs its registry in here. */
   metricsRegistry?: Registry;
+  /**
+   * The objects the gateway started on, when the store may have moved on since (a cluster store keeps watching while
+   * the gateway starts): a store that differs is applied at once. Default: the store's set, as it is now.
+   */
+  running?: readonly ConfigObject[];
 }
 
 /**
@@ -37,11 +42,16 @@ export class LocalControl implements GatewayControl {
     private readonly options: LocalControlOptions = {},
   ) {
     this.metricsRegistry = options.metricsRegistry ?? gatewayMetrics.registry;
-    this.appliedJson = JSON.stringify(store.list().map((stored) => stored.object));
-    store.onChange((objects) => {
-      this.latest = objects;
-      this.applying = this.applying.then(() => this.applyLatest());
-    });
+    const current = store.list().map((stored) => stored.object);
+    this.appliedJson = JSON.stringify(options.running ?? current);
+    store.onChange((objects) => this.schedule(objects));
+    // Changes the store heard before this control listened: apply the set as it is now (a no-op when the same).
+    if (options.running !== undefined) this.schedule(current);
+  }
+
+  private schedule(objects: ConfigObject[]): void {
+    this.latest = objects;
+    this.applying = this.applying.then(() => this.applyLatest());
   }
 
   settled(): Promise<string | undefined> {

@@ -139,6 +139,11 @@ describe("EtcdObjectStore", { skip }, () => {
     store.onChange((objects) => changes.push(objects.map((object) => object.name)));
     await store.replaceAll([pipeline("same"), pipeline("new"), pipeline("added-by-admin", 9)]);
     assert.deepEqual(names(store), ["added-by-admin", "same", "new"]);
+    assert.deepEqual(
+      store.get("added-by-admin")?.object.data.filters,
+      [{ kind: "Validator", marker: 9 }],
+      "every event of the one transaction is applied, though they share its revision",
+    );
     assert.equal(store.get("same")?.revision, kept.revision, "an equal value is not rewritten");
     assert.equal(changes.length, 1, "one transaction, one change");
     await store.replaceAll([pipeline("same")]);

@@ -30,7 +30,7 @@ describe("GET /apis/v2/members", () => {
     const text = formatMembers([member], Date.parse("2024-01-01T00:01:00.000Z"));
     assert.equal(
       text,
-      "ID    ADDRESS  ADMIN           VERSION  SESSIONS  UP\ngw-1  0.0.0.0  127.0.0.1:2381  0.1.0    12        60s\n",
+      "ID    ADDRESS  ADMIN           SESSIONS  AGE   VERSION\ngw-1  0.0.0.0  127.0.0.1:2381  12        1m0s  0.1.0\n",
     );
   });
 });

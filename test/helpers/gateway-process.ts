@@ -41,11 +41,18 @@ export class GatewayProcess {
   /**
    * Writes `yaml` to a temp file and runs `wsgate run` on it; resolves once every server listens. The admin API is off
    * (tests run many gateways at once) unless `admin` is set: then it listens on an ephemeral loopback port, or as
-   * `args` say (e.g. `--admin-address`, `--admin-token`).
+   * `args` say (e.g. `--admin-address`, `--admin-token`). `servers: 0` waits only for the admin API.
    */
   static async start(
     yaml: string,
-    options: { servers?: number; args?: string[]; admin?: boolean; env?: NodeJS.ProcessEnv } = {},
+    options: {
+      servers?: number;
+      args?: string[];
+      admin?: boolean;
+      env?: NodeJS.ProcessEnv;
+      /** Default true; false runs without `--config` (a cluster member taking the cluster's objects). */
+      config?: boolean;
+    } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
     const file = join(dir, "gateway.yaml");
@@ -59,7 +66,15 @@ export class GatewayProcess {
         : ["--admin-address", "off"];
     const child = spawn(
       process.execPath,
-      [CLI, "run", "--config", file, "--log-level", "debug", ...adminArgs, ...args],
+      [
+        CLI,
+        "run",
+        ...(options.config === false ? [] : ["--config", file]),
+        "--log-level",
+        "debug",
+        ...adminArgs,
+        ...args,
+      ],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: options.env ?? process.env,
