@@ -103,8 +103,3 @@ export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
   const type = typeOf(message);
   return type !== undefined && PRIMARY_MESSAGE_TYPES.has(type);
 }
-
-/** Session ids are unique per worker; the gateway-wide id puts the worker's id in front. */
-export function clusterSessionId(worker: number, id: number): string {
-  return `${worker}-${id}`;
-}

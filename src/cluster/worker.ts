@@ -5,14 +5,13 @@ import { Gateway, type ApplySummary, type GatewayOptions } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import {
-  clusterSessionId,
   isPrimaryMessage,
   type Answer,
   type ApplyMessage,
   type WorkerMessage,
   type WorkerRequest,
 } from "./protocol.js";
-import { workerSessionView } from "./session-view.js";
+import { gatewaySessionId, sessionView } from "../control/session-view.js";
 import { workerMetricsRegistry } from "./worker-metrics.js";
 
 export interface WorkerOptions {
@@ -116,10 +115,10 @@ class GatewayWorker {
     switch (request.type) {
       case "sessions": {
         const now = Date.now();
-        return { kind: "sessions", sessions: sessions.map((session) => workerSessionView(session, this.id, now)) };
+        return { kind: "sessions", sessions: sessions.map((session) => sessionView(session, now, this.id)) };
       }
       case "closeSession": {
-        const session = sessions.find((live) => clusterSessionId(this.id, live.id) === request.id);
+        const session = sessions.find((live) => gatewaySessionId(live.id, this.id) === request.id);
         session?.close(request.code, request.reason);
         return { kind: "closeSession", closed: session !== undefined };
       }

@@ -9,6 +9,7 @@ import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
+import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
 
 export interface LocalControlOptions {
@@ -121,30 +122,12 @@ export class LocalControl implements GatewayControl {
 
   sessions(): Promise<SessionView[]> {
     const now = Date.now();
-    return Promise.resolve(
-      this.gateway.sessions.list().map((session) => {
-        const totals = session.totals();
-        return {
-          id: String(session.id),
-          server: session.server,
-          route: session.route,
-          pipeline: session.pipeline,
-          backend: session.backend,
-          client: session.client,
-          startedAt: new Date(session.startedAt).toISOString(),
-          ageMs: now - session.startedAt,
-          clientMessages: totals.fromClient.messages,
-          clientBytes: totals.fromClient.bytes,
-          backendMessages: totals.fromBackend.messages,
-          backendBytes: totals.fromBackend.bytes,
-        };
-      }),
-    );
+    return Promise.resolve(this.gateway.sessions.list().map((session) => sessionView(session, now)));
   }
 
   closeSession(id: string, code: number, reason: string): Promise<boolean> {
     const checked = operatorCloseCode(code);
-    const session = this.gateway.sessions.list().find((live) => String(live.id) === id);
+    const session = this.gateway.sessions.list().find((live) => gatewaySessionId(live.id) === id);
     if (session === undefined) return Promise.resolve(false);
     this.log.info({ event: "session_closed_by_operator", session: id, code: checked, reason }, "closing session");
     session.close(checked, reason);
