@@ -111,7 +111,7 @@ export interface NegotiatedSession {
 
 /** Checks the backend's 101 against what was sent (RFC 6455 §4.1); returns an error reason or the session. */
 export function checkBackendUpgrade(
-  res: IncomingMessage,
+  res: { readonly headers: IncomingHttpHeaders },
   sentKey: string,
   offered: ClientUpgrade,
 ): NegotiatedSession | string {
