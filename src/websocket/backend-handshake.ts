@@ -140,6 +140,8 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
 
 const EMPTY = Buffer.alloc(0);
 
+function ignoreError(): void {}
+
 /**
  * One backend handshake's timers and outcome: the dial timeout until the connection is up (TLS included), then the
  * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
@@ -175,9 +177,13 @@ class HandshakeAttempt {
     );
     if (socket === undefined) return;
     this.watch(socket);
-    // Stays after the handshake, as Node's client's does: a later error is the relay's, never an unhandled event.
-    socket.on("error", (error: NodeJS.ErrnoException) => this.fail(this.failureOf(error)));
+    this.socket = socket;
+    socket.on("error", this.onSocketError);
   }
+
+  /** The socket `begin` watches, until the handshake settles. */
+  private socket: Socket | undefined;
+  private readonly onSocketError = (error: NodeJS.ErrnoException): void => this.fail(this.failureOf(error));
 
   /** Connection tracking for a socket: TCP connect, TLS handshake, Nagle off. */
   watch(socket: Socket): void {
@@ -212,6 +218,13 @@ class HandshakeAttempt {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
+    if (this.socket !== undefined) {
+      // A listener stays, as Node's client's does (a later error is the relay's, never an unhandled event), but
+      // not this attempt: a session does not keep its handshake's request alive.
+      this.socket.off("error", this.onSocketError);
+      this.socket.on("error", ignoreError);
+      this.socket = undefined;
+    }
     this.resolve?.(value);
   }
 
