@@ -100,7 +100,8 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
   // As https.request would: SNI from the options, else the host unless it is an IP address.
   const socket = secure
     ? tls.connect({ host, port, ...request.tls, servername: request.tls?.servername ?? (net.isIP(host) ? "" : host) })
-    : net.connect({ host, port });
+    : // noDelay here: applied once, when connected (setNoDelay on a connecting socket costs a second setsockopt).
+      net.connect({ host, port, noDelay: true });
   attempt.destroyOnFailure = socket;
   const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
