@@ -45,14 +45,34 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   wsgate: {
     description: "client → wsgate (default limits) → backend",
     template: "wsgate.yaml",
-    command: (_setup, config) => [process.execPath, CLI, "run", "--config", config, "--log-level", "warn"],
+    command: (_setup, config) => [
+      process.execPath,
+      CLI,
+      "run",
+      "--config",
+      config,
+      "--log-level",
+      "warn",
+      "--admin-address",
+      "off",
+    ],
     stopGraceMs: 12_000,
   },
   "wsgate-aware": {
     description:
       "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
     template: "wsgate-aware.yaml",
-    command: (_setup, config) => [process.execPath, CLI, "run", "--config", config, "--log-level", "warn"],
+    command: (_setup, config) => [
+      process.execPath,
+      CLI,
+      "run",
+      "--config",
+      config,
+      "--log-level",
+      "warn",
+      "--admin-address",
+      "off",
+    ],
     stopGraceMs: 12_000,
   },
   nginx: {

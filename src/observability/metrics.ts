@@ -35,14 +35,37 @@ function methodLabel(method: string | undefined): string {
   return METHODS.has(upper) ? upper : "other";
 }
 
+/**
+ * Counts by label set, added to a prom-client counter when it is read (its `collect`, run by every `get()` and
+ * scrape): one `inc` per label set and scrape instead of prom-client's label checks and hashing per event.
+ */
+class DeferredCounts<L extends string> {
+  readonly #entries = new Map<string, { labels: Partial<Record<L, string>>; count: number }>();
+
+  /** One more under `key`, a label set's identity; `labels` builds the set the first time the key is seen. */
+  add(key: string, labels: () => Partial<Record<L, string>>): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) this.#entries.set(key, { labels: labels(), count: 1 });
+    else entry.count++;
+  }
+
+  flushInto(counter: Counter<L>): void {
+    for (const entry of this.#entries.values()) {
+      if (entry.count === 0) continue;
+      counter.inc(entry.labels, entry.count);
+      entry.count = 0;
+    }
+  }
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   /** What sessions relayed, read at scrape time. */
   readonly #sessions = new SessionBook();
 
-  readonly #handshakes: Counter<"server" | "route" | "result" | "status">;
+  readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
   readonly #handshakeSeconds: Histogram<"server" | "route" | "result">;
-  readonly #closes: Counter<"server" | "side" | "code">;
+  readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
@@ -51,6 +74,8 @@ export class GatewayMetrics {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
     const sessions = this.#sessions;
+    const handshakeCounts = this.#handshakeCounts;
+    const closeCounts = this.#closeCounts;
 
     new Gauge({
       name: "wsgate_websocket_sessions_active",
@@ -88,11 +113,15 @@ export class GatewayMetrics {
         }
       },
     });
-    this.#handshakes = new Counter({
+    // Both counters are filled from the deferred counts when read.
+    new Counter({
       name: "wsgate_websocket_handshakes_total",
       help: "WebSocket handshakes answered, by result (accepted, rejected: 4xx, failed: 5xx) and HTTP status.",
       labelNames: ["server", "route", "result", "status"] as const,
       registers,
+      collect() {
+        handshakeCounts.flushInto(this);
+      },
     });
     this.#handshakeSeconds = new Histogram({
       name: "wsgate_websocket_handshake_duration_seconds",
@@ -101,11 +130,14 @@ export class GatewayMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.#closes = new Counter({
+    new Counter({
       name: "wsgate_websocket_closes_total",
       help: "Ended WebSocket sessions, by the side that started the close (client, backend, gateway) and close code.",
       labelNames: ["server", "side", "code"] as const,
       registers,
+      collect() {
+        closeCounts.flushInto(this);
+      },
     });
     this.#upstreamErrors = new Counter({
       name: "wsgate_upstream_connect_errors_total",
@@ -158,7 +190,11 @@ export class GatewayMetrics {
   /** A handshake got its answer: `status` 101 when the session starts. */
   handshakeAnswered(labels: { server: string; route: string }, status: number, seconds: number): void {
     const result = handshakeResultOf(status);
-    this.#handshakes.inc({ ...labels, result, status: String(status) });
+    this.#handshakeCounts.add(`${labels.server}\u0000${labels.route}\u0000${status}`, () => ({
+      ...labels,
+      result,
+      status: String(status),
+    }));
     this.#handshakeSeconds.observe({ ...labels, result }, seconds);
   }
 
@@ -169,7 +205,12 @@ export class GatewayMetrics {
   /** Moves the session's final totals to the ended ones, and counts its close. */
   sessionEnded(session: LiveSession, outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number }): void {
     if (!this.#sessions.ended(session, outcome)) return;
-    this.#closes.inc({ server: session.server, side: outcome.closedBy, code: String(outcome.closeCode) });
+    const { closedBy, closeCode } = outcome;
+    this.#closeCounts.add(`${session.server}\u0000${closedBy}\u0000${closeCode}`, () => ({
+      server: session.server,
+      side: closedBy,
+      code: String(closeCode),
+    }));
   }
 
   upstreamConnectFailed(pool: string, backend: string, reason: string): void {

@@ -29,7 +29,7 @@ function labelsOf(session: LiveSession): SessionLabels {
 }
 
 function keyOf(labels: SessionLabels): string {
-  return JSON.stringify([labels.server, labels.route, labels.backend]);
+  return `${labels.server}\u0000${labels.route}\u0000${labels.backend}`;
 }
 
 function emptyTotals(): SessionTotals {

@@ -106,40 +106,72 @@ function logRejection(log: Logger, error: GatewayError): void {
   else log.warn(entry, "request failed");
 }
 
+/** Where a context's logger comes from: a logger, or a function that makes it (a child) when something logs. */
+export type LoggerSource = Logger | (() => Logger);
+
+/**
+ * An upgrade's context as a class: one object of a fixed shape per handshake, not a literal with spread parts and
+ * closures. The logger (a pino child with the request's bindings) is made the first time something logs.
+ */
+class UpgradeRequestContext implements UpgradeContext {
+  readonly kind = "upgrade";
+  readonly receivedAt = performance.now();
+  readonly notes: RequestNotes = {};
+  readonly accessLog: AccessLog | undefined;
+  readonly upstreamHeaders: Array<readonly [string, string]> = [];
+  #answered = false;
+  #log: Logger | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly socket: Socket,
+    readonly head: Buffer,
+    readonly route: RouteInfo,
+    readonly clientIp: string,
+    private readonly logSource: LoggerSource,
+  ) {
+    this.accessLog = accessLogs.for(route.server);
+  }
+
+  get log(): Logger {
+    this.#log ??= typeof this.logSource === "function" ? this.logSource() : this.logSource;
+    return this.#log;
+  }
+
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  setUpstreamHeader(name: string, value: string): void {
+    const headers = this.upstreamHeaders;
+    const lower = name.toLowerCase();
+    const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
+    if (index >= 0) headers.splice(index, 1);
+    headers.push([name, value]);
+  }
+
+  takeOver(): void {
+    this.#answered = true;
+  }
+
+  reject(error: GatewayError): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    logRejection(this.log, error);
+    writeRawResponse(this.socket, error.status, error.message, error.headers, error.shed);
+    upgradeRejected(this, error);
+  }
+}
+
 export function createUpgradeContext(
   req: IncomingMessage,
   socket: Socket,
   head: Buffer,
   route: RouteInfo,
   clientIp: string,
-  log: Logger,
+  log: LoggerSource,
 ): UpgradeContext {
-  let answered = false;
-  const context: UpgradeContext = {
-    kind: "upgrade",
-    ...upstreamHeaderList(),
-    ...observed(route),
-    req,
-    socket,
-    head,
-    route,
-    clientIp,
-    log,
-    get answered() {
-      return answered;
-    },
-    takeOver() {
-      answered = true;
-    },
-    reject(error) {
-      if (answered) return;
-      answered = true;
-      logRejection(log, error);
-      writeRawResponse(socket, error.status, error.message, error.headers, error.shed);
-      upgradeRejected(context, error);
-    },
-  };
-  return context;
+  return new UpgradeRequestContext(req, socket, head, route, clientIp, log);
 }
 
 export function createRequestContext(

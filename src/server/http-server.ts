@@ -189,7 +189,8 @@ export class GatewayHttpServer {
       return;
     }
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
-    const log = this.log.child({ server: this.name, path: req.url, clientIp });
+    // Made when something logs: most handshakes log nothing of their own.
+    const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
     const routed = this.route(req);
     const tcp = socket as Socket;
     if (!this.ipAllowed(clientIp, routed?.match)) {

@@ -1,6 +1,8 @@
 import http, { type ClientRequest, type IncomingMessage } from "node:http";
 import https from "node:https";
-import type { Socket } from "node:net";
+import net, { type Socket } from "node:net";
+import { Duplex } from "node:stream";
+import tls from "node:tls";
 import {
   GatewayError,
   UpstreamConnectError,
@@ -9,6 +11,7 @@ import {
   UpstreamResetError,
 } from "../errors.js";
 import type { BackendTlsOptions } from "../upstream/tls-options.js";
+import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "./upgrade-response.js";
 
 /**
  * The TLS handshake with a backend failed: its certificate did not verify (CERT_HAS_EXPIRED,
@@ -63,7 +66,7 @@ export interface BackendHandshakeRequest {
 }
 
 export type BackendHandshakeResult =
-  | { kind: "upgraded"; response: IncomingMessage; socket: Socket; head: Buffer }
+  | { kind: "upgraded"; response: UpgradeResponse; socket: Socket; head: Buffer }
   /** The backend answered with something other than 101; the answer is the client's to see. */
   | { kind: "answered"; response: IncomingMessage };
 
@@ -78,79 +81,320 @@ function hostOf(url: URL): string {
   return url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
 }
 
-/** Opens a TCP (or TLS) connection to a backend and sends the upgrade request; settles once it answers. */
+/**
+ * Opens a TCP (or TLS) connection to a backend and sends the upgrade request; settles once it answers.
+ *
+ * The request is written on the socket directly and a plain 101 is read by `parseUpgradeHead`: Node's HTTP client
+ * (an Agent, a ClientRequest, an HTTP parser and an IncomingMessage per handshake) costs more than the rest of a
+ * session's start. Every other answer is handed, as received, to Node's HTTP client (`NodeParserReplay`), so that
+ * non-101 answers are relayed, and odd ones fail, exactly as before; a request head that Node would check or add to
+ * goes through Node's client from the start.
+ */
 export function openBackendHandshake(request: BackendHandshakeRequest): BackendHandshake {
   const secure = request.url.protocol === "wss:" || request.url.protocol === "https:";
-  const flatHeaders: string[] = [];
-  for (const [name, value] of request.headers) flatHeaders.push(name, value);
+  const head = upgradeRequestHead(request.target, request.headers);
+  if (head === undefined) return openThroughNodeClient(request, secure);
+  const attempt = new HandshakeAttempt(request, secure);
+  const host = hostOf(request.url);
+  const port = request.url.port === "" ? (secure ? 443 : 80) : Number(request.url.port);
+  // As https.request would: SNI from the options, else the host unless it is an IP address.
+  const socket = secure
+    ? tls.connect({ host, port, ...request.tls, servername: request.tls?.servername ?? (net.isIP(host) ? "" : host) })
+    : // noDelay here: applied once, when connected (setNoDelay on a connecting socket costs a second setsockopt).
+      net.connect({ host, port, noDelay: true });
+  attempt.destroyOnFailure = socket;
+  const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
+    attempt.begin(resolve, reject, socket);
+    let received: Buffer | undefined;
+    const onData = (chunk: Buffer): void => {
+      received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+      const verdict = parseUpgradeHead(received);
+      if (verdict.kind === "incomplete") return;
+      stopReading();
+      if (verdict.kind === "other") {
+        attempt.replay(socket, request, received, false);
+        return;
+      }
+      socket.pause();
+      attempt.succeed({
+        kind: "upgraded",
+        response: verdict.response,
+        socket,
+        head: received.subarray(verdict.headLength),
+      });
+    };
+    // The backend ended before a 101: Node's client says how ("socket hang up", or the parser's error).
+    const onEnd = (): void => {
+      stopReading();
+      attempt.replay(socket, request, received ?? EMPTY, true);
+    };
+    const stopReading = (): void => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+    };
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.write(head, "latin1");
+  });
+  return { result, abort: () => attempt.abort() };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function ignoreError(): void {}
+
+/**
+ * One backend handshake's timers and outcome: the dial timeout until the connection is up (TLS included), then the
+ * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
+ */
+class HandshakeAttempt {
+  private connected = false;
+  private tcpConnected = false;
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private resolve: ((value: BackendHandshakeResult) => void) | undefined;
+  private reject: ((error: GatewayError) => void) | undefined;
+  /** Destroyed when the attempt fails or is aborted. */
+  destroyOnFailure: { destroy(): void } | undefined;
+  /** Node's client, once it reads the answer. */
+  private clientRequest: ClientRequest | undefined;
+
+  constructor(
+    private readonly request: BackendHandshakeRequest,
+    private readonly secure: boolean,
+  ) {}
+
+  /** Starts the dial timeout and watches `socket`'s connection and errors. */
+  begin(
+    resolve: (value: BackendHandshakeResult) => void,
+    reject: (error: GatewayError) => void,
+    socket: Socket | undefined,
+  ): void {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.timer = setTimeout(
+      () => this.fail(new UpstreamDialTimeoutError(this.request.label)),
+      this.request.dialTimeout,
+    );
+    if (socket === undefined) return;
+    this.watch(socket);
+    this.socket = socket;
+    socket.on("error", this.onSocketError);
+  }
+
+  /** The socket `begin` watches, until the handshake settles. */
+  private socket: Socket | undefined;
+  private readonly onSocketError = (error: NodeJS.ErrnoException): void => this.fail(this.failureOf(error));
+
+  /** Connection tracking for a socket: TCP connect, TLS handshake, Nagle off. */
+  watch(socket: Socket): void {
+    socket.setNoDelay(true);
+    if (this.secure) socket.once("connect", () => (this.tcpConnected = true));
+    socket.once(this.secure ? "secureConnect" : "connect", () => {
+      this.connected = true;
+      clearTimeout(this.timer);
+      if (this.settled) return;
+      this.timer = setTimeout(
+        () => this.fail(new UpstreamHandshakeTimeoutError(this.request.label)),
+        this.request.handshakeTimeout,
+      );
+    });
+  }
+
+  /** A socket or request error as the gateway reports it. */
+  failureOf(error: NodeJS.ErrnoException): GatewayError {
+    const reason = error.code ?? error.message;
+    // Between TCP connect and a finished TLS handshake every failure is the handshake's; after it, an alert (a
+    // backend refusing our client certificate, in TLS 1.3) still names itself with ERR_SSL_*.
+    if (this.secure && ((this.tcpConnected && !this.connected) || isTlsErrorCode(error.code))) {
+      const failure = tlsFailure(error);
+      return new UpstreamTlsError(this.request.label, failure.code, failure.detail);
+    }
+    return this.connected
+      ? new UpstreamResetError(this.request.label, reason)
+      : new UpstreamConnectError(this.request.label, reason);
+  }
+
+  succeed(value: BackendHandshakeResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.socket !== undefined) {
+      // A listener stays, as Node's client's does (a later error is the relay's, never an unhandled event), but
+      // not this attempt: a session does not keep its handshake's request alive.
+      this.socket.off("error", this.onSocketError);
+      this.socket.on("error", ignoreError);
+      this.socket = undefined;
+    }
+    this.resolve?.(value);
+  }
+
+  fail(error: GatewayError): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.clientRequest?.destroy();
+    this.destroyOnFailure?.destroy();
+    this.reject?.(error);
+  }
+
+  /** The client left: as Node's client does for a destroyed request, a "socket hang up" unless settled already. */
+  abort(): void {
+    if (this.settled) {
+      this.clientRequest?.destroy();
+      this.destroyOnFailure?.destroy();
+      return;
+    }
+    this.fail(this.failureOf(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })));
+  }
+
+  /** Runs Node's HTTP client over `socket` (already connected) for an answer that is not a plain 101. */
+  replay(socket: Socket, request: BackendHandshakeRequest, received: Buffer, ended: boolean): void {
+    if (this.settled) return;
+    const replay = new NodeParserReplay(socket, received, ended);
+    const req = http.request({
+      method: "GET",
+      path: request.target,
+      headers: flatten(request.headers),
+      setHost: false,
+      createConnection: () => replay,
+    });
+    this.clientRequest = req;
+    this.listen(req, (response, head) => {
+      // Bytes Node's parser had not taken yet come after `head`; the backend socket itself carries on.
+      const rest = replay.detach();
+      socket.pause();
+      return { kind: "upgraded", response, socket, head: rest.length === 0 ? head : Buffer.concat([head, rest]) };
+    });
+    req.end();
+  }
+
+  /** The outcome of a ClientRequest: an upgrade, another answer, or an error. */
+  listen(
+    req: ClientRequest,
+    upgraded: (response: IncomingMessage, head: Buffer, socket: Socket) => BackendHandshakeResult,
+  ): void {
+    req.on("upgrade", (response: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.settled) {
+        socket.destroy();
+        return;
+      }
+      this.succeed(upgraded(response, head, socket));
+    });
+    req.on("response", (response: IncomingMessage) => {
+      response.pause();
+      this.succeed({ kind: "answered", response });
+    });
+    req.on("error", (error: NodeJS.ErrnoException) => this.fail(this.failureOf(error)));
+  }
+}
+
+function flatten(headers: ReadonlyArray<readonly [string, string]>): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of headers) flat.push(name, value);
+  return flat;
+}
+
+/**
+ * The socket Node's HTTP client gets for an answer that `parseUpgradeHead` left to it: it reads what the backend
+ * sent so far, then the rest as it arrives, and its writes (the request, already sent) go nowhere. Ending or
+ * destroying it ends or destroys the backend socket, until `detach` (after an upgrade) hands that socket back.
+ */
+class NodeParserReplay extends Duplex {
+  private attached = true;
+
+  constructor(
+    private readonly socket: Socket,
+    received: Buffer,
+    ended: boolean,
+  ) {
+    super();
+    if (received.length > 0) this.push(received);
+    if (ended) {
+      this.push(null);
+      return;
+    }
+    socket.on("data", this.onData);
+    socket.on("end", this.onEnd);
+    socket.on("close", this.onClose);
+    socket.on("error", this.onError);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.push(chunk)) this.socket.pause();
+  };
+  private readonly onEnd = (): void => {
+    this.push(null);
+  };
+  private readonly onClose = (): void => {
+    if (!this.destroyed) this.destroy();
+  };
+  private readonly onError = (error: Error): void => {
+    this.destroy(error);
+  };
+
+  override _read(): void {
+    if (this.attached) this.socket.resume();
+  }
+
+  override _write(_chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.attached) this.socket.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.attached) this.socket.destroy();
+    callback(error);
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  /** Gives the backend socket back (after an upgrade): returns the bytes read from it that nobody took yet. */
+  detach(): Buffer {
+    this.attached = false;
+    this.socket.off("data", this.onData);
+    this.socket.off("end", this.onEnd);
+    this.socket.off("close", this.onClose);
+    this.socket.off("error", this.onError);
+    const rest: Buffer[] = [];
+    for (let chunk = this.read() as Buffer | null; chunk !== null; chunk = this.read() as Buffer | null) {
+      rest.push(chunk);
+    }
+    return rest.length === 0 ? EMPTY : Buffer.concat(rest);
+  }
+}
+
+/** The upgrade through Node's HTTP client from the start: for request heads that Node checks or adds to. */
+function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean): BackendHandshake {
   const options = {
     host: hostOf(request.url),
     port: request.url.port === "" ? (secure ? 443 : 80) : Number(request.url.port),
     method: "GET",
     path: request.target,
-    headers: flatHeaders,
+    headers: flatten(request.headers),
     setHost: false,
     agent: false as const,
     ...(secure ? request.tls : undefined),
   };
+  const attempt = new HandshakeAttempt(request, secure);
   let clientRequest: ClientRequest | undefined;
   const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
-    let connected = false;
-    let tcpConnected = false;
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const settle = (error: GatewayError | null, value?: BackendHandshakeResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error !== null) {
-        req.destroy();
-        reject(error);
-      } else if (value !== undefined) {
-        resolve(value);
-      }
-    };
     const req = (secure ? https : http).request(options);
     clientRequest = req;
-    timer = setTimeout(() => settle(new UpstreamDialTimeoutError(request.label)), request.dialTimeout);
-    req.on("socket", (socket: Socket) => {
-      socket.setNoDelay(true);
-      if (secure) socket.once("connect", () => (tcpConnected = true));
-      socket.once(secure ? "secureConnect" : "connect", () => {
-        connected = true;
-        clearTimeout(timer);
-        timer = setTimeout(() => settle(new UpstreamHandshakeTimeoutError(request.label)), request.handshakeTimeout);
-      });
-    });
-    req.on("upgrade", (response: IncomingMessage, socket: Socket, head: Buffer) => {
-      if (settled) {
-        socket.destroy();
-        return;
-      }
+    attempt.destroyOnFailure = req;
+    attempt.begin(resolve, reject, undefined);
+    req.on("socket", (socket: Socket) => attempt.watch(socket));
+    attempt.listen(req, (response, head, socket) => {
       socket.pause();
-      settle(null, { kind: "upgraded", response, socket, head });
-    });
-    req.on("response", (response: IncomingMessage) => {
-      response.pause();
-      settle(null, { kind: "answered", response });
-    });
-    req.on("error", (error: NodeJS.ErrnoException) => {
-      const reason = error.code ?? error.message;
-      // Between TCP connect and a finished TLS handshake every failure is the handshake's; after it, an alert (a
-      // backend refusing our client certificate, in TLS 1.3) still names itself with ERR_SSL_*.
-      if (secure && ((tcpConnected && !connected) || isTlsErrorCode(error.code))) {
-        const failure = tlsFailure(error);
-        settle(new UpstreamTlsError(request.label, failure.code, failure.detail));
-        return;
-      }
-      settle(
-        connected ? new UpstreamResetError(request.label, reason) : new UpstreamConnectError(request.label, reason),
-      );
+      return { kind: "upgraded", response, socket, head };
     });
     req.end();
   });
-  return {
-    result,
-    abort: () => clientRequest?.destroy(),
-  };
+  return { result, abort: () => clientRequest?.destroy() };
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { BadHandshakeError, MethodNotAllowedError, UnsupportedVersionError, type GatewayError } from "../errors.js";
 import { HANDSHAKE_GUID } from "./protocol.js";
@@ -27,8 +27,19 @@ export function acceptKeyFor(key: string): string {
     .digest("base64");
 }
 
+// Handshake keys come from a pool refilled 256 keys at a time: one call into the CSPRNG per 256 handshakes.
+const KEY_POOL = Buffer.allocUnsafe(16 * 256);
+let keyPoolAt = KEY_POOL.length;
+
+/** A fresh random Sec-WebSocket-Key (16 random bytes, base64) for our handshake with a backend. */
 export function newHandshakeKey(): string {
-  return randomBytes(16).toString("base64");
+  if (keyPoolAt === KEY_POOL.length) {
+    randomFillSync(KEY_POOL);
+    keyPoolAt = 0;
+  }
+  const key = KEY_POOL.toString("base64", keyPoolAt, keyPoolAt + 16);
+  keyPoolAt += 16;
+  return key;
 }
 
 /** Comma-separated header values as lowercase tokens. */
@@ -111,7 +122,7 @@ export interface NegotiatedSession {
 
 /** Checks the backend's 101 against what was sent (RFC 6455 §4.1); returns an error reason or the session. */
 export function checkBackendUpgrade(
-  res: IncomingMessage,
+  res: { readonly headers: IncomingHttpHeaders },
   sentKey: string,
   offered: ClientUpgrade,
 ): NegotiatedSession | string {

@@ -291,6 +291,8 @@ export class WebSocketProxy implements Filter {
         serverPool.sessionClosed(server, session);
         sessions.delete(session);
         sessionEnded(trace, session, outcome);
+        // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
+        if (!log.isLevelEnabled("info")) return;
         log.info(
           {
             event: "websocket_session",
