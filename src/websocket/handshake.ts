@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from "node:crypto";
+import crypto, { randomFillSync } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { BadHandshakeError, MethodNotAllowedError, UnsupportedVersionError, type GatewayError } from "../errors.js";
 import { HANDSHAKE_GUID } from "./protocol.js";
@@ -21,10 +21,17 @@ const PER_CONNECTION = new Set(["sec-websocket-key", "sec-websocket-accept"]);
 
 const KEY_PATTERN = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
 
+/**
+ * SHA-1 in base64, one-shot where Node has `crypto.hash` (20.12+): no Hash object and native wrapper per handshake.
+ * Read off the module at run time, so that older Node 20 releases (which `engines` allows) keep working.
+ */
+const sha1Base64: (data: string) => string =
+  (crypto as Partial<typeof crypto>).hash === undefined
+    ? (data) => crypto.createHash("sha1").update(data).digest("base64")
+    : (data) => crypto.hash("sha1", data, "base64");
+
 export function acceptKeyFor(key: string): string {
-  return createHash("sha1")
-    .update(key + HANDSHAKE_GUID)
-    .digest("base64");
+  return sha1Base64(key + HANDSHAKE_GUID);
 }
 
 // Handshake keys come from a pool refilled 256 keys at a time: one call into the CSPRNG per 256 handshakes.
