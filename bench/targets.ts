@@ -41,38 +41,23 @@ interface ProxyTarget {
   stopGraceMs: number;
 }
 
+/** wsgate as users start it, without the admin API (its default port may be taken by a gateway running here). */
+function wsgateCommand(config: string): string[] {
+  return [process.execPath, CLI, "run", "--config", config, "--log-level", "warn", "--admin-address", "off"];
+}
+
 const PROXIES: Record<ProxyName, ProxyTarget> = {
   wsgate: {
     description: "client → wsgate (default limits) → backend",
     template: "wsgate.yaml",
-    command: (_setup, config) => [
-      process.execPath,
-      CLI,
-      "run",
-      "--config",
-      config,
-      "--log-level",
-      "warn",
-      "--admin-address",
-      "off",
-    ],
+    command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,
   },
   "wsgate-aware": {
     description:
       "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
     template: "wsgate-aware.yaml",
-    command: (_setup, config) => [
-      process.execPath,
-      CLI,
-      "run",
-      "--config",
-      config,
-      "--log-level",
-      "warn",
-      "--admin-address",
-      "off",
-    ],
+    command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,
   },
   nginx: {

@@ -139,11 +139,14 @@ export class UpstreamResetError extends GatewayError {
   }
 }
 
-/** Admin API and store failures: a status for the API's answer and a stable code. */
-export abstract class ObjectStoreError extends Error {
+/** A failure the admin API answers as it is: a stable code and the HTTP status of the answer. */
+export abstract class ApiError extends Error {
   abstract readonly code: string;
   abstract readonly status: number;
 }
+
+/** Failures of the object stores (memory, etcd). */
+export abstract class ObjectStoreError extends ApiError {}
 
 export class ObjectExistsError extends ObjectStoreError {
   readonly code = "WSG_OBJECT_EXISTS";

@@ -3,8 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { GatewayControl } from "../control/control.js";
-import { ControlError } from "../control/errors.js";
-import { ObjectStoreError } from "../errors.js";
+import { ApiError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { isLoopback } from "./address.js";
 import { checkBearer } from "./auth.js";
@@ -55,7 +54,7 @@ function errorAnswer(error: unknown): { status: number; body: object; headers?: 
       headers: { ...error.headers },
     };
   }
-  if (error instanceof ObjectStoreError || error instanceof ControlError) {
+  if (error instanceof ApiError) {
     return { status: error.status, body: { error: error.message, code: error.code, errors: [] } };
   }
   return { status: 500, body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] } };

@@ -1,8 +1,7 @@
-/** Failures of a GatewayControl request: a status for the admin API's answer and a stable code. */
-export abstract class ControlError extends Error {
-  abstract readonly code: string;
-  abstract readonly status: number;
-}
+import { ApiError } from "../errors.js";
+
+/** Failures of a GatewayControl request (a session to close, a close code). */
+export abstract class ControlError extends ApiError {}
 
 export class InvalidCloseCodeError extends ControlError {
   readonly code = "WSG_INVALID_CLOSE_CODE";
