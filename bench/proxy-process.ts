@@ -9,6 +9,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
+import { freePort } from "../test/helpers/net.js";
 import { cpuTicks, processTree, rssKiB, sumOver } from "./proc.js";
 import { addTally, type Tally } from "./protocol.js";
 import { prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
@@ -44,17 +45,6 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<{
     await within(exited(child), 2000);
   }
   return { ms: performance.now() - started, killed: !inTime };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -61,17 +61,20 @@ function observed(route: RouteInfo): Pick<ContextBase, "receivedAt" | "notes" | 
   return { receivedAt: performance.now(), notes: {}, accessLog: accessLogs.for(route.server) };
 }
 
+/** Sets `name` in a list of upstream headers: a later header of the same name (any case) replaces the earlier one. */
+function replaceHeader(headers: Array<readonly [string, string]>, name: string, value: string): void {
+  const lower = name.toLowerCase();
+  const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
+  if (index >= 0) headers.splice(index, 1);
+  headers.push([name, value]);
+}
+
 /** The upstream-header part of a context: a list that a later header of the same name replaces in. */
 function upstreamHeaderList(): Pick<ContextBase, "upstreamHeaders" | "setUpstreamHeader"> {
   const headers: Array<readonly [string, string]> = [];
   return {
     upstreamHeaders: headers,
-    setUpstreamHeader(name, value) {
-      const lower = name.toLowerCase();
-      const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
-      if (index >= 0) headers.splice(index, 1);
-      headers.push([name, value]);
-    },
+    setUpstreamHeader: (name, value) => replaceHeader(headers, name, value),
   };
 }
 
@@ -143,11 +146,7 @@ class UpgradeRequestContext implements UpgradeContext {
   }
 
   setUpstreamHeader(name: string, value: string): void {
-    const headers = this.upstreamHeaders;
-    const lower = name.toLowerCase();
-    const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
-    if (index >= 0) headers.splice(index, 1);
-    headers.push([name, value]);
+    replaceHeader(this.upstreamHeaders, name, value);
   }
 
   takeOver(): void {
