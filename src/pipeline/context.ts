@@ -178,9 +178,12 @@ export function createRequestContext(
   res: ServerResponse,
   route: RouteInfo,
   clientIp: string,
-  log: Logger,
+  logSource: LoggerSource,
 ): RequestContext {
   let rejection: GatewayError | undefined;
+  // Made the first time something logs, as for upgrades: most requests log nothing of their own.
+  let log: Logger | undefined;
+  const logger = (): Logger => (log ??= typeof logSource === "function" ? logSource() : logSource);
   const socket = req.socket;
   const bytesAtStart = { read: socket.bytesRead, written: socket.bytesWritten };
   const context: RequestContext = {
@@ -191,7 +194,9 @@ export function createRequestContext(
     res,
     route,
     clientIp,
-    log,
+    get log() {
+      return logger();
+    },
     get answered() {
       // A response destroyed (the client left) can take no answer any more.
       return res.headersSent || res.writableEnded || res.destroyed;
@@ -199,7 +204,7 @@ export function createRequestContext(
     reject(error) {
       if (res.headersSent) return;
       rejection = error;
-      logRejection(log, error);
+      logRejection(logger(), error);
       const body = `${error.message}\n`;
       // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
       res.shouldKeepAlive = false;

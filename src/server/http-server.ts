@@ -165,7 +165,8 @@ export class GatewayHttpServer {
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
-    const log = this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
+    // Made when something logs, as for upgrades.
+    const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
     const routed = this.route(req);
     if (!this.ipAllowed(clientIp, routed?.match)) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
