@@ -89,24 +89,25 @@ describe("active health checks in a pool", () => {
 
   it("turns unhealthy after `fails` failures in a row and healthy after `pass` passes, logging each change once", async () => {
     const flaky = await backend("flaky");
-    const { pool: built, lines } = pool([flaky], httpCheck(80, { fails: 2, pass: 3 }));
+    // Each streak value lasts one interval: long enough that a poll every 20 ms sees it even on a busy machine.
+    const { pool: built, lines } = pool([flaky], httpCheck(300, { fails: 2, pass: 3 }));
     await built.ready;
     assert.equal(stateOf(built, 0).state, "healthy");
 
     flaky.http = { status: 503, headers: {}, body: "", delayMs: 0 };
-    await waitUntil(() => (stateOf(built, 0).check?.streak === -1 ? true : undefined), 2000, "one failure");
+    await waitUntil(() => (stateOf(built, 0).check?.streak === -1 ? true : undefined), 4000, "one failure");
     assert.equal(stateOf(built, 0).state, "healthy", "one failure is not enough with fails: 2");
-    await waitUntil(() => (stateOf(built, 0).check?.streak === -2 ? true : undefined), 2000, "two failures");
+    await waitUntil(() => (stateOf(built, 0).check?.streak === -2 ? true : undefined), 4000, "two failures");
     assert.equal(stateOf(built, 0).state, "unhealthy");
     assert.equal(built.servers[0]?.healthy, false, "balancers see it");
-    await waitUntil(() => ((stateOf(built, 0).check?.streak ?? 0) <= -4 ? true : undefined), 2000, "more failures");
+    await waitUntil(() => ((stateOf(built, 0).check?.streak ?? 0) <= -4 ? true : undefined), 4000, "more failures");
 
     flaky.http = { status: 200, headers: {}, body: "", delayMs: 0 };
-    await waitUntil(() => (stateOf(built, 0).check?.streak === 2 ? true : undefined), 2000, "two passes");
+    await waitUntil(() => (stateOf(built, 0).check?.streak === 2 ? true : undefined), 4000, "two passes");
     assert.equal(stateOf(built, 0).state, "unhealthy", "two passes are not enough with pass: 3");
-    await waitUntil(() => (stateOf(built, 0).check?.streak === 3 ? true : undefined), 2000, "three passes");
+    await waitUntil(() => (stateOf(built, 0).check?.streak === 3 ? true : undefined), 4000, "three passes");
     assert.equal(stateOf(built, 0).state, "healthy");
-    await waitUntil(() => ((stateOf(built, 0).check?.streak ?? 0) >= 5 ? true : undefined), 2000, "more passes");
+    await waitUntil(() => ((stateOf(built, 0).check?.streak ?? 0) >= 5 ? true : undefined), 4000, "more passes");
 
     const changes = lines.filter((line) => line.event === "backend_health").map((line) => [line.health, line.reason]);
     assert.deepEqual(changes, [
