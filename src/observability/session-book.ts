@@ -1,5 +1,6 @@
 // What WebSocket sessions relayed, for metrics read at scrape time: live sessions are asked for their totals
 // (`LiveSession.totals()`), ended ones leave theirs here. Counts are exact and the relay does no extra work.
+import { LinkedSet } from "../util/linked-set.js";
 import type { LiveSession } from "./sessions.js";
 
 /** The labels a session is counted under. */
@@ -44,7 +45,7 @@ function addTo(sum: SessionTotals, more: SessionTotals): void {
 }
 
 export class SessionBook {
-  readonly #live = new Set<LiveSession>();
+  readonly #live = new LinkedSet<LiveSession>();
   /** Totals of ended sessions by label set; label sets stay once seen, so that the gauge shows 0, not nothing. */
   readonly #ended = new Map<string, LabelledTotals>();
 

@@ -1,3 +1,5 @@
+import { LinkedSet } from "../util/linked-set.js";
+
 /**
  * Where a session came from, so that a reload can tell which sessions its changes concern: the pipeline instance
  * whose filters and pool it runs on, the route it came in by, and the backend it went to.
@@ -41,7 +43,7 @@ export interface LiveSession {
  * sessions of a route or a pipeline instance and know when a retired instance has none left.
  */
 export class SessionRegistry {
-  private readonly live = new Set<LiveSession>();
+  private readonly live = new LinkedSet<LiveSession>();
   /** Live sessions per pipeline instance. */
   private readonly perInstance = new Map<number, number>();
   private nextId = 1;
@@ -54,8 +56,7 @@ export class SessionRegistry {
   }
 
   add(session: LiveSession): void {
-    if (this.live.has(session)) return;
-    this.live.add(session);
+    if (!this.live.add(session)) return;
     const instance = session.origin.pipelineInstance;
     this.perInstance.set(instance, (this.perInstance.get(instance) ?? 0) + 1);
     for (const listener of this.addedListeners) listener(session);

@@ -20,6 +20,7 @@ import { UpstreamServer, type UpstreamServerSpec } from "./server.js";
 import type { PoolStatus, ServerState } from "./status.js";
 import { upstreamStatus, type UpstreamStatusRegistry } from "./status.js";
 import { StickySession, type StickySessionSpec } from "./sticky-session.js";
+import { LinkedSet } from "../util/linked-set.js";
 
 export interface PoolSpec {
   servers: readonly UpstreamServerSpec[];
@@ -60,7 +61,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
   readonly #sticky: StickySession | undefined;
   readonly #healths: ReadonlyMap<UpstreamServer, ServerHealth>;
   readonly #checker: ActiveHealthChecker | undefined;
-  readonly #sessions = new Map<UpstreamServer, Set<DrainableSession>>();
+  readonly #sessions = new Map<UpstreamServer, LinkedSet<DrainableSession>>();
   readonly #drains = new Map<UpstreamServer, SessionDrain>();
   readonly #registry: UpstreamStatusRegistry;
   #available = true;
@@ -160,7 +161,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
   sessionOpened(server: UpstreamServer, session: DrainableSession): void {
     server.activeConnections++;
     let live = this.#sessions.get(server);
-    if (live === undefined) this.#sessions.set(server, (live = new Set()));
+    if (live === undefined) this.#sessions.set(server, (live = new LinkedSet()));
     live.add(session);
   }
 
