@@ -491,9 +491,15 @@ export class WebSocketRelay implements FrameStreamHandler {
     peer.outbox.injectClose(encodeCloseFrame(code, reason, peer.wantsMasked), false);
   }
 
-  /** Both close frames have crossed for this peer: end its TCP connection (the server side ends first). */
+  /**
+   * Both close frames have crossed for this peer. The server side closes TCP first (RFC 6455 7.1.1), so that the
+   * TIME_WAIT state stays with the server: the gateway ends the client's connection now, and waits for the backend
+   * to end its own (its FIN ends ours in `onPeerGone`; `closeTimeout` bounds the wait). Ending backend connections
+   * first would leave one TIME_WAIT socket on the gateway per session, and at a few thousand sessions a second
+   * to one backend its ephemeral ports would run out.
+   */
   private endPeer(peer: Peer): void {
-    endOnce(peer.socket);
+    if (peer.role === "client") endOnce(peer.socket);
   }
 
   private beginClosing(): void {

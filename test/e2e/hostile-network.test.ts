@@ -249,6 +249,43 @@ describe("broken networks (wsgate run)", () => {
     assert.equal((await sessionLine(path)).closedBy, "backend");
   });
 
+  it("closes TCP in RFC 6455's order after a close handshake: the client's at once, the backend's after its FIN", async () => {
+    const { path, client, server } = await session("/patient");
+    let backendSawFin = false;
+    server.socket.on("end", () => (backendSawFin = true));
+    client.send(encodeFrame(closeFrame(Buffer.from([0x03, 0xe8]), MASK)));
+    await server.waitForFrame((frame) => frame.opcode === Opcode.Close, 3000, "the relayed close");
+    server.send(encodeFrame(closeFrame(Buffer.from([0x03, 0xe8]), undefined)));
+    // The gateway is the server of the client's connection: it closes that one first.
+    await client.waitClosed(3000, "the client's connection, closed by the gateway");
+    await sleep(300);
+    assert.equal(backendSawFin, false, "the gateway leaves the backend's connection for the backend to close");
+    assert.equal(server.isClosed, false);
+    const ended = Date.now();
+    server.socket.end();
+    await server.waitClosed(3000, "the backend's connection, after the backend's FIN");
+    assert.ok(Date.now() - ended < 1000, "the gateway follows the backend's FIN at once");
+    const line = await sessionLine(path);
+    assert.equal(line.closedBy, "client");
+    assert.equal(line.closeCode, 1000);
+  });
+
+  it("ends the backend's connection at closeTimeout when the backend never closes it after the close handshake", async () => {
+    const { path, client, server } = await session("/raw");
+    server.send(encodeFrame(closeFrame(Buffer.from([0x03, 0xe8]), undefined)));
+    await client.waitForFrame((frame) => frame.opcode === Opcode.Close, 3000, "the relayed close");
+    const answered = Date.now();
+    client.send(encodeFrame(closeFrame(Buffer.from([0x03, 0xe8]), MASK)));
+    await client.waitClosed(3000);
+    await server.waitClosed(3000, "the backend's connection, at closeTimeout (1s)");
+    const waited = Date.now() - answered;
+    assert.ok(
+      waited >= 800,
+      `the backend's connection ended ${waited} ms after the close handshake, before closeTimeout`,
+    );
+    assert.equal((await sessionLine(path)).closedBy, "backend");
+  });
+
   it("releases every socket over 1,000 broken sessions: open descriptors come back, memory stays flat", async () => {
     const pid = gateway.child.pid ?? 0;
     await sleep(200);

@@ -176,7 +176,11 @@ describe("relay end-to-end properties (wsgate run, raw TCP peers)", () => {
           if (s.closer !== "both") other.send(closeFrom(other));
           const echoed = await closer.waitForFrame((f) => f.opcode === Opcode.Close, 5000, "the relayed echo");
           assert.ok(echoed.payload.equals(payload));
-          await Promise.all([client.waitClosed(3000), server.waitClosed(3000)]);
+          // The backend is the server of its connection: it closes TCP first (RFC 6455 7.1.1) and the gateway
+          // follows; the gateway closes the client's connection itself.
+          await client.waitClosed(3000);
+          server.socket.end();
+          await server.waitClosed(3000);
           for (const [peer, sent] of [
             [server, s.fromClient.length],
             [client, s.fromBackend.length],
@@ -245,6 +249,8 @@ describe("relay end-to-end properties (wsgate run, raw TCP peers)", () => {
           assert.equal(told.payload.readUInt16BE(0), s.bad.failure.closeCode);
           assert.equal(told.masked, s.offender === "backend", "a close to the backend is masked");
           assert.equal(offender.frames().length, 1, "the offender gets its close and nothing else");
+          // A backend that answered the close ends TCP itself, as the server of its connection.
+          if (other === server) server.socket.end();
           await Promise.all([offender.waitClosed(3000, "the offender's TCP"), other.waitClosed(3000, "the other TCP")]);
 
           const line = await sessionLine(path);

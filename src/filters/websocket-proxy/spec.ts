@@ -139,7 +139,9 @@ const webSocketProxyFields = z.strictObject({
     ),
   closeTimeout: positiveDuration
     .prefault("5s")
-    .describe("How long to wait for the close handshake to finish before ending TCP."),
+    .describe(
+      "How long to wait for the close handshake to finish before ending TCP, and after it for the backend to close its TCP connection first (as the server of that connection, RFC 6455 7.1.1).",
+    ),
   maxBufferedBytes: msgSizeSchema
     .default(DEFAULT_MAX_BUFFERED_BYTES)
     .describe(
