@@ -10,7 +10,8 @@ export function relayBackendAnswer(response: IncomingMessage, client: Socket): v
   let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ""}\r\n`;
   for (const [name, value] of relayedResponseHeaders(response.rawHeaders)) head += `${name}: ${value}\r\n`;
   head += "Connection: close\r\n\r\n";
-  client.write(head);
+  // Header values are bytes (Node gives them as latin1 strings): written back as they came, never as UTF-8.
+  client.write(head, "latin1");
   response.pipe(client);
   response.on("error", () => client.destroy());
   client.on("close", () => response.destroy());

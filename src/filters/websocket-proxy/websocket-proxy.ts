@@ -226,7 +226,8 @@ export class WebSocketProxy implements Filter {
     // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
     const cookie = pool.stickyCookie(server, connected.balanceContext);
     const extra: Array<[string, string]> = cookie === undefined ? [] : [["Set-Cookie", cookie]];
-    client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders, extra));
+    // Header values are bytes (latin1 strings here): written back as they came, never re-encoded as UTF-8.
+    client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders, extra), "latin1");
     this.startSession(context, pool, server, backend, result.head, negotiated, lease);
     return "";
   }
