@@ -58,8 +58,10 @@ export interface RelayOutcome {
   fromBackend: PeerTotals;
 }
 
-// Pings of our own carry this prefix so that their pongs are recognised and swallowed; others pass through.
+// Pings of our own carry this payload so that their pongs are recognised and swallowed; others pass through.
 const PING_PREFIX = Buffer.from(`wsgate:${randomBytes(4).toString("hex")}:`);
+// The same frame serves every client (frames to clients are not masked): a heartbeat makes no garbage there.
+const CLIENT_PING = encodeControlFrame(Opcode.Ping, PING_PREFIX, false);
 
 function isOwnPong(payload: Buffer): boolean {
   return (
@@ -119,7 +121,6 @@ export class WebSocketRelay implements FrameStreamHandler {
   private pongTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  private pingCounter = 0;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
   private finished = false;
 
@@ -430,8 +431,7 @@ export class WebSocketRelay implements FrameStreamHandler {
       // A ping would wait behind the frame in flight to this peer, and the peer cannot answer what it has not
       // got: the next tick tries again, so the pong deadline only runs for pings that went out.
       if (peer.closeSent || peer.gone || peer.outbox.midFrame) continue;
-      const payload = Buffer.from(`${PING_PREFIX.toString("latin1")}${++this.pingCounter}`, "latin1");
-      peer.outbox.inject(encodeControlFrame(Opcode.Ping, payload, peer.wantsMasked));
+      peer.outbox.inject(peer.wantsMasked ? encodeControlFrame(Opcode.Ping, PING_PREFIX, true) : CLIENT_PING);
       if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
     }
     // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
