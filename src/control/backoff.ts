@@ -1,3 +1,6 @@
+/** The longest pause between attempts to reach etcd (store and membership). */
+export const DEFAULT_MAX_BACKOFF_MS = 5000;
+
 /** Exponential back-off with a cap and some jitter, so members that lost etcd together do not return in lockstep. */
 export class Backoff {
   private attempt = 0;

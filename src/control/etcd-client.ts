@@ -1,6 +1,7 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, retry } from "cockatiel";
 import type { IBackoff } from "cockatiel";
 import { Etcd3, isRecoverableError } from "etcd3";
+import { DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
 
 export interface EtcdClientOptions {
   /** `http://host:port` URLs. */
@@ -12,7 +13,6 @@ export interface EtcdClientOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 3000;
-export const DEFAULT_MAX_BACKOFF_MS = 5000;
 
 /**
  * An etcd client that fails fast while etcd is away: every unary call has a deadline, a call is retried only on

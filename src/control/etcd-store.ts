@@ -9,8 +9,8 @@ import {
   StoreUnavailableError,
 } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import { Backoff, sleep } from "./backoff.js";
-import { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_BACKOFF_MS } from "./etcd-client.js";
+import { Backoff, DEFAULT_MAX_BACKOFF_MS, sleep } from "./backoff.js";
+import { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS } from "./etcd-client.js";
 import { decodeObject, encodeObject } from "./etcd-codec.js";
 import { ClusterKeys } from "./etcd-keys.js";
 import type { ObjectStore, ObjectsListener, StoredObject } from "./object-store.js";

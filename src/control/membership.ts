@@ -2,8 +2,7 @@ import { hostname } from "node:os";
 import type { Etcd3, Lease } from "etcd3";
 import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import { Backoff } from "./backoff.js";
-import { DEFAULT_MAX_BACKOFF_MS } from "./etcd-client.js";
+import { Backoff, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
 import { NAME_PATTERN } from "../config/common-fields.js";
 import { ClusterKeys } from "./etcd-keys.js";
 
