@@ -10,7 +10,7 @@ const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300 } as const;
 const USAGE = `Usage: node dist/bench/run.js [options]
 
   --quick            short scenarios, 1 round, ${QUICK.idle} idle connections (under a minute with six targets)
-  --rounds N         rounds, each running every target once per scenario (default 3; quick 1)
+  --rounds N         rounds, each running every target once per scenario (default 5; quick 1)
   --duration S       measured seconds per scenario and target (default 3; quick ${QUICK.durationS})
   --warmup S         unmeasured seconds before each measurement (default 1; quick ${QUICK.warmupS})
   --workers N        load-generator processes (default 2)
@@ -105,7 +105,7 @@ export function parseOptions(argv: string[]): Options {
   if (!targets.includes("direct")) targets.unshift("direct");
   return {
     quick,
-    rounds: positive(values.rounds, "--rounds", quick ? 1 : 3, true),
+    rounds: positive(values.rounds, "--rounds", quick ? 1 : 5, true),
     durationMs: positive(values.duration, "--duration", quick ? QUICK.durationS : 3, false) * 1000,
     warmupMs: nonNegative(values.warmup, "--warmup", quick ? QUICK.warmupS : 1) * 1000,
     workers: positive(values.workers, "--workers", 2, true),
