@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, rawExchange, statusOf } from "../helpers/net.js";
-import { acceptKey, headerOf, RawBackend, upgradeRequest } from "../fuzz/raw-peers.js";
+import { answer101, RawBackend, upgradeRequest } from "../fuzz/raw-peers.js";
 
 // "café" in ISO-8859-1: the last byte is 0xE9.
 const VALUE = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
@@ -27,17 +27,7 @@ before(async () => {
       );
       return;
     }
-    const key = headerOf(head, "Sec-WebSocket-Key") ?? "";
-    socket.write(
-      Buffer.concat([
-        Buffer.from(
-          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`,
-          "latin1",
-        ),
-        HEADER_LINE,
-        Buffer.from("\r\n", "latin1"),
-      ]),
-    );
+    answer101(socket, head, HEADER_LINE);
   });
   port = await freePort();
   gateway = await GatewayProcess.start(`

@@ -155,16 +155,18 @@ export function headerOf(head: string, name: string): string | undefined {
 /** What a raw backend does once an upgrade request's head has arrived. */
 export type UpgradeHandler = (socket: net.Socket, head: string, rest: Buffer) => void;
 
-/** Answers with a correct 101, accepting permessage-deflate when offered, and hands over a peer. */
-export function answer101(socket: net.Socket, head: string): void {
+/**
+ * Answers with a correct 101, accepting permessage-deflate when offered, and hands over a peer. `extraLines`: more
+ * header lines (each ending in CRLF), as raw bytes.
+ */
+export function answer101(socket: net.Socket, head: string, extraLines: Buffer = Buffer.alloc(0)): void {
   const key = headerOf(head, "Sec-WebSocket-Key") ?? "";
   const offered = headerOf(head, "Sec-WebSocket-Extensions") ?? "";
-  socket.write(
+  const lines =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
-      (offered.includes("permessage-deflate") ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") +
-      "\r\n",
-  );
+    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
+    (offered.includes("permessage-deflate") ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
+  socket.write(Buffer.concat([Buffer.from(lines, "latin1"), extraLines, Buffer.from("\r\n", "latin1")]));
 }
 
 /** A backend on raw TCP: it completes handshakes (or does what `onUpgrade` says) and queues the peers. */
