@@ -190,12 +190,15 @@ export class GatewayMetrics {
   /** A handshake got its answer: `status` 101 when the session starts. */
   handshakeAnswered(labels: { server: string; route: string }, status: number, seconds: number): void {
     const result = handshakeResultOf(status);
-    this.#handshakeCounts.add(`${labels.server}\u0000${labels.route}\u0000${status}`, () => ({
-      ...labels,
+    const { server, route } = labels;
+    this.#handshakeCounts.add(`${server}\u0000${route}\u0000${status}`, () => ({
+      server,
+      route,
       result,
       status: String(status),
     }));
-    this.#handshakeSeconds.observe({ ...labels, result }, seconds);
+    // Not `{ ...labels, result }`: on Node 20 an object made by a spread and then extended gets a map of its own.
+    this.#handshakeSeconds.observe({ server, route, result }, seconds);
   }
 
   sessionStarted(session: LiveSession): void {

@@ -44,7 +44,7 @@ export interface ConnectionLease {
 
 /**
  * `maxConnections` / `maxConnectionsPerIP`: counted from the handshake's start (so concurrent handshakes cannot
- * overshoot) until the handshake fails or the session ends.
+ * overshoot) until the handshake fails or the session ends. Without a per-IP limit the per-IP counts are not kept.
  */
 export class ConnectionLimits {
   private total = 0;
@@ -59,33 +59,52 @@ export class ConnectionLimits {
     if (this.maxConnections > 0 && this.total >= this.maxConnections) {
       return tooManyRequests("WSG_MAX_CONNECTIONS", `connection limit reached (${this.maxConnections})`, 1000);
     }
-    const mine = this.perIp.get(ip) ?? 0;
-    if (this.maxPerIp > 0 && mine >= this.maxPerIp) {
-      return tooManyRequests(
-        "WSG_MAX_CONNECTIONS_PER_IP",
-        `connection limit per client IP reached (${this.maxPerIp})`,
-        1000,
-      );
+    if (this.maxPerIp > 0) {
+      const mine = this.perIp.get(ip) ?? 0;
+      if (mine >= this.maxPerIp) {
+        return tooManyRequests(
+          "WSG_MAX_CONNECTIONS_PER_IP",
+          `connection limit per client IP reached (${this.maxPerIp})`,
+          1000,
+        );
+      }
+      this.perIp.set(ip, mine + 1);
     }
     this.total++;
-    this.perIp.set(ip, mine + 1);
-    let released = false;
-    let kept = false;
-    return {
-      get kept() {
-        return kept;
-      },
-      keep: () => {
-        kept = true;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        this.total--;
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left <= 0) this.perIp.delete(ip);
-        else this.perIp.set(ip, left);
-      },
-    };
+    return new CountedLease(this, this.maxPerIp > 0 ? ip : undefined);
+  }
+
+  /** Gives back a place taken by `acquire`; `ip` where a per-IP count was taken. */
+  giveBack(ip: string | undefined): void {
+    this.total--;
+    if (ip === undefined) return;
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, left);
+  }
+}
+
+/**
+ * A class rather than an object literal with a getter: a literal whose accessor is a new closure each time cannot
+ * share a map, so V8 would make every lease a dictionary object.
+ */
+class CountedLease implements ConnectionLease {
+  kept = false;
+  private released = false;
+
+  constructor(
+    private readonly limits: ConnectionLimits,
+    /** Set where a per-IP count was taken. */
+    private readonly ip: string | undefined,
+  ) {}
+
+  keep(): void {
+    this.kept = true;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.limits.giveBack(this.ip);
   }
 }
