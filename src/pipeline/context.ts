@@ -56,26 +56,12 @@ export interface RequestNotes {
   backend?: string;
 }
 
-/** The observability part of a context, fixed at the request's arrival. */
-function observed(route: RouteInfo): Pick<ContextBase, "receivedAt" | "notes" | "accessLog"> {
-  return { receivedAt: performance.now(), notes: {}, accessLog: accessLogs.for(route.server) };
-}
-
 /** Sets `name` in a list of upstream headers: a later header of the same name (any case) replaces the earlier one. */
 function replaceHeader(headers: Array<readonly [string, string]>, name: string, value: string): void {
   const lower = name.toLowerCase();
   const index = headers.findIndex(([existing]) => existing.toLowerCase() === lower);
   if (index >= 0) headers.splice(index, 1);
   headers.push([name, value]);
-}
-
-/** The upstream-header part of a context: a list that a later header of the same name replaces in. */
-function upstreamHeaderList(): Pick<ContextBase, "upstreamHeaders" | "setUpstreamHeader"> {
-  const headers: Array<readonly [string, string]> = [];
-  return {
-    upstreamHeaders: headers,
-    setUpstreamHeader: (name, value) => replaceHeader(headers, name, value),
-  };
 }
 
 /** A WebSocket upgrade request: the answer is written on the raw socket. */
@@ -173,6 +159,70 @@ export function createUpgradeContext(
   return new UpgradeRequestContext(req, socket, head, route, clientIp, log);
 }
 
+/** A plain request's context, a class for the reason the upgrade's is one. */
+class PlainRequestContext implements RequestContext {
+  readonly kind = "request";
+  readonly receivedAt = performance.now();
+  readonly notes: RequestNotes = {};
+  readonly accessLog: AccessLog | undefined;
+  readonly upstreamHeaders: Array<readonly [string, string]> = [];
+  /** The gateway's own refusal, if it gave one, for the access line. */
+  #rejection: GatewayError | undefined;
+  #log: Logger | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly route: RouteInfo,
+    readonly clientIp: string,
+    private readonly logSource: LoggerSource,
+  ) {
+    this.accessLog = accessLogs.for(route.server);
+    const socket = req.socket;
+    const readAtStart = socket.bytesRead;
+    const writtenAtStart = socket.bytesWritten;
+    // Every request ends with its response's close, answered in full or cut off: one report each.
+    res.once("close", () =>
+      requestEnded(this, this.#rejection, {
+        read: socket.bytesRead - readAtStart,
+        written: socket.bytesWritten - writtenAtStart,
+      }),
+    );
+  }
+
+  get log(): Logger {
+    this.#log ??= typeof this.logSource === "function" ? this.logSource() : this.logSource;
+    return this.#log;
+  }
+
+  get answered(): boolean {
+    // A response destroyed (the client left) can take no answer any more.
+    return this.res.headersSent || this.res.writableEnded || this.res.destroyed;
+  }
+
+  setUpstreamHeader(name: string, value: string): void {
+    replaceHeader(this.upstreamHeaders, name, value);
+  }
+
+  reject(error: GatewayError): void {
+    const { req, res } = this;
+    if (res.headersSent) return;
+    this.#rejection = error;
+    logRejection(this.log, error);
+    const body = `${error.message}\n`;
+    // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
+    res.shouldKeepAlive = false;
+    closingSockets.add(req.socket);
+    res.writeHead(error.status, {
+      ...error.headers,
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": Buffer.byteLength(body),
+      Connection: "close",
+    });
+    res.end(body);
+  }
+}
+
 export function createRequestContext(
   req: IncomingMessage,
   res: ServerResponse,
@@ -180,50 +230,5 @@ export function createRequestContext(
   clientIp: string,
   logSource: LoggerSource,
 ): RequestContext {
-  let rejection: GatewayError | undefined;
-  // Made the first time something logs, as for upgrades: most requests log nothing of their own.
-  let log: Logger | undefined;
-  const logger = (): Logger => (log ??= typeof logSource === "function" ? logSource() : logSource);
-  const socket = req.socket;
-  const bytesAtStart = { read: socket.bytesRead, written: socket.bytesWritten };
-  const context: RequestContext = {
-    kind: "request",
-    ...upstreamHeaderList(),
-    ...observed(route),
-    req,
-    res,
-    route,
-    clientIp,
-    get log() {
-      return logger();
-    },
-    get answered() {
-      // A response destroyed (the client left) can take no answer any more.
-      return res.headersSent || res.writableEnded || res.destroyed;
-    },
-    reject(error) {
-      if (res.headersSent) return;
-      rejection = error;
-      logRejection(logger(), error);
-      const body = `${error.message}\n`;
-      // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
-      res.shouldKeepAlive = false;
-      closingSockets.add(req.socket);
-      res.writeHead(error.status, {
-        ...error.headers,
-        "Content-Type": "text/plain; charset=utf-8",
-        "Content-Length": Buffer.byteLength(body),
-        Connection: "close",
-      });
-      res.end(body);
-    },
-  };
-  // Every request ends with its response's close, answered in full or cut off: one report each.
-  res.once("close", () =>
-    requestEnded(context, rejection, {
-      read: socket.bytesRead - bytesAtStart.read,
-      written: socket.bytesWritten - bytesAtStart.written,
-    }),
-  );
-  return context;
+  return new PlainRequestContext(req, res, route, clientIp, logSource);
 }
