@@ -25,6 +25,7 @@ import { SeedInvalidError } from "./control/seed.js";
 import { ObjectStoreError, StoreStartTimeoutError } from "./errors.js";
 import { parseWorkerCount } from "./cluster/worker-count.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
+import { tuneProcessForServing } from "./process-tuning.js";
 
 const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
 
@@ -300,6 +301,7 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case "run": {
+      tuneProcessForServing();
       const log = createLogger(level);
       const { config, cluster, paths } = await runConfig(values, log);
       const bindAddress = values["bind-address"];
@@ -329,6 +331,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "demo":
+      tuneProcessForServing();
       await demo(level, drainMs, adminFlags);
       return;
     case "schema":

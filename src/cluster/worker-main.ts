@@ -3,6 +3,7 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, createLogger, type LogLevel } from "../observability/logger.js";
+import { tuneProcessForServing } from "../process-tuning.js";
 import { runWorker } from "./worker.js";
 
 if (!cluster.isWorker) {
@@ -19,6 +20,7 @@ const { values } = parseArgs({
 const level = (LOG_LEVELS as readonly string[]).includes(values["log-level"])
   ? (values["log-level"] as LogLevel)
   : "info";
+tuneProcessForServing();
 runWorker({
   log: createLogger(level).child({ worker: cluster.worker?.id }),
   drainMs: Number(values["drain-ms"]),
