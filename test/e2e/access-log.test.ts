@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -86,6 +86,7 @@ describe("access log (wsgate run)", () => {
   let port: number;
   let stdoutPort: number;
   let file: string;
+  let webPort: number;
 
   before(async () => {
     backend = await startBackend();
@@ -93,8 +94,12 @@ describe("access log (wsgate run)", () => {
       req.resume();
       res.end("page");
     });
+    // As a WebSocket backend, the same server refuses every upgrade with a 403 of its own.
+    web.on("upgrade", (_req, socket: Socket) => {
+      socket.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    });
     await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
-    const webPort = (web.address() as AddressInfo).port;
+    webPort = (web.address() as AddressInfo).port;
     port = await freePort();
     stdoutPort = await freePort();
     file = join(mkdtempSync(join(tmpdir(), "wsgate-access-")), "logs", "access.log");
@@ -105,6 +110,8 @@ rules:
         backend: ws-pipeline
       - path: /auth
         backend: auth-pipeline
+      - path: /refused
+        backend: refused-pipeline
       - pathPrefix: /web
         backend: web-pipeline`;
     gateway = await GatewayProcess.start(
@@ -152,6 +159,15 @@ filters:
     pools:
       - servers:
           - url: ${backend.url}
+---
+kind: Pipeline
+name: refused-pipeline
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:${webPort}
 ---
 kind: Pipeline
 name: web-pipeline
@@ -249,6 +265,22 @@ filters:
     assert.equal(unauthorized?.status, 401);
     assert.equal(unauthorized?.code, "WSG_VALIDATION_JWT");
     assert.match(String(unauthorized?.reason), /^validator validator: jwt: /);
+  });
+
+  it("writes a backend's refusal of the upgrade with the backend's status", async () => {
+    assert.equal(await refusal(`ws://127.0.0.1:${port}/refused`), 403);
+    const [line] = await linesIn(file, (entry) => entry.event === "websocket_rejected" && entry.path === "/refused");
+    assert.deepEqual(line, {
+      event: "websocket_rejected",
+      server: "file-server",
+      route: "*/refused",
+      method: "GET",
+      path: "/refused",
+      status: 403,
+      backend: `127.0.0.1:${webPort}`,
+      reason: "backend refused the upgrade",
+      code: "WSG_BACKEND_REFUSED",
+    });
   });
 
   it("reopens the file on SIGUSR1, after logrotate moved it away", async () => {
