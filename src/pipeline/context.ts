@@ -99,22 +99,18 @@ function logRejection(log: Logger, error: GatewayError): void {
 export type LoggerSource = Logger | (() => Logger);
 
 /**
- * An upgrade's context as a class: one object of a fixed shape per handshake, not a literal with spread parts and
+ * What both contexts hold, in a class: one object of a fixed shape per request, not a literal with spread parts and
  * closures. The logger (a pino child with the request's bindings) is made the first time something logs.
  */
-class UpgradeRequestContext implements UpgradeContext {
-  readonly kind = "upgrade";
+abstract class RequestContextBase {
   readonly receivedAt = performance.now();
   readonly notes: RequestNotes = {};
   readonly accessLog: AccessLog | undefined;
   readonly upstreamHeaders: Array<readonly [string, string]> = [];
-  #answered = false;
   #log: Logger | undefined;
 
   constructor(
     readonly req: IncomingMessage,
-    readonly socket: Socket,
-    readonly head: Buffer,
     readonly route: RouteInfo,
     readonly clientIp: string,
     private readonly logSource: LoggerSource,
@@ -127,12 +123,29 @@ class UpgradeRequestContext implements UpgradeContext {
     return this.#log;
   }
 
-  get answered(): boolean {
-    return this.#answered;
-  }
-
   setUpstreamHeader(name: string, value: string): void {
     replaceHeader(this.upstreamHeaders, name, value);
+  }
+}
+
+/** An upgrade's context: answers are written on the raw socket. */
+class UpgradeRequestContext extends RequestContextBase implements UpgradeContext {
+  readonly kind = "upgrade";
+  #answered = false;
+
+  constructor(
+    req: IncomingMessage,
+    readonly socket: Socket,
+    readonly head: Buffer,
+    route: RouteInfo,
+    clientIp: string,
+    logSource: LoggerSource,
+  ) {
+    super(req, route, clientIp, logSource);
+  }
+
+  get answered(): boolean {
+    return this.#answered;
   }
 
   takeOver(): void {
@@ -159,25 +172,20 @@ export function createUpgradeContext(
   return new UpgradeRequestContext(req, socket, head, route, clientIp, log);
 }
 
-/** A plain request's context, a class for the reason the upgrade's is one. */
-class PlainRequestContext implements RequestContext {
+/** A plain request's context: answers go through the ServerResponse. */
+class PlainRequestContext extends RequestContextBase implements RequestContext {
   readonly kind = "request";
-  readonly receivedAt = performance.now();
-  readonly notes: RequestNotes = {};
-  readonly accessLog: AccessLog | undefined;
-  readonly upstreamHeaders: Array<readonly [string, string]> = [];
   /** The gateway's own refusal, if it gave one, for the access line. */
   #rejection: GatewayError | undefined;
-  #log: Logger | undefined;
 
   constructor(
-    readonly req: IncomingMessage,
+    req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly route: RouteInfo,
-    readonly clientIp: string,
-    private readonly logSource: LoggerSource,
+    route: RouteInfo,
+    clientIp: string,
+    logSource: LoggerSource,
   ) {
-    this.accessLog = accessLogs.for(route.server);
+    super(req, route, clientIp, logSource);
     const socket = req.socket;
     const readAtStart = socket.bytesRead;
     const writtenAtStart = socket.bytesWritten;
@@ -190,18 +198,9 @@ class PlainRequestContext implements RequestContext {
     );
   }
 
-  get log(): Logger {
-    this.#log ??= typeof this.logSource === "function" ? this.logSource() : this.logSource;
-    return this.#log;
-  }
-
   get answered(): boolean {
     // A response destroyed (the client left) can take no answer any more.
     return this.res.headersSent || this.res.writableEnded || this.res.destroyed;
-  }
-
-  setUpstreamHeader(name: string, value: string): void {
-    replaceHeader(this.upstreamHeaders, name, value);
   }
 
   reject(error: GatewayError): void {
