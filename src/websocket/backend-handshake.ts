@@ -94,9 +94,8 @@ function hostOf(url: URL): string {
  * Options for net.connect, as an object with a null prototype. net.Socket's constructor copies its options with a
  * spread and then adds four properties to the copy; on V8 11 (Node 20), a copy of a plain object literal gets a map
  * outside the transition tree, so each added property made a new map, for every socket: the property accesses of
- * every stream constructor in the process, accepted sockets' included, then missed their caches (about 70 inline
- * cache misses per proxied session, ~10% of the gateway's CPU per open/echo/close cycle). A copy of an object
- * without a prototype keeps to shared maps.
+ * every stream constructor in the process, accepted sockets' included, then missed their caches: about 70 inline
+ * cache misses per proxied session. A copy of an object without a prototype keeps to shared maps.
  */
 function connectOptions(host: string, port: number): net.NetConnectOpts {
   return { __proto__: null, host, port, noDelay: true } as net.NetConnectOpts;
