@@ -82,15 +82,6 @@ function hostOf(url: URL): string {
 }
 
 /**
- * Opens a TCP (or TLS) connection to a backend and sends the upgrade request; settles once it answers.
- *
- * The request is written on the socket directly and a plain 101 is read by `parseUpgradeHead`: Node's HTTP client
- * (an Agent, a ClientRequest, an HTTP parser and an IncomingMessage per handshake) costs more than the rest of a
- * session's start. Every other answer is handed, as received, to Node's HTTP client (`NodeParserReplay`), so that
- * non-101 answers are relayed, and odd ones fail, exactly as before; a request head that Node would check or add to
- * goes through Node's client from the start.
- */
-/**
  * Options for net.connect, as an object with a null prototype. net.Socket's constructor copies its options with a
  * spread and then adds four properties to the copy; on V8 11 (Node 20), a copy of a plain object literal gets a map
  * outside the transition tree, so each added property made a new map, for every socket: the property accesses of
@@ -101,6 +92,15 @@ function connectOptions(host: string, port: number): net.NetConnectOpts {
   return { __proto__: null, host, port, noDelay: true } as net.NetConnectOpts;
 }
 
+/**
+ * Opens a TCP (or TLS) connection to a backend and sends the upgrade request; settles once it answers.
+ *
+ * The request is written on the socket directly and a plain 101 is read by `parseUpgradeHead`: Node's HTTP client
+ * (an Agent, a ClientRequest, an HTTP parser and an IncomingMessage per handshake) costs more than the rest of a
+ * session's start. Every other answer is handed, as received, to Node's HTTP client (`NodeParserReplay`), so that
+ * non-101 answers are relayed, and odd ones fail, exactly as before; a request head that Node would check or add to
+ * goes through Node's client from the start.
+ */
 export function openBackendHandshake(request: BackendHandshakeRequest): BackendHandshake {
   const secure = request.url.protocol === "wss:" || request.url.protocol === "https:";
   const head = upgradeRequestHead(request.target, request.headers);
