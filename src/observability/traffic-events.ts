@@ -55,30 +55,27 @@ function handshakeAnswered(context: UpgradeContext, status: number): void {
   );
 }
 
-/** The gateway refused or failed an upgrade with `error` (plain requests are reported when they end). */
-export function upgradeRejected(context: UpgradeContext, error: GatewayError): void {
-  handshakeAnswered(context, error.status);
-  if (context.accessLog === undefined) return;
-  const entry = commonEntry(context);
-  entry.event = "websocket_rejected";
-  entry.status = error.status;
-  entry.durationMs = rounded(elapsedMs(context));
-  entry.reason = error.message;
-  entry.code = error.code;
-  context.accessLog.write(entry);
-}
-
-/** The backend answered the upgrade with something else than 101; its answer was relayed to the client. */
-export function upgradeRefusedByBackend(context: UpgradeContext, status: number): void {
+/** An upgrade answered with something else than 101: counted, and its access line written. */
+function handshakeRefused(context: UpgradeContext, status: number, reason: string, code: string): void {
   handshakeAnswered(context, status);
   if (context.accessLog === undefined) return;
   const entry = commonEntry(context);
   entry.event = "websocket_rejected";
   entry.status = status;
   entry.durationMs = rounded(elapsedMs(context));
-  entry.reason = "backend refused the upgrade";
-  entry.code = "WSG_BACKEND_REFUSED";
+  entry.reason = reason;
+  entry.code = code;
   context.accessLog.write(entry);
+}
+
+/** The gateway refused or failed an upgrade with `error` (plain requests are reported when they end). */
+export function upgradeRejected(context: UpgradeContext, error: GatewayError): void {
+  handshakeRefused(context, error.status, error.message, error.code);
+}
+
+/** The backend answered the upgrade with something else than 101; its answer was relayed to the client. */
+export function upgradeRefusedByBackend(context: UpgradeContext, status: number): void {
+  handshakeRefused(context, status, "backend refused the upgrade", "WSG_BACKEND_REFUSED");
 }
 
 /** 101 sent: the session starts. */
