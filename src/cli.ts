@@ -221,6 +221,8 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
 
 /** Starts serving (in this process, or in `workers` workers), or prints why it cannot and exits 2. */
 async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
+  // Cluster workers tune themselves (worker-main); the primary then serves nothing but the admin API.
+  tuneProcessForServing();
   try {
     return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
   } catch (error) {
@@ -301,7 +303,6 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case "run": {
-      tuneProcessForServing();
       const log = createLogger(level);
       const { config, cluster, paths } = await runConfig(values, log);
       const bindAddress = values["bind-address"];
@@ -331,7 +332,6 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "demo":
-      tuneProcessForServing();
       await demo(level, drainMs, adminFlags);
       return;
     case "schema":
