@@ -16,6 +16,12 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/**
+ * Headers a `Connection` list can never make hop-by-hop: the message's framing and its Host. Dropping them would
+ * let a client send a body the next hop reads as a request of its own.
+ */
+const NEVER_CONNECTION_SCOPED = new Set(["content-length", "transfer-encoding", "host"]);
+
 /** Headers the WebSocket handshake computes per connection: each side gets its own. */
 const PER_CONNECTION = new Set(["sec-websocket-key", "sec-websocket-accept"]);
 
@@ -104,10 +110,10 @@ function extensionNames(header: string | string[] | undefined): string[] {
 
 /**
  * The client's end-to-end headers as raw name/value pairs, minus hop-by-hop ones (and those `Connection`
- * names) and the per-connection handshake keys. Subprotocols and extensions stay as offered.
+ * names, framing and Host excepted) and the per-connection handshake keys. Subprotocols and extensions stay as offered.
  */
 export function endToEndHeaders(rawHeaders: readonly string[], headers: IncomingHttpHeaders): Array<[string, string]> {
-  const connectionScoped = new Set(tokens(headers.connection));
+  const connectionScoped = new Set(tokens(headers.connection).filter((name) => !NEVER_CONNECTION_SCOPED.has(name)));
   const kept: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;

@@ -42,3 +42,13 @@ export class UpgradeNotServedError extends GatewayError {
     super("this route serves plain HTTP; it does not upgrade to WebSocket");
   }
 }
+
+/** A request whose body the gateway could not frame for the backend exactly as the client framed it. */
+export class UnframableBodyError extends GatewayError {
+  readonly code = "WSG_UNFRAMABLE_BODY";
+  readonly status = 400;
+  readonly side = "client";
+  constructor(reason: string) {
+    super(`request body framing refused: ${reason}`);
+  }
+}

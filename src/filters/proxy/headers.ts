@@ -3,6 +3,7 @@
 import type { IncomingMessage } from "node:http";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
+import { framingHeader, type BodyFraming } from "./framing.js";
 
 export interface ProxyHeaderInput {
   req: IncomingMessage;
@@ -10,14 +11,25 @@ export interface ProxyHeaderInput {
   clientIp: string;
   /** The client reached us over TLS. */
   secure: boolean;
-  /** The request has a body without Content-Length: it goes chunked to the backend. */
-  chunked: boolean;
+  /** How the body goes to the backend: the gateway writes its framing header, the client's never pass. */
+  framing: BodyFraming;
   /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
   extra: ReadonlyArray<readonly [string, string]>;
 }
 
-/** Set by the gateway itself; `Expect` is answered by the gateway (100 Continue), not by the backend. */
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "expect"]);
+/**
+ * Set by the gateway itself; `Expect` is answered by the gateway (100 Continue), not by the backend; the framing
+ * headers are the gateway's own (framing.ts).
+ */
+const REPLACED = new Set([
+  "host",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "expect",
+  "content-length",
+  "transfer-encoding",
+]);
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
@@ -31,7 +43,8 @@ export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [st
     if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
-  if (input.chunked) headers.push(["Transfer-Encoding", "chunked"]);
+  const framing = framingHeader(input.framing);
+  if (framing !== undefined) headers.push(framing);
   const prior = req.headers["x-forwarded-for"];
   headers.push(["X-Forwarded-For", prior === undefined ? input.clientIp : `${prior}, ${input.clientIp}`]);
   if (clientHost !== undefined) headers.push(["X-Forwarded-Host", clientHost]);

@@ -14,10 +14,12 @@ import { UpstreamTlsError } from "../../websocket/backend-handshake.js";
 import { FilterPools, type FilterPool } from "../pools.js";
 import {
   BodyTooLargeError,
+  UnframableBodyError,
   UpgradeNotServedError,
   UpstreamNoAnswerError,
   UpstreamResponseTimeoutError,
 } from "./errors.js";
+import { hasBody, requestFraming, type BodyFraming } from "./framing.js";
 import { flatten, proxyRequestHeaders, proxyResponseHeaders } from "./headers.js";
 import type { ProxyPool, ProxySpec } from "./spec.js";
 
@@ -36,7 +38,9 @@ interface PoolEntry extends FilterPool<ProxyPool> {
 
 /** The request body as the attempts see it: at most one attempt reads it. */
 interface Body {
-  /** The request has a body (Content-Length over 0, or Transfer-Encoding). */
+  /** How it is framed, as Node's parser read it; the backend gets the same framing. */
+  framing: BodyFraming;
+  /** The request has a body (Content-Length over 0, or chunked). */
   present: boolean;
   /** Some attempt has started reading it: no other attempt may be made. */
   taken: boolean;
@@ -73,13 +77,6 @@ class BodyLimit extends Transform {
 
 function isTlsErrorCode(code: string | undefined): boolean {
   return code !== undefined && (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"));
-}
-
-function contentLength(req: IncomingMessage): number | undefined {
-  const text = req.headers["content-length"];
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
 /**
@@ -128,16 +125,16 @@ export class HttpProxy implements Filter {
     }
     const { req } = context;
     const limit = context.route.maxBodySize ?? -1;
-    const length = contentLength(req);
-    if (limit >= 0 && length !== undefined && length > limit) {
+    const framing = requestFraming(req);
+    if (framing instanceof UnframableBodyError) {
+      context.reject(framing);
+      return "clientError";
+    }
+    if (limit >= 0 && framing.kind === "length" && framing.length > limit) {
       context.reject(new BodyTooLargeError(limit));
       return "clientError";
     }
-    const body: Body = {
-      present: req.headers["transfer-encoding"] !== undefined || (length ?? 0) > 0,
-      taken: false,
-      limit,
-    };
+    const body: Body = { framing, present: hasBody(framing), taken: false, limit };
     const entry = this.pools.choose(context);
     const pool = entry.pool;
     // Until the first round of health checks is done, no server is known to be healthy.
@@ -198,14 +195,13 @@ export class HttpProxy implements Filter {
     const label = describeServer(server);
     context.notes.backend = label;
     const secure = server.secure;
-    const chunked = body.present && req.headers["content-length"] === undefined;
     const headers = withClientCertHeaders(
       proxyRequestHeaders({
         req,
         server,
         clientIp: context.clientIp,
         secure: context.route.secure,
-        chunked,
+        framing: body.framing,
         extra: context.upstreamHeaders,
       }),
       context.route.clientCertHeaders,
