@@ -18,6 +18,7 @@ import { clientIpOf } from "./client-ip.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
+import { inTurn, trackResponse } from "./response-order.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
 import { httpsFields } from "./tls/config.js";
@@ -163,6 +164,7 @@ export class GatewayHttpServer {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    trackResponse(req.socket, res);
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs, as for upgrades.
@@ -184,6 +186,11 @@ export class GatewayHttpServer {
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // From here on the socket is ours: an error listener must exist before anything can go wrong.
     socket.on("error", ignoreSocketError);
+    // Pipelined behind plain requests, it is answered after their responses, never before or between them.
+    inTurn(socket, () => this.serveUpgrade(req, socket, head));
+  };
+
+  private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (isClosingConnection(socket)) {
       // Pipelined behind a request answered with Connection: close (RFC 9112 §9.6): not served.
       socket.destroy();
@@ -219,7 +226,7 @@ export class GatewayHttpServer {
       if (left > 0) this.pendingHandshakes.set(route, left);
       else this.pendingHandshakes.delete(route);
     });
-  };
+  }
 
   private run(pipeline: Pipeline, context: HandshakeContext): Promise<void> {
     return pipeline.handle(context).catch((error: unknown) => {
