@@ -8,7 +8,6 @@ import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import {
   createRequestContext,
-  isClosingConnection,
   createUpgradeContext,
   type HandshakeContext,
   type RouteInfo,
@@ -18,7 +17,7 @@ import { clientIpOf } from "./client-ip.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
-import { inTurn, trackResponse } from "./response-order.js";
+import { inTurn, responseReadingBody } from "./response-order.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
 import { httpsFields } from "./tls/config.js";
@@ -164,7 +163,11 @@ export class GatewayHttpServer {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    trackResponse(req.socket, res);
+    // Pipelined behind another request, it is served once that one is answered; never when that one closed the line.
+    inTurn(req.socket, res, () => this.serveRequest(req, res), dropPipelined);
+  };
+
+  private serveRequest(req: IncomingMessage, res: ServerResponse): void {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs, as for upgrades.
@@ -181,21 +184,22 @@ export class GatewayHttpServer {
       return;
     }
     this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match, req.socket), clientIp, log));
-  };
+  }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // From here on the socket is ours: an error listener must exist before anything can go wrong.
     socket.on("error", ignoreSocketError);
-    // Pipelined behind plain requests, it is answered after their responses, never before or between them.
-    inTurn(socket, () => this.serveUpgrade(req, socket, head));
+    // Pipelined behind plain requests, it is answered after their responses, never before or between them; behind one
+    // answered with Connection: close (RFC 9112 §9.6) it is not served.
+    inTurn(
+      socket,
+      undefined,
+      () => this.serveUpgrade(req, socket, head),
+      () => socket.destroy(),
+    );
   };
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (isClosingConnection(socket)) {
-      // Pipelined behind a request answered with Connection: close (RFC 9112 §9.6): not served.
-      socket.destroy();
-      return;
-    }
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
@@ -244,7 +248,18 @@ export class GatewayHttpServer {
     }
     const status = clientErrorStatus(error.code);
     this.log.debug({ server: this.name, status, code: error.code }, "malformed request");
-    writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
+    const answer = (): void =>
+      writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
+    const inBody = responseReadingBody(socket);
+    if (inBody !== undefined) {
+      // The broken bytes are the body of the request being served: answer it now, or cut it if its answer has begun.
+      if (inBody.headersSent) socket.destroy();
+      else answer();
+      return;
+    }
+    // A broken request pipelined behind others is answered after them, in order; nothing more is read meanwhile.
+    socket.pause();
+    inTurn(socket, undefined, answer, () => socket.destroy());
   };
 }
 
@@ -288,6 +303,9 @@ export function listenerOf(spec: HTTPServerSpec): string {
 }
 
 const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
+
+/** A request pipelined behind the connection's last answer: Node closes the connection; nothing is sent for it. */
+function dropPipelined(): void {}
 
 /** Socket errors after a request is answered (resets, broken pipes) are the peer's business, not a crash. */
 function ignoreSocketError(): void {}

@@ -1,57 +1,59 @@
-// Node's server emits 'upgrade' for a request pipelined behind plain requests as soon as it parses it, while their
-// responses may still be on their way: anything written for the upgrade then (a 101, a refusal) would reach the
-// client first and be taken for the earlier request's answer. An upgrade waits here for its turn.
+// One request at a time per client connection. Node's server emits 'request' and 'upgrade' for pipelined requests as
+// soon as it parses them, while the responses before them may still be on their way: an upgrade's 101 or refusal
+// would reach the client first and be read as the earlier answer, and a request behind one that closes the connection
+// would reach the backend although its answer can never be sent. Each waits here for the one before it to finish.
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { isClosingConnection } from "../pipeline/context.js";
 
-interface Turns {
-  /** Responses on the connection not yet complete. */
-  open: number;
-  /** Upgrades parsed behind them, to run once none is open. */
+interface Line {
+  /** A request of the connection is being served (its response is not complete yet, or it upgraded). */
+  serving: boolean;
+  /** The response of the plain request being served. */
+  response: ServerResponse | undefined;
+  /** Requests parsed behind it, in order. */
   waiting: Array<() => void>;
 }
 
-const turnsBySocket = new WeakMap<object, Turns>();
+const lines = new WeakMap<object, Line>();
 
-/** Counts `res` as open on its connection until it is complete (or cut off). */
-export function trackResponse(socket: object, res: ServerResponse): void {
-  let turns = turnsBySocket.get(socket);
-  if (turns === undefined) {
-    turns = { open: 0, waiting: [] };
-    turnsBySocket.set(socket, turns);
+/**
+ * Serves a request once every earlier request on `socket` is answered in full: `serve` runs then, and the turn ends
+ * when `res` closes (an upgrade passes none: the connection is its own from then on). When the connection is closing
+ * by then (an earlier answer said `Connection: close`, or the client left), `drop` runs instead.
+ */
+export function inTurn(socket: Duplex, res: ServerResponse | undefined, serve: () => void, drop: () => void): void {
+  let line = lines.get(socket);
+  if (line === undefined) {
+    line = { serving: false, response: undefined, waiting: [] };
+    lines.set(socket, line);
   }
-  turns.open++;
-  const state = turns;
-  // 'close' follows 'finish' (whole response written to the socket) and also ends a cut-off one.
-  res.once("close", () => {
-    state.open--;
-    if (state.open > 0) return;
-    for (const run of state.waiting.splice(0)) run();
-  });
+  const current = line;
+  const next = (): void => {
+    current.serving = false;
+    current.response = undefined;
+    current.waiting.shift()?.();
+  };
+  const start = (): void => {
+    if (socket.destroyed || !socket.writable || isClosingConnection(socket)) {
+      drop();
+      next();
+      return;
+    }
+    current.serving = true;
+    current.response = res;
+    res?.once("close", next);
+    serve();
+  };
+  if (current.serving) current.waiting.push(start);
+  else start();
 }
 
 /**
- * Runs `serve` once every response opened earlier on `socket` is complete, at once when none is; never when the
- * client's connection is gone by then (the socket is destroyed instead).
+ * The response of the request being served on `socket` while Node's parser is still inside that request's body: a
+ * parse error now is that request's own, not one pipelined behind it.
  */
-export function inTurn(socket: Duplex, serve: () => void): void {
-  const turns = turnsBySocket.get(socket);
-  if (turns === undefined || turns.open === 0) {
-    serve();
-    return;
-  }
-  const onClose = (): void => {
-    const index = turns.waiting.indexOf(run);
-    if (index >= 0) turns.waiting.splice(index, 1);
-  };
-  const run = (): void => {
-    socket.off("close", onClose);
-    if (socket.destroyed || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    serve();
-  };
-  socket.once("close", onClose);
-  turns.waiting.push(run);
+export function responseReadingBody(socket: Duplex): ServerResponse | undefined {
+  const response = lines.get(socket)?.response;
+  return response !== undefined && !response.req.complete ? response : undefined;
 }
