@@ -154,11 +154,14 @@ describe("path normalisation: encodings against protected routes (wsgate run)", 
   let protectedBackend: RecordingBackend;
   let gateway: GatewayProcess;
   let port: number;
+  /** A second HTTPServer with the same rules and allowBackslash, allowPathParameters, allowEncodedSlash on. */
+  let lenientPort: number;
 
   before(async () => {
     publicBackend = await startRecordingBackend();
     protectedBackend = await startRecordingBackend();
     port = await freePort();
+    lenientPort = await freePort();
     const proxy = (url: string): string => `
   - kind: Proxy
     name: proxy
@@ -181,11 +184,11 @@ describe("path normalisation: encodings against protected routes (wsgate run)", 
   - filter: validator
     jumpIf: {invalid: END}
   - filter: proxy`;
-    gateway = await GatewayProcess.start(`
+    const server = (name: string, serverPort: number, extra = ""): string => `
 kind: HTTPServer
-name: paths-server
-port: ${port}
-address: 127.0.0.1
+name: ${name}
+port: ${serverPort}
+address: 127.0.0.1${extra}
 rules:
   - paths:
       - pathPrefix: /admin/
@@ -201,7 +204,14 @@ rules:
       - pathPrefix: /rl/
         backend: rl
       - pathPrefix: /
-        backend: public
+        backend: public`;
+    const lenient = `
+allowBackslash: true
+allowPathParameters: true
+allowEncodedSlash: true`;
+    gateway = await GatewayProcess.start(
+      `${server("paths-server", port)}
+---${server("lenient-server", lenientPort, lenient)}
 ---
 kind: Pipeline
 name: admin
@@ -242,7 +252,9 @@ filters:
 kind: Pipeline
 name: public
 filters:${proxy(publicBackend.url)}
-`);
+`,
+      { servers: 2 },
+    );
   });
 
   after(async () => {
@@ -302,6 +314,27 @@ filters:${proxy(publicBackend.url)}
     }
     assert.equal(await send(port, "/rl/other", "rl-other"), 200);
     assert.equal(arrived(publicBackend, "rl-other")?.url, "/rl/other");
+  });
+
+  it("allowBackslash, allowPathParameters, allowEncodedSlash: accepted, yet never a way around a protected route", async () => {
+    const rows: Array<[string, number, string | undefined]> = [
+      ["/public\\..\\admin\\x", 403, undefined],
+      ["/public\\x", 200, "/public/x"],
+      ["/public/%5c..%5cadmin", 200, "/public/%5C..%5Cadmin"],
+      ["/public/..%2fadmin/x", 200, "/public/..%2Fadmin/x"],
+      ["/public/x;jsessionid=1", 200, "/public/x;jsessionid=1"],
+      ["/public/a;v=1/../../admin/x", 403, undefined],
+      ["/public/..;/admin/x", 400, undefined],
+      ["/public/;x/../admin/x", 400, undefined],
+      ["/public/.;x/admin/x", 400, undefined],
+      ["/public/%00", 400, undefined],
+    ];
+    for (const [index, [target, status, reached]] of rows.entries()) {
+      assert.equal(await send(lenientPort, target, `lenient${index}`), status, target);
+      const request = arrived(publicBackend, `lenient${index}`);
+      assert.equal(request?.url, reached, target);
+      if (request !== undefined) assert.equal(whatwgPath(request.url), request.url, target);
+    }
   });
 
   it("nothing reached a backend that its URL parser reads as another path, nor a protected path without the key", () => {
