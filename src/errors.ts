@@ -188,3 +188,24 @@ export class StoreStartTimeoutError extends Error {
     super(`etcd at ${endpoints.join(",")} did not answer within ${waitedMs} ms (${reason}); not starting`);
   }
 }
+
+/** Why a request-target was refused (src/server/request-target.ts); each a stable code of RequestTargetError. */
+export type RequestTargetRefusal =
+  | "WSG_TARGET_MALFORMED"
+  | "WSG_TARGET_CONTROL"
+  | "WSG_TARGET_ENCODED_SLASH"
+  | "WSG_TARGET_BACKSLASH"
+  | "WSG_TARGET_PATH_PARAMETER"
+  | "WSG_TARGET_AUTHORITY_MISMATCH";
+
+/** A request-target two parsers could read differently, or not a target at all: refused before routing. */
+export class RequestTargetError extends GatewayError {
+  readonly status = 400;
+  readonly side = "client";
+  constructor(
+    readonly code: RequestTargetRefusal,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}

@@ -3,7 +3,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
-import { RouteBusyError, RouteNotFoundError } from "../errors.js";
+import { RequestTargetError, RouteBusyError, RouteNotFoundError, type GatewayError } from "../errors.js";
 import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -17,6 +17,7 @@ import { clientIpOf } from "./client-ip.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
+import { parseRequestTarget, type PathPolicy } from "./request-target.js";
 import { inTurn, responseReadingBody } from "./response-order.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
@@ -121,16 +122,20 @@ export class GatewayHttpServer {
     this.server.closeAllConnections();
   }
 
-  private route(req: IncomingMessage): { match: RouteMatch; pipeline: Pipeline } | undefined {
-    const match = this.routing.router.match({
-      method: req.method ?? "GET",
-      host: req.headers.host,
-      url: req.url ?? "",
-      headers: req.headers,
-    });
-    if (match === undefined) return undefined;
-    const pipeline = this.pipelines.get(match.backend);
-    return pipeline === undefined ? undefined : { match, pipeline };
+  /**
+   * Normalises the request-target once (request-target.ts) and routes on it; `req.url` becomes the normalised
+   * origin-form target, so every filter after this reads the path the router matched. A refused target: its error.
+   */
+  private route(req: IncomingMessage): { match: RouteMatch; pipeline: Pipeline } | GatewayError {
+    const method = req.method ?? "GET";
+    const host = req.headers.host;
+    const target = parseRequestTarget(req.url ?? "", method, host, this.routing.paths);
+    if (target instanceof RequestTargetError) return target;
+    if (target.form !== "asterisk") req.url = target.path + target.search;
+    const match = this.routing.router.match({ method, host, target, headers: req.headers });
+    if (match instanceof RequestTargetError) return match;
+    const pipeline = match === undefined ? undefined : this.pipelines.get(match.backend);
+    return match === undefined || pipeline === undefined ? new RouteNotFoundError() : { match, pipeline };
   }
 
   private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
@@ -173,14 +178,15 @@ export class GatewayHttpServer {
     // Made when something logs, as for upgrades.
     const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
     const routed = this.route(req);
-    if (!this.ipAllowed(clientIp, routed?.match)) {
+    const refused = routed instanceof Error;
+    if (!this.ipAllowed(clientIp, refused ? undefined : routed.match)) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
       context.reject(ipBlocked(clientIp));
       return;
     }
-    if (routed === undefined) {
+    if (refused) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
-      context.reject(new RouteNotFoundError());
+      context.reject(routed);
       return;
     }
     this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match, req.socket), clientIp, log));
@@ -204,15 +210,14 @@ export class GatewayHttpServer {
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
     const routed = this.route(req);
+    const refused = routed instanceof Error;
     const tcp = socket as Socket;
-    if (!this.ipAllowed(clientIp, routed?.match)) {
+    if (!this.ipAllowed(clientIp, refused ? undefined : routed.match)) {
       createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
       return;
     }
-    if (routed === undefined) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(
-        new RouteNotFoundError(),
-      );
+    if (refused) {
+      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(routed);
       return;
     }
     const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log);
@@ -266,6 +271,8 @@ export class GatewayHttpServer {
 /** What routing reads of a spec, built at once so that a reload swaps it in one step. */
 interface Routing {
   router: Router;
+  /** What request paths may hold beyond plain RFC 3986 (`allowBackslash`, ...). */
+  paths: PathPolicy;
   /** The identity of each route, by rule and path index. */
   routes: RouteIdentity[][];
   maxPendingPerRoute: number;
@@ -282,6 +289,11 @@ function routingOf(spec: HTTPServerSpec): Routing {
     filter === undefined ? undefined : new IPFilter(filter);
   return {
     router: new Router(spec.rules),
+    paths: {
+      allowBackslash: spec.allowBackslash,
+      allowPathParameters: spec.allowPathParameters,
+      allowEncodedSlash: spec.allowEncodedSlash,
+    },
     routes: routeIdentities(spec.name, spec.rules),
     maxPendingPerRoute: spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2)),
     ipFilters: {

@@ -3,19 +3,21 @@ import type { IncomingHttpHeaders } from "node:http";
 import { compileHostPattern, compileHostRegexp, normalizeRequestHost } from "./host-pattern.js";
 import type { HostMatcher } from "./host-pattern.js";
 import type { HeaderMatchSpec, PathRuleSpec, RouteRuleSpec } from "./route-spec.js";
+import { CONFIG_PATHS, normalizePath, parseRequestTarget, type RequestTarget } from "./request-target.js";
+import { RequestTargetError } from "../errors.js";
 
 export interface RouteRequest {
   method: string;
   /** Raw Host header: may carry a port, may be a bracketed IPv6 address. */
   host: string | undefined;
-  /** Raw request target: origin-form path + query, or absolute-form. */
-  url: string;
+  /** The request-target as parseRequestTarget normalised it: what every later step reads. */
+  target: RequestTarget;
   headers: IncomingHttpHeaders;
 }
 
 export interface RouteMatch {
   backend: string;
-  /** Path + query to send upstream: the origin-form target, rewritten when the path rule says so. */
+  /** Path + query to send upstream: the normalised origin-form target, rewritten (and normalised again) where set. */
   target: string;
   ruleIndex: number;
   pathIndex: number;
@@ -23,9 +25,9 @@ export interface RouteMatch {
 }
 
 /**
- * Routes requests to backends. Paths are compared in RFC 3986 normal form (escapes of unreserved
- * characters decoded, other escapes with uppercase hex, never throwing); rule paths are normalized the same way.
- * Header and query conditions see a missing value as "" (as Easegress does).
+ * Routes requests to backends. Paths are compared as parseRequestTarget normalised them (request-target.ts); rule
+ * paths and rewriteTarget results are normalised by the same function. Header and query conditions see a missing
+ * value as "" (as Easegress does).
  */
 export class Router {
   readonly #rules: readonly CompiledRule[];
@@ -36,11 +38,12 @@ export class Router {
     this.#needsHost = this.#rules.some((rule) => rule.hosts.length > 0);
   }
 
-  match(request: RouteRequest): RouteMatch | undefined {
-    const target = parseRequestTarget(request.url);
-    if (target === undefined) return undefined;
+  /** The route taken, undefined when none matches, or the refusal of a rewritten target that cannot be normalised. */
+  match(request: RouteRequest): RouteMatch | RequestTargetError | undefined {
+    const { target } = request;
+    if (target.form === "asterisk") return undefined;
     const host = this.#needsHost ? normalizeRequestHost(request.host) : undefined;
-    const path = normalizePath(target.path);
+    const { path } = target;
     let query: URLSearchParams | undefined;
     for (const rule of this.#rules) {
       if (!hostMatches(rule.hosts, host)) continue;
@@ -50,12 +53,14 @@ export class Router {
         if (how === undefined) continue;
         if (!valuesMatch(candidate.headers, candidate.matchAllHeaders, request.headers, headerValue)) continue;
         if (candidate.queries.length > 0) {
-          query ??= new URLSearchParams(target.query);
+          query ??= new URLSearchParams(target.search);
           if (!valuesMatch(candidate.queries, candidate.matchAllQueries, query, queryValue)) continue;
         }
+        const upstreamTarget = rewrittenTarget(candidate, how, target);
+        if (typeof upstreamTarget !== "string") return upstreamTarget;
         return {
           backend: candidate.backend,
-          target: rewrittenTarget(candidate, how, path, target),
+          target: upstreamTarget,
           ruleIndex: rule.ruleIndex,
           pathIndex: candidate.pathIndex,
           clientMaxBodySize: candidate.clientMaxBodySize,
@@ -97,17 +102,6 @@ interface ValueCondition {
 /** Which path condition held; decides how rewriteTarget applies. */
 type PathMatchKind = "exact" | "prefix" | "regexp" | "any";
 
-interface RequestTarget {
-  /** Raw path, never empty, without query or fragment. */
-  path: string;
-  /** Query without the leading "?". */
-  query: string;
-  /** "?query" exactly as received, or "" when there is none. */
-  querySuffix: string;
-  /** What to send upstream when nothing is rewritten. */
-  originForm: string;
-}
-
 function compileRule(rule: RouteRuleSpec, ruleIndex: number): CompiledRule {
   const where = `rules[${ruleIndex}]`;
   const hosts: HostMatcher[] = [];
@@ -128,7 +122,7 @@ function compilePath(spec: PathRuleSpec, pathIndex: number, where: string): Comp
     prefix: nonEmpty(pathPrefix) ? withLocation(`${where}.pathPrefix`, normalizeConfigPath, pathPrefix) : undefined,
     regexp: nonEmpty(pathRegexp) ? withLocation(`${where}.pathRegexp`, compileRegexp, pathRegexp) : undefined,
     rewriteTarget: nonEmpty(rewriteTarget)
-      ? withLocation(`${where}.rewriteTarget`, encodeUnsafeCharacters, rewriteTarget)
+      ? withLocation(`${where}.rewriteTarget`, checkRewriteTarget, rewriteTarget)
       : undefined,
     methods: methods?.length ? new Set(methods.map((method) => method.toUpperCase())) : undefined,
     // Node lowercases incoming header names; query keys stay case-sensitive.
@@ -218,109 +212,38 @@ function queryValue(query: URLSearchParams, key: string): string {
   return query.get(key) ?? "";
 }
 
-function rewrittenTarget(candidate: CompiledPath, how: PathMatchKind, path: string, target: RequestTarget): string {
+function rewrittenTarget(
+  candidate: CompiledPath,
+  how: PathMatchKind,
+  target: RequestTarget,
+): string | RequestTargetError {
+  const { path, search } = target;
   const rewrite = candidate.rewriteTarget;
-  if (rewrite === undefined || how === "any") return target.originForm;
+  if (rewrite === undefined || how === "any") return path + search;
   let rewritten: string;
   if (how === "exact") rewritten = rewrite;
   else if (how === "prefix") rewritten = rewrite + path.slice(candidate.prefix?.length ?? 0);
   else rewritten = candidate.regexp === undefined ? path : path.replace(candidate.regexp, rewrite);
   // A regexp replacement can eat the leading slash; an upstream request target needs it.
   if (rewritten.charCodeAt(0) !== SLASH) rewritten = "/" + rewritten;
-  return rewritten + target.querySuffix;
+  // Pieces of a normal path joined to the operator's text can form "..": the result is normalised like a request.
+  const normalized = parseRequestTarget(rewritten + search, "GET", undefined, CONFIG_PATHS);
+  return normalized instanceof RequestTargetError ? normalized : normalized.path + normalized.search;
 }
 
 const SLASH = 0x2f;
-const ABSOLUTE_FORM = /^(?:https?|wss?):\/\/[^/?#]+/i;
-
-// Origin-form ("/p?q") or absolute-form ("http://h/p?q", routed by its path); "*", "", authority-form: unroutable.
-function parseRequestTarget(url: string): RequestTarget | undefined {
-  let start = 0;
-  if (url.charCodeAt(0) !== SLASH) {
-    const scheme = ABSOLUTE_FORM.exec(url);
-    if (scheme === null) return undefined;
-    start = scheme[0].length;
-  }
-  let pathEnd = start;
-  while (pathEnd < url.length) {
-    const code = url.charCodeAt(pathEnd);
-    if (code === 0x3f /* ? */ || code === 0x23 /* # */) break;
-    pathEnd++;
-  }
-  let query = "";
-  let querySuffix = "";
-  if (url.charCodeAt(pathEnd) === 0x3f) {
-    const hash = url.indexOf("#", pathEnd);
-    const queryEnd = hash < 0 ? url.length : hash;
-    query = url.slice(pathEnd + 1, queryEnd);
-    querySuffix = url.slice(pathEnd, queryEnd);
-  }
-  if (start === 0) return { path: url.slice(0, pathEnd), query, querySuffix, originForm: url };
-  // Absolute-form without a path ("http://h?q") still addresses "/".
-  const emptyPath = pathEnd === start;
-  return {
-    path: emptyPath ? "/" : url.slice(start, pathEnd),
-    query,
-    querySuffix,
-    originForm: emptyPath ? "/" + url.slice(start) : url.slice(start),
-  };
-}
-
-const HEX_DIGITS = "0123456789ABCDEF";
-
-/** RFC 3986 §6.2.2 normalization: decode escapes of unreserved characters, uppercase others, keep malformed ones. */
-function normalizePath(path: string): string {
-  let percent = path.indexOf("%");
-  if (percent < 0) return path;
-  let normalized = "";
-  let copied = 0;
-  while (percent >= 0) {
-    const high = hexValue(path.charCodeAt(percent + 1));
-    const low = hexValue(path.charCodeAt(percent + 2));
-    if (high >= 0 && low >= 0) {
-      const byte = high * 16 + low;
-      normalized += path.slice(copied, percent);
-      normalized += isUnreserved(byte)
-        ? String.fromCharCode(byte)
-        : "%" + HEX_DIGITS.charAt(high) + HEX_DIGITS.charAt(low);
-      copied = percent + 3;
-    }
-    percent = path.indexOf("%", percent + 1);
-  }
-  return normalized + path.slice(copied);
-}
 
 // Config paths may be written decoded ("/café", "/a b"); bring them to the form request paths are compared in.
 function normalizeConfigPath(path: string): string {
-  return normalizePath(encodeUnsafeCharacters(path));
+  const normalized = normalizePath(path, CONFIG_PATHS);
+  if (typeof normalized !== "string") throw new Error(normalized.message);
+  return normalized;
 }
 
-/** Percent-encodes (as UTF-8) what may not appear raw in a request target: controls, space, non-ASCII. */
-function encodeUnsafeCharacters(text: string): string {
-  let encoded = "";
-  for (const character of text) {
-    const code = character.charCodeAt(0);
-    encoded += code <= 0x20 || code >= 0x7f ? encodeURIComponent(character) : character;
-  }
-  return encoded;
-}
-
-function hexValue(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  if (code >= 0x41 && code <= 0x46) return code - 0x37;
-  if (code >= 0x61 && code <= 0x66) return code - 0x57;
-  return -1;
-}
-
-// ALPHA / DIGIT / "-" / "." / "_" / "~"
-function isUnreserved(byte: number): boolean {
-  return (
-    (byte >= 0x41 && byte <= 0x5a) ||
-    (byte >= 0x61 && byte <= 0x7a) ||
-    (byte >= 0x30 && byte <= 0x39) ||
-    byte === 0x2d ||
-    byte === 0x2e ||
-    byte === 0x5f ||
-    byte === 0x7e
-  );
+// A rewriteTarget is normalised with each request; what could never be normalised is a config error now.
+function checkRewriteTarget(rewrite: string): string {
+  const target = rewrite.charCodeAt(0) === SLASH ? rewrite : "/" + rewrite;
+  const normalized = parseRequestTarget(target, "GET", undefined, CONFIG_PATHS);
+  if (normalized instanceof RequestTargetError) throw new Error(normalized.message);
+  return rewrite;
 }

@@ -120,6 +120,22 @@ const httpServerFields = z.strictObject({
   clientHeaderTimeout: durationSchema
     .prefault("10s")
     .describe("How long a client may take to send its request headers."),
+  allowBackslash: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Accept `\\` in request paths and read it as `/` (as WHATWG URL parsers do) before routing; off: 400. `%5C` follows `allowEncodedSlash`.",
+    ),
+  allowPathParameters: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Accept `;` in request paths, kept as sent (`/a;jsessionid=1`); a segment that is empty, `.` or `..` before its `;` is still refused. Off: 400.",
+    ),
+  allowEncodedSlash: z
+    .boolean()
+    .default(false)
+    .describe("Accept `%2F` and `%5C` in request paths, kept encoded so that they are never separators; off: 400."),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()
