@@ -47,8 +47,9 @@ export function parseRequestTarget(
   const absolute = ABSOLUTE_FORM.exec(raw);
   if (absolute === null) return new RequestTargetError("WSG_TARGET_MALFORMED", "request target is not a path");
   const [prefix, scheme = "", authority = ""] = absolute;
-  if (authority.includes("@")) {
-    return new RequestTargetError("WSG_TARGET_MALFORMED", "request target may not carry user information");
+  // User information, or a "\\" that WHATWG URL would read as the start of the path.
+  if (authority.includes("@") || authority.includes("\\")) {
+    return new RequestTargetError("WSG_TARGET_MALFORMED", "malformed authority in request target");
   }
   if (host === undefined || canonicalAuthority(scheme, authority) !== canonicalAuthority(scheme, host)) {
     return new RequestTargetError("WSG_TARGET_AUTHORITY_MISMATCH", "absolute-form target names another host");
@@ -95,8 +96,12 @@ const HEX_DIGITS = "0123456789ABCDEF";
 
 /** Step one: every escape checked and brought to one spelling; `\` and `;` refused or allowed; raw oddities encoded. */
 function normalizeCharacters(path: string, policy: PathPolicy): string | RequestTargetError {
-  let out = "";
-  for (let index = 0; index < path.length; index++) {
+  // Most paths need nothing here: copy only from the first character that does.
+  let first = 0;
+  while (first < path.length && isPlain(path.charCodeAt(first))) first++;
+  if (first === path.length) return path;
+  let out = path.slice(0, first);
+  for (let index = first; index < path.length; index++) {
     const code = path.charCodeAt(index);
     if (code === PERCENT) {
       const high = hexValue(path.charCodeAt(index + 1));
@@ -149,11 +154,15 @@ const RAW_UNSAFE = ' "<>`{}|^';
  * and empty segments merged (so "//admin" is "/admin"); a trailing "/", "/." or "/.." leaves a trailing slash.
  */
 function removeDotSegments(path: string, policy: PathPolicy): string | RequestTargetError {
+  const rooted = path.charCodeAt(0) === SLASH;
+  if (rooted && !path.includes("/.") && !path.includes("//") && !(policy.allowPathParameters && path.includes(";"))) {
+    return path;
+  }
   const kept: string[] = [];
   const segments = path.split("/");
   let trailingSlash = false;
-  // segments[0] is the "" before the leading slash.
-  for (let index = 1; index < segments.length; index++) {
+  // With a leading slash, segments[0] is the "" before it.
+  for (let index = rooted ? 1 : 0; index < segments.length; index++) {
     const segment = segments[index] ?? "";
     trailingSlash = segment === "" || segment === "." || segment === "..";
     if (segment === "" || segment === ".") continue;
@@ -176,6 +185,20 @@ function plainSegmentName(segment: string): boolean {
   if (semicolon < 0) return true;
   const name = segment.slice(0, semicolon);
   return name !== "" && name !== "." && name !== "..";
+}
+
+// Printable ASCII that step one leaves as it is: not "%", "\\", ";" nor one of RAW_UNSAFE.
+const PLAIN = new Uint8Array(0x80).map((_, code) =>
+  code > 0x20 &&
+  code < 0x7f &&
+  !"%\\;".includes(String.fromCharCode(code)) &&
+  !RAW_UNSAFE.includes(String.fromCharCode(code))
+    ? 1
+    : 0,
+);
+
+function isPlain(code: number): boolean {
+  return code < 0x80 && PLAIN[code] === 1;
 }
 
 function hexValue(code: number): number {

@@ -25,6 +25,9 @@ describe("reference configurations validate as written", () => {
         clientMaxBodySize: 4194304,
         xForwardedFor: false,
         clientHeaderTimeout: 10_000,
+        allowBackslash: false,
+        allowPathParameters: false,
+        allowEncodedSlash: false,
         rules: [
           {
             hosts: [],

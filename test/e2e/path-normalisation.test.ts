@@ -337,6 +337,20 @@ filters:${proxy(publicBackend.url)}
     }
   });
 
+  it("each refusal is logged with its stable WSG_TARGET_* code", () => {
+    const codes = new Set(gateway.logs.filter((line) => line.status === 400).map((line) => line.code));
+    for (const code of [
+      "WSG_TARGET_MALFORMED",
+      "WSG_TARGET_CONTROL",
+      "WSG_TARGET_ENCODED_SLASH",
+      "WSG_TARGET_BACKSLASH",
+      "WSG_TARGET_PATH_PARAMETER",
+      "WSG_TARGET_AUTHORITY_MISMATCH",
+    ]) {
+      assert.ok(codes.has(code), `${code} in ${[...codes].join(", ")}`);
+    }
+  });
+
   it("nothing reached a backend that its URL parser reads as another path, nor a protected path without the key", () => {
     for (const request of publicBackend.requests) {
       const path = whatwgPath(request.url);

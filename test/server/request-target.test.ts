@@ -122,6 +122,7 @@ describe("request-target: refusals", () => {
     ["http://", "WSG_TARGET_MALFORMED"],
     ["http:///x", "WSG_TARGET_MALFORMED"],
     ["http://user@gw.test/", "WSG_TARGET_MALFORMED"],
+    ["http://gw.test\\@evil.test/", "WSG_TARGET_MALFORMED"],
     ["http://evil.test/admin", "WSG_TARGET_AUTHORITY_MISMATCH"],
     ["http://gw.test:8080/admin", "WSG_TARGET_AUTHORITY_MISMATCH"],
     ["https://gw.test:80/", "WSG_TARGET_AUTHORITY_MISMATCH"],
