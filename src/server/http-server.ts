@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
 import { RouteBusyError, RouteNotFoundError } from "../errors.js";
@@ -14,9 +14,11 @@ import {
   type RouteInfo,
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
-import { clientIpOf } from "./client-ip.js";
+import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "./client-ip.js";
+import { AddressSet } from "./ip-address.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
+import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
 import { writeRawResponse } from "./raw-response.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
@@ -44,6 +46,8 @@ export class GatewayHttpServer {
   private readonly pendingHandshakes = new Map<string, number>();
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
+  /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
+  private readonly front: ProxyProtocolFront | undefined;
 
   constructor(
     private spec: HTTPServerSpec,
@@ -69,7 +73,9 @@ export class GatewayHttpServer {
       this.tls.attach(server);
       this.server = server;
     }
-    this.server.maxConnections = spec.maxConnections;
+    this.front = spec.proxyProtocol ? this.proxyProtocolFront(spec) : undefined;
+    this.listener.maxConnections = spec.maxConnections;
+    warnOnUntrustedForwardedFor(spec, log);
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
     this.server.on("clientError", this.onClientError);
@@ -77,16 +83,40 @@ export class GatewayHttpServer {
     accessLogs.configure(spec.name, spec.accessLog);
   }
 
+  /** The server that listens: the PROXY protocol front when there is one. */
+  private get listener(): NetServer {
+    return this.front?.server ?? this.server;
+  }
+
+  private proxyProtocolFront(spec: HTTPServerSpec): ProxyProtocolFront {
+    return new ProxyProtocolFront({
+      trusted: () => this.routing.trust.proxies,
+      headerTimeout: spec.clientHeaderTimeout,
+      accepted: (socket) => {
+        this.server.emit("connection", socket);
+        // Node's HTTP server reads the socket's handle directly: the bytes put back after the header must flow to
+        // it first. A TLS server reads them itself, when it starts.
+        if (this.tls === undefined) socket.resume();
+      },
+      refused: (socket, reason) =>
+        this.log.debug(
+          { server: this.name, client: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`, reason },
+          "PROXY protocol connection refused",
+        ),
+    });
+  }
+
   listen(): Promise<AddressInfo> {
+    const listener = this.listener;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         const where = `${this.spec.address ?? "*"}:${this.spec.port}`;
         reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
-      this.server.once("error", onError);
-      this.server.listen({ port: this.spec.port, host: this.spec.address }, () => {
-        this.server.off("error", onError);
-        resolve(this.server.address() as AddressInfo);
+      listener.once("error", onError);
+      listener.listen({ port: this.spec.port, host: this.spec.address }, () => {
+        listener.off("error", onError);
+        resolve(listener.address() as AddressInfo);
       });
     });
   }
@@ -100,24 +130,35 @@ export class GatewayHttpServer {
       throw new Error(`HTTPServer ${this.name}: listener fields changed; a new listener must replace this one`);
     }
     this.routing = routingOf(spec);
+    if (!untrustedForwardedFor(this.spec)) warnOnUntrustedForwardedFor(spec, this.log);
     this.spec = spec;
     // Node reads these on each new connection or check; the header-check period stays as created.
     this.server.headersTimeout = spec.clientHeaderTimeout;
     this.server.keepAliveTimeout = spec.keepAliveTimeout;
-    this.server.maxConnections = spec.maxConnections;
+    this.listener.maxConnections = spec.maxConnections;
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
   close(): Promise<void> {
     this.tls?.close();
+    const front = this.front;
+    if (front === undefined) {
+      return new Promise((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeIdleConnections();
+      });
+    }
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
+      front.server.close(() => resolve());
+      front.destroyPending();
+      // Never listening itself: close() only ends its idle connections (and reports that it was not running).
+      this.server.close(() => undefined);
     });
   }
 
   /** Ends what is still open once the drain time is over. */
   closeAllConnections(): void {
+    this.front?.destroyPending();
     this.server.closeAllConnections();
   }
 
@@ -133,7 +174,7 @@ export class GatewayHttpServer {
     return pipeline === undefined ? undefined : { match, pipeline };
   }
 
-  private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
+  private routeInfo(match: RouteMatch, socket: Socket, client: ClientAddress): RouteInfo {
     const identity = this.routing.routes[match.ruleIndex]?.[match.pathIndex];
     const route: RouteInfo = {
       server: this.name,
@@ -144,12 +185,21 @@ export class GatewayHttpServer {
       routeLabel: identity?.label ?? "",
       secure: false,
       maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
+      peer: client.peer,
     };
     if (this.tls === undefined) return route;
     route.secure = true;
     const clientCertHeaders = this.tls.headersFor(socket);
     if (clientCertHeaders !== undefined) route.clientCertHeaders = clientCertHeaders;
     return route;
+  }
+
+  /**
+   * The client's address, decided once for everything after (filters, balancing, limits, logs, upstream headers); a
+   * trusted proxy's invalid X-Forwarded-For is refused, with the peer's address standing in for the logs.
+   */
+  private clientOf(req: IncomingMessage): ClientDecision {
+    return clientAddressOf(req, this.routing.trust);
   }
 
   /** Whether the server's, the rule's and the path's `ipFilter` all let `clientIp` in. */
@@ -164,21 +214,19 @@ export class GatewayHttpServer {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
-    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const { client, refusal } = this.clientOf(req);
+    const clientIp = client.ip;
     // Made when something logs, as for upgrades.
     const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
-    const routed = this.route(req);
-    if (!this.ipAllowed(clientIp, routed?.match)) {
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
-      context.reject(ipBlocked(clientIp));
+    const routed = refusal === undefined ? this.route(req) : undefined;
+    const early = refusal ?? (this.ipAllowed(clientIp, routed?.match) ? undefined : ipBlocked(clientIp));
+    if (early !== undefined || routed === undefined) {
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log);
+      context.reject(early ?? new RouteNotFoundError());
       return;
     }
-    if (routed === undefined) {
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
-      context.reject(new RouteNotFoundError());
-      return;
-    }
-    this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match, req.socket), clientIp, log));
+    const route = this.routeInfo(routed.match, req.socket, client);
+    this.run(routed.pipeline, createRequestContext(req, res, route, clientIp, log));
   };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -189,22 +237,19 @@ export class GatewayHttpServer {
       socket.destroy();
       return;
     }
-    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const { client, refusal } = this.clientOf(req);
+    const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
-    const routed = this.route(req);
+    const routed = refusal === undefined ? this.route(req) : undefined;
     const tcp = socket as Socket;
-    if (!this.ipAllowed(clientIp, routed?.match)) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
+    const early = refusal ?? (this.ipAllowed(clientIp, routed?.match) ? undefined : ipBlocked(clientIp));
+    if (early !== undefined || routed === undefined) {
+      const route = this.routeInfo(NO_MATCH, tcp, client);
+      createUpgradeContext(req, tcp, head, route, clientIp, log).reject(early ?? new RouteNotFoundError());
       return;
     }
-    if (routed === undefined) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(
-        new RouteNotFoundError(),
-      );
-      return;
-    }
-    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log);
+    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log);
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
     const pending = this.pendingHandshakes.get(route) ?? 0;
@@ -247,6 +292,8 @@ interface Routing {
   /** The identity of each route, by rule and path index. */
   routes: RouteIdentity[][];
   maxPendingPerRoute: number;
+  /** `trustedProxies` and `xForwardedFor`: whose word on the client address is taken. */
+  trust: ClientTrust;
   /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
   ipFilters: {
     server: IPFilter | undefined;
@@ -262,6 +309,7 @@ function routingOf(spec: HTTPServerSpec): Routing {
     router: new Router(spec.rules),
     routes: routeIdentities(spec.name, spec.rules),
     maxPendingPerRoute: spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2)),
+    trust: { proxies: new AddressSet(spec.trustedProxies), readForwardedFor: spec.xForwardedFor },
     ipFilters: {
       server: ipFilterOf(spec.ipFilter),
       rules: spec.rules.map((rule) => ipFilterOf(rule.ipFilter)),
@@ -275,12 +323,30 @@ function routingOf(spec: HTTPServerSpec): Routing {
  * listener, others need a new one.
  */
 export function listenerOf(spec: HTTPServerSpec): string {
-  const fields: Record<string, unknown> = { port: spec.port, address: spec.address, https: spec.https };
+  const fields: Record<string, unknown> = {
+    port: spec.port,
+    address: spec.address,
+    https: spec.https,
+    proxyProtocol: spec.proxyProtocol,
+  };
   for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
   return stableJson(fields);
 }
 
 const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
+
+/** `xForwardedFor: true` (as Easegress configs have it) believes no peer until `trustedProxies` names some. */
+function untrustedForwardedFor(spec: HTTPServerSpec): boolean {
+  return spec.xForwardedFor && spec.trustedProxies.length === 0;
+}
+
+function warnOnUntrustedForwardedFor(spec: HTTPServerSpec, log: Logger): void {
+  if (!untrustedForwardedFor(spec)) return;
+  log.warn(
+    { server: spec.name, event: "xff_untrusted" },
+    "xForwardedFor: true without trustedProxies trusts no peer: X-Forwarded-For is ignored and removed",
+  );
+}
 
 /** Socket errors after a request is answered (resets, broken pipes) are the peer's business, not a crash. */
 function ignoreSocketError(): void {}

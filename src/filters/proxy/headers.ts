@@ -3,11 +3,15 @@
 import type { IncomingMessage } from "node:http";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
+import type { PeerInfo } from "../../server/client-ip.js";
+import { forwardingHeaders, isForwardingHeader } from "../../server/forwarded-headers.js";
 
 export interface ProxyHeaderInput {
   req: IncomingMessage;
   server: UpstreamServer;
   clientIp: string;
+  /** The connection's peer (`context.route.peer`): a trusted proxy's forwarding headers are kept. */
+  peer?: PeerInfo | undefined;
   /** The client reached us over TLS. */
   secure: boolean;
   /** The request has a body without Content-Length: it goes chunked to the backend. */
@@ -16,8 +20,8 @@ export interface ProxyHeaderInput {
   extra: ReadonlyArray<readonly [string, string]>;
 }
 
-/** Set by the gateway itself; `Expect` is answered by the gateway (100 Continue), not by the backend. */
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "expect"]);
+/** Set by the gateway itself (and the forwarding headers, see forwarded-headers.ts); `Expect` is answered by the gateway (100 Continue), not by the backend. */
+const REPLACED = new Set(["host", "expect"]);
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
@@ -28,14 +32,11 @@ export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [st
   const replacedByFilters = new Set(input.extra.map(([name]) => name.toLowerCase()));
   for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
     const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
+    if (!REPLACED.has(lower) && !replacedByFilters.has(lower) && !isForwardingHeader(lower)) headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
   if (input.chunked) headers.push(["Transfer-Encoding", "chunked"]);
-  const prior = req.headers["x-forwarded-for"];
-  headers.push(["X-Forwarded-For", prior === undefined ? input.clientIp : `${prior}, ${input.clientIp}`]);
-  if (clientHost !== undefined) headers.push(["X-Forwarded-Host", clientHost]);
-  headers.push(["X-Forwarded-Proto", input.secure ? "https" : "http"]);
+  headers.push(...forwardingHeaders(input));
   return headers;
 }
 

@@ -204,6 +204,7 @@ export class HttpProxy implements Filter {
         req,
         server,
         clientIp: context.clientIp,
+        peer: context.route.peer,
         secure: context.route.secure,
         chunked,
         extra: context.upstreamHeaders,

@@ -148,6 +148,7 @@ export class WebSocketProxy implements Filter {
             req: context.req,
             server,
             clientIp: context.clientIp,
+            peer: context.route.peer,
             secure: context.route.secure,
             key,
             defaultOrigin: this.spec.defaultOrigin,
@@ -259,6 +260,7 @@ export class WebSocketProxy implements Filter {
       pipeline: context.route.pipeline,
       backend: backendLabel,
       client: clientAddress,
+      clientIp,
       startedAt,
       origin: {
         pipelineInstance: this.pipelineInstance,
