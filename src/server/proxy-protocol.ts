@@ -20,9 +20,7 @@ export interface ProxyHeader {
 }
 
 export type ProxyHeaderVerdict =
-  | { kind: "incomplete" }
-  | { kind: "invalid"; reason: string }
-  | { kind: "header"; header: ProxyHeader };
+  { kind: "incomplete" } | { kind: "invalid"; reason: string } | { kind: "header"; header: ProxyHeader };
 
 /** The v2 signature: CR LF CR LF NUL CR LF "QUIT" LF. */
 export const PROXY_V2_SIGNATURE = Buffer.from("0d0a0d0a000d0a515549540a", "hex");

@@ -145,13 +145,15 @@ const httpServerFields = z.strictObject({
     ),
 });
 
-export const httpServerSchema = httpServerFields.superRefine((spec, ctx) => {
-  for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
-}, httpsCheckWhen).superRefine((spec, ctx) => {
-  if (!spec.proxyProtocol || spec.trustedProxies.length > 0) return;
-  const message = "proxyProtocol needs trustedProxies: PROXY headers are taken only from the proxies listed there";
-  ctx.addIssue({ code: "custom", path: ["proxyProtocol"], message, input: spec.proxyProtocol });
-});
+export const httpServerSchema = httpServerFields
+  .superRefine((spec, ctx) => {
+    for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
+  }, httpsCheckWhen)
+  .superRefine((spec, ctx) => {
+    if (!spec.proxyProtocol || spec.trustedProxies.length > 0) return;
+    const message = "proxyProtocol needs trustedProxies: PROXY headers are taken only from the proxies listed there";
+    ctx.addIssue({ code: "custom", path: ["proxyProtocol"], message, input: spec.proxyProtocol });
+  });
 docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
 docMeta.add(httpServerSchema.shape.maxPendingHandshakesPerRoute, { default: "half of `maxConnections`" });
 
