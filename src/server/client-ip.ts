@@ -2,7 +2,8 @@
 // trustedIPs): X-Forwarded-For is believed only from a trusted peer, read from the right, trusted hops skipped.
 import type { IncomingMessage } from "node:http";
 import { InvalidForwardedForError } from "../errors.js";
-import { AddressSet, canonicalIp, peerAddress } from "./ip-address.js";
+import type { AddressSet} from "./ip-address.js";
+import { canonicalIp, peerAddress } from "./ip-address.js";
 import { proxiedPeerOf } from "./proxy-protocol-listener.js";
 
 /** Whom a server believes about where its requests come from. */
