@@ -1,10 +1,12 @@
 // The client's address, decided once per request (as nginx's realip module with real_ip_recursive, and Traefik's
 // trustedIPs): X-Forwarded-For is believed only from a trusted peer, read from the right, trusted hops skipped.
 import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import { InvalidForwardedForError } from "../errors.js";
-import type { AddressSet} from "./ip-address.js";
+import type { AddressSet } from "./ip-address.js";
 import { canonicalIp, peerAddress } from "./ip-address.js";
 import { proxiedPeerOf } from "./proxy-protocol-listener.js";
+import { proxyV2Header } from "./proxy-protocol.js";
 
 /** Whom a server believes about where its requests come from. */
 export interface ClientTrust {
@@ -77,6 +79,22 @@ export function clientInChain(entries: readonly string[], peer: string, proxies:
     if (!proxies.has(entry)) return entry;
   }
   return entries[0] ?? peer;
+}
+
+/**
+ * The PROXY v2 header that names this client to a backend: its decided address (with its port where the connection
+ * or the PROXY header gave one), and the address it reached the gateway at.
+ */
+export function clientProxyHeader(socket: Socket, clientIp: string): Buffer {
+  const proxied = proxiedPeerOf(socket);
+  const destination = proxied?.destination ?? {
+    address: peerAddress(socket.localAddress),
+    port: socket.localPort ?? 0,
+  };
+  let port = 0;
+  if (proxied?.source?.address === clientIp) port = proxied.source.port;
+  else if (proxied === undefined && peerAddress(socket.remoteAddress) === clientIp) port = socket.remotePort ?? 0;
+  return proxyV2Header({ address: clientIp, port }, destination);
 }
 
 /** The X-Forwarded-For field lines of a request, in order. */

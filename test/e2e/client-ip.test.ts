@@ -11,9 +11,9 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import { proxyV2Header } from "../../src/server/proxy-protocol.js";
+import { parseProxyHeader, proxyV2Header, type ProxyHeader } from "../../src/server/proxy-protocol.js";
 import { admin } from "../helpers/admin.js";
-import { TestPki } from "../helpers/certs.js";
+import { TestPki, startWssBackend, type WssBackend } from "../helpers/certs.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, statusOf, waitUntil, withTimeout } from "../helpers/net.js";
 import { startRecordingBackend, type RecordedRequest, type RecordingBackend } from "../helpers/recording-backend.js";
@@ -117,6 +117,45 @@ function strayForwarding(seen: RecordedRequest): string[] {
   return names;
 }
 
+interface ProxyReader {
+  port: number;
+  /** What each connection started with: its PROXY header, or undefined when it had none. */
+  headers: Array<ProxyHeader | undefined>;
+  close(): void;
+}
+
+/** A backend front that reads a PROXY header (when there is one) off each connection, then relays to `target`. */
+function startProxyReader(target: number): Promise<ProxyReader> {
+  const headers: Array<ProxyHeader | undefined> = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => undefined);
+    socket.once("data", (chunk: Buffer) => {
+      const verdict = parseProxyHeader(chunk);
+      const header = verdict.kind === "header" ? verdict.header : undefined;
+      headers.push(header);
+      const upstream = net.connect(target, "127.0.0.1");
+      sockets.add(upstream);
+      upstream.on("error", () => socket.destroy());
+      upstream.write(chunk.subarray(header?.length ?? 0));
+      socket.pipe(upstream).pipe(socket);
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        headers,
+        close: () => {
+          for (const socket of sockets) socket.destroy();
+          server.close();
+        },
+      });
+    });
+  });
+}
+
 describe("client address from trusted peers only (wsgate run)", () => {
   let backend: RecordingBackend;
   let gateway: GatewayProcess;
@@ -125,6 +164,9 @@ describe("client address from trusted peers only (wsgate run)", () => {
   let ppsPort: number;
   let untrustingPort: number;
   let accessFile: string;
+  let reader: ProxyReader;
+  let tlsReader: ProxyReader;
+  let wssBackend: WssBackend;
   let seq = 0;
 
   /** A path of its own for each request, so that the backend's record and the access line can be found. */
@@ -151,6 +193,9 @@ describe("client address from trusted peers only (wsgate run)", () => {
     backend = await startRecordingBackend();
     const pki = await TestPki.create();
     const cert = await pki.issue({ cn: "localhost", ips: ["127.0.0.1"] });
+    wssBackend = await startWssBackend({ cert });
+    reader = await startProxyReader(backend.port);
+    tlsReader = await startProxyReader(wssBackend.port);
     [xffPort, ppPort, ppsPort, untrustingPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     accessFile = join(mkdtempSync(join(tmpdir(), "wsgate-clientip-")), "access.log");
     const rules = `
@@ -164,6 +209,12 @@ rules:
         backend: perip
       - pathPrefix: /rate
         backend: rate
+      - pathPrefix: /ppout
+        backend: ppout
+      - pathPrefix: /ppwss
+        backend: ppwss
+      - pathPrefix: /noppout
+        backend: noppout
       - pathPrefix: /blocked
         backend: web
         ipFilter:
@@ -235,6 +286,36 @@ filters:
           - url: ws://127.0.0.1:${backend.port}
 ---
 kind: Pipeline
+name: ppout
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:${reader.port}
+        sendProxyProtocol: v2
+---
+kind: Pipeline
+name: noppout
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:${reader.port}
+---
+kind: Pipeline
+name: ppwss
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: wss://127.0.0.1:${tlsReader.port}
+        sendProxyProtocol: v2
+        tls: { caFile: ${pki.ca.certFile} }
+---
+kind: Pipeline
 name: perip
 filters:
   - kind: WebSocketProxy
@@ -270,6 +351,9 @@ filters:
 
   after(async () => {
     await gateway?.stop();
+    reader?.close();
+    tlsReader?.close();
+    await wssBackend?.close();
     await backend?.close();
   });
 
@@ -706,6 +790,73 @@ filters:
         "the TLS client",
       );
       assert.notEqual(outcome, "handshake completed");
+    });
+  });
+
+  describe("PROXY v2 to backends (sendProxyProtocol: v2 on a WebSocketProxy pool)", () => {
+    /** Opens a session, checks that it echoes, and returns the header its backend connection started with. */
+    const through = async (
+      url: string,
+      options: Parameters<typeof openWs>[1],
+      from: ProxyReader,
+    ): Promise<{ header: ProxyHeader | undefined; localPort: number }> => {
+      const before = from.headers.length;
+      const opened = await openWs(url, options);
+      assert.equal(opened.status, 101);
+      const ws = opened.ws as WebSocket;
+      const echoed = new Promise<string>((resolve) => ws.once("message", (data: Buffer) => resolve(data.toString())));
+      ws.send("ping");
+      assert.equal(await withTimeout(echoed, 3000, "the echo"), "ping");
+      const localPort = (ws as unknown as { _socket: net.Socket })._socket.localPort ?? 0;
+      ws.terminate();
+      assert.equal(from.headers.length, before + 1);
+      return { header: from.headers[before], localPort };
+    };
+
+    it("names a direct client with its address and port, and the gateway's address", async () => {
+      const { header, localPort } = await through(
+        `ws://127.0.0.1:${xffPort}/ppout/direct`,
+        { from: UNTRUSTED },
+        reader,
+      );
+      assert.deepEqual(header?.source, { address: UNTRUSTED, port: localPort });
+      assert.deepEqual(header?.destination, { address: "127.0.0.1", port: xffPort });
+      const seen = await recorded("/ppout/direct");
+      assert.equal(seen.headers["x-forwarded-for"], UNTRUSTED, "the request after the header is intact");
+    });
+
+    it("names the client a trusted proxy's X-Forwarded-For gave (port unknown: 0)", async () => {
+      const { header } = await through(
+        `ws://127.0.0.1:${xffPort}/ppout/xff`,
+        { headers: { "X-Forwarded-For": "203.0.113.55" } },
+        reader,
+      );
+      assert.deepEqual(header?.source, { address: "203.0.113.55", port: 0 });
+    });
+
+    it("passes on what an incoming PROXY header said, port and destination included", async () => {
+      const { header } = await through(
+        `ws://127.0.0.1:${ppPort}/ppout/pp`,
+        { prefix: "PROXY TCP4 192.0.2.99 198.51.100.1 4321 443\r\n" },
+        reader,
+      );
+      assert.deepEqual(header?.source, { address: "192.0.2.99", port: 4321 });
+      assert.deepEqual(header?.destination, { address: "198.51.100.1", port: 443 });
+    });
+
+    it("on wss:// the header comes before the TLS ClientHello", async () => {
+      const { header } = await through(
+        `ws://127.0.0.1:${xffPort}/ppwss/tls`,
+        { headers: { "X-Forwarded-For": "203.0.113.56" } },
+        tlsReader,
+      );
+      assert.deepEqual(header?.source, { address: "203.0.113.56", port: 0 });
+      assert.equal(wssBackend.upgrades.at(-1)?.headers["x-forwarded-for"], "203.0.113.56, 127.0.0.1");
+    });
+
+    it("a pool without it sends none", async () => {
+      const { header } = await through(`ws://127.0.0.1:${xffPort}/noppout/plain`, {}, reader);
+      assert.equal(header, undefined);
     });
   });
 });
