@@ -26,10 +26,13 @@ export function canonicalIp(text: string): string | undefined {
   return canonicalIPv6(text);
 }
 
-/** A socket's peer address as the gateway names it (127.0.0.1, not ::ffff:127.0.0.1). */
+/**
+ * A socket's peer address as the gateway names it (127.0.0.1, not ::ffff:127.0.0.1). The kernel already writes
+ * addresses in canonical form: only the IPv4-mapped prefix needs taking off, on every request, so no parsing here.
+ */
 export function peerAddress(address: string | undefined): string {
   if (address === undefined) return "";
-  return canonicalIp(address) ?? address;
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 /** A list of addresses and CIDR ranges (already validated by the config schema) that an address can be checked in. */
