@@ -116,6 +116,9 @@ export class GatewayHttpServer {
       listener.once("error", onError);
       listener.listen({ port: this.spec.port, host: this.spec.address }, () => {
         listener.off("error", onError);
+        // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
+        // event on: behind the PROXY protocol front it never listens itself, so it is told.
+        if (listener !== this.server) this.server.emit("listening");
         resolve(listener.address() as AddressInfo);
       });
     });

@@ -756,6 +756,13 @@ filters:
       assert.ok(Date.now() - started < 4000, `closed after ${Date.now() - started} ms`);
     });
 
+    it("after the header, slow request headers still meet clientHeaderTimeout (408)", async () => {
+      const started = Date.now();
+      const answer = await exchange(ppPort, `${v1("192.0.2.13")}GET /web/slow HTTP/1.1\r\nHost: a\r\n`, TRUSTED, 6000);
+      assert.equal(statusOf(answer.received), 408);
+      assert.ok(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
+    });
+
     it("on a TLS listener the PROXY header comes before the ClientHello", async () => {
       const path = unique("/web/tls");
       const body = await new Promise<string>((resolve, reject) => {
