@@ -164,6 +164,7 @@ describe("client address from trusted peers only (wsgate run)", () => {
   let ppsPort: number;
   let untrustingPort: number;
   let accessFile: string;
+  let config: string;
   let reader: ProxyReader;
   let tlsReader: ProxyReader;
   let wssBackend: WssBackend;
@@ -224,8 +225,7 @@ rules:
         ipFilter:
           blockByDefault: true
           allowIPs: [198.51.100.0/24]`;
-    gateway = await GatewayProcess.start(
-      `
+    config = `
 kind: HTTPServer
 name: xff
 port: ${xffPort}
@@ -344,9 +344,8 @@ filters:
     pools:
       - servers:
           - url: ${backend.url}
-`,
-      { servers: 4, admin: true },
-    );
+`;
+    gateway = await GatewayProcess.start(config, { servers: 4, admin: true });
   });
 
   after(async () => {
@@ -865,5 +864,18 @@ filters:
       const { header } = await through(`ws://127.0.0.1:${xffPort}/noppout/plain`, {}, reader);
       assert.equal(header, undefined);
     });
+  });
+
+  it("a reload that adds trustedProxies applies to the next request, on the same listener", async () => {
+    const path = unique("/web/reloaded");
+    const seen = gateway.logs.filter((line) => line["event"] === "config_applied").length;
+    gateway.rewriteConfig(config.replace("name: untrusting\n", "name: untrusting\ntrustedProxies: [127.0.0.1]\n"));
+    gateway.sighup();
+    await gateway.logsMatching((line) => line["event"] === "config_applied", seen + 1, 8000);
+    const answer = await exchange(untrustingPort, get(path, ["X-Forwarded-For: 203.0.113.9"]), TRUSTED);
+    assert.equal(statusOf(answer.received), 200);
+    assert.equal((await recorded(path)).headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    const allowed = await exchange(untrustingPort, get("/allowed/y", ["X-Forwarded-For: 198.51.100.1"]), TRUSTED);
+    assert.equal(statusOf(allowed.received), 200);
   });
 });
