@@ -209,3 +209,13 @@ export class RequestTargetError extends GatewayError {
     super(reason);
   }
 }
+
+/** A trusted proxy's X-Forwarded-For holds something that is not an IP address: no client address can be read. */
+export class InvalidForwardedForError extends GatewayError {
+  readonly code = "WSG_BAD_FORWARDED_FOR";
+  readonly status = 400;
+  readonly side = "client";
+  constructor() {
+    super("invalid X-Forwarded-For: every element must be an IP address");
+  }
+}

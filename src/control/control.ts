@@ -11,6 +11,7 @@ export interface SessionView {
   pipeline: string;
   backend: string;
   client: string;
+  clientIp: string;
   startedAt: string;
   ageMs: number;
   clientMessages: number;

@@ -19,6 +19,7 @@ export function sessionView(session: LiveSession, now: number, worker?: number):
     pipeline: session.pipeline,
     backend: session.backend,
     client: session.client,
+    clientIp: session.clientIp,
     startedAt: new Date(session.startedAt).toISOString(),
     ageMs: now - session.startedAt,
     clientMessages: totals.fromClient.messages,

@@ -27,7 +27,10 @@ export interface LiveSession {
   readonly route: string;
   readonly pipeline: string;
   readonly backend: string;
+  /** The TCP peer, `address:port` (a balancer's address behind one). */
   readonly client: string;
+  /** The client's address as the server decided it (client-ip.ts): what filters, limits and logs used. */
+  readonly clientIp: string;
   readonly startedAt: number;
   readonly origin: SessionOrigin;
   /** Messages and bytes relayed so far, each way. */

@@ -7,6 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
 import { writeRawResponse } from "../server/raw-response.js";
 import type { RouteMatch } from "../server/router.js";
+import type { PeerInfo } from "../server/client-ip.js";
 import type { ClientCertHeaders } from "../server/tls/client-cert.js";
 
 /** Where a request came in and how it was routed. */
@@ -27,12 +28,14 @@ export interface RouteInfo {
   maxBodySize?: number;
   /** Headers from the client's TLS certificate, when the HTTPServer names any (`clientCertHeaders`). */
   clientCertHeaders?: ClientCertHeaders;
+  /** The connection's peer and whether it is a trusted proxy (see client-ip.ts); absent: untrusted, the client. */
+  peer?: PeerInfo;
 }
 
 interface ContextBase {
   readonly req: IncomingMessage;
   readonly route: RouteInfo;
-  /** The client's address, or the first X-Forwarded-For entry where the server trusts it. */
+  /** The client's address: the peer's, or what a trusted proxy said (X-Forwarded-For, PROXY protocol). */
   readonly clientIp: string;
   readonly log: Logger;
   /** Set once an answer has been given; the pipeline stops there. */

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
 import { RequestTargetError, RouteBusyError, RouteNotFoundError, type GatewayError } from "../errors.js";
@@ -13,9 +13,11 @@ import {
   type RouteInfo,
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
-import { clientIpOf } from "./client-ip.js";
+import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "./client-ip.js";
+import { AddressSet } from "./ip-address.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
+import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
 import { writeRawResponse } from "./raw-response.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
 import { inTurn, responseReadingBody } from "./response-order.js";
@@ -45,6 +47,8 @@ export class GatewayHttpServer {
   private readonly pendingHandshakes = new Map<string, number>();
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
+  /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
+  private readonly front: ProxyProtocolFront | undefined;
 
   constructor(
     private spec: HTTPServerSpec,
@@ -70,7 +74,9 @@ export class GatewayHttpServer {
       this.tls.attach(server);
       this.server = server;
     }
-    this.server.maxConnections = spec.maxConnections;
+    this.front = spec.proxyProtocol ? this.proxyProtocolFront(spec) : undefined;
+    this.listener.maxConnections = spec.maxConnections;
+    warnOnUntrustedForwardedFor(spec, log);
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
     this.server.on("clientError", this.onClientError);
@@ -78,16 +84,43 @@ export class GatewayHttpServer {
     accessLogs.configure(spec.name, spec.accessLog);
   }
 
+  /** The server that listens: the PROXY protocol front when there is one. */
+  private get listener(): NetServer {
+    return this.front?.server ?? this.server;
+  }
+
+  private proxyProtocolFront(spec: HTTPServerSpec): ProxyProtocolFront {
+    return new ProxyProtocolFront({
+      trusted: () => this.routing.trust.proxies,
+      headerTimeout: spec.clientHeaderTimeout,
+      accepted: (socket) => {
+        this.server.emit("connection", socket);
+        // Node's HTTP server reads the socket's handle directly: the bytes put back after the header must flow to
+        // it first. A TLS server reads them itself, when it starts.
+        if (this.tls === undefined) socket.resume();
+      },
+      refused: (socket, reason) =>
+        this.log.debug(
+          { server: this.name, client: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`, reason },
+          "PROXY protocol connection refused",
+        ),
+    });
+  }
+
   listen(): Promise<AddressInfo> {
+    const listener = this.listener;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         const where = `${this.spec.address ?? "*"}:${this.spec.port}`;
         reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
-      this.server.once("error", onError);
-      this.server.listen({ port: this.spec.port, host: this.spec.address }, () => {
-        this.server.off("error", onError);
-        resolve(this.server.address() as AddressInfo);
+      listener.once("error", onError);
+      listener.listen({ port: this.spec.port, host: this.spec.address }, () => {
+        listener.off("error", onError);
+        // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
+        // event on: behind the PROXY protocol front it never listens itself, so it is told.
+        if (listener !== this.server) this.server.emit("listening");
+        resolve(listener.address() as AddressInfo);
       });
     });
   }
@@ -101,24 +134,35 @@ export class GatewayHttpServer {
       throw new Error(`HTTPServer ${this.name}: listener fields changed; a new listener must replace this one`);
     }
     this.routing = routingOf(spec);
+    if (!untrustedForwardedFor(this.spec)) warnOnUntrustedForwardedFor(spec, this.log);
     this.spec = spec;
     // Node reads these on each new connection or check; the header-check period stays as created.
     this.server.headersTimeout = spec.clientHeaderTimeout;
     this.server.keepAliveTimeout = spec.keepAliveTimeout;
-    this.server.maxConnections = spec.maxConnections;
+    this.listener.maxConnections = spec.maxConnections;
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
   close(): Promise<void> {
     this.tls?.close();
+    const front = this.front;
+    if (front === undefined) {
+      return new Promise((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeIdleConnections();
+      });
+    }
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
+      front.server.close(() => resolve());
+      front.destroyPending();
+      // Never listening itself: close() only ends its idle connections (and reports that it was not running).
+      this.server.close(() => undefined);
     });
   }
 
   /** Ends what is still open once the drain time is over. */
   closeAllConnections(): void {
+    this.front?.destroyPending();
     this.server.closeAllConnections();
   }
 
@@ -126,7 +170,7 @@ export class GatewayHttpServer {
    * Normalises the request-target once (request-target.ts) and routes on it; `req.url` becomes the normalised
    * origin-form target, so every filter after this reads the path the router matched. A refused target: its error.
    */
-  private route(req: IncomingMessage): { match: RouteMatch; pipeline: Pipeline } | GatewayError {
+  private route(req: IncomingMessage): Routed | GatewayError {
     const method = req.method ?? "GET";
     const host = req.headers.host;
     const target = parseRequestTarget(req.url ?? "", method, host, this.routing.paths);
@@ -138,7 +182,7 @@ export class GatewayHttpServer {
     return match === undefined || pipeline === undefined ? new RouteNotFoundError() : { match, pipeline };
   }
 
-  private routeInfo(match: RouteMatch, socket: Socket): RouteInfo {
+  private routeInfo(match: RouteMatch, socket: Socket, client: ClientAddress): RouteInfo {
     const identity = this.routing.routes[match.ruleIndex]?.[match.pathIndex];
     const route: RouteInfo = {
       server: this.name,
@@ -149,12 +193,21 @@ export class GatewayHttpServer {
       routeLabel: identity?.label ?? "",
       secure: false,
       maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
+      peer: client.peer,
     };
     if (this.tls === undefined) return route;
     route.secure = true;
     const clientCertHeaders = this.tls.headersFor(socket);
     if (clientCertHeaders !== undefined) route.clientCertHeaders = clientCertHeaders;
     return route;
+  }
+
+  /**
+   * The client's address, decided once for everything after (filters, balancing, limits, logs, upstream headers); a
+   * trusted proxy's invalid X-Forwarded-For is refused, with the peer's address standing in for the logs.
+   */
+  private clientOf(req: IncomingMessage): ClientDecision {
+    return clientAddressOf(req, this.routing.trust);
   }
 
   /** Whether the server's, the rule's and the path's `ipFilter` all let `clientIp` in. */
@@ -167,6 +220,17 @@ export class GatewayHttpServer {
     return filters.every((filter) => filter === undefined || filter.allows(clientIp));
   }
 
+  /** What answers a request before its pipeline: an unreadable client address, an ipFilter, or a refused target. */
+  private refusalOf(
+    clientIp: string,
+    routed: Routed | GatewayError,
+    clientRefusal: GatewayError | undefined,
+  ): GatewayError | undefined {
+    if (clientRefusal !== undefined) return clientRefusal;
+    if (!this.ipAllowed(clientIp, routed instanceof Error ? undefined : routed.match)) return ipBlocked(clientIp);
+    return routed instanceof Error ? routed : undefined;
+  }
+
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Pipelined behind another request, it is served once that one is answered; never when that one closed the line.
     inTurn(req.socket, res, () => this.serveRequest(req, res), dropPipelined);
@@ -174,22 +238,19 @@ export class GatewayHttpServer {
 
   private serveRequest(req: IncomingMessage, res: ServerResponse): void {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
-    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const { client, refusal } = this.clientOf(req);
+    const clientIp = client.ip;
     // Made when something logs, as for upgrades.
     const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
-    const routed = this.route(req);
-    const refused = routed instanceof Error;
-    if (!this.ipAllowed(clientIp, refused ? undefined : routed.match)) {
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
-      context.reject(ipBlocked(clientIp));
+    const routed = refusal ?? this.route(req);
+    const early = this.refusalOf(clientIp, routed, refusal);
+    if (early !== undefined || routed instanceof Error) {
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log);
+      context.reject(early ?? new RouteNotFoundError());
       return;
     }
-    if (refused) {
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
-      context.reject(routed);
-      return;
-    }
-    this.run(routed.pipeline, createRequestContext(req, res, this.routeInfo(routed.match, req.socket), clientIp, log));
+    const route = this.routeInfo(routed.match, req.socket, client);
+    this.run(routed.pipeline, createRequestContext(req, res, route, clientIp, log));
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -206,21 +267,19 @@ export class GatewayHttpServer {
   };
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const clientIp = clientIpOf(req, this.spec.xForwardedFor);
+    const { client, refusal } = this.clientOf(req);
+    const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
-    const routed = this.route(req);
-    const refused = routed instanceof Error;
+    const routed = refusal ?? this.route(req);
     const tcp = socket as Socket;
-    if (!this.ipAllowed(clientIp, refused ? undefined : routed.match)) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
+    const early = this.refusalOf(clientIp, routed, refusal);
+    if (early !== undefined || routed instanceof Error) {
+      const route = this.routeInfo(NO_MATCH, tcp, client);
+      createUpgradeContext(req, tcp, head, route, clientIp, log).reject(early ?? new RouteNotFoundError());
       return;
     }
-    if (refused) {
-      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(routed);
-      return;
-    }
-    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp), clientIp, log);
+    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log);
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
     const pending = this.pendingHandshakes.get(route) ?? 0;
@@ -268,6 +327,12 @@ export class GatewayHttpServer {
   };
 }
 
+/** A request's route and the pipeline it names. */
+interface Routed {
+  match: RouteMatch;
+  pipeline: Pipeline;
+}
+
 /** What routing reads of a spec, built at once so that a reload swaps it in one step. */
 interface Routing {
   router: Router;
@@ -276,6 +341,8 @@ interface Routing {
   /** The identity of each route, by rule and path index. */
   routes: RouteIdentity[][];
   maxPendingPerRoute: number;
+  /** `trustedProxies` and `xForwardedFor`: whose word on the client address is taken. */
+  trust: ClientTrust;
   /** `ipFilter` of the server, of each rule and of each path (by rule and path index), where set. */
   ipFilters: {
     server: IPFilter | undefined;
@@ -296,6 +363,7 @@ function routingOf(spec: HTTPServerSpec): Routing {
     },
     routes: routeIdentities(spec.name, spec.rules),
     maxPendingPerRoute: spec.maxPendingHandshakesPerRoute ?? Math.max(1, Math.floor(spec.maxConnections / 2)),
+    trust: { proxies: new AddressSet(spec.trustedProxies), readForwardedFor: spec.xForwardedFor },
     ipFilters: {
       server: ipFilterOf(spec.ipFilter),
       rules: spec.rules.map((rule) => ipFilterOf(rule.ipFilter)),
@@ -309,7 +377,12 @@ function routingOf(spec: HTTPServerSpec): Routing {
  * listener, others need a new one.
  */
 export function listenerOf(spec: HTTPServerSpec): string {
-  const fields: Record<string, unknown> = { port: spec.port, address: spec.address, https: spec.https };
+  const fields: Record<string, unknown> = {
+    port: spec.port,
+    address: spec.address,
+    https: spec.https,
+    proxyProtocol: spec.proxyProtocol,
+  };
   for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
   return stableJson(fields);
 }
@@ -318,6 +391,19 @@ const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex
 
 /** A request pipelined behind the connection's last answer: Node closes the connection; nothing is sent for it. */
 function dropPipelined(): void {}
+
+/** `xForwardedFor: true` (as Easegress configs have it) believes no peer until `trustedProxies` names some. */
+function untrustedForwardedFor(spec: HTTPServerSpec): boolean {
+  return spec.xForwardedFor && spec.trustedProxies.length === 0;
+}
+
+function warnOnUntrustedForwardedFor(spec: HTTPServerSpec, log: Logger): void {
+  if (!untrustedForwardedFor(spec)) return;
+  log.warn(
+    { server: spec.name, event: "xff_untrusted" },
+    "xForwardedFor: true without trustedProxies trusts no peer: X-Forwarded-For is ignored and removed",
+  );
+}
 
 /** Socket errors after a request is answered (resets, broken pipes) are the peer's business, not a crash. */
 function ignoreSocketError(): void {}

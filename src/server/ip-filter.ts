@@ -1,6 +1,7 @@
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { HandshakeRefusedError } from "../filters/refusals.js";
+import { AddressSet } from "./ip-address.js";
 
 /** Whether `text` is an address or a CIDR range that `net.BlockList` takes. */
 function ipOrCidrProblem(text: string): string | undefined {
@@ -14,7 +15,7 @@ function ipOrCidrProblem(text: string): string | undefined {
   return undefined;
 }
 
-const ipOrCidrSchema = z.string().superRefine((text, ctx) => {
+export const ipOrCidrSchema = z.string().superRefine((text, ctx) => {
   const problem = ipOrCidrProblem(text.trim());
   if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: text });
 });
@@ -28,33 +29,20 @@ export const ipFilterSchema = z.strictObject({
 
 export type IPFilterSpec = z.output<typeof ipFilterSchema>;
 
-function blockListOf(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [address = "", prefix] = entry.trim().split("/");
-    const type = isIP(address) === 6 ? "ipv6" : "ipv4";
-    if (prefix === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(prefix), type);
-  }
-  return list;
-}
-
 /** Allow list first, then block list, then `blockByDefault` (as Easegress decides). */
 export class IPFilter {
-  private readonly allow: BlockList;
-  private readonly block: BlockList;
+  private readonly allow: AddressSet;
+  private readonly block: AddressSet;
 
   constructor(private readonly spec: IPFilterSpec) {
-    this.allow = blockListOf(spec.allowIPs);
-    this.block = blockListOf(spec.blockIPs);
+    this.allow = new AddressSet(spec.allowIPs);
+    this.block = new AddressSet(spec.blockIPs);
   }
 
+  /** `ip` is the client address as client-ip.ts decides it: always an address, never a header's free text. */
   allows(ip: string): boolean {
-    const family = isIP(ip);
-    if (family === 0) return !this.spec.blockByDefault;
-    const type = family === 6 ? "ipv6" : "ipv4";
-    if (this.allow.check(ip, type)) return true;
-    if (this.block.check(ip, type)) return false;
+    if (this.allow.has(ip)) return true;
+    if (this.block.has(ip)) return false;
     return !this.spec.blockByDefault;
   }
 }

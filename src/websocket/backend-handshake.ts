@@ -63,6 +63,8 @@ export interface BackendHandshakeRequest {
   handshakeTimeout: number;
   /** For wss:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). The system CAs otherwise. */
   tls?: BackendTlsOptions | undefined;
+  /** A PROXY protocol header (the pool's `sendProxyProtocol`): the connection's first bytes, before TLS too. */
+  proxyHeader?: Buffer | undefined;
 }
 
 export type BackendHandshakeResult =
@@ -108,12 +110,7 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
   const attempt = new HandshakeAttempt(request, secure);
   const host = hostOf(request.url);
   const port = request.url.port === "" ? (secure ? 443 : 80) : Number(request.url.port);
-  // As https.request would: SNI from the options, else the host unless it is an IP address.
-  const socket = secure
-    ? tls.connect({ host, port, ...request.tls, servername: request.tls?.servername ?? (net.isIP(host) ? "" : host) })
-    : // noDelay here: applied once, when connected (setNoDelay on a connecting socket costs a second setsockopt).
-      // A null prototype: see connectOptions.
-      net.connect(connectOptions(host, port));
+  const socket = dial(request, secure, host, port);
   attempt.destroyOnFailure = socket;
   const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
@@ -152,6 +149,24 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The connection to a backend; with a PROXY header, that header is written first, before a TLS ClientHello too. */
+function dial(request: BackendHandshakeRequest, secure: boolean, host: string, port: number): Socket {
+  // As https.request would: SNI from the options, else the host unless it is an IP address.
+  const servername = request.tls?.servername ?? (net.isIP(host) ? "" : host);
+  if (request.proxyHeader === undefined) {
+    // noDelay here: applied once, when connected (setNoDelay on a connecting socket costs a second setsockopt).
+    // A null prototype: see connectOptions.
+    return secure ? tls.connect({ host, port, ...request.tls, servername }) : net.connect(connectOptions(host, port));
+  }
+  const tcp = net.connect(connectOptions(host, port));
+  tcp.write(request.proxyHeader);
+  if (!secure) return tcp;
+  const secureSocket = tls.connect({ ...request.tls, socket: tcp, servername });
+  // The TCP socket's own failures (refused, reset) are the TLS socket's.
+  tcp.on("error", (error) => secureSocket.destroy(error));
+  return secureSocket;
+}
 
 function ignoreError(): void {}
 
@@ -393,6 +408,12 @@ function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean
     setHost: false,
     agent: false as const,
     ...(secure ? request.tls : undefined),
+    ...(request.proxyHeader === undefined
+      ? {}
+      : {
+          createConnection: () =>
+            dial(request, secure, hostOf(request.url), Number(request.url.port) || (secure ? 443 : 80)),
+        }),
   };
   const attempt = new HandshakeAttempt(request, secure);
   let clientRequest: ClientRequest | undefined;

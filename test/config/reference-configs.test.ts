@@ -24,6 +24,8 @@ describe("reference configurations validate as written", () => {
         maxConnections: 10240,
         clientMaxBodySize: 4194304,
         xForwardedFor: false,
+        trustedProxies: [],
+        proxyProtocol: false,
         clientHeaderTimeout: 10_000,
         allowBackslash: false,
         allowPathParameters: false,

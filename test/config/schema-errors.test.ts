@@ -228,6 +228,29 @@ describe("schema errors name file:line, object, filter and path", () => {
     ]);
   });
 
+  it("client address fields: trustedProxies are addresses or CIDR ranges; proxyProtocol needs trustedProxies", async () => {
+    const { file, errors } = await loadErrors(
+      temp,
+      "trust.yaml",
+      yaml`
+        kind: HTTPServer
+        name: trust-server
+        port: 8080
+        trustedProxies: [10.0.0.0/8, lb.internal, 10.0.0.0/33]
+        ---
+        kind: HTTPServer
+        name: pp-server
+        port: 8081
+        proxyProtocol: true
+      ` + PIPELINE,
+    );
+    assert.deepEqual(errors, [
+      `${file}:4 httpserver trust-server trustedProxies[1]: invalid IP address or CIDR 'lb.internal'`,
+      `${file}:4 httpserver trust-server trustedProxies[2]: invalid prefix length in '10.0.0.0/33' (0 to 32)`,
+      `${file}:9 httpserver pp-server proxyProtocol: proxyProtocol needs trustedProxies: PROXY headers are taken only from the proxies listed there`,
+    ]);
+  });
+
   it("WebSocketProxy fields: message sizes, headerHash, pass and passes, pools, health check matchers", async () => {
     const { file, errors } = await loadErrors(
       temp,

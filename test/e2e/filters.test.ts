@@ -115,6 +115,7 @@ name: filters-server
 port: ${port}
 address: 127.0.0.1
 xForwardedFor: true
+trustedProxies: [127.0.0.1]
 rules:
   - paths:${path("/check", "check")}${path("/headers", "headers")}${path("/jwt", "jwt")}${path("/jwks", "jwks")}${path(
     "/basic",

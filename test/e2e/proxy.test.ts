@@ -590,7 +590,8 @@ filters:
     }
     assert.equal(seen.headers["x-end-to-end"], "kept");
     assert.equal(seen.headers.host, `127.0.0.1:${web.port}`);
-    assert.equal(seen.headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+    // The client is no trusted proxy: its X-Forwarded-For is dropped and its own address sent.
+    assert.equal(seen.headers["x-forwarded-for"], "127.0.0.1");
     assert.equal(seen.headers["x-forwarded-host"], "app.example.com");
     assert.equal(seen.headers["x-forwarded-proto"], "http");
 

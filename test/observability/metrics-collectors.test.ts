@@ -25,6 +25,7 @@ function fakeSession(route = "rules[0].paths[0]", backend = "127.0.0.1:9000"): F
     pipeline: "p",
     backend,
     client: "127.0.0.1:1",
+    clientIp: "127.0.0.1",
     startedAt: Date.now(),
     origin: { pipelineInstance: 0, routeKey: route, filter: "proxy", poolIndex: 0, backendUrl: "", drainWindow: 0 },
     relayed,

@@ -10,7 +10,7 @@ import {
   regexpSchema,
   urlPathSchema,
 } from "../common-fields.js";
-import { ipFilterSchema } from "../../server/ip-filter.js";
+import { ipFilterSchema, ipOrCidrSchema } from "../../server/ip-filter.js";
 import { accessLogSchema } from "../../observability/access-log-spec.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";
 
@@ -115,7 +115,7 @@ const httpServerFields = z.strictObject({
     .boolean()
     .default(false)
     .describe(
-      "Trust an incoming `X-Forwarded-For`: its first entry is taken as the client address (behind an L7 balancer). The client address is always appended when proxying.",
+      "Take the client address from `X-Forwarded-For` when the peer is one of `trustedProxies`: the rightmost entry that is not a trusted proxy (behind an L7 balancer). Without `trustedProxies` it trusts no peer (a warning is logged). The peer's address is always appended when proxying.",
     ),
   clientHeaderTimeout: durationSchema
     .prefault("10s")
@@ -140,18 +140,36 @@ const httpServerFields = z.strictObject({
   ipFilter: ipFilterSchema
     .optional()
     .describe(
-      "Client addresses allowed on this server (the `X-Forwarded-For` address only with `xForwardedFor: true`); refused: 403.",
+      "Client addresses allowed on this server (the address `xForwardedFor` or `proxyProtocol` gives, from trusted proxies only); refused: 403.",
     ),
   accessLog: accessLogSchema.optional(),
   http3: z.boolean().optional().describe(EASEGRESS_ONLY),
   cacheSize: z.int().min(0).optional().describe(EASEGRESS_ONLY),
   tracing: z.record(z.string(), z.unknown()).optional().describe(EASEGRESS_ONLY),
   routerKind: z.string().optional().describe(EASEGRESS_ONLY),
+  trustedProxies: z
+    .array(ipOrCidrSchema)
+    .default([])
+    .describe(
+      "Addresses or CIDR ranges of the proxies in front of this server. Only from these peers are `X-Forwarded-For` (with `xForwardedFor`), `X-Forwarded-Proto`/`-Host`, `Forwarded` and `X-Real-IP` kept, and PROXY headers taken; from any other peer they are removed.",
+    ),
+  proxyProtocol: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Every connection starts with a PROXY protocol v1 or v2 header (AWS NLB, HAProxy in TCP mode) naming the client; accepted only from `trustedProxies`. A missing, malformed, late (`clientHeaderTimeout`) or untrusted one closes the connection.",
+    ),
 });
 
-export const httpServerSchema = httpServerFields.superRefine((spec, ctx) => {
-  for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
-}, httpsCheckWhen);
+export const httpServerSchema = httpServerFields
+  .superRefine((spec, ctx) => {
+    for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
+  }, httpsCheckWhen)
+  .superRefine((spec, ctx) => {
+    if (!spec.proxyProtocol || spec.trustedProxies.length > 0) return;
+    const message = "proxyProtocol needs trustedProxies: PROXY headers are taken only from the proxies listed there";
+    ctx.addIssue({ code: "custom", path: ["proxyProtocol"], message, input: spec.proxyProtocol });
+  });
 docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
 docMeta.add(httpServerSchema.shape.maxPendingHandshakesPerRoute, { default: "half of `maxConnections`" });
 

@@ -3,12 +3,16 @@
 import type { IncomingMessage } from "node:http";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
+import type { PeerInfo } from "../../server/client-ip.js";
+import { forwardingHeaders, isForwardingHeader } from "../../server/forwarded-headers.js";
 import { framingHeader, type BodyFraming } from "./framing.js";
 
 export interface ProxyHeaderInput {
   req: IncomingMessage;
   server: UpstreamServer;
   clientIp: string;
+  /** The connection's peer (`context.route.peer`): a trusted proxy's forwarding headers are kept. */
+  peer?: PeerInfo | undefined;
   /** The client reached us over TLS. */
   secure: boolean;
   /** How the body goes to the backend: the gateway writes its framing header, the client's never pass. */
@@ -18,18 +22,10 @@ export interface ProxyHeaderInput {
 }
 
 /**
- * Set by the gateway itself; `Expect` is answered by the gateway (100 Continue), not by the backend; the framing
- * headers are the gateway's own (framing.ts).
+ * Set by the gateway itself (the forwarding headers too, see forwarded-headers.ts); `Expect` is answered by the
+ * gateway (100 Continue), not by the backend; the framing headers are the gateway's own (framing.ts).
  */
-const REPLACED = new Set([
-  "host",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "expect",
-  "content-length",
-  "transfer-encoding",
-]);
+const REPLACED = new Set(["host", "expect", "content-length", "transfer-encoding"]);
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
@@ -40,15 +36,12 @@ export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [st
   const replacedByFilters = new Set(input.extra.map(([name]) => name.toLowerCase()));
   for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
     const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
+    if (!REPLACED.has(lower) && !replacedByFilters.has(lower) && !isForwardingHeader(lower)) headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
   const framing = framingHeader(input.framing);
   if (framing !== undefined) headers.push(framing);
-  const prior = req.headers["x-forwarded-for"];
-  headers.push(["X-Forwarded-For", prior === undefined ? input.clientIp : `${prior}, ${input.clientIp}`]);
-  if (clientHost !== undefined) headers.push(["X-Forwarded-Host", clientHost]);
-  headers.push(["X-Forwarded-Proto", input.secure ? "https" : "http"]);
+  headers.push(...forwardingHeaders(input));
   return headers;
 }
 

@@ -200,6 +200,7 @@ export class HttpProxy implements Filter {
         req,
         server,
         clientIp: context.clientIp,
+        peer: context.route.peer,
         secure: context.route.secure,
         framing: body.framing,
         extra: context.upstreamHeaders,

@@ -86,6 +86,12 @@ const poolSchema = z
       .describe(
         "When a reload removes a server from this pool, close that server's live sessions with 1001, spread evenly over this long (`0`: at once). Without it they run on; new sessions never go to a removed server.",
       ),
+    sendProxyProtocol: z
+      .enum(["v2"])
+      .optional()
+      .describe(
+        "Start each backend connection with a PROXY protocol v2 header naming the client (the address the HTTPServer decided), before TLS on `wss://`; for backends that take it (HAProxy `accept-proxy`, nginx `proxy_protocol`). Health checks do not send it.",
+      ),
   })
   .superRefine(serverTagsIssues)
   .superRefine(backendTlsIssues);

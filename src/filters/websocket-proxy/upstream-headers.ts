@@ -1,11 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { UpstreamServer } from "../../upstream/server.js";
+import type { PeerInfo } from "../../server/client-ip.js";
+import { forwardingHeaders, isForwardingHeader } from "../../server/forwarded-headers.js";
 
 export interface UpstreamHeaderInput {
   req: IncomingMessage;
   server: UpstreamServer;
   clientIp: string;
+  /** The connection's peer (`context.route.peer`): a trusted proxy's forwarding headers are kept. */
+  peer?: PeerInfo | undefined;
   /** The client reached us over TLS. */
   secure: boolean;
   /** The key of our own handshake with the backend. */
@@ -15,7 +19,7 @@ export interface UpstreamHeaderInput {
   extra?: ReadonlyArray<readonly [string, string]>;
 }
 
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+const REPLACED = new Set(["host"]);
 
 /**
  * Headers of the backend upgrade request: the client's end-to-end headers as they came (subprotocols and
@@ -35,18 +39,12 @@ export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[strin
   const replacedByFilters = new Set(extra.map(([name]) => name.toLowerCase()));
   for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
     const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
+    if (!REPLACED.has(lower) && !replacedByFilters.has(lower) && !isForwardingHeader(lower)) headers.push(header);
   }
   for (const [name, value] of extra) headers.push([name, value]);
   if (req.headers.origin === undefined && input.defaultOrigin !== undefined) {
     headers.push(["Origin", input.defaultOrigin]);
   }
-  const priorForwardedFor = req.headers["x-forwarded-for"];
-  headers.push([
-    "X-Forwarded-For",
-    priorForwardedFor === undefined ? input.clientIp : `${priorForwardedFor}, ${input.clientIp}`,
-  ]);
-  if (clientHost !== undefined) headers.push(["X-Forwarded-Host", clientHost]);
-  headers.push(["X-Forwarded-Proto", input.secure ? "https" : "http"]);
+  headers.push(...forwardingHeaders(input));
   return headers;
 }

@@ -37,6 +37,7 @@ import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handsha
 import { failureReason } from "./passive-report.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
+import { clientProxyHeader } from "../../server/client-ip.js";
 
 interface Connected {
   pool: ServerPool<WebSocketProxyPool>;
@@ -148,6 +149,7 @@ export class WebSocketProxy implements Filter {
             req: context.req,
             server,
             clientIp: context.clientIp,
+            peer: context.route.peer,
             secure: context.route.secure,
             key,
             defaultOrigin: this.spec.defaultOrigin,
@@ -158,6 +160,8 @@ export class WebSocketProxy implements Filter {
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
         tls: tls.optionsFor(server.url),
+        proxyHeader:
+          pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
       });
       // A client that leaves while we dial must not leave a backend connection behind.
       let clientLeft = false;
@@ -259,6 +263,7 @@ export class WebSocketProxy implements Filter {
       pipeline: context.route.pipeline,
       backend: backendLabel,
       client: clientAddress,
+      clientIp,
       startedAt,
       origin: {
         pipelineInstance: this.pipelineInstance,

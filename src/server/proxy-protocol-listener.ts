@@ -1,0 +1,100 @@
+// A listener's front for `proxyProtocol: true`: each connection must come from a trusted proxy and start with a
+// PROXY header, which is read and taken off before Node's HTTP (or TLS) server sees the first byte.
+import net, { type Socket } from "node:net";
+import { peerAddress, type AddressSet } from "./ip-address.js";
+import { parseProxyHeader, type ProxyHeader } from "./proxy-protocol.js";
+
+/** What the PROXY header of each accepted connection said; the raw socket is the key. */
+const proxiedPeers = new WeakMap<object, ProxyHeader>();
+
+/** A TLS socket wraps the raw one it was made from (`_parent`, as Node's tls.Server sets it). */
+function rawSocketOf(socket: object): object {
+  const parent = (socket as { _parent?: unknown })._parent;
+  return typeof parent === "object" && parent !== null ? parent : socket;
+}
+
+/** The PROXY header a connection came with, when its listener takes them; the TLS socket or the raw one. */
+export function proxiedPeerOf(socket: object): ProxyHeader | undefined {
+  return proxiedPeers.get(socket) ?? proxiedPeers.get(rawSocketOf(socket));
+}
+
+export interface ProxyProtocolFrontOptions {
+  /** Peers allowed to send PROXY headers; read on each connection, so a reload applies to the next one. */
+  trusted: () => AddressSet;
+  /** How long a connection may take to send its whole PROXY header (ms). */
+  headerTimeout: number;
+  /** A connection whose header was read: its remaining bytes are unread on it. */
+  accepted: (socket: Socket) => void;
+  /** A connection closed before its header was read, and why (for debug logs). */
+  refused: (socket: Socket, reason: string) => void;
+}
+
+/**
+ * The listening server in front of the HTTP server: accepts, checks the peer, reads the header within the deadline,
+ * and hands the socket over with the bytes after the header put back. Anything else closes the connection.
+ */
+export class ProxyProtocolFront {
+  readonly server: net.Server;
+  /** Connections whose header is still awaited, so that closing the listener can end them. */
+  private readonly pending = new Set<Socket>();
+
+  constructor(private readonly options: ProxyProtocolFrontOptions) {
+    this.server = net.createServer({ noDelay: true }, this.onConnection);
+  }
+
+  /** Ends the connections still sending their header. */
+  destroyPending(): void {
+    for (const socket of this.pending) socket.destroy();
+    this.pending.clear();
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    socket.on("error", ignoreSocketError);
+    const peer = peerAddress(socket.remoteAddress);
+    if (!this.options.trusted().has(peer)) {
+      this.refuse(socket, "PROXY protocol from an untrusted peer");
+      return;
+    }
+    this.pending.add(socket);
+    let received: Buffer | undefined;
+    const timer = setTimeout(() => this.refuse(socket, "PROXY header took too long"), this.options.headerTimeout);
+    const done = (): void => {
+      clearTimeout(timer);
+      this.pending.delete(socket);
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("close", onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+      const verdict = parseProxyHeader(received);
+      if (verdict.kind === "incomplete") return;
+      done();
+      if (verdict.kind === "invalid") {
+        this.refuse(socket, verdict.reason);
+        return;
+      }
+      socket.pause();
+      const rest = received.subarray(verdict.header.length);
+      if (rest.length > 0) socket.unshift(rest);
+      proxiedPeers.set(socket, verdict.header);
+      this.options.accepted(socket);
+    };
+    const onEnd = (): void => {
+      done();
+      this.refuse(socket, "connection ended before its PROXY header");
+    };
+    const onClose = (): void => done();
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("close", onClose);
+  };
+
+  private refuse(socket: Socket, reason: string): void {
+    this.pending.delete(socket);
+    this.options.refused(socket, reason);
+    socket.destroy();
+  }
+}
+
+function ignoreSocketError(): void {}
