@@ -188,3 +188,15 @@ export class StoreStartTimeoutError extends Error {
     super(`etcd at ${endpoints.join(",")} did not answer within ${waitedMs} ms (${reason}); not starting`);
   }
 }
+
+/** Basic auth's password checks are all busy (a flood of guesses): refused at once rather than queued without end. */
+export class CredentialCheckBusyError extends GatewayError {
+  readonly code = "WSG_AUTH_BUSY";
+  readonly status = 503;
+  readonly side = "gateway";
+  override readonly headers = { "Retry-After": "1" };
+  override readonly shed = true;
+  constructor(queued: number) {
+    super(`too many password checks pending (${queued}); try again`);
+  }
+}
