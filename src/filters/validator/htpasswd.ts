@@ -124,11 +124,18 @@ export class HtpasswdFile {
   }
 }
 
-/** User and password of an `Authorization: Basic` header, if well-formed. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/**
+ * User and password of an `Authorization: Basic` header, if well-formed. Control characters are refused (RFC 7617
+ * forbids them): bcryptjs would read `P\0P` as `P`, and an empty password's hash would match `\0`.
+ */
 export function basicCredentials(header: string | undefined): { user: string; password: string } | undefined {
   const match = header === undefined ? null : /^Basic[ \t]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (match?.[1] === undefined) return undefined;
   const decoded = Buffer.from(match[1], "base64").toString("utf8");
+  if (CONTROL_CHARACTERS.test(decoded)) return undefined;
   const colon = decoded.indexOf(":");
   if (colon < 0) return undefined;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
