@@ -527,7 +527,11 @@ async function main(): Promise<void> {
       (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0)) +
     floodEstimateMs;
   process.stderr.write(
-    `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${options.scenarios.length} scenario(s) × ${options.targets.length} target(s)${options.wsgateScenarios.map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
+    `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${
+      options.scenarios.length > 0
+        ? `${options.scenarios.length} scenario(s) × ${options.targets.length} target(s)`
+        : "wsgate alone"
+    }${options.wsgateScenarios.map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
   const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
