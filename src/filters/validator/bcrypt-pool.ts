@@ -19,7 +19,9 @@ interface Pending extends CompareJob {
 }
 
 /** A comparison lost with its worker (the pool closed, or the thread died): the request is refused, never let in. */
-class CompareAbortedError extends CredentialCheckBusyError {}
+function stopped(): CredentialCheckBusyError {
+  return new CredentialCheckBusyError("the password check was stopped with its worker; try again");
+}
 
 export class BcryptPool {
   private readonly idle: Worker[] = [];
@@ -34,8 +36,11 @@ export class BcryptPool {
 
   /** Whether `password` matches the bcrypt `hash`; rejects with CredentialCheckBusyError when the queue is full. */
   compare(password: string, hash: string): Promise<boolean> {
-    if (this.closed) return Promise.reject(new CompareAbortedError(0));
-    if (this.queue.length >= this.maxQueued) return Promise.reject(new CredentialCheckBusyError(this.queue.length));
+    if (this.closed) return Promise.reject(stopped());
+    if (this.queue.length >= this.maxQueued)
+      return Promise.reject(
+        new CredentialCheckBusyError(`too many password checks pending (${this.queue.length}); try again`),
+      );
     comparisons++;
     return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ password, hash, resolve, reject });
@@ -49,7 +54,7 @@ export class BcryptPool {
 
   close(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new CompareAbortedError(0));
+    for (const job of this.queue.splice(0)) job.reject(stopped());
     for (const worker of [...this.idle, ...this.busy.keys()]) void worker.terminate();
     this.idle.length = 0;
   }
@@ -88,7 +93,7 @@ export class BcryptPool {
     this.busy.delete(worker);
     const at = this.idle.indexOf(worker);
     if (at >= 0) this.idle.splice(at, 1);
-    job?.reject(new CompareAbortedError(0));
+    job?.reject(stopped());
     if (!this.closed) this.dispatch();
   }
 }

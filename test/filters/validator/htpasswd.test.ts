@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { after, describe, it } from "node:test";
 import bcrypt from "bcryptjs";
 import { CredentialCheckBusyError } from "../../../src/errors.js";
-import { bcryptPoolStats } from "../../../src/filters/validator/bcrypt-pool.js";
+import { BcryptPool, bcryptPoolStats } from "../../../src/filters/validator/bcrypt-pool.js";
 import { HtpasswdFile } from "../../../src/filters/validator/htpasswd.js";
 import { VerifiedCache } from "../../../src/filters/validator/verified-cache.js";
 
@@ -154,5 +154,24 @@ describe("HtpasswdFile: bounded queue", () => {
     assert.ok(refused.length > 0, "the queued ones were answered");
     assert.equal(busy.length + refused.length, attempts.length, "nothing else happened, nothing passed");
     assert.equal(await users.check("alice", "alice-pass"), true, "the pool serves again once the flood is over");
+  });
+});
+
+describe("BcryptPool", () => {
+  it("closing it fails the running and queued comparisons closed (503), and it takes no more", async () => {
+    const pool = new BcryptPool(1, 4);
+    const hash = bcrypt.hashSync("pass", 10);
+    const pending = Promise.allSettled([
+      pool.compare("pass", hash),
+      pool.compare("pass", hash),
+      pool.compare("x", hash),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    pool.close();
+    for (const outcome of await pending) {
+      assert.ok(outcome.status === "rejected" && outcome.reason instanceof CredentialCheckBusyError, "never a pass");
+    }
+    await assert.rejects(pool.compare("pass", hash), CredentialCheckBusyError);
+    assert.equal(pool.workers, 0);
   });
 });
