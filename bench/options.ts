@@ -1,7 +1,7 @@
 /** The bench's command line, and what it takes from the machine (installed targets, open-file limit). */
 import { parseArgs } from "node:util";
 import { raiseFileLimit } from "./limits.js";
-import { SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
+import { SCENARIO_NAMES, WSGATE_SCENARIO_NAMES, type ScenarioName, type WsgateScenarioName } from "./scenarios.js";
 import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
 
 /** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
@@ -15,7 +15,9 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --warmup S         unmeasured seconds before each measurement (default 1; quick ${QUICK.warmupS})
   --workers N        load-generator processes (default 2)
   --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
-  --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(", ")}
+  --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(", ")} (the default: all of them),
+                     and of wsgate's own, run only when named: ${WSGATE_SCENARIO_NAMES.join(", ")}
+                     (naming only these leaves results/latest.* and README.md as they are)
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
                      (default: all that are installed; direct is always kept)
   --install          apt-get install the missing nginx / haproxy first
@@ -35,6 +37,8 @@ export interface Options {
   idleCapNote: string | undefined;
   holdMs: number;
   scenarios: ScenarioName[];
+  /** wsgate-only scenarios asked for by name (basic-auth-flood). */
+  wsgateScenarios: WsgateScenarioName[];
   targets: TargetName[];
   /** Targets asked for (or all, by default) that cannot run here, and why. */
   skipped: string[];
@@ -102,6 +106,7 @@ export function parseOptions(argv: string[]): Options {
   const quick = values.quick;
   const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
   const targets = listOf(values.targets, TARGET_NAMES, "target");
+  const scenarios = listOf(values.scenarios, [...SCENARIO_NAMES, ...WSGATE_SCENARIO_NAMES], "scenario");
   if (!targets.includes("direct")) targets.unshift("direct");
   return {
     quick,
@@ -114,7 +119,9 @@ export function parseOptions(argv: string[]): Options {
     idleCapNote: undefined,
     // Longer than wsgate-aware's ping interval, so that every idle connection is pinged while held.
     holdMs: quick ? QUICK.holdMs : 6000,
-    scenarios: listOf(values.scenarios, SCENARIO_NAMES, "scenario"),
+    scenarios:
+      values.scenarios === undefined ? [...SCENARIO_NAMES] : SCENARIO_NAMES.filter((s) => scenarios.includes(s)),
+    wsgateScenarios: values.scenarios === undefined ? [] : WSGATE_SCENARIO_NAMES.filter((s) => scenarios.includes(s)),
     targets,
     skipped: [],
     targetsAsked: values.targets !== undefined,

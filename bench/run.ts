@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
 import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
 import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
@@ -517,12 +518,20 @@ async function main(): Promise<void> {
   process.stderr.write(`bench: ${pinning.note}; ${fileLimit.note}\n`);
   const loops = options.scenarios.filter((scenario) => scenario !== "idle").length;
   const perMeasurement = options.durationMs + options.warmupMs + 700;
+  // basic-auth-flood: a wsgate start, then two measurements and the flood's own warm-up.
+  const floodEstimateMs =
+    options.wsgateScenarios.length * options.rounds * (2 * perMeasurement + Math.max(300, options.warmupMs) + 1000);
   const estimateMs =
     options.rounds *
-    options.targets.length *
-    (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0));
+      options.targets.length *
+      (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0)) +
+    floodEstimateMs;
   process.stderr.write(
-    `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${options.scenarios.length} scenario(s) × ${options.targets.length} target(s), about ${Math.ceil(estimateMs / 1000)} s\n`,
+    `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${
+      options.scenarios.length > 0
+        ? `${options.scenarios.length} scenario(s) × ${options.targets.length} target(s)`
+        : "wsgate alone"
+    }${options.wsgateScenarios.map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
   const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
@@ -539,11 +548,26 @@ async function main(): Promise<void> {
 
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
+  let flood: FloodRound[] | undefined;
   const measurements: Measurement[] = [];
   const shared = new Map<ProxyName, ProxyProcess>();
   const runProblems: string[] = [];
   try {
     backend = await Backend.start();
+    if (options.wsgateScenarios.includes("basic-auth-flood")) {
+      flood = await measureBasicAuthFlood({
+        backendPort: backend.port,
+        tmpRoot,
+        prefix: pinning.proxyPrefix,
+        durationMs: options.durationMs,
+        warmupMs: options.warmupMs,
+        rounds: options.rounds,
+        track,
+      });
+      process.stdout.write(`${floodReport(flood, pinning.proxyPrefix.length > 0)}\n\n`);
+    }
+    // Only wsgate's own scenarios were asked for: no comparison, and results/latest.* stay as they are.
+    if (options.scenarios.length === 0) return;
     workers = await LoadWorkers.start(options.workers);
     loadWorkers = workers;
     const ctx: Context = {

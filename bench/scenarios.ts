@@ -4,6 +4,10 @@ import type { LoadKind } from "./protocol.js";
 export const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "idle"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
+/** Scenarios of wsgate alone, outside the comparison table: run only when --scenarios names them. */
+export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood"] as const;
+export type WsgateScenarioName = (typeof WSGATE_SCENARIO_NAMES)[number];
+
 export interface LoopScenario {
   name: Exclude<ScenarioName, "idle">;
   kind: LoadKind;

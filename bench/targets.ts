@@ -42,7 +42,7 @@ interface ProxyTarget {
 }
 
 /** wsgate as users start it, without the admin API (its default port may be taken by a gateway running here). */
-function wsgateCommand(config: string): string[] {
+export function wsgateCommand(config: string): string[] {
   return [process.execPath, CLI, "run", "--config", config, "--log-level", "warn", "--admin-address", "off"];
 }
 

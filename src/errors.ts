@@ -219,3 +219,15 @@ export class InvalidForwardedForError extends GatewayError {
     super("invalid X-Forwarded-For: every element must be an IP address");
   }
 }
+
+/**
+ * Basic auth's password check cannot run now: its queue is full (a flood of guesses), refused at once rather than
+ * queued without end; or the check was stopped with its pool. Never a pass.
+ */
+export class CredentialCheckBusyError extends GatewayError {
+  readonly code = "WSG_AUTH_BUSY";
+  readonly status = 503;
+  readonly side = "gateway";
+  override readonly headers = { "Retry-After": "1" };
+  override readonly shed = true;
+}

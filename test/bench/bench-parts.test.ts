@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ratioChart } from "../../bench/chart.js";
 import { fixedChunks, frameBatch, splitHeaders } from "../../bench/micro/frames.js";
+import { parseOptions } from "../../bench/options.js";
 import { processTree } from "../../bench/proc.js";
 import { withBenchSection } from "../../bench/readme-section.js";
 import { fillTemplate } from "../../bench/targets.js";
@@ -78,5 +79,18 @@ describe("process tree", () => {
     } finally {
       child.kill("SIGKILL");
     }
+  });
+});
+
+describe("bench scenarios", () => {
+  it("basic-auth-flood runs only when named, and naming only it leaves the comparison (and latest.*) out", () => {
+    const all = parseOptions(["--quick"]);
+    assert.deepEqual(all.wsgateScenarios, []);
+    assert.ok(all.scenarios.length > 0);
+    const flood = parseOptions(["--quick", "--scenarios", "basic-auth-flood"]);
+    assert.deepEqual(flood.scenarios, []);
+    assert.deepEqual(flood.wsgateScenarios, ["basic-auth-flood"]);
+    const both = parseOptions(["--scenarios", "handshake,basic-auth-flood"]);
+    assert.deepEqual([both.scenarios, both.wsgateScenarios], [["handshake"], ["basic-auth-flood"]]);
   });
 });

@@ -1,3 +1,4 @@
+import { CredentialCheckBusyError, type GatewayError } from "../../errors.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
@@ -43,7 +44,8 @@ export class Validator implements Filter {
       regexp: rule.regexp === undefined ? undefined : new RegExp(rule.regexp),
     }));
     this.jwt = spec.jwt === undefined ? undefined : new JwtVerifier(spec.jwt);
-    this.users = spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile);
+    this.users =
+      spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
 
   async handle(context: HandshakeContext): Promise<string> {
@@ -92,10 +94,17 @@ export class Validator implements Filter {
     return undefined;
   }
 
-  private async checkBasic(context: HandshakeContext): Promise<HandshakeRefusedError | undefined> {
+  private async checkBasic(context: HandshakeContext): Promise<GatewayError | undefined> {
     if (this.users === undefined || this.spec.basicAuth === undefined) return undefined;
     const credentials = basicCredentials(context.req.headers.authorization);
-    const ok = credentials !== undefined && (await this.users.check(credentials.user, credentials.password));
+    let ok: boolean;
+    try {
+      ok = credentials !== undefined && (await this.users.check(credentials.user, credentials.password));
+    } catch (error) {
+      // Too many password checks waiting: 503 with Retry-After, not a queue without end.
+      if (error instanceof CredentialCheckBusyError) return error;
+      throw error;
+    }
     if (ok) return undefined;
     const reason = credentials === undefined ? "no credentials" : `user '${credentials.user}' not authenticated`;
     return new HandshakeRefusedError(401, "WSG_VALIDATION_BASIC", `validator ${this.name}: basic auth: ${reason}`, {
@@ -103,7 +112,9 @@ export class Validator implements Filter {
     });
   }
 
-  close(): void {}
+  close(): void {
+    this.users?.close();
+  }
 }
 
 export const validatorFactory: FilterFactory<ValidatorSpec> = {

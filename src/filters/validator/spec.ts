@@ -123,6 +123,11 @@ const basicAuthSchema = z.strictObject({
       "htpasswd file: `user:hash` lines, bcrypt (`$2y$`, `$2a$`, `$2b$`) or `{SHA}`; read again when it changes.",
     ),
   realm: z.string().default("wsgate").describe("Realm named in the `WWW-Authenticate: Basic` challenge."),
+  cacheTTL: durationSchema
+    .prefault("60s")
+    .describe(
+      "How long a successful check is remembered (by a SHA-256 of user, password and entry; a changed entry misses); `0` turns it off.",
+    ),
 });
 
 export const validatorSchema = z
