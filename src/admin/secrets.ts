@@ -35,6 +35,12 @@ function setAt(data: unknown, path: readonly PropertyKey[], value: unknown): voi
   else if (isRecord(parent) && key !== undefined) parent[String(key)] = value;
 }
 
+/** Whether an object's data keeps a stored secret with REDACTED: only the server can check it whole. */
+export function keepsStoredSecrets(data: unknown): boolean {
+  if (!isRecord(data) || typeof data["kind"] !== "string") return false;
+  return secretPaths(data["kind"], data).some((path) => valueAt(data, path) === REDACTED);
+}
+
 /**
  * `?secrets=true`: show secrets. Only with a token configured (the request has passed it by then); without one the
  * API cannot tell the operator from any local process, so it refuses.
