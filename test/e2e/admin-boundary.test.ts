@@ -2,7 +2,9 @@
 // a real `wsgate run`: Host must name the admin listener (421), Origin must be absent or its own (403), a write must
 // declare JSON or YAML (415), no CORS header is ever sent; for every method on every route.
 import assert from "node:assert/strict";
-import { hostname, networkInterfaces } from "node:os";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { hostname, networkInterfaces, tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { admin, echoConfig, runCli } from "../helpers/admin.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
@@ -44,6 +46,17 @@ async function inBatches<T, R>(items: readonly T[], width: number, run: (item: T
 function noCors(reply: RawReply, what: string): void {
   assert.ok(!reply.headers.some((line) => line.startsWith("access-control-")), `${what}: a CORS header was sent`);
 }
+
+/** A pipeline whose one pool server is `url`, with `extra` pool lines (a health check). */
+const pipelineTo = (url: string, extra = "", name = "to-admin"): string => `kind: Pipeline
+name: ${name}
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ${url}${extra}
+`;
 
 const pipeline = (name: string): string => `kind: Pipeline
 name: ${name}
@@ -294,6 +307,79 @@ describe("admin API boundary: Host, Origin, Content-Type, CORS", () => {
       else if (what.startsWith("OPTIONS")) assert.ok(reply.status === 404 || reply.status === 405, what);
       else assert.notEqual(reply.status, 0, what);
     }
+  });
+
+  it("the reported pipeline: a pool server, a DELETE health check or a JWKS URL at the admin listener is a 400", async () => {
+    const spellings = ["127.0.0.1", "localhost", "[::1]", "0.0.0.0", "127.000.000.001", "2130706433", "0x7f.1"];
+    const bodies = spellings.flatMap((host) => [
+      { what: `server ${host}`, line: 8, path: "pools[0].servers[0].url", body: pipelineTo(`ws://${host}:${port}`) },
+      {
+        what: `health check ${host}`,
+        line: 12,
+        path: "pools[0].healthCheck.http.port",
+        body: pipelineTo(
+          `ws://${host}:9`,
+          `
+        healthCheck:
+          http:
+            method: DELETE
+            port: ${port}
+            uri: /apis/v2/objects/edge`,
+        ),
+      },
+    ]);
+    for (const { what, line, path, body } of bodies) {
+      const reply = await admin(port, "POST", "/apis/v2/objects", { body });
+      assert.equal(reply.status, 400, what);
+      const errors = reply.json<{
+        errors: { file: string; line: number; filter?: string; path: string; message: string }[];
+      }>().errors;
+      assert.deepEqual(
+        errors.map((error) => [error.file, error.line, error.filter, error.path]),
+        [["request", line, "proxy", path]],
+        what,
+      );
+      assert.match(errors[0]?.message ?? "", /points at this gateway's admin API/, what);
+    }
+    const jwks = `kind: Pipeline
+name: to-admin
+filters:
+  - kind: Validator
+    name: auth
+    jwt:
+      algorithm: RS256
+      jwksUrl: http://localhost:${port}/apis/v2/objects
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:9
+`;
+    const reply = await admin(port, "POST", "/apis/v2/objects", { body: jwks });
+    assert.equal(reply.status, 400);
+    assert.deepEqual(
+      reply.json<{ errors: { line: number; path: string }[] }>().errors.map((error) => [error.line, error.path]),
+      [[8, "jwt.jwksUrl"]],
+    );
+    // PUT of a stored object the same way; nothing changes.
+    const put = await admin(port, "PUT", "/apis/v2/objects/echo", {
+      body: pipelineTo(`ws://localhost:${port}`, "", "echo"),
+    });
+    assert.equal(put.status, 400);
+    assert.doesNotMatch((await admin(port, "GET", "/apis/v2/objects/echo")).text, new RegExp(`localhost:${port}`));
+    // wsgate validate with the admin address as the flag gives it, at file and line.
+    const dir = await mkdtemp(join(tmpdir(), "wsgate-admin-target-"));
+    const file = join(dir, "to-admin.yaml");
+    await writeFile(file, pipelineTo("ws://127.1:7777"));
+    const validate = await runCli(["validate", "--config", file, "--admin-address", "127.0.0.1:7777"]);
+    assert.equal(validate.code, 1);
+    assert.match(
+      validate.stderr,
+      new RegExp(
+        `${file}:8 pipeline to-admin filter proxy pools\\[0\\]\\.servers\\[0\\]\\.url: 'ws://127\\.1:7777' points at this gateway's admin API`,
+      ),
+    );
+    assert.equal((await runCli(["validate", "--config", file, "--admin-address", "127.0.0.1:7778"])).code, 0);
   });
 
   it("the CLI still works: it sends a proper Host and content type (get, apply, delete, sessions)", async () => {
