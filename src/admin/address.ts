@@ -24,6 +24,12 @@ export function isLoopback(host: string): boolean {
   return isIP(host) === 4 && host.startsWith("127.");
 }
 
+/**
+ * What a `Host` header (and an `adminAllowedHosts` entry) may look like: a reg-name, an IPv4 or a bracketed IPv6, and
+ * an optional port. Nothing else (userinfo, paths, zone ids, spaces) passes.
+ */
+export const HOST_AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/;
+
 const loopbackRanges = new BlockList();
 loopbackRanges.addSubnet("127.0.0.0", 8, "ipv4");
 loopbackRanges.addAddress("::1", "ipv6");

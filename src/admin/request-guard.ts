@@ -2,7 +2,7 @@
 // (Host, against DNS rebinding), come from no browser page or from the listener's own origin (Origin, against
 // cross-site requests), and a write must declare a JSON or YAML body (a cross-site form cannot). No CORS is offered.
 import type { IncomingMessage } from "node:http";
-import { canonicalHost, hostsReaching, isLoopbackHost } from "./address.js";
+import { HOST_AUTHORITY, canonicalHost, hostsReaching, isLoopbackHost } from "./address.js";
 import { DuplicateHostError, ForeignOriginError, MisdirectedHostError, UnsupportedMediaTypeError } from "./errors.js";
 
 /** Who the admin listener is, as requests may name it. */
@@ -17,9 +17,6 @@ export interface AdminListenerIdentity {
   allowedHosts: readonly string[];
 }
 
-/** A Host header's characters: a reg-name, an IPv4 or a bracketed IPv6, and a port. Nothing else may pass. */
-const HOST_SYNTAX = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/;
-
 const DEFAULT_PORTS = { http: 80, https: 443 } as const;
 
 /** "host:port" as compared: canonical host, explicit port; undefined when `text` is no authority. */
@@ -28,7 +25,7 @@ function authorityKey(
   scheme: "http" | "https",
   defaultPort: number = DEFAULT_PORTS[scheme],
 ): string | undefined {
-  if (!HOST_SYNTAX.test(text)) return undefined;
+  if (!HOST_AUTHORITY.test(text)) return undefined;
   const separator = text.lastIndexOf(":");
   const hasPort = separator > text.lastIndexOf("]");
   const host = canonicalHost(hasPort ? text.slice(0, separator) : text);

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { DEFAULT_ADMIN_ADDRESS, isLoopback, parseAdminAddress } from "../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, isLoopback, parseAdminAddress } from "../admin/address.js";
 import type { AdminServerOptions } from "../admin/server.js";
 import type { ListenerAddress, ValidationOptions } from "../config/admin-targets.js";
 import type { GatewaySpec } from "../config/kinds/gateway.js";
@@ -12,9 +12,6 @@ export interface AdminFlags {
   /** `--admin-host NAME[:PORT]`, repeatable: more names `Host` may give. */
   hosts?: string[];
 }
-
-/** A name `Host` may carry: a reg-name, IPv4 or bracketed IPv6, and an optional port. */
-const ALLOWED_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/;
 
 /** The admin listener's settings: flags, then WSGATE_ADMIN_TOKEN for the token, then the Gateway object. */
 export function adminSettings(
@@ -40,7 +37,7 @@ export function adminSettings(
       ? { certFile: flags.tlsCert, keyFile: flags.tlsKey }
       : spec?.adminTls;
   const allowedHosts = flags.hosts ?? spec?.adminAllowedHosts ?? [];
-  const malformed = allowedHosts.find((host) => !ALLOWED_HOST.test(host));
+  const malformed = allowedHosts.find((host) => !HOST_AUTHORITY.test(host));
   if (malformed !== undefined) throw new Error(`--admin-host '${malformed}' is not NAME or NAME:PORT`);
   return {
     ...address,

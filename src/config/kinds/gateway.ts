@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress } from "../../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, parseAdminAddress } from "../../admin/address.js";
 import { nameSchema } from "../common-fields.js";
 import { docMeta } from "../doc-meta.js";
 import { markField } from "../marked-fields.js";
@@ -39,9 +39,7 @@ export const gatewaySchema = z.strictObject({
     "secret",
   ),
   adminAllowedHosts: z
-    .array(
-      z.string().regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/, { error: "not NAME or NAME:PORT" }),
-    )
+    .array(z.string().regex(HOST_AUTHORITY, { error: "not NAME or NAME:PORT" }))
     .default([])
     .describe(
       "More names the admin API answers to in `Host` (`NAME` at its port, or `NAME:PORT` behind a port forward), besides its own address, its IP forms and `localhost` on loopback; any other `Host` gets 421 (DNS rebinding). `--admin-host` (repeatable) overrides it. Read at start only.",
