@@ -367,6 +367,13 @@ filters:
     });
     assert.equal(put.status, 400);
     assert.doesNotMatch((await admin(port, "GET", "/apis/v2/objects/echo")).text, new RegExp(`localhost:${port}`));
+    // The default admin address is not this listener's (--admin-address 127.0.0.1:0): a backend may live there.
+    if (port !== 2381) {
+      const elsewhere = await admin(port, "POST", "/apis/v2/objects", {
+        body: pipelineTo("ws://127.0.0.1:2381", "", "not-admin"),
+      });
+      assert.equal(elsewhere.status, 201, elsewhere.text);
+    }
     // wsgate validate with the admin address as the flag gives it, at file and line.
     const dir = await mkdtemp(join(tmpdir(), "wsgate-admin-target-"));
     const file = join(dir, "to-admin.yaml");
