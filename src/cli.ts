@@ -10,7 +10,8 @@ import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
 import { DEFAULT_ADMIN_ADDRESS } from "./admin/address.js";
 import type { AdminServerOptions } from "./admin/server.js";
 import { DEFAULT_SERVER } from "./cli/admin-client.js";
-import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
+import { adminSettings, adminValidation, type AdminFlags } from "./cli/admin-settings.js";
+import type { ValidationOptions } from "./config/admin-targets.js";
 import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
 import {
   serveCluster,
@@ -78,6 +79,7 @@ Admin options of run (they override the Gateway object):
   --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
   --admin-token    bearer token the admin API requires (at least 16 characters; or WSGATE_ADMIN_TOKEN)
   --admin-tls-cert, --admin-tls-key  serve the admin API over HTTPS with this PEM certificate and key
+  --admin-host     NAME or NAME:PORT the admin API also answers to in Host (repeatable); others get 421
 
 Options of apply, get, describe, delete, sessions, members:
   --server         the admin API (default ${DEFAULT_SERVER}); https:// trusts the CAs in NODE_EXTRA_CA_CERTS
@@ -107,6 +109,7 @@ function parseOptions(args: string[]) {
         workers: { type: "string" },
         "admin-address": { type: "string" },
         "admin-token": { type: "string" },
+        "admin-host": { type: "string", multiple: true },
         "admin-tls-cert": { type: "string" },
         "admin-tls-key": { type: "string" },
         server: { type: "string" },
@@ -129,9 +132,9 @@ function parseOptions(args: string[]) {
   }
 }
 
-async function loadOrExit(paths: string[]): Promise<GatewayConfig> {
+async function loadOrExit(paths: string[], options: ValidationOptions = {}): Promise<GatewayConfig> {
   if (paths.length === 0) fail("--config is required");
-  const result = await loadConfig(paths);
+  const result = await loadConfig(paths, options);
   if (result.ok) return result.config;
   for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
   process.stderr.write(`wsgate: ${result.errors.length} configuration error(s)\n`);
@@ -171,8 +174,9 @@ async function runConfig(
     if (error instanceof StoreFlagsError) fail(error.message);
     throw error;
   }
-  if (choice.kind === "files") return { config: await loadOrExit(choice.paths), paths: choice.paths };
-  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths) : undefined;
+  const validation = adminValidation(values["admin-address"]);
+  if (choice.kind === "files") return { config: await loadOrExit(choice.paths, validation), paths: choice.paths };
+  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation) : undefined;
   try {
     const { store, config } = await openClusterStore(choice, log, seed);
     const cluster: ClusterServe = {
@@ -196,6 +200,7 @@ async function runConfig(
 }
 
 interface StoreFlagValues {
+  "admin-address"?: string | undefined;
   store?: string | undefined;
   "cluster-name"?: string | undefined;
   seed?: boolean | undefined;
@@ -241,7 +246,7 @@ function connectUrl(address: string, port: number, path: string): string {
 }
 
 async function demo(level: LogLevel, drainMs: number, flags: AdminFlags): Promise<void> {
-  const config = await loadOrExit([`${packageRoot}examples/demo.yaml`]);
+  const config = await loadOrExit([`${packageRoot}examples/demo.yaml`], adminValidation(flags.address));
   const admin = adminOptionsOrExit(flags, config);
   const backends: EchoBackend[] = [];
   try {
@@ -293,6 +298,7 @@ async function main(argv: string[]): Promise<void> {
     ...(values["admin-token"] === undefined ? {} : { token: values["admin-token"] }),
     ...(values["admin-tls-cert"] === undefined ? {} : { tlsCert: values["admin-tls-cert"] }),
     ...(values["admin-tls-key"] === undefined ? {} : { tlsKey: values["admin-tls-key"] }),
+    ...(values["admin-host"] === undefined ? {} : { hosts: values["admin-host"] }),
   };
   const level = logLevelOf(values["log-level"]);
   let drainMs: number;
@@ -327,7 +333,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case "validate": {
       const paths = values.config ?? [];
-      await loadOrExit(paths);
+      await loadOrExit(paths, adminValidation(values["admin-address"]));
       process.stdout.write(`${paths.join(", ")}: valid\n`);
       return;
     }

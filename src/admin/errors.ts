@@ -100,3 +100,55 @@ export class NoClusterError extends AdminError {
     super("this gateway is not in a cluster (start it with --store etcd://...)");
   }
 }
+
+/** The Host (or absolute-form target) names another site: a DNS-rebinding page, or a misrouted request. */
+export class MisdirectedHostError extends AdminError {
+  readonly code = "WSG_ADMIN_HOST";
+  readonly status = 421;
+  constructor(host: string | undefined) {
+    super(
+      host === undefined
+        ? "the request names no Host; the admin API answers only requests that name it"
+        : `Host '${host}' does not name this admin listener (add it to adminAllowedHosts / --admin-host if it should)`,
+    );
+  }
+}
+
+export class DuplicateHostError extends AdminError {
+  readonly code = "WSG_DUPLICATE_HOST";
+  readonly status = 400;
+  constructor() {
+    super("more than one Host header");
+  }
+}
+
+/** A browser page of another origin: the admin API is not for cross-site use, and sends no CORS headers. */
+export class ForeignOriginError extends AdminError {
+  readonly code = "WSG_ADMIN_ORIGIN";
+  readonly status = 403;
+  constructor(origin: string) {
+    super(`requests from origin '${origin}' are refused: only the admin listener's own origin may call it`);
+  }
+}
+
+/** A write whose body is not declared JSON or YAML: what an HTML form or a simple cross-site request sends. */
+export class UnsupportedMediaTypeError extends AdminError {
+  readonly code = "WSG_UNSUPPORTED_MEDIA_TYPE";
+  readonly status = 415;
+  override readonly headers = { "Accept-Post": "application/json, application/yaml" };
+  constructor(contentType: string | undefined) {
+    super(
+      `${contentType === undefined ? "no Content-Type" : `Content-Type '${contentType}'`}: ` +
+        "send application/json or application/yaml (charset utf-8)",
+    );
+  }
+}
+
+/** `?secrets=true` on a gateway whose admin API has no token: nothing would tell the caller from anyone else. */
+export class SecretsNeedTokenError extends AdminError {
+  readonly code = "WSG_SECRETS_NEED_TOKEN";
+  readonly status = 403;
+  constructor() {
+    super("secrets are only shown to a caller with the admin token, and this admin API has none (set --admin-token)");
+  }
+}

@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import type { ListenerAddress } from "../config/admin-targets.js";
 import type { ConfigObject } from "../config/load.js";
 import { validateSources } from "../config/load.js";
 import { parseObjects } from "../config/parse-objects.js";
@@ -24,9 +25,13 @@ export function objectOfBody(text: string): ConfigObject {
  * is one) among `others`. Errors in the body come first and give its lines; errors in other objects (say a server
  * whose pipeline the change deletes) name the object and field.
  */
-export function checkCandidate(others: readonly ConfigObject[], changed?: { text: string }): void {
+export function checkCandidate(
+  others: readonly ConfigObject[],
+  adminListeners: readonly ListenerAddress[],
+  changed?: { text: string },
+): void {
   const sources = [{ file: STORED_FILE, text: others.map((object) => stringify(object.data)).join("---\n") }];
   if (changed !== undefined) sources.push({ file: REQUEST_FILE, text: changed.text });
-  const result = validateSources(sources);
+  const result = validateSources(sources, { adminListeners });
   if (!result.ok) throw new InvalidObjectError(result.errors);
 }

@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import type { ConfigObject } from "../config/load.js";
 import { isObjectKind, objectKindNames } from "../config/object-kinds.js";
 import type { GatewayControl } from "../control/control.js";
 import { ApplyFailedError } from "../control/errors.js";
@@ -10,6 +11,7 @@ import { checkCandidate, objectOfBody } from "./object-body.js";
 import type { AdminAnswer, AdminRequest } from "./response.js";
 import { wantsYaml } from "./response.js";
 import { expectedRevision, revisionHeaders } from "./revision.js";
+import { redactSecrets, restoreRedacted, secretsWanted } from "./secrets.js";
 
 const OBJECTS_PATH = "/apis/v2/objects";
 
@@ -28,6 +30,15 @@ function written(stored: StoredObject, status: number): AdminAnswer {
     body: { name, kind, revision: stored.revision },
     headers: { ...revisionHeaders(stored.revision), Location: `${OBJECTS_PATH}/${encodeURIComponent(name)}` },
   };
+}
+
+/** How objects are shown: secrets redacted, unless `?secrets=true` with a token. */
+function shownData(
+  query: URLSearchParams,
+  tokenConfigured: boolean,
+): (object: ConfigObject) => Record<string, unknown> {
+  const secrets = secretsWanted(query, tokenConfigured);
+  return (object) => (secrets ? object.data : redactSecrets(object.kind, object.data));
 }
 
 function mustGet(control: GatewayControl, name: string): StoredObject {
@@ -49,7 +60,8 @@ export class ObjectsApi {
     return result;
   }
 
-  list = ({ control, query }: AdminRequest): Promise<AdminAnswer> => {
+  list = ({ control, query, listener }: AdminRequest): Promise<AdminAnswer> => {
+    const shown = shownData(query, listener.tokenConfigured);
     const kind = query.get("kind");
     if (kind !== null && !isObjectKind(kind)) {
       throw new InvalidQueryError(`unknown kind '${kind}' (expected one of ${objectKindNames.join(", ")})`);
@@ -57,29 +69,33 @@ export class ObjectsApi {
     const items: ObjectListItem[] = control.store
       .list()
       .filter((stored) => kind === null || stored.object.kind === kind)
-      .map(({ object, revision }) => ({ name: object.name, kind: object.kind, revision, object: object.data }));
+      .map(({ object, revision }) => ({ name: object.name, kind: object.kind, revision, object: shown(object) }));
     return Promise.resolve({ status: 200, body: items });
   };
 
-  get = ({ control, params, request, query }: AdminRequest): Promise<AdminAnswer> => {
+  get = ({ control, params, request, query, listener }: AdminRequest): Promise<AdminAnswer> => {
+    const shown = shownData(query, listener.tokenConfigured);
     const stored = mustGet(control, params["name"] ?? "");
     const headers = revisionHeaders(stored.revision);
-    if (!wantsYaml(request, query)) return Promise.resolve({ status: 200, body: stored.object.data, headers });
+    const data = shown(stored.object);
+    if (!wantsYaml(request, query)) return Promise.resolve({ status: 200, body: data, headers });
     return Promise.resolve({
       status: 200,
-      text: { contentType: "application/yaml", body: stringify(stored.object.data) },
+      text: { contentType: "application/yaml", body: stringify(data) },
       headers,
     });
   };
 
-  create = async ({ control, request }: AdminRequest): Promise<AdminAnswer> => {
-    const text = await readBody(request);
+  create = async ({ control, request, listener }: AdminRequest): Promise<AdminAnswer> => {
+    // A "<redacted>" secret of an existing object is restored, so the name check below answers 409 for it.
+    const text = restoreRedacted(await readBody(request), control.store);
     const object = objectOfBody(text);
     return this.serialized(async () => {
       // Checked before validation, so a taken name is a 409 rather than a duplicate-name 400.
       if (control.store.get(object.name) !== undefined) throw new ObjectExistsError(object.name);
       checkCandidate(
         control.store.list().map((stored) => stored.object),
+        listener.addresses,
         { text },
       );
       const stored = await control.store.create(object);
@@ -88,10 +104,10 @@ export class ObjectsApi {
     });
   };
 
-  update = async ({ control, request, params, query }: AdminRequest): Promise<AdminAnswer> => {
+  update = async ({ control, request, params, query, listener }: AdminRequest): Promise<AdminAnswer> => {
     const name = params["name"] ?? "";
     const expected = expectedRevision(request, query);
-    const text = await readBody(request);
+    const text = restoreRedacted(await readBody(request), control.store);
     const object = objectOfBody(text);
     if (object.name !== name) throw new NameMismatchError(name, object.name);
     return this.serialized(async () => {
@@ -104,14 +120,14 @@ export class ObjectsApi {
         .list()
         .filter((stored) => stored.object.name !== name)
         .map((stored) => stored.object);
-      checkCandidate(others, { text });
+      checkCandidate(others, listener.addresses, { text });
       const stored = await control.store.update(object, expected);
       await this.applyOrUndo(control, () => control.store.update(previous.object, stored.revision));
       return written(stored, 200);
     });
   };
 
-  delete = ({ control, params }: AdminRequest): Promise<AdminAnswer> => {
+  delete = ({ control, params, listener }: AdminRequest): Promise<AdminAnswer> => {
     const name = params["name"] ?? "";
     return this.serialized(async () => {
       const previous = mustGet(control, name);
@@ -120,6 +136,7 @@ export class ObjectsApi {
           .list()
           .filter((stored) => stored.object.name !== name)
           .map((stored) => stored.object),
+        listener.addresses,
       );
       await control.store.delete(name);
       await this.applyOrUndo(control, () => control.store.create(previous.object));

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify } from "yaml";
+import type { ListenerAddress } from "../config/admin-targets.js";
 import type { GatewayControl } from "../control/control.js";
 import type { ClusterAccess } from "./cluster-api.js";
 import type { PathParams } from "./router.js";
@@ -12,6 +13,14 @@ export interface AdminRequest {
   control: GatewayControl;
   /** The cluster this gateway is a member of (`--store etcd://...`), if any. */
   cluster?: ClusterAccess;
+  /** This admin listener: whether a token guards it, and where it is (objects must not point there). */
+  listener: AdminListenerView;
+}
+
+export interface AdminListenerView {
+  tokenConfigured: boolean;
+  /** As configured and as bound. */
+  addresses: readonly ListenerAddress[];
 }
 
 /** A handler's answer: JSON unless `text` is given (or the client asked for YAML). */

@@ -8,8 +8,9 @@ import type { Logger } from "../observability/logger.js";
 import { isLoopback } from "./address.js";
 import { checkBearer } from "./auth.js";
 import { AdminError } from "./errors.js";
+import { AdminRequestGuard, checkContentType } from "./request-guard.js";
 import { ObjectsApi } from "./objects-api.js";
-import { send, wantsYaml, type AdminHandler } from "./response.js";
+import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./response.js";
 import { Router } from "./router.js";
 import { closeSession, listSessions } from "./sessions-api.js";
 import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cluster-api.js";
@@ -22,6 +23,8 @@ export interface AdminServerOptions {
   /** Required for any address but loopback. */
   token?: string;
   tls?: { certFile: string; keyFile: string };
+  /** More names `Host` may give (`adminAllowedHosts`, `--admin-host`): `NAME` or `NAME:PORT`. */
+  allowedHosts?: readonly string[];
 }
 
 /** The admin listener refuses to start: a setting that would expose it, or a file it cannot read. */
@@ -65,6 +68,9 @@ export class AdminServer {
   private readonly server: http.Server;
   private readonly router = routes();
   private readonly cluster: ClusterAccess | undefined;
+  /** Set once listening: the names this listener answers to depend on where it bound. */
+  private guard: AdminRequestGuard | undefined;
+  private view: AdminListenerView;
 
   /** `members`: the cluster this gateway is a member of (`--store etcd://...`); without it the cluster views 404. */
   constructor(
@@ -89,6 +95,10 @@ export class AdminServer {
           `(127.0.0.1, ::1), or set --admin-token / WSGATE_ADMIN_TOKEN`,
       );
     }
+    this.view = {
+      tokenConfigured: options.token !== undefined,
+      addresses: [{ host: options.host, port: options.port }],
+    };
     const handle = (request: IncomingMessage, response: ServerResponse): void => void this.handle(request, response);
     this.server =
       options.tls === undefined ? http.createServer(handle) : https.createServer(readTls(options.tls), handle);
@@ -103,6 +113,20 @@ export class AdminServer {
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off("error", reject);
         const address = this.server.address() as AddressInfo;
+        this.guard = new AdminRequestGuard({
+          scheme: this.options.tls === undefined ? "http" : "https",
+          boundHost: address.address,
+          port: address.port,
+          configuredHost: this.options.host,
+          allowedHosts: this.options.allowedHosts ?? [],
+        });
+        this.view = {
+          ...this.view,
+          addresses: [
+            { host: this.options.host, port: address.port },
+            { host: address.address, port: address.port },
+          ],
+        };
         const tls = this.options.tls !== undefined;
         const auth = this.options.token !== undefined;
         this.log.info({ address: address.address, port: address.port, tls, auth }, "admin listening");
@@ -122,13 +146,19 @@ export class AdminServer {
     const url = new URL(request.url ?? "/", "http://admin");
     const yaml = wantsYaml(request, url.searchParams);
     try {
+      // Who may ask, before what is asked: the listener's own name and origin, then the token.
+      const guard = this.guard;
+      if (guard === undefined) throw new Error("the admin API is not listening yet");
+      guard.checkOrigin(request, guard.checkHost(request));
       checkBearer(request, this.options.token);
       const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
+      checkContentType(request);
       const answer = await handler({
         request,
         params,
         query: url.searchParams,
         control: this.control,
+        listener: this.view,
         ...(this.cluster === undefined ? {} : { cluster: this.cluster }),
       });
       send(response, answer, yaml);
@@ -144,7 +174,8 @@ export class AdminServer {
         return;
       }
       // An unread body (a refused upload) would otherwise stall the next request on this connection.
-      if (answer.status === 413 || answer.status === 401) response.setHeader("Connection", "close");
+      if (answer.status === 413 || answer.status === 401 || !request.complete)
+        response.setHeader("Connection", "close");
       send(response, answer, yaml);
     }
   }

@@ -1,5 +1,7 @@
-import { DEFAULT_ADMIN_ADDRESS, isLoopback, parseAdminAddress } from "../admin/address.js";
+import type { AddressInfo } from "node:net";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, isLoopback, parseAdminAddress } from "../admin/address.js";
 import type { AdminServerOptions } from "../admin/server.js";
+import type { ListenerAddress, ValidationOptions } from "../config/admin-targets.js";
 import type { GatewaySpec } from "../config/kinds/gateway.js";
 
 export interface AdminFlags {
@@ -7,6 +9,8 @@ export interface AdminFlags {
   token?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** `--admin-host NAME[:PORT]`, repeatable: more names `Host` may give. */
+  hosts?: string[];
 }
 
 /** The admin listener's settings: flags, then WSGATE_ADMIN_TOKEN for the token, then the Gateway object. */
@@ -32,5 +36,36 @@ export function adminSettings(
     flags.tlsCert !== undefined && flags.tlsKey !== undefined
       ? { certFile: flags.tlsCert, keyFile: flags.tlsKey }
       : spec?.adminTls;
-  return { ...address, ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) };
+  const allowedHosts = flags.hosts ?? spec?.adminAllowedHosts ?? [];
+  const malformed = allowedHosts.find((host) => !HOST_AUTHORITY.test(host));
+  if (malformed !== undefined) throw new Error(`--admin-host '${malformed}' is not NAME or NAME:PORT`);
+  return {
+    ...address,
+    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(allowedHosts.length === 0 ? {} : { allowedHosts }),
+  };
+}
+
+/**
+ * What validation of files must keep clear of: the `--admin-address` flag's listener when given (none when `off`);
+ * otherwise validation reads the Gateway object's `adminAddress`. A broken flag is adminSettings' to report.
+ */
+export function adminValidation(flagAddress: string | undefined): ValidationOptions {
+  if (flagAddress === undefined) return {};
+  try {
+    const address = parseAdminAddress(flagAddress);
+    return { adminListeners: address === "off" ? [] : [address] };
+  } catch {
+    return {};
+  }
+}
+
+/** The running admin listener as validation sees it: its configured host and its bound address, at the bound port. */
+export function runningAdmin(admin: AdminServerOptions | "off", bound: AddressInfo | undefined): ValidationOptions {
+  if (admin === "off") return { adminListeners: [] };
+  const port = bound?.port ?? admin.port;
+  const listeners: ListenerAddress[] = [{ host: admin.host, port }];
+  if (bound !== undefined) listeners.push({ host: bound.address, port });
+  return { adminListeners: listeners };
 }

@@ -7,6 +7,7 @@ import { MemoryObjectStore } from "../control/memory-store.js";
 import type { ObjectStore } from "../control/object-store.js";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
+import { runningAdmin } from "./admin-settings.js";
 
 /** The store, the control that applies its changes to the gateway, and the admin listener (unless off). */
 export interface ControlPlane {
@@ -37,7 +38,10 @@ export async function startControlPlane(
   options: ControlPlaneOptions = {},
 ): Promise<ControlPlane> {
   const store = options.store ?? new MemoryObjectStore(config.objects);
+  // Known once the admin API has bound (its port may be 0 until then).
+  let bound: AddressInfo | undefined;
   const control = new LocalControl(store, gateway, log, {
+    validation: () => runningAdmin(admin, bound),
     ...(config.gateway ? { startSettings: config.gateway } : {}),
     // A cluster store keeps watching while the gateway starts: whatever changed meanwhile is applied now.
     ...(options.store === undefined ? {} : { running: config.objects }),
@@ -52,6 +56,7 @@ export async function startControlPlane(
   try {
     server = new AdminServer(admin, control, log, options.members);
     address = await server.listen();
+    bound = address;
   } catch (error) {
     await store.close();
     throw error;

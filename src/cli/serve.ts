@@ -12,6 +12,8 @@ import { defaultMemberId, listMembers, Membership } from "../control/membership.
 import type { EchoBackend } from "../demo/echo-backend.js";
 import { Gateway, type GatewayOptions, type Listener } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
+import type { ValidationOptions } from "../config/admin-targets.js";
+import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
 
 export interface ServeOptions {
@@ -55,8 +57,9 @@ export function reloadOnSignalAndChange(
   watch: boolean,
   apply: ApplyConfig,
   log: Logger,
+  validation: () => ValidationOptions = () => ({}),
 ): () => void {
-  const reload = fileReloader(paths, apply, log);
+  const reload = fileReloader(paths, apply, log, validation);
   const onHangup = (): void => void reload("SIGHUP");
   process.on("SIGHUP", onHangup);
   const stopWatching = watch
@@ -172,6 +175,7 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
             options.reload.watch,
             (next) => control.replaceFromFiles(next),
             log,
+            () => runningAdmin(admin, plane.admin?.address),
           );
   for (const listener of gateway.listening) {
     log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
@@ -248,7 +252,13 @@ export async function serveCluster(
     const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
     joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
   } else if (options.reload !== undefined) {
-    reloadOnSignalAndChange(options.reload.paths, options.reload.watch, (next) => control.replaceFromFiles(next), log);
+    reloadOnSignalAndChange(
+      options.reload.paths,
+      options.reload.watch,
+      (next) => control.replaceFromFiles(next),
+      log,
+      () => runningAdmin(admin, adminAddress),
+    );
   }
   return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };
 }

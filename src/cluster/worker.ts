@@ -77,7 +77,8 @@ class GatewayWorker {
     }
     let error: string | undefined;
     let summary: ApplySummary | undefined;
-    const result = validateObjects(message.objects, OBJECTS_LABEL);
+    // The primary runs the admin listener and has kept these objects clear of it; a worker does not know where it is.
+    const result = validateObjects(message.objects, OBJECTS_LABEL, { adminListeners: [] });
     if (!result.ok) {
       error = result.errors.map(formatConfigError).join("\n");
     } else {

@@ -1,4 +1,5 @@
 import { filterResults, isFilterKind } from "../filters/registry.js";
+import { adminTargetReports, type ValidationOptions } from "./admin-targets.js";
 import type { IssueReport } from "./issues.js";
 import { END } from "./kinds/pipeline.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
@@ -145,9 +146,17 @@ function pipelineFlow(object: LoadedObject): CrossReport[] {
   return reports;
 }
 
-/** Checks that need more than one object's schema: references between objects, names, ports and flows. */
-export function crossCheck(objects: readonly LoadedObject[]): CrossReport[] {
-  const reports = [...duplicateNames(objects), ...portClashes(objects), ...extraGateways(objects)];
+/**
+ * Checks that need more than one object's schema: references between objects, names, ports and flows, and URLs that
+ * would reach the admin listener (which `options` may name).
+ */
+export function crossCheck(objects: readonly LoadedObject[], options: ValidationOptions = {}): CrossReport[] {
+  const reports = [
+    ...duplicateNames(objects),
+    ...portClashes(objects),
+    ...extraGateways(objects),
+    ...adminTargetReports(objects, options),
+  ];
   for (const object of objects) {
     reports.push(...(object.kind === "HTTPServer" ? missingBackends(object, objects) : pipelineFlow(object)));
   }

@@ -1,6 +1,7 @@
 import { stringify } from "yaml";
 import type { ConfigError } from "./errors.js";
 import { sortConfigErrors } from "./errors.js";
+import type { ValidationOptions } from "./admin-targets.js";
 import { crossCheck } from "./cross-check.js";
 import type { GatewaySpec } from "./kinds/gateway.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
@@ -35,11 +36,15 @@ export interface GatewayConfig {
 export type ConfigLoadResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] };
 
 /** Validates several named texts as one configuration; for the admin API (the request body and the stored objects). */
-export function validateSources(sources: readonly ConfigSource[]): ConfigLoadResult {
-  return validate(sources, []);
+export function validateSources(sources: readonly ConfigSource[], options: ValidationOptions = {}): ConfigLoadResult {
+  return validate(sources, [], options);
 }
 
-function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigError[]): ConfigLoadResult {
+function validate(
+  sources: readonly ConfigSource[],
+  readErrors: readonly ConfigError[],
+  options: ValidationOptions,
+): ConfigLoadResult {
   const objects: LoadedObject[] = [];
   const errors = [...readErrors];
   for (const source of sources) {
@@ -47,7 +52,7 @@ function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigE
     objects.push(...parsed.objects);
     errors.push(...parsed.errors);
   }
-  errors.push(...crossCheck(objects).map(({ object, report }) => toConfigError(object, report)));
+  errors.push(...crossCheck(objects, options).map(({ object, report }) => toConfigError(object, report)));
   if (errors.length > 0) return { ok: false, errors: sortConfigErrors(errors) };
   const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [] };
   for (const object of objects) {
@@ -63,21 +68,25 @@ function validate(sources: readonly ConfigSource[], readErrors: readonly ConfigE
  * Loads configuration from files and directories (every .yaml/.yml directly inside, sorted). A file may hold
  * several objects separated by `---`.
  */
-export async function loadConfig(paths: readonly string[]): Promise<ConfigLoadResult> {
+export async function loadConfig(paths: readonly string[], options: ValidationOptions = {}): Promise<ConfigLoadResult> {
   const { sources, errors } = await readSources(paths);
-  return validate(sources, errors);
+  return validate(sources, errors, options);
 }
 
 /** Validates configuration text as if read from `fileName`; for tests and the admin API. */
 export function loadConfigText(text: string, fileName: string): ConfigLoadResult {
-  return validate([{ file: fileName, text }], []);
+  return validate([{ file: fileName, text }], [], {});
 }
 
 /**
  * Validates objects held as data (the admin API's store) as one YAML stream named `label`; errors give the line in
  * that stream, and name the object and field.
  */
-export function validateObjects(objects: readonly ConfigObject[], label: string): ConfigLoadResult {
+export function validateObjects(
+  objects: readonly ConfigObject[],
+  label: string,
+  options: ValidationOptions = {},
+): ConfigLoadResult {
   const text = objects.map((object) => stringify(object.data)).join("---\n");
-  return loadConfigText(text, label);
+  return validate([{ file: label, text }], [], options);
 }

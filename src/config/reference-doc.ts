@@ -2,6 +2,7 @@ import { z } from "zod";
 import { filterKinds, filterRegistry } from "../filters/registry.js";
 import { docMeta } from "./doc-meta.js";
 import type { DocMeta } from "./doc-meta.js";
+import { hasMark } from "./marked-fields.js";
 import { objectKindNames, objectKinds } from "./object-kinds.js";
 import { objectSchemaOf, schemaLayers, unwrapSchema } from "./schema-walk.js";
 
@@ -126,6 +127,14 @@ function typeText(schema: Schema, title: string, context: Context): string {
   return inner._zod.def.type;
 }
 
+const SECRET_NOTE = " Secret: the admin API shows `<redacted>` unless asked with the token (`?secrets=true`).";
+
+/** A secret field, or a map of secrets (TLS `keys`). */
+function isSecretField(schema: Schema): boolean {
+  const inner = unwrapSchema(schema);
+  return hasMark(schema, "secret") || (inner instanceof z.ZodRecord && hasMark(inner.valueType, "secret"));
+}
+
 /** Renders an object's table (once per schema) and returns how to refer to it. */
 function objectTable(schema: z.ZodObject, title: string, context: Context, level = NESTED_LEVEL): string {
   const existing = context.titles.get(schema);
@@ -141,7 +150,7 @@ function objectTable(schema: z.ZodObject, title: string, context: Context, level
       field: `\`${field}\``,
       type: typeText(fieldSchema, `${title}.${field}`, context),
       default: meta.default ?? defaultText(all),
-      description: meta.description ?? "",
+      description: `${meta.description ?? ""}${isSecretField(fieldSchema) ? SECRET_NOTE : ""}`,
     });
   }
   return `*${title}*`;

@@ -3,6 +3,7 @@
 // reload error can end the process.
 import { watch, statSync, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import type { ValidationOptions } from "../config/admin-targets.js";
 import { formatConfigError, loadConfig, type GatewayConfig } from "../config/load.js";
 import type { ApplySummary } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
@@ -67,11 +68,12 @@ export function fileReloader(
   paths: readonly string[],
   apply: ApplyConfig,
   log: Logger,
+  validation: () => ValidationOptions = () => ({}),
 ): (trigger: string) => Promise<void> {
   let running: Promise<void> | undefined;
   let again: string | undefined;
   const reload = async (trigger: string): Promise<void> => {
-    const result = await loadConfig(paths);
+    const result = await loadConfig(paths, validation());
     if (!result.ok) {
       const errors = result.errors.map(formatConfigError);
       log.error(

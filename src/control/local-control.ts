@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import { formatConfigError } from "../config/errors.js";
 import type { ConfigObject, GatewayConfig } from "../config/load.js";
+import type { ValidationOptions } from "../config/admin-targets.js";
 import { validateObjects } from "../config/load.js";
 import { gatewaySchema, type GatewaySpec } from "../config/kinds/gateway.js";
 import type { ApplySummary, Gateway } from "../gateway.js";
@@ -22,6 +23,8 @@ export interface LocalControlOptions {
    * the gateway starts): a store that differs is applied at once. Default: the store's set, as it is now.
    */
   running?: readonly ConfigObject[];
+  /** What validation of a store change keeps clear of: the running admin listener. Default: as the objects say. */
+  validation?: () => ValidationOptions;
 }
 
 /**
@@ -90,7 +93,7 @@ export class LocalControl implements GatewayControl {
     this.latest = undefined;
     const json = JSON.stringify(objects);
     if (json === this.appliedJson) return this.lastApplyError;
-    const result = validateObjects(objects, "objects");
+    const result = validateObjects(objects, "objects", this.options.validation?.() ?? {});
     if (!result.ok) {
       const errors = result.errors.map(formatConfigError);
       this.log.error({ event: "config_rejected", errors }, "config rejected: the objects are not valid together");

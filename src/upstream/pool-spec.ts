@@ -2,6 +2,7 @@
 // filter (candidate pools) and tls. Each kind adds its own backend URL scheme and its own per-pool fields.
 import { z } from "zod";
 import { docMeta } from "../config/doc-meta.js";
+import { markField } from "../config/marked-fields.js";
 import { durationSchema } from "../config/duration.js";
 import {
   evenAfterOtherErrors,
@@ -24,7 +25,8 @@ export const positiveDuration = durationSchema.refine((ms) => ms > 0, { error: "
  */
 export function serverSchemaFor<Url extends z.ZodType<string, string>>(url: Url) {
   return z.strictObject({
-    url,
+    // The gateway connects there (traffic and health checks): it must not be the admin listener.
+    url: markField(url, "outboundUrl"),
     weight: z
       .int()
       .min(0)
@@ -161,7 +163,7 @@ const httpCheckSchema = z.strictObject({
   headers: checkHeadersSchema,
   body: z.string().optional().describe("Request body."),
   username: z.string().optional().describe("Basic authentication user name."),
-  password: z.string().optional().describe("Basic authentication password."),
+  password: markField(z.string().optional().describe("Basic authentication password."), "secret"),
   match: z
     .strictObject({
       statusCodes: z

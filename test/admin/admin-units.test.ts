@@ -38,6 +38,23 @@ describe("admin address", () => {
     assert.throws(() => adminSettings({ token: "short" }, undefined, {}), /16 characters/);
     assert.equal(adminSettings({ address: "off" }, undefined, {}), "off");
   });
+
+  it("allowed Host names: the Gateway object's adminAllowedHosts, overridden by --admin-host; malformed refused", () => {
+    const loaded = loadConfigText(
+      'kind: Gateway\nname: g\nadminAllowedHosts: ["admin.internal", "fwd.internal:8443", "[::1]:9"]\n',
+      "g.yaml",
+    );
+    assert.ok(loaded.ok);
+    const fromSpec = adminSettings({}, loaded.config.gateway, {});
+    assert.deepEqual(fromSpec !== "off" && fromSpec.allowedHosts, ["admin.internal", "fwd.internal:8443", "[::1]:9"]);
+    const fromFlag = adminSettings({ hosts: ["other.internal"] }, loaded.config.gateway, {});
+    assert.deepEqual(fromFlag !== "off" && fromFlag.allowedHosts, ["other.internal"]);
+    for (const bad of ["evil@admin", "admin/x", "admin:port", "a b", "[fe80::1%lo]", ""]) {
+      assert.throws(() => adminSettings({ hosts: [bad] }, undefined, {}), /--admin-host/, bad);
+      const result = loadConfigText(`kind: Gateway\nname: g\nadminAllowedHosts: ["${bad}"]\n`, "g.yaml");
+      assert.equal(result.ok, false, bad);
+    }
+  });
 });
 
 describe("admin router", () => {

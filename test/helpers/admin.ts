@@ -25,6 +25,8 @@ export async function admin(port: number, method: string, path: string, call: Ad
     method,
     headers: {
       ...(call.token === undefined ? {} : { Authorization: `Bearer ${call.token}` }),
+      // The admin API takes bodies declared YAML or JSON only (415 otherwise), as `wsgate apply` sends them.
+      ...(call.body === undefined ? {} : { "Content-Type": "application/yaml" }),
       ...call.headers,
     },
     ...(call.body === undefined ? {} : { body: call.body }),

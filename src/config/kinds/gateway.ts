@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress } from "../../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, parseAdminAddress } from "../../admin/address.js";
 import { nameSchema } from "../common-fields.js";
 import { docMeta } from "../doc-meta.js";
+import { markField } from "../marked-fields.js";
 
 const adminAddressSchema = z.string().superRefine((text, ctx) => {
   try {
@@ -27,12 +28,21 @@ export const gatewaySchema = z.strictObject({
     .describe(
       "Where the admin API listens (never on a traffic port), or `off`. Without `adminToken` only a loopback address is allowed. `--admin-address` overrides it. Read at start only.",
     ),
-  adminToken: z
-    .string()
-    .min(16)
-    .optional()
+  adminToken: markField(
+    z
+      .string()
+      .min(16)
+      .optional()
+      .describe(
+        "Bearer token the admin API requires (`Authorization: Bearer TOKEN`); at least 16 characters. `--admin-token` and `WSGATE_ADMIN_TOKEN` override it. Read at start only.",
+      ),
+    "secret",
+  ),
+  adminAllowedHosts: z
+    .array(z.string().regex(HOST_AUTHORITY, { error: "not NAME or NAME:PORT" }))
+    .default([])
     .describe(
-      "Bearer token the admin API requires (`Authorization: Bearer TOKEN`); at least 16 characters. `--admin-token` and `WSGATE_ADMIN_TOKEN` override it. Read at start only.",
+      "More names the admin API answers to in `Host` (`NAME` at its port, or `NAME:PORT` behind a port forward), besides its own address, its IP forms and `localhost` on loopback; any other `Host` gets 421 (DNS rebinding). `--admin-host` (repeatable) overrides it. Read at start only.",
     ),
   adminTls: z
     .strictObject({

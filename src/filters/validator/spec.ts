@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationSchema } from "../../config/duration.js";
 import { evenAfterOtherErrors, nameSchema, regexpSchema } from "../../config/common-fields.js";
+import { markField } from "../../config/marked-fields.js";
 
 export const JWT_ALGORITHMS = [
   "HS256",
@@ -38,7 +39,10 @@ const jwtSchema = z
       .min(1)
       .optional()
       .describe("Several accepted algorithms, e.g. for a JWKS holding keys of different types."),
-    secret: z.string().min(1).optional().describe("HMAC secret for HS*, encoded as `secretEncoding` says."),
+    secret: markField(
+      z.string().min(1).optional().describe("HMAC secret for HS*, encoded as `secretEncoding` says."),
+      "secret",
+    ),
     secretEncoding: z
       .enum(["hex", "base64", "text"])
       .default("hex")
@@ -50,12 +54,15 @@ const jwtSchema = z
       .describe(
         "Public key in PEM (SPKI or certificate), or hex-encoded PEM as Easegress has it, for RS*/PS*/ES*/EdDSA.",
       ),
-    jwksUrl: z
-      .url({ protocol: /^https?$/ })
-      .optional()
-      .describe(
-        "URL of a JWKS; fetched on first use, cached, refetched after `jwksCacheMaxAge` or for an unknown `kid`.",
-      ),
+    jwksUrl: markField(
+      z
+        .url({ protocol: /^https?$/ })
+        .optional()
+        .describe(
+          "URL of a JWKS; fetched on first use, cached, refetched after `jwksCacheMaxAge` or for an unknown `kid`.",
+        ),
+      "outboundUrl",
+    ),
     jwksFile: z.string().min(1).optional().describe("Path of a JWKS file; read again when it changes."),
     jwksCacheMaxAge: durationSchema
       .prefault("10m")

@@ -2,6 +2,7 @@
 // and wsgate's own (`certFiles`, `caCertFile`, `clientAuth`, `clientCertHeaders`, `minVersion`).
 import { z } from "zod";
 import { docMeta } from "../../config/doc-meta.js";
+import { markField } from "../../config/marked-fields.js";
 import { caBundleProblem, parsePair, pemFromConfig } from "./pem.js";
 
 export const CLIENT_AUTH_MODES = ["off", "request", "require"] as const;
@@ -29,6 +30,10 @@ docMeta.add(headerNameSchema, { type: "header name" });
 
 const pemSchema = z.string().min(1);
 docMeta.add(pemSchema, { type: "PEM, inline or base64" });
+
+/** A private key: the admin API shows it only with the token and `?secrets=true`. */
+const privateKeySchema = markField(z.string().min(1), "secret");
+docMeta.add(privateKeySchema, { type: "PEM, inline or base64" });
 
 const filePathSchema = z.string().min(1);
 docMeta.add(filePathSchema, { type: "file path" });
@@ -58,14 +63,14 @@ export const httpsFields = {
   certBase64: pemSchema
     .optional()
     .describe("A certificate chain, with `keyBase64`: Easegress's single-pair form (base64 of PEM, or PEM)."),
-  keyBase64: pemSchema.optional().describe("The private key of `certBase64`."),
+  keyBase64: privateKeySchema.optional().describe("The private key of `certBase64`."),
   certs: z
     .record(z.string(), pemSchema)
     .optional()
     .describe(
       "Certificate chains by pair name, each with the key of the same name in `keys`. A pair serves the host names in its certificate (DNS subject alternative names, else the common name), exact or wildcard.",
     ),
-  keys: z.record(z.string(), pemSchema).optional().describe("Private keys (unencrypted) by pair name."),
+  keys: z.record(z.string(), privateKeySchema).optional().describe("Private keys (unencrypted) by pair name."),
   certFiles: z
     .array(certFileSchema)
     .optional()
