@@ -213,6 +213,11 @@ filters:
     assert.deepEqual(problems.slice(0, 25), [], `${problems.length} disagreements`);
     const forwarded = runs.filter((run) => run.gateway.answers.some((answer) => answer.headers.has("x-seen")));
     assert.ok(forwarded.length > corpus.length / 3, `only ${forwarded.length} cases reached the backend`);
+    // The ordering of upgrades is exercised: some 101s came after a proxied answer on the same connection.
+    const upgradedAfter = runs.filter(
+      (run) => run.gateway.answers.length >= 2 && run.gateway.answers.at(-1)?.status === 101,
+    );
+    assert.ok(upgradedAfter.length >= 10, `only ${upgradedAfter.length} upgrades behind proxied requests`);
   });
 
   /** The records added while `work` runs, once late ones had time to arrive. */
