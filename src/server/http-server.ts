@@ -6,6 +6,7 @@ import type { HTTPServerSpec } from "../config/kinds/http-server.js";
 import { RouteBusyError, RouteNotFoundError } from "../errors.js";
 import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
+import { redactedPath } from "../observability/redact.js";
 import {
   createRequestContext,
   isClosingConnection,
@@ -18,6 +19,7 @@ import { clientIpOf } from "./client-ip.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
+import { requestHeadProblem } from "./request-head-check.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
 import { httpsFields } from "./tls/config.js";
@@ -70,6 +72,8 @@ export class GatewayHttpServer {
       this.server = server;
     }
     this.server.maxConnections = spec.maxConnections;
+    // Node would drop headers past its count silently; `clientMaxHeaders` refuses them instead (431).
+    this.server.maxHeadersCount = 0;
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
     this.server.on("clientError", this.onClientError);
@@ -166,7 +170,13 @@ export class GatewayHttpServer {
     if (!this.spec.keepAlive) res.shouldKeepAlive = false;
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs, as for upgrades.
-    const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
+    const log = (): Logger =>
+      this.log.child({ server: this.name, method: req.method, path: redactedPath(req.url ?? ""), clientIp });
+    const headProblem = requestHeadProblem(req, this.spec.clientMaxHeaders);
+    if (headProblem !== undefined) {
+      createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log).reject(headProblem);
+      return;
+    }
     const routed = this.route(req);
     if (!this.ipAllowed(clientIp, routed?.match)) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
@@ -191,9 +201,14 @@ export class GatewayHttpServer {
     }
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs: most handshakes log nothing of their own.
-    const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
-    const routed = this.route(req);
+    const log = (): Logger => this.log.child({ server: this.name, path: redactedPath(req.url ?? ""), clientIp });
     const tcp = socket as Socket;
+    const headProblem = requestHeadProblem(req, this.spec.clientMaxHeaders);
+    if (headProblem !== undefined) {
+      createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(headProblem);
+      return;
+    }
+    const routed = this.route(req);
     if (!this.ipAllowed(clientIp, routed?.match)) {
       createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
       return;

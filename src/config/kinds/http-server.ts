@@ -120,6 +120,12 @@ const httpServerFields = z.strictObject({
   clientHeaderTimeout: durationSchema
     .prefault("10s")
     .describe("How long a client may take to send its request headers."),
+  clientMaxHeaders: z
+    .int()
+    .min(1)
+    .max(10000)
+    .default(100)
+    .describe("Most request headers a request may carry; more get 431 (never a silent cut)."),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()

@@ -1,6 +1,7 @@
 // The headers of a proxied HTTP request and of its answer: end-to-end headers only (the hop-by-hop list is the
 // WebSocket handshake's, src/websocket/handshake.ts), the backend's Host unless keepHost, and X-Forwarded-*.
 import type { IncomingMessage } from "node:http";
+import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 
@@ -12,12 +13,11 @@ export interface ProxyHeaderInput {
   secure: boolean;
   /** The request has a body without Content-Length: it goes chunked to the backend. */
   chunked: boolean;
-  /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
+  /** Headers the pipeline's filters set (`context.upstreamHeaders`). */
   extra: ReadonlyArray<readonly [string, string]>;
+  /** Headers only the gateway sets (`context.ownedHeaders`): the client's copies, in any spelling, are dropped. */
+  owned: OwnedHeaders;
 }
-
-/** Set by the gateway itself; `Expect` is answered by the gateway (100 Continue), not by the backend. */
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "expect"]);
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
@@ -25,10 +25,9 @@ export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [st
   const headers: Array<readonly [string, string]> = [
     ["Host", server.keepHost && clientHost !== undefined ? clientHost : server.url.host],
   ];
-  const replacedByFilters = new Set(input.extra.map(([name]) => name.toLowerCase()));
-  for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
-    const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
+  for (const header of clientHeadersToForward(endToEndHeaders(req.rawHeaders, req.headers), input.owned)) {
+    // `Expect` is answered by the gateway (100 Continue), not by the backend.
+    if (header[0].toLowerCase() !== "expect") headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
   if (input.chunked) headers.push(["Transfer-Encoding", "chunked"]);

@@ -207,6 +207,7 @@ export class HttpProxy implements Filter {
         secure: context.route.secure,
         chunked,
         extra: context.upstreamHeaders,
+        owned: context.ownedHeaders,
       }),
       context.route.clientCertHeaders,
     );

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { UpstreamServer } from "../../upstream/server.js";
 
@@ -11,11 +12,11 @@ export interface UpstreamHeaderInput {
   /** The key of our own handshake with the backend. */
   key: string;
   defaultOrigin: string | undefined;
-  /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
+  /** Headers the pipeline's filters set (`context.upstreamHeaders`). */
   extra?: ReadonlyArray<readonly [string, string]>;
+  /** Headers only the gateway sets (`context.ownedHeaders`): the client's copies, in any spelling, are dropped. */
+  owned: OwnedHeaders;
 }
-
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
 
 /**
  * Headers of the backend upgrade request: the client's end-to-end headers as they came (subprotocols and
@@ -32,11 +33,7 @@ export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[strin
     ["Sec-WebSocket-Key", input.key],
   ];
   const extra = input.extra ?? [];
-  const replacedByFilters = new Set(extra.map(([name]) => name.toLowerCase()));
-  for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
-    const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower)) headers.push(header);
-  }
+  headers.push(...clientHeadersToForward(endToEndHeaders(req.rawHeaders, req.headers), input.owned));
   for (const [name, value] of extra) headers.push([name, value]);
   if (req.headers.origin === undefined && input.defaultOrigin !== undefined) {
     headers.push(["Origin", input.defaultOrigin]);
