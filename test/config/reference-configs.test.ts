@@ -25,6 +25,7 @@ describe("reference configurations validate as written", () => {
         clientMaxBodySize: 4194304,
         xForwardedFor: false,
         clientHeaderTimeout: 10_000,
+        clientMaxHeaders: 100,
         rules: [
           {
             hosts: [],
