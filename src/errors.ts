@@ -231,3 +231,33 @@ export class CredentialCheckBusyError extends GatewayError {
   override readonly headers = { "Retry-After": "1" };
   override readonly shed = true;
 }
+
+/** A header that must come once came twice (Host, Authorization): two parsers could each take a different copy. */
+export class DuplicateHeaderError extends GatewayError {
+  readonly code = "WSG_DUPLICATE_HEADER";
+  readonly status = 400;
+  readonly side = "client";
+  constructor(name: string) {
+    super(`more than one ${name} header`);
+  }
+}
+
+/** More request headers than the gateway keeps (`clientMaxHeaders`): refused rather than cut short. */
+export class TooManyHeadersError extends GatewayError {
+  readonly code = "WSG_TOO_MANY_HEADERS";
+  readonly status = 431;
+  readonly side = "client";
+  constructor(limit: number) {
+    super(`more than ${limit} request headers`);
+  }
+}
+
+/** The token came in more than one copy: the backend might read another copy than the one the gateway checked. */
+export class DuplicateTokenError extends GatewayError {
+  readonly code = "WSG_DUPLICATE_TOKEN";
+  readonly status = 400;
+  readonly side = "client";
+  constructor(where: string) {
+    super(`more than one token (${where})`);
+  }
+}

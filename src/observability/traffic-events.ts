@@ -5,6 +5,7 @@ import type { GatewayError } from "../errors.js";
 import type { HandshakeContext, RequestContext, RouteInfo, UpgradeContext } from "../pipeline/context.js";
 import type { AccessEntry, AccessLog } from "./access-log.js";
 import { gatewayMetrics, type ClosedBy } from "./metrics.js";
+import { redactedPath } from "./redact.js";
 import type { LiveSession } from "./sessions.js";
 import { upstreamFailureReason } from "./upstream-failure-reason.js";
 
@@ -27,7 +28,7 @@ function commonEntry(context: HandshakeContext): AccessEntry {
     server: route.server,
     route: routeName(route),
     method: req.method ?? "GET",
-    path: req.url ?? "",
+    path: redactedPath(req.url ?? ""),
     clientIp: context.clientIp,
   };
   if (route.pipeline !== "") entry.pipeline = route.pipeline;

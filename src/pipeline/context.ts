@@ -9,6 +9,7 @@ import { writeRawResponse } from "../server/raw-response.js";
 import type { RouteMatch } from "../server/router.js";
 import type { PeerInfo } from "../server/client-ip.js";
 import type { ClientCertHeaders } from "../server/tls/client-cert.js";
+import { OwnedHeaders } from "./owned-headers.js";
 
 /** Where a request came in and how it was routed. */
 export interface RouteInfo {
@@ -44,8 +45,10 @@ interface ContextBase {
   reject(error: GatewayError): void;
   /** Headers filters added for the backend (e.g. JWT claims); each replaces any client header of its name. */
   readonly upstreamHeaders: ReadonlyArray<readonly [string, string]>;
-  /** Adds (or replaces) a header the backend request will carry. */
+  /** Adds (or replaces) a header the backend request will carry; the client's copies of it never pass. */
   setUpstreamHeader(name: string, value: string): void;
+  /** Headers only the gateway may set on the backend request; the upstream header builders drop the client's. */
+  readonly ownedHeaders: OwnedHeaders;
   /** When the request arrived (performance.now()), for latency metrics and access lines. */
   readonly receivedAt: number;
   /** What filters learn on the way, for the access line. */
@@ -110,6 +113,7 @@ abstract class RequestContextBase {
   readonly notes: RequestNotes = {};
   readonly accessLog: AccessLog | undefined;
   readonly upstreamHeaders: Array<readonly [string, string]> = [];
+  readonly ownedHeaders = new OwnedHeaders();
   #log: Logger | undefined;
 
   constructor(
@@ -119,6 +123,8 @@ abstract class RequestContextBase {
     private readonly logSource: LoggerSource,
   ) {
     this.accessLog = accessLogs.for(route.server);
+    // A client cannot pose as a certificate it does not hold: the names are the gateway's even without a certificate.
+    for (const name of route.clientCertHeaders?.names ?? []) this.ownedHeaders.own(name);
   }
 
   get log(): Logger {
@@ -127,6 +133,7 @@ abstract class RequestContextBase {
   }
 
   setUpstreamHeader(name: string, value: string): void {
+    this.ownedHeaders.own(name);
     replaceHeader(this.upstreamHeaders, name, value);
   }
 }

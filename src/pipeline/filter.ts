@@ -25,6 +25,11 @@ export interface Filter {
    * the filters of the other kind, whatever their order; without one they run, and answer as they see fit.
    */
   readonly traffic?: "request" | "upgrade";
+  /**
+   * Headers the filter may set on the backend request (a Validator's `forwardClaims`). The pipeline owns them for every
+   * request it runs, so that the client's copies never pass, whether or not the filter runs or sets a value.
+   */
+  readonly upstreamHeaderNames?: readonly string[];
   handle(context: HandshakeContext): string | Promise<string>;
   /** Releases timers and other resources when the config that built it is replaced. */
   close(): void;

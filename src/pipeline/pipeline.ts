@@ -3,6 +3,7 @@ import { END } from "../config/kinds/pipeline.js";
 import { BadHandshakeError, GatewayError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter } from "./filter.js";
+import { headerKeys } from "./owned-headers.js";
 
 class PipelineEndedError extends GatewayError {
   readonly code = "WSG_PIPELINE_NO_ANSWER";
@@ -31,6 +32,8 @@ export class Pipeline {
   private readonly steps: Step[];
   /** Kinds of traffic some filter of the flow serves on its own (a Proxy: requests; a WebSocketProxy: upgrades). */
   private readonly served: ReadonlySet<HandshakeContext["kind"]>;
+  /** Every header some filter of the pipeline may set for the backend (see `Filter.upstreamHeaderNames`). */
+  private readonly ownedHeaders: ReadonlySet<string>;
 
   constructor(
     readonly name: string,
@@ -49,6 +52,7 @@ export class Pipeline {
       return { filter, jumps };
     });
     this.served = new Set(this.steps.flatMap(({ filter }) => (filter?.traffic === undefined ? [] : [filter.traffic])));
+    this.ownedHeaders = headerKeys([...filters.values()].flatMap((filter) => filter.upstreamHeaderNames ?? []));
   }
 
   /** A filter for the other kind of traffic is skipped when the flow has one for this kind (Proxy + WebSocketProxy). */
@@ -57,6 +61,7 @@ export class Pipeline {
   }
 
   async handle(context: HandshakeContext): Promise<void> {
+    context.ownedHeaders.ownAll(this.ownedHeaders);
     if (context.kind === "upgrade" && !isWebSocketUpgrade(context.req.headers.upgrade)) {
       // Only WebSocket is served: h2c and other upgrades never reach a filter or a backend.
       context.reject(

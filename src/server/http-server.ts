@@ -6,6 +6,7 @@ import type { HTTPServerSpec } from "../config/kinds/http-server.js";
 import { RequestTargetError, RouteBusyError, RouteNotFoundError, type GatewayError } from "../errors.js";
 import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
+import { redactedPath } from "../observability/redact.js";
 import {
   createRequestContext,
   createUpgradeContext,
@@ -19,6 +20,7 @@ import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
 import { writeRawResponse } from "./raw-response.js";
+import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
 import { inTurn, responseReadingBody } from "./response-order.js";
 import { Router, type RouteMatch } from "./router.js";
@@ -76,6 +78,8 @@ export class GatewayHttpServer {
     }
     this.front = spec.proxyProtocol ? this.proxyProtocolFront(spec) : undefined;
     this.listener.maxConnections = spec.maxConnections;
+    // Node would drop headers past its count silently; `clientMaxHeaders` refuses them instead (431).
+    this.server.maxHeadersCount = 0;
     warnOnUntrustedForwardedFor(spec, log);
     this.server.on("request", this.onRequest);
     this.server.on("upgrade", this.onUpgrade);
@@ -220,7 +224,7 @@ export class GatewayHttpServer {
     return filters.every((filter) => filter === undefined || filter.allows(clientIp));
   }
 
-  /** What answers a request before its pipeline: an unreadable client address, an ipFilter, or a refused target. */
+  /** What answers a request before its pipeline: a bad head or client address, an ipFilter, or a refused target. */
   private refusalOf(
     clientIp: string,
     routed: Routed | GatewayError,
@@ -241,12 +245,14 @@ export class GatewayHttpServer {
     const { client, refusal } = this.clientOf(req);
     const clientIp = client.ip;
     // Made when something logs, as for upgrades.
-    const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
-    const routed = refusal ?? this.route(req);
-    const early = this.refusalOf(clientIp, routed, refusal);
-    if (early !== undefined || routed instanceof Error) {
+    const log = (): Logger =>
+      this.log.child({ server: this.name, method: req.method, path: redactedPath(req.url ?? ""), clientIp });
+    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal;
+    const routed = early ?? this.route(req);
+    const refused = this.refusalOf(clientIp, routed, early);
+    if (refused !== undefined || routed instanceof Error) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log);
-      context.reject(early ?? new RouteNotFoundError());
+      context.reject(refused ?? new RouteNotFoundError());
       return;
     }
     const route = this.routeInfo(routed.match, req.socket, client);
@@ -270,13 +276,14 @@ export class GatewayHttpServer {
     const { client, refusal } = this.clientOf(req);
     const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
-    const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
-    const routed = refusal ?? this.route(req);
+    const log = (): Logger => this.log.child({ server: this.name, path: redactedPath(req.url ?? ""), clientIp });
     const tcp = socket as Socket;
-    const early = this.refusalOf(clientIp, routed, refusal);
-    if (early !== undefined || routed instanceof Error) {
+    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal;
+    const routed = early ?? this.route(req);
+    const refused = this.refusalOf(clientIp, routed, early);
+    if (refused !== undefined || routed instanceof Error) {
       const route = this.routeInfo(NO_MATCH, tcp, client);
-      createUpgradeContext(req, tcp, head, route, clientIp, log).reject(early ?? new RouteNotFoundError());
+      createUpgradeContext(req, tcp, head, route, clientIp, log).reject(refused ?? new RouteNotFoundError());
       return;
     }
     const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log);

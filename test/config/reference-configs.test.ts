@@ -30,6 +30,7 @@ describe("reference configurations validate as written", () => {
         allowBackslash: false,
         allowPathParameters: false,
         allowEncodedSlash: false,
+        clientMaxHeaders: 100,
         rules: [
           {
             hosts: [],

@@ -136,6 +136,12 @@ const httpServerFields = z.strictObject({
     .boolean()
     .default(false)
     .describe("Accept `%2F` and `%5C` in request paths, kept encoded so that they are never separators; off: 400."),
+  clientMaxHeaders: z
+    .int()
+    .min(1)
+    .max(10000)
+    .default(100)
+    .describe("Most request headers a request may carry; more get 431 (never a silent cut)."),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()

@@ -1,6 +1,7 @@
 // The headers of a proxied HTTP request and of its answer: end-to-end headers only (the hop-by-hop list is the
 // WebSocket handshake's, src/websocket/handshake.ts), the backend's Host unless keepHost, and X-Forwarded-*.
 import type { IncomingMessage } from "node:http";
+import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { PeerInfo } from "../../server/client-ip.js";
@@ -17,15 +18,17 @@ export interface ProxyHeaderInput {
   secure: boolean;
   /** How the body goes to the backend: the gateway writes its framing header, the client's never pass. */
   framing: BodyFraming;
-  /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
+  /** Headers the pipeline's filters set (`context.upstreamHeaders`). */
   extra: ReadonlyArray<readonly [string, string]>;
+  /** Headers only the gateway sets (`context.ownedHeaders`): the client's copies, in any spelling, are dropped. */
+  owned: OwnedHeaders;
 }
 
 /**
- * Set by the gateway itself (the forwarding headers too, see forwarded-headers.ts); `Expect` is answered by the
- * gateway (100 Continue), not by the backend; the framing headers are the gateway's own (framing.ts).
+ * The gateway answers `Expect` itself (100 Continue) and writes the body's framing header (framing.ts); the
+ * forwarding headers are its own too (forwarded-headers.ts).
  */
-const REPLACED = new Set(["host", "expect", "content-length", "transfer-encoding"]);
+const SET_BY_GATEWAY = new Set(["expect", "content-length", "transfer-encoding"]);
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
@@ -33,10 +36,9 @@ export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [st
   const headers: Array<readonly [string, string]> = [
     ["Host", server.keepHost && clientHost !== undefined ? clientHost : server.url.host],
   ];
-  const replacedByFilters = new Set(input.extra.map(([name]) => name.toLowerCase()));
-  for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
+  for (const header of clientHeadersToForward(endToEndHeaders(req.rawHeaders, req.headers), input.owned)) {
     const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower) && !isForwardingHeader(lower)) headers.push(header);
+    if (!SET_BY_GATEWAY.has(lower) && !isForwardingHeader(lower)) headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
   const framing = framingHeader(input.framing);

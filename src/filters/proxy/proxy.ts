@@ -204,6 +204,7 @@ export class HttpProxy implements Filter {
         secure: context.route.secure,
         framing: body.framing,
         extra: context.upstreamHeaders,
+        owned: context.ownedHeaders,
       }),
       context.route.clientCertHeaders,
     );

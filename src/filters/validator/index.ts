@@ -1,4 +1,5 @@
-import { CredentialCheckBusyError, type GatewayError } from "../../errors.js";
+import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
+import { secretQueryParams } from "../../observability/redact.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
@@ -35,15 +36,20 @@ export class Validator implements Filter {
   private readonly headerRules: HeaderRule[];
   private readonly jwt: JwtVerifier | undefined;
   private readonly users: HtpasswdFile | undefined;
+  /** The `forwardClaims` headers: the pipeline removes the client's copies of them whatever the claims hold. */
+  readonly upstreamHeaderNames: readonly string[];
 
   constructor(private readonly spec: ValidatorSpec) {
     this.name = spec.name;
+    this.upstreamHeaderNames = Object.values(spec.jwt?.forwardClaims ?? {});
     this.headerRules = Object.entries(spec.headers).map(([name, rule]) => ({
       name: name.toLowerCase(),
       values: new Set(rule.values),
       regexp: rule.regexp === undefined ? undefined : new RegExp(rule.regexp),
     }));
     this.jwt = spec.jwt === undefined ? undefined : new JwtVerifier(spec.jwt);
+    // Logs show paths: the parameter that carries the token is redacted from them.
+    if (spec.jwt?.queryParam !== undefined) secretQueryParams.add(spec.jwt.queryParam);
     this.users =
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
@@ -72,9 +78,10 @@ export class Validator implements Filter {
     return undefined;
   }
 
-  private async checkJwt(context: HandshakeContext): Promise<HandshakeRefusedError | undefined> {
+  private async checkJwt(context: HandshakeContext): Promise<GatewayError | undefined> {
     if (this.jwt === undefined || this.spec.jwt === undefined) return undefined;
     const outcome = await this.jwt.verify(context.req);
+    if (!outcome.ok && outcome.duplicate !== undefined) return new DuplicateTokenError(outcome.duplicate);
     if (!outcome.ok) {
       const challenge = outcome.missing
         ? `Bearer realm="wsgate"`
@@ -84,6 +91,8 @@ export class Validator implements Filter {
       });
     }
     for (const [claim, header] of Object.entries(this.spec.jwt.forwardClaims)) {
+      // Owned even when no value is set below: a missing or unusable claim must not let the client's copy through.
+      context.ownedHeaders.own(header);
       const value = outcome.claims[claim];
       if (value === undefined || value === null) continue;
       const text = typeof value === "string" ? value : JSON.stringify(value);

@@ -10,10 +10,14 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose";
+import { paramKey } from "../../util/param-key.js";
 import type { JwtSpec } from "./spec.js";
 
 /** A token check's outcome: the claims, or why the token was refused (never the token itself). */
-export type JwtOutcome = { ok: true; claims: JWTPayload } | { ok: false; reason: string; missing: boolean };
+export type JwtOutcome =
+  | { ok: true; claims: JWTPayload }
+  | { ok: false; reason: string; missing: boolean; duplicate?: undefined }
+  | { ok: false; duplicate: string };
 
 type KeySource = Uint8Array | KeyObject | JWTVerifyGetKey;
 
@@ -52,18 +56,32 @@ class JwksFile {
   }
 }
 
-function bearerToken(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  const match = header === undefined ? null : /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
-  return match?.[1];
+function bearerTokens(req: IncomingMessage): string[] {
+  const tokens: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== "authorization") continue;
+    const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(raw[i + 1] as string);
+    if (match?.[1] !== undefined) tokens.push(match[1]);
+  }
+  return tokens;
 }
 
-function cookieValue(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponentSafe(part.slice(eq + 1).trim());
+/** Every value of cookie `name`, in every Cookie header. */
+function cookieValues(req: IncomingMessage, name: string): string[] {
+  const key = paramKey(name);
+  const values: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== "cookie") continue;
+    for (const part of (raw[i + 1] as string).split(";")) {
+      const eq = part.indexOf("=");
+      if (eq > 0 && paramKey(part.slice(0, eq).trim()) === key) {
+        values.push(decodeURIComponentSafe(part.slice(eq + 1).trim()));
+      }
+    }
   }
-  return undefined;
+  return values;
 }
 
 function decodeURIComponentSafe(text: string): string {
@@ -74,12 +92,21 @@ function decodeURIComponentSafe(text: string): string {
   }
 }
 
-function queryValue(req: IncomingMessage, name: string): string | undefined {
+/** Every value of query parameter `name`, split on `;` as well as `&` as some frameworks still do. */
+function queryValues(req: IncomingMessage, name: string): string[] {
   const url = req.url ?? "";
   const query = url.indexOf("?");
-  if (query < 0) return undefined;
-  return new URLSearchParams(url.slice(query + 1)).get(name) ?? undefined;
+  if (query < 0) return [];
+  const key = paramKey(name);
+  const values: string[] = [];
+  for (const piece of url.slice(query + 1).split(/[&;]/)) {
+    for (const [param, value] of new URLSearchParams(piece)) if (paramKey(param) === key) values.push(value);
+  }
+  return values;
 }
+
+/** The request's token, or where a second copy of it was found (the backend could read the other one). */
+export type TokenSearch = { token: string | undefined; duplicate?: undefined } | { duplicate: string };
 
 /** Why jose refused a token, in words fit for a log line. */
 function reasonOf(error: unknown): string {
@@ -89,7 +116,8 @@ function reasonOf(error: unknown): string {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "signature verification failed";
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return "algorithm not allowed";
   if (error instanceof joseErrors.JWKSNoMatchingKey) return "no key in the JWKS matches the token";
-  if (error instanceof joseErrors.JOSEError) return `${error.code}: ${error.message}`;
+  // jose's messages can quote the token's own header fields: only the code goes to logs and answers.
+  if (error instanceof joseErrors.JOSEError) return `malformed or unsupported token (${error.code})`;
   if (error instanceof SyntaxError) return "JWKS is not valid JSON";
   if (error instanceof Error && "code" in error) return `key source failed: ${String(error.code)}`;
   return "invalid token";
@@ -112,17 +140,30 @@ export class JwtVerifier {
     } else if (spec.jwksFile !== undefined) this.file = new JwksFile(spec.jwksFile);
   }
 
-  /** The token from `Authorization: Bearer`, else the cookie, else the query parameter. */
-  tokenOf(req: IncomingMessage): string | undefined {
-    return (
-      bearerToken(req) ??
-      (this.spec.cookieName === undefined ? undefined : cookieValue(req, this.spec.cookieName)) ??
-      (this.spec.queryParam === undefined ? undefined : queryValue(req, this.spec.queryParam))
-    );
+  /**
+   * The token from `Authorization: Bearer`, the cookie or the query parameter. Two copies in one source, or different
+   * values in two sources, are a duplicate: what the gateway checks must be the only token the backend can read.
+   */
+  tokenOf(req: IncomingMessage): TokenSearch {
+    const { cookieName, queryParam } = this.spec;
+    const sources: Array<[string, string[]]> = [["Authorization", bearerTokens(req)]];
+    if (cookieName !== undefined) sources.push([`cookie ${cookieName}`, cookieValues(req, cookieName)]);
+    if (queryParam !== undefined) sources.push([`query parameter ${queryParam}`, queryValues(req, queryParam)]);
+    let token: string | undefined;
+    for (const [where, copies] of sources) {
+      if (copies.length > 1) return { duplicate: where };
+      const copy = copies[0];
+      if (copy === undefined) continue;
+      if (token !== undefined && copy !== token) return { duplicate: `differing tokens, one in ${where}` };
+      token ??= copy;
+    }
+    return { token };
   }
 
   async verify(req: IncomingMessage): Promise<JwtOutcome> {
-    const token = this.tokenOf(req);
+    const search = this.tokenOf(req);
+    if (search.duplicate !== undefined) return { ok: false, duplicate: search.duplicate };
+    const token = search.token;
     if (token === undefined || token === "") return { ok: false, reason: "no token", missing: true };
     const options = {
       algorithms: this.spec.algorithms,

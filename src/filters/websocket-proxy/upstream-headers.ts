@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { UpstreamServer } from "../../upstream/server.js";
 import type { PeerInfo } from "../../server/client-ip.js";
@@ -15,11 +16,11 @@ export interface UpstreamHeaderInput {
   /** The key of our own handshake with the backend. */
   key: string;
   defaultOrigin: string | undefined;
-  /** Headers the pipeline's filters set (`context.upstreamHeaders`): they replace client headers of their names. */
+  /** Headers the pipeline's filters set (`context.upstreamHeaders`). */
   extra?: ReadonlyArray<readonly [string, string]>;
+  /** Headers only the gateway sets (`context.ownedHeaders`): the client's copies, in any spelling, are dropped. */
+  owned: OwnedHeaders;
 }
-
-const REPLACED = new Set(["host"]);
 
 /**
  * Headers of the backend upgrade request: the client's end-to-end headers as they came (subprotocols and
@@ -36,10 +37,8 @@ export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[strin
     ["Sec-WebSocket-Key", input.key],
   ];
   const extra = input.extra ?? [];
-  const replacedByFilters = new Set(extra.map(([name]) => name.toLowerCase()));
-  for (const header of endToEndHeaders(req.rawHeaders, req.headers)) {
-    const lower = header[0].toLowerCase();
-    if (!REPLACED.has(lower) && !replacedByFilters.has(lower) && !isForwardingHeader(lower)) headers.push(header);
+  for (const header of clientHeadersToForward(endToEndHeaders(req.rawHeaders, req.headers), input.owned)) {
+    if (!isForwardingHeader(header[0])) headers.push(header);
   }
   for (const [name, value] of extra) headers.push([name, value]);
   if (req.headers.origin === undefined && input.defaultOrigin !== undefined) {

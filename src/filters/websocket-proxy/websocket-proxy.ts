@@ -7,6 +7,7 @@ import {
   UpstreamHandshakeError,
 } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
+import { redactedPath } from "../../observability/redact.js";
 import type { LiveSession, SessionRegistry } from "../../observability/sessions.js";
 import {
   sessionEnded,
@@ -154,6 +155,7 @@ export class WebSocketProxy implements Filter {
             key,
             defaultOrigin: this.spec.defaultOrigin,
             extra: context.upstreamHeaders,
+            owned: context.ownedHeaders,
           }),
           context.route.clientCertHeaders,
         ),
@@ -254,7 +256,7 @@ export class WebSocketProxy implements Filter {
     const clientAddress = `${context.socket.remoteAddress ?? ""}:${context.socket.remotePort ?? ""}`;
     // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
     const serverName = context.route.server;
-    const path = context.req.url;
+    const path = redactedPath(context.req.url ?? "");
     const clientIp = context.clientIp;
     const session: LiveSession = {
       id,

@@ -1,6 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
+import { headerKey } from "../../pipeline/owned-headers.js";
 
 /**
  * Headers the gateway sets itself from the client's TLS connection. `names` (lower case) are removed from what the
@@ -61,12 +62,15 @@ export function clientCertHeaders(
   return { names, values };
 }
 
-/** The backend's request headers with the client's copies of the certificate headers replaced by the gateway's. */
+/**
+ * The backend's request headers with the certificate headers set last: they win over a filter's header of the same
+ * name. (The client's own copies never got this far: the context owns these names, see `OwnedHeaders`.)
+ */
 export function withClientCertHeaders(
   headers: ReadonlyArray<readonly [string, string]>,
   cert: ClientCertHeaders | undefined,
 ): Array<readonly [string, string]> {
   if (cert === undefined) return [...headers];
-  const names = new Set(cert.names);
-  return [...headers.filter(([name]) => !names.has(name.toLowerCase())), ...cert.values];
+  const names = new Set(cert.names.map(headerKey));
+  return [...headers.filter(([name]) => !names.has(headerKey(name))), ...cert.values];
 }
