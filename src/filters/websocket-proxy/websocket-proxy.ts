@@ -34,6 +34,7 @@ import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
 import { FilterPools } from "../pools.js";
 import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
+import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import { failureReason } from "./passive-report.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
@@ -63,6 +64,8 @@ export class WebSocketProxy implements Filter {
   private readonly limits: ConnectionLimits;
   /** The Pipeline object this filter belongs to, recorded in each session for reloads. */
   private readonly pipelineInstance: number;
+  /** `originPatterns`, compiled once. */
+  private readonly originPatterns: OriginPattern[];
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -70,6 +73,7 @@ export class WebSocketProxy implements Filter {
   ) {
     this.name = spec.name;
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
+    this.originPatterns = compileOriginPatterns(spec.originPatterns);
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
@@ -95,7 +99,7 @@ export class WebSocketProxy implements Filter {
       context.reject(upgrade);
       return "clientError";
     }
-    const refusal = originRefusal(context.req, this.spec.originPatterns);
+    const refusal = originRefusal(context.req, this.originPatterns);
     if (refusal !== undefined) {
       context.reject(refusal);
       return "clientError";
