@@ -73,6 +73,7 @@ describe("reference configurations validate as written", () => {
             handshakeTimeout: 10_000,
             closeTimeout: 5000,
             maxBufferedBytes: 1024 * 1024,
+            permessageDeflate: "strip",
             originPatterns: [],
             maxConnections: 0,
             maxConnectionsPerIP: 0,

@@ -154,6 +154,12 @@ const webSocketProxyFields = z.strictObject({
     .describe(
       "Most bytes the gateway holds for one session, both directions together, while a peer reads slower than the other sends; beyond it the slow peer gets close 1008 and the other side 1001. -1 for no limit.",
     ),
+  permessageDeflate: z
+    .enum(["strip", "pass"])
+    .default("strip")
+    .describe(
+      "`strip` removes compression offers (`permessage-deflate`, `x-webkit-deflate-frame`) from the client's `Sec-WebSocket-Extensions` before the backend sees them, so no compressed frame crosses and message limits count exactly the bytes each side receives. `pass` forwards them: the session may be compressed end to end, and then `clientMaxMsgSize`/`serverMaxMsgSize` count compressed bytes, so a message under the limit may inflate to far more at the receiver (32 KiB can become 32 MiB); the receiver must enforce its own limit on inflated size.",
+    ),
   originPatterns: z
     .array(originPatternSchema)
     .default([])

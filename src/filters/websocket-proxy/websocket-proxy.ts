@@ -36,6 +36,7 @@ import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import { failureReason } from "./passive-report.js";
+import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 
@@ -64,6 +65,8 @@ export class WebSocketProxy implements Filter {
   private readonly limits: ConnectionLimits;
   /** The Pipeline object this filter belongs to, recorded in each session for reloads. */
   private readonly pipelineInstance: number;
+  /** `permessageDeflate: strip`. */
+  private readonly stripCompression: boolean;
   /** `originPatterns`, compiled once. */
   private readonly originPatterns: OriginPattern[];
 
@@ -74,6 +77,7 @@ export class WebSocketProxy implements Filter {
     this.name = spec.name;
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.originPatterns = compileOriginPatterns(spec.originPatterns);
+    this.stripCompression = spec.permessageDeflate === "strip";
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
@@ -94,11 +98,15 @@ export class WebSocketProxy implements Filter {
       );
       return "clientError";
     }
-    const upgrade = checkClientUpgrade(context.req);
-    if (upgrade instanceof GatewayError) {
-      context.reject(upgrade);
+    const checked = checkClientUpgrade(context.req);
+    if (checked instanceof GatewayError) {
+      context.reject(checked);
       return "clientError";
     }
+    // Stripped offers count as never made: a backend that negotiates compression anyway fails its handshake.
+    const upgrade = this.stripCompression
+      ? { ...checked, extensionNames: checked.extensionNames.filter((name) => !isCompressingExtension(name)) }
+      : checked;
     const refusal = originRefusal(context.req, this.originPatterns);
     if (refusal !== undefined) {
       context.reject(refusal);
@@ -143,22 +151,23 @@ export class WebSocketProxy implements Filter {
       }
       tried.add(server);
       const key = newHandshakeKey();
+      const headers = withClientCertHeaders(
+        upstreamRequestHeaders({
+          req: context.req,
+          server,
+          clientIp: context.clientIp,
+          secure: context.route.secure,
+          key,
+          defaultOrigin: this.spec.defaultOrigin,
+          extra: context.upstreamHeaders,
+        }),
+        context.route.clientCertHeaders,
+      );
       const handshake = openBackendHandshake({
         url: server.url,
         label: describeServer(server),
         target: context.route.target,
-        headers: withClientCertHeaders(
-          upstreamRequestHeaders({
-            req: context.req,
-            server,
-            clientIp: context.clientIp,
-            secure: context.route.secure,
-            key,
-            defaultOrigin: this.spec.defaultOrigin,
-            extra: context.upstreamHeaders,
-          }),
-          context.route.clientCertHeaders,
-        ),
+        headers: this.stripCompression ? withoutCompressionOffers(headers) : headers,
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
         tls: tls.optionsFor(server.url),
