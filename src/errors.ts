@@ -188,3 +188,15 @@ export class StoreStartTimeoutError extends Error {
     super(`etcd at ${endpoints.join(",")} did not answer within ${waitedMs} ms (${reason}); not starting`);
   }
 }
+
+/** One client address already holds its share of an HTTPServer's connections (`maxConnectionsPerIP`). */
+export class ClientShareExceededError extends GatewayError {
+  readonly code = "WSG_CLIENT_SHARE_EXCEEDED";
+  readonly status = 429;
+  readonly side = "client";
+  override readonly headers = { "Retry-After": "1" };
+  override readonly shed = true;
+  constructor(limit: number) {
+    super(`this client address holds its share of the server's connections (${limit})`);
+  }
+}

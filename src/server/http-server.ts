@@ -3,7 +3,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
-import { RouteBusyError, RouteNotFoundError } from "../errors.js";
+import { ClientShareExceededError, RouteBusyError, RouteNotFoundError } from "../errors.js";
 import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -15,6 +15,7 @@ import {
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientIpOf } from "./client-ip.js";
+import { ClientShares, clientShareOf } from "./client-share.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { writeRawResponse } from "./raw-response.js";
@@ -44,6 +45,8 @@ export class GatewayHttpServer {
   private readonly pendingHandshakes = new Map<string, number>();
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
+  /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
+  private readonly shares: ClientShares;
 
   constructor(
     private spec: HTTPServerSpec,
@@ -52,9 +55,11 @@ export class GatewayHttpServer {
   ) {
     this.name = spec.name;
     this.routing = routingOf(spec);
+    this.shares = new ClientShares(clientShareOf(spec));
     const httpOptions: http.ServerOptions = {
       headersTimeout: spec.clientHeaderTimeout,
-      requestTimeout: 0,
+      // Headers and body: a body trickled in cannot hold a place for longer.
+      requestTimeout: requestTimeoutOf(spec),
       keepAliveTimeout: spec.keepAliveTimeout,
       // Node checks header deadlines on this period; the default (30 s) would let slow clients linger.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, spec.clientHeaderTimeout / 2)),
@@ -104,7 +109,9 @@ export class GatewayHttpServer {
     // Node reads these on each new connection or check; the header-check period stays as created.
     this.server.headersTimeout = spec.clientHeaderTimeout;
     this.server.keepAliveTimeout = spec.keepAliveTimeout;
+    this.server.requestTimeout = requestTimeoutOf(spec);
     this.server.maxConnections = spec.maxConnections;
+    this.shares.limit = clientShareOf(spec);
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
@@ -167,6 +174,12 @@ export class GatewayHttpServer {
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs, as for upgrades.
     const log = (): Logger => this.log.child({ server: this.name, method: req.method, path: req.url, clientIp });
+    if (!this.shares.take(clientIp, res)) {
+      res.shouldKeepAlive = false;
+      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
+      context.reject(new ClientShareExceededError(this.shares.limit));
+      return;
+    }
     const routed = this.route(req);
     if (!this.ipAllowed(clientIp, routed?.match)) {
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket), clientIp, log);
@@ -192,8 +205,13 @@ export class GatewayHttpServer {
     const clientIp = clientIpOf(req, this.spec.xForwardedFor);
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: req.url, clientIp });
-    const routed = this.route(req);
     const tcp = socket as Socket;
+    if (!this.shares.take(clientIp, tcp)) {
+      const context = createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log);
+      context.reject(new ClientShareExceededError(this.shares.limit));
+      return;
+    }
+    const routed = this.route(req);
     if (!this.ipAllowed(clientIp, routed?.match)) {
       createUpgradeContext(req, tcp, head, this.routeInfo(NO_MATCH, tcp), clientIp, log).reject(ipBlocked(clientIp));
       return;
@@ -237,8 +255,20 @@ export class GatewayHttpServer {
     }
     const status = clientErrorStatus(error.code);
     this.log.debug({ server: this.name, status, code: error.code }, "malformed request");
-    writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
+    // A response already under way on this connection (a backend that answered before the body was in) cannot
+    // be followed by another: the connection is cut.
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (answering?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    writeRawResponse(socket, status, status === 408 ? "request took too long" : "malformed request");
   };
+}
+
+/** `clientRequestTimeout`, never below the header timeout (Node refuses a request deadline before the headers'). */
+function requestTimeoutOf(spec: HTTPServerSpec): number {
+  return spec.clientRequestTimeout === 0 ? 0 : Math.max(spec.clientRequestTimeout, spec.clientHeaderTimeout);
 }
 
 /** What routing reads of a spec, built at once so that a reload swaps it in one step. */

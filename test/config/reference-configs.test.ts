@@ -25,6 +25,7 @@ describe("reference configurations validate as written", () => {
         clientMaxBodySize: 4194304,
         xForwardedFor: false,
         clientHeaderTimeout: 10_000,
+        clientRequestTimeout: 60_000,
         rules: [
           {
             hosts: [],
@@ -68,6 +69,7 @@ describe("reference configurations validate as written", () => {
             pingInterval: 0,
             pongTimeout: 0,
             maxInactivity: 0,
+            frameTimeout: 30_000,
             dialTimeout: 5000,
             drainWindow: 10000,
             handshakeTimeout: 10_000,

@@ -133,6 +133,11 @@ const webSocketProxyFields = z.strictObject({
     .describe(
       "Close both sides with 1001 when no data frame has passed in either direction for this long; 0 turns it off.",
     ),
+  frameTimeout: durationSchema
+    .prefault("30s")
+    .describe(
+      "A frame that has begun arriving (some of its header or payload) must be complete within this long, whatever `maxInactivity` says; else its sender gets close 1008 (policy violation) and the other side 1001, or the end of TCP where it already holds part of that frame. Checked every half timeout, so the cut comes between 1 and 1.5 times it. Time the gateway itself stops reading a sender (backpressure, `rateLimitAction: pause`) does not count. 0 turns it off.",
+    ),
   dialTimeout: positiveDuration
     .prefault("5s")
     .describe("Time allowed to open the TCP (and TLS) connection to a backend."),

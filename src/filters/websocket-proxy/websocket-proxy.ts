@@ -294,6 +294,7 @@ export class WebSocketProxy implements Filter {
         pingInterval: this.spec.pingInterval,
         pongTimeout: this.spec.pongTimeout,
         maxInactivity: this.spec.maxInactivity,
+        frameTimeout: this.spec.frameTimeout,
         closeTimeout: this.spec.closeTimeout,
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: negotiated.firstFrameRsv,
