@@ -42,6 +42,7 @@ clientRequestTimeout: 1s${extra}
 rules:
   - paths:
       - { pathPrefix: /ws, backend: ws }
+      - { pathPrefix: /big, backend: big }
       - { pathPrefix: /silent, backend: silent }
       - { pathPrefix: /web, backend: web }
 ---`;
@@ -55,6 +56,16 @@ filters:
     name: proxy
     closeTimeout: 1s
     frameTimeout: ${FRAME_TIMEOUT_MS}ms
+    pools: [{ servers: [{ url: ${raw.url} }] }]
+---
+kind: Pipeline
+name: big
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    closeTimeout: 1s
+    frameTimeout: ${FRAME_TIMEOUT_MS}ms
+    clientMaxMsgSize: -1
     pools: [{ servers: [{ url: ${raw.url} }] }]
 ---
 kind: Pipeline
@@ -277,6 +288,28 @@ describe("frameTimeout: a frame that has begun must finish", () => {
       server.send(plain(Opcode.Text, Buffer.from("and back")));
       await client.waitForFrame((frame) => frame.payload.toString() === "and back", 2000);
       assert.equal(client.frames().some(isClose), false);
+    } finally {
+      client.socket.destroy();
+      server.socket.destroy();
+    }
+  });
+});
+
+describe("frameTimeout and backpressure", () => {
+  it("a frame held up because its receiver does not read is not cut: the gateway stopped reading its sender", async () => {
+    const path = `/big?n=${++run}`;
+    const client = await openRawClient(unlimitedPort, path);
+    const server = await raw.nextPeer(path);
+    try {
+      server.socket.pause();
+      const payload = Buffer.alloc(32 * 1024 * 1024, 0x61);
+      const sending = client.sendPieces([masked(Opcode.Binary, payload)]);
+      await sleep(FRAME_TIMEOUT_MS * 2.5);
+      server.socket.resume();
+      await withTimeout(sending, 10_000, "the frame to be sent");
+      await server.waitFor(() => (server.receivedLength >= payload.length ? true : undefined), 10_000, "the frame");
+      assert.equal(client.frames().some(isClose), false, "no close for the client");
+      assert.equal(server.isClosed, false);
     } finally {
       client.socket.destroy();
       server.socket.destroy();

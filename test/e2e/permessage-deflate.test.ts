@@ -10,13 +10,15 @@ import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 import { startRecordingBackend, type RecordingBackend } from "../helpers/recording-backend.js";
-import { openRawClient } from "../fuzz/raw-peers.js";
+import { answer101, openRawClient, RawBackend } from "../fuzz/raw-peers.js";
 
 const LIMIT = 40_000;
 
 describe("permessageDeflate: strip | pass (wsgate run)", () => {
   let backend: TestBackend;
   let recording: RecordingBackend;
+  /** Answers every upgrade with permessage-deflate, offered or not. */
+  let insistent: RawBackend;
   let gateway: GatewayProcess;
   let port: number;
   /** Sizes of the messages the deflate backend received, inflated. */
@@ -28,6 +30,9 @@ describe("permessageDeflate: strip | pass (wsgate run)", () => {
       onConnection: (socket) => socket.on("message", (data: Buffer) => received.push(data.length)),
     });
     recording = await startRecordingBackend();
+    insistent = await RawBackend.start((socket, head) =>
+      answer101(socket, head, Buffer.from("Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+    );
     port = await freePort();
     const pipeline = (name: string, url: string, mode: string): string => `
 ---
@@ -50,10 +55,12 @@ rules:
       - { pathPrefix: /strip, backend: strip }
       - { pathPrefix: /pass, backend: pass }
       - { pathPrefix: /record, backend: record }
+      - { pathPrefix: /insistent, backend: insistent }
 ${pipeline("default", backend.url, "")}
 ${pipeline("strip", backend.url, "strip")}
 ${pipeline("pass", backend.url, "pass")}
 ${pipeline("record", recording.url, "")}
+${pipeline("insistent", insistent.url, "")}
 `);
   });
 
@@ -61,6 +68,7 @@ ${pipeline("record", recording.url, "")}
     await gateway?.stop();
     await backend?.close();
     await recording?.close();
+    await insistent?.close();
   });
 
   function lastUpgrade(): IncomingMessage {
@@ -120,6 +128,21 @@ ${pipeline("record", recording.url, "")}
     // What `pass` means: 32 MiB of zeros compress to about 32 KiB, under the 40,000-byte limit, and arrive inflated.
     assert.deepEqual(await send(ws, 32 * 1024 * 1024), { arrived: 32 * 1024 * 1024 });
     ws.close();
+  });
+
+  it("strip: a backend that negotiates deflate anyway fails its handshake (502), no session starts", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/insistent`, { perMessageDeflate: true });
+    ws.on("error", () => {});
+    const status = await withTimeout(
+      new Promise<number>((resolve) => {
+        ws.once("unexpected-response", (_req, res: IncomingMessage) => resolve(res.statusCode ?? 0));
+        ws.once("open", () => resolve(101));
+      }),
+      3000,
+      "the gateway's answer",
+    );
+    ws.terminate();
+    assert.equal(status, 502);
   });
 
   it("a table of offers: only compression offers are removed, other extensions reach the backend as sent", async () => {
