@@ -261,3 +261,15 @@ export class DuplicateTokenError extends GatewayError {
     super(`more than one token (${where})`);
   }
 }
+
+/** One client address already holds its share of an HTTPServer's connections (`maxConnectionsPerIP`). */
+export class ClientShareExceededError extends GatewayError {
+  readonly code = "WSG_CLIENT_SHARE_EXCEEDED";
+  readonly status = 429;
+  readonly side = "client";
+  override readonly headers = { "Retry-After": "1" };
+  override readonly shed = true;
+  constructor(limit: number) {
+    super(`this client address holds its share of the server's connections (${limit})`);
+  }
+}

@@ -3,7 +3,13 @@ import https from "node:https";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "../config/kinds/http-server.js";
-import { RequestTargetError, RouteBusyError, RouteNotFoundError, type GatewayError } from "../errors.js";
+import {
+  ClientShareExceededError,
+  RequestTargetError,
+  RouteBusyError,
+  RouteNotFoundError,
+  type GatewayError,
+} from "../errors.js";
 import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import { redactedPath } from "../observability/redact.js";
@@ -16,6 +22,7 @@ import {
 import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "./client-ip.js";
 import { AddressSet } from "./ip-address.js";
+import { ClientShares, clientShareOf } from "./client-share.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
@@ -51,6 +58,8 @@ export class GatewayHttpServer {
   private readonly tls: TlsTermination | undefined;
   /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
   private readonly front: ProxyProtocolFront | undefined;
+  /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
+  private readonly shares: ClientShares;
 
   constructor(
     private spec: HTTPServerSpec,
@@ -59,9 +68,11 @@ export class GatewayHttpServer {
   ) {
     this.name = spec.name;
     this.routing = routingOf(spec);
+    this.shares = new ClientShares(clientShareOf(spec));
     const httpOptions: http.ServerOptions = {
       headersTimeout: spec.clientHeaderTimeout,
-      requestTimeout: 0,
+      // Headers and body: a body trickled in cannot hold a place for longer.
+      requestTimeout: requestTimeoutOf(spec),
       keepAliveTimeout: spec.keepAliveTimeout,
       // Node checks header deadlines on this period; the default (30 s) would let slow clients linger.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, spec.clientHeaderTimeout / 2)),
@@ -143,7 +154,9 @@ export class GatewayHttpServer {
     // Node reads these on each new connection or check; the header-check period stays as created.
     this.server.headersTimeout = spec.clientHeaderTimeout;
     this.server.keepAliveTimeout = spec.keepAliveTimeout;
+    this.server.requestTimeout = requestTimeoutOf(spec);
     this.listener.maxConnections = spec.maxConnections;
+    this.shares.limit = clientShareOf(spec);
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
@@ -224,6 +237,11 @@ export class GatewayHttpServer {
     return filters.every((filter) => filter === undefined || filter.allows(clientIp));
   }
 
+  /** Takes a place of the client's share (given back when `holder` closes), or says why there is none. */
+  private shareRefusal(clientIp: string, holder: ServerResponse | Socket): GatewayError | undefined {
+    return this.shares.take(clientIp, holder) ? undefined : new ClientShareExceededError(this.shares.limit);
+  }
+
   /** What answers a request before its pipeline: a bad head or client address, an ipFilter, or a refused target. */
   private refusalOf(
     clientIp: string,
@@ -247,10 +265,11 @@ export class GatewayHttpServer {
     // Made when something logs, as for upgrades.
     const log = (): Logger =>
       this.log.child({ server: this.name, method: req.method, path: redactedPath(req.url ?? ""), clientIp });
-    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal;
+    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, res);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
+      if (refused instanceof ClientShareExceededError) res.shouldKeepAlive = false;
       const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log);
       context.reject(refused ?? new RouteNotFoundError());
       return;
@@ -278,7 +297,7 @@ export class GatewayHttpServer {
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger => this.log.child({ server: this.name, path: redactedPath(req.url ?? ""), clientIp });
     const tcp = socket as Socket;
-    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal;
+    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, tcp);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
@@ -320,7 +339,7 @@ export class GatewayHttpServer {
     const status = clientErrorStatus(error.code);
     this.log.debug({ server: this.name, status, code: error.code }, "malformed request");
     const answer = (): void =>
-      writeRawResponse(socket, status, status === 408 ? "request headers took too long" : "malformed request");
+      writeRawResponse(socket, status, status === 408 ? "request took too long" : "malformed request");
     const inBody = responseReadingBody(socket);
     if (inBody !== undefined) {
       // The broken bytes are the body of the request being served: answer it now, or cut it if its answer has begun.
@@ -338,6 +357,11 @@ export class GatewayHttpServer {
 interface Routed {
   match: RouteMatch;
   pipeline: Pipeline;
+}
+
+/** `clientRequestTimeout`, never below the header timeout (Node refuses a request deadline before the headers'). */
+function requestTimeoutOf(spec: HTTPServerSpec): number {
+  return spec.clientRequestTimeout === 0 ? 0 : Math.max(spec.clientRequestTimeout, spec.clientHeaderTimeout);
 }
 
 /** What routing reads of a spec, built at once so that a reload swaps it in one step. */

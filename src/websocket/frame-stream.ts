@@ -52,6 +52,8 @@ export class FrameStream {
   bytes = 0;
   /** Time of the last data frame (ms since epoch), when tracked. */
   lastDataAt = 0;
+  /** Frames (data and control) read to their end; with `frameOpen`, tells the relay whether one is stuck. */
+  framesDone = 0;
 
   private state: StateValue = State.Header;
   /**
@@ -97,6 +99,11 @@ export class FrameStream {
   /** Whether the peer is in the middle of a data frame's payload (and so cannot send a control frame now). */
   get inDataFrame(): boolean {
     return this.state === State.Payload;
+  }
+
+  /** Whether part of a frame (some of its header, or of its payload) has arrived and the rest has not. */
+  get frameOpen(): boolean {
+    return this.state === State.Payload || this.state === State.Control || this.headerHave > 0;
   }
 
   /** Stops reading frames: every later byte is dropped. */
@@ -264,6 +271,7 @@ export class FrameStream {
 
   private endDataFrame(chunk: Buffer, pos: number): void {
     this.state = State.Header;
+    this.framesDone++;
     if (this.fin) this.messages++;
     if (!this.forwarding) return;
     if (this.out.hasQueued) {
@@ -293,6 +301,7 @@ export class FrameStream {
 
   private endControlFrame(): void {
     this.state = State.Header;
+    this.framesDone++;
     const payload = this.scratch.subarray(CONTROL_START, CONTROL_START + this.controlLength);
     if (this.opcode === Opcode.Close) {
       const failure = checkClosePayload(payload);

@@ -24,6 +24,11 @@ export interface RelayOptions {
   pongTimeout: number;
   /** Close both sides when no data frame passed either way for this long (ms); 0 turns it off. */
   maxInactivity: number;
+  /**
+   * A frame (header or payload) that has begun arriving must be complete within this long (ms), while the gateway
+   * reads its sender; else the sender gets 1008 and the other side 1001. 0 turns it off.
+   */
+  frameTimeout: number;
   /** How long the close handshake may take before the TCP connections are cut (ms). */
   closeTimeout: number;
   /** RSV bits the negotiated extensions allow on a message's first frame. */
@@ -90,6 +95,10 @@ class Peer {
   streamReads = 0;
   /** The buffer the socket reads into, once switched to reading into buffers of the relay's. */
   readBuffer: Buffer | null = null;
+  /** `stream.framesDone` when a frame was last seen open at a frame check, -1 when none was. */
+  openFrameMark = -1;
+  /** Frame checks in a row that found that same frame open. */
+  openFrameChecks = 0;
 
   constructor(
     readonly role: PeerRole,
@@ -120,6 +129,7 @@ export class WebSocketRelay implements FrameStreamHandler {
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private frameTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
   private finished = false;
@@ -178,6 +188,10 @@ export class WebSocketRelay implements FrameStreamHandler {
 
     if (this.options.pingInterval > 0) this.pingTimer = setInterval(this.onPingTick, this.options.pingInterval);
     if (this.options.maxInactivity > 0) this.idleTimer = setTimeout(this.onIdleCheck, this.options.maxInactivity);
+    // One check per session every half timeout, not a timer per frame: a frame is cut after 1 to 1.5 timeouts.
+    if (this.options.frameTimeout > 0) {
+      this.frameTimer = setInterval(this.onFrameCheck, Math.max(1, this.options.frameTimeout / 2));
+    }
 
     if (backendHead.length > 0) this.onBackendData(backendHead);
     if (clientHead.length > 0) this.onClientData(clientHead);
@@ -477,6 +491,37 @@ export class WebSocketRelay implements FrameStreamHandler {
     this.closeBoth(CloseCode.GoingAway, "idle timeout");
   };
 
+  private readonly onFrameCheck = (): void => {
+    for (const peer of [this.client, this.backend]) {
+      const stream = peer.stream;
+      // A sender the gateway does not read (backpressure, a rate pause) cannot finish its frame: not its fault.
+      if (!stream.frameOpen || peer.socket.isPaused()) {
+        peer.openFrameMark = -1;
+        peer.openFrameChecks = 0;
+      } else if (peer.openFrameMark !== stream.framesDone) {
+        peer.openFrameMark = stream.framesDone;
+        peer.openFrameChecks = 1;
+      } else if (++peer.openFrameChecks >= 3) {
+        // Seen open at three checks half a timeout apart: open for at least the whole timeout.
+        this.onFrameStalled(peer);
+        return;
+      }
+    }
+  };
+
+  private onFrameStalled(peer: Peer): void {
+    const other = peer === this.client ? this.backend : this.client;
+    const reason = `${peer.role}: frame not completed in time`;
+    this.outcome ??= { closedBy: "gateway", closeCode: CloseCode.PolicyViolation, closeReason: reason };
+    peer.stream.stop();
+    if (peer.outbox.midFrame) peer.socket.destroy();
+    else peer.outbox.injectClose(encodeCloseFrame(CloseCode.PolicyViolation, "frame timeout", peer.wantsMasked), true);
+    // The other side may hold the start of the stalled frame: no close frame can follow that, only the end of TCP.
+    if (other.outbox.midFrame) other.socket.destroy();
+    else this.sendClose(other, CloseCode.GoingAway, reason);
+    this.beginClosing();
+  }
+
   // ---- closing ----
 
   private closeBoth(code: number, reason: string): void {
@@ -503,6 +548,8 @@ export class WebSocketRelay implements FrameStreamHandler {
   }
 
   private beginClosing(): void {
+    clearInterval(this.frameTimer);
+    this.frameTimer = undefined;
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
     clearTimeout(this.idleTimer);
@@ -523,6 +570,7 @@ export class WebSocketRelay implements FrameStreamHandler {
     if (this.finished || !this.client.socketClosed || !this.backend.socketClosed) return;
     this.finished = true;
     clearTimeout(this.closeTimer);
+    clearInterval(this.frameTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
     clearTimeout(this.idleTimer);

@@ -31,6 +31,7 @@ describe("reference configurations validate as written", () => {
         allowPathParameters: false,
         allowEncodedSlash: false,
         clientMaxHeaders: 100,
+        clientRequestTimeout: 60_000,
         rules: [
           {
             hosts: [],
@@ -74,11 +75,13 @@ describe("reference configurations validate as written", () => {
             pingInterval: 0,
             pongTimeout: 0,
             maxInactivity: 0,
+            frameTimeout: 30_000,
             dialTimeout: 5000,
             drainWindow: 10000,
             handshakeTimeout: 10_000,
             closeTimeout: 5000,
             maxBufferedBytes: 1024 * 1024,
+            permessageDeflate: "strip",
             originPatterns: [],
             maxConnections: 0,
             maxConnectionsPerIP: 0,

@@ -133,6 +133,7 @@ flow:
 filters:
   - kind: WebSocketProxy
     name: proxy
+    permessageDeflate: pass
     pools:
       - servers:
           - url: ws://127.0.0.1:${fancy.port}

@@ -41,6 +41,8 @@ name: limits-server
 port: ${port}
 address: 127.0.0.1
 maxConnections: ${MAX_CONNECTIONS}
+# Every test client is 127.0.0.1: the per-address share would be what is measured.
+maxConnectionsPerIP: ${MAX_CONNECTIONS}
 clientHeaderTimeout: 1s
 rules:
   - paths:

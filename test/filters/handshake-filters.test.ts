@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { buildFilter } from "../../src/filters/factories.js";
 import { originRefusal } from "../../src/filters/websocket-proxy/handshake-limits.js";
+import { compileOriginPatterns } from "../../src/filters/websocket-proxy/origin-pattern.js";
 import { TokenBucket } from "../../src/filters/rate-limiter/token-bucket.js";
 import type { FilterSpec } from "../../src/filters/registry.js";
 import { createLogger } from "../../src/observability/logger.js";
@@ -58,13 +59,13 @@ describe("IPFilter and originPatterns", () => {
     assert.equal(strict.allows("198.51.100.1"), false);
   });
 
-  it("origin globs compare the host name, or host and port when the pattern has one", () => {
+  it("origin globs compare the host name, or host and port when the pattern has one; the requested host is not exempt", () => {
     const req = (origin: string | undefined): http.IncomingMessage =>
       ({ headers: { host: "gw.local:8080", ...(origin === undefined ? {} : { origin }) } }) as http.IncomingMessage;
-    const patterns = ["*.example.com", "example.org:8443"];
+    const patterns = compileOriginPatterns(["*.example.com", "example.org:8443"]);
     assert.equal(originRefusal(req("https://a.b.example.com"), patterns), undefined);
     assert.equal(originRefusal(req("https://example.org:8443"), patterns), undefined);
-    assert.equal(originRefusal(req("http://gw.local:8080"), patterns), undefined, "same origin");
+    assert.equal(originRefusal(req("http://gw.local:8080"), patterns)?.status, 403, "same origin: DNS rebinding");
     assert.equal(originRefusal(req(undefined), patterns), undefined, "no Origin: not a browser");
     assert.equal(originRefusal(req("https://example.com"), patterns)?.status, 403);
     assert.equal(originRefusal(req("null"), patterns)?.status, 403);

@@ -49,7 +49,8 @@ name: ${name}
 filters:
   - kind: WebSocketProxy
     name: proxy
-    closeTimeout: 2s${extra}
+    closeTimeout: 2s
+    permessageDeflate: pass${extra}
     pools:
       - servers: [{ url: ${backend.url} }]
         clientMaxMsgSize: ${LIMIT}

@@ -100,6 +100,7 @@ describe("relay reading into a reused buffer", () => {
         pingInterval: 0,
         pongTimeout: 0,
         maxInactivity: 0,
+        frameTimeout: 0,
         closeTimeout: 1000,
         firstFrameRsv: 0,
         anyRsv: false,

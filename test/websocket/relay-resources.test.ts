@@ -155,6 +155,7 @@ describe("relay resources (in process, real sockets)", () => {
           pingInterval: 20,
           pongTimeout: 60,
           maxInactivity: 5000,
+          frameTimeout: 0,
           closeTimeout: 150,
           firstFrameRsv: 0,
           anyRsv: false,

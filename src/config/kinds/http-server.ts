@@ -110,6 +110,13 @@ const httpServerFields = z.strictObject({
     .describe(
       "Most WebSocket handshakes one path rule may have waiting for its backend; more get 503 at once, so a route whose backends hang cannot take every connection.",
     ),
+  maxConnectionsPerIP: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Most places one client address may hold at once: requests in flight and WebSocket sessions (with their handshakes); more get 429. The address is the one `ipFilter` judges. Behind a balancer whose address all clients share, raise it or set 0 (no limit).",
+    ),
   clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
   xForwardedFor: z
     .boolean()
@@ -142,6 +149,11 @@ const httpServerFields = z.strictObject({
     .max(10000)
     .default(100)
     .describe("Most request headers a request may carry; more get 431 (never a silent cut)."),
+  clientRequestTimeout: durationSchema
+    .prefault("60s")
+    .describe(
+      "How long a client may take to send a whole request, headers and body; over it: 408 and the connection is closed. 0: no limit.",
+    ),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()
@@ -178,6 +190,9 @@ export const httpServerSchema = httpServerFields
   });
 docMeta.add(httpServerSchema.shape.address, { default: "all interfaces" });
 docMeta.add(httpServerSchema.shape.maxPendingHandshakesPerRoute, { default: "half of `maxConnections`" });
+docMeta.add(httpServerSchema.shape.maxConnectionsPerIP, {
+  default: "a quarter of `maxConnections`, rounded up (2560 at the default 10240)",
+});
 
 export type HTTPServerSpec = z.output<typeof httpServerSchema>;
 export type HTTPServerRule = HTTPServerSpec["rules"][number];

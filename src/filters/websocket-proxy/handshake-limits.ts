@@ -1,36 +1,19 @@
 import type { IncomingMessage } from "node:http";
 import { HandshakeRefusedError, tooManyRequests } from "../refusals.js";
-
-/** Whether `glob` (`*` any run of characters, `?` one) matches all of `text`, case-insensitively. */
-function globMatches(glob: string, text: string): boolean {
-  const source = glob
-    .toLowerCase()
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${source}$`).test(text.toLowerCase());
-}
+import { originAllowed, type OriginPattern } from "./origin-pattern.js";
 
 /**
- * The `originPatterns` check against cross-site WebSocket hijacking: a request without `Origin` (not a browser),
- * or whose origin is the requested host itself, passes; otherwise the origin's host must match a pattern. A pattern
- * with a port (`example.com:8080`) compares host and port, one without compares the host name only.
+ * The `originPatterns` check against cross-site WebSocket hijacking: a request without `Origin` (not a browser) passes;
+ * otherwise the origin's scheme, host and port must match a pattern (see origin-pattern.ts). The requested host itself
+ * is not exempt: under DNS rebinding the `Host` header names whatever the attacker's page was loaded from.
  */
-export function originRefusal(req: IncomingMessage, patterns: readonly string[]): HandshakeRefusedError | undefined {
+export function originRefusal(
+  req: IncomingMessage,
+  patterns: readonly OriginPattern[],
+): HandshakeRefusedError | undefined {
   if (patterns.length === 0) return undefined;
   const origin = req.headers.origin;
-  if (origin === undefined) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(origin);
-  } catch {
-    url = undefined;
-  }
-  if (url !== undefined && url.host !== "") {
-    if (url.host.toLowerCase() === (req.headers.host ?? "").toLowerCase()) return undefined;
-    const matched = patterns.some((pattern) => globMatches(pattern, pattern.includes(":") ? url.host : url.hostname));
-    if (matched) return undefined;
-  }
+  if (origin === undefined || originAllowed(origin, patterns)) return undefined;
   return new HandshakeRefusedError(403, "WSG_ORIGIN_FORBIDDEN", `origin '${origin.slice(0, 100)}' is not allowed`);
 }
 

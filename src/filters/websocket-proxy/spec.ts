@@ -10,6 +10,7 @@ import { backendTlsIssues } from "../../upstream/tls-spec.js";
 import { durationSchema } from "../../config/duration.js";
 import { docMeta } from "../../config/doc-meta.js";
 import { evenAfterOtherErrors, nameSchema } from "../../config/common-fields.js";
+import { parseOriginPattern } from "./origin-pattern.js";
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
 export const DEFAULT_MAX_MSG_SIZE = 32769;
@@ -53,6 +54,12 @@ const originSchema = z.string().superRefine((text, ctx) => {
   }
 });
 docMeta.add(originSchema, { type: "URL" });
+
+const originPatternSchema = z.string().superRefine((text, ctx) => {
+  const pattern = parseOriginPattern(text);
+  if (typeof pattern === "string") ctx.addIssue({ code: "custom", message: pattern, input: text });
+});
+docMeta.add(originPatternSchema, { type: "origin pattern" });
 
 /** Message size limit in bytes: -1 means no limit, 0 would reject every message. */
 const msgSizeSchema = z.int().refine((value) => value === -1 || value >= 1, {
@@ -132,6 +139,11 @@ const webSocketProxyFields = z.strictObject({
     .describe(
       "Close both sides with 1001 when no data frame has passed in either direction for this long; 0 turns it off.",
     ),
+  frameTimeout: durationSchema
+    .prefault("30s")
+    .describe(
+      "A frame that has begun arriving (some of its header or payload) must be complete within this long, whatever `maxInactivity` says; else its sender gets close 1008 (policy violation) and the other side 1001, or the end of TCP where it already holds part of that frame. Checked every half timeout, so the cut comes between 1 and 1.5 times it. Time the gateway itself stops reading a sender (backpressure, `rateLimitAction: pause`) does not count. 0 turns it off.",
+    ),
   dialTimeout: positiveDuration
     .prefault("5s")
     .describe("Time allowed to open the TCP (and TLS) connection to a backend."),
@@ -153,11 +165,17 @@ const webSocketProxyFields = z.strictObject({
     .describe(
       "Most bytes the gateway holds for one session, both directions together, while a peer reads slower than the other sends; beyond it the slow peer gets close 1008 and the other side 1001. -1 for no limit.",
     ),
+  permessageDeflate: z
+    .enum(["strip", "pass"])
+    .default("strip")
+    .describe(
+      "`strip` removes compression offers (`permessage-deflate`, `x-webkit-deflate-frame`) from the client's `Sec-WebSocket-Extensions` before the backend sees them, so no compressed frame crosses and message limits count exactly the bytes each side receives. `pass` forwards them: the session may be compressed end to end, and then `clientMaxMsgSize`/`serverMaxMsgSize` count compressed bytes, so a message under the limit may inflate to far more at the receiver (32 KiB can become 32 MiB); the receiver must enforce its own limit on inflated size.",
+    ),
   originPatterns: z
-    .array(z.string().min(1))
+    .array(originPatternSchema)
     .default([])
     .describe(
-      "Allowed `Origin` hosts, globs such as `*.example.com` or `example.com:8080` (with a port: host and port must match); another origin gets 403. Requests without `Origin`, or from the requested host itself, pass. Empty: no check.",
+      "Allowed browser origins, `[scheme://]host[:port]`: `https://*.example.com`, `https://app.example.com:8443`, `example.org` (no scheme: http or https only). With a scheme and no port, only the scheme's default port; `:*` any port; without a scheme and port, any port. `*` is one or more DNS labels. Scheme, host and port must all match, else 403; `null` and malformed origins get 403 too, and the requested host itself is not exempt (list it). Requests without `Origin` (not browsers) pass. Empty: no check.",
     ),
   maxConnections: z
     .int()

@@ -35,7 +35,9 @@ import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
 import { FilterPools } from "../pools.js";
 import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
+import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import { failureReason } from "./passive-report.js";
+import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 import { clientProxyHeader } from "../../server/client-ip.js";
@@ -65,6 +67,10 @@ export class WebSocketProxy implements Filter {
   private readonly limits: ConnectionLimits;
   /** The Pipeline object this filter belongs to, recorded in each session for reloads. */
   private readonly pipelineInstance: number;
+  /** `permessageDeflate: strip`. */
+  private readonly stripCompression: boolean;
+  /** `originPatterns`, compiled once. */
+  private readonly originPatterns: OriginPattern[];
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -72,6 +78,8 @@ export class WebSocketProxy implements Filter {
   ) {
     this.name = spec.name;
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
+    this.originPatterns = compileOriginPatterns(spec.originPatterns);
+    this.stripCompression = spec.permessageDeflate === "strip";
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
@@ -92,12 +100,16 @@ export class WebSocketProxy implements Filter {
       );
       return "clientError";
     }
-    const upgrade = checkClientUpgrade(context.req);
-    if (upgrade instanceof GatewayError) {
-      context.reject(upgrade);
+    const checked = checkClientUpgrade(context.req);
+    if (checked instanceof GatewayError) {
+      context.reject(checked);
       return "clientError";
     }
-    const refusal = originRefusal(context.req, this.spec.originPatterns);
+    // Stripped offers count as never made: a backend that negotiates compression anyway fails its handshake.
+    const upgrade = this.stripCompression
+      ? { ...checked, extensionNames: checked.extensionNames.filter((name) => !isCompressingExtension(name)) }
+      : checked;
+    const refusal = originRefusal(context.req, this.originPatterns);
     if (refusal !== undefined) {
       context.reject(refusal);
       return "clientError";
@@ -141,24 +153,25 @@ export class WebSocketProxy implements Filter {
       }
       tried.add(server);
       const key = newHandshakeKey();
+      const headers = withClientCertHeaders(
+        upstreamRequestHeaders({
+          req: context.req,
+          server,
+          clientIp: context.clientIp,
+          peer: context.route.peer,
+          secure: context.route.secure,
+          key,
+          defaultOrigin: this.spec.defaultOrigin,
+          extra: context.upstreamHeaders,
+          owned: context.ownedHeaders,
+        }),
+        context.route.clientCertHeaders,
+      );
       const handshake = openBackendHandshake({
         url: server.url,
         label: describeServer(server),
         target: context.route.target,
-        headers: withClientCertHeaders(
-          upstreamRequestHeaders({
-            req: context.req,
-            server,
-            clientIp: context.clientIp,
-            peer: context.route.peer,
-            secure: context.route.secure,
-            key,
-            defaultOrigin: this.spec.defaultOrigin,
-            extra: context.upstreamHeaders,
-            owned: context.ownedHeaders,
-          }),
-          context.route.clientCertHeaders,
-        ),
+        headers: this.stripCompression ? withoutCompressionOffers(headers) : headers,
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
         tls: tls.optionsFor(server.url),
@@ -288,6 +301,7 @@ export class WebSocketProxy implements Filter {
         pingInterval: this.spec.pingInterval,
         pongTimeout: this.spec.pongTimeout,
         maxInactivity: this.spec.maxInactivity,
+        frameTimeout: this.spec.frameTimeout,
         closeTimeout: this.spec.closeTimeout,
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: negotiated.firstFrameRsv,

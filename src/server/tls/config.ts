@@ -1,8 +1,9 @@
 // The TLS fields of HTTPServer: Easegress's (`https`, `certBase64`/`keyBase64`, `certs`/`keys`, `caCertBase64`)
-// and wsgate's own (`certFiles`, `caCertFile`, `clientAuth`, `clientCertHeaders`, `minVersion`).
+// and wsgate's own (`certFiles`, `caCertFile`, `clientAuth`, `clientCertHeaders`, `minVersion`, `ciphers`).
 import { z } from "zod";
 import { docMeta } from "../../config/doc-meta.js";
 import { markField } from "../../config/marked-fields.js";
+import { cipherListProblem } from "./cipher-policy.js";
 import { caBundleProblem, parsePair, pemFromConfig } from "./pem.js";
 
 export const CLIENT_AUTH_MODES = ["off", "request", "require"] as const;
@@ -34,6 +35,11 @@ docMeta.add(pemSchema, { type: "PEM, inline or base64" });
 /** A private key: the admin API shows it only with the token and `?secrets=true`. */
 const privateKeySchema = markField(z.string().min(1), "secret");
 docMeta.add(privateKeySchema, { type: "PEM, inline or base64" });
+const cipherListSchema = z.string().superRefine((list, ctx) => {
+  const problem = cipherListProblem(list);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: list });
+});
+docMeta.add(cipherListSchema, { type: "OpenSSL cipher list" });
 
 const filePathSchema = z.string().min(1);
 docMeta.add(filePathSchema, { type: "file path" });
@@ -95,9 +101,17 @@ export const httpsFields = {
       "Request headers that carry the verified client certificate to the backend; the client's own headers of these names are always removed. Off when absent.",
     ),
   minVersion: z.enum(TLS_VERSIONS).optional().describe("Oldest TLS version accepted from clients."),
+  ciphers: cipherListSchema
+    .optional()
+    .describe(
+      "Cipher suites offered to clients, an OpenSSL cipher list (`:`-separated); TLS 1.3 suites (`TLS_AES_128_GCM_SHA256`, ...) go in the same list; without any, TLS 1.3 keeps OpenSSL's three (all AEAD). A name OpenSSL does not know is a config error. Client renegotiation is always refused.",
+    ),
 };
 docMeta.add(httpsFields.clientAuth, { default: "`require` with a CA, else `off`" });
 docMeta.add(httpsFields.minVersion, { default: "`TLSv1.2`" });
+docMeta.add(httpsFields.ciphers, {
+  default: "Mozilla intermediate: ECDHE with AES-GCM or ChaCha20-Poly1305 (TLS 1.2), and the TLS 1.3 suites",
+});
 
 /** Fields whose values `httpsIssues` reads; the others it only checks for presence. */
 const CHECKED_FIELDS = new Set(["https", "certBase64", "keyBase64", "certs", "keys", "caCertBase64", "clientAuth"]);
@@ -126,6 +140,7 @@ export interface HttpsSpec {
   clientAuth?: ClientAuthMode | undefined;
   clientCertHeaders?: { subject?: string | undefined; fingerprint?: string | undefined } | undefined;
   minVersion?: TlsVersion | undefined;
+  ciphers?: string | undefined;
 }
 
 /** Whether client certificates are asked for, once defaults are applied. */

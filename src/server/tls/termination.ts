@@ -5,6 +5,7 @@ import type https from "node:https";
 import type { Socket } from "node:net";
 import tls, { type SecureContext, type TLSSocket } from "node:tls";
 import type { Logger } from "../../observability/logger.js";
+import { DEFAULT_CIPHERS, SECURE_OPTIONS } from "./cipher-policy.js";
 import { clientCertHeaders, type ClientCertHeaders } from "./client-cert.js";
 import { clientAuthOf, type ClientAuthMode, type HttpsSpec } from "./config.js";
 import { DirectoryWatch } from "./file-watch.js";
@@ -188,6 +189,8 @@ export class TlsTermination {
       key: pair.keyPem,
       ...(this.ca === undefined ? {} : { ca: this.ca }),
       minVersion: this.spec.minVersion ?? "TLSv1.2",
+      ciphers: this.spec.ciphers ?? DEFAULT_CIPHERS,
+      secureOptions: SECURE_OPTIONS,
       sessionIdContext: this.sessionIdContext,
       ticketKeys: this.ticketKeys,
     };
