@@ -1,16 +1,25 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { parseDuration } from "./config/duration.js";
 import { formatConfigError } from "./config/errors.js";
 import { loadConfig, type GatewayConfig } from "./config/load.js";
 import { configJsonSchema } from "./config/reference-doc.js";
-import { startEchoBackend, type EchoBackend } from "./demo/echo-backend.js";
-import { DEFAULT_ADMIN_ADDRESS } from "./admin/address.js";
 import type { AdminServerOptions } from "./admin/server.js";
-import { DEFAULT_SERVER } from "./cli/admin-client.js";
 import { adminSettings, type AdminFlags } from "./cli/admin-settings.js";
+import { commandHelp, COMMANDS, findCommand, overviewHelp } from "./cli/commands.js";
+import { completionScript } from "./cli/completion.js";
+import { closestWord } from "./cli/did-you-mean.js";
+import { parseCommandArgs, UsageError, type ParsedArgs } from "./cli/parse.js";
+import {
+  demoAdminAddress,
+  demoGatewayPort,
+  loadDemoConfig,
+  startDemoBackends,
+  DEMO_BACKEND_PORTS,
+  DEMO_GATEWAY_PORT,
+} from "./demo/demo-setup.js";
+import type { EchoBackend } from "./demo/echo-backend.js";
 import { isAdminVerb, runAdminVerb } from "./cli/run-verb.js";
 import {
   serveCluster,
@@ -24,109 +33,23 @@ import { ClusterObjectsInvalidError, chooseStore, openClusterStore, StoreFlagsEr
 import { SeedInvalidError } from "./control/seed.js";
 import { ObjectStoreError, StoreStartTimeoutError } from "./errors.js";
 import { parseWorkerCount } from "./cluster/worker-count.js";
-import { LOG_LEVELS, createLogger, type LogLevel } from "./observability/logger.js";
+import {
+  LOG_FORMAT_ENV,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  createLogger,
+  defaultLogFormat,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "./observability/logger.js";
 import { tuneProcessForServing } from "./process-tuning.js";
-
-const USAGE = `wsgate: a WebSocket-aware reverse proxy and gateway
-
-Usage:
-  wsgate run --config FILE|DIR [--config ...] [--watch] [--bind-address ADDR] [--workers N|auto]
-             [--log-level LEVEL] [--drain-timeout DURATION] [ADMIN OPTIONS]
-  wsgate run --store etcd://HOST:2379[,HOST:2379...] [--cluster-name NAME] [--config FILE|DIR --seed]
-             [--store-start-timeout DURATION] [--member-ttl DURATION] [--bind-address ADDR] [...]
-  wsgate validate --config FILE|DIR [--config ...]
-  wsgate demo [--log-level LEVEL]
-  wsgate schema
-  wsgate apply -f FILE             [--server URL] [--token TOKEN] [-o json|yaml]
-  wsgate get [KIND|NAME]           (same options)
-  wsgate describe NAME
-  wsgate delete NAME
-  wsgate sessions [--cluster]
-  wsgate members
-  wsgate --help | --version
-
-  run       serve the objects (Gateway, HTTPServer, Pipeline) in the config files, with the admin API
-  validate  check config files; exit 0 when valid, else print each error with file:line and exit 1
-  demo      start two echo backends and the gateway on the bundled example (examples/demo.yaml)
-  schema    print the JSON Schema of the configuration objects, for editors
-  apply     create each object of FILE on a running gateway, or update it when its name exists
-  get       list objects (all, of one kind, or one by name) with their status
-  describe  one object as written, and its status (listeners, pools and servers, sessions)
-  delete    delete one object
-  sessions  live WebSocket sessions: route, backend, client, age, messages/bytes in and out;
-            --cluster (or --all-members): of every member of the cluster, via their admin APIs
-  members   the members of the cluster (run --store): id, address, admin API, sessions, age, version
-
-Options:
-  --config, -c     a YAML file (objects separated by ---) or a directory of .yaml/.yml files; repeatable
-  --log-level      ${LOG_LEVELS.join(", ")} (default info)
-  --drain-timeout  on SIGTERM/SIGINT, how long live sessions get to close (default 10s)
-  --watch          run: reload the config files when they change (SIGHUP always reloads them)
-  --bind-address   run: listen on this address for every HTTPServer, whatever its address field says
-  --workers        run: worker processes sharing the listeners, or auto (one per core); default 1 (no cluster),
-                   or the Gateway object's workers
-
-Cluster options of run (objects in etcd, shared by every member; without --store the files are the objects):
-  --store          etcd://HOST:2379[,HOST:2379...]: serve the cluster's objects, register as a member
-  --cluster-name   the cluster's name: its keys live under /wsgate/NAME/ (default default)
-  --seed           write the --config files' objects into the cluster (create or update, validated) before serving;
-                   without --seed a member takes the cluster's objects as they are and needs no --config
-  --store-start-timeout  how long to wait for an unreachable etcd at start before exiting 1 (default 30s)
-  --member-ttl     lease TTL of this member's entry: a dead member disappears after it (default 10s)
-
-Admin options of run (they override the Gateway object):
-  --admin-address  HOST:PORT of the admin API, or off (default ${DEFAULT_ADMIN_ADDRESS}); only loopback without a token
-  --admin-token    bearer token the admin API requires (at least 16 characters; or WSGATE_ADMIN_TOKEN)
-  --admin-tls-cert, --admin-tls-key  serve the admin API over HTTPS with this PEM certificate and key
-
-Options of apply, get, describe, delete, sessions, members:
-  --server         the admin API (default ${DEFAULT_SERVER}); https:// trusts the CAs in NODE_EXTRA_CA_CERTS
-  --token          bearer token (default: WSGATE_ADMIN_TOKEN)
-  --output, -o     table (default), json or yaml
-  --filename, -f   the file apply reads
-`;
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 function fail(message: string): never {
   process.stderr.write(`wsgate: ${message}\n`);
   process.exit(2);
-}
-
-function parseOptions(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        config: { type: "string", short: "c", multiple: true },
-        "log-level": { type: "string", default: "info" },
-        "drain-timeout": { type: "string", default: "10s" },
-        watch: { type: "boolean", default: false },
-        "bind-address": { type: "string" },
-        workers: { type: "string" },
-        "admin-address": { type: "string" },
-        "admin-token": { type: "string" },
-        "admin-tls-cert": { type: "string" },
-        "admin-tls-key": { type: "string" },
-        server: { type: "string" },
-        token: { type: "string" },
-        output: { type: "string", short: "o", default: "table" },
-        filename: { type: "string", short: "f" },
-        store: { type: "string" },
-        "cluster-name": { type: "string" },
-        seed: { type: "boolean", default: false },
-        "store-start-timeout": { type: "string" },
-        "member-ttl": { type: "string" },
-        cluster: { type: "boolean", default: false },
-        "all-members": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "v" },
-      },
-    });
-  } catch (error) {
-    fail(`${(error as Error).message}\n\n${USAGE}`);
-  }
 }
 
 async function loadOrExit(paths: string[]): Promise<GatewayConfig> {
@@ -139,7 +62,7 @@ async function loadOrExit(paths: string[]): Promise<GatewayConfig> {
 }
 
 /** The cluster store could not be opened or seeded: say why and exit 1 (a supervisor may try again later). */
-function startFailed(message: string): never {
+function storeFailed(message: string): never {
   process.stderr.write(`wsgate: ${message}\n`);
   process.exit(1);
 }
@@ -153,19 +76,19 @@ function packageVersion(): string {
  * Exits 2 on flags that do not go together, 1 when the store cannot be opened or holds objects that do not load.
  */
 async function runConfig(
-  values: StoreFlagValues,
-  log: ReturnType<typeof createLogger>,
+  args: ParsedArgs,
+  log: Logger,
 ): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[] }> {
   let choice;
   try {
     choice = chooseStore({
-      store: values.store,
-      clusterName: values["cluster-name"],
-      seed: values.seed,
-      storeStartTimeout: values["store-start-timeout"],
-      memberTtl: values["member-ttl"],
-      config: values.config ?? [],
-      watch: values.watch,
+      store: args.string("store"),
+      clusterName: args.string("cluster-name"),
+      seed: args.flag("seed"),
+      storeStartTimeout: args.string("store-start-timeout"),
+      memberTtl: args.string("member-ttl"),
+      config: args.strings("config"),
+      watch: args.flag("watch"),
     });
   } catch (error) {
     if (error instanceof StoreFlagsError) fail(error.message);
@@ -189,26 +112,64 @@ async function runConfig(
       error instanceof ClusterObjectsInvalidError ||
       error instanceof ObjectStoreError
     ) {
-      startFailed(error.message);
+      storeFailed(error.message);
     }
     throw error;
   }
-}
-
-interface StoreFlagValues {
-  store?: string | undefined;
-  "cluster-name"?: string | undefined;
-  seed?: boolean | undefined;
-  "store-start-timeout"?: string | undefined;
-  "member-ttl"?: string | undefined;
-  config?: string[] | undefined;
-  watch?: boolean | undefined;
 }
 
 function logLevelOf(text: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(text))
     fail(`unknown log level '${text}' (expected one of ${LOG_LEVELS.join(", ")})`);
   return text as LogLevel;
+}
+
+/**
+ * `--log-format`, else WSGATE_LOG_FORMAT, else pretty on a terminal and JSON otherwise. The choice goes into the
+ * environment, so that the workers of `run --workers N` (which inherit it) log the same way.
+ */
+function logFormatOf(text: string | undefined): LogFormat {
+  if (text !== undefined && !(LOG_FORMATS as readonly string[]).includes(text))
+    fail(`unknown log format '${text}' (expected one of ${LOG_FORMATS.join(", ")})`);
+  const format = (text as LogFormat | undefined) ?? defaultLogFormat();
+  process.env[LOG_FORMAT_ENV] = format;
+  return format;
+}
+
+/** The logger of `run` and `demo`. */
+function serverLogger(args: ParsedArgs): Logger {
+  return createLogger(logLevelOf(args.string("log-level") ?? "info"), logFormatOf(args.string("log-format")));
+}
+
+/** Once serving: the last line of the log, on any exit, says how the process ended and after how long. */
+function logExit(log: Logger): void {
+  const started = Date.now();
+  process.once("exit", (code) => {
+    const line = { event: "exit", code, uptimeMs: Date.now() - started };
+    if (code === 0) log.info(line, "exited");
+    else log.error(line, "exited with an error");
+  });
+}
+
+function drainMsOf(args: ParsedArgs): number {
+  try {
+    return parseDuration(args.string("drain-timeout") ?? "10s");
+  } catch (error) {
+    fail(`--drain-timeout: ${(error as Error).message}`);
+  }
+}
+
+function adminFlagsOf(args: ParsedArgs): AdminFlags {
+  const flags: AdminFlags = {};
+  const address = args.string("admin-address");
+  const token = args.string("admin-token");
+  const tlsCert = args.string("admin-tls-cert");
+  const tlsKey = args.string("admin-tls-key");
+  if (address !== undefined) flags.address = address;
+  if (token !== undefined) flags.token = token;
+  if (tlsCert !== undefined) flags.tlsCert = tlsCert;
+  if (tlsKey !== undefined) flags.tlsKey = tlsKey;
+  return flags;
 }
 
 function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServerOptions | "off" {
@@ -240,17 +201,68 @@ function connectUrl(address: string, port: number, path: string): string {
   return `ws://${urlHost(address)}:${port}${path}`;
 }
 
-async function demo(level: LogLevel, drainMs: number, flags: AdminFlags): Promise<void> {
-  const config = await loadOrExit([`${packageRoot}examples/demo.yaml`]);
-  const admin = adminOptionsOrExit(flags, config);
-  const backends: EchoBackend[] = [];
+async function run(args: ParsedArgs): Promise<void> {
+  const log = serverLogger(args);
+  const drainMs = drainMsOf(args);
+  const { config, cluster, paths } = await runConfig(args, log);
+  const bindAddress = args.string("bind-address");
+  let workers: number;
   try {
-    for (const [index, port] of [9095, 9096].entries())
-      backends.push(await startEchoBackend(`echo-${index + 1}`, port));
+    workers = parseWorkerCount(args.string("workers") ?? config.gateway?.workers ?? 1);
   } catch (error) {
-    fail(`cannot start the demo's echo backends on 127.0.0.1:9095 and :9096: ${(error as Error).message}`);
+    fail(`--workers: ${(error as Error).message}`);
   }
-  const serving = await serve(config, { log: createLogger(level), drainMs, admin, gateway: {}, backends });
+  await serve(
+    config,
+    {
+      log,
+      drainMs,
+      admin: adminOptionsOrExit(adminFlagsOf(args), config),
+      gateway: bindAddress === undefined ? {} : { bindAddress },
+      ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch") } } : { cluster }),
+    },
+    workers,
+  );
+  logExit(log);
+}
+
+/** "" when the demo got the port it names, else why it moved, e.g. " (8080 is taken)". */
+function moved(named: number, got: number): string {
+  return named === got ? "" : ` (${named} is taken)`;
+}
+
+async function demo(args: ParsedArgs): Promise<void> {
+  const log = serverLogger(args);
+  const drainMs = drainMsOf(args);
+  const bindAddress = args.string("bind-address");
+  let backends: EchoBackend[];
+  let gatewayPort: number;
+  try {
+    gatewayPort = await demoGatewayPort(bindAddress ?? "127.0.0.1", args.string("port"));
+    backends = await startDemoBackends();
+  } catch (error) {
+    fail(`cannot start the demo: ${(error as Error).message}`);
+  }
+  const result = await loadDemoConfig(`${packageRoot}examples/demo.yaml`, { gateway: gatewayPort, backends });
+  if (!result.ok) {
+    for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
+    fail("the bundled examples/demo.yaml does not load");
+  }
+  const config = result.config;
+  const flags = adminFlagsOf(args);
+  const adminFlags =
+    flags.address === undefined && config.gateway?.adminAddress === undefined
+      ? { ...flags, address: await demoAdminAddress() }
+      : flags;
+  const admin = adminOptionsOrExit(adminFlags, config);
+  const serving = await serve(config, {
+    log,
+    drainMs,
+    admin,
+    gateway: bindAddress === undefined ? {} : { bindAddress },
+    backends,
+  });
+  logExit(log);
   const adminAddress = serving.admin;
   const scheme = admin !== "off" && admin.tls !== undefined ? "https" : "http";
   const adminUrl =
@@ -258,91 +270,115 @@ async function demo(level: LogLevel, drainMs: number, flags: AdminFlags): Promis
   const urls = serving.listening.flatMap((listener) =>
     listener.paths.map((path) => connectUrl(listener.address.address, listener.address.port, path)),
   );
+  const echo = backends
+    .map((backend, index) => `127.0.0.1:${backend.port}${moved(DEMO_BACKEND_PORTS[index] ?? 0, backend.port)}`)
+    .join(", ");
+  const gatewayMoved = args.string("port") === undefined ? moved(DEMO_GATEWAY_PORT, gatewayPort) : "";
   process.stderr.write(
-    `\nwsgate demo is running: two echo backends (127.0.0.1:9095, 127.0.0.1:9096) behind the gateway.\n` +
+    `\nwsgate demo is running: two echo backends (${echo}) behind the gateway${gatewayMoved}.\n` +
       `Connect a WebSocket client to:\n${urls.map((url) => `  ${url}\n`).join("")}` +
       `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
       (adminUrl === ""
         ? ""
-        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get, wsgate sessions --server ${adminUrl})\n`) +
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n`) +
       `Press Ctrl+C to stop.\n\n`,
   );
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(USAGE);
+function validate(args: ParsedArgs): Promise<void> {
+  const paths = [...args.strings("config"), ...args.positionals];
+  if (paths.length === 0) throw new UsageError("validate needs a FILE or DIR (wsgate validate --help)");
+  return loadOrExit(paths).then(() => void process.stdout.write(`${paths.join(", ")}: valid\n`));
+}
+
+function completion(args: ParsedArgs): void {
+  const [shell] = args.positionals;
+  if (shell !== "bash" && shell !== "zsh") {
+    throw new UsageError(`completion needs a shell: bash or zsh (e.g. source <(wsgate completion bash))`);
+  }
+  process.stdout.write(completionScript(shell));
+}
+
+function helpOf(args: ParsedArgs): void {
+  const [name] = args.positionals;
+  if (name === undefined) return void process.stdout.write(overviewHelp());
+  process.stdout.write(commandHelp(commandOrExit(name)));
+}
+
+/** The command named `name`, or a one-line UsageError with the closest command. */
+function commandOrExit(name: string) {
+  const command = findCommand(name);
+  if (command !== undefined) return command;
+  const guess = closestWord(
+    name,
+    COMMANDS.map((known) => known.name),
+  );
+  throw new UsageError(
+    `unknown command '${name}'${guess === undefined ? "" : `; did you mean '${guess}'?`} (wsgate --help lists them)`,
+  );
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h") {
+    process.stdout.write(overviewHelp());
     return;
   }
-  if (command === "--version" || command === "-v" || command === "version") {
+  if (first === "--version" || first === "-V" || first === "-v" || first === "version") {
     process.stdout.write(`${packageVersion()}\n`);
     return;
   }
-  const { values, positionals } = parseOptions(rest);
-  if (values.help) {
-    process.stdout.write(USAGE);
+  if (first.startsWith("-")) {
+    throw new UsageError(`the command comes first, e.g. wsgate run --config FILE (wsgate --help lists them)`);
+  }
+  const command = commandOrExit(first);
+  const args = parseCommandArgs(command, rest);
+  if (args.flag("help")) {
+    process.stdout.write(commandHelp(command));
     return;
   }
-  if (isAdminVerb(command)) {
-    process.exitCode = await runAdminVerb(command, positionals, values);
+  if (isAdminVerb(command.name)) {
+    process.exitCode = await runAdminVerb(command.name, args.positionals, {
+      server: args.string("server"),
+      token: args.string("token"),
+      output: args.string("output"),
+      filename: args.string("filename"),
+      cluster: args.flag("cluster"),
+      "all-members": args.flag("all-members"),
+      code: args.string("code"),
+      reason: args.string("reason"),
+    });
     return;
   }
-  const adminFlags: AdminFlags = {
-    ...(values["admin-address"] === undefined ? {} : { address: values["admin-address"] }),
-    ...(values["admin-token"] === undefined ? {} : { token: values["admin-token"] }),
-    ...(values["admin-tls-cert"] === undefined ? {} : { tlsCert: values["admin-tls-cert"] }),
-    ...(values["admin-tls-key"] === undefined ? {} : { tlsKey: values["admin-tls-key"] }),
-  };
-  const level = logLevelOf(values["log-level"]);
-  let drainMs: number;
-  try {
-    drainMs = parseDuration(values["drain-timeout"]);
-  } catch (error) {
-    fail(`--drain-timeout: ${(error as Error).message}`);
-  }
-  switch (command) {
-    case "run": {
-      const log = createLogger(level);
-      const { config, cluster, paths } = await runConfig(values, log);
-      const bindAddress = values["bind-address"];
-      let workers: number;
-      try {
-        workers = parseWorkerCount(values.workers ?? config.gateway?.workers ?? 1);
-      } catch (error) {
-        fail(`--workers: ${(error as Error).message}`);
-      }
-      await serve(
-        config,
-        {
-          log,
-          drainMs,
-          admin: adminOptionsOrExit(adminFlags, config),
-          gateway: bindAddress === undefined ? {} : { bindAddress },
-          ...(cluster === undefined ? { reload: { paths, watch: values.watch } } : { cluster }),
-        },
-        workers,
-      );
-      return;
-    }
-    case "validate": {
-      const paths = values.config ?? [];
-      await loadOrExit(paths);
-      process.stdout.write(`${paths.join(", ")}: valid\n`);
-      return;
-    }
+  switch (command.name) {
+    case "run":
+      return run(args);
     case "demo":
-      await demo(level, drainMs, adminFlags);
-      return;
+      return demo(args);
+    case "validate":
+      return validate(args);
     case "schema":
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       return;
-    default:
-      fail(`unknown command '${command}'\n\n${USAGE}`);
+    case "completion":
+      return completion(args);
+    case "help":
+      return helpOf(args);
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  process.stderr.write(`wsgate: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+/**
+ * Any failure to start is one line on stderr, never a stack trace: usage errors exit 2, the rest 1. WSGATE_DEBUG=1
+ * adds the stack, for bug reports. Errors raised later, while serving, are the logger's.
+ */
+function startFailed(error: unknown): never {
+  const usage = error instanceof UsageError;
+  const message = error instanceof Error ? error.message : String(error);
+  const debug = process.env["WSGATE_DEBUG"] === "1" && error instanceof Error ? `\n${error.stack ?? ""}` : "";
+  process.stderr.write(`wsgate: ${message.split("\n")[0] ?? ""}${debug}\n`);
+  process.exit(usage ? 2 : 1);
+}
+
+// An 'error' event nobody listens to while starting (a socket, a server) is a start-up failure too.
+process.on("uncaughtException", startFailed);
+main(process.argv.slice(2)).then(() => process.off("uncaughtException", startFailed), startFailed);
