@@ -1,14 +1,10 @@
 import { pino, type DestinationStream, type Logger } from "pino";
+import type { LogFormat, LogLevel } from "./log-names.js";
 import { prettyDestination } from "./pretty-log.js";
 
 export type { Logger };
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** json: one object per line, for log pipelines; pretty: one readable line per event, for people at a terminal. */
-export const LOG_FORMATS = ["json", "pretty"] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+export { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log-names.js";
 
 /** Where `wsgate run --workers N` hands the primary's format to its workers (they inherit the environment). */
 export const LOG_FORMAT_ENV = "WSGATE_LOG_FORMAT";
