@@ -53,6 +53,13 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(commandHelp(command));
     return;
   }
+  const [stray] = args.positionals;
+  if (stray !== undefined && (command.name === "run" || command.name === "demo" || command.name === "schema")) {
+    const hint = command.name === "run" ? `; did you mean --config ${stray}?` : "";
+    throw new UsageError(
+      `unexpected argument '${stray}' for wsgate ${command.name}${hint} (wsgate ${command.name} --help)`,
+    );
+  }
   switch (command.name) {
     case "run":
       return (await import("./cli/start.js")).run(args);

@@ -97,6 +97,11 @@ describe("wsgate usage errors: one line, a did-you-mean, exit 2", { concurrency:
     [["--config", "x.yaml"], /the command comes first/],
     [["run", "--config"], /argument missing/],
     [["validate"], /validate needs a FILE or DIR/],
+    [
+      ["run", "gateway.yaml"],
+      /unexpected argument 'gateway\.yaml' for wsgate run; did you mean --config gateway\.yaml\?/,
+    ],
+    [["demo", "now"], /unexpected argument 'now' for wsgate demo \(wsgate demo --help\)/],
     [["completion", "fish"], /completion needs a shell: bash or zsh/],
     [["sessions", "shut", "abc"], /unknown sessions sub-command 'shut'/],
     [["run", "-c", "x.yaml", "--log-format", "xml"], /unknown log format 'xml'/],
