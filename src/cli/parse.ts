@@ -2,7 +2,7 @@
 // one line, with a did-you-mean when the flag looks like a typo.
 import { parseArgs } from "node:util";
 import type { CommandSpec } from "./commands.js";
-import { parserOptions } from "./commands.js";
+import { COMMANDS, parserOptions } from "./commands.js";
 import { closestWord } from "./did-you-mean.js";
 import { OPTIONS, type OptionName, type OptionSpec } from "./options.js";
 
@@ -66,10 +66,14 @@ function unknownOption(command: CommandSpec, args: readonly string[]): UsageErro
   );
   const typed = token?.kind === "option" ? token.rawName : "?";
   const guess = closestWord(typed.replace(/^-+/, ""), [...known]);
-  const elsewhere = guess === undefined && typed.startsWith("--") && typed.slice(2) in OPTIONS;
+  const takers = COMMANDS.filter((other) => (other.options as readonly string[]).includes(typed.slice(2)));
+  const elsewhere =
+    guess === undefined && typed.startsWith("--") && takers.length > 0
+      ? ` (${typed} is an option of ${takers.map((other) => `wsgate ${other.name}`).join(", ")})`
+      : "";
   return new UsageError(
     `unknown option ${typed} for wsgate ${command.name}` +
-      (guess !== undefined ? `; did you mean --${guess}?` : elsewhere ? ` (another command takes it)` : "") +
+      (guess !== undefined ? `; did you mean --${guess}?` : elsewhere) +
       ` (wsgate ${command.name} --help)`,
   );
 }

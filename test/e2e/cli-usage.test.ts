@@ -92,7 +92,10 @@ describe("wsgate usage errors: one line, a did-you-mean, exit 2", { concurrency:
     [["get", "--sever", "127.0.0.1:1"], /did you mean --server\?/],
     [["apply", "--filname", "x.yaml"], /did you mean --filename\?/],
     [["sessions", "--clustr"], /did you mean --cluster\?/],
-    [["get", "--watch"], /unknown option --watch for wsgate get \(another command takes it\)/],
+    [
+      ["get", "--watch"],
+      /^wsgate: unknown option --watch for wsgate get \(--watch is an option of wsgate run\) \(wsgate get --help\)$/,
+    ],
     [["get", "-x"], /unknown option -x for wsgate get/],
     [["--config", "x.yaml"], /the command comes first/],
     [["run", "--config"], /argument missing/],
