@@ -83,7 +83,8 @@ ${perCommand}
   compadd -a candidates
   [[ "\${words[2]}" == validate ]] && _files
 }
-compdef _wsgate wsgate 2>/dev/null || true
+# Autoloaded from fpath, this file is the function's body: complete now; sourced, register the function.
+if [[ "\${funcstack[1]}" == _wsgate ]]; then _wsgate "$@"; else compdef _wsgate wsgate; fi
 `;
 }
 
