@@ -74,7 +74,9 @@ const PINO_LEVELS: Record<number, string> = {
 function kindOfLogLine(line: string): string {
   try {
     const entry = JSON.parse(line) as Record<string, unknown>;
-    const level = typeof entry["level"] === "number" ? (PINO_LEVELS[entry["level"]] ?? String(entry["level"])) : "?";
+    // wsgate logs level names; other pino programs (and older wsgate) log numbers.
+    const raw = entry["level"];
+    const level = typeof raw === "number" ? (PINO_LEVELS[raw] ?? String(raw)) : typeof raw === "string" ? raw : "?";
     const code = typeof entry["code"] === "string" ? ` (${entry["code"]})` : "";
     return `${level}: ${String(entry["msg"] ?? "")}${code}`;
   } catch {

@@ -1,9 +1,11 @@
 import { formatConfigError } from "../config/errors.js";
 import { AdminClient, AdminRequestError, DEFAULT_SERVER } from "./admin-client.js";
 import { FileObjectsError } from "./apply-file.js";
+import { serverUrl } from "./server-url.js";
 import {
   UsageError,
   apply,
+  closeSession,
   describe,
   get,
   members,
@@ -28,6 +30,9 @@ export interface VerbOptions {
   /** sessions: of every member of the cluster (`--cluster`, `--all-members`). */
   cluster?: boolean | undefined;
   "all-members"?: boolean | undefined;
+  /** sessions close: the close code and reason the client gets. */
+  code?: string | undefined;
+  reason?: string | undefined;
 }
 
 const OUTPUTS: readonly OutputFormat[] = ["table", "json", "yaml"];
@@ -41,9 +46,9 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
     return 2;
   }
   const token = options.token ?? (process.env["WSGATE_ADMIN_TOKEN"] || undefined);
-  const client = new AdminClient(options.server ?? DEFAULT_SERVER, token);
-  const context: VerbContext = { client, args, output, out: (text) => void process.stdout.write(text), err };
   try {
+    const client = new AdminClient(serverUrl(options.server ?? DEFAULT_SERVER), token);
+    const context: VerbContext = { client, args, output, out: (text) => void process.stdout.write(text), err };
     switch (verb) {
       case "apply":
         if (options.filename === undefined) throw new UsageError("wsgate apply needs -f FILE");
@@ -58,6 +63,11 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
         await remove(context);
         return 0;
       case "sessions":
+        if (args[0] === "close") {
+          await closeSession(context, options.code, options.reason);
+          return 0;
+        }
+        if (args.length > 0) throw new UsageError(`unknown sessions sub-command '${args[0]}' (wsgate sessions --help)`);
         await sessions(context, options.cluster === true || options["all-members"] === true);
         return 0;
       case "members":

@@ -10,6 +10,7 @@ import type { ObjectListItem } from "../admin/objects-api.js";
 import type { MemberInfo } from "../control/membership.js";
 import { AdminRequestError, type AdminClient } from "./admin-client.js";
 import { readFileObjects, type FileObject } from "./apply-file.js";
+import { UsageError } from "./parse.js";
 import { formatAge, formatTraffic, renderTable } from "./table.js";
 
 export type OutputFormat = "table" | "json" | "yaml";
@@ -43,7 +44,7 @@ function needName(context: VerbContext, verb: string): string {
   return name;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 const objectPath = (name: string): string => `/apis/v2/objects/${encodeURIComponent(name)}`;
 
@@ -152,6 +153,20 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
   ]);
   const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
   context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
+}
+
+/** `wsgate sessions close ID [--code CODE] [--reason TEXT]`: the gateway closes one session (1008 by default). */
+export async function closeSession(context: VerbContext, code?: string, reason?: string): Promise<void> {
+  const [, id] = context.args;
+  if (id === undefined) throw new UsageError("wsgate sessions close needs a session ID (see wsgate sessions)");
+  const query = new URLSearchParams({
+    ...(code === undefined ? {} : { code }),
+    ...(reason === undefined ? {} : { reason }),
+  }).toString();
+  const path = `/apis/v2/sessions/${encodeURIComponent(id)}${query === "" ? "" : `?${query}`}`;
+  const answer = await context.client.json<{ id: string; code: number; reason: string }>("DELETE", path);
+  if (structured(context, answer)) return;
+  context.out(`session ${answer.id} closed with ${answer.code} ${answer.reason}\n`);
 }
 
 /** `wsgate members`: the members of the cluster the gateway belongs to. */

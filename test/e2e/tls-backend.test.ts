@@ -162,7 +162,7 @@ ${paths}`,
     await closeWs(ws);
     const warnings = gateway.logs.filter((line) => line["event"] === "insecure_tls");
     assert.equal(warnings.length, 1);
-    assert.equal(warnings[0]?.["level"], 40);
+    assert.equal(warnings[0]?.["level"], "warn");
     assert.equal(warnings[0]?.["backend"], `wss://127.0.0.1:${expired.port}`);
   });
 

@@ -154,7 +154,7 @@ filters:
         6000,
       );
       assert.equal(line["pair"], "certFiles[0]");
-      assert.equal(line["level"], 50);
+      assert.equal(line["level"], "error");
       const fresh = await openWss(`wss://127.0.0.1:${port}/after-breakage`, options());
       assert.equal(fresh.serverCert.fingerprint256, fingerprint(current), "the previous pair stays in use");
       await closeWs(fresh.ws);

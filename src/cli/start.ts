@@ -1,0 +1,294 @@
+// The commands that start or check a gateway (run, demo, validate, schema): loaded only when one of them runs, so
+// that help, completion and the admin client start without loading the gateway.
+import { parseDuration } from "../config/duration.js";
+import { formatConfigError } from "../config/errors.js";
+import { loadConfig, type GatewayConfig } from "../config/load.js";
+import { configJsonSchema } from "../config/reference-doc.js";
+import type { AdminServerOptions } from "../admin/server.js";
+import { adminSettings, adminValidation, type AdminFlags } from "./admin-settings.js";
+import type { ValidationOptions } from "../config/admin-targets.js";
+import { UsageError, type ParsedArgs } from "./parse.js";
+import { packageRoot, packageVersion } from "./package-info.js";
+import {
+  demoAdminAddress,
+  demoGatewayPort,
+  loadDemoConfig,
+  startDemoBackends,
+  DEMO_BACKEND_PORTS,
+  DEMO_GATEWAY_PORT,
+} from "../demo/demo-setup.js";
+import type { EchoBackend } from "../demo/echo-backend.js";
+import {
+  serveCluster,
+  serveInProcess,
+  StartError,
+  type ClusterServe,
+  type ServeOptions,
+  type Serving,
+} from "./serve.js";
+import { ClusterObjectsInvalidError, chooseStore, openClusterStore, StoreFlagsError } from "./store-choice.js";
+import { SeedInvalidError } from "../control/seed.js";
+import { ObjectStoreError, StoreStartTimeoutError } from "../errors.js";
+import { parseWorkerCount } from "../cluster/worker-count.js";
+import {
+  LOG_FORMAT_ENV,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  createLogger,
+  defaultLogFormat,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "../observability/logger.js";
+import { tuneProcessForServing } from "../process-tuning.js";
+
+function fail(message: string): never {
+  process.stderr.write(`wsgate: ${message}\n`);
+  process.exit(2);
+}
+
+/** Loads the files or exits with their errors; `options` says where the admin listener is (no backend may be it). */
+async function loadOrExit(paths: string[], options: ValidationOptions = {}): Promise<GatewayConfig> {
+  if (paths.length === 0) fail("--config is required");
+  const result = await loadConfig(paths, options);
+  if (result.ok) return result.config;
+  // One error is one line; a count follows several, so that the last line says how many there were.
+  for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
+  if (result.errors.length > 1) process.stderr.write(`wsgate: ${result.errors.length} configuration errors\n`);
+  process.exit(1);
+}
+
+/** The cluster store could not be opened or seeded: say why and exit 1 (a supervisor may try again later). */
+function storeFailed(message: string): never {
+  process.stderr.write(`wsgate: ${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * Where `wsgate run` takes its objects from: the files, or the cluster (opened, seeded with `--seed`, validated).
+ * Exits 2 on flags that do not go together, 1 when the store cannot be opened or holds objects that do not load.
+ */
+async function runConfig(
+  args: ParsedArgs,
+  log: Logger,
+): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[] }> {
+  let choice;
+  try {
+    choice = chooseStore({
+      store: args.string("store"),
+      clusterName: args.string("cluster-name"),
+      seed: args.flag("seed"),
+      storeStartTimeout: args.string("store-start-timeout"),
+      memberTtl: args.string("member-ttl"),
+      config: args.strings("config"),
+      watch: args.flag("watch"),
+    });
+  } catch (error) {
+    if (error instanceof StoreFlagsError) fail(error.message);
+    throw error;
+  }
+  const validation = adminValidation(args.string("admin-address"));
+  if (choice.kind === "files") return { config: await loadOrExit(choice.paths, validation), paths: choice.paths };
+  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation) : undefined;
+  try {
+    const { store, config } = await openClusterStore(choice, log, seed);
+    const cluster: ClusterServe = {
+      store,
+      name: choice.cluster,
+      memberTtlSeconds: choice.memberTtlSeconds,
+      version: packageVersion(),
+    };
+    return { config, cluster, paths: [] };
+  } catch (error) {
+    if (
+      error instanceof StoreStartTimeoutError ||
+      error instanceof SeedInvalidError ||
+      error instanceof ClusterObjectsInvalidError ||
+      error instanceof ObjectStoreError
+    ) {
+      storeFailed(error.message);
+    }
+    throw error;
+  }
+}
+
+function logLevelOf(text: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(text))
+    fail(`unknown log level '${text}' (expected one of ${LOG_LEVELS.join(", ")})`);
+  return text as LogLevel;
+}
+
+/**
+ * `--log-format`, else WSGATE_LOG_FORMAT, else pretty on a terminal and JSON otherwise. The choice goes into the
+ * environment, so that the workers of `run --workers N` (which inherit it) log the same way.
+ */
+function logFormatOf(text: string | undefined): LogFormat {
+  if (text !== undefined && !(LOG_FORMATS as readonly string[]).includes(text))
+    fail(`unknown log format '${text}' (expected one of ${LOG_FORMATS.join(", ")})`);
+  const format = (text as LogFormat | undefined) ?? defaultLogFormat();
+  process.env[LOG_FORMAT_ENV] = format;
+  return format;
+}
+
+/** The logger of `run` and `demo`. */
+function serverLogger(args: ParsedArgs): Logger {
+  return createLogger(logLevelOf(args.string("log-level") ?? "info"), logFormatOf(args.string("log-format")));
+}
+
+/** Once serving: the last line of the log, on any exit, says how the process ended and after how long. */
+function logExit(log: Logger): void {
+  const started = Date.now();
+  process.once("exit", (code) => {
+    const line = { event: "exit", code, uptimeMs: Date.now() - started };
+    if (code === 0) log.info(line, "exited");
+    else log.error(line, "exited with an error");
+  });
+}
+
+function drainMsOf(args: ParsedArgs): number {
+  try {
+    return parseDuration(args.string("drain-timeout") ?? "10s");
+  } catch (error) {
+    fail(`--drain-timeout: ${(error as Error).message}`);
+  }
+}
+
+function adminFlagsOf(args: ParsedArgs): AdminFlags {
+  const flags: AdminFlags = {};
+  const address = args.string("admin-address");
+  const token = args.string("admin-token");
+  const tlsCert = args.string("admin-tls-cert");
+  const tlsKey = args.string("admin-tls-key");
+  const hosts = args.strings("admin-host");
+  if (hosts.length > 0) flags.hosts = hosts;
+  if (address !== undefined) flags.address = address;
+  if (token !== undefined) flags.token = token;
+  if (tlsCert !== undefined) flags.tlsCert = tlsCert;
+  if (tlsKey !== undefined) flags.tlsKey = tlsKey;
+  return flags;
+}
+
+function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServerOptions | "off" {
+  try {
+    return adminSettings(flags, config.gateway);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+/** Starts serving (in this process, or in `workers` workers), or prints why it cannot and exits 2. */
+async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
+  // Cluster workers tune themselves (worker-main); the primary then serves nothing but the admin API.
+  tuneProcessForServing();
+  try {
+    return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
+  } catch (error) {
+    if (error instanceof StartError) fail(error.message);
+    throw error;
+  }
+}
+
+/** A listening address as a URL host: all interfaces becomes loopback, IPv6 goes in brackets. */
+function urlHost(address: string): string {
+  return address === "::" || address === "0.0.0.0" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
+}
+
+function connectUrl(address: string, port: number, path: string): string {
+  return `ws://${urlHost(address)}:${port}${path}`;
+}
+
+export async function run(args: ParsedArgs): Promise<void> {
+  const log = serverLogger(args);
+  const drainMs = drainMsOf(args);
+  const { config, cluster, paths } = await runConfig(args, log);
+  const bindAddress = args.string("bind-address");
+  let workers: number;
+  try {
+    workers = parseWorkerCount(args.string("workers") ?? config.gateway?.workers ?? 1);
+  } catch (error) {
+    fail(`--workers: ${(error as Error).message}`);
+  }
+  await serve(
+    config,
+    {
+      log,
+      drainMs,
+      admin: adminOptionsOrExit(adminFlagsOf(args), config),
+      gateway: bindAddress === undefined ? {} : { bindAddress },
+      ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch") } } : { cluster }),
+    },
+    workers,
+  );
+  logExit(log);
+}
+
+/** "" when the demo got the port it names, else why it moved, e.g. " (8080 is taken)". */
+function moved(named: number, got: number): string {
+  return named === got ? "" : ` (${named} is taken)`;
+}
+
+export async function demo(args: ParsedArgs): Promise<void> {
+  const log = serverLogger(args);
+  const drainMs = drainMsOf(args);
+  const bindAddress = args.string("bind-address");
+  let backends: EchoBackend[];
+  let gatewayPort: number;
+  try {
+    gatewayPort = await demoGatewayPort(bindAddress ?? "127.0.0.1", args.string("port"));
+    backends = await startDemoBackends();
+  } catch (error) {
+    fail(`cannot start the demo: ${(error as Error).message}`);
+  }
+  const result = await loadDemoConfig(`${packageRoot}examples/demo.yaml`, { gateway: gatewayPort, backends });
+  if (!result.ok) {
+    for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
+    fail("the bundled examples/demo.yaml does not load");
+  }
+  const config = result.config;
+  const flags = adminFlagsOf(args);
+  const adminFlags =
+    flags.address === undefined && config.gateway?.adminAddress === undefined
+      ? { ...flags, address: await demoAdminAddress() }
+      : flags;
+  const admin = adminOptionsOrExit(adminFlags, config);
+  const serving = await serve(config, {
+    log,
+    drainMs,
+    admin,
+    gateway: bindAddress === undefined ? {} : { bindAddress },
+    backends,
+  });
+  logExit(log);
+  const adminAddress = serving.admin;
+  const scheme = admin !== "off" && admin.tls !== undefined ? "https" : "http";
+  const adminUrl =
+    adminAddress === undefined ? "" : `${scheme}://${urlHost(adminAddress.address)}:${adminAddress.port}`;
+  const urls = serving.listening.flatMap((listener) =>
+    listener.paths.map((path) => connectUrl(listener.address.address, listener.address.port, path)),
+  );
+  const echo = backends
+    .map((backend, index) => `127.0.0.1:${backend.port}${moved(DEMO_BACKEND_PORTS[index] ?? 0, backend.port)}`)
+    .join(", ");
+  const gatewayMoved = args.string("port") === undefined ? moved(DEMO_GATEWAY_PORT, gatewayPort) : "";
+  process.stderr.write(
+    `\nwsgate demo is running: two echo backends (${echo}) behind the gateway${gatewayMoved}.\n` +
+      `Connect a WebSocket client to:\n${urls.map((url) => `  ${url}\n`).join("")}` +
+      `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
+      (adminUrl === ""
+        ? ""
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n`) +
+      `Press Ctrl+C to stop.\n\n`,
+  );
+}
+
+export function validate(args: ParsedArgs): Promise<void> {
+  const paths = [...args.strings("config"), ...args.positionals];
+  if (paths.length === 0) throw new UsageError("validate needs a FILE or DIR (wsgate validate --help)");
+  return loadOrExit(paths, adminValidation(args.string("admin-address"))).then(
+    () => void process.stdout.write(`${paths.join(", ")}: valid\n`),
+  );
+}
+
+export function schema(): void {
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+}
