@@ -17,12 +17,12 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(", ")} (the default: all of them),
                      and of wsgate's own, run only when named: ${WSGATE_SCENARIO_NAMES.join(", ")}
-                     (naming only these leaves results/latest.* and README.md as they are)
+                     (naming only these leaves results/latest.* and docs/performance.md as they are)
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
                      (default: all that are installed; direct is always kept)
   --install          apt-get install the missing nginx / haproxy first
   --no-pin           do not pin the proxy to a core of its own with taskset
-  --no-readme        do not rewrite the benchmark section of README.md
+  --no-readme        do not rewrite the benchmark section of docs/performance.md
   --help
 `;
 

@@ -1,6 +1,6 @@
 /**
- * The benchmark section of README.md: what the last bench run wrote between `<!-- bench:start -->` and
- * `<!-- bench:end -->`. Only that span is rewritten; the rest of the README is not the bench's to touch.
+ * The benchmark section of docs/performance.md: what the last bench run wrote between `<!-- bench:start -->` and
+ * `<!-- bench:end -->`. Only that span is rewritten; the rest of the page is not the bench's to touch.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -15,17 +15,17 @@ export function withBenchSection(readme: string, body: string): string | undefin
   return `${readme.slice(0, start + START.length)}\n${body.trim()}\n${readme.slice(end)}`;
 }
 
-/** Rewrites the section in the README at `path`; returns what happened, for the run's log. */
+/** Rewrites the section in the page at `path`; returns what happened, for the run's log. */
 export function updateReadme(path: string, body: string): string {
   let readme: string;
   try {
     readme = readFileSync(path, "utf8");
   } catch (error) {
-    return `README not updated: ${(error as Error).message}`;
+    return `${path} not updated: ${(error as Error).message}`;
   }
   const updated = withBenchSection(readme, body);
-  if (updated === undefined) return `README not updated: no ${START} … ${END} markers in ${path}`;
-  if (updated === readme) return "README: benchmark section unchanged";
+  if (updated === undefined) return `${path} not updated: no ${START} … ${END} markers`;
+  if (updated === readme) return `${path}: benchmark section unchanged`;
   writeFileSync(path, updated);
-  return "README: benchmark section updated";
+  return `${path}: benchmark section updated`;
 }

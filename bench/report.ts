@@ -230,7 +230,7 @@ function generatorLine(measurements: readonly Measurement[]): string {
   return `Load generator CPU (busiest worker, % of one core): median ${fixed(typical, 0)}%, max ${fixed(busiest, 0)}%: ${verdict}. Other processes on the machine: median ${fixed(others, 0)}% of a core${others > 20 ? " (a shared, busy machine: figures are noisy)" : ""}.`;
 }
 
-/** The README's benchmark section: when and where, a compact table, the chart. */
+/** The benchmark section of docs/performance.md: when and where, a compact table, the chart. */
 export function readmeBody(meta: Meta, summaries: readonly Summary[]): string {
   const header =
     "| scenario | target | throughput | × direct | p50 ms | p99 ms | proxy CPU µs/op | idle RSS KiB/conn |";
@@ -255,10 +255,10 @@ export function readmeBody(meta: Meta, summaries: readonly Summary[]): string {
       .map(([, about]) => about.version)
       .join(
         ", ",
-      )}. Full report, warnings and published reference figures: [bench/results/latest.md](bench/results/latest.md).`,
+      )}. Full report, warnings and published reference figures: [bench/results/latest.md](../bench/results/latest.md).`,
     "",
     [header, rule, ...rows.map((row) => `| ${row} |`)].join("\n"),
     "",
-    "![throughput against direct, per scenario and target](bench/results/latest.svg)",
+    "![throughput against direct, per scenario and target](../bench/results/latest.svg)",
   ].join("\n");
 }

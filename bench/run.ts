@@ -49,7 +49,7 @@ import { describeTarget, stopGraceMs, targetVersion, type ProxyName, type Target
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
 const RESULTS_DIR = join(PACKAGE_ROOT, "bench/results");
-const README = join(PACKAGE_ROOT, "README.md");
+const PERFORMANCE_PAGE = join(PACKAGE_ROOT, "docs/performance.md");
 
 // ---- child processes ----
 
@@ -640,10 +640,10 @@ async function main(): Promise<void> {
   );
   writeFileSync(join(RESULTS_DIR, "latest.svg"), chart);
   process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")}, latest.json and latest.svg\n`);
-  // A run that stopped early or measured a subset should not replace the README's table.
+  // A run that stopped early or measured a subset should not replace the table in docs/performance.md.
   const complete = meta.aborted === undefined && options.scenarios.length === SCENARIO_NAMES.length;
-  if (options.readme && complete) process.stderr.write(`bench: ${updateReadme(README, readmeBody(meta, summaries))}\n`);
-  else if (options.readme) process.stderr.write("bench: README not updated (a partial or aborted run)\n");
+  if (options.readme && complete) process.stderr.write(`bench: ${updateReadme(PERFORMANCE_PAGE, readmeBody(meta, summaries))}\n`);
+  else if (options.readme) process.stderr.write("bench: docs/performance.md not updated (a partial or aborted run)\n");
   if (meta.aborted !== undefined) process.exitCode = 1;
 }
 
