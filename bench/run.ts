@@ -642,7 +642,8 @@ async function main(): Promise<void> {
   process.stderr.write(`bench: wrote ${join(RESULTS_DIR, "latest.md")}, latest.json and latest.svg\n`);
   // A run that stopped early or measured a subset should not replace the table in docs/performance.md.
   const complete = meta.aborted === undefined && options.scenarios.length === SCENARIO_NAMES.length;
-  if (options.readme && complete) process.stderr.write(`bench: ${updateReadme(PERFORMANCE_PAGE, readmeBody(meta, summaries))}\n`);
+  if (options.readme && complete)
+    process.stderr.write(`bench: ${updateReadme(PERFORMANCE_PAGE, readmeBody(meta, summaries))}\n`);
   else if (options.readme) process.stderr.write("bench: docs/performance.md not updated (a partial or aborted run)\n");
   if (meta.aborted !== undefined) process.exitCode = 1;
 }

@@ -1,17 +1,29 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { it } from "node:test";
-import { withReadmeReference } from "../../src/config/reference-doc.js";
+import { renderConfigReference } from "../../src/config/reference-doc.js";
 
-const readmePath = new URL("../../../README.md", import.meta.url);
+const root = new URL("../../../", import.meta.url);
+const read = (path: string): string => readFileSync(new URL(path, root), "utf8");
 
-it("the README's configuration reference matches the schemas (run `npm run docs` after changing them)", () => {
-  const readme = readFileSync(readmePath, "utf8");
-  assert.equal(readme, withReadmeReference(readme));
+it("docs/reference.md matches the schemas (run `npm run docs` after changing them)", () => {
+  assert.equal(read("docs/reference.md"), renderConfigReference());
 });
 
 it("the README keeps the two-command quick start", () => {
-  const readme = readFileSync(readmePath, "utf8");
+  const readme = read("README.md");
   assert.match(readme, /npm install && npm start/);
   assert.match(readme, /npm install && npm test/);
+});
+
+it("the README stays a five-minute read: under 150 lines, the connection's path drawn, every docs page linked", () => {
+  const readme = read("README.md");
+  assert.ok(readme.split("\n").length < 150, `README has ${readme.split("\n").length} lines`);
+  for (const phase of ["accept", "route", "handshake filters", "select upstream", "101", "relay", "log line"]) {
+    assert.ok(readme.includes(phase), `the path of a connection names ${phase}`);
+  }
+  const docsPages = [...read("README.md").matchAll(/\]\((docs\/[a-z-]+\.md)\)/g)].map((match) => match[1]);
+  for (const page of ["reference", "security", "operations", "performance", "clustering"]) {
+    assert.ok(docsPages.includes(`docs/${page}.md`), `README links docs/${page}.md`);
+  }
 });

@@ -1,11 +1,13 @@
-// The Proxy filter's configuration: what `validate` accepts and refuses, and the README's nginx and Apache
-// replacements, which must validate as written.
+// The Proxy filter's configuration: what `validate` accepts and refuses, and the nginx and Apache replacements in
+// docs/, which must validate as written.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { formatConfigError, loadConfigText } from "../../src/config/load.js";
 
-const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+const guides = ["nginx", "apache"].map((name) =>
+  readFileSync(new URL(`../../../docs/migrating-from-${name}.md`, import.meta.url), "utf8"),
+);
 
 function errorsOf(text: string): string[] {
   const result = loadConfigText(text, "gateway.yaml");
@@ -87,21 +89,15 @@ describe("Proxy configuration", () => {
     assert.match(errors[0] ?? "", /invalid/);
   });
 
-  it("validates the README's nginx and Apache replacements", () => {
-    const section = readme.slice(
-      readme.indexOf("### From nginx"),
-      readme.indexOf("## Health checks and pool selection"),
+  it("validates the nginx and Apache replacements in docs/ as written", () => {
+    const blocks = guides.flatMap((guide) =>
+      [...guide.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? ""),
     );
-    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? "");
-    assert.equal(blocks.length, 3, "nginx, Apache, Apache with TLS");
-    assert.deepEqual(errorsOf(blocks[0] ?? ""), [], "nginx");
-    assert.deepEqual(errorsOf(blocks[1] ?? ""), [], "Apache");
-    // The TLS variant replaces the HTTPServer of the Apache example; its certificate files are the user's.
-    const apachePipelines = (blocks[1] ?? "").slice((blocks[1] ?? "").indexOf("---"));
-    const tlsErrors = errorsOf(`${blocks[2] ?? ""}${apachePipelines}`);
+    assert.ok(blocks.length >= 6, `${blocks.length} examples`);
+    for (const block of blocks) assert.deepEqual(errorsOf(block), [], block);
     assert.ok(
-      tlsErrors.every((error) => /letsencrypt/.test(error)),
-      `only the missing certificate files may fail: ${tlsErrors.join("\n")}`,
+      blocks.some((block) => /kind: Proxy/.test(block) && /kind: WebSocketProxy/.test(block)),
+      "pages and WebSocket on one port",
     );
   });
 });
