@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { it } from "node:test";
+import { commandHelp, findCommand, overviewHelp } from "../../src/cli/commands.js";
 import { renderConfigReference } from "../../src/config/reference-doc.js";
 
 const root = new URL("../../../", import.meta.url);
@@ -26,4 +27,12 @@ it("the README stays a five-minute read: under 150 lines, the connection's path 
   for (const page of ["reference", "security", "operations", "performance", "clustering"]) {
     assert.ok(docsPages.includes(`docs/${page}.md`), `README links docs/${page}.md`);
   }
+});
+
+it("docs/operations.md shows `wsgate --help` and `wsgate run --help` as the CLI prints them", () => {
+  const operations = read("docs/operations.md");
+  const run = findCommand("run");
+  assert.ok(run !== undefined);
+  assert.ok(operations.includes(overviewHelp().trimEnd()), "wsgate --help");
+  assert.ok(operations.includes(commandHelp(run).trimEnd()), "wsgate run --help");
 });
