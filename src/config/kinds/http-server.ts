@@ -98,7 +98,9 @@ const httpServerFields = z.strictObject({
   https: z
     .boolean()
     .default(false)
-    .describe("Serve TLS (`wss://`) with the certificates below; see docs/tls.md."),
+    .describe(
+      "Serve TLS (`wss://`) with the certificates below; see docs/tls.md for SNI, client certificates and rotation.",
+    ),
   ...httpsFields,
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
