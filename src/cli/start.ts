@@ -1,7 +1,7 @@
 // The commands that start or check a gateway (run, demo, validate, schema): loaded only when one of them runs, so
 // that help, completion and the admin client start without loading the gateway.
 import { parseDuration } from "../config/duration.js";
-import { formatConfigError } from "../config/errors.js";
+import { formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.js";
 import { loadConfig, type GatewayConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/reference-doc.js";
 import type { AdminServerOptions } from "../admin/server.js";
@@ -47,11 +47,36 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/** Loads the files or exits with their errors; `options` says where the admin listener is (no backend may be it). */
-async function loadOrExit(paths: string[], options: ValidationOptions = {}): Promise<GatewayConfig> {
+/** What becomes of the warnings of a config that loads: printed by `validate`, logged by `run`. */
+type WarningSink = (warnings: readonly ConfigError[]) => void;
+
+function printWarnings(warnings: readonly ConfigError[]): void {
+  for (const warning of warnings) process.stderr.write(`${formatConfigWarning(warning)}\n`);
+}
+
+/** `run` logs each warning once at start, as the file reloader does on every reload. */
+function logWarnings(log: Logger): WarningSink {
+  return (warnings) => {
+    for (const warning of warnings)
+      log.warn({ event: "config_warning", trigger: "start" }, formatConfigWarning(warning));
+  };
+}
+
+/**
+ * Loads the files or exits with their errors; `options` says where the admin listener is (no backend may be it).
+ * Warnings go to `onWarnings`.
+ */
+async function loadOrExit(
+  paths: string[],
+  options: ValidationOptions,
+  onWarnings: WarningSink,
+): Promise<GatewayConfig> {
   if (paths.length === 0) fail("--config is required");
   const result = await loadConfig(paths, options);
-  if (result.ok) return result.config;
+  if (result.ok) {
+    onWarnings(result.warnings);
+    return result.config;
+  }
   // One error is one line; a count follows several, so that the last line says how many there were.
   for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
   if (result.errors.length > 1) process.stderr.write(`wsgate: ${result.errors.length} configuration errors\n`);
@@ -88,8 +113,11 @@ async function runConfig(
     throw error;
   }
   const validation = adminValidation(args.string("admin-address"));
-  if (choice.kind === "files") return { config: await loadOrExit(choice.paths, validation), paths: choice.paths };
-  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation) : undefined;
+  const warnings = logWarnings(log);
+  if (choice.kind === "files") {
+    return { config: await loadOrExit(choice.paths, validation, warnings), paths: choice.paths };
+  }
+  const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation, warnings) : undefined;
   try {
     const { store, config } = await openClusterStore(choice, log, seed);
     const cluster: ClusterServe = {
@@ -284,7 +312,7 @@ export async function demo(args: ParsedArgs): Promise<void> {
 export function validate(args: ParsedArgs): Promise<void> {
   const paths = [...args.strings("config"), ...args.positionals];
   if (paths.length === 0) throw new UsageError("validate needs a FILE or DIR (wsgate validate --help)");
-  return loadOrExit(paths, adminValidation(args.string("admin-address"))).then(
+  return loadOrExit(paths, adminValidation(args.string("admin-address")), printWarnings).then(
     () => void process.stdout.write(`${paths.join(", ")}: valid\n`),
   );
 }

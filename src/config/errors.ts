@@ -26,6 +26,11 @@ export function formatConfigError(error: ConfigError): string {
   return parts.length === 0 ? error.message : `${parts.join(" ")}: ${error.message}`;
 }
 
+/** A warning as an error line, with `warning: ` before the message: `file:line object path: warning: message`. */
+export function formatConfigWarning(warning: ConfigError): string {
+  return formatConfigError({ ...warning, message: `warning: ${warning.message}` });
+}
+
 const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
 
 /** ["pools", 0, "loadBalance"] → "pools[0].loadBalance"; odd keys are quoted: headers["a.b"]. */

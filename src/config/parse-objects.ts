@@ -9,6 +9,7 @@ import { toConfigError } from "./loaded-object.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { locate } from "./locate.js";
 import { isRecord } from "./plain-data.js";
+import { isFilterKind } from "../filters/registry.js";
 import { isObjectKind, objectKindNames, objectKinds } from "./object-kinds.js";
 
 /** Aliases may repeat a node this often; more is a "billion laughs" attack rather than configuration. */
@@ -24,6 +25,16 @@ function yamlMessage(message: string): string {
   return `invalid YAML: ${first.replace(/ at line \d+, column \d+:?$/, "")}`;
 }
 
+/**
+ * A filter written as a document of its own, as Easegress's filter pages show them (e.g. the WebSocketProxy health
+ * check snippet): say where it belongs, with the wrapping Pipeline on one line.
+ */
+function bareFilterMessage(kind: string, rawName: unknown): string {
+  const name = typeof rawName === "string" && NAME_PATTERN.test(rawName) ? rawName : "proxy";
+  const example = `{kind: Pipeline, name: ${name}-pipeline, flow: [{filter: ${name}}], filters: [{kind: ${kind}, name: ${name}, ...}]}`;
+  return `${kind} is a filter kind, not an object: a filter goes inside a Pipeline's filters: list; wrap it: ${example}, and point an HTTPServer path's backend at ${name}-pipeline`;
+}
+
 /** Validates one document's data against its kind; the object is returned even when invalid, for cross-checks. */
 function validateDocument(
   data: Record<string, unknown>,
@@ -35,7 +46,9 @@ function validateDocument(
     const message =
       kind === undefined
         ? "missing required field 'kind'"
-        : `unknown kind ${showValue(kind)} (expected one of ${objectKindNames.join(", ")})`;
+        : typeof kind === "string" && isFilterKind(kind)
+          ? bareFilterMessage(kind, data["name"])
+          : `unknown kind ${showValue(kind)} (expected one of ${objectKindNames.join(", ")})`;
     return { reports: [{ path: ["kind"], anchor: kind === undefined ? "parent" : "value", message, value: kind }] };
   }
   const rawName = data["name"];

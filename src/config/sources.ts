@@ -14,7 +14,8 @@ function fileError(file: string, message: string): ConfigError {
   return { file, line: 0, column: 0, path: "", message };
 }
 
-function reason(error: unknown): string {
+/** Why a file could not be read, in words: "file not found", "permission denied". */
+export function readProblem(error: unknown): string {
   const code = error instanceof Error && "code" in error ? String(error.code) : undefined;
   if (code === "ENOENT") return "file not found";
   if (code === "EACCES" || code === "EPERM") return "permission denied";
@@ -49,7 +50,7 @@ export async function readSources(
     try {
       files = (await stat(path)).isDirectory() ? await directoryFiles(path) : [path];
     } catch (error) {
-      errors.push(fileError(path, reason(error)));
+      errors.push(fileError(path, readProblem(error)));
       continue;
     }
     if (files.length === 0) errors.push(fileError(path, "directory has no .yaml or .yml files"));
@@ -57,7 +58,7 @@ export async function readSources(
       try {
         sources.push({ file, text: await readFile(file, "utf8") });
       } catch (error) {
-        errors.push(fileError(file, reason(error)));
+        errors.push(fileError(file, readProblem(error)));
       }
     }
   }

@@ -4,7 +4,7 @@
 import { watch, statSync, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { ValidationOptions } from "../config/admin-targets.js";
-import { formatConfigError, loadConfig, type GatewayConfig } from "../config/load.js";
+import { formatConfigError, formatConfigWarning, loadConfig, type GatewayConfig } from "../config/load.js";
 import type { ApplySummary } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 
@@ -83,6 +83,10 @@ export function fileReloader(
       // One line per error as well, readable as is: `file:line object path: message`.
       for (const error of errors) log.error({ event: "config_error", trigger }, error);
       return;
+    }
+    // Warnings do not stop a reload; they are logged with each one, as at start, until the files change.
+    for (const warning of result.warnings) {
+      log.warn({ event: "config_warning", trigger }, formatConfigWarning(warning));
     }
     try {
       const summary = await apply(result.config);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { loadConfig, loadConfigText } from "../../src/config/load.js";
+import { formatConfigWarning, loadConfig, loadConfigText, validateObjects } from "../../src/config/load.js";
 import { TempConfig, configOf, errorLines, yaml } from "./temp-config.js";
 
 const SERVER = (name: string, port: number, backend = "ws-rr") => yaml`
@@ -116,6 +116,36 @@ describe("configuration files", () => {
     assert.deepEqual(errorLines(loadConfigText("- kind: HTTPServer\n", "list.yaml")), [
       "list.yaml:1: expected a map with 'kind' and 'name', got a list",
     ]);
+  });
+
+  it("warnings come with a config that loads, from files, texts and the admin API's objects alike", async () => {
+    const text = `${SERVER("edge", 8080)}---\n${PIPELINE("ws-rr").replace("9095", "9095/ws")}`;
+    const expected = [
+      "warn.yaml:16 pipeline ws-rr filter wsproxy pools[0].servers[0].url: warning: the path '/ws' of this URL is " +
+        "not used: the backend gets the client's request path. To send '/ws' to the backend, set rewriteTarget: /ws " +
+        "on the HTTPServer path rule and drop it here; otherwise just drop it (health checks without a uri use it)",
+    ];
+    const fromText = loadConfigText(text, "warn.yaml");
+    assert.ok(fromText.ok);
+    assert.deepEqual(fromText.warnings.map(formatConfigWarning), expected);
+    const file = await temp.write("warn.yaml", text);
+    const fromFile = await loadConfig([file]);
+    assert.ok(fromFile.ok);
+    assert.deepEqual(
+      fromFile.warnings.map(formatConfigWarning),
+      expected.map((line) => line.replace("warn.yaml", file)),
+    );
+    const fromObjects = validateObjects(fromText.config.objects, "objects");
+    assert.ok(fromObjects.ok);
+    assert.equal(fromObjects.warnings.length, 1);
+  });
+
+  it("loading files with no object at all is an error; a text or the admin API's empty store is not", async () => {
+    const file = await temp.write("nothing.yaml", "# nothing yet\n");
+    assert.deepEqual(errorLines(await loadConfig([file])), [
+      `${file}: no objects: the file is empty or holds only comments (expected an HTTPServer and a Pipeline)`,
+    ]);
+    assert.ok(validateObjects([], "objects").ok);
   });
 
   it("an empty file is an empty configuration", () => {

@@ -312,7 +312,7 @@ clientCertHeaders:
       await rm(dir, { recursive: true, force: true });
     });
 
-    it("refuses to start when a certificate file is missing (exit 2), naming it", async () => {
+    it("refuses to start when a certificate file is missing (exit 1, a config error), naming file, line and field", async () => {
       const missing = join(dir, "missing.crt");
       const file = join(dir, "gateway.yaml");
       await writeFile(
@@ -320,8 +320,11 @@ clientCertHeaders:
         `kind: HTTPServer\nname: s\nport: 1\naddress: 127.0.0.1\nhttps: true\ncertFiles:\n  - certFile: ${missing}\n    keyFile: ${alpha.keyFile}\n${PIPELINE}`,
       );
       const run = spawnSync(process.execPath, [CLI, "run", "--config", file], { encoding: "utf8", timeout: 10_000 });
-      assert.equal(run.status, 2, run.stderr);
-      assert.match(run.stderr, new RegExp(`HTTPServer s: certFiles\\[0\\]: cannot read ${missing}: ENOENT`));
+      assert.equal(run.status, 1, run.stderr);
+      assert.equal(
+        run.stderr,
+        `${file}:7 httpserver s certFiles[0].certFile: cannot read '${missing}': file not found\n`,
+      );
     });
 
     it("refuses broken or mismatched certificate files, and a broken CA file, naming them", async () => {

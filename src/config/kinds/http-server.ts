@@ -45,6 +45,9 @@ const valueMatchSchema = z
     error: "needs at least one of 'values' or 'regexp'",
   });
 
+/** A path rule's conditions, in the order the router tries them. */
+const PATH_CONDITIONS = ["path", "pathPrefix", "pathRegexp"] as const;
+
 const pathRuleSchema = z
   .strictObject({
     path: urlPathSchema.optional().describe("Exact request path."),
@@ -78,7 +81,20 @@ const pathRuleSchema = z
       path: ["rewriteTarget"],
       ...evenAfterOtherErrors,
     },
-  );
+  )
+  .superRefine((rule, ctx) => {
+    // The router ORs the conditions (as Easegress does); written together they usually mean AND, so ask for one each.
+    const given = PATH_CONDITIONS.filter((field) => rule[field] !== undefined && rule[field] !== "");
+    const [first, ...rest] = given;
+    for (const field of rest) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        input: rule[field],
+        message: `'${field}' and '${String(first)}' on one path rule: a request matching either one is routed (they are ORed, as in Easegress); give each its own entry in paths`,
+      });
+    }
+  }, evenAfterOtherErrors);
 
 const ruleSchema = z.strictObject({
   host: hostSchema.optional().describe("Host to match: exact, or with one `*` wildcard (`*.example.com`)."),
