@@ -10,7 +10,7 @@ import { InvalidQueryError, KindChangeError, NameMismatchError } from "./errors.
 import { checkCandidate, objectOfBody } from "./object-body.js";
 import type { AdminAnswer, AdminRequest } from "./response.js";
 import { wantsYaml } from "./response.js";
-import { expectedRevision, revisionHeaders } from "./revision.js";
+import { canonicalJson, expectedRevision, revisionHeaders } from "./revision.js";
 import { redactSecrets, restoreRedacted, secretsWanted } from "./secrets.js";
 
 const OBJECTS_PATH = "/apis/v2/objects";
@@ -23,11 +23,11 @@ export interface ObjectListItem {
   object: Record<string, unknown>;
 }
 
-function written(stored: StoredObject, status: number): AdminAnswer {
+function written(stored: StoredObject, status: number, unchanged = false): AdminAnswer {
   const { name, kind } = stored.object;
   return {
     status,
-    body: { name, kind, revision: stored.revision },
+    body: { name, kind, revision: stored.revision, ...(unchanged ? { unchanged: true } : {}) },
     headers: { ...revisionHeaders(stored.revision), Location: `${OBJECTS_PATH}/${encodeURIComponent(name)}` },
   };
 }
@@ -116,6 +116,8 @@ export class ObjectsApi {
         throw new StaleRevisionError(name, expected, previous.revision);
       }
       if (previous.object.kind !== object.kind) throw new KindChangeError(name, previous.object.kind, object.kind);
+      // The same object again (as `wsgate apply` of an unchanged file sends it): nothing to write, no new revision.
+      if (canonicalJson(previous.object.data) === canonicalJson(object.data)) return written(previous, 200, true);
       const others = control.store
         .list()
         .filter((stored) => stored.object.name !== name)

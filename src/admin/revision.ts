@@ -14,3 +14,12 @@ export function expectedRevision(request: IncomingMessage, query: URLSearchParam
 export function revisionHeaders(revision: number): Record<string, string> {
   return { "X-Object-Revision": String(revision), ETag: `"${revision}"` };
 }
+
+/** JSON with every object's keys sorted: two objects are the same when this text is. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}

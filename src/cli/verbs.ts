@@ -180,7 +180,7 @@ interface AppliedObject {
   name: string;
   kind: string;
   revision?: number;
-  result: "created" | "updated" | "failed";
+  result: "created" | "updated" | "unchanged" | "failed";
   error?: string;
 }
 
@@ -199,14 +199,15 @@ export async function apply(context: VerbContext, file: string): Promise<boolean
   for (const object of await readFileObjects(file)) {
     const { kind, name } = object;
     try {
-      let result: "created" | "updated" = "created";
-      let answer: { revision: number };
+      let result: "created" | "updated" | "unchanged" = "created";
+      let answer: { revision: number; unchanged?: boolean };
       try {
         answer = await context.client.json("POST", "/apis/v2/objects", object.text);
       } catch (error) {
         if (!(error instanceof AdminRequestError) || error.code !== "WSG_OBJECT_EXISTS") throw error;
         result = "updated";
         answer = await context.client.json("PUT", objectPath(name), object.text);
+        if (answer.unchanged === true) result = "unchanged";
       }
       results.push({ name, kind, revision: answer.revision, result });
       if (context.output === "table") context.out(`${kind.toLowerCase()} ${name} ${result}\n`);

@@ -234,8 +234,9 @@ describe("admin API", () => {
     assert.equal(created.status, 201, created.text);
     assert.equal(created.headers.get("location"), "/apis/v2/objects/extra");
     const revision = created.json<{ revision: number }>().revision;
+    // A changed object: the same one again is "unchanged" and keeps its revision (admin-apply.test.ts).
     const updated = await admin(adminPort, "PUT", "/apis/v2/objects/extra", {
-      body: NEW_PIPELINE("extra", backend.port),
+      body: NEW_PIPELINE("extra", backend.port).replace("name: proxy", "name: proxy-2"),
       headers: { "If-Match": `"${revision}"` },
     });
     assert.equal(updated.status, 200, updated.text);

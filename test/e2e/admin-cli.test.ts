@@ -130,13 +130,13 @@ rules:
     assert.match(run.stderr, /nothing applied/);
   });
 
-  it("apply -f creates new objects and updates existing ones", async () => {
+  it("apply -f creates new objects and leaves identical ones unchanged", async () => {
     const file = join(dir, "good.yaml");
     const [, pipeline] = echoConfig(1, backend.port).split("---\n");
     writeFileSync(file, `${pipeline ?? ""}---\n${(pipeline ?? "").replace("name: echo", "name: echo-two")}`);
     const run = await runCli(["apply", "-f", file, "--server", server]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^pipeline echo updated\npipeline echo-two created\n$/);
+    assert.match(run.stdout, /^pipeline echo unchanged\npipeline echo-two created\n$/);
   });
 
   it("delete removes an object", async () => {

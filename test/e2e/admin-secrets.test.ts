@@ -172,7 +172,7 @@ describe("admin API secrets", () => {
     await writeFile(file, texts.join("---\n"));
     const applied = await runCli(["apply", "-f", file, "--server", `http://127.0.0.1:${port}`, "--token", TOKEN]);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /pipeline guarded updated/);
+    assert.match(applied.stdout, /pipeline guarded unchanged/);
     const strip = (text: string): string => text.replace(/"revision": \d+/g, "");
     assert.equal(strip((await call("GET", "/apis/v2/objects?secrets=true")).text), strip(before));
 
