@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import { InvalidRevisionError } from "./errors.js";
 
+export { canonicalJson } from "../util/canonical-json.js";
+
 /** The revision an update must match: `If-Match: "3"` (an ETag as GET gives it) or `?revision=3`; none for `*`. */
 export function expectedRevision(request: IncomingMessage, query: URLSearchParams): number | undefined {
   const text = query.get("revision") ?? request.headers["if-match"];
@@ -13,13 +15,4 @@ export function expectedRevision(request: IncomingMessage, query: URLSearchParam
 /** Headers that tell a reader which revision it got, for a later If-Match. */
 export function revisionHeaders(revision: number): Record<string, string> {
   return { "X-Object-Revision": String(revision), ETag: `"${revision}"` };
-}
-
-/** JSON with every object's keys sorted: two objects are the same when this text is. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
 }

@@ -198,12 +198,10 @@ describe("admin API", () => {
     assert.equal(kind.json()["code"], "WSG_KIND_CHANGE");
   });
 
-  it("DELETE of a pipeline a server still routes to answers 400 naming the server", async () => {
+  it("DELETE of a pipeline a config file defines answers 409 naming the file and line (admin-sources.test.ts)", async () => {
     const reply = await admin(adminPort, "DELETE", "/apis/v2/objects/echo");
-    assert.equal(reply.status, 400);
-    const answer = reply.json<ConfigErrorBody>();
-    assert.equal(answer.errors[0]?.object, "httpserver edge");
-    assert.match(answer.errors[0]?.message ?? "", /pipeline 'echo' not found/);
+    assert.equal(reply.status, 409, reply.text);
+    assert.match(reply.json<{ error: string }>().error, /object echo comes from \S+gateway\.yaml:\d+: change it there/);
     assert.equal((await admin(adminPort, "GET", "/apis/v2/objects/echo")).status, 200);
   });
 
