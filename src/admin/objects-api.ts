@@ -6,6 +6,7 @@ import { ApplyFailedError, ApiObjectsRefusedError, ObjectFromFileError, StateFil
 import type { StoredObject } from "../control/object-store.js";
 import { ObjectExistsError, ObjectNotFoundError, StaleRevisionError } from "../errors.js";
 import { readBody } from "./body.js";
+import { PipelineInUseError, pipelineUses } from "./pipeline-users.js";
 import { InvalidQueryError, KindChangeError, NameMismatchError } from "./errors.js";
 import { checkCandidate, objectOfBody } from "./object-body.js";
 import type { AdminAnswer, AdminRequest } from "./response.js";
@@ -164,6 +165,14 @@ export class ObjectsApi {
     return this.serialized(async () => {
       const previous = mustGet(control, name);
       mustNotBeFromFile(control, name);
+      const uses =
+        previous.object.kind === "Pipeline"
+          ? pipelineUses(
+              name,
+              control.store.list().map((s) => s.object),
+            )
+          : [];
+      if (uses.length > 0) throw new PipelineInUseError(name, uses);
       checkCandidate(
         control.store
           .list()

@@ -100,4 +100,40 @@ describe("wsgate apply: unchanged objects and every error", () => {
     assert.match(run.stderr, new RegExp(`${escaped(file)}:${lineA} httpserver bad-a.*pipeline 'missing-a' not found`));
     assert.match(run.stderr, new RegExp(`${escaped(file)}:${lineB} httpserver bad-b.*pipeline 'missing-b' not found`));
   });
+
+  it("delete of a pipeline still routed to is a 400 naming each server, rule and path; nothing is deleted", async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const servers = [
+      `kind: HTTPServer\nname: uses-a\nport: ${portA}\naddress: 127.0.0.1\nrules:\n  - paths:\n      - path: /other\n        backend: echo\n      - pathPrefix: /chat\n        backend: routed\n`,
+      `kind: HTTPServer\nname: uses-b\nport: ${portB}\naddress: 127.0.0.1\nrules:\n  - host: a.example\n    paths:\n      - path: /x\n        backend: echo\n  - host: b.example\n    paths:\n      - path: /ws\n        backend: routed\n`,
+    ];
+    const created = await admin(gateway.adminPort, "POST", "/apis/v2/objects", {
+      body: pipeline("routed", backend.port),
+    });
+    assert.equal(created.status, 201, created.text);
+    for (const body of servers) {
+      const reply = await admin(gateway.adminPort, "POST", "/apis/v2/objects", { body });
+      assert.equal(reply.status, 201, reply.text);
+    }
+    const expected =
+      "pipeline routed is still routed to by httpserver uses-a rules[0] (host *) path pathPrefix /chat; " +
+      "httpserver uses-b rules[1] (host b.example) path /ws: change or delete those routes first, then delete the pipeline";
+    const reply = await admin(gateway.adminPort, "DELETE", "/apis/v2/objects/routed");
+    assert.equal(reply.status, 400, reply.text);
+    assert.deepEqual(
+      { error: reply.json()["error"], code: reply.json()["code"] },
+      { error: expected, code: "WSG_PIPELINE_IN_USE" },
+    );
+    const run = await runCli(["delete", "routed", "--server", server]);
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, `wsgate: ${expected}\n`);
+    assert.equal((await admin(gateway.adminPort, "GET", "/apis/v2/objects/routed")).status, 200);
+    // Once no route uses it, it goes.
+    for (const name of ["uses-a", "uses-b"]) {
+      assert.equal((await admin(gateway.adminPort, "DELETE", `/apis/v2/objects/${name}`)).status, 200);
+    }
+    const deleted = await runCli(["delete", "routed", "--server", server]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, "pipeline routed deleted\n");
+  });
 });
