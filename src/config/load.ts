@@ -30,7 +30,7 @@ export interface GatewayConfig {
   gateway?: GatewaySpec;
   /** Every object as written, in load order. */
   objects: ConfigObject[];
-  /** Where each object was read: its file and the line of its `kind:` (the admin API names it as the object's source). */
+  /** Where each object was read (file, line of `kind:`): the admin API shows it as the source. None when no objects. */
   positions?: Map<string, { file: string; line: number }>;
 }
 
@@ -56,11 +56,12 @@ function validate(
   }
   errors.push(...crossCheck(objects, options).map(({ object, report }) => toConfigError(object, report)));
   if (errors.length > 0) return { ok: false, errors: sortConfigErrors(errors) };
-  const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [], positions: new Map() };
+  const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [] };
   for (const object of objects) {
     if (object.name !== undefined) {
       config.objects.push({ kind: object.kind, name: object.name, data: object.data });
-      config.positions?.set(object.name, { file: object.file, line: object.locate(["kind"], "key").line });
+      config.positions ??= new Map();
+      config.positions.set(object.name, { file: object.file, line: object.locate(["kind"], "key").line });
     }
     if (object.kind === "Gateway" && object.spec !== undefined) config.gateway = object.spec;
     if (object.kind === "HTTPServer" && object.spec !== undefined) config.httpServers.push(object.spec);

@@ -167,4 +167,26 @@ describe("admin writes on a gateway run from files", () => {
       await off.stop();
     }
   });
+
+  it("--workers 2: a file's object is refused, an API object survives SIGHUP", async () => {
+    const workers = await GatewayProcess.start(echoConfig(await freePort(), backend.port), {
+      admin: true,
+      args: ["--workers", "2"],
+    });
+    try {
+      const refused = await admin(workers.adminPort, "DELETE", "/apis/v2/objects/echo");
+      assert.equal(refused.status, 409, refused.text);
+      const created = await admin(workers.adminPort, "POST", "/apis/v2/objects", { body: pipeline("kept", 9) });
+      assert.equal(created.status, 201, created.text);
+      const seen = workers.logs.filter(isReloadOutcome).length;
+      workers.sighup();
+      const outcome = (await workers.logsMatching(isReloadOutcome, seen + 1, 8000))[seen];
+      assert.equal(outcome?.event, "config_applied");
+      const kept = await admin(workers.adminPort, "GET", "/apis/v2/objects/kept");
+      assert.equal(kept.status, 200, kept.text);
+      assert.equal(kept.headers.get("x-object-source"), "api");
+    } finally {
+      await workers.stop();
+    }
+  });
 });
