@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import { InvalidRevisionError } from "./errors.js";
 
+export { canonicalJson } from "../util/canonical-json.js";
+
 /** The revision an update must match: `If-Match: "3"` (an ETag as GET gives it) or `?revision=3`; none for `*`. */
 export function expectedRevision(request: IncomingMessage, query: URLSearchParams): number | undefined {
   const text = query.get("revision") ?? request.headers["if-match"];

@@ -34,6 +34,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       "config",
       "watch",
+      "state-file",
       "bind-address",
       "workers",
       ...LOGGING,

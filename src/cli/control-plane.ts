@@ -5,6 +5,7 @@ import type { GatewayConfig } from "../config/load.js";
 import { LocalControl } from "../control/local-control.js";
 import { MemoryObjectStore } from "../control/memory-store.js";
 import type { ObjectStore } from "../control/object-store.js";
+import type { ObjectSources } from "../control/object-sources.js";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { runningAdmin } from "./admin-settings.js";
@@ -27,6 +28,8 @@ export interface ControlPlaneOptions {
   store?: ObjectStore;
   /** The cluster's member list, for `GET /apis/v2/members` and the cluster views. */
   members?: MemberSource;
+  /** A gateway run from files: where each object comes from, and where the admin API's are saved. */
+  sources?: ObjectSources;
 }
 
 /** Wires a started gateway to its objects and, unless `admin` is "off", serves the admin API. */
@@ -43,6 +46,7 @@ export async function startControlPlane(
   const control = new LocalControl(store, gateway, log, {
     validation: () => runningAdmin(admin, bound),
     ...(config.gateway ? { startSettings: config.gateway } : {}),
+    ...(options.sources === undefined ? {} : { sources: options.sources }),
     // A cluster store keeps watching while the gateway starts: whatever changed meanwhile is applied now.
     ...(options.store === undefined ? {} : { running: config.objects }),
   });

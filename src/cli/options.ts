@@ -48,6 +48,14 @@ export const OPTIONS = {
     help: "on SIGTERM/SIGINT, how long live sessions get to close (default 10s)",
   },
   watch: { type: "boolean", default: false, help: "reload the config files when they change (SIGHUP always does)" },
+  "state-file": {
+    type: "string",
+    value: "FILE|off",
+    file: true,
+    help:
+      "where objects created through the admin API are saved and loaded back at start (default: the first " +
+      "--config path + .wsgate-state); off refuses creating them",
+  },
   "bind-address": {
     type: "string",
     value: "ADDR",

@@ -8,9 +8,12 @@ import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
 import type { EtcdObjectStore } from "../control/etcd-store.js";
 import { fileReloader, watchConfigFiles, type ApplyConfig } from "../control/file-reload.js";
+import type { LocalControl } from "../control/local-control.js";
+import type { ClusterControl } from "../cluster/cluster-control.js";
+import { ObjectSources } from "../control/object-sources.js";
 import { defaultMemberId, listMembers, Membership } from "../control/membership.js";
 import type { EchoBackend } from "../demo/echo-backend.js";
-import { Gateway, type GatewayOptions, type Listener } from "../gateway.js";
+import { Gateway, type ApplySummary, type GatewayOptions, type Listener } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import type { ValidationOptions } from "../config/admin-targets.js";
 import { runningAdmin } from "./admin-settings.js";
@@ -21,8 +24,11 @@ export interface ServeOptions {
   drainMs: number;
   admin: AdminServerOptions | "off";
   gateway: GatewayOptions;
-  /** Config files to reload on SIGHUP (and on change with `watch`). */
-  reload?: { paths: string[]; watch: boolean };
+  /**
+   * Config files to reload on SIGHUP (and on change with `watch`), and where the objects created through the admin API
+   * are saved (undefined: creating them is refused).
+   */
+  reload?: { paths: string[]; watch: boolean; stateFile?: string | undefined };
   /** The demo's echo backends, closed with the gateway. */
   backends?: EchoBackend[];
   /** `--store etcd://...`: this process is a member of a cluster whose objects live in this (open) store. */
@@ -74,6 +80,17 @@ export function reloadOnSignalAndChange(
     process.off("SIGHUP", onHangup);
     stopWatching();
   };
+}
+
+/** A file reload: the files' new objects with those created through the admin API, which a reload keeps. */
+async function reloadKeepingApiObjects(
+  control: LocalControl | ClusterControl,
+  sources: ObjectSources,
+  files: GatewayConfig,
+): Promise<ApplySummary> {
+  const summary = await control.replaceFromFiles(sources.mergeWithFiles(files, control.store));
+  sources.takeFiles(files);
+  return summary;
 }
 
 /**
@@ -149,6 +166,7 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     await cluster?.store.close();
     throw new StartError((error as Error).message);
   }
+  const sources = options.reload === undefined ? undefined : new ObjectSources(config, options.reload.stateFile);
   let plane;
   try {
     plane = await startControlPlane(
@@ -156,7 +174,9 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
       config,
       log,
       admin,
-      cluster === undefined ? {} : { store: cluster.store, members: memberSource(cluster) },
+      cluster === undefined
+        ? { ...(sources === undefined ? {} : { sources }) }
+        : { store: cluster.store, members: memberSource(cluster) },
     );
   } catch (error) {
     await gateway.stop(0);
@@ -168,12 +188,12 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   const stopReloading =
     cluster !== undefined
       ? ignoreHangup(log)
-      : options.reload === undefined
+      : options.reload === undefined || sources === undefined
         ? () => {}
         : reloadOnSignalAndChange(
             options.reload.paths,
             options.reload.watch,
-            (next) => control.replaceFromFiles(next),
+            (next) => reloadKeepingApiObjects(control, sources, next),
             log,
             () => runningAdmin(admin, plane.admin?.address),
           );
@@ -210,8 +230,13 @@ export async function serveCluster(
   const member = options.cluster;
   let adminAddress: AddressInfo | undefined;
   let cluster;
+  const sources =
+    member === undefined && options.reload !== undefined
+      ? new ObjectSources(config, options.reload.stateFile)
+      : undefined;
   try {
     cluster = await runCluster({
+      ...(sources === undefined ? {} : { control: { sources } }),
       workers: options.workers,
       objects: config.objects,
       ...(member === undefined ? {} : { store: member.store, handleSignals: false }),
@@ -251,11 +276,11 @@ export async function serveCluster(
     });
     const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
     joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
-  } else if (options.reload !== undefined) {
+  } else if (options.reload !== undefined && sources !== undefined) {
     reloadOnSignalAndChange(
       options.reload.paths,
       options.reload.watch,
-      (next) => control.replaceFromFiles(next),
+      (next) => reloadKeepingApiObjects(control, sources, next),
       log,
       () => runningAdmin(admin, adminAddress),
     );

@@ -1,6 +1,8 @@
 // The commands that start or check a gateway (run, demo, validate, schema): loaded only when one of them runs, so
 // that help, completion and the admin client start without loading the gateway.
+import { existsSync } from "node:fs";
 import { parseDuration } from "../config/duration.js";
+import { defaultStateFile } from "../control/object-sources.js";
 import { formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.js";
 import { loadConfig, type GatewayConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/reference-doc.js";
@@ -96,7 +98,7 @@ function storeFailed(message: string): never {
 async function runConfig(
   args: ParsedArgs,
   log: Logger,
-): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[] }> {
+): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[]; stateFile?: string | undefined }> {
   let choice;
   try {
     choice = chooseStore({
@@ -114,9 +116,15 @@ async function runConfig(
   }
   const validation = adminValidation(args.string("admin-address"));
   const warnings = logWarnings(log);
+  const stateFlag = args.string("state-file");
   if (choice.kind === "files") {
-    return { config: await loadOrExit(choice.paths, validation, warnings), paths: choice.paths };
+    const stateFile = stateFlag === "off" ? undefined : (stateFlag ?? defaultStateFile(choice.paths));
+    // The objects created through the admin API before the last stop come back with the files' (their source: api).
+    const saved = stateFile !== undefined && existsSync(stateFile) ? [stateFile] : [];
+    const config = await loadOrExit([...choice.paths, ...saved], validation, warnings);
+    return { config, paths: choice.paths, stateFile };
   }
+  if (stateFlag !== undefined) fail("--state-file does not go with --store: the cluster's objects live in etcd");
   const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation, warnings) : undefined;
   try {
     const { store, config } = await openClusterStore(choice, log, seed);
@@ -228,7 +236,7 @@ function connectUrl(address: string, port: number, path: string): string {
 export async function run(args: ParsedArgs): Promise<void> {
   const log = serverLogger(args);
   const drainMs = drainMsOf(args);
-  const { config, cluster, paths } = await runConfig(args, log);
+  const { config, cluster, paths, stateFile } = await runConfig(args, log);
   const bindAddress = args.string("bind-address");
   let workers: number;
   try {
@@ -243,7 +251,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       drainMs,
       admin: adminOptionsOrExit(adminFlagsOf(args), config),
       gateway: bindAddress === undefined ? {} : { bindAddress },
-      ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch") } } : { cluster }),
+      ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch"), stateFile } } : { cluster }),
     },
     workers,
   );

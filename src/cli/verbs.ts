@@ -70,7 +70,10 @@ function sessionsOf(item: ObjectListItem, sessions: readonly SessionView[]): str
   return String(sessions.length);
 }
 
-/** `wsgate get [KIND|NAME]`: objects as a table NAME KIND REVISION SESSIONS STATUS. */
+/**
+ * `wsgate get [KIND|NAME]`: objects as a table NAME KIND REVISION SOURCE SESSIONS STATUS; SOURCE is the config file and
+ * line an object comes from, `api` when it was created through the admin API, `-` in a cluster.
+ */
 export async function get(context: VerbContext): Promise<void> {
   const [selector] = context.args;
   const kind = objectKindNames.find((known) => known.toLowerCase() === selector?.toLowerCase());
@@ -84,7 +87,10 @@ export async function get(context: VerbContext): Promise<void> {
     });
     const object = JSON.parse(response.text) as Record<string, unknown>;
     const revision = Number(response.headers.get("x-object-revision"));
-    items = [{ name: selector, kind: String(object["kind"]), revision, object }];
+    const source = response.headers.get("x-object-source");
+    items = [
+      { name: selector, kind: String(object["kind"]), revision, ...(source === null ? {} : { source }), object },
+    ];
   }
   if (structured(context, items)) return;
   const status = await context.client.json<GatewayStatusBody>("GET", "/apis/v2/status/objects");
@@ -92,10 +98,11 @@ export async function get(context: VerbContext): Promise<void> {
     item.name,
     item.kind,
     String(item.revision),
+    item.source ?? "-",
     sessionsOf(item, status.sessions),
     statusOf(item, status),
   ]);
-  context.out(renderTable(["NAME", "KIND", "REVISION", "SESSIONS", "STATUS"], rows));
+  context.out(renderTable(["NAME", "KIND", "REVISION", "SOURCE", "SESSIONS", "STATUS"], rows));
 }
 
 /** `wsgate describe NAME`: the object as written, then what runs of it. */
@@ -180,7 +187,7 @@ interface AppliedObject {
   name: string;
   kind: string;
   revision?: number;
-  result: "created" | "updated" | "failed";
+  result: "created" | "updated" | "unchanged" | "failed";
   error?: string;
 }
 
@@ -199,14 +206,15 @@ export async function apply(context: VerbContext, file: string): Promise<boolean
   for (const object of await readFileObjects(file)) {
     const { kind, name } = object;
     try {
-      let result: "created" | "updated" = "created";
-      let answer: { revision: number };
+      let result: "created" | "updated" | "unchanged" = "created";
+      let answer: { revision: number; unchanged?: boolean };
       try {
         answer = await context.client.json("POST", "/apis/v2/objects", object.text);
       } catch (error) {
         if (!(error instanceof AdminRequestError) || error.code !== "WSG_OBJECT_EXISTS") throw error;
         result = "updated";
         answer = await context.client.json("PUT", objectPath(name), object.text);
+        if (answer.unchanged === true) result = "unchanged";
       }
       results.push({ name, kind, revision: answer.revision, result });
       if (context.output === "table") context.out(`${kind.toLowerCase()} ${name} ${result}\n`);

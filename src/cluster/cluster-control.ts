@@ -3,6 +3,7 @@ import { AggregatorRegistry } from "prom-client";
 import type { ConfigObject, GatewayConfig } from "../config/load.js";
 import type { GatewayControl, ListenerView, SessionView, StatusView } from "../control/control.js";
 import type { ObjectStore } from "../control/object-store.js";
+import type { ObjectSources } from "../control/object-sources.js";
 import type { ApplySummary } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import { ApplyTracker } from "./apply-tracker.js";
@@ -16,6 +17,8 @@ export interface ClusterControlOptions {
   requestTimeoutMs?: number;
   /** `settled()` gives up waiting for a worker's acknowledgement after this. */
   applyTimeoutMs?: number;
+  /** A gateway run from files: where each object comes from (see ObjectSources). */
+  sources?: ObjectSources;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -38,6 +41,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   private fileReload = false;
   /** Set by runCluster: what to do when the supervisor gave up on dying workers. */
   onGaveUp: () => void = () => undefined;
+  readonly sources: ObjectSources | undefined;
 
   constructor(
     readonly store: ObjectStore,
@@ -50,6 +54,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.requests = new WorkerRequests(log, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.applies = new ApplyTracker(() => workers.liveIds());
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
+    this.sources = options.sources;
     store.onChange((objects) => {
       this.objects = objects;
       this.seq++;

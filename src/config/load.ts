@@ -32,6 +32,8 @@ export interface GatewayConfig {
   gateway?: GatewaySpec;
   /** Every object as written, in load order. */
   objects: ConfigObject[];
+  /** Where each object was read (file, line of `kind:`): the admin API shows it as the source. None when no objects. */
+  positions?: Map<string, { file: string; line: number }>;
 }
 
 /**
@@ -69,7 +71,11 @@ function validate({ objects, errors, warnings }: Parsed, options: ValidationOpti
   warnings.push(...configWarnings(objects).map(({ object, report }) => toConfigError(object, report)));
   const config: GatewayConfig = { httpServers: [], pipelines: [], objects: [] };
   for (const object of objects) {
-    if (object.name !== undefined) config.objects.push({ kind: object.kind, name: object.name, data: object.data });
+    if (object.name !== undefined) {
+      config.objects.push({ kind: object.kind, name: object.name, data: object.data });
+      config.positions ??= new Map();
+      config.positions.set(object.name, { file: object.file, line: object.locate(["kind"], "key").line });
+    }
     if (object.kind === "Gateway" && object.spec !== undefined) config.gateway = object.spec;
     if (object.kind === "HTTPServer" && object.spec !== undefined) config.httpServers.push(object.spec);
     if (object.kind === "Pipeline" && object.spec !== undefined) config.pipelines.push(object.spec);

@@ -1,5 +1,6 @@
 import type { PoolStatus } from "../upstream/status.js";
 import type { ObjectStore } from "./object-store.js";
+import type { ObjectSources } from "./object-sources.js";
 
 /** A live WebSocket session as the admin API and `wsgate sessions` show it. */
 export interface SessionView {
@@ -42,6 +43,8 @@ export interface StatusView {
  */
 export interface GatewayControl {
   readonly store: ObjectStore;
+  /** On a gateway run from files: which objects the files define (not writable here) and where the API's are saved. */
+  readonly sources?: ObjectSources | undefined;
   sessions(): Promise<SessionView[]>;
   /** Closes one session as the gateway, with `code`; false when no session has that id. */
   closeSession(id: string, code: number, reason: string): Promise<boolean>;

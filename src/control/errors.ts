@@ -27,3 +27,36 @@ export class ApplyFailedError extends ControlError {
     super(`the gateway could not apply the change: ${reason}${rolledBack ? " (the change was undone)" : ""}`);
   }
 }
+
+/** An admin write to an object that a config file defines: the next reload would undo it, so it is refused. */
+export class ObjectFromFileError extends ControlError {
+  readonly code = "WSG_OBJECT_FROM_FILE";
+  readonly status = 409;
+  constructor(name: string, where: string) {
+    super(
+      `object ${name} comes from ${where}: change it there and reload (SIGHUP or --watch); ` +
+        "a change through the admin API would be lost at the next reload",
+    );
+  }
+}
+
+/** The objects created through the admin API could not be saved to the state file: the write was undone. */
+export class StateFileError extends ControlError {
+  readonly code = "WSG_STATE_NOT_SAVED";
+  readonly status = 500;
+  constructor(file: string, reason: string) {
+    super(`cannot save the admin API's objects to ${file}: ${reason} (the change was undone)`);
+  }
+}
+
+/** A gateway run from files with `--state-file off`: it cannot keep API-created objects past a restart. */
+export class ApiObjectsRefusedError extends ControlError {
+  readonly code = "WSG_API_OBJECTS_OFF";
+  readonly status = 409;
+  constructor(name: string) {
+    super(
+      `object ${name}: this gateway runs from config files with --state-file off, so an object created through the ` +
+        "admin API would be lost at the next restart; add it to a config file and reload (SIGHUP or --watch)",
+    );
+  }
+}

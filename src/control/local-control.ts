@@ -12,6 +12,7 @@ import { operatorCloseCode } from "./close-codes.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
+import type { ObjectSources } from "./object-sources.js";
 
 export interface LocalControlOptions {
   /** The Gateway object the process started with: its settings only change at the next start. */
@@ -25,6 +26,8 @@ export interface LocalControlOptions {
   running?: readonly ConfigObject[];
   /** What validation of a store change keeps clear of: the running admin listener. Default: as the objects say. */
   validation?: () => ValidationOptions;
+  /** A gateway run from files: where each object comes from (see ObjectSources). */
+  sources?: ObjectSources;
 }
 
 /**
@@ -38,6 +41,7 @@ export class LocalControl implements GatewayControl {
   /** The set running now, as JSON: a store change that brings the same set again is not applied twice. */
   private appliedJson: string | undefined;
   private readonly metricsRegistry: Registry;
+  readonly sources: ObjectSources | undefined;
 
   constructor(
     readonly store: ObjectStore,
@@ -46,6 +50,7 @@ export class LocalControl implements GatewayControl {
     private readonly options: LocalControlOptions = {},
   ) {
     this.metricsRegistry = options.metricsRegistry ?? gatewayMetrics.registry;
+    this.sources = options.sources;
     const current = store.list().map((stored) => stored.object);
     this.appliedJson = JSON.stringify(options.running ?? current);
     store.onChange((objects) => this.schedule(objects));

@@ -1,5 +1,6 @@
 import type { ConfigObject } from "../config/load.js";
 import { ObjectExistsError, ObjectNotFoundError, StaleRevisionError } from "../errors.js";
+import { canonicalJson } from "../util/canonical-json.js";
 import type { ObjectStore, ObjectsListener, StoredObject } from "./object-store.js";
 
 /** The one-machine store: objects in memory, seeded from the config files; revisions count changes. */
@@ -41,8 +42,14 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   replaceAll(objects: readonly ConfigObject[]): Promise<void> {
+    const before = new Map(this.objects);
     this.objects.clear();
-    for (const object of objects) this.objects.set(object.name, { object, revision: ++this.revision });
+    for (const object of objects) {
+      // An object a reload brings back as it was keeps its revision (an If-Match taken before still holds).
+      const kept = before.get(object.name);
+      const same = kept !== undefined && canonicalJson(kept.object) === canonicalJson(object);
+      this.objects.set(object.name, same ? kept : { object, revision: ++this.revision });
+    }
     this.changed();
     return Promise.resolve();
   }

@@ -1,6 +1,9 @@
 // `wsgate run --workers 2` with its real admin API: every answer is for the whole gateway (sessions, status and
 // metrics over both workers), session closes reach the worker that holds the session, object writes reach both.
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { SessionView } from "../../src/control/control.js";
 import { admin } from "../helpers/admin.js";
@@ -51,9 +54,12 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
   before(async () => {
     backend = await startBackend();
     port = await freePort();
-    gateway = await GatewayProcess.start(clusterYaml(port, backend.url), {
+    // The objects as created through the admin API (a state file, as after a restart), so the tests may change them.
+    const stateFile = join(mkdtempSync(join(tmpdir(), "wsgate-cluster-state-")), "objects.wsgate-state");
+    writeFileSync(stateFile, clusterYaml(port, backend.url));
+    gateway = await GatewayProcess.start("kind: Gateway\nname: settings\n", {
       admin: true,
-      args: ["--workers", "2", "--drain-timeout", "2s"],
+      args: ["--workers", "2", "--drain-timeout", "2s", "--state-file", stateFile],
     });
     clients = await openClients(port, SESSIONS);
     for (const client of clients) assert.equal(await echo(client, "hi"), "hi");

@@ -198,12 +198,10 @@ describe("admin API", () => {
     assert.equal(kind.json()["code"], "WSG_KIND_CHANGE");
   });
 
-  it("DELETE of a pipeline a server still routes to answers 400 naming the server", async () => {
+  it("DELETE of a pipeline a config file defines answers 409 naming the file and line (admin-sources.test.ts)", async () => {
     const reply = await admin(adminPort, "DELETE", "/apis/v2/objects/echo");
-    assert.equal(reply.status, 400);
-    const answer = reply.json<ConfigErrorBody>();
-    assert.equal(answer.errors[0]?.object, "httpserver edge");
-    assert.match(answer.errors[0]?.message ?? "", /pipeline 'echo' not found/);
+    assert.equal(reply.status, 409, reply.text);
+    assert.match(reply.json<{ error: string }>().error, /object echo comes from \S+gateway\.yaml:\d+: change it there/);
     assert.equal((await admin(adminPort, "GET", "/apis/v2/objects/echo")).status, 200);
   });
 
@@ -234,8 +232,9 @@ describe("admin API", () => {
     assert.equal(created.status, 201, created.text);
     assert.equal(created.headers.get("location"), "/apis/v2/objects/extra");
     const revision = created.json<{ revision: number }>().revision;
+    // A changed object: the same one again is "unchanged" and keeps its revision (admin-apply.test.ts).
     const updated = await admin(adminPort, "PUT", "/apis/v2/objects/extra", {
-      body: NEW_PIPELINE("extra", backend.port),
+      body: NEW_PIPELINE("extra", backend.port).replace("name: proxy", "name: proxy-2"),
       headers: { "If-Match": `"${revision}"` },
     });
     assert.equal(updated.status, 200, updated.text);

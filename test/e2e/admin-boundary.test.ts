@@ -361,12 +361,16 @@ filters:
       reply.json<{ errors: { line: number; path: string }[] }>().errors.map((error) => [error.line, error.path]),
       [[8, "jwt.jwksUrl"]],
     );
-    // PUT of a stored object the same way; nothing changes.
-    const put = await admin(port, "PUT", "/apis/v2/objects/echo", {
-      body: pipelineTo(`ws://localhost:${port}`, "", "echo"),
+    // PUT of a stored object (one created through the API: a config file's is not written here) the same way.
+    const created = await admin(port, "POST", "/apis/v2/objects", {
+      body: pipelineTo("ws://127.0.0.1:9", "", "api-echo"),
+    });
+    assert.equal(created.status, 201, created.text);
+    const put = await admin(port, "PUT", "/apis/v2/objects/api-echo", {
+      body: pipelineTo(`ws://localhost:${port}`, "", "api-echo"),
     });
     assert.equal(put.status, 400);
-    assert.doesNotMatch((await admin(port, "GET", "/apis/v2/objects/echo")).text, new RegExp(`localhost:${port}`));
+    assert.doesNotMatch((await admin(port, "GET", "/apis/v2/objects/api-echo")).text, new RegExp(`localhost:${port}`));
     // The default admin address is not this listener's (--admin-address 127.0.0.1:0): a backend may live there.
     if (port !== 2381) {
       const elsewhere = await admin(port, "POST", "/apis/v2/objects", {

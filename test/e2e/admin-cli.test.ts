@@ -32,9 +32,9 @@ describe("wsgate get / describe / delete / sessions / apply", () => {
     const run = await runCli(["get", "--server", server]);
     assert.equal(run.code, 0, run.stderr);
     const [header, ...rows] = run.stdout.trimEnd().split("\n");
-    assert.match(header ?? "", /^NAME\s+KIND\s+REVISION\s+SESSIONS\s+STATUS$/);
-    assert.match(rows[0] ?? "", /^edge\s+HTTPServer\s+\d+\s+0\s+listening 127\.0\.0\.1:\d+$/);
-    assert.match(rows[1] ?? "", /^echo\s+Pipeline\s+\d+\s+0\s+1\/1 servers available$/);
+    assert.match(header ?? "", /^NAME\s+KIND\s+REVISION\s+SOURCE\s+SESSIONS\s+STATUS$/);
+    assert.match(rows[0] ?? "", /^edge\s+HTTPServer\s+\d+\s+\S+gateway\.yaml:1\s+0\s+listening 127\.0\.0\.1:\d+$/);
+    assert.match(rows[1] ?? "", /^echo\s+Pipeline\s+\d+\s+\S+gateway\.yaml:\d+\s+0\s+1\/1 servers available$/);
   });
 
   it("get KIND and get NAME narrow the list; -o json prints the objects", async () => {
@@ -130,13 +130,13 @@ rules:
     assert.match(run.stderr, /nothing applied/);
   });
 
-  it("apply -f creates new objects and updates existing ones", async () => {
+  it("apply -f creates new objects and leaves identical ones unchanged", async () => {
     const file = join(dir, "good.yaml");
     const [, pipeline] = echoConfig(1, backend.port).split("---\n");
     writeFileSync(file, `${pipeline ?? ""}---\n${(pipeline ?? "").replace("name: echo", "name: echo-two")}`);
     const run = await runCli(["apply", "-f", file, "--server", server]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^pipeline echo updated\npipeline echo-two created\n$/);
+    assert.match(run.stdout, /^pipeline echo unchanged\npipeline echo-two created\n$/);
   });
 
   it("delete removes an object", async () => {

@@ -311,9 +311,14 @@ export function reloadCases(trigger: ReloadTrigger, options: ReloadCaseOptions =
       const { routes, pipelines } = base();
       const yaml = configYaml(port, routes, pipelines);
       stored = new Map(objectsOf(yaml).map((object) => [object.name, object]));
-      gateway = await GatewayProcess.start(yaml, {
+      // Admin writes go to objects created through the API (a config file's are refused): the admin suites start with
+      // theirs in the state file, as a gateway restarted after `wsgate apply` would, and a config file of settings.
+      const stateFile = join(cliDir, "objects.wsgate-state");
+      if (trigger === "admin") writeFileSync(stateFile, yaml);
+      gateway = await GatewayProcess.start(trigger === "admin" ? "kind: Gateway\nname: settings\n" : yaml, {
         admin: true,
         args: [
+          ...(trigger === "admin" ? ["--state-file", stateFile] : []),
           ...(trigger === "watch" ? ["--watch"] : []),
           ...(workers > 1 ? ["--workers", String(workers), "--drain-timeout", "2s"] : []),
         ],
