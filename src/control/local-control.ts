@@ -9,6 +9,7 @@ import { gatewayMetrics } from "../observability/metrics.js";
 import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
+import { listenerView } from "./listener-view.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
@@ -139,11 +140,7 @@ export class LocalControl implements GatewayControl {
 
   status(): Promise<StatusView> {
     const view: StatusView = {
-      listeners: this.gateway.listening.map((listener) => ({
-        server: listener.server,
-        address: listener.address.address,
-        port: listener.address.port,
-      })),
+      listeners: this.gateway.listening.map(listenerView),
       pools: upstreamStatus.pools(),
       sessions: this.gateway.sessions.size,
     };

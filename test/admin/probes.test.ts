@@ -47,7 +47,7 @@ function control(settled: Promise<string | undefined>, status: StatusView): Gate
 }
 
 const listening: StatusView = {
-  listeners: [{ server: "edge", address: "127.0.0.1", port: 1 }],
+  listeners: [{ server: "edge", address: "127.0.0.1", port: 1, endpoint: "127.0.0.1:1" }],
   pools: [],
   sessions: 0,
 };
