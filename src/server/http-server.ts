@@ -211,6 +211,7 @@ export class GatewayHttpServer {
       secure: false,
       maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
       peer: client.peer,
+      exposeErrors: this.spec.exposeErrors,
     };
     if (this.tls === undefined) return route;
     route.secure = true;
