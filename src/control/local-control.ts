@@ -99,6 +99,7 @@ export class LocalControl implements GatewayControl {
       const errors = result.errors.map(formatConfigError);
       this.log.error({ event: "config_rejected", errors }, "config rejected: the objects are not valid together");
       this.lastApplyError = `invalid configuration: ${errors.join("; ")}`;
+      gatewayMetrics.configReloaded("rejected");
       return this.lastApplyError;
     }
     this.warnOnStartOnlyChanges(result.config);
@@ -107,8 +108,10 @@ export class LocalControl implements GatewayControl {
       this.appliedJson = json;
       this.lastApplyError = undefined;
       this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
+      gatewayMetrics.configReloaded("applied");
     } catch (error) {
       this.lastApplyError = error instanceof Error ? error.message : String(error);
+      gatewayMetrics.configReloaded("rejected");
       this.log.error({ event: "config_apply_failed", error: this.lastApplyError }, "config could not be applied");
     }
     return this.lastApplyError;

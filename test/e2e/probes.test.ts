@@ -112,7 +112,7 @@ describe("admin probes with a token configured", () => {
 });
 
 describe("admin probes with --workers 2", () => {
-  it("the primary answers /readyz 200 once its workers listen", async () => {
+  it("the primary answers /readyz 200 once its workers listen, and /metrics has one build", async () => {
     const gateway = await GatewayProcess.start(echoConfig(await freePort(), 1), {
       admin: true,
       args: ["--workers", "2"],
@@ -121,6 +121,10 @@ describe("admin probes with --workers 2", () => {
       const reply = await withTimeout(admin(gateway.adminPort, "GET", "/readyz"), 5000, "readyz");
       assert.equal(reply.status, 200, reply.text);
       assert.equal((await admin(gateway.adminPort, "GET", "/healthz")).status, 200);
+      // The build is the same in every worker: 1, not the number of workers; reloads are the primary's count.
+      const scrape = (await admin(gateway.adminPort, "GET", "/metrics")).text;
+      assert.match(scrape, /^wsgate_build_info\{version="[^"]+",node="[^"]+"\} 1$/m);
+      assert.match(scrape, /^wsgate_config_reloads_total\{result="rejected"\} 0$/m);
     } finally {
       await gateway.stop();
     }
