@@ -220,8 +220,6 @@ export class Gateway {
     }
     this.servers = servers;
     this.liveRoutes = routeKeysOf(config.httpServers);
-    // Series of servers, routes and pools this config no longer has go from /metrics.
-    void gatewayMetrics.keepOnly(liveLabelsOf(config.httpServers));
 
     // 3. End what the new config no longer has, spread out; then let go of replaced pipelines without sessions.
     const live = this.sessions.list();
@@ -233,6 +231,9 @@ export class Gateway {
       if (this.sessions.countOf(previous.instance) === 0) previous.pipeline.close();
       else this.retired.set(previous.instance, previous.pipeline);
     }
+    // Series of servers, routes and pools this config no longer has go from /metrics (a retired pipeline's pools stay
+    // registered while its sessions run).
+    void gatewayMetrics.keepOnly(liveLabelsOf(config.httpServers));
     return {
       added: [...named("HTTPServer", serverDiff.added), ...named("Pipeline", pipelineDiff.added)],
       updated: [...named("HTTPServer", serverDiff.updated), ...named("Pipeline", pipelineDiff.updated)],
