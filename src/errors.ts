@@ -13,6 +13,25 @@ export abstract class GatewayError extends Error {
   readonly headers: Readonly<Record<string, string>> = {};
   /** Under overload: let go of the connection as soon as the answer is out, without waiting for the client. */
   readonly shed: boolean = false;
+
+  /**
+   * What the client is told unless its HTTPServer sets `exposeErrors` (the message goes to the logs either way): its
+   * own mistakes as the message says them; a backend's or the gateway's failure in words that name no backend
+   * address, pool, filter or internal host. Subclasses give a more precise text of the same kind.
+   */
+  get publicReason(): string {
+    return this.side === "client" ? this.message : GENERIC_REASONS[this.side];
+  }
+}
+
+const GENERIC_REASONS: Readonly<Record<Exclude<FailureSide, "client">, string>> = {
+  upstream: "backend failed",
+  gateway: "gateway error",
+};
+
+/** The body text of a refusal: the whole message when `exposeErrors` is set, else the public reason. */
+export function clientReason(error: GatewayError, exposeErrors: boolean): string {
+  return exposeErrors ? error.message : error.publicReason;
 }
 
 export class RouteNotFoundError extends GatewayError {
@@ -66,6 +85,9 @@ export class NoUpstreamError extends GatewayError {
   readonly side = "gateway";
   override readonly headers: Readonly<Record<string, string>>;
   /** `retryAfterSeconds`: when a retry may find a server again (e.g. after the next health check). */
+  override get publicReason(): string {
+    return "no backend available";
+  }
   constructor(retryAfterSeconds = 5, message = "no backend available") {
     super(message);
     this.headers = { "Retry-After": String(retryAfterSeconds) };
@@ -78,6 +100,10 @@ export class RouteBusyError extends GatewayError {
   readonly side = "gateway";
   override readonly headers = { "Retry-After": "1" };
   override readonly shed = true;
+  /** Names only the route's limit. */
+  override get publicReason(): string {
+    return this.message;
+  }
   constructor(limit: number) {
     super(`too many handshakes pending on this route (${limit}); try again`);
   }
@@ -88,6 +114,9 @@ export class UpstreamConnectError extends GatewayError {
   readonly status = 502;
   readonly side = "upstream";
   override readonly retryable = true;
+  override get publicReason(): string {
+    return "backend unreachable";
+  }
   constructor(
     readonly backend: string,
     readonly reason: string,
@@ -101,6 +130,9 @@ export class UpstreamDialTimeoutError extends GatewayError {
   readonly status = 504;
   readonly side = "upstream";
   override readonly retryable = true;
+  override get publicReason(): string {
+    return "backend did not accept the connection in time";
+  }
   constructor(readonly backend: string) {
     super(`backend ${backend} did not accept the connection in time`);
   }
@@ -110,6 +142,9 @@ export class UpstreamHandshakeTimeoutError extends GatewayError {
   readonly code = "WSG_UPSTREAM_HANDSHAKE_TIMEOUT";
   readonly status = 504;
   readonly side = "upstream";
+  override get publicReason(): string {
+    return "backend did not answer the upgrade in time";
+  }
   constructor(readonly backend: string) {
     super(`backend ${backend} did not answer the upgrade in time`);
   }
@@ -119,6 +154,9 @@ export class UpstreamHandshakeError extends GatewayError {
   readonly code = "WSG_UPSTREAM_BAD_HANDSHAKE";
   readonly status = 502;
   readonly side = "upstream";
+  override get publicReason(): string {
+    return "backend answered the upgrade wrongly";
+  }
   constructor(
     readonly backend: string,
     readonly reason: string,
@@ -131,6 +169,9 @@ export class UpstreamResetError extends GatewayError {
   readonly code = "WSG_UPSTREAM_RESET";
   readonly status = 502;
   readonly side = "upstream";
+  override get publicReason(): string {
+    return "backend closed the connection during the handshake";
+  }
   constructor(
     readonly backend: string,
     readonly reason: string,
@@ -230,6 +271,9 @@ export class CredentialCheckBusyError extends GatewayError {
   readonly side = "gateway";
   override readonly headers = { "Retry-After": "1" };
   override readonly shed = true;
+  override get publicReason(): string {
+    return "too many credential checks pending; try again";
+  }
 }
 
 /** A header that must come once came twice (Host, Authorization): two parsers could each take a different copy. */

@@ -4,6 +4,7 @@ import type { PipelineSpec } from "./config/kinds/pipeline.js";
 import type { GatewayConfig } from "./config/load.js";
 import { buildFilter } from "./filters/factories.js";
 import type { Logger } from "./observability/logger.js";
+import { gatewayMetrics, type LiveLabels } from "./observability/metrics.js";
 import { SessionRegistry, type LiveSession } from "./observability/sessions.js";
 import type { Filter, FilterDeps } from "./pipeline/filter.js";
 import { Pipeline } from "./pipeline/pipeline.js";
@@ -11,6 +12,8 @@ import { diffSpecs, specText } from "./reload/config-diff.js";
 import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type DrainOrder } from "./reload/drain-plan.js";
 import { GatewayHttpServer, listenerOf } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
+import { routeIdentities } from "./server/route-identity.js";
+import { upstreamStatus } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
 
@@ -228,6 +231,9 @@ export class Gateway {
       if (this.sessions.countOf(previous.instance) === 0) previous.pipeline.close();
       else this.retired.set(previous.instance, previous.pipeline);
     }
+    // Series of servers, routes and pools this config no longer has go from /metrics (a retired pipeline's pools stay
+    // registered while its sessions run).
+    void gatewayMetrics.keepOnly(liveLabelsOf(config.httpServers));
     return {
       added: [...named("HTTPServer", serverDiff.added), ...named("Pipeline", pipelineDiff.added)],
       updated: [...named("HTTPServer", serverDiff.updated), ...named("Pipeline", pipelineDiff.updated)],
@@ -365,4 +371,16 @@ function mapTexts(running: ReadonlyMap<string, { text: string }>): Map<string, s
 
 function named(kind: string, specs: ReadonlyArray<{ name: string }>): string[] {
   return specs.map((spec) => `${kind}/${spec.name}`);
+}
+
+/** The metric labels a config runs under: its HTTPServers, their routes, and the pools built now. */
+function liveLabelsOf(servers: readonly HTTPServerSpec[]): LiveLabels {
+  const routes = servers.flatMap((spec) =>
+    routeIdentities(spec.name, spec.rules).flatMap((paths) => paths.map((route) => `${spec.name}\u0000${route.label}`)),
+  );
+  return {
+    servers: new Set(servers.map((spec) => spec.name)),
+    routes: new Set(routes),
+    pools: new Set(upstreamStatus.pools().map((pool) => pool.pool)),
+  };
 }

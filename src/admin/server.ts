@@ -16,6 +16,7 @@ import { closeSession, listSessions } from "./sessions-api.js";
 import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cluster-api.js";
 import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
+import { PROBE_PATHS, healthz, readyz } from "./probes.js";
 
 export interface AdminServerOptions {
   host: string;
@@ -45,7 +46,9 @@ function routes(): Router<AdminHandler> {
     .add("DELETE", "/apis/v2/sessions/:id", closeSession)
     .add("GET", "/apis/v2/members", listMembersRoute)
     .add("GET", "/apis/v2/cluster/sessions", clusterSessionsRoute)
-    .add("GET", "/metrics", metrics);
+    .add("GET", "/metrics", metrics)
+    .add("GET", "/healthz", healthz)
+    .add("GET", "/readyz", readyz);
 }
 
 /** The error answer: `{error, code, errors}`; errors are config errors placed at file, line and column. */
@@ -150,7 +153,8 @@ export class AdminServer {
       const guard = this.guard;
       if (guard === undefined) throw new Error("the admin API is not listening yet");
       guard.checkOrigin(request, guard.checkHost(request));
-      checkBearer(request, this.options.token);
+      // Probes need no token (a kubelet has none); they still name this listener, and tell nothing internal.
+      if (!PROBE_PATHS.has(url.pathname)) checkBearer(request, this.options.token);
       const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
       checkContentType(request);
       const answer = await handler({

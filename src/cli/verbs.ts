@@ -1,3 +1,4 @@
+import { endpointText } from "../server/ip-address.js";
 import { stringify } from "yaml";
 import type { ConfigError } from "../config/errors.js";
 import { formatConfigError } from "../config/errors.js";
@@ -53,7 +54,7 @@ function statusOf(item: ObjectListItem, status: GatewayStatusBody): string {
   if (item.kind === "HTTPServer") {
     const listeners = status.listeners.filter((listener) => listener.server === item.name);
     if (listeners.length === 0) return "not listening";
-    return `listening ${listeners.map((listener) => `${listener.address}:${listener.port}`).join(", ")}`;
+    return `listening ${listeners.map((listener) => endpointText(listener.address, listener.port)).join(", ")}`;
   }
   if (item.kind === "Pipeline") {
     const pools = status.pools.filter((pool) => pool.pool.startsWith(`${item.name}/`));

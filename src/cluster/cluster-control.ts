@@ -1,3 +1,4 @@
+import { gatewayMetrics } from "../observability/metrics.js";
 import type { Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import type { ConfigObject, GatewayConfig } from "../config/load.js";
@@ -90,12 +91,16 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     // A later change already went out: its own outcome tells.
     if (seq !== this.seq) return;
     if (error !== undefined) {
-      if (log) this.log.error({ event: "config_apply_failed", error }, "config could not be applied");
+      if (!log) return;
+      this.log.error({ event: "config_apply_failed", error }, "config could not be applied");
+      gatewayMetrics.configReloaded("rejected");
       return;
     }
     const undo = json === this.appliedJson;
     this.appliedJson = json;
+    // A file reload counts its own outcome (file-reload.ts).
     if (!log || undo) return;
+    gatewayMetrics.configReloaded("applied");
     const summary = mergeSummaries(this.applies.summaries(seq));
     this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
   }
@@ -123,10 +128,14 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     return mergeStatus(answers.map(({ answer }) => answer.status));
   }
 
-  /** Every worker's registry, summed per metric (prom-client's cluster aggregation, over our own IPC). */
+  /**
+   * Every worker's registry and the primary's own (config reloads, build info, its process), summed per metric
+   * (prom-client's cluster aggregation, over our own IPC).
+   */
   async metrics(): Promise<{ contentType: string; body: string }> {
     const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "metrics", reqId }));
-    const registry = AggregatorRegistry.aggregate(answers.map(({ answer }) => answer.metrics));
+    const own = await gatewayMetrics.registry.getMetricsAsJSON();
+    const registry = AggregatorRegistry.aggregate([own, ...answers.map(({ answer }) => answer.metrics)]);
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 

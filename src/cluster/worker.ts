@@ -1,3 +1,4 @@
+import { listenerView } from "../control/listener-view.js";
 import cluster from "node:cluster";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
@@ -104,11 +105,7 @@ class GatewayWorker {
   }
 
   private listeners(): ListenerView[] {
-    return (this.gateway?.listening ?? []).map((listener) => ({
-      server: listener.server,
-      address: listener.address.address,
-      port: listener.address.port,
-    }));
+    return (this.gateway?.listening ?? []).map(listenerView);
   }
 
   private async answer(request: WorkerRequest): Promise<Answer> {

@@ -24,8 +24,11 @@ export interface SessionView {
 
 export interface ListenerView {
   server: string;
+  /** As bound, without an IPv4-mapped prefix: "127.0.0.1", "::1", "::" (every address). */
   address: string;
   port: number;
+  /** Address and port as one shows them: "127.0.0.1:8080", "[::1]:8080", "*:8080" (every address). */
+  endpoint: string;
 }
 
 /** What `GET /apis/v2/status/objects` answers: per object, and the pools with their servers. */

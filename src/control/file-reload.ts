@@ -1,6 +1,7 @@
 // Reloading the config files of `wsgate run`: on change (`--watch`) and on SIGHUP. A file set that does not validate
 // is rejected as a whole with its errors logged; the running config stays. Every outcome is logged once, and no
 // reload error can end the process.
+import { gatewayMetrics } from "../observability/metrics.js";
 import { watch, statSync, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { ValidationOptions } from "../config/admin-targets.js";
@@ -82,6 +83,7 @@ export function fileReloader(
       );
       // One line per error as well, readable as is: `file:line object path: message`.
       for (const error of errors) log.error({ event: "config_error", trigger }, error);
+      gatewayMetrics.configReloaded("rejected");
       return;
     }
     // Warnings do not stop a reload; they are logged with each one, as at start, until the files change.
@@ -91,7 +93,9 @@ export function fileReloader(
     try {
       const summary = await apply(result.config);
       log.info({ event: "config_applied", trigger, files: paths, ...summary }, "config applied");
+      gatewayMetrics.configReloaded("applied");
     } catch (error) {
+      gatewayMetrics.configReloaded("rejected");
       log.error(
         { event: "config_rejected", trigger, files: paths, errors: [(error as Error).message] },
         "config rejected: cannot apply it; the running config stays",

@@ -9,6 +9,7 @@ import { gatewayMetrics } from "../observability/metrics.js";
 import type { Logger } from "../observability/logger.js";
 import { upstreamStatus } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
+import { listenerView } from "./listener-view.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
@@ -103,6 +104,7 @@ export class LocalControl implements GatewayControl {
       const errors = result.errors.map(formatConfigError);
       this.log.error({ event: "config_rejected", errors }, "config rejected: the objects are not valid together");
       this.lastApplyError = `invalid configuration: ${errors.join("; ")}`;
+      gatewayMetrics.configReloaded("rejected");
       return this.lastApplyError;
     }
     this.warnOnStartOnlyChanges(result.config);
@@ -111,8 +113,10 @@ export class LocalControl implements GatewayControl {
       this.appliedJson = json;
       this.lastApplyError = undefined;
       this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
+      gatewayMetrics.configReloaded("applied");
     } catch (error) {
       this.lastApplyError = error instanceof Error ? error.message : String(error);
+      gatewayMetrics.configReloaded("rejected");
       this.log.error({ event: "config_apply_failed", error: this.lastApplyError }, "config could not be applied");
     }
     return this.lastApplyError;
@@ -144,11 +148,7 @@ export class LocalControl implements GatewayControl {
 
   status(): Promise<StatusView> {
     const view: StatusView = {
-      listeners: this.gateway.listening.map((listener) => ({
-        server: listener.server,
-        address: listener.address.address,
-        port: listener.address.port,
-      })),
+      listeners: this.gateway.listening.map(listenerView),
       pools: upstreamStatus.pools(),
       sessions: this.gateway.sessions.size,
     };

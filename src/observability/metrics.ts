@@ -4,12 +4,25 @@
 // happen. What live sessions relayed is read at scrape time from `LiveSession.totals()` and added to the totals of
 // the sessions that already ended, so counts are exact without any per-frame work in the relay.
 //
-// Labels stay bounded: server and route come from the config, backend is a configured "host:port", status and close
-// codes are small integer sets. No session ids, no client addresses.
+// Labels stay bounded and mean one thing in every family: `server` is the HTTPServer's name, `route` its rule and path,
+// `pipeline`-scoped `pool` a pool's label, `backend` an upstream server's configured "host:port"; status and close
+// codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
+// removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { packageVersion } from "../cli/package-info.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
 import { upstreamStatus, type UpstreamStatusRegistry } from "../upstream/status.js";
+
+/** How a config reload ended: `applied`, or `rejected` (invalid, or it could not run; the running config stays). */
+export type ReloadResult = "applied" | "rejected";
+
+/** What a config runs now, for `keepOnly`: HTTPServer names, their route labels ("server\u0000route"), pool labels. */
+export interface LiveLabels {
+  servers: ReadonlySet<string>;
+  routes: ReadonlySet<string>;
+  pools: ReadonlySet<string>;
+}
 
 /** `client_to_backend`: what the client sent (relayed to the backend); `backend_to_client`: the other way. */
 export type Direction = "client_to_backend" | "backend_to_client";
@@ -21,6 +34,13 @@ export type HandshakeResult = "accepted" | "rejected" | "failed";
 export type ClosedBy = "client" | "backend" | "gateway";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** prom-client's deprecated duplicates of nodejs_active_handles, _requests and _resources. */
+const DEPRECATED_PROCESS_GAUGES = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
 
 /** Methods known by name; any other is counted as "other" (a client can send any token). */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]);
@@ -49,6 +69,11 @@ class DeferredCounts<L extends string> {
     else entry.count++;
   }
 
+  /** Drops the label sets `gone` says are no longer configured. */
+  forget(gone: (labels: Partial<Record<L, string>>) => boolean): void {
+    for (const [key, entry] of this.#entries) if (gone(entry.labels)) this.#entries.delete(key);
+  }
+
   flushInto(counter: Counter<L>): void {
     for (const entry of this.#entries.values()) {
       if (entry.count === 0) continue;
@@ -69,10 +94,18 @@ export class GatewayMetrics {
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
+  readonly #reloads: Counter<"result">;
 
-  constructor(status: UpstreamStatusRegistry = upstreamStatus, options: { processMetrics?: boolean } = {}) {
+  constructor(
+    status: UpstreamStatusRegistry = upstreamStatus,
+    options: { processMetrics?: boolean; build?: { version: string } } = {},
+  ) {
     const registers = [this.registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
+      // Gauges named like counters (promtool refuses them); prom-client also serves them without the suffix.
+      for (const name of DEPRECATED_PROCESS_GAUGES) this.registry.removeSingleMetric(`wsgate_${name}`);
+    }
     const sessions = this.#sessions;
     const handshakeCounts = this.#handshakeCounts;
     const closeCounts = this.#closeCounts;
@@ -160,31 +193,89 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: "wsgate_upstream_server_healthy",
-      help: "1 when the server takes new connections (healthy, or on trial after an ejection), else 0.",
-      labelNames: ["pool", "server"] as const,
+      help: "1 when the backend takes new connections (healthy, or on trial after an ejection), else 0.",
+      labelNames: ["pool", "backend"] as const,
       registers,
       collect() {
         this.reset();
         for (const pool of status.pools()) {
           for (const server of pool.servers)
-            this.set({ pool: pool.pool, server: server.backend }, server.eligible ? 1 : 0);
+            this.set({ pool: pool.pool, backend: server.backend }, server.eligible ? 1 : 0);
         }
       },
     });
     new Gauge({
       name: "wsgate_upstream_server_active_connections",
-      help: "Live connections on the server: WebSocket sessions, and plain HTTP requests in flight.",
-      labelNames: ["pool", "server"] as const,
+      help: "Live connections on the backend: WebSocket sessions, and plain HTTP requests in flight.",
+      labelNames: ["pool", "backend"] as const,
       registers,
       collect() {
         this.reset();
         for (const pool of status.pools()) {
           for (const server of pool.servers) {
-            this.set({ pool: pool.pool, server: server.backend }, server.activeConnections);
+            this.set({ pool: pool.pool, backend: server.backend }, server.activeConnections);
           }
         }
       },
     });
+    this.#reloads = new Counter({
+      name: "wsgate_config_reloads_total",
+      help: "Config changes (files reloaded, admin API writes) by result: applied, or rejected (invalid or could not run).",
+      labelNames: ["result"] as const,
+      registers,
+    });
+    // Both results exist from the start, so that a rate() sees the first rejection.
+    this.#reloads.inc({ result: "applied" }, 0);
+    this.#reloads.inc({ result: "rejected" }, 0);
+    new Gauge({
+      name: "wsgate_build_info",
+      help: "1, labelled with the wsgate version and the Node.js version it runs on.",
+      labelNames: ["version", "node"] as const,
+      registers,
+      // Every worker reports the same build: the cluster's sum would count workers.
+      aggregator: "first",
+    }).set({ version: options.build?.version ?? "unknown", node: process.versions.node }, 1);
+  }
+
+  /**
+   * After a reload: removes the series of HTTPServers, routes and pools the config no longer has, so that a deleted
+   * object does not stay on every scrape. Unmatched requests (route "none") stay while their server does.
+   */
+  async keepOnly(live: LiveLabels): Promise<void> {
+    const gone = (labels: { server?: string | number; route?: string | number; pool?: string | number }): boolean => {
+      const { server, route, pool } = labels;
+      if (server !== undefined && !live.servers.has(String(server))) return true;
+      if (
+        server !== undefined &&
+        route !== undefined &&
+        route !== "none" &&
+        !live.routes.has(`${server}\u0000${route}`)
+      )
+        return true;
+      return pool !== undefined && !live.pools.has(String(pool));
+    };
+    this.#sessions.forget(gone);
+    this.#handshakeCounts.forget(gone);
+    this.#closeCounts.forget(gone);
+    for (const { name } of this.registry.getMetricsAsArray()) {
+      const metric = this.registry.getSingleMetric(name);
+      if (metric === undefined) continue;
+      const { values } = await metric.get();
+      const removed = new Set<string>();
+      for (const { labels } of values) {
+        // A histogram's bucket samples carry `le` on top of the series' own labels.
+        const { le: _le, ...own } = labels;
+        const key = JSON.stringify(own);
+        if (removed.has(key) || !gone(own)) continue;
+        removed.add(key);
+        metric.remove(own);
+      }
+    }
+  }
+
+  /** A config reload ended. */
+  configReloaded(result: ReloadResult): void {
+    this.#reloads.inc({ result });
   }
 
   /** A handshake got its answer: `status` 101 when the session starts. */
@@ -237,7 +328,7 @@ export class GatewayMetrics {
 }
 
 /** The process's metrics. */
-export const gatewayMetrics = new GatewayMetrics();
+export const gatewayMetrics = new GatewayMetrics(upstreamStatus, { build: { version: packageVersion() } });
 
 /** For GatewayControl.metrics(). */
 export function metricsExposition(): Promise<{ contentType: string; body: string }> {

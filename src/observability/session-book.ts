@@ -64,6 +64,11 @@ export class SessionBook {
     return true;
   }
 
+  /** Drops the ended totals of label sets `gone` says are no longer configured (live sessions still count). */
+  forget(gone: (labels: SessionLabels) => boolean): void {
+    for (const [key, entry] of this.#ended) if (gone(entry.labels)) this.#ended.delete(key);
+  }
+
   /** Live sessions per label set, with 0 for sets that only ended sessions have. */
   active(): Array<{ labels: SessionLabels; count: number }> {
     const counts = new Map<string, { labels: SessionLabels; count: number }>();

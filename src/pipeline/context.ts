@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { GatewayError } from "../errors.js";
+import { clientReason, type GatewayError } from "../errors.js";
 import { accessLogs, type AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
@@ -31,6 +31,8 @@ export interface RouteInfo {
   clientCertHeaders?: ClientCertHeaders;
   /** The connection's peer and whether it is a trusted proxy (see client-ip.ts); absent: untrusted, the client. */
   peer?: PeerInfo;
+  /** The HTTPServer's `exposeErrors`: refusals tell the client the whole message (backend addresses, pools). */
+  exposeErrors?: boolean;
 }
 
 interface ContextBase {
@@ -166,7 +168,8 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
     if (this.#answered) return;
     this.#answered = true;
     logRejection(this.log, error);
-    writeRawResponse(this.socket, error.status, error.message, error.headers, error.shed);
+    const reason = clientReason(error, this.route.exposeErrors === true);
+    writeRawResponse(this.socket, error.status, reason, error.headers, error.shed);
     upgradeRejected(this, error);
   }
 }
@@ -218,7 +221,7 @@ class PlainRequestContext extends RequestContextBase implements RequestContext {
     if (res.headersSent) return;
     this.#rejection = error;
     logRejection(this.log, error);
-    const body = `${error.message}\n`;
+    const body = `${clientReason(error, this.route.exposeErrors === true)}\n`;
     // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
     res.shouldKeepAlive = false;
     closingSockets.add(req.socket);

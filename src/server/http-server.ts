@@ -21,7 +21,7 @@ import {
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
 import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "./client-ip.js";
-import { AddressSet } from "./ip-address.js";
+import { AddressSet, endpointText } from "./ip-address.js";
 import { ClientShares, clientShareOf } from "./client-share.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
@@ -116,7 +116,7 @@ export class GatewayHttpServer {
       },
       refused: (socket, reason) =>
         this.log.debug(
-          { server: this.name, client: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`, reason },
+          { server: this.name, client: endpointText(socket.remoteAddress, socket.remotePort), reason },
           "PROXY protocol connection refused",
         ),
     });
@@ -211,6 +211,7 @@ export class GatewayHttpServer {
       secure: false,
       maxBodySize: match.clientMaxBodySize ?? this.spec.clientMaxBodySize,
       peer: client.peer,
+      exposeErrors: this.spec.exposeErrors,
     };
     if (this.tls === undefined) return route;
     route.secure = true;

@@ -35,6 +35,16 @@ export function peerAddress(address: string | undefined): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
+/**
+ * An address and port as status views and logs show them: `127.0.0.1:8080` (no `::ffff:`), `[::1]:8080`, and
+ * `*:8080` for the dual-stack wildcard `::` (`0.0.0.0:8080` stays: it takes IPv4 only).
+ */
+export function endpointText(address: string | undefined, port: number | undefined): string {
+  const host = peerAddress(address);
+  const shown = host === "::" ? "*" : host.includes(":") ? `[${host}]` : host;
+  return `${shown}:${port ?? ""}`;
+}
+
 /** A list of addresses and CIDR ranges (already validated by the config schema) that an address can be checked in. */
 export class AddressSet {
   private readonly list = new BlockList();

@@ -23,6 +23,9 @@ export class UpstreamTlsError extends GatewayError {
   readonly status = 502;
   readonly side = "upstream";
   override readonly retryable = true;
+  override get publicReason(): string {
+    return "TLS handshake with the backend failed";
+  }
   constructor(
     readonly backend: string,
     /** OpenSSL's or Node's code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */

@@ -113,7 +113,9 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
     const open = clients.filter(isOpen).length;
     assert.equal(status.sessionCount, open);
     assert.equal(status.sessions.length, open);
-    assert.deepEqual(status.listeners, [{ server: "cluster-server", address: "127.0.0.1", port }]);
+    assert.deepEqual(status.listeners, [
+      { server: "cluster-server", address: "127.0.0.1", port, endpoint: `127.0.0.1:${port}` },
+    ]);
     const echoPool = status.pools.find((pool) => pool.pool.startsWith("echo/"));
     assert.ok(echoPool !== undefined, "the echo pipeline's pool is listed");
     assert.equal(status.pools.filter((pool) => pool.pool === echoPool.pool).length, 1, "listed once");

@@ -30,7 +30,7 @@ function pool(label: string, servers: ServerStatus[], available = true): PoolSta
 
 function view(pools: PoolStatus[], sessions: number, lastApplyError?: string): StatusView {
   return {
-    listeners: [{ server: "s", address: "127.0.0.1", port: 8080 }],
+    listeners: [{ server: "s", address: "127.0.0.1", port: 8080, endpoint: "127.0.0.1:8080" }],
     pools,
     sessions,
     ...(lastApplyError === undefined ? {} : { lastApplyError }),

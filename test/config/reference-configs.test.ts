@@ -32,6 +32,7 @@ describe("reference configurations validate as written", () => {
         allowEncodedSlash: false,
         clientMaxHeaders: 100,
         clientRequestTimeout: 60_000,
+        exposeErrors: false,
         rules: [
           {
             hosts: [],

@@ -128,6 +128,8 @@ kind: HTTPServer
 name: failures-server
 port: ${port}
 address: 127.0.0.1
+# These answers name the backend (test/e2e/error-exposure.test.ts pins the generic default).
+exposeErrors: true
 rules:
   - paths:
       - path: /dead

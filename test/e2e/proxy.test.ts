@@ -510,12 +510,12 @@ filters:
   it("answers 502 when the only server refuses, 504 when the backend does not answer in time", async () => {
     const refused = await request(port, "/refused");
     assert.equal(refused.status, 502);
-    assert.match(refused.body, /cannot connect to backend 127\.0\.0\.1:\d+: connection refused/);
+    assert.equal(refused.body, "backend unreachable\n");
 
     const startedAt = Date.now();
     const slow = await request(port, "/slow");
     assert.equal(slow.status, 504);
-    assert.match(slow.body, /did not answer in time/);
+    assert.equal(slow.body, "backend did not answer in time\n");
     assert.ok(Date.now() - startedAt < 3000);
   });
 
@@ -546,7 +546,7 @@ filters:
     const answer = await request(port, "/unhealthy");
     assert.equal(answer.status, 503);
     assert.ok(Number(answer.headers["retry-after"]) >= 1);
-    assert.match(answer.body, /no healthy backend in pool/);
+    assert.equal(answer.body, "no backend available\n");
   });
 
   it("proxies to an https:// server verified with the pool's CA", async () => {

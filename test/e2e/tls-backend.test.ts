@@ -95,6 +95,8 @@ filters:
 name: edge
 port: ${port}
 address: 127.0.0.1
+# The tests read the TLS reason in the answer; by default clients get a generic one.
+exposeErrors: true
 rules:
   - paths:
 ${paths}`,

@@ -118,9 +118,9 @@ describe("upstream collectors", () => {
     const source = { status: () => pool };
     status.add(source);
     const metrics = new GatewayMetrics(status, { processMetrics: false });
-    assert.equal(await value(metrics, "wsgate_upstream_server_healthy", { pool: "p/f/pools[0]", server: "a:1" }), 1);
-    assert.equal(await value(metrics, "wsgate_upstream_server_healthy", { pool: "p/f/pools[0]", server: "b:2" }), 0);
-    assert.equal(await value(metrics, "wsgate_upstream_server_active_connections", { server: "a:1" }), 3);
+    assert.equal(await value(metrics, "wsgate_upstream_server_healthy", { pool: "p/f/pools[0]", backend: "a:1" }), 1);
+    assert.equal(await value(metrics, "wsgate_upstream_server_healthy", { pool: "p/f/pools[0]", backend: "b:2" }), 0);
+    assert.equal(await value(metrics, "wsgate_upstream_server_active_connections", { backend: "a:1" }), 3);
     status.delete(source);
     assert.equal((await metrics.registry.getSingleMetric("wsgate_upstream_server_healthy")?.get())?.values.length, 0);
   });

@@ -299,8 +299,8 @@ filters:
   it("reads each server's health from the pools: a dead server 0, a live one 1", async () => {
     // Until its first check fails nothing is known of the dead server; then it reads unhealthy.
     const pool = "health-pipeline/proxy/pools[0]";
-    await waitForMetric("wsgate_upstream_server_healthy", { pool, server: `127.0.0.1:${deadPort}` }, 0);
-    await waitForMetric("wsgate_upstream_server_healthy", { pool, server: backendLabel }, 1);
+    await waitForMetric("wsgate_upstream_server_healthy", { pool, backend: `127.0.0.1:${deadPort}` }, 0);
+    await waitForMetric("wsgate_upstream_server_healthy", { pool, backend: backendLabel }, 1);
   });
 
   it("serves the whole registry as Prometheus text, process metrics included", async () => {

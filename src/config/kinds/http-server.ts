@@ -172,6 +172,12 @@ const httpServerFields = z.strictObject({
     .describe(
       "How long a client may take to send a whole request, headers and body; over it: 408 and the connection is closed. 0: no limit.",
     ),
+  exposeErrors: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Refusals tell clients the whole reason, backend addresses and pool and filter names included (for debugging). Off: a generic reason such as `no backend available` or `backend unreachable`; the logs keep the details either way.",
+    ),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()

@@ -15,6 +15,9 @@ export class UpstreamResponseTimeoutError extends GatewayError {
   readonly code = "WSG_UPSTREAM_RESPONSE_TIMEOUT";
   readonly status = 504;
   readonly side = "upstream";
+  override get publicReason(): string {
+    return "backend did not answer in time";
+  }
   constructor(readonly backend: string) {
     super(`backend ${backend} did not answer in time`);
   }
@@ -25,6 +28,9 @@ export class UpstreamNoAnswerError extends GatewayError {
   readonly code = "WSG_UPSTREAM_NO_ANSWER";
   readonly status = 502;
   readonly side = "upstream";
+  override get publicReason(): string {
+    return "backend closed the connection without answering";
+  }
   constructor(
     readonly backend: string,
     readonly reason: string,

@@ -88,7 +88,12 @@ export class RateLimiter implements Filter {
     const { waitMs, retryAfterMs } = buckets.bucket(key).reserve(buckets.policy.timeoutDuration);
     if (waitMs < 0) {
       context.reject(
-        tooManyRequests("WSG_RATE_LIMITED", `rate limit of policy ${buckets.policy.name} exceeded`, retryAfterMs),
+        tooManyRequests(
+          "WSG_RATE_LIMITED",
+          `rate limit of policy ${buckets.policy.name} exceeded`,
+          retryAfterMs,
+          "rate limit exceeded",
+        ),
       );
       return "rateLimited";
     }

@@ -68,10 +68,13 @@ export class Validator implements Filter {
       const ok =
         value !== undefined && (rule.values.has(value) || (rule.regexp !== undefined && rule.regexp.test(value)));
       if (!ok) {
+        const problem = `header ${rule.name} ${value === undefined ? "missing" : "does not match"}`;
         return new HandshakeRefusedError(
           403,
           "WSG_VALIDATION_HEADER",
-          `validator ${this.name}: header ${rule.name} ${value === undefined ? "missing" : "does not match"}`,
+          `validator ${this.name}: ${problem}`,
+          {},
+          problem,
         );
       }
     }
@@ -86,9 +89,15 @@ export class Validator implements Filter {
       const challenge = outcome.missing
         ? `Bearer realm="wsgate"`
         : `Bearer realm="wsgate", error="invalid_token", error_description="${challengeValue(outcome.reason)}"`;
-      return new HandshakeRefusedError(401, "WSG_VALIDATION_JWT", `validator ${this.name}: jwt: ${outcome.reason}`, {
-        "WWW-Authenticate": challenge,
-      });
+      const problem = `jwt: ${outcome.reason}`;
+      const headers = { "WWW-Authenticate": challenge };
+      return new HandshakeRefusedError(
+        401,
+        "WSG_VALIDATION_JWT",
+        `validator ${this.name}: ${problem}`,
+        headers,
+        problem,
+      );
     }
     for (const [claim, header] of Object.entries(this.spec.jwt.forwardClaims)) {
       // Owned even when no value is set below: a missing or unusable claim must not let the client's copy through.
@@ -116,9 +125,17 @@ export class Validator implements Filter {
     }
     if (ok) return undefined;
     const reason = credentials === undefined ? "no credentials" : `user '${credentials.user}' not authenticated`;
-    return new HandshakeRefusedError(401, "WSG_VALIDATION_BASIC", `validator ${this.name}: basic auth: ${reason}`, {
+    const headers = {
       "WWW-Authenticate": `Basic realm="${challengeValue(this.spec.basicAuth.realm)}", charset="UTF-8"`,
-    });
+    };
+    const problem = `basic auth: ${reason}`;
+    return new HandshakeRefusedError(
+      401,
+      "WSG_VALIDATION_BASIC",
+      `validator ${this.name}: ${problem}`,
+      headers,
+      problem,
+    );
   }
 
   close(): void {

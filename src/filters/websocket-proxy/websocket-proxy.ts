@@ -1,3 +1,4 @@
+import { endpointText } from "../../server/ip-address.js";
 import type { Socket } from "node:net";
 import {
   BadHandshakeError,
@@ -266,7 +267,7 @@ export class WebSocketProxy implements Filter {
     const startedAt = Date.now();
     const id = sessions.newId();
     const backendLabel = describeServer(server);
-    const clientAddress = `${context.socket.remoteAddress ?? ""}:${context.socket.remotePort ?? ""}`;
+    const clientAddress = endpointText(context.socket.remoteAddress, context.socket.remotePort);
     // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
     const serverName = context.route.server;
     const path = redactedPath(context.req.url ?? "");

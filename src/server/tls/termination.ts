@@ -1,3 +1,4 @@
+import { endpointText } from "../ip-address.js";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -130,7 +131,7 @@ export class TlsTermination {
         {
           event: "tls_handshake_failed",
           server: this.spec.name,
-          client: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`,
+          client: endpointText(socket.remoteAddress, socket.remotePort),
           reason,
           ...(error.code !== undefined && error.code !== reason ? { code: error.code } : {}),
         },
@@ -146,7 +147,7 @@ export class TlsTermination {
           {
             event: "tls_handshake_failed",
             server: this.spec.name,
-            client: `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`,
+            client: endpointText(socket.remoteAddress, socket.remotePort),
             reason: authorizationReason(socket) ?? "client certificate not verified",
           },
           "TLS handshake failed",
