@@ -1,4 +1,4 @@
-// The package as npm would publish it: `npm pack --dry-run` lists the built gateway, the examples, README, LICENSE
+// The package as npm would publish it: `npm pack --dry-run` lists the built gateway, the docs, the examples, README, LICENSE
 // and package.json, and nothing of the tests, the benchmarks or source maps.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -26,9 +26,10 @@ function packedFiles(): string[] {
 }
 
 describe("npm pack", () => {
-  it("ships dist/src, the examples, README, LICENSE and package.json, and no tests, bench or maps", () => {
+  it("ships dist/src, the docs the README links, the examples, README, LICENSE and package.json, and no tests, bench or maps", () => {
     const files = packedFiles();
-    for (const needed of ["package.json", "README.md", "LICENSE", "dist/src/cli.js", "examples/demo.yaml"]) {
+    const needs = ["package.json", "README.md", "LICENSE", "SECURITY.md", "dist/src/cli.js", "examples/demo.yaml"];
+    for (const needed of [...needs, "docs/security.md", "docs/reference.md"]) {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
     assert.ok(files.includes("dist/src/gateway.js"));
@@ -36,7 +37,8 @@ describe("npm pack", () => {
       (file) =>
         !file.startsWith("dist/src/") &&
         !file.startsWith("examples/") &&
-        !/^(package\.json|README\.md|LICENSE)$/.test(file),
+        !file.startsWith("docs/") &&
+        !/^(package\.json|README\.md|LICENSE|SECURITY\.md)$/.test(file),
     );
     assert.deepEqual(outside, [], "nothing else at the top");
     assert.deepEqual(
