@@ -119,6 +119,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     words: ["close"],
   },
   {
+    name: "drain",
+    summary:
+      "take an upstream server out: no new sessions, its live ones closed with 1001 spread over a window; " +
+      "until its pool's next config change or a restart",
+    usage: ["drain SERVER [--over DURATION] [--pool POOL] [--server URL] [-o table|json|yaml]"],
+    options: ["over", "pool", ...ADMIN_CLIENT],
+    examples: [
+      "wsgate drain 10.0.0.7:9095                      # over 30s",
+      "wsgate drain 10.0.0.7:9095 --over 5m",
+      "wsgate drain ws://backend-2.internal:9000 --over 0 --pool chat/proxy/pools[0]",
+    ],
+  },
+  {
     name: "members",
     summary: "the members of the cluster (run --store): id, address, admin API, sessions, age, version",
     usage: ["members [--server URL] [-o table|json|yaml]"],
