@@ -196,3 +196,52 @@ describe("wsgate drain", () => {
     assert.match(run.stdout, /Examples:\n {2}wsgate drain /);
   });
 });
+
+describe("wsgate drain --workers 2", () => {
+  it("every worker drains its copy of the pool; the answer counts the sessions of all of them", async () => {
+    const backends = [await startBackend(), await startBackend()];
+    const port = await freePort();
+    const gateway = await GatewayProcess.start(twoBackendConfig(port, backends), {
+      admin: true,
+      args: ["--workers", "2"],
+    });
+    const sockets: WebSocket[] = [];
+    try {
+      const [drained] = backends as [TestBackend, TestBackend];
+      const drainedCloses: Promise<number>[] = [];
+      for (let i = 0; i < 8; i++) {
+        const before = drained.connections.length;
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+        ws.on("error", () => {});
+        const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+        await withTimeout(new Promise((resolve) => ws.once("open", resolve)), 5000, "the upgrade");
+        await echo(ws, "hello");
+        sockets.push(ws);
+        if (drained.connections.length > before) drainedCloses.push(closed);
+      }
+      const onDrained = drainedCloses.length;
+      assert.ok(onDrained > 0, "some sessions landed on the backend to drain");
+      const run = await runCli([
+        "drain",
+        `127.0.0.1:${drained.port}`,
+        "--over",
+        "0",
+        "--server",
+        `127.0.0.1:${gateway.adminPort}`,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`draining: ${onDrained} session\\(s\\) closed with 1001 at once`));
+      const codes = await withTimeout(Promise.all(drainedCloses), 3000, "the drained sessions' closes");
+      assert.deepEqual(
+        codes,
+        codes.map(() => 1001),
+      );
+      const status = await admin(gateway.adminPort, "GET", "/apis/v2/status/objects");
+      assert.match(status.text, /"state": "draining"/);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await gateway.stop();
+      for (const backend of backends) await backend.close();
+    }
+  });
+});
