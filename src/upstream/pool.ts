@@ -1,6 +1,6 @@
 // A pool as built once per config load: its servers, their balancer, sticky sessions, health (active checks and
-// passive outlier detection), the live sessions on each server, and its status. Selection reads server.healthy;
-// health sets it. Nothing else decides which servers take traffic.
+// passive outlier detection), the live sessions on each server, and its status. Selection reads server.healthy, which
+// health sets, and server.draining, which the operator sets (`wsgate drain`); nothing else decides who takes traffic.
 import type { Logger } from "../observability/logger.js";
 import type { BalanceContext, LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-types.js";
 import { createLoadBalancer } from "./balancer.js";
