@@ -120,9 +120,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "drain",
-    summary:
-      "take an upstream server out: no new sessions, its live ones closed with 1001 spread over a window; " +
-      "until its pool's next config change or a restart",
+    summary: "take an upstream server out until its pool's config changes: no new sessions, live ones closed (1001)",
     usage: ["drain SERVER [--over DURATION] [--pool POOL] [--server URL] [-o table|json|yaml]"],
     options: ["over", "pool", ...ADMIN_CLIENT],
     examples: [
