@@ -85,6 +85,8 @@ async function main(argv: readonly string[]): Promise<void> {
       "all-members": args.flag("all-members"),
       code: args.string("code"),
       reason: args.string("reason"),
+      over: args.string("over"),
+      pool: args.string("pool"),
     });
   }
 }

@@ -152,3 +152,9 @@ export class SecretsNeedTokenError extends AdminError {
     super("secrets are only shown to a caller with the admin token, and this admin API has none (set --admin-token)");
   }
 }
+
+/** A `POST /apis/v2/servers/drain` body that does not say which server, or over what window. */
+export class InvalidDrainRequestError extends AdminError {
+  readonly code = "WSG_INVALID_DRAIN";
+  readonly status = 400;
+}

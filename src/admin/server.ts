@@ -13,6 +13,7 @@ import { ObjectsApi } from "./objects-api.js";
 import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./response.js";
 import { Router } from "./router.js";
 import { closeSession, listSessions } from "./sessions-api.js";
+import { drainServer } from "./servers-api.js";
 import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cluster-api.js";
 import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
@@ -44,6 +45,7 @@ function routes(): Router<AdminHandler> {
     .add("GET", "/apis/v2/object-kinds", objectKinds)
     .add("GET", "/apis/v2/sessions", listSessions)
     .add("DELETE", "/apis/v2/sessions/:id", closeSession)
+    .add("POST", "/apis/v2/servers/drain", drainServer)
     .add("GET", "/apis/v2/members", listMembersRoute)
     .add("GET", "/apis/v2/cluster/sessions", clusterSessionsRoute)
     .add("GET", "/metrics", metrics)

@@ -119,6 +119,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     words: ["close"],
   },
   {
+    name: "drain",
+    summary: "take an upstream server out until its pool's config changes: no new sessions, live ones closed (1001)",
+    usage: ["drain SERVER [--over DURATION] [--pool POOL] [--server URL] [-o table|json|yaml]"],
+    options: ["over", "pool", ...ADMIN_CLIENT],
+    examples: [
+      "wsgate drain 10.0.0.7:9095                      # over 30s",
+      "wsgate drain 10.0.0.7:9095 --over 5m",
+      "wsgate drain ws://backend-2.internal:9000 --over 0 --pool chat/proxy/pools[0]",
+    ],
+  },
+  {
     name: "members",
     summary: "the members of the cluster (run --store): id, address, admin API, sessions, age, version",
     usage: ["members [--server URL] [-o table|json|yaml]"],

@@ -142,6 +142,16 @@ export const OPTIONS = {
     help: "sessions close: the close code the client gets (1000, or 3000-4999; default 1008)",
   },
   reason: { type: "string", value: "TEXT", help: "sessions close: the close reason the client gets" },
+  over: {
+    type: "string",
+    value: "DURATION",
+    help: "drain: close the server's sessions one at a time over this window (default 30s; 0 closes them at once)",
+  },
+  pool: {
+    type: "string",
+    value: "POOL",
+    help: "drain: only in this pool, as status names it (pipeline/filter/pools[i]); default every pool with the server",
+  },
   help: { type: "boolean", short: "h", help: "this help" },
 } as const satisfies Record<string, OptionSpec>;
 

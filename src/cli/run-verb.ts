@@ -7,6 +7,7 @@ import {
   apply,
   closeSession,
   describe,
+  drain,
   get,
   members,
   remove,
@@ -15,7 +16,7 @@ import {
   type VerbContext,
 } from "./verbs.js";
 
-const VERBS = ["apply", "get", "describe", "delete", "sessions", "members"] as const;
+const VERBS = ["apply", "get", "describe", "delete", "sessions", "drain", "members"] as const;
 type AdminVerb = (typeof VERBS)[number];
 
 export function isAdminVerb(command: string): command is AdminVerb {
@@ -33,6 +34,9 @@ export interface VerbOptions {
   /** sessions close: the close code and reason the client gets. */
   code?: string | undefined;
   reason?: string | undefined;
+  /** drain: the window its sessions are closed over, and the one pool. */
+  over?: string | undefined;
+  pool?: string | undefined;
 }
 
 const OUTPUTS: readonly OutputFormat[] = ["table", "json", "yaml"];
@@ -69,6 +73,9 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
         }
         if (args.length > 0) throw new UsageError(`unknown sessions sub-command '${args[0]}' (wsgate sessions --help)`);
         await sessions(context, options.cluster === true || options["all-members"] === true);
+        return 0;
+      case "drain":
+        await drain(context, options.over, options.pool);
         return 0;
       case "members":
         await members(context);

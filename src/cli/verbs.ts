@@ -4,7 +4,7 @@ import type { ConfigError } from "../config/errors.js";
 import { formatConfigError } from "../config/errors.js";
 import { objectKindNames } from "../config/object-kinds.js";
 import type { ListenerView, SessionView } from "../control/control.js";
-import type { PoolStatus } from "../upstream/status.js";
+import type { DrainedServer, PoolStatus } from "../upstream/status.js";
 import type { ClusterSessionsBody } from "../admin/cluster-api.js";
 import { formatMembers } from "../admin/members.js";
 import type { ObjectListItem } from "../admin/objects-api.js";
@@ -175,6 +175,38 @@ export async function closeSession(context: VerbContext, code?: string, reason?:
   const answer = await context.client.json<{ id: string; code: number; reason: string }>("DELETE", path);
   if (structured(context, answer)) return;
   context.out(`session ${answer.id} closed with ${answer.code} ${answer.reason}\n`);
+}
+
+interface DrainAnswer {
+  server: string;
+  overMs: number;
+  sessions: number;
+  servers: DrainedServer[];
+}
+
+/** `wsgate drain SERVER [--over 30s] [--pool POOL]`: the server takes no new sessions; its live ones close over `over`. */
+export async function drain(context: VerbContext, over?: string, pool?: string): Promise<void> {
+  const [server, stray] = context.args;
+  if (server === undefined)
+    throw new UsageError("wsgate drain needs a SERVER: HOST:PORT or its URL (see wsgate describe PIPELINE)");
+  if (stray !== undefined)
+    throw new UsageError(`unexpected argument '${stray}' for wsgate drain (wsgate drain --help)`);
+  const body = JSON.stringify({
+    server,
+    ...(over === undefined ? {} : { over }),
+    ...(pool === undefined ? {} : { pool }),
+  });
+  const response = await context.client.request("POST", "/apis/v2/servers/drain", body, {
+    Accept: "application/json",
+    "Content-Type": "application/json",
+  });
+  const answer = JSON.parse(response.text) as DrainAnswer;
+  if (structured(context, answer)) return;
+  for (const one of answer.servers) {
+    context.out(
+      `${one.backend} in ${one.pool} draining: ${one.sessions} session(s) closed with 1001 ${one.overMs === 0 ? "at once" : `over ${formatAge(one.overMs)}`}\n`,
+    );
+  }
 }
 
 /** `wsgate members`: the members of the cluster the gateway belongs to. */

@@ -6,6 +6,7 @@ import type { GatewayControl, ListenerView, SessionView, StatusView } from "../c
 import type { ObjectStore } from "../control/object-store.js";
 import type { ObjectSources } from "../control/object-sources.js";
 import type { ApplySummary } from "../gateway.js";
+import type { DrainedServer } from "../upstream/status.js";
 import type { Logger } from "../observability/logger.js";
 import { ApplyTracker } from "./apply-tracker.js";
 import { mergeStatus } from "./merge-status.js";
@@ -121,6 +122,25 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
       reason,
     }));
     return answers.some(({ answer }) => answer.closed);
+  }
+
+  /** Every worker drains its own copy of the pools; the answer counts the sessions of all of them. */
+  async drainServer(server: string, overMs: number, pool?: string): Promise<DrainedServer[]> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({
+      type: "drainServer",
+      reqId,
+      server,
+      overMs,
+      ...(pool === undefined ? {} : { pool }),
+    }));
+    const merged = new Map<string, DrainedServer>();
+    for (const drained of answers.flatMap(({ answer }) => answer.drained)) {
+      const key = `${drained.pool} ${drained.url}`;
+      const seen = merged.get(key);
+      if (seen === undefined) merged.set(key, { ...drained });
+      else seen.sessions += drained.sessions;
+    }
+    return [...merged.values()];
   }
 
   async status(): Promise<StatusView> {

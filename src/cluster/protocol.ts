@@ -3,6 +3,7 @@
 import type { ConfigObject } from "../config/load.js";
 import type { ListenerView, SessionView, StatusView } from "../control/control.js";
 import type { ApplySummary } from "../gateway.js";
+import type { DrainedServer } from "../upstream/status.js";
 
 /** One metric as prom-client's `registry.getMetricsAsJSON()` gives it; the primary aggregates them. */
 export type MetricJson = object;
@@ -27,6 +28,14 @@ export interface CloseSessionRequest {
   code: number;
   reason: string;
 }
+/** Each worker drains its own copy of the pools (see GatewayControl.drainServer). */
+export interface DrainServerRequest {
+  type: "drainServer";
+  reqId: number;
+  server: string;
+  overMs: number;
+  pool?: string;
+}
 export interface StatusRequest {
   type: "status";
   reqId: number;
@@ -41,7 +50,7 @@ export interface StopMessage {
   drainMs: number;
 }
 
-export type WorkerRequest = SessionsRequest | CloseSessionRequest | StatusRequest | MetricsRequest;
+export type WorkerRequest = SessionsRequest | CloseSessionRequest | DrainServerRequest | StatusRequest | MetricsRequest;
 export type PrimaryMessage = ApplyMessage | StopMessage | WorkerRequest;
 
 // ---- worker → primary ----
@@ -63,6 +72,7 @@ export interface AppliedMessage {
 export type Answer =
   | { kind: "sessions"; sessions: SessionView[] }
   | { kind: "closeSession"; closed: boolean }
+  | { kind: "drainServer"; drained: DrainedServer[] }
   | { kind: "status"; status: StatusView }
   | { kind: "metrics"; metrics: MetricJson[] };
 
@@ -83,6 +93,7 @@ const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "stop",
   "sessions",
   "closeSession",
+  "drainServer",
   "status",
   "metrics",
 ]);

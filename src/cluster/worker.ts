@@ -120,6 +120,8 @@ class GatewayWorker {
         session?.close(request.code, request.reason);
         return { kind: "closeSession", closed: session !== undefined };
       }
+      case "drainServer":
+        return { kind: "drainServer", drained: upstreamStatus.drain(request.server, request.overMs, request.pool) };
       case "status": {
         const status: StatusView = {
           listeners: this.listeners(),

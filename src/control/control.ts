@@ -1,4 +1,4 @@
-import type { PoolStatus } from "../upstream/status.js";
+import type { DrainedServer, PoolStatus } from "../upstream/status.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ObjectSources } from "./object-sources.js";
 
@@ -51,6 +51,11 @@ export interface GatewayControl {
   sessions(): Promise<SessionView[]>;
   /** Closes one session as the gateway, with `code`; false when no session has that id. */
   closeSession(id: string, code: number, reason: string): Promise<boolean>;
+  /**
+   * Takes the upstream servers `server` names ("host:port" or URL) out of every pool, or of `pool` only: no new
+   * connections, live sessions closed with 1001 over `overMs`. Empty when no pool has such a server.
+   */
+  drainServer(server: string, overMs: number, pool?: string): Promise<DrainedServer[]>;
   status(): Promise<StatusView>;
   /** Prometheus text exposition of the whole gateway. */
   metrics(): Promise<{ contentType: string; body: string }>;

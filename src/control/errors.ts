@@ -19,6 +19,17 @@ export class SessionNotFoundError extends ControlError {
   }
 }
 
+export class UpstreamServerNotFoundError extends ControlError {
+  readonly code = "WSG_SERVER_NOT_FOUND";
+  readonly status = 404;
+  constructor(server: string, pool: string | undefined) {
+    super(
+      `no upstream server ${server}${pool === undefined ? "" : ` in pool ${pool}`} ` +
+        "(give its host:port or URL as GET /apis/v2/status/objects shows them)",
+    );
+  }
+}
+
 /** The objects were valid, but the running gateway could not take them (e.g. a port in use). */
 export class ApplyFailedError extends ControlError {
   readonly code = "WSG_APPLY_FAILED";

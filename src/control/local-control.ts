@@ -7,7 +7,7 @@ import { gatewaySchema, type GatewaySpec } from "../config/kinds/gateway.js";
 import type { ApplySummary, Gateway } from "../gateway.js";
 import { gatewayMetrics } from "../observability/metrics.js";
 import type { Logger } from "../observability/logger.js";
-import { upstreamStatus } from "../upstream/status.js";
+import { upstreamStatus, type DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
@@ -144,6 +144,10 @@ export class LocalControl implements GatewayControl {
     this.log.info({ event: "session_closed_by_operator", session: id, code: checked, reason }, "closing session");
     session.close(checked, reason);
     return Promise.resolve(true);
+  }
+
+  drainServer(server: string, overMs: number, pool?: string): Promise<DrainedServer[]> {
+    return Promise.resolve(upstreamStatus.drain(server, overMs, pool));
   }
 
   status(): Promise<StatusView> {

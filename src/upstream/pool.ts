@@ -1,11 +1,11 @@
 // A pool as built once per config load: its servers, their balancer, sticky sessions, health (active checks and
-// passive outlier detection), the live sessions on each server, and its status. Selection reads server.healthy;
-// health sets it. Nothing else decides which servers take traffic.
+// passive outlier detection), the live sessions on each server, and its status. Selection reads server.healthy, which
+// health sets, and server.draining, which the operator sets (`wsgate drain`); nothing else decides who takes traffic.
 import type { Logger } from "../observability/logger.js";
 import type { BalanceContext, LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-types.js";
 import { createLoadBalancer } from "./balancer.js";
 import { ActiveHealthChecker } from "./health/checker.js";
-import { SessionDrain, type DrainableSession } from "./health/drain.js";
+import { OPERATOR_DRAIN_REASON, SessionDrain, type DrainableSession } from "./health/drain.js";
 import { ServerHealth } from "./health/server-health.js";
 import type { CheckTlsOptions, CheckTlsResolver } from "./health/target.js";
 import type { HealthCheckSpec, PassiveHealthSpec } from "./health/types.js";
@@ -16,8 +16,8 @@ import {
   type RequestMatcherSpec,
 } from "./request-matcher.js";
 import { passiveHealthSchema } from "./pool-spec.js";
-import { UpstreamServer, type UpstreamServerSpec } from "./server.js";
-import type { PoolStatus, ServerState } from "./status.js";
+import { UpstreamServer, serverMatches, type UpstreamServerSpec } from "./server.js";
+import type { DrainedServer, PoolStatus, ServerState } from "./status.js";
 import { upstreamStatus, type UpstreamStatusRegistry } from "./status.js";
 import { StickySession, type StickySessionSpec } from "./sticky-session.js";
 import { LinkedSet } from "../util/linked-set.js";
@@ -63,6 +63,8 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
   readonly #checker: ActiveHealthChecker | undefined;
   readonly #sessions = new Map<UpstreamServer, LinkedSet<DrainableSession>>();
   readonly #drains = new Map<UpstreamServer, SessionDrain>();
+  /** The operator's drains (`wsgate drain`): apart from health's, which a recovery cancels. */
+  readonly #operatorDrains = new Map<UpstreamServer, SessionDrain>();
   readonly #registry: UpstreamStatusRegistry;
   #available = true;
   #closed = false;
@@ -129,7 +131,13 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
     if (chosen !== undefined) return chosen;
     let trial: ServerHealth | undefined;
     for (const health of this.#healths.values()) {
-      if (!health.ejected || health.active !== "healthy" || exclude?.has(health.server) === true) continue;
+      if (
+        !health.ejected ||
+        health.active !== "healthy" ||
+        health.server.draining ||
+        exclude?.has(health.server) === true
+      )
+        continue;
       if (trial === undefined || health.ejectedUntil < trial.ejectedUntil) trial = health;
     }
     return trial?.server;
@@ -177,11 +185,53 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       main: this.matcher === undefined,
       policy: this.spec.loadBalance.policy,
       healthCheck: this.#checker !== undefined,
-      available: this.servers.some((server) => server.healthy),
-      servers: this.servers.map(
-        (server) => this.#healths.get(server)?.status(server.activeConnections) ?? missingStatus(server),
-      ),
+      available: this.servers.some((server) => server.healthy && !server.draining),
+      servers: this.servers.map((server) => {
+        const status = this.#healths.get(server)?.status(server.activeConnections) ?? missingStatus(server);
+        return server.draining
+          ? { ...status, state: "draining", eligible: false, reason: "drained by the operator" }
+          : status;
+      }),
     };
+  }
+
+  /**
+   * The operator takes the servers `text` names out (`wsgate drain`): no new connections from now on, and their live
+   * sessions closed with 1001 one at a time over `overMs`. Lasts as long as this pool (until its config changes). A
+   * second drain of a server whose drain is still running leaves that one be.
+   */
+  drainServer(text: string, overMs: number): DrainedServer[] {
+    if (this.#closed) return [];
+    return this.servers
+      .filter((server) => serverMatches(server, text))
+      .map((server) => ({
+        pool: this.label,
+        backend: server.hostPort,
+        url: server.url.href,
+        ...this.#drainOne(server, overMs),
+      }));
+  }
+
+  #drainOne(server: UpstreamServer, overMs: number): { sessions: number; overMs: number } {
+    server.draining = true;
+    const running = this.#operatorDrains.get(server);
+    if (running !== undefined && running.pending > 0) return { sessions: running.pending, overMs };
+    running?.cancel();
+    const live = this.#sessions.get(server);
+    const sessions = [...(live ?? [])];
+    this.#log.info(
+      { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs },
+      "operator drains a backend: no new connections, its sessions closed with 1001",
+    );
+    const drain = new SessionDrain(
+      sessions,
+      0,
+      overMs,
+      (session) => live?.has(session) === true,
+      OPERATOR_DRAIN_REASON,
+    );
+    this.#operatorDrains.set(server, drain);
+    return { sessions: sessions.length, overMs };
   }
 
   /** Stops checks, ejection and drain timers; live sessions keep running (shutdown closes them). */
@@ -190,8 +240,9 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
     this.#closed = true;
     this.#checker?.close();
     for (const health of this.#healths.values()) health.close();
-    for (const drain of this.#drains.values()) drain.cancel();
+    for (const drain of [...this.#drains.values(), ...this.#operatorDrains.values()]) drain.cancel();
     this.#drains.clear();
+    this.#operatorDrains.clear();
     this.#registry.delete(this);
   }
 

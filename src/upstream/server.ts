@@ -25,6 +25,8 @@ export class UpstreamServer {
   activeConnections = 0;
   /** Maintained by health checking; every balancing policy skips servers whose flag is false. */
   healthy = true;
+  /** Set by the operator (`wsgate drain`): no new connections, whatever health says; lasts as long as this object. */
+  draining = false;
 
   constructor(spec: UpstreamServerSpec) {
     let url: URL;
@@ -49,6 +51,11 @@ export class UpstreamServer {
     this.hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     this.secure = url.protocol === "https:" || url.protocol === "wss:";
   }
+}
+
+/** Whether an operator's SERVER names this server: its "host:port" or its URL (as configured or normalised). */
+export function serverMatches(server: UpstreamServer, text: string): boolean {
+  return text === server.hostPort || text === server.url.href || text === server.url.href.replace(/\/$/, "");
 }
 
 /** Short form for logs: "host:port". */

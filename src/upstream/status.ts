@@ -2,7 +2,7 @@
 // admin view shows is what selection sees. The admin API (a later issue) serves `upstreamStatus.pools()`.
 
 /** What selection makes of a server right now. */
-export type ServerState = "unknown" | "healthy" | "unhealthy" | "ejected" | "trial";
+export type ServerState = "unknown" | "healthy" | "unhealthy" | "ejected" | "trial" | "draining";
 
 export interface ServerStatus {
   url: string;
@@ -47,8 +47,20 @@ export interface PoolStatus {
   servers: ServerStatus[];
 }
 
+/** What an operator's drain did to one server of one pool. */
+export interface DrainedServer {
+  pool: string;
+  backend: string;
+  url: string;
+  /** Live sessions that will be closed with 1001, one every overMs/sessions. */
+  sessions: number;
+  overMs: number;
+}
+
 export interface StatusSource {
   status(): PoolStatus;
+  /** Drains the pool's servers that `server` names (see serverMatches); what it did to each. */
+  drainServer?(server: string, overMs: number): DrainedServer[];
 }
 
 /** Every live pool of the process, as registered by the pools themselves (and removed when they close). */
@@ -66,6 +78,16 @@ export class UpstreamStatusRegistry {
   /** A snapshot of every pool, in the order they were built. */
   pools(): PoolStatus[] {
     return [...this.#sources].map((source) => source.status());
+  }
+
+  /** Drains the servers `server` names in every pool, or only in the pool labelled `pool`. */
+  drain(server: string, overMs: number, pool?: string): DrainedServer[] {
+    const drained: DrainedServer[] = [];
+    for (const source of this.#sources) {
+      if (pool !== undefined && source.status().pool !== pool) continue;
+      drained.push(...(source.drainServer?.(server, overMs) ?? []));
+    }
+    return drained;
   }
 
   /** One pool by its label. */

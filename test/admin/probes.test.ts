@@ -42,6 +42,7 @@ function control(settled: Promise<string | undefined>, status: StatusView): Gate
     status: () => Promise.resolve(status),
     sessions: () => Promise.resolve([]),
     closeSession: () => Promise.resolve(false),
+    drainServer: () => Promise.resolve([]),
     metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
   };
 }

@@ -8,6 +8,8 @@ export interface DrainableSession {
 
 export const DRAIN_CLOSE_CODE = 1001;
 export const DRAIN_CLOSE_REASON = "backend unhealthy";
+/** The reason when the operator drains a server (`wsgate drain`). */
+export const OPERATOR_DRAIN_REASON = "backend draining";
 
 export class SessionDrain {
   readonly #queue: DrainableSession[];
