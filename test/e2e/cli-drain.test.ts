@@ -4,8 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { admin, runCli } from "../helpers/admin.js";
+import { admin, echoConfig, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
+import { echo } from "../helpers/certs.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 
@@ -13,44 +14,6 @@ interface OpenSession {
   ws: WebSocket;
   backend: TestBackend;
   closed: Promise<{ code: number; reason: string; at: number }>;
-}
-
-function twoBackendConfig(port: number, backends: readonly TestBackend[]): string {
-  return `kind: HTTPServer
-name: edge
-port: ${port}
-address: 127.0.0.1
-rules:
-  - paths:
-      - path: /ws
-        backend: echo
----
-kind: Pipeline
-name: echo
-filters:
-  - kind: WebSocketProxy
-    name: proxy
-    pools:
-      - servers:
-${backends.map((backend) => `          - url: ws://127.0.0.1:${backend.port}`).join("\n")}
-        loadBalance:
-          policy: roundRobin
-`;
-}
-
-/** Sends one message and waits for its echo. */
-function echo(ws: WebSocket, text: string): Promise<void> {
-  return withTimeout(
-    new Promise<void>((resolve) => {
-      ws.once("message", (data) => {
-        assert.equal(String(data), text);
-        resolve();
-      });
-      ws.send(text);
-    }),
-    5000,
-    `the echo of ${text}`,
-  );
 }
 
 describe("wsgate drain", () => {
@@ -62,7 +25,13 @@ describe("wsgate drain", () => {
   before(async () => {
     backends = [await startBackend(), await startBackend()];
     port = await freePort();
-    gateway = await GatewayProcess.start(twoBackendConfig(port, backends), { admin: true });
+    gateway = await GatewayProcess.start(
+      echoConfig(
+        port,
+        backends.map((backend) => backend.port),
+      ),
+      { admin: true },
+    );
     adminServer = `127.0.0.1:${gateway.adminPort}`;
   });
 
@@ -80,7 +49,7 @@ describe("wsgate drain", () => {
       ws.on("close", (code, reason) => resolve({ code, reason: String(reason), at: Date.now() })),
     );
     await withTimeout(new Promise((resolve) => ws.once("open", resolve)), 5000, "the upgrade");
-    await echo(ws, "hello");
+    assert.equal(await echo(ws, "hello"), "hello");
     const backend = backends.find((candidate, index) => candidate.connections.length > (counts[index] ?? 0));
     assert.ok(backend !== undefined, "one backend took the session");
     return { ws, backend, closed };
@@ -116,7 +85,7 @@ describe("wsgate drain", () => {
 
     for (const session of onKept) {
       assert.equal(session.ws.readyState, WebSocket.OPEN);
-      await echo(session.ws, "still here");
+      assert.equal(await echo(session.ws, "still here"), "still here");
     }
     const fresh: OpenSession[] = [];
     for (let i = 0; i < 4; i++) fresh.push(await openSession());
@@ -201,10 +170,16 @@ describe("wsgate drain --workers 2", () => {
   it("every worker drains its copy of the pool; the answer counts the sessions of all of them", async () => {
     const backends = [await startBackend(), await startBackend()];
     const port = await freePort();
-    const gateway = await GatewayProcess.start(twoBackendConfig(port, backends), {
-      admin: true,
-      args: ["--workers", "2"],
-    });
+    const gateway = await GatewayProcess.start(
+      echoConfig(
+        port,
+        backends.map((backend) => backend.port),
+      ),
+      {
+        admin: true,
+        args: ["--workers", "2"],
+      },
+    );
     const sockets: WebSocket[] = [];
     try {
       const [drained] = backends as [TestBackend, TestBackend];
@@ -215,7 +190,7 @@ describe("wsgate drain --workers 2", () => {
         ws.on("error", () => {});
         const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
         await withTimeout(new Promise((resolve) => ws.once("open", resolve)), 5000, "the upgrade");
-        await echo(ws, "hello");
+        assert.equal(await echo(ws, "hello"), "hello");
         sockets.push(ws);
         if (drained.connections.length > before) drainedCloses.push(closed);
       }

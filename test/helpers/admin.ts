@@ -59,8 +59,12 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; ms?: 
   });
 }
 
-/** A gateway config with one server on `port` routing /ws to pipeline `echo`, whose pool is `backendPort`. */
-export function echoConfig(port: number, backendPort: number): string {
+/**
+ * A gateway config with one server on `port` routing /ws to pipeline `echo`, whose pool is `backendPort` (several: one
+ * pool of them, round robin).
+ */
+export function echoConfig(port: number, backendPort: number | readonly number[]): string {
+  const ports = typeof backendPort === "number" ? [backendPort] : backendPort;
   return `kind: HTTPServer
 name: edge
 port: ${port}
@@ -77,6 +81,6 @@ filters:
     name: proxy
     pools:
       - servers:
-          - url: ws://127.0.0.1:${backendPort}
+${ports.map((backend) => `          - url: ws://127.0.0.1:${backend}`).join("\n")}
 `;
 }
