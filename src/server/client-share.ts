@@ -1,4 +1,5 @@
 import type { EventEmitter } from "node:events";
+import { Counts } from "../util/counts.js";
 
 /**
  * `maxConnectionsPerIP` of an HTTPServer: how many places one client address holds at once. A place is a request in
@@ -6,7 +7,7 @@ import type { EventEmitter } from "node:events";
  * connections hold none, as they may carry many clients' requests behind a balancer (and `keepAliveTimeout` ends them).
  */
 export class ClientShares {
-  private readonly held = new Map<string, number>();
+  private readonly held = new Counts<string>();
 
   constructor(
     /** 0: no limit (nothing is counted). */
@@ -17,17 +18,10 @@ export class ClientShares {
   take(ip: string, holder: EventEmitter & { readonly destroyed: boolean }): boolean {
     // A holder already gone would never emit `close`: it holds nothing.
     if (this.limit <= 0 || holder.destroyed) return true;
-    const mine = this.held.get(ip) ?? 0;
-    if (mine >= this.limit) return false;
-    this.held.set(ip, mine + 1);
-    holder.once("close", () => this.giveBack(ip));
+    if (this.held.of(ip) >= this.limit) return false;
+    this.held.add(ip);
+    holder.once("close", () => this.held.remove(ip));
     return true;
-  }
-
-  private giveBack(ip: string): void {
-    const left = (this.held.get(ip) ?? 1) - 1;
-    if (left > 0) this.held.set(ip, left);
-    else this.held.delete(ip);
   }
 }
 

@@ -35,6 +35,7 @@ import { TlsTermination } from "./tls/termination.js";
 import { httpsFields } from "./tls/config.js";
 import { routeIdentities, type RouteIdentity } from "./route-identity.js";
 import { stableJson } from "../reload/stable-json.js";
+import { Counts } from "../util/counts.js";
 
 /** Node's parser errors, answered as HTTP says: 431 for oversized headers, 408 for slow ones, else 400. */
 function clientErrorStatus(code: string | undefined): number {
@@ -53,7 +54,7 @@ export class GatewayHttpServer {
   /** What routing reads; replaced as a whole when a reload changes only routing-level fields. */
   private routing: Routing;
   /** Handshakes waiting for their pipeline's answer, by route key. */
-  private readonly pendingHandshakes = new Map<string, number>();
+  private readonly pendingHandshakes = new Counts<string>();
   /** Set when the server speaks TLS (`https: true`). */
   private readonly tls: TlsTermination | undefined;
   /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
@@ -309,17 +310,15 @@ export class GatewayHttpServer {
     const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log);
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
-    const pending = this.pendingHandshakes.get(route) ?? 0;
+    const pending = this.pendingHandshakes.of(route);
     const { maxPendingPerRoute } = this.routing;
     if (pending >= maxPendingPerRoute) {
       context.reject(new RouteBusyError(maxPendingPerRoute));
       return;
     }
-    this.pendingHandshakes.set(route, pending + 1);
+    this.pendingHandshakes.add(route);
     void this.run(routed.pipeline, context).finally(() => {
-      const left = (this.pendingHandshakes.get(route) ?? 1) - 1;
-      if (left > 0) this.pendingHandshakes.set(route, left);
-      else this.pendingHandshakes.delete(route);
+      this.pendingHandshakes.remove(route);
     });
   }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { HandshakeRefusedError, tooManyRequests } from "../refusals.js";
 import { originAllowed, type OriginPattern } from "./origin-pattern.js";
+import { Counts } from "../../util/counts.js";
 
 /**
  * The `originPatterns` check against cross-site WebSocket hijacking: a request without `Origin` (not a browser) passes;
@@ -31,7 +32,7 @@ export interface ConnectionLease {
  */
 export class ConnectionLimits {
   private total = 0;
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp = new Counts<string>();
 
   constructor(
     private readonly maxConnections: number,
@@ -43,15 +44,14 @@ export class ConnectionLimits {
       return tooManyRequests("WSG_MAX_CONNECTIONS", `connection limit reached (${this.maxConnections})`, 1000);
     }
     if (this.maxPerIp > 0) {
-      const mine = this.perIp.get(ip) ?? 0;
-      if (mine >= this.maxPerIp) {
+      if (this.perIp.of(ip) >= this.maxPerIp) {
         return tooManyRequests(
           "WSG_MAX_CONNECTIONS_PER_IP",
           `connection limit per client IP reached (${this.maxPerIp})`,
           1000,
         );
       }
-      this.perIp.set(ip, mine + 1);
+      this.perIp.add(ip);
     }
     this.total++;
     return new CountedLease(this, this.maxPerIp > 0 ? ip : undefined);
@@ -60,10 +60,7 @@ export class ConnectionLimits {
   /** Gives back a place taken by `acquire`; `ip` where a per-IP count was taken. */
   giveBack(ip: string | undefined): void {
     this.total--;
-    if (ip === undefined) return;
-    const left = (this.perIp.get(ip) ?? 1) - 1;
-    if (left <= 0) this.perIp.delete(ip);
-    else this.perIp.set(ip, left);
+    if (ip !== undefined) this.perIp.remove(ip);
   }
 }
 
