@@ -1,6 +1,7 @@
 // The headers that tell a backend where a request came from. A client can write any of them, so only a trusted
 // proxy's are kept; the gateway then adds the hop it saw (the peer) to X-Forwarded-For.
 import type { IncomingMessage } from "node:http";
+import { headerKey } from "../pipeline/owned-headers.js";
 import type { PeerInfo } from "./client-ip.js";
 
 /**
@@ -8,7 +9,7 @@ import type { PeerInfo } from "./client-ip.js";
  * both to HTTP_X_FORWARDED_FOR), so that X_Forwarded_For cannot stand in for the header the gateway manages.
  */
 export function isForwardingHeader(name: string): boolean {
-  const normal = name.toLowerCase().replaceAll("_", "-");
+  const normal = headerKey(name);
   return normal === "forwarded" || normal === "x-real-ip" || normal.startsWith("x-forwarded-");
 }
 
