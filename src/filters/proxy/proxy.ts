@@ -40,8 +40,6 @@ interface PoolEntry extends FilterPool<ProxyPool> {
 interface Body {
   /** How it is framed, as Node's parser read it; the backend gets the same framing. */
   framing: BodyFraming;
-  /** The request has a body (Content-Length over 0, or chunked). */
-  present: boolean;
   /** Some attempt has started reading it: no other attempt may be made. */
   taken: boolean;
   /** clientMaxBodySize; -1 for no limit. */
@@ -134,7 +132,7 @@ export class HttpProxy implements Filter {
       context.reject(new BodyTooLargeError(limit));
       return "clientError";
     }
-    const body: Body = { framing, present: hasBody(framing), taken: false, limit };
+    const body: Body = { framing, taken: false, limit };
     const entry = this.pools.choose(context);
     const pool = entry.pool;
     // Until the first round of health checks is done, no server is known to be healthy.
@@ -242,7 +240,7 @@ export class HttpProxy implements Filter {
       res.once("close", onClientClose);
 
       const sendBody = (): void => {
-        if (!body.present) {
+        if (!hasBody(body.framing)) {
           upstream.end();
           return;
         }
