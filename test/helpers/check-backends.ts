@@ -158,12 +158,18 @@ export async function startCheckBackend(
 }
 
 /** A real pino logger whose JSON lines are collected, for asserting on log lines without a process. */
-export function collectingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
+export function collectingLogger(onLine?: (line: Record<string, unknown>) => void): {
+  log: Logger;
+  lines: Array<Record<string, unknown>>;
+} {
   const lines: Array<Record<string, unknown>> = [];
-  const log = pino(
-    { level: "debug" },
-    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-  );
+  // pino writes to a plain object's write() synchronously, so onLine sees the state the line was written in.
+  const write = (text: string): void => {
+    const line = JSON.parse(text) as Record<string, unknown>;
+    lines.push(line);
+    onLine?.(line);
+  };
+  const log = pino({ level: "debug" }, { write });
   return { log, lines };
 }
 
