@@ -1,4 +1,4 @@
-import { endpointText } from "../server/ip-address.js";
+import { endpointText } from "../util/net/ip-address.js";
 import { stringify } from "yaml";
 import type { ConfigError } from "../config/errors.js";
 import { formatConfigError } from "../config/errors.js";

@@ -3,7 +3,7 @@
 // what would stop `run`, at the field that names the file. No listener is opened, no backend is dialled.
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import { caBundleProblem, parsePair } from "../server/tls/pem.js";
+import { caBundleProblem, parsePair } from "../util/pem.js";
 import type { CrossReport } from "./cross-check.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { isRecord, mapsIn } from "./plain-data.js";

@@ -1,5 +1,5 @@
 import type { Listener } from "../gateway.js";
-import { endpointText, peerAddress } from "../server/ip-address.js";
+import { endpointText, peerAddress } from "../util/net/ip-address.js";
 import type { ListenerView } from "./control.js";
 
 /** A listener as status views show it: no IPv4-mapped prefix, and its endpoint as one writes it. */

@@ -5,11 +5,20 @@ import { clientReason, type GatewayError } from "../errors.js";
 import { accessLogs, type AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
-import { writeRawResponse } from "../server/raw-response.js";
-import type { RouteMatch } from "../server/router.js";
-import type { PeerInfo } from "../server/client-ip.js";
-import type { ClientCertHeaders } from "../server/tls/client-cert.js";
+import { writeRawResponse } from "../util/http/raw-response.js";
+import type { PeerInfo } from "../util/http/client-ip.js";
+import type { ClientCertHeaders } from "../util/http/client-cert.js";
 import { OwnedHeaders } from "./owned-headers.js";
+
+/** The route rule a request matched (server/router.ts finds it). */
+export interface RouteMatch {
+  backend: string;
+  /** Path + query to send upstream: the normalised origin-form target, rewritten (and normalised again) where set. */
+  target: string;
+  ruleIndex: number;
+  pathIndex: number;
+  clientMaxBodySize: number | undefined;
+}
 
 /** Where a request came in and how it was routed. */
 export interface RouteInfo {

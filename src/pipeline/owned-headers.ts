@@ -2,16 +2,10 @@
 // matcher, applied once by each upstream header builder (Proxy, WebSocketProxy). Names are compared as CGI, WSGI and
 // PHP backends read them (`X-Role`, `x_role` and `X_ROLE` are all HTTP_X_ROLE), so no spelling slips past.
 
-/** A header name as such backends read it: lower case, `_` taken for `-`. */
-export function headerKey(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.includes("_") ? lower.replaceAll("_", "-") : lower;
-}
+import { headerKey, headerKeys } from "../util/http/header-key.js";
 
-/** The keys of `names`, for a set made once (at config load) and owned by many requests. */
-export function headerKeys(names: Iterable<string>): ReadonlySet<string> {
-  return new Set([...names].map(headerKey));
-}
+// Kept for the code that read them here before they moved down to util/ (issue 16).
+export { headerKey, headerKeys };
 
 /** What the gateway writes on every backend request, whatever the filters do. */
 const GATEWAY_SET: ReadonlySet<string> = headerKeys([

@@ -20,13 +20,13 @@ import {
   type RouteInfo,
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
-import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "./client-ip.js";
-import { AddressSet, endpointText } from "./ip-address.js";
+import { clientAddressOf, type ClientAddress, type ClientDecision, type ClientTrust } from "../util/http/client-ip.js";
+import { AddressSet, endpointText } from "../util/net/ip-address.js";
 import { ClientShares, clientShareOf } from "./client-share.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
-import { writeRawResponse } from "./raw-response.js";
+import { writeRawResponse } from "../util/http/raw-response.js";
 import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
 import { inTurn, responseReadingBody } from "./response-order.js";

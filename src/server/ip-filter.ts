@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { HandshakeRefusedError } from "../filters/refusals.js";
-import { AddressSet } from "./ip-address.js";
+import { AddressSet } from "../util/net/ip-address.js";
 
 /** Whether `text` is an address or a CIDR range that `net.BlockList` takes. */
 function ipOrCidrProblem(text: string): string | undefined {

@@ -1,22 +1,9 @@
 // A listener's front for `proxyProtocol: true`: each connection must come from a trusted proxy and start with a
 // PROXY header, which is read and taken off before Node's HTTP (or TLS) server sees the first byte.
 import net, { type Socket } from "node:net";
-import { peerAddress, type AddressSet } from "./ip-address.js";
-import { parseProxyHeader, type ProxyHeader } from "./proxy-protocol.js";
-
-/** What the PROXY header of each accepted connection said; the raw socket is the key. */
-const proxiedPeers = new WeakMap<object, ProxyHeader>();
-
-/** A TLS socket wraps the raw one it was made from (`_parent`, as Node's tls.Server sets it). */
-function rawSocketOf(socket: object): object {
-  const parent = (socket as { _parent?: unknown })._parent;
-  return typeof parent === "object" && parent !== null ? parent : socket;
-}
-
-/** The PROXY header a connection came with, when its listener takes them; the TLS socket or the raw one. */
-export function proxiedPeerOf(socket: object): ProxyHeader | undefined {
-  return proxiedPeers.get(socket) ?? proxiedPeers.get(rawSocketOf(socket));
-}
+import { peerAddress, type AddressSet } from "../util/net/ip-address.js";
+import { parseProxyHeader } from "../util/net/proxy-protocol.js";
+import { recordProxiedPeer } from "../util/net/proxied-peer.js";
 
 export interface ProxyProtocolFrontOptions {
   /** Peers allowed to send PROXY headers; read on each connection, so a reload applies to the next one. */
@@ -77,7 +64,7 @@ export class ProxyProtocolFront {
       socket.pause();
       const rest = received.subarray(verdict.header.length);
       if (rest.length > 0) socket.unshift(rest);
-      proxiedPeers.set(socket, verdict.header);
+      recordProxiedPeer(socket, verdict.header);
       this.options.accepted(socket);
     };
     const onEnd = (): void => {

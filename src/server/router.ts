@@ -5,6 +5,10 @@ import type { HostMatcher } from "./host-pattern.js";
 import type { HeaderMatchSpec, PathRuleSpec, RouteRuleSpec } from "./route-spec.js";
 import { CONFIG_PATHS, normalizePath, parseRequestTarget, type RequestTarget } from "./request-target.js";
 import { RequestTargetError } from "../errors.js";
+import type { RouteMatch } from "../pipeline/context.js";
+
+// The match type lives with the request context, which filters may read; the router is where it is made.
+export type { RouteMatch };
 
 export interface RouteRequest {
   method: string;
@@ -13,15 +17,6 @@ export interface RouteRequest {
   /** The request-target as parseRequestTarget normalised it: what every later step reads. */
   target: RequestTarget;
   headers: IncomingHttpHeaders;
-}
-
-export interface RouteMatch {
-  backend: string;
-  /** Path + query to send upstream: the normalised origin-form target, rewritten (and normalised again) where set. */
-  target: string;
-  ruleIndex: number;
-  pathIndex: number;
-  clientMaxBodySize: number | undefined;
 }
 
 /**

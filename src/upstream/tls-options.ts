@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import tls, { type ConnectionOptions } from "node:tls";
-import { pemFromConfig } from "../server/tls/pem.js";
+import { pemFromConfig } from "../util/pem.js";
 
 /** A pool's or a server's `tls`, as configured (WebSocketProxy `pools[].tls`, `pools[].servers[].tls`). */
 export interface BackendTlsSpec {

@@ -1,7 +1,7 @@
 // The `tls` field of a backend pool and of its servers, as configured; tls-options.ts turns it into socket options.
 import { z } from "zod";
 import { docMeta } from "../config/doc-meta.js";
-import { caBundleProblem, pemFromConfig } from "../server/tls/pem.js";
+import { caBundleProblem, pemFromConfig } from "../util/pem.js";
 
 const filePathSchema = z.string().min(1);
 docMeta.add(filePathSchema, { type: "file path" });

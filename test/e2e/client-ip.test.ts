@@ -11,7 +11,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import { parseProxyHeader, proxyV2Header, type ProxyHeader } from "../../src/server/proxy-protocol.js";
+import { parseProxyHeader, proxyV2Header, type ProxyHeader } from "../../src/util/net/proxy-protocol.js";
 import { admin } from "../helpers/admin.js";
 import { TestPki, startWssBackend, type WssBackend } from "../helpers/certs.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";

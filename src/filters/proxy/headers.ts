@@ -4,8 +4,8 @@ import type { IncomingMessage } from "node:http";
 import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import type { UpstreamServer } from "../../upstream/server.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
-import type { PeerInfo } from "../../server/client-ip.js";
-import { forwardingHeaders, isForwardingHeader } from "../../server/forwarded-headers.js";
+import type { PeerInfo } from "../../util/http/client-ip.js";
+import { forwardingHeaders, isForwardingHeader } from "../../util/http/forwarded-headers.js";
 import { framingHeader, type BodyFraming } from "./framing.js";
 
 export interface ProxyHeaderInput {

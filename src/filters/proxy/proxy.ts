@@ -6,7 +6,7 @@ import { NoUpstreamError, UpstreamConnectError, UpstreamDialTimeoutError, type G
 import type { HandshakeContext, RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import { upstreamFailed } from "../../observability/traffic-events.js";
-import { withClientCertHeaders } from "../../server/tls/client-cert.js";
+import { withClientCertHeaders } from "../../util/http/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import { reasonOfCode } from "../../upstream/health/reasons.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";

@@ -2,8 +2,8 @@ import type { IncomingMessage } from "node:http";
 import { clientHeadersToForward, type OwnedHeaders } from "../../pipeline/owned-headers.js";
 import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { UpstreamServer } from "../../upstream/server.js";
-import type { PeerInfo } from "../../server/client-ip.js";
-import { forwardingHeaders, isForwardingHeader } from "../../server/forwarded-headers.js";
+import type { PeerInfo } from "../../util/http/client-ip.js";
+import { forwardingHeaders, isForwardingHeader } from "../../util/http/forwarded-headers.js";
 
 export interface UpstreamHeaderInput {
   req: IncomingMessage;

@@ -1,4 +1,4 @@
-import { endpointText } from "../../server/ip-address.js";
+import { endpointText } from "../../util/net/ip-address.js";
 import type { Socket } from "node:net";
 import {
   BadHandshakeError,
@@ -21,7 +21,7 @@ import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import type { ServerPool } from "../../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
-import { withClientCertHeaders } from "../../server/tls/client-cert.js";
+import { withClientCertHeaders } from "../../util/http/client-cert.js";
 import { openBackendHandshake, type BackendHandshakeResult } from "../../websocket/backend-handshake.js";
 import {
   checkBackendUpgrade,
@@ -41,7 +41,7 @@ import { failureReason } from "./passive-report.js";
 import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
-import { clientProxyHeader } from "../../server/client-ip.js";
+import { clientProxyHeader } from "../../util/http/client-ip.js";
 
 interface Connected {
   pool: ServerPool<WebSocketProxyPool>;

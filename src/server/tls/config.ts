@@ -4,7 +4,7 @@ import { z } from "zod";
 import { docMeta } from "../../config/doc-meta.js";
 import { markField } from "../../config/marked-fields.js";
 import { cipherListProblem } from "./cipher-policy.js";
-import { caBundleProblem, parsePair, pemFromConfig } from "./pem.js";
+import { caBundleProblem, parsePair, pemFromConfig } from "../../util/pem.js";
 
 export const CLIENT_AUTH_MODES = ["off", "request", "require"] as const;
 export type ClientAuthMode = (typeof CLIENT_AUTH_MODES)[number];

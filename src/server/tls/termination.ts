@@ -1,4 +1,4 @@
-import { endpointText } from "../ip-address.js";
+import { endpointText } from "../../util/net/ip-address.js";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -7,10 +7,10 @@ import type { Socket } from "node:net";
 import tls, { type SecureContext, type TLSSocket } from "node:tls";
 import type { Logger } from "../../observability/logger.js";
 import { DEFAULT_CIPHERS, SECURE_OPTIONS } from "./cipher-policy.js";
-import { clientCertHeaders, type ClientCertHeaders } from "./client-cert.js";
+import { clientCertHeaders, type ClientCertHeaders } from "../../util/http/client-cert.js";
 import { clientAuthOf, type ClientAuthMode, type HttpsSpec } from "./config.js";
 import { DirectoryWatch } from "./file-watch.js";
-import { caBundleProblem, parsePair, pemFromConfig, type CertificatePair } from "./pem.js";
+import { caBundleProblem, parsePair, pemFromConfig, type CertificatePair } from "../../util/pem.js";
 import { SniTable, namesOf } from "./sni.js";
 
 /** The HTTPServer fields TLS termination reads. */

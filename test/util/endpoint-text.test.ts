@@ -2,7 +2,7 @@
 // dual-stack wildcard as `*` (regression: `:::8080` and `::ffff:127.0.0.1:PORT` in `wsgate get` and sessions).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { endpointText } from "../../src/server/ip-address.js";
+import { endpointText } from "../../src/util/net/ip-address.js";
 
 const cases: Array<[string | undefined, number | undefined, string]> = [
   ["127.0.0.1", 8080, "127.0.0.1:8080"],

@@ -5,7 +5,7 @@ import {
   parseProxyHeader,
   proxyV2Header,
   type ProxyHeaderVerdict,
-} from "../../src/server/proxy-protocol.js";
+} from "../../src/util/net/proxy-protocol.js";
 
 const SIG = "0d0a0d0a000d0a515549540a";
 

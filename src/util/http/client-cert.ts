@@ -1,7 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { headerKey } from "../../pipeline/owned-headers.js";
+import { headerKey } from "./header-key.js";
 
 /**
  * Headers the gateway sets itself from the client's TLS connection. `names` (lower case) are removed from what the

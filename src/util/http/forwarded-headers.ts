@@ -1,7 +1,7 @@
 // The headers that tell a backend where a request came from. A client can write any of them, so only a trusted
 // proxy's are kept; the gateway then adds the hop it saw (the peer) to X-Forwarded-For.
 import type { IncomingMessage } from "node:http";
-import { headerKey } from "../pipeline/owned-headers.js";
+import { headerKey } from "./header-key.js";
 import type { PeerInfo } from "./client-ip.js";
 
 /**

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { clientInChain, forwardedForEntry, parseForwardedFor } from "../../src/server/client-ip.js";
-import { isForwardingHeader } from "../../src/server/forwarded-headers.js";
-import { AddressSet, canonicalIp } from "../../src/server/ip-address.js";
+import { clientInChain, forwardedForEntry, parseForwardedFor } from "../../src/util/http/client-ip.js";
+import { isForwardingHeader } from "../../src/util/http/forwarded-headers.js";
+import { AddressSet, canonicalIp } from "../../src/util/net/ip-address.js";
 
 describe("X-Forwarded-For elements", () => {
   const valid: Array<[string, string]> = [

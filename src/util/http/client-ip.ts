@@ -2,11 +2,11 @@
 // trustedIPs): X-Forwarded-For is believed only from a trusted peer, read from the right, trusted hops skipped.
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { InvalidForwardedForError } from "../errors.js";
-import type { AddressSet } from "./ip-address.js";
-import { canonicalIp, peerAddress } from "./ip-address.js";
-import { proxiedPeerOf } from "./proxy-protocol-listener.js";
-import { proxyV2Header } from "./proxy-protocol.js";
+import { InvalidForwardedForError } from "../../errors.js";
+import type { AddressSet } from "../net/ip-address.js";
+import { canonicalIp, peerAddress } from "../net/ip-address.js";
+import { proxiedPeerOf } from "../net/proxied-peer.js";
+import { proxyV2Header } from "../net/proxy-protocol.js";
 
 /** Whom a server believes about where its requests come from. */
 export interface ClientTrust {
