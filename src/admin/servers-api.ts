@@ -1,5 +1,5 @@
 // `POST /apis/v2/servers/drain`: the operator takes one upstream server out (`wsgate drain`).
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../schema/duration.js";
 import { UpstreamServerNotFoundError } from "../control/errors.js";
 import { readBody } from "./body.js";
 import { InvalidDrainRequestError } from "./errors.js";

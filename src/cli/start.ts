@@ -1,7 +1,7 @@
 // The commands that start or check a gateway (run, demo, validate, schema): loaded only when one of them runs, so
 // that help, completion and the admin client start without loading the gateway.
 import { existsSync } from "node:fs";
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../schema/duration.js";
 import { defaultStateFile } from "../control/object-sources.js";
 import { formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.js";
 import { loadConfig, type GatewayConfig } from "../config/load.js";

@@ -1,6 +1,6 @@
 // Where `wsgate run` keeps its objects: the config files (one machine, the default), or a cluster in etcd
 // (`--store etcd://...`). The flag checks, opening the store, `--seed`, and the first config of a member live here.
-import { parseDuration } from "../config/duration.js";
+import { parseDuration } from "../schema/duration.js";
 import { formatConfigError, validateObjects, type GatewayConfig } from "../config/load.js";
 import type { EtcdObjectStore } from "../control/etcd-store.js";
 import { ClusterKeys } from "../control/etcd-keys.js";

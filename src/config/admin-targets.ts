@@ -3,9 +3,9 @@
 import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress, reachesListener } from "../admin/address.js";
 import type { CrossReport } from "./cross-check.js";
 import type { LoadedObject } from "./loaded-object.js";
-import { markedPaths } from "./marked-fields.js";
+import { markedPaths } from "../schema/marked-fields.js";
 import { objectKinds } from "./object-kinds.js";
-import { valueAt } from "./plain-data.js";
+import { valueAt } from "../schema/plain-data.js";
 
 /** Where an admin listener is: as configured (`127.0.0.1:2381`), or as bound (`0.0.0.0`, port 40123). */
 export interface ListenerAddress {

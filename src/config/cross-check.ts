@@ -4,8 +4,8 @@ import type { IssueReport } from "./issues.js";
 import { END } from "./kinds/pipeline.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
 import type { LoadedObject } from "./loaded-object.js";
-import { isRecord, mapsIn } from "./plain-data.js";
-import { didYouMean } from "./suggest.js";
+import { isRecord, mapsIn } from "../schema/plain-data.js";
+import { didYouMean } from "../schema/suggest.js";
 
 /** A problem found by looking at several objects (or several parts of one) together. */
 export interface CrossReport {

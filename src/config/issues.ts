@@ -1,7 +1,7 @@
 import type { z } from "zod";
-import { isRecord, valueAt } from "./plain-data.js";
-import { knownFieldsAt } from "./schema-walk.js";
-import { didYouMean } from "./suggest.js";
+import { isRecord, valueAt } from "../schema/plain-data.js";
+import { knownFieldsAt } from "../schema/schema-walk.js";
+import { didYouMean } from "../schema/suggest.js";
 
 /** Which part of the YAML an issue points at: the value, its key, or the map that should hold the key. */
 export type Anchor = "value" | "key" | "parent";

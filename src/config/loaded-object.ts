@@ -1,12 +1,12 @@
 import type { ConfigError } from "./errors.js";
 import { formatPath } from "./errors.js";
-import { NAME_PATTERN } from "./common-fields.js";
+import { NAME_PATTERN } from "../schema/common-fields.js";
 import type { Anchor, IssueReport } from "./issues.js";
 import type { GatewaySpec } from "./kinds/gateway.js";
 import type { HTTPServerSpec } from "./kinds/http-server.js";
 import type { PipelineSpec } from "./kinds/pipeline.js";
 import type { Position } from "./locate.js";
-import { valueAt } from "./plain-data.js";
+import { valueAt } from "../schema/plain-data.js";
 
 interface LoadedBase {
   /** The name when it is a valid one. */

@@ -2,13 +2,13 @@ import { LineCounter, isScalar, parseAllDocuments } from "yaml";
 import type { Document } from "yaml";
 import type { z } from "zod";
 import type { ConfigError } from "./errors.js";
-import { NAME_PATTERN } from "./common-fields.js";
+import { NAME_PATTERN } from "../schema/common-fields.js";
 import { GENERIC_MESSAGE, describeIssues, showValue } from "./issues.js";
 import type { IssueReport } from "./issues.js";
 import { toConfigError } from "./loaded-object.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { locate } from "./locate.js";
-import { isRecord } from "./plain-data.js";
+import { isRecord } from "../schema/plain-data.js";
 import { isFilterKind } from "../filters/registry.js";
 import { isObjectKind, objectKindNames, objectKinds } from "./object-kinds.js";
 

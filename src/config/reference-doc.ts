@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { filterKinds, filterRegistry } from "../filters/registry.js";
-import { docMeta } from "./doc-meta.js";
-import type { DocMeta } from "./doc-meta.js";
-import { hasMark } from "./marked-fields.js";
+import { docMeta } from "../schema/doc-meta.js";
+import type { DocMeta } from "../schema/doc-meta.js";
+import { hasMark } from "../schema/marked-fields.js";
 import { objectKindNames, objectKinds } from "./object-kinds.js";
-import { objectSchemaOf, schemaLayers, unwrapSchema } from "./schema-walk.js";
+import { objectSchemaOf, schemaLayers, unwrapSchema } from "../schema/schema-walk.js";
 
 type Schema = z.core.$ZodType;
 

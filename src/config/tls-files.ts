@@ -6,7 +6,7 @@ import { createSecureContext } from "node:tls";
 import { caBundleProblem, parsePair } from "../util/pem.js";
 import type { CrossReport } from "./cross-check.js";
 import type { LoadedObject } from "./loaded-object.js";
-import { isRecord, mapsIn } from "./plain-data.js";
+import { isRecord, mapsIn } from "../schema/plain-data.js";
 import { readProblem } from "./sources.js";
 
 export interface TlsFileReports {

@@ -2,7 +2,7 @@
 // them, run logs them at start and on reload), never refused, so that configs copied from elsewhere keep loading.
 import type { CrossReport } from "./cross-check.js";
 import type { LoadedObject } from "./loaded-object.js";
-import { mapsIn } from "./plain-data.js";
+import { mapsIn } from "../schema/plain-data.js";
 
 /** The part of a backend URL after the host that the gateway does not use, or undefined when there is none. */
 function unusedUrlPart(text: string): string | undefined {

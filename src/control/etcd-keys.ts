@@ -1,4 +1,4 @@
-import { NAME_PATTERN } from "../config/common-fields.js";
+import { NAME_PATTERN } from "../schema/common-fields.js";
 
 /** Cluster names end up in etcd keys and logs: the same plain characters as object names. */
 export class ClusterNameError extends Error {

@@ -3,7 +3,7 @@ import type { Etcd3, Lease } from "etcd3";
 import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { Backoff, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
-import { NAME_PATTERN } from "../config/common-fields.js";
+import { NAME_PATTERN } from "../schema/common-fields.js";
 import { ClusterKeys } from "./etcd-keys.js";
 
 /** One member as `GET /apis/v2/members` and `wsgate members` show it. */

@@ -1,6 +1,6 @@
 // The `accessLog` block of an HTTPServer: where its access lines go and which fields they carry.
 import { z } from "zod";
-import { docMeta } from "../config/doc-meta.js";
+import { docMeta } from "../schema/doc-meta.js";
 
 /** Every field an access line can carry, in the order a line shows them when `fields` is not given. */
 export const ACCESS_LOG_FIELDS = [

@@ -1,9 +1,9 @@
 // The pool schema WebSocketProxy and Proxy share: servers, serverTags, loadBalance, healthCheck, passiveHealth,
 // filter (candidate pools) and tls. Each kind adds its own backend URL scheme and its own per-pool fields.
 import { z } from "zod";
-import { docMeta } from "../config/doc-meta.js";
-import { markField } from "../config/marked-fields.js";
-import { durationSchema } from "../config/duration.js";
+import { docMeta } from "../schema/doc-meta.js";
+import { markField } from "../schema/marked-fields.js";
+import { durationSchema } from "../schema/duration.js";
 import {
   evenAfterOtherErrors,
   httpMethodSchema,
@@ -11,7 +11,7 @@ import {
   regexpProblem,
   regexpSchema,
   urlPathSchema,
-} from "../config/common-fields.js";
+} from "../schema/common-fields.js";
 import { LOAD_BALANCE_POLICIES } from "./balance-types.js";
 import { REQUEST_MATCHER_POLICIES } from "./request-matcher.js";
 import { STICKY_SESSION_MODES } from "./sticky-session.js";

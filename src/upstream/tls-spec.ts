@@ -1,6 +1,6 @@
 // The `tls` field of a backend pool and of its servers, as configured; tls-options.ts turns it into socket options.
 import { z } from "zod";
-import { docMeta } from "../config/doc-meta.js";
+import { docMeta } from "../schema/doc-meta.js";
 import { caBundleProblem, pemFromConfig } from "../util/pem.js";
 
 const filePathSchema = z.string().min(1);

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { z } from "zod";
 import { objectKindNames, objectKinds } from "../../src/config/object-kinds.js";
 import { configJsonSchema, renderConfigReference } from "../../src/config/reference-doc.js";
-import { objectSchemaOf, unwrapSchema } from "../../src/config/schema-walk.js";
+import { objectSchemaOf, unwrapSchema } from "../../src/schema/schema-walk.js";
 import { filterKinds, filterRegistry } from "../../src/filters/registry.js";
 
 /** Every field name of every object schema reachable from `schema`, found independently of the renderer. */

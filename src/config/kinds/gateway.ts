@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, parseAdminAddress } from "../../admin/address.js";
-import { nameSchema } from "../common-fields.js";
-import { docMeta } from "../doc-meta.js";
-import { markField } from "../marked-fields.js";
+import { nameSchema } from "../../schema/common-fields.js";
+import { docMeta } from "../../schema/doc-meta.js";
+import { markField } from "../../schema/marked-fields.js";
 
 const adminAddressSchema = z.string().superRefine((text, ctx) => {
   try {

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { durationSchema } from "../duration.js";
-import { docMeta } from "../doc-meta.js";
+import { durationSchema } from "../../schema/duration.js";
+import { docMeta } from "../../schema/doc-meta.js";
 import {
   byteLimitSchema,
   evenAfterOtherErrors,
@@ -9,7 +9,7 @@ import {
   portSchema,
   regexpSchema,
   urlPathSchema,
-} from "../common-fields.js";
+} from "../../schema/common-fields.js";
 import { ipFilterSchema, ipOrCidrSchema } from "../../server/ip-filter.js";
 import { accessLogSchema } from "../../observability/access-log-spec.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { nameSchema } from "../common-fields.js";
+import { nameSchema } from "../../schema/common-fields.js";
 import { filterSchemas } from "../../filters/registry.js";
 
 /** The built-in flow target that ends the pipeline. */

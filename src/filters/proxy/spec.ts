@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { docMeta } from "../../config/doc-meta.js";
-import { evenAfterOtherErrors, nameSchema } from "../../config/common-fields.js";
+import { docMeta } from "../../schema/doc-meta.js";
+import { evenAfterOtherErrors, nameSchema } from "../../schema/common-fields.js";
 import {
   mainPoolIssues,
   positiveDuration,

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { durationSchema } from "../../config/duration.js";
-import { httpMethodSchema, nameSchema, regexpSchema } from "../../config/common-fields.js";
+import { durationSchema } from "../../schema/duration.js";
+import { httpMethodSchema, nameSchema, regexpSchema } from "../../schema/common-fields.js";
 
 const policySchema = z.strictObject({
   name: nameSchema.describe("Policy name, which `defaultPolicyRef` and `urls[].policyRef` refer to."),

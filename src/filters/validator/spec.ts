@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { durationSchema } from "../../config/duration.js";
-import { evenAfterOtherErrors, nameSchema, regexpSchema } from "../../config/common-fields.js";
-import { markField } from "../../config/marked-fields.js";
+import { durationSchema } from "../../schema/duration.js";
+import { evenAfterOtherErrors, nameSchema, regexpSchema } from "../../schema/common-fields.js";
+import { markField } from "../../schema/marked-fields.js";
 
 export const JWT_ALGORITHMS = [
   "HS256",

@@ -7,9 +7,9 @@ import {
   sharedPoolFields,
 } from "../../upstream/pool-spec.js";
 import { backendTlsIssues } from "../../upstream/tls-spec.js";
-import { durationSchema } from "../../config/duration.js";
-import { docMeta } from "../../config/doc-meta.js";
-import { evenAfterOtherErrors, nameSchema } from "../../config/common-fields.js";
+import { durationSchema } from "../../schema/duration.js";
+import { docMeta } from "../../schema/doc-meta.js";
+import { evenAfterOtherErrors, nameSchema } from "../../schema/common-fields.js";
 import { parseOriginPattern } from "./origin-pattern.js";
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BadHandshakeError, GatewayError, UpgradeRequiredError } from "../../errors.js";
-import { nameSchema } from "../../config/common-fields.js";
+import { nameSchema } from "../../schema/common-fields.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { checkClientUpgrade } from "../../websocket/handshake.js";

@@ -1,8 +1,8 @@
 // The TLS fields of HTTPServer: Easegress's (`https`, `certBase64`/`keyBase64`, `certs`/`keys`, `caCertBase64`)
 // and wsgate's own (`certFiles`, `caCertFile`, `clientAuth`, `clientCertHeaders`, `minVersion`, `ciphers`).
 import { z } from "zod";
-import { docMeta } from "../../config/doc-meta.js";
-import { markField } from "../../config/marked-fields.js";
+import { docMeta } from "../../schema/doc-meta.js";
+import { markField } from "../../schema/marked-fields.js";
 import { cipherListProblem } from "./cipher-policy.js";
 import { caBundleProblem, parsePair, pemFromConfig } from "../../util/pem.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { durationSchema, parseDuration } from "../../src/config/duration.js";
+import { durationSchema, parseDuration } from "../../src/schema/duration.js";
 
 describe("parseDuration", () => {
   it("reads Go-style durations into milliseconds", () => {
