@@ -1,6 +1,6 @@
 // GET /apis/v2/members and the table `wsgate members` prints. Self-contained so the admin API can route to it.
 import type { MemberInfo } from "../control/membership.js";
-import { formatAge, renderTable } from "../cli/table.js";
+import { formatAge, renderTable } from "../util/table.js";
 import { ObjectStoreError } from "../errors.js";
 
 /** What the handler needs: Membership, or anything that lists members the same way. */

@@ -2,7 +2,7 @@
 // (Host, against DNS rebinding), come from no browser page or from the listener's own origin (Origin, against
 // cross-site requests), and a write must declare a JSON or YAML body (a cross-site form cannot). No CORS is offered.
 import type { IncomingMessage } from "node:http";
-import { HOST_AUTHORITY, canonicalHost, hostsReaching, isLoopbackHost } from "./address.js";
+import { HOST_AUTHORITY, canonicalHost, hostsReaching, isLoopbackHost } from "../util/net/admin-address.js";
 import { DuplicateHostError, ForeignOriginError, MisdirectedHostError, UnsupportedMediaTypeError } from "./errors.js";
 
 /** Who the admin listener is, as requests may name it. */

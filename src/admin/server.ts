@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { GatewayControl } from "../control/control.js";
 import { ApiError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import { isLoopback } from "./address.js";
+import { isLoopback } from "../util/net/admin-address.js";
 import { checkBearer } from "./auth.js";
 import { AdminError } from "./errors.js";
 import { AdminRequestGuard, checkContentType } from "./request-guard.js";

@@ -1,5 +1,5 @@
 import type { ConfigError } from "../config/errors.js";
-import { DEFAULT_ADMIN_ADDRESS } from "../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS } from "../util/net/admin-address.js";
 
 export const DEFAULT_SERVER = `http://${DEFAULT_ADMIN_ADDRESS}`;
 

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, isLoopback, parseAdminAddress } from "../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, isLoopback, parseAdminAddress } from "../util/net/admin-address.js";
 import type { AdminServerOptions } from "../admin/server.js";
 import type { ListenerAddress, ValidationOptions } from "../config/admin-targets.js";
 import type { GatewaySpec } from "../config/kinds/gateway.js";

@@ -1,6 +1,6 @@
 // Every flag wsgate knows, once: its type, its short form, its default, what it means. Each command (commands.ts)
 // picks the ones it takes, so that parsing, `--help`, did-you-mean and shell completion all read the same table.
-import { DEFAULT_ADMIN_ADDRESS } from "../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS } from "../util/net/admin-address.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../observability/log-names.js";
 
 export interface OptionSpec {

@@ -12,7 +12,7 @@ import type { MemberInfo } from "../control/membership.js";
 import { AdminRequestError, type AdminClient } from "./admin-client.js";
 import { readFileObjects, type FileObject } from "./apply-file.js";
 import { UsageError } from "./parse.js";
-import { formatAge, formatTraffic, renderTable } from "./table.js";
+import { formatAge, formatTraffic, renderTable } from "../util/table.js";
 
 export type OutputFormat = "table" | "json" | "yaml";
 

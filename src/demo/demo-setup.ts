@@ -1,7 +1,7 @@
 // `wsgate demo`: the bundled example with its two echo backends, on the ports it names when they are free and on
 // free ports the system picks when they are taken (8080 is rarely free on a developer's machine).
 import { readFile } from "node:fs/promises";
-import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress } from "../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress } from "../util/net/admin-address.js";
 import { loadConfigText, type ConfigLoadResult } from "../config/load.js";
 import { startEchoBackend, type EchoBackend } from "./echo-backend.js";
 import { freePortPreferring } from "./ports.js";

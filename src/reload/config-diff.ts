@@ -1,4 +1,4 @@
-import { stableJson } from "./stable-json.js";
+import { canonicalJson } from "../util/canonical-json.js";
 
 /** What a new list of objects of one kind changes against the running ones, compared by their validated specs. */
 export interface SpecDiff<Spec> {
@@ -29,5 +29,5 @@ export function diffSpecs<Spec extends { name: string }>(
 
 /** The text two specs are compared by: equal data, equal text. */
 export function specText(spec: unknown): string {
-  return stableJson(spec);
+  return canonicalJson(spec);
 }

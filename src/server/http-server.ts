@@ -34,7 +34,7 @@ import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
 import { httpsFields } from "./tls/config.js";
 import { routeIdentities, type RouteIdentity } from "./route-identity.js";
-import { stableJson } from "../reload/stable-json.js";
+import { canonicalJson } from "../util/canonical-json.js";
 import { Counts } from "../util/counts.js";
 
 /** Node's parser errors, answered as HTTP says: 431 for oversized headers, 408 for slow ones, else 400. */
@@ -415,7 +415,7 @@ export function listenerOf(spec: HTTPServerSpec): string {
     proxyProtocol: spec.proxyProtocol,
   };
   for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
-  return stableJson(fields);
+  return canonicalJson(fields);
 }
 
 const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };

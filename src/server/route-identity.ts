@@ -1,5 +1,5 @@
 import type { HTTPServerPathRule, HTTPServerRule } from "../config/kinds/http-server.js";
-import { stableJson } from "../reload/stable-json.js";
+import { canonicalJson } from "../util/canonical-json.js";
 
 /** A route (one path rule of one rule of an HTTPServer) as sessions and reloads know it. */
 export interface RouteIdentity {
@@ -13,7 +13,7 @@ export interface RouteIdentity {
 }
 
 export function routeIdentity(server: string, rule: HTTPServerRule, path: HTTPServerPathRule): RouteIdentity {
-  const key = stableJson({
+  const key = canonicalJson({
     server,
     host: { host: rule.host, hostRegexp: rule.hostRegexp, hosts: rule.hosts },
     path: {

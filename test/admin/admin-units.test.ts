@@ -1,11 +1,11 @@
 // The admin API's small parts: addresses, the router, revisions, close codes, tables, and the Gateway kind.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { isLoopback, parseAdminAddress } from "../../src/admin/address.js";
+import { isLoopback, parseAdminAddress } from "../../src/util/net/admin-address.js";
 import { AdminMethodNotAllowedError, PathNotFoundError } from "../../src/admin/errors.js";
 import { Router } from "../../src/admin/router.js";
 import { adminSettings } from "../../src/cli/admin-settings.js";
-import { formatAge, renderTable } from "../../src/cli/table.js";
+import { formatAge, renderTable } from "../../src/util/table.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { operatorCloseCode } from "../../src/control/close-codes.js";
 import { InvalidCloseCodeError } from "../../src/control/errors.js";

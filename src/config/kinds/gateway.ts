@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, parseAdminAddress } from "../../admin/address.js";
+import { DEFAULT_ADMIN_ADDRESS, HOST_AUTHORITY, parseAdminAddress } from "../../util/net/admin-address.js";
 import { nameSchema } from "../../schema/common-fields.js";
 import { docMeta } from "../../schema/doc-meta.js";
 import { markField } from "../../schema/marked-fields.js";
