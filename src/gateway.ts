@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
-import type { HTTPServerSpec } from "./config/kinds/http-server.js";
-import type { PipelineSpec } from "./config/kinds/pipeline.js";
+import type { HTTPServerSpec } from "./server/spec.js";
+import type { PipelineSpec } from "./pipeline/spec.js";
 import type { GatewayConfig } from "./config/load.js";
 import { buildFilter } from "./filters/factories.js";
 import type { Logger } from "./observability/logger.js";

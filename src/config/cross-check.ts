@@ -1,8 +1,8 @@
 import { filterResults, isFilterKind } from "../filters/registry.js";
 import { adminTargetReports, type ValidationOptions } from "./admin-targets.js";
 import type { IssueReport } from "./issues.js";
-import { END } from "./kinds/pipeline.js";
-import type { HTTPServerSpec } from "./kinds/http-server.js";
+import { END } from "../pipeline/spec.js";
+import type { HTTPServerSpec } from "../server/spec.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { isRecord, mapsIn } from "../schema/plain-data.js";
 import { didYouMean } from "../schema/suggest.js";

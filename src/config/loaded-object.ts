@@ -3,8 +3,8 @@ import { formatPath } from "./errors.js";
 import { NAME_PATTERN } from "../schema/common-fields.js";
 import type { Anchor, IssueReport } from "./issues.js";
 import type { GatewaySpec } from "./kinds/gateway.js";
-import type { HTTPServerSpec } from "./kinds/http-server.js";
-import type { PipelineSpec } from "./kinds/pipeline.js";
+import type { HTTPServerSpec } from "../server/spec.js";
+import type { PipelineSpec } from "../pipeline/spec.js";
 import type { Position } from "./locate.js";
 import { valueAt } from "../schema/plain-data.js";
 

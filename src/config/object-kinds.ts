@@ -1,6 +1,6 @@
 import { gatewaySchema } from "./kinds/gateway.js";
-import { httpServerSchema } from "./kinds/http-server.js";
-import { pipelineSchema } from "./kinds/pipeline.js";
+import { httpServerSchema } from "../server/spec.js";
+import { pipelineSchema } from "../pipeline/spec.js";
 
 /** Top-level object kinds, keyed by `kind`; `label` names an object of the kind in error messages. */
 export const objectKinds = {

@@ -1,5 +1,5 @@
-import type { PipelineSpec } from "../config/kinds/pipeline.js";
-import { END } from "../config/kinds/pipeline.js";
+import type { PipelineSpec } from "./spec.js";
+import { END } from "./spec.js";
 import { BadHandshakeError, GatewayError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter } from "./filter.js";

@@ -1,8 +1,8 @@
 // Which live sessions a new config ends, and over how long: sessions whose route is gone (deleted server, pipeline or
 // path rule, or a route that now leads elsewhere) over their filter's drainWindow; sessions on a server removed from
 // a pool that says `drainRemovedServers`, over that. Everything else runs on, on the filters it started with.
-import type { HTTPServerSpec } from "../config/kinds/http-server.js";
-import type { PipelineSpec } from "../config/kinds/pipeline.js";
+import type { HTTPServerSpec } from "../server/spec.js";
+import type { PipelineSpec } from "../pipeline/spec.js";
 import type { LiveSession } from "../observability/sessions.js";
 import { routeIdentities } from "../server/route-identity.js";
 

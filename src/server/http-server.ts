@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { HTTPServerSpec } from "../config/kinds/http-server.js";
+import type { HTTPServerSpec } from "./spec.js";
 import {
   ClientShareExceededError,
   RequestTargetError,

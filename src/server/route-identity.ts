@@ -1,4 +1,4 @@
-import type { HTTPServerPathRule, HTTPServerRule } from "../config/kinds/http-server.js";
+import type { HTTPServerPathRule, HTTPServerRule } from "./spec.js";
 import { canonicalJson } from "../util/canonical-json.js";
 
 /** A route (one path rule of one rule of an HTTPServer) as sessions and reloads know it. */

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import type { HTTPServerSpec } from "../../src/config/kinds/http-server.js";
+import type { HTTPServerSpec } from "../../src/server/spec.js";
 import { loadConfigText, type GatewayConfig } from "../../src/config/load.js";
 import { Gateway } from "../../src/gateway.js";
 import { diffSpecs, specText } from "../../src/reload/config-diff.js";

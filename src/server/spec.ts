@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { durationSchema } from "../../schema/duration.js";
-import { docMeta } from "../../schema/doc-meta.js";
+import { durationSchema } from "../schema/duration.js";
+import { docMeta } from "../schema/doc-meta.js";
 import {
   byteLimitSchema,
   evenAfterOtherErrors,
@@ -9,10 +9,10 @@ import {
   portSchema,
   regexpSchema,
   urlPathSchema,
-} from "../../schema/common-fields.js";
-import { ipFilterSchema, ipOrCidrSchema } from "../../server/ip-filter.js";
-import { accessLogSchema } from "../../observability/access-log-spec.js";
-import { httpsCheckWhen, httpsFields, httpsIssues } from "../../server/tls/config.js";
+} from "../schema/common-fields.js";
+import { ipFilterSchema, ipOrCidrSchema } from "./ip-filter.js";
+import { accessLogSchema } from "../observability/access-log-spec.js";
+import { httpsCheckWhen, httpsFields, httpsIssues } from "./tls/config.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { nameSchema } from "../../schema/common-fields.js";
-import { filterSchemas } from "../../filters/registry.js";
+import { nameSchema } from "../schema/common-fields.js";
+import { filterSchemas } from "../filters/registry.js";
 
 /** The built-in flow target that ends the pipeline. */
 export const END = "END";
