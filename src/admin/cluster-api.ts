@@ -3,22 +3,9 @@
 import type { SessionView } from "../control/control.js";
 import type { MemberInfo } from "../control/membership.js";
 import { NoClusterError } from "./errors.js";
-import { membersAnswer, type MemberSource } from "./members.js";
+import type { PeerAccess } from "./cluster-access.js";
+import { membersAnswer } from "./members.js";
 import type { AdminAnswer, AdminRequest } from "./response.js";
-
-/** How this member reaches the other members' admin APIs: the same scheme and bearer token as its own. */
-export interface PeerAccess {
-  scheme: "http" | "https";
-  token?: string;
-  /** Per member; default 2 s. */
-  timeoutMs?: number;
-}
-
-/** What the cluster endpoints need: the member list, and how to call the members. */
-export interface ClusterAccess {
-  members: MemberSource;
-  peers: PeerAccess;
-}
 
 /** A session of the cluster view: which member holds it. */
 export type ClusterSessionView = SessionView & { member: string };

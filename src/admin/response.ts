@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify } from "yaml";
 import type { ListenerAddress } from "../config/admin-targets.js";
 import type { GatewayControl } from "../control/control.js";
-import type { ClusterAccess } from "./cluster-api.js";
+import type { ClusterAccess } from "./cluster-access.js";
 import type { PathParams } from "./router.js";
 
 /** What a handler gets: the request, its path parameters and query, and the gateway it drives. */

@@ -14,7 +14,8 @@ import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./re
 import { Router } from "./router.js";
 import { closeSession, listSessions } from "./sessions-api.js";
 import { drainServer } from "./servers-api.js";
-import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cluster-api.js";
+import type { ClusterAccess } from "./cluster-access.js";
+import { clusterSessionsRoute, listMembersRoute } from "./cluster-api.js";
 import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
 import { PROBE_PATHS, healthz, readyz } from "./probes.js";

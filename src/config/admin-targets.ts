@@ -1,7 +1,7 @@
 // URLs the gateway connects to (pool servers, their health checks, JWKS) must not be its own admin listener: a
 // pipeline could otherwise proxy traffic to the admin API, or a health check send it DELETE, without the token.
 import { DEFAULT_ADMIN_ADDRESS, parseAdminAddress, reachesListener } from "../util/net/admin-address.js";
-import type { CrossReport } from "./cross-check.js";
+import type { CrossReport } from "./loaded-object.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { markedPaths } from "../schema/marked-fields.js";
 import { objectKinds } from "./object-kinds.js";

@@ -3,16 +3,11 @@ import { adminTargetReports, type ValidationOptions } from "./admin-targets.js";
 import type { IssueReport } from "./issues.js";
 import { END } from "../pipeline/spec.js";
 import type { HTTPServerSpec } from "../server/spec.js";
-import type { LoadedObject } from "./loaded-object.js";
+import type { CrossReport, LoadedObject } from "./loaded-object.js";
 import { isRecord, mapsIn } from "../schema/plain-data.js";
 import { didYouMean } from "../schema/suggest.js";
 
 /** A problem found by looking at several objects (or several parts of one) together. */
-export interface CrossReport {
-  object: LoadedObject;
-  report: IssueReport;
-}
-
 /** "httpserver edge at gateway.yaml:2", for messages that point at another object. */
 function place(object: LoadedObject): string {
   const { line } = object.locate(["name"], "value");

@@ -54,3 +54,9 @@ export function toConfigError(object: LoadedObject, report: IssueReport): Config
   if (report.value !== undefined) error.value = report.value;
   return error;
 }
+
+/** A problem found in one object by looking at others too (names, references, files, addresses). */
+export interface CrossReport {
+  object: LoadedObject;
+  report: IssueReport;
+}

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { caBundleProblem, parsePair } from "../util/pem.js";
-import type { CrossReport } from "./cross-check.js";
+import type { CrossReport } from "./loaded-object.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { isRecord, mapsIn } from "../schema/plain-data.js";
 import { readProblem } from "./sources.js";

@@ -1,6 +1,6 @@
 // Configuration that loads and runs, but probably not as its author meant: reported as warnings (validate prints
 // them, run logs them at start and on reload), never refused, so that configs copied from elsewhere keep loading.
-import type { CrossReport } from "./cross-check.js";
+import type { CrossReport } from "./loaded-object.js";
 import type { LoadedObject } from "./loaded-object.js";
 import { mapsIn } from "../schema/plain-data.js";
 
