@@ -4,9 +4,10 @@ import type { ConfigObject, GatewayConfig } from "../config/load.js";
 import type { ValidationOptions } from "../config/admin-targets.js";
 import { validateObjects } from "../config/load.js";
 import { gatewaySchema, type GatewaySpec } from "../config/kinds/gateway.js";
-import type { ApplySummary, Gateway } from "../gateway.js";
+import type { ApplySummary, Listener } from "../gateway.js";
 import { gatewayMetrics } from "../observability/metrics.js";
 import type { Logger } from "../observability/logger.js";
+import type { LiveSession } from "../observability/sessions.js";
 import { upstreamStatus, type DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
@@ -14,6 +15,16 @@ import type { GatewayControl, SessionView, StatusView } from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ObjectSources } from "./object-sources.js";
+
+/**
+ * What the control needs of the running gateway: apply a config, see its sessions and listeners. An interface, so that
+ * the control (and its tests) need not know how a gateway is built.
+ */
+export interface ControlledGateway {
+  apply(config: GatewayConfig): Promise<ApplySummary>;
+  readonly sessions: { list(): readonly LiveSession[]; readonly size: number };
+  readonly listening: readonly Listener[];
+}
 
 export interface LocalControlOptions {
   /** The Gateway object the process started with: its settings only change at the next start. */
@@ -46,7 +57,7 @@ export class LocalControl implements GatewayControl {
 
   constructor(
     readonly store: ObjectStore,
-    private readonly gateway: Gateway,
+    private readonly gateway: ControlledGateway,
     private readonly log: Logger,
     private readonly options: LocalControlOptions = {},
   ) {
