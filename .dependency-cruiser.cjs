@@ -57,6 +57,20 @@ module.exports = {
       to: { path: "^src/", pathNot: [layers[0].path, "^src/websocket/"] },
     },
     {
+      name: "in-a-layer",
+      comment: "Every source module belongs to a layer (add a new folder to `layers` above), or no rule would see it",
+      severity: "error",
+      from: { path: "^src/", pathNot: layers.map((layer) => layer.path) },
+      to: {},
+    },
+    {
+      name: "to-a-layer",
+      comment: "Every imported source module belongs to a layer (add a new folder to `layers` above)",
+      severity: "error",
+      from: {},
+      to: { path: "^src/", pathNot: layers.map((layer) => layer.path) },
+    },
+    {
       name: "no-orphans",
       comment: "A source file nothing imports is dead code (entry points excepted)",
       severity: "error",
