@@ -38,7 +38,7 @@ export interface RouteInfo {
   maxBodySize?: number;
   /** Headers from the client's TLS certificate, when the HTTPServer names any (`clientCertHeaders`). */
   clientCertHeaders?: ClientCertHeaders;
-  /** The connection's peer and whether it is a trusted proxy (see client-ip.ts); absent: untrusted, the client. */
+  /** The connection's peer and whether it is a trusted proxy (see util/http/client-ip.ts); absent: untrusted, the client. */
   peer?: PeerInfo;
   /** The HTTPServer's `exposeErrors`: refusals tell the client the whole message (backend addresses, pools). */
   exposeErrors?: boolean;
