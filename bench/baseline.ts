@@ -190,7 +190,7 @@ export function baselineSection(
   return [
     heading,
     "",
-    `After: ${about.after}. Before: ${about.before}, from ${about.dir}. Both run with this checkout's configs (bench/targets/wsgate*.yaml), interleaved in every round (each pair's order alternates from round to round).`,
+    `After: ${about.after}. Before: ${about.before}. Both run with this checkout's configs (bench/targets/wsgate*.yaml), interleaved in every round (each pair's order alternates from round to round).`,
     "Each cell is after ÷ before: the median of the per-round ratios and, in brackets, their spread (min–max) over rounds. Throughput: higher is better; CPU, latency and RSS: lower is better. **worse** marks a figure worse in every one of two or more rounds.",
     "",
     rows.length === 0 ? "Nothing to compare: no scenario measured both builds." : [header, rule, ...rows].join("\n"),
