@@ -93,13 +93,19 @@ export interface BaselineComparison {
   ratio?: number;
   min?: number;
   max?: number;
-  /** Worse (or better) in every round of two or more; "mixed" otherwise; "one round" has no spread to judge. */
-  verdict: "worse in every round" | "better in every round" | "mixed" | "one round" | "not measured";
+  /**
+   * Worse (or better) in every round, judged from MIN_VERDICT_ROUNDS rounds on ("mixed" otherwise): two identical
+   * builds come out on the same side in both of two rounds half the time, in all of five one time in sixteen.
+   */
+  verdict: "worse in every round" | "better in every round" | "mixed" | "too few rounds" | "not measured";
 }
+
+/** Rounds needed before a figure is called worse or better in every round. */
+export const MIN_VERDICT_ROUNDS = 3;
 
 function verdictOf(ratios: readonly number[], better: BaselineMetric["better"]): BaselineComparison["verdict"] {
   if (ratios.length === 0) return "not measured";
-  if (ratios.length === 1) return "one round";
+  if (ratios.length < MIN_VERDICT_ROUNDS) return "too few rounds";
   const worse = (r: number): boolean => (better === "higher" ? r < 1 : r > 1);
   const improved = (r: number): boolean => (better === "higher" ? r > 1 : r < 1);
   if (ratios.every(worse)) return "worse in every round";
@@ -157,7 +163,7 @@ export function compareWithBaseline(
   return comparisons;
 }
 
-/** "0.97× (0.94–1.01)", "1.02×" for one round, "—" when not measured; "!" marks worse in every round. */
+/** "0.97× (0.94–1.01)", "1.02×" for one round, "—" when not measured, " **worse**" when worse in every round. */
 export function ratioCell(comparison: BaselineComparison | undefined): string {
   if (comparison?.ratio === undefined) return "—";
   const spread = comparison.perRound.length > 1 ? ` (${comparison.min?.toFixed(2)}–${comparison.max?.toFixed(2)})` : "";
@@ -191,12 +197,12 @@ export function baselineSection(
     heading,
     "",
     `After: ${about.after}. Before: ${about.before}. Both run with this checkout's configs (bench/targets/wsgate*.yaml), interleaved in every round (each pair's order alternates from round to round).`,
-    "Each cell is after ÷ before: the median of the per-round ratios and, in brackets, their spread (min–max) over rounds. Throughput: higher is better; CPU, latency and RSS: lower is better. **worse** marks a figure worse in every one of two or more rounds.",
+    `Each cell is after ÷ before: the median of the per-round ratios and, in brackets, their spread (min–max) over rounds. Throughput: higher is better; CPU, latency and RSS: lower is better. **worse** marks a figure worse in every round (${MIN_VERDICT_ROUNDS} rounds or more).`,
     "",
     rows.length === 0 ? "Nothing to compare: no scenario measured both builds." : [header, rule, ...rows].join("\n"),
     "",
-    rounds < 2
-      ? "One round: no spread, and no verdict beyond the noise; run more rounds (`--rounds 5`) before concluding anything."
+    rounds < MIN_VERDICT_ROUNDS
+      ? `${rounds === 1 ? "One round: no spread" : `${rounds} rounds`}, and no verdict beyond the noise; run five rounds (the default) before concluding anything.`
       : worse.length === 0
         ? `No figure is worse in every round (${rounds} rounds).`
         : `Worse in every round (${rounds} rounds): ${worse.map((c) => `${c.scenario} ${c.after} ${c.metric} ${c.ratio?.toFixed(2)}× (${c.min?.toFixed(2)}–${c.max?.toFixed(2)})`).join("; ")}.`,
