@@ -89,12 +89,17 @@ filters:
   );
 }
 
-/** "beta": plain HTTP through a Proxy, no Validator; `extra` adds a route (a reload). */
-function betaConfig(port: number, backend: string, log: string, extra = ""): GatewayConfig {
+/** "beta": plain HTTP under `/web` through a Proxy, no Validator; `extra` adds a route (a reload). */
+function betaConfig(
+  port: number,
+  backend: string,
+  log: string,
+  { server = "beta", prefix = "/web", extra = "" } = {},
+): GatewayConfig {
   return config(
     `
 kind: HTTPServer
-name: beta
+name: ${server}
 port: ${port}
 address: 127.0.0.1
 accessLog:
@@ -102,7 +107,7 @@ accessLog:
   fields: [event, server, path, status]
 rules:
   - paths:
-      - pathPrefix: /web
+      - pathPrefix: ${prefix}
         backend: beta-web${extra}
 ---
 kind: Pipeline
@@ -114,7 +119,7 @@ filters:
       - servers:
           - url: ${backend.replace("ws://", "http://")}
 `,
-    "beta.yaml",
+    `${server}.yaml`,
   );
 }
 
@@ -263,10 +268,57 @@ describe("two Gateways in one process", () => {
   });
 
   it("a reload of one leaves the other's series alone", async () => {
-    await beta.apply(betaConfig(betaPort, backend.url, betaLog, "\n      - path: /more\n        backend: beta-web"));
+    const extra = "\n      - path: /more\n        backend: beta-web";
+    await beta.apply(betaConfig(betaPort, backend.url, betaLog, { extra }));
     assert.deepEqual(await labelValues(alpha, "server"), ["alpha"]);
     assert.deepEqual(await labelValues(alpha, "pool"), ["alpha-guarded/proxy/pools[0]", "alpha-ws/proxy/pools[0]"]);
     const { body } = await alpha.telemetry.metrics.exposition();
     assert.match(body, /^wsgate_websocket_closes_total\{server="alpha",side="client",code="1000"\} 1$/m);
+  });
+});
+
+describe("two Gateways in one process, each with an HTTPServer of the same name", () => {
+  let backend: TestBackend;
+  const gateways: Gateway[] = [];
+  let dir: string;
+
+  before(async () => {
+    backend = await startBackend();
+    dir = mkdtempSync(join(tmpdir(), "wsgate-same-name-"));
+  });
+
+  after(async () => {
+    for (const gateway of gateways) await gateway.stop(1000);
+    await backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("writes each one's lines to its own access log (a registry shared by server name sent both to the last)", async () => {
+    const started: Array<{ gateway: Gateway; port: number; file: string; prefix: string }> = [];
+    for (const name of ["one", "two"]) {
+      const port = await freePort();
+      const file = join(dir, `${name}.log`);
+      const prefix = `/${name}`;
+      const text = betaConfig(port, backend.url, file, { server: "edge", prefix });
+      const gateway = await Gateway.start(text, createLogger("silent"));
+      gateways.push(gateway);
+      started.push({ gateway, port, file, prefix });
+    }
+    for (const { port, prefix } of started) assert.equal(await get(port, `${prefix}/page`), 200);
+    for (const { gateway, file, prefix } of started) {
+      const lines = await waitUntil(
+        () => {
+          gateway.telemetry.accessLogs.flush();
+          const read = readLines(file);
+          return read.length > 0 ? read : undefined;
+        },
+        5000,
+        `a line in ${file}`,
+      );
+      assert.deepEqual(
+        lines.map((line) => [line.server, line.path]),
+        [["edge", `${prefix}/page`]],
+      );
+    }
   });
 });
