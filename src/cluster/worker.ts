@@ -2,7 +2,13 @@ import { listenerView } from "../control/listener-view.js";
 import cluster from "node:cluster";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
-import { Gateway, createGatewayTelemetry, type ApplySummary, type GatewayOptions, type GatewayTelemetry } from "../gateway.js";
+import {
+  Gateway,
+  createGatewayTelemetry,
+  type ApplySummary,
+  type GatewayOptions,
+  type GatewayTelemetry,
+} from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
 import {
   isPrimaryMessage,
@@ -125,7 +131,10 @@ class GatewayWorker {
         return { kind: "closeSession", closed: session !== undefined };
       }
       case "drainServer":
-        return { kind: "drainServer", drained: this.telemetry.upstreamStatus.drain(request.server, request.overMs, request.pool) };
+        return {
+          kind: "drainServer",
+          drained: this.telemetry.upstreamStatus.drain(request.server, request.overMs, request.pool),
+        };
       case "status": {
         const status: StatusView = {
           listeners: this.listeners(),

@@ -39,7 +39,11 @@ export type ClosedBy = "client" | "backend" | "gateway";
 export interface PoolStatusReader {
   pools(): Iterable<{
     readonly pool: string;
-    readonly servers: ReadonlyArray<{ readonly backend: string; readonly eligible: boolean; readonly activeConnections: number }>;
+    readonly servers: ReadonlyArray<{
+      readonly backend: string;
+      readonly eligible: boolean;
+      readonly activeConnections: number;
+    }>;
   }>;
 }
 

@@ -268,13 +268,25 @@ export class GatewayHttpServer {
     const clientIp = client.ip;
     // Made when something logs, as for upgrades.
     const log = (): Logger =>
-      this.log.child({ server: this.name, method: req.method, path: redactedPath(req.url ?? "", this.telemetry.secrets), clientIp });
+      this.log.child({
+        server: this.name,
+        method: req.method,
+        path: redactedPath(req.url ?? "", this.telemetry.secrets),
+        clientIp,
+      });
     const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, res);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       if (refused instanceof ClientShareExceededError) res.shouldKeepAlive = false;
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log, this.telemetry);
+      const context = createRequestContext(
+        req,
+        res,
+        this.routeInfo(NO_MATCH, req.socket, client),
+        clientIp,
+        log,
+        this.telemetry,
+      );
       context.reject(refused ?? new RouteNotFoundError());
       return;
     }
@@ -299,17 +311,28 @@ export class GatewayHttpServer {
     const { client, refusal } = this.clientOf(req);
     const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
-    const log = (): Logger => this.log.child({ server: this.name, path: redactedPath(req.url ?? "", this.telemetry.secrets), clientIp });
+    const log = (): Logger =>
+      this.log.child({ server: this.name, path: redactedPath(req.url ?? "", this.telemetry.secrets), clientIp });
     const tcp = socket as Socket;
     const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, tcp);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       const route = this.routeInfo(NO_MATCH, tcp, client);
-      createUpgradeContext(req, tcp, head, route, clientIp, log, this.telemetry).reject(refused ?? new RouteNotFoundError());
+      createUpgradeContext(req, tcp, head, route, clientIp, log, this.telemetry).reject(
+        refused ?? new RouteNotFoundError(),
+      );
       return;
     }
-    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log, this.telemetry);
+    const context = createUpgradeContext(
+      req,
+      tcp,
+      head,
+      this.routeInfo(routed.match, tcp, client),
+      clientIp,
+      log,
+      this.telemetry,
+    );
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
     const pending = this.pendingHandshakes.of(route);

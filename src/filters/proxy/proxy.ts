@@ -107,7 +107,13 @@ export class HttpProxy implements Filter {
     const keepAlive = spec.maxIdleConnsPerHost > 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log, upstreamStatus: deps.upstreamStatus },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => ({
         ...base,
         http: new http.Agent({ ...agentOptions, keepAlive }),

@@ -86,7 +86,13 @@ export class WebSocketProxy implements Filter {
     this.pipelineInstance = deps.pipelineInstance ?? 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log, upstreamStatus: deps.upstreamStatus },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => base,
     );
   }
