@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FrameFailureKind } from "./frame-error.js";
-import { FrameOutbox, endOnce } from "./frame-outbox.js";
+import { endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
