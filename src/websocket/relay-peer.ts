@@ -1,10 +1,15 @@
 import { FrameOutbox } from "./frame-outbox.js";
 import type { FrameStream } from "./frame-stream.js";
 import type { RateGate } from "./rate-gate.js";
-import type { SideState } from "./relay-snapshot.js";
 import type { RelayStream } from "./relay-stream.js";
 
 export type PeerRole = "client" | "backend";
+
+/**
+ * Where one side of the session is: `open` while frames flow; `closing` once a close frame went to it or came from
+ * it, its connection ended or failed, or it broke a rule and its close waits; `closed` once its connection closed.
+ */
+export type SideState = "open" | "closing" | "closed";
 
 /** One side of a relay: its connection, the outbox of what goes to it, the stream of frames read from it. */
 export class RelayPeer {

@@ -5,13 +5,13 @@ import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
-import { Fail, type FailHow, RelayPeer as Peer, type PeerRole } from "./relay-peer.js";
-import type { RelaySideSnapshot, RelaySnapshot, SideState } from "./relay-snapshot.js";
+import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
+import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
 import type { RelayStream } from "./relay-stream.js";
 import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-reader.js";
 
-export type { PeerRole } from "./relay-peer.js";
-export type { RelaySideSnapshot, RelaySnapshot, SideState } from "./relay-snapshot.js";
+export type { PeerRole, SideState } from "./relay-peer.js";
+export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
 export type { RelayStream } from "./relay-stream.js";
 
 /** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
@@ -91,7 +91,10 @@ const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
   backend: { code: CloseCode.InternalError, reason: "backend connection lost" },
 };
 
-/** The session as a whole: `open`, then `closing` from the first side that leaves open, then `finished`. */
+/**
+ * The session as a whole: `open`, then `closing` from the first side that leaves open, then `finished`; or
+ * `detached` when it let go of its connections to be taken up elsewhere.
+ */
 export type RelayPhase = "open" | "closing" | "finished" | "detached";
 
 /**
@@ -681,24 +684,4 @@ export class WebSocketRelay implements FrameStreamHandler {
       fromBackend,
     });
   }
-}
-
-/** Nothing of a frame held from the peer, nothing half written to it, no frame of the gateway's own waiting. */
-function atFrameBoundary(peer: Peer): boolean {
-  return peer.stream.atFrameBoundary && !peer.outbox.midFrame && !peer.outbox.hasQueued;
-}
-
-function sideSnapshot(peer: Peer): RelaySideSnapshot {
-  return {
-    state: peer.state,
-    stream: peer.stream.snapshot(),
-    awaitingPongSince: peer.awaitingPongSince,
-    rate: peer.rate?.snapshot() ?? null,
-  };
-}
-
-function restoreSide(peer: Peer, side: RelaySideSnapshot): void {
-  peer.stream.restore(side.stream);
-  peer.awaitingPongSince = side.awaitingPongSince;
-  if (side.rate !== null) peer.rate?.restore(side.rate);
 }
