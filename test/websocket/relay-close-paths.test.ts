@@ -7,7 +7,7 @@ import { FrameFailure } from "../../src/websocket/frame-error.js";
 import { Opcode } from "../../src/websocket/protocol.js";
 import { RateGate } from "../../src/websocket/rate-gate.js";
 import type { RelayOptions, RelayOutcome } from "../../src/websocket/relay.js";
-import { withTimeout } from "../helpers/net.js";
+import { waitUntil, withTimeout } from "../helpers/net.js";
 import { closePayload } from "../fuzz/wire.js";
 import { memorySession, sleep, type MemorySession, type TestPeer } from "./memory-peers.js";
 
@@ -17,6 +17,11 @@ async function answerClose(peer: TestPeer, role: "client" | "backend"): Promise<
   const close = peer.frames().find((f) => f.opcode === Opcode.Close);
   peer.send(peer.frame(Opcode.Close, close?.payload ?? Buffer.alloc(0)));
   if (role === "backend") peer.finish();
+}
+
+/** Waits until the relay has read `bytes` from one side. */
+function read(relay: MemorySession["relay"], from: "fromClient" | "fromBackend", bytes: number): Promise<true> {
+  return waitUntil(() => (relay.totals()[from].bytes >= bytes ? true : undefined), 2000, `${bytes} bytes read`);
 }
 
 interface Row {
@@ -153,10 +158,9 @@ const abrupt: Row[] = [
   },
   {
     name: "the client resets mid-frame: the backend, holding half a frame, is cut",
-    act: async ({ client, backend }) => {
+    act: async ({ relay, client, backend }) => {
       client.send(client.frame(Opcode.Binary, Buffer.alloc(1000)).subarray(0, 300));
-      await backend.waitFor(() => (backend.frames().length === 0 && backend.isClosed === false ? true : undefined), "");
-      await sleep(20);
+      await read(relay, "fromClient", 300);
       client.reset();
       await backend.waitClosed();
     },
@@ -165,9 +169,9 @@ const abrupt: Row[] = [
   },
   {
     name: "the backend resets mid-frame: the client, holding half a frame, is cut",
-    act: async ({ client, backend }) => {
+    act: async ({ relay, client, backend }) => {
       backend.send(backend.frame(Opcode.Binary, Buffer.alloc(1000)).subarray(0, 300));
-      await sleep(20);
+      await read(relay, "fromBackend", 300);
       backend.reset();
       await client.waitClosed();
     },
@@ -301,11 +305,10 @@ const protocol: Row[] = [
   ),
   {
     name: "client protocol error while the backend is mid-frame to it: the frame ends, then the 1002",
-    act: async ({ client, backend }) => {
+    act: async ({ relay, client, backend }) => {
       const big = backend.frame(Opcode.Binary, Buffer.alloc(5000, 7));
       backend.send(big.subarray(0, 1000));
-      await client.waitFor(() => (client.frames().length === 0 ? true : undefined), "nothing whole yet");
-      await sleep(20);
+      await read(relay, "fromBackend", 1000);
       client.send(client.frame(0x3, "?"));
       await backend.closeFrame();
       backend.send(big.subarray(1000));

@@ -7,7 +7,7 @@ import { Opcode } from "../../src/websocket/protocol.js";
 import { RateGate } from "../../src/websocket/rate-gate.js";
 import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../../src/websocket/relay.js";
 import type { RelaySnapshot } from "../../src/websocket/relay-snapshot.js";
-import { withTimeout } from "../helpers/net.js";
+import { waitUntil, withTimeout } from "../helpers/net.js";
 import { QUIET, memorySession, sleep, type MemorySession } from "./memory-peers.js";
 
 /** Takes the session up again on the same connections, from a JSON copy of `snapshot`. */
@@ -62,8 +62,7 @@ describe("relay snapshot", () => {
   it("is null inside a frame, and once the session is closing", async () => {
     const s = memorySession();
     s.client.send(s.client.frame(Opcode.Binary, Buffer.alloc(100)).subarray(0, 30));
-    await s.backend.waitFor(() => (s.backend.frames().length === 0 ? true : undefined), "");
-    await sleep(20);
+    await waitUntil(() => (s.relay.totals().fromClient.bytes === 30 ? true : undefined), 2000, "30 bytes read");
     assert.equal(s.relay.snapshot(), null, "half a frame from the client");
     s.client.send(s.client.frame(Opcode.Binary, Buffer.alloc(100)).subarray(30));
     await delivered(s, 1, 0);
@@ -115,15 +114,16 @@ describe("relay snapshot", () => {
     const snapshot = s.relay.snapshot();
     assert.ok(snapshot !== null);
     const next = handOver(s, snapshot, { clientRate: gate() });
-    // Four of five used: two more in one go are over (a fresh gate would let them through).
-    s.client.send(Buffer.concat(["e", "f"].map((m) => s.client.frame(Opcode.Text, m))));
+    // Four of five used: four more in one go are over (a fresh gate would let them through; the level refills at
+    // one message per 200 ms, so this holds unless the hand-over took 600 ms).
+    s.client.send(Buffer.concat(["e", "f", "g", "h"].map((m) => s.client.frame(Opcode.Text, m))));
     const close = await s.backend.closeFrame();
     assert.deepEqual(close, { code: 1001, reason: "client: message rate exceeded" });
     s.backend.close(1001);
     s.backend.finish();
     const outcome = await withTimeout(next.ended, 2000, "the end");
     assert.equal(outcome.closeCode, 1008);
-    assert.equal(outcome.fromClient.messages, 6);
+    assert.equal(outcome.fromClient.messages, 8);
   });
 
   it("detach lets go without closing: no close frame, no end, connections still open", async () => {
