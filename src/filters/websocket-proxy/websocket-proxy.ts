@@ -33,6 +33,7 @@ import type { ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { RateGate } from "../../websocket/rate-gate.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
+import { tuneSocketForRelay } from "../../websocket/relay-socket.js";
 import { FilterPools } from "../pools.js";
 import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
@@ -348,6 +349,8 @@ export class WebSocketProxy implements Filter {
     sessions.add(session);
     serverPool.sessionOpened(server, session);
     const trace = upgradeAccepted(context, session);
+    tuneSocketForRelay(context.socket);
+    tuneSocketForRelay(backend);
     relay.start(context.head, backendHead);
   }
 
