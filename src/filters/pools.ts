@@ -1,5 +1,5 @@
 import type { Logger } from "../observability/logger.js";
-import type { HandshakeContext } from "../pipeline/context.js";
+import type { RequestContext } from "../pipeline/context.js";
 import { ServerPool, type PoolSpec } from "../upstream/pool.js";
 import type { UpstreamStatusRegistry } from "../upstream/status.js";
 import type { MatchRequest } from "../upstream/request-matcher.js";
@@ -61,7 +61,7 @@ export class FilterPools<Spec extends PoolSpec, Entry extends FilterPool<Spec> =
   }
 
   /** The first candidate pool whose filter matches the request, else the main pool. */
-  choose(context: HandshakeContext): Entry {
+  choose(context: RequestContext): Entry {
     if (this.candidates.length === 0) return this.main;
     const request: MatchRequest = {
       method: context.req.method ?? "GET",

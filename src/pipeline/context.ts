@@ -13,7 +13,8 @@ import { OwnedHeaders } from "./owned-headers.js";
 
 /** The route rule a request matched (server/router.ts finds it). */
 export interface RouteMatch {
-  backend: string;
+  /** The pipeline the matched path sends to (the path's `backend` field, as Easegress names it). */
+  pipeline: string;
   /** Path + query to send upstream: the normalised origin-form target, rewritten (and normalised again) where set. */
   target: string;
   ruleIndex: number;
@@ -95,12 +96,13 @@ export interface UpgradeContext extends ContextBase {
 }
 
 /** A plain HTTP request. */
-export interface RequestContext extends ContextBase {
+export interface PlainRequestContext extends ContextBase {
   readonly kind: "request";
   readonly res: ServerResponse;
 }
 
-export type HandshakeContext = UpgradeContext | RequestContext;
+/** What every filter sees of a request, a WebSocket upgrade or a plain one (`kind` tells them apart). */
+export type RequestContext = UpgradeContext | PlainRequestContext;
 
 /** Connections told `Connection: close`: a request pipelined behind the refusal must not be served. */
 const closingSockets = new WeakSet<object>();
@@ -201,7 +203,7 @@ export function createUpgradeContext(
 }
 
 /** A plain request's context: answers go through the ServerResponse. */
-class PlainRequestContext extends RequestContextBase implements RequestContext {
+class ServerResponseContext extends RequestContextBase implements PlainRequestContext {
   readonly kind = "request";
   /** The gateway's own refusal, if it gave one, for the access line. */
   #rejection: GatewayError | undefined;
@@ -251,13 +253,13 @@ class PlainRequestContext extends RequestContextBase implements RequestContext {
   }
 }
 
-export function createRequestContext(
+export function createPlainRequestContext(
   req: IncomingMessage,
   res: ServerResponse,
   route: RouteInfo,
   clientIp: string,
   logSource: LoggerSource,
   telemetry: Telemetry,
-): RequestContext {
-  return new PlainRequestContext(req, res, route, clientIp, logSource, telemetry);
+): PlainRequestContext {
+  return new ServerResponseContext(req, res, route, clientIp, logSource, telemetry);
 }

@@ -2,7 +2,7 @@ import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { UpstreamStatusRegistry } from "../upstream/status.js";
-import type { HandshakeContext } from "./context.js";
+import type { RequestContext } from "./context.js";
 
 /** What a filter kind gets when an instance is built (once per config load). */
 export interface FilterDeps {
@@ -36,7 +36,7 @@ export interface Filter {
    * request it runs, so that the client's copies never pass, whether or not the filter runs or sets a value.
    */
   readonly upstreamHeaderNames?: readonly string[];
-  handle(context: HandshakeContext): string | Promise<string>;
+  handle(context: RequestContext): string | Promise<string>;
   /** Releases timers and other resources when the config that built it is replaced. */
   close(): void;
 }

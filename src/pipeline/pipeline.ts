@@ -1,7 +1,7 @@
 import type { PipelineSpec } from "./spec.js";
 import { END } from "./spec.js";
 import { BadHandshakeError, GatewayError } from "../errors.js";
-import type { HandshakeContext } from "./context.js";
+import type { RequestContext } from "./context.js";
 import type { Filter } from "./filter.js";
 import { headerKeys } from "./owned-headers.js";
 
@@ -31,7 +31,7 @@ interface Step {
 export class Pipeline {
   private readonly steps: Step[];
   /** Kinds of traffic some filter of the flow serves on its own (a Proxy: requests; a WebSocketProxy: upgrades). */
-  private readonly served: ReadonlySet<HandshakeContext["kind"]>;
+  private readonly served: ReadonlySet<RequestContext["kind"]>;
   /** Every header some filter of the pipeline may set for the backend (see `Filter.upstreamHeaderNames`). */
   private readonly ownedHeaders: ReadonlySet<string>;
 
@@ -56,11 +56,11 @@ export class Pipeline {
   }
 
   /** A filter for the other kind of traffic is skipped when the flow has one for this kind (Proxy + WebSocketProxy). */
-  private skips(filter: Filter, context: HandshakeContext): boolean {
+  private skips(filter: Filter, context: RequestContext): boolean {
     return filter.traffic !== undefined && filter.traffic !== context.kind && this.served.has(context.kind);
   }
 
-  async handle(context: HandshakeContext): Promise<void> {
+  async handle(context: RequestContext): Promise<void> {
     context.ownedHeaders.ownAll(this.ownedHeaders);
     if (context.kind === "upgrade" && !isWebSocketUpgrade(context.req.headers.upgrade)) {
       // Only WebSocket is served: h2c and other upgrades never reach a filter or a backend.

@@ -14,9 +14,9 @@ import type { Logger } from "../observability/logger.js";
 import { redactedPath } from "../observability/redact.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import {
-  createRequestContext,
+  createPlainRequestContext,
   createUpgradeContext,
-  type HandshakeContext,
+  type RequestContext,
   type RouteInfo,
 } from "../pipeline/context.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
@@ -198,7 +198,7 @@ export class GatewayHttpServer {
     if (target.form !== "asterisk") req.url = target.path + target.search;
     const match = this.routing.router.match({ method, host, target, headers: req.headers });
     if (match instanceof RequestTargetError) return match;
-    const pipeline = match === undefined ? undefined : this.pipelines.get(match.backend);
+    const pipeline = match === undefined ? undefined : this.pipelines.get(match.pipeline);
     return match === undefined || pipeline === undefined ? new RouteNotFoundError() : { match, pipeline };
   }
 
@@ -206,7 +206,7 @@ export class GatewayHttpServer {
     const identity = this.routing.routes[match.ruleIndex]?.[match.pathIndex];
     const route: RouteInfo = {
       server: this.name,
-      pipeline: match.backend,
+      pipeline: match.pipeline,
       target: match.target,
       match,
       routeKey: identity?.key ?? "",
@@ -279,7 +279,7 @@ export class GatewayHttpServer {
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       if (refused instanceof ClientShareExceededError) res.shouldKeepAlive = false;
-      const context = createRequestContext(
+      const context = createPlainRequestContext(
         req,
         res,
         this.routeInfo(NO_MATCH, req.socket, client),
@@ -291,7 +291,7 @@ export class GatewayHttpServer {
       return;
     }
     const route = this.routeInfo(routed.match, req.socket, client);
-    this.run(routed.pipeline, createRequestContext(req, res, route, clientIp, log, this.telemetry));
+    this.run(routed.pipeline, createPlainRequestContext(req, res, route, clientIp, log, this.telemetry));
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -347,7 +347,7 @@ export class GatewayHttpServer {
     });
   }
 
-  private run(pipeline: Pipeline, context: HandshakeContext): Promise<void> {
+  private run(pipeline: Pipeline, context: RequestContext): Promise<void> {
     return pipeline.handle(context).catch((error: unknown) => {
       context.log.error({ err: error }, "pipeline failed");
       if (context.kind === "upgrade") context.socket.destroy();
@@ -443,7 +443,7 @@ export function listenerOf(spec: HTTPServerSpec): string {
   return canonicalJson(fields);
 }
 
-const NO_MATCH: RouteMatch = { backend: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
+const NO_MATCH: RouteMatch = { pipeline: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
 
 /** A request pipelined behind the connection's last answer: Node closes the connection; nothing is sent for it. */
 function dropPipelined(): void {}

@@ -54,7 +54,7 @@ export class Router {
         const upstreamTarget = rewrittenTarget(candidate, how, target);
         if (typeof upstreamTarget !== "string") return upstreamTarget;
         return {
-          backend: candidate.backend,
+          pipeline: candidate.pipeline,
           target: upstreamTarget,
           ruleIndex: rule.ruleIndex,
           pathIndex: candidate.pathIndex,
@@ -85,7 +85,8 @@ interface CompiledPath {
   queries: readonly ValueCondition[];
   matchAllQueries: boolean;
   clientMaxBodySize: number | undefined;
-  backend: string;
+  /** The pipeline the path sends to (its `backend` field, as Easegress names it). */
+  pipeline: string;
 }
 
 interface ValueCondition {
@@ -130,7 +131,7 @@ function compilePath(spec: PathRuleSpec, pathIndex: number, where: string): Comp
     ),
     matchAllQueries: spec.matchAllQuery,
     clientMaxBodySize: spec.clientMaxBodySize,
-    backend: spec.backend,
+    pipeline: spec.backend,
   };
 }
 

@@ -99,7 +99,7 @@ describe("RateLimiter across a reload (inherit)", () => {
   before(async () => {
     server = http.createServer();
     server.on("upgrade", (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-      const match = { backend: "p", target: req.url ?? "/", ruleIndex: 0, pathIndex: 0, clientMaxBodySize: undefined };
+      const match = { pipeline: "p", target: req.url ?? "/", ruleIndex: 0, pathIndex: 0, clientMaxBodySize: undefined };
       const route = {
         server: "s",
         pipeline: "p",

@@ -31,7 +31,7 @@ function matched(router: Router, req: RouteRequest): RouteMatch | undefined {
 }
 
 function backendFor(rules: RouteRuleSpec[], req: RouteRequest): string | undefined {
-  return matched(new Router(rules), req)?.backend;
+  return matched(new Router(rules), req)?.pipeline;
 }
 
 function hostRouter(rule: Omit<RouteRuleSpec, "paths">): Router {
@@ -39,7 +39,7 @@ function hostRouter(rule: Omit<RouteRuleSpec, "paths">): Router {
 }
 
 function routedHost(router: Router, host: string | undefined): string | undefined {
-  return matched(router, request("/", { host }))?.backend;
+  return matched(router, request("/", { host }))?.pipeline;
 }
 
 describe("Router host conditions", () => {
@@ -154,15 +154,15 @@ describe("Router order", () => {
       { paths: [path({ pathPrefix: "/", backend: "later" })] },
     ]);
     assert.deepEqual(matched(router, request("/api/x", { host: "a.test" })), {
-      backend: "api",
+      pipeline: "api",
       target: "/api/x",
       ruleIndex: 1,
       pathIndex: 0,
       clientMaxBodySize: undefined,
     } satisfies RouteMatch);
     assert.equal(matched(router, request("/web"))?.pathIndex, 1);
-    assert.equal(matched(router, request("/web"))?.backend, "root");
-    assert.equal(matched(router, request("/", { host: "other.test" }))?.backend, "other");
+    assert.equal(matched(router, request("/web"))?.pipeline, "root");
+    assert.equal(matched(router, request("/", { host: "other.test" }))?.pipeline, "other");
   });
 
   it("continues to later rules when the host matches but no path does", () => {
@@ -200,32 +200,33 @@ describe("Router path conditions", () => {
   const router = new Router(rules);
 
   it("matches path exactly, without the query", () => {
-    assert.equal(matched(router, request("/exact"))?.backend, "exact");
-    assert.equal(matched(router, request("/exact?x=1"))?.backend, "exact");
-    assert.equal(matched(router, request("/exact/"))?.backend, undefined);
-    assert.equal(matched(router, request("/exactly"))?.backend, undefined);
+    assert.equal(matched(router, request("/exact"))?.pipeline, "exact");
+    assert.equal(matched(router, request("/exact?x=1"))?.pipeline, "exact");
+    assert.equal(matched(router, request("/exact/"))?.pipeline, undefined);
+    assert.equal(matched(router, request("/exactly"))?.pipeline, undefined);
   });
 
   it("matches pathPrefix with starts-with", () => {
-    assert.equal(matched(router, request("/prefix/"))?.backend, "prefix");
-    assert.equal(matched(router, request("/prefix/a/b?q"))?.backend, "prefix");
-    assert.equal(matched(router, request("/prefix"))?.backend, undefined);
+    assert.equal(matched(router, request("/prefix/"))?.pipeline, "prefix");
+    assert.equal(matched(router, request("/prefix/a/b?q"))?.pipeline, "prefix");
+    assert.equal(matched(router, request("/prefix"))?.pipeline, undefined);
   });
 
   it("tests pathRegexp against the path only", () => {
-    assert.equal(matched(router, request("/users/42"))?.backend, "regexp");
-    assert.equal(matched(router, request("/users/42?page=2"))?.backend, "regexp");
-    assert.equal(matched(router, request("/users/abc"))?.backend, undefined);
+    assert.equal(matched(router, request("/users/42"))?.pipeline, "regexp");
+    assert.equal(matched(router, request("/users/42?page=2"))?.pipeline, "regexp");
+    assert.equal(matched(router, request("/users/abc"))?.pipeline, undefined);
   });
 
   it("matches every path when no path condition is given", () => {
     const any = new Router([{ paths: [path({ backend: "any" })] }]);
-    for (const url of ["/", "/a/b/c", "/?x", "//double"]) assert.equal(matched(any, request(url))?.backend, "any", url);
+    for (const url of ["/", "/a/b/c", "/?x", "//double"])
+      assert.equal(matched(any, request(url))?.pipeline, "any", url);
   });
 
   it("treats empty path strings as not set", () => {
     const any = new Router([{ host: "", paths: [path({ path: "", pathPrefix: "", pathRegexp: "", backend: "any" })] }]);
-    assert.equal(matched(any, request("/whatever"))?.backend, "any");
+    assert.equal(matched(any, request("/whatever"))?.pipeline, "any");
   });
 
   it("compares paths with unreserved escapes decoded and others kept", () => {
@@ -241,23 +242,23 @@ describe("Router path conditions", () => {
       },
     ]);
     const slashes = { policy: { ...STRICT_PATHS, allowEncodedSlash: true } };
-    assert.equal(matched(decoded, request("/%61%70%69"))?.backend, "api");
-    assert.equal(matched(decoded, request("/a%2fb", slashes))?.backend, "encoded-slash");
-    assert.equal(matched(decoded, request("/a/b"))?.backend, "other");
-    assert.equal(matched(decoded, request("/caf%c3%a9"))?.backend, "unicode");
-    assert.equal(matched(decoded, request("/a%20b"))?.backend, "space");
-    assert.equal(matched(decoded, request("/a b"))?.backend, "space");
+    assert.equal(matched(decoded, request("/%61%70%69"))?.pipeline, "api");
+    assert.equal(matched(decoded, request("/a%2fb", slashes))?.pipeline, "encoded-slash");
+    assert.equal(matched(decoded, request("/a/b"))?.pipeline, "other");
+    assert.equal(matched(decoded, request("/caf%c3%a9"))?.pipeline, "unicode");
+    assert.equal(matched(decoded, request("/a%20b"))?.pipeline, "space");
+    assert.equal(matched(decoded, request("/a b"))?.pipeline, "space");
   });
 
   it("requires the method to be listed, case-insensitively in the config", () => {
     const methods = new Router([
       { paths: [path({ methods: ["get", "POST"], backend: "rw" }), path({ backend: "rest" })] },
     ]);
-    assert.equal(matched(methods, request("/", { method: "GET" }))?.backend, "rw");
-    assert.equal(matched(methods, request("/", { method: "POST" }))?.backend, "rw");
-    assert.equal(matched(methods, request("/", { method: "DELETE" }))?.backend, "rest");
+    assert.equal(matched(methods, request("/", { method: "GET" }))?.pipeline, "rw");
+    assert.equal(matched(methods, request("/", { method: "POST" }))?.pipeline, "rw");
+    assert.equal(matched(methods, request("/", { method: "DELETE" }))?.pipeline, "rest");
     const empty = new Router([{ paths: [path({ methods: [], backend: "all" })] }]);
-    assert.equal(matched(empty, request("/", { method: "PATCH" }))?.backend, "all");
+    assert.equal(matched(empty, request("/", { method: "PATCH" }))?.pipeline, "all");
   });
 });
 
@@ -282,7 +283,7 @@ describe("Router header and query conditions", () => {
   it("with matchAllHeader=false, needs any one entry to match", () => {
     const router = headerRules(false);
     const backend = (headers: IncomingHttpHeaders): string | undefined =>
-      matched(router, request("/", { headers }))?.backend;
+      matched(router, request("/", { headers }))?.pipeline;
     assert.equal(backend({ "x-env": "prod" }), "hit");
     assert.equal(backend({ "x-version": "v3" }), "hit");
     assert.equal(backend({ "x-env": "dev", "x-version": "v2" }), "hit");
@@ -293,7 +294,7 @@ describe("Router header and query conditions", () => {
   it("with matchAllHeader=true, needs every entry to match", () => {
     const router = headerRules(true);
     const backend = (headers: IncomingHttpHeaders): string | undefined =>
-      matched(router, request("/", { headers }))?.backend;
+      matched(router, request("/", { headers }))?.pipeline;
     assert.equal(backend({ "x-env": "staging", "x-version": "v2" }), "hit");
     assert.equal(backend({ "x-env": "prod" }), "miss");
     assert.equal(backend({ "x-env": "dev", "x-version": "v2" }), "miss");
@@ -307,7 +308,7 @@ describe("Router header and query conditions", () => {
         ],
       },
     ]);
-    assert.equal(matched(router, request("/", { headers: { "x-a": "ab" } }))?.backend, "hit");
+    assert.equal(matched(router, request("/", { headers: { "x-a": "ab" } }))?.pipeline, "hit");
     assert.equal(matched(router, request("/", { headers: { "x-a": "ac" } })), undefined);
     assert.equal(matched(router, request("/", { headers: { "x-a": "xb" } })), undefined);
   });
@@ -317,8 +318,8 @@ describe("Router header and query conditions", () => {
       { paths: [path({ headers: [{ key: "x-a", values: ["first"] }], backend: "first" })] },
       { paths: [path({ headers: [{ key: "x-missing", values: [""] }], backend: "empty" })] },
     ]);
-    assert.equal(matched(router, request("/", { headers: { "x-a": ["first", "second"] } }))?.backend, "first");
-    assert.equal(matched(router, request("/", { headers: { "x-a": ["second", "first"] } }))?.backend, "empty");
+    assert.equal(matched(router, request("/", { headers: { "x-a": ["first", "second"] } }))?.pipeline, "first");
+    assert.equal(matched(router, request("/", { headers: { "x-a": ["second", "first"] } }))?.pipeline, "empty");
     assert.equal(matched(router, request("/", { headers: { "x-missing": "set" } })), undefined);
   });
 
@@ -337,7 +338,7 @@ describe("Router header and query conditions", () => {
         ],
       },
     ]);
-    const backend = (url: string): string | undefined => matched(any, request(url))?.backend;
+    const backend = (url: string): string | undefined => matched(any, request(url))?.pipeline;
     assert.equal(backend("/?v=1"), "hit");
     assert.equal(backend("/?q=a+b"), "hit");
     assert.equal(backend("/?q=a%20b&v=2"), "hit");
@@ -359,7 +360,7 @@ describe("Router header and query conditions", () => {
         ],
       },
     ]);
-    assert.equal(matched(all, request("/?q=abc&v=1"))?.backend, "hit");
+    assert.equal(matched(all, request("/?q=abc&v=1"))?.pipeline, "hit");
     assert.equal(matched(all, request("/?v=1")), undefined);
     assert.equal(matched(all, request("/?q=abc")), undefined);
   });
@@ -434,7 +435,7 @@ describe("Router request targets", () => {
   it("routes absolute-form by its path and sends origin-form upstream", () => {
     assert.deepEqual(
       [
-        matched(router, request("http://example.com/api/x?y=1"))?.backend,
+        matched(router, request("http://example.com/api/x?y=1"))?.pipeline,
         matched(router, request("http://example.com/api/x?y=1"))?.target,
       ],
       ["api", "/x?y=1"],

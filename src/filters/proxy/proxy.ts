@@ -3,7 +3,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import { Transform, type TransformCallback } from "node:stream";
 import { NoUpstreamError, UpstreamConnectError, UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
-import type { HandshakeContext, RequestContext } from "../../pipeline/context.js";
+import type { RequestContext, PlainRequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import { upstreamFailed } from "../../observability/traffic-events.js";
 import { withClientCertHeaders } from "../../util/http/client-cert.js";
@@ -122,7 +122,7 @@ export class HttpProxy implements Filter {
     );
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: RequestContext): Promise<string> {
     if (context.kind === "upgrade") {
       context.reject(new UpgradeNotServedError());
       return "clientError";
@@ -194,7 +194,12 @@ export class HttpProxy implements Filter {
   }
 
   /** One try of the request on one server; settles once the answer's head is relayed or the try failed. */
-  private exchange(context: RequestContext, entry: PoolEntry, server: UpstreamServer, body: Body): Promise<Attempt> {
+  private exchange(
+    context: PlainRequestContext,
+    entry: PoolEntry,
+    server: UpstreamServer,
+    body: Body,
+  ): Promise<Attempt> {
     const { req, res } = context;
     const label = describeServer(server);
     context.notes.backend = label;
@@ -307,7 +312,7 @@ export class HttpProxy implements Filter {
   }
 
   /** Streams the backend's answer to the client; either side leaving ends the other. */
-  private relayAnswer(context: RequestContext, upstream: http.ClientRequest, answer: IncomingMessage): void {
+  private relayAnswer(context: PlainRequestContext, upstream: http.ClientRequest, answer: IncomingMessage): void {
     const { res } = context;
     const status = answer.statusCode ?? 502;
     const headers = proxyResponseHeaders(answer);

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { HandshakeContext } from "../../pipeline/context.js";
+import type { RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { pathOf } from "../websocket-proxy/passive-report.js";
 import { tooManyRequests } from "../refusals.js";
@@ -80,7 +80,7 @@ export class RateLimiter implements Filter {
     this.sweeper.unref();
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: RequestContext): Promise<string> {
     const policyName = this.policyFor(context);
     const buckets = policyName === undefined ? undefined : this.policies.get(policyName);
     if (buckets === undefined) return "";
@@ -101,7 +101,7 @@ export class RateLimiter implements Filter {
     return "";
   }
 
-  private policyFor(context: HandshakeContext): string | undefined {
+  private policyFor(context: RequestContext): string | undefined {
     const method = context.req.method ?? "GET";
     const path = pathOf(context.route.target || (context.req.url ?? "/"));
     for (const rule of this.rules) {
@@ -110,7 +110,7 @@ export class RateLimiter implements Filter {
     return this.spec.defaultPolicyRef;
   }
 
-  private keyOf(context: HandshakeContext): string {
+  private keyOf(context: RequestContext): string {
     const { server, match } = context.route;
     const route = `${server}#${match.ruleIndex}.${match.pathIndex}`;
     if (this.spec.keyBy === "ip") return `${route}|${context.clientIp}`;

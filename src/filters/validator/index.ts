@@ -1,6 +1,6 @@
 import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
 import type { SecretQueryParams } from "../../observability/redact.js";
-import type { HandshakeContext } from "../../pipeline/context.js";
+import type { RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
@@ -58,14 +58,14 @@ export class Validator implements Filter {
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: RequestContext): Promise<string> {
     const refusal = this.checkHeaders(context) ?? (await this.checkJwt(context)) ?? (await this.checkBasic(context));
     if (refusal === undefined) return "";
     context.reject(refusal);
     return "invalid";
   }
 
-  private checkHeaders(context: HandshakeContext): HandshakeRefusedError | undefined {
+  private checkHeaders(context: RequestContext): HandshakeRefusedError | undefined {
     for (const rule of this.headerRules) {
       const raw = context.req.headers[rule.name];
       const value = Array.isArray(raw) ? raw.join(", ") : raw;
@@ -85,7 +85,7 @@ export class Validator implements Filter {
     return undefined;
   }
 
-  private async checkJwt(context: HandshakeContext): Promise<GatewayError | undefined> {
+  private async checkJwt(context: RequestContext): Promise<GatewayError | undefined> {
     if (this.jwt === undefined || this.spec.jwt === undefined) return undefined;
     const outcome = await this.jwt.verify(context.req);
     if (!outcome.ok && outcome.duplicate !== undefined) return new DuplicateTokenError(outcome.duplicate);
@@ -116,7 +116,7 @@ export class Validator implements Filter {
     return undefined;
   }
 
-  private async checkBasic(context: HandshakeContext): Promise<GatewayError | undefined> {
+  private async checkBasic(context: RequestContext): Promise<GatewayError | undefined> {
     if (this.users === undefined || this.spec.basicAuth === undefined) return undefined;
     const credentials = basicCredentials(context.req.headers.authorization);
     let ok: boolean;

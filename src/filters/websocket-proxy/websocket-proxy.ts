@@ -16,7 +16,7 @@ import {
   upgradeRefusedByBackend,
   upstreamFailed,
 } from "../../observability/traffic-events.js";
-import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
+import type { RequestContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import type { ServerPool } from "../../upstream/pool.js";
@@ -98,7 +98,7 @@ export class WebSocketProxy implements Filter {
     );
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: RequestContext): Promise<string> {
     if (context.kind === "request") {
       // Upgrade without "Connection: upgrade" arrives as a plain request: malformed, not merely plain HTTP.
       context.reject(

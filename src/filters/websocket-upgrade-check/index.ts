@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { BadHandshakeError, GatewayError, UpgradeRequiredError } from "../../errors.js";
 import { nameSchema } from "../../schema/common-fields.js";
-import type { HandshakeContext } from "../../pipeline/context.js";
+import type { RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { checkClientUpgrade } from "../../websocket/handshake.js";
 
@@ -23,7 +23,7 @@ export class WebSocketUpgradeCheck implements Filter {
   readonly kind = "WebSocketUpgradeCheck";
   constructor(readonly name: string) {}
 
-  handle(context: HandshakeContext): string {
+  handle(context: RequestContext): string {
     const problem = problemOf(context);
     if (problem === undefined) return "";
     context.reject(problem);
@@ -33,7 +33,7 @@ export class WebSocketUpgradeCheck implements Filter {
   close(): void {}
 }
 
-function problemOf(context: HandshakeContext): GatewayError | undefined {
+function problemOf(context: RequestContext): GatewayError | undefined {
   if (context.kind === "request") {
     // An Upgrade header without "Connection: upgrade" arrives as a plain request: malformed, not plain HTTP.
     return context.req.headers.upgrade !== undefined
