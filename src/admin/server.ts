@@ -18,6 +18,8 @@ import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cl
 import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
 import { PROBE_PATHS, healthz, readyz } from "./probes.js";
+import { Dashboard } from "./dashboard/dashboard.js";
+import type { ConfigChangeRing } from "./dashboard/config-changes.js";
 
 export interface AdminServerOptions {
   host: string;
@@ -27,6 +29,8 @@ export interface AdminServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** More names `Host` may give (`adminAllowedHosts`, `--admin-host`): `NAME` or `NAME:PORT`. */
   allowedHosts?: readonly string[];
+  /** The last config changes, for the dashboard (see recordConfigChanges). */
+  configChanges?: ConfigChangeRing;
 }
 
 /** The admin listener refuses to start: a setting that would expose it, or a file it cannot read. */
@@ -76,6 +80,7 @@ export class AdminServer {
   /** Set once listening: the names this listener answers to depend on where it bound. */
   private guard: AdminRequestGuard | undefined;
   private view: AdminListenerView;
+  private readonly dashboard: Dashboard;
 
   /** `members`: the cluster this gateway is a member of (`--store etcd://...`); without it the cluster views 404. */
   constructor(
@@ -100,6 +105,7 @@ export class AdminServer {
           `(127.0.0.1, ::1), or set --admin-token / WSGATE_ADMIN_TOKEN`,
       );
     }
+    this.dashboard = new Dashboard(control, options.configChanges, members);
     this.view = {
       tokenConfigured: options.token !== undefined,
       addresses: [{ host: options.host, port: options.port }],
@@ -141,6 +147,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.dashboard.stop();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -155,8 +162,11 @@ export class AdminServer {
       const guard = this.guard;
       if (guard === undefined) throw new Error("the admin API is not listening yet");
       guard.checkOrigin(request, guard.checkHost(request));
+      // The dashboard's page asks for the token itself; its stream is behind the token.
+      if (this.dashboard.servePage(request, response, url)) return;
       // Probes need no token (a kubelet has none); they still name this listener, and tell nothing internal.
       if (!PROBE_PATHS.has(url.pathname)) checkBearer(request, this.options.token);
+      if (this.dashboard.serveStream(request, response, url)) return;
       const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
       checkContentType(request);
       const answer = await handler({

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { MemberSource } from "../admin/members.js";
 import { AdminServer, type AdminServerOptions } from "../admin/server.js";
+import { withConfigChanges } from "../admin/dashboard/config-changes.js";
 import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
 import type { EtcdObjectStore } from "../control/etcd-store.js";
@@ -156,7 +157,7 @@ export function stopOnSignals(log: Logger, stop: (signal: string) => Promise<voi
 
 /** One process: the gateway, its store and control, the admin API; runs until SIGTERM or SIGINT. */
 export async function serveInProcess(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
-  const { log, drainMs, admin, backends = [], cluster } = options;
+  const { log, drainMs, admin, backends = [], cluster } = withConfigChanges(options);
   const closeBackends = (): Promise<unknown> => Promise.all(backends.map((backend) => backend.close()));
   let gateway: Gateway;
   try {
@@ -226,7 +227,7 @@ export async function serveCluster(
   config: GatewayConfig,
   options: ServeOptions & { workers: number },
 ): Promise<Serving> {
-  const { log, drainMs, admin } = options;
+  const { log, drainMs, admin } = withConfigChanges(options);
   const member = options.cluster;
   let adminAddress: AddressInfo | undefined;
   let cluster;
