@@ -39,6 +39,7 @@ class RateChart {
         this.plot = undefined;
       }
     }
+    this.showNow(samples[samples.length - 1]);
     const data: UPlot.AlignedData = [
       samples.map((sample) => sample.t / 1000),
       ...this.keys.map((key) => samples.map((sample) => this.pick(sample)[key] ?? 0)),
@@ -48,6 +49,19 @@ class RateChart {
       return;
     }
     this.plot.setData(data);
+  }
+
+  /** The latest second's figures beside the title: readable without hovering, and by a screen reader. */
+  private showNow(sample: RateSample | undefined): void {
+    let now = this.figure.querySelector<HTMLElement>(".now");
+    if (now === null) {
+      now = document.createElement("span");
+      now.className = "now";
+      this.figure.querySelector("figcaption")?.append(now);
+    }
+    const values = sample === undefined ? {} : this.pick(sample);
+    const text = this.keys.map((key) => `${key} ${values[key] ?? 0}`).join(" · ");
+    now.textContent = text === "" ? "" : ` now: ${text}`;
   }
 
   resize(): void {
