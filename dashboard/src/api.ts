@@ -20,12 +20,7 @@ export function authHeaders(token = storedToken()): Record<string, string> {
 }
 
 /** One admin call; throws NeedsTokenError on 401 and an Error with the API's message on any other failure. */
-export async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  token = storedToken(),
-): Promise<unknown> {
+export async function call(method: string, path: string, body?: unknown, token = storedToken()): Promise<unknown> {
   const response = await fetch(path, {
     method,
     headers: {

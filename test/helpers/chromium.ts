@@ -28,8 +28,7 @@ const LAUNCH_TIMEOUT_MS = 30_000;
  */
 export function chromiumMissing(): string | undefined {
   const works =
-    existsSync(CHROMIUM) &&
-    spawnSync(CHROMIUM, ["--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+    existsSync(CHROMIUM) && spawnSync(CHROMIUM, ["--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
   if (works) return undefined;
   if (process.env.CI !== undefined && process.env.CI !== "") return undefined;
   return `'${CHROMIUM}' is not installed (apt-get install chromium, or set WSGATE_TEST_CHROMIUM); skipping browser tests`;

@@ -87,7 +87,12 @@ export class DashboardAssets {
     this.write(request, response, asset, headers);
   }
 
-  private write(request: IncomingMessage, response: ServerResponse, asset: Asset, headers: Record<string, string>): void {
+  private write(
+    request: IncomingMessage,
+    response: ServerResponse,
+    asset: Asset,
+    headers: Record<string, string>,
+  ): void {
     response.writeHead(200, {
       ...COMMON_HEADERS,
       ...headers,

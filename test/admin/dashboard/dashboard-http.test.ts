@@ -58,7 +58,10 @@ describe("dashboard over HTTP", () => {
   before(async () => {
     backend = await startBackend();
     port = await freePort();
-    gateway = await GatewayProcess.start(echoConfig(port, backend.port), { admin: true, args: ["--admin-token", TOKEN] });
+    gateway = await GatewayProcess.start(echoConfig(port, backend.port), {
+      admin: true,
+      args: ["--admin-token", TOKEN],
+    });
   });
 
   after(async () => {

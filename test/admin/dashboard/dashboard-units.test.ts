@@ -56,10 +56,12 @@ describe("config change ring", () => {
     log.info({ event: "config_applied", trigger: "SIGHUP", started: ["a"] }, "config applied");
     log.info({ event: "listening" }, "listening");
     // A child of the recording logger records too: the reloader and the control log through children.
-    log.child({ component: "reload" }).error(
-      { event: "config_rejected", trigger: "watch", errors: ["gateway.yaml:3 edge.port: expected a number"] },
-      "config rejected",
-    );
+    log
+      .child({ component: "reload" })
+      .error(
+        { event: "config_rejected", trigger: "watch", errors: ["gateway.yaml:3 edge.port: expected a number"] },
+        "config rejected",
+      );
     log.error({ event: "config_apply_failed", error: "port 80 in use" }, "config could not be applied");
     const changes = ring.list();
     assert.equal(changes.length, 2);
