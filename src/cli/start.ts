@@ -312,7 +312,8 @@ export async function demo(args: ParsedArgs): Promise<void> {
       `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
       (adminUrl === ""
         ? ""
-        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n`) +
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n` +
+          `Dashboard: ${adminUrl}/dashboard\n`) +
       `Press Ctrl+C to stop.\n\n`,
   );
 }

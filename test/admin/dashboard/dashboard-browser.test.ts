@@ -133,6 +133,7 @@ describe("dashboard in Chromium", { skip }, () => {
     );
     assert.ok(rate > 10);
     assert.equal(await page.locator("#chart-messages canvas").count(), 1, "uPlot drew the chart");
+    await page.evaluate("window.scrollTo(0, 0)");
     await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
   });
 
@@ -183,11 +184,13 @@ describe("dashboard in Chromium", { skip }, () => {
 
   it("fits a phone-sized screen and broke no rule of its Content-Security-Policy", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
+    await page.evaluate("window.scrollTo(0, 0)");
     await page.waitForTimeout(1500);
     const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"));
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
     await page.screenshot({ path: join(SHOTS, "dashboard-phone.png"), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
+    await page.evaluate("window.scrollTo(0, 0)");
     await page.waitForTimeout(1500);
     if (process.env.WSGATE_UPDATE_SCREENSHOT === "1") {
       mkdirSync(join(README_SHOT, ".."), { recursive: true });
