@@ -1,6 +1,7 @@
 import { formatConfigError } from "../config/errors.js";
 import { AdminClient, AdminRequestError, DEFAULT_SERVER } from "./admin-client.js";
 import { FileObjectsError } from "./apply-file.js";
+import type { ParsedArgs } from "./parse.js";
 import { serverUrl } from "./server-url.js";
 import {
   UsageError,
@@ -21,6 +22,22 @@ type AdminVerb = (typeof VERBS)[number];
 
 export function isAdminVerb(command: string): command is AdminVerb {
   return (VERBS as readonly string[]).includes(command);
+}
+
+/** The flags the admin verbs read. */
+export function verbOptions(args: ParsedArgs): VerbOptions {
+  return {
+    server: args.string("server"),
+    token: args.string("token"),
+    output: args.string("output"),
+    filename: args.string("filename"),
+    cluster: args.flag("cluster"),
+    "all-members": args.flag("all-members"),
+    code: args.string("code"),
+    reason: args.string("reason"),
+    over: args.string("over"),
+    pool: args.string("pool"),
+  };
 }
 
 export interface VerbOptions {
