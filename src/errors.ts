@@ -67,7 +67,7 @@ export const TRAFFIC_ERRORS = {
   WSG_ROUTE_NOT_FOUND: byClient(404, "route_not_found"),
   WSG_METHOD_NOT_ALLOWED: byClient(405, "method_not_allowed"),
   WSG_UPGRADE_REQUIRED: byClient(426, "upgrade_required"),
-  WSG_BAD_HANDSHAKE: byClient(400, "bad_handshake"),
+  WSG_BAD_HANDSHAKE: byClient(400, "bad_client_handshake"),
   WSG_UNSUPPORTED_VERSION: byClient(426, "unsupported_version"),
   WSG_TARGET_MALFORMED: byClient(400, "target_malformed"),
   WSG_TARGET_CONTROL: byClient(400, "target_control"),
