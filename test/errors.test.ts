@@ -160,6 +160,20 @@ describe("error tables (src/errors.ts)", () => {
     assert.deepEqual(unknown, []);
   });
 
+  it("refuses a handshake with its code's status wherever a filter builds the refusal", () => {
+    const refusals: string[] = [];
+    const refusal = /new HandshakeRefusedError\(\s*(\d+),\s*"(WSG_\w+)"|tooManyRequests\(\s*"(WSG_\w+)"/g;
+    for (const { path, text } of SOURCES) {
+      for (const match of text.matchAll(refusal)) {
+        const status = match[1] === undefined ? 429 : Number(match[1]);
+        const code = match[2] ?? match[3] ?? "";
+        refusals.push(code);
+        assert.equal(status, trafficRow(code)?.status, `${path}: ${code}`);
+      }
+    }
+    assert.ok(refusals.length >= 8, `only ${refusals.length} refusals found: the pattern no longer reads them`);
+  });
+
   it("declares each code for one class only", () => {
     const declared = new Map<string, string[]>();
     const declaration =
