@@ -14,8 +14,11 @@ import {
   TRAFFIC_ERRORS,
   trafficRow,
   UpstreamConnectError,
+  exitCodeOf,
   type TrafficRow,
 } from "../src/errors.js";
+import { ConfigLoadError } from "../src/config/errors.js";
+import { UsageError } from "../src/cli/parse.js";
 
 const SRC = fileURLToPath(new URL("../../src/", import.meta.url));
 
@@ -222,5 +225,20 @@ describe("error tables (src/errors.ts)", () => {
     assert.equal(new UpstreamConnectError("b:1", "ECONNREFUSED").logReason, "connection_refused");
     assert.equal(new UpstreamConnectError("b:1", "connection refused").logReason, "connection_refused");
     assert.equal(new UpstreamConnectError("b:1", "EWHATEVER").logReason, "connect_failed");
+  });
+
+  it("ends a failed start with its row's exit code and its own lines", () => {
+    const placed = { file: "a.yaml", line: 3, column: 1, path: "kind", message: "unknown kind" };
+    const one = new ConfigLoadError([placed]);
+    assert.equal(exitCodeOf(one), 1);
+    assert.equal(one.report(), "a.yaml:3 kind: unknown kind\n");
+    const two = new ConfigLoadError([placed, { ...placed, line: 4 }]);
+    assert.equal(
+      two.report(),
+      "a.yaml:3 kind: unknown kind\na.yaml:4 kind: unknown kind\nwsgate: 2 configuration errors\n",
+    );
+    assert.equal(exitCodeOf(new UsageError("--config is required")), 2);
+    assert.equal(new UsageError("--config is required").report(), "wsgate: --config is required\n");
+    assert.equal(exitCodeOf(new Error("a bug")), 1);
   });
 });
