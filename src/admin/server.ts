@@ -3,11 +3,10 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { GatewayControl } from "../control/control.js";
-import { ApiError } from "../errors.js";
+import { API_ERRORS, ApiError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { isLoopback } from "./address.js";
 import { checkBearer } from "./auth.js";
-import { AdminError } from "./errors.js";
 import { AdminRequestGuard, checkContentType } from "./request-guard.js";
 import { ObjectsApi } from "./objects-api.js";
 import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./response.js";
@@ -59,17 +58,17 @@ function routes(): Router<AdminHandler> {
 
 /** The error answer: `{error, code, errors}`; errors are config errors placed at file, line and column. */
 function errorAnswer(error: unknown): { status: number; body: object; headers?: Record<string, string> } {
-  if (error instanceof AdminError) {
+  if (error instanceof ApiError) {
     return {
       status: error.status,
       body: { error: error.message, code: error.code, errors: error.errors },
       headers: { ...error.headers },
     };
   }
-  if (error instanceof ApiError) {
-    return { status: error.status, body: { error: error.message, code: error.code, errors: [] } };
-  }
-  return { status: 500, body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] } };
+  return {
+    status: API_ERRORS.WSG_INTERNAL.status,
+    body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] },
+  };
 }
 
 /** The admin API's own listener: never a traffic port, loopback unless a token guards it, HTTPS when asked. */

@@ -20,6 +20,7 @@ import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import type { ValidationOptions } from "../config/admin-targets.js";
 import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
+import { startupError } from "../errors.js";
 
 export interface ServeOptions {
   log: Logger;
@@ -56,7 +57,7 @@ export interface Serving {
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
-export class StartError extends Error {}
+export class StartError extends startupError("WSG_START_FAILED") {}
 
 /**
  * Reloads of `wsgate run`: SIGHUP, and with `--watch` any change of the files, load the files and hand them to
