@@ -486,6 +486,9 @@ export const API_ERRORS = {
   WSG_INVALID_REVISION: { status: 400 },
   WSG_INVALID_DRAIN: { status: 400 },
   WSG_NO_CLUSTER: { status: 404 },
+  // The dashboard (admin/dashboard/).
+  WSG_TOO_MANY_STREAMS: { status: 503 },
+  WSG_DASHBOARD_NOT_BUILT: { status: 503 },
   // The objects it sends.
   WSG_INVALID_OBJECT: { status: 400 },
   WSG_NOT_ONE_OBJECT: { status: 400 },
