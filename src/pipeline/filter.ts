@@ -1,3 +1,4 @@
+import type { GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
 import type { HandshakeContext } from "./context.js";
@@ -13,8 +14,22 @@ export interface FilterDeps {
 }
 
 /**
- * One step of a pipeline. `handle` returns a result: "" to go on, or a name the pipeline's `jumpIf` may act on.
- * A filter that answers the request (reject, or take the socket over) ends the flow.
+ * A failure result and the answer prepared for it (Easegress: the status, headers and body the filter set). The
+ * pipeline sends `error` only when the flow ends on this filter: no `jumpIf` for `result`, or a `jumpIf` to END. A
+ * `jumpIf` to a filter drops it and goes on there.
+ */
+export interface Refusal {
+  readonly result: string;
+  readonly error: GatewayError;
+}
+
+/** What a filter's `handle` ends with: "" to go on, a result name, or a failure result with its prepared refusal. */
+export type FilterResult = string | Refusal;
+
+/**
+ * One step of a pipeline. `handle` returns "" to go on to the next step, or a result the pipeline's `jumpIf` acts on:
+ * with a `jumpIf` for it the flow goes on at the named filter, without one (or at END) the flow ends. A filter that
+ * answers the request itself (reject, or take the socket over) ends the flow whatever it returns.
  */
 export interface Filter {
   readonly name: string;
@@ -30,7 +45,7 @@ export interface Filter {
    * request it runs, so that the client's copies never pass, whether or not the filter runs or sets a value.
    */
   readonly upstreamHeaderNames?: readonly string[];
-  handle(context: HandshakeContext): string | Promise<string>;
+  handle(context: HandshakeContext): FilterResult | Promise<FilterResult>;
   /** Releases timers and other resources when the config that built it is replaced. */
   close(): void;
 }

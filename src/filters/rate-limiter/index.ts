@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { HandshakeContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
 import { pathOf } from "../websocket-proxy/passive-report.js";
 import { tooManyRequests } from "../refusals.js";
 import type { RateLimiterPolicy, RateLimiterSpec } from "./spec.js";
@@ -42,7 +42,7 @@ class PolicyBuckets {
 /**
  * The RateLimiter filter for handshakes: a token bucket per route, client IP or header value, chosen by the first
  * matching `urls` rule or `defaultPolicyRef`. A request waits up to the policy's `timeoutDuration` for a token, then
- * gets 429 with `Retry-After` and the filter returns `rateLimited`.
+ * gets `rateLimited` with a 429 and `Retry-After` prepared (sent unless a `jumpIf` sends the request elsewhere).
  */
 export class RateLimiter implements Filter {
   readonly kind = "RateLimiter";
@@ -80,22 +80,19 @@ export class RateLimiter implements Filter {
     this.sweeper.unref();
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: HandshakeContext): Promise<FilterResult> {
     const policyName = this.policyFor(context);
     const buckets = policyName === undefined ? undefined : this.policies.get(policyName);
     if (buckets === undefined) return "";
     const key = this.keyOf(context);
     const { waitMs, retryAfterMs } = buckets.bucket(key).reserve(buckets.policy.timeoutDuration);
     if (waitMs < 0) {
-      context.reject(
-        tooManyRequests(
-          "WSG_RATE_LIMITED",
-          `rate limit of policy ${buckets.policy.name} exceeded`,
-          retryAfterMs,
-          "rate limit exceeded",
-        ),
-      );
-      return "rateLimited";
+      const message = `rate limit of policy ${buckets.policy.name} exceeded`;
+      // Sent only if the flow ends here: `jumpIf: {rateLimited: other}` sends the request on to the other filter.
+      return {
+        result: "rateLimited",
+        error: tooManyRequests("WSG_RATE_LIMITED", message, retryAfterMs, "rate limit exceeded"),
+      };
     }
     if (waitMs > 0) await sleep(Math.ceil(waitMs));
     return "";

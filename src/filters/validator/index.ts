@@ -1,7 +1,7 @@
 import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
 import { secretQueryParams } from "../../observability/redact.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
 import { JwtVerifier } from "./jwt.js";
@@ -27,8 +27,8 @@ function challengeValue(text: string): string {
 
 /**
  * The Validator filter: header rules (403), a JSON Web Token (401 Bearer) and basic authentication (401 Basic), in
- * that order. A request that fails is answered and the filter returns `invalid`; the log line says why, never the
- * token or password.
+ * that order. A request that fails gets `invalid` with the refusal prepared (403, 401 with its challenge); the log line
+ * says why, never the token or password.
  */
 export class Validator implements Filter {
   readonly kind = "Validator";
@@ -54,11 +54,10 @@ export class Validator implements Filter {
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: HandshakeContext): Promise<FilterResult> {
     const refusal = this.checkHeaders(context) ?? (await this.checkJwt(context)) ?? (await this.checkBasic(context));
-    if (refusal === undefined) return "";
-    context.reject(refusal);
-    return "invalid";
+    // Sent only if the flow ends here: `jumpIf: {invalid: other}` tries the other filter instead.
+    return refusal === undefined ? "" : { result: "invalid", error: refusal };
   }
 
   private checkHeaders(context: HandshakeContext): HandshakeRefusedError | undefined {
