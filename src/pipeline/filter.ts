@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
@@ -50,7 +51,7 @@ export interface Filter {
   close(): void;
 }
 
-/** How a filter kind builds an instance from a validated spec; its possible results are in the config registry. */
+/** How a filter kind builds an instance from a validated spec. */
 export interface FilterFactory<Spec> {
   create(spec: Spec, deps: FilterDeps): Filter;
   /**
@@ -58,4 +59,29 @@ export interface FilterFactory<Spec> {
    * over its state, e.g. a rate limiter's counters (Easegress `Inherit`). Without it, reloads call `create`.
    */
   inherit?(spec: Spec, deps: FilterDeps, previous: Filter): Filter;
+}
+
+/**
+ * A filter kind describing itself (Easegress `filters.Kind`): its name, its spec, the results it may return and how
+ * an instance is made. Each kind declares one in its own folder (`filters/<kind>/kind.ts`); the registry lists them,
+ * and the config loader, the cross-check, the reference doc and the factories all read them from there.
+ */
+export interface FilterKind<Name extends string = string, Schema extends z.ZodType = z.ZodType> extends FilterFactory<
+  z.output<Schema>
+> {
+  /** The value of the spec's `kind` field. */
+  readonly name: Name;
+  /** What the filter does, in a sentence. */
+  readonly description: string;
+  /** The spec: validation with file:line errors, defaults (Easegress `DefaultSpec`), types and the JSON Schema. */
+  readonly schema: Schema;
+  /** The results `handle` may return besides "": the keys a `jumpIf` may use. */
+  readonly results: readonly string[];
+}
+
+/** Declares a filter kind, keeping its literal name and schema type for the registry's spec union. */
+export function defineFilterKind<const Name extends string, Schema extends z.ZodType>(
+  kind: FilterKind<Name, Schema>,
+): FilterKind<Name, Schema> {
+  return kind;
 }

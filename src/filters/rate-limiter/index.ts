@@ -1,12 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { HandshakeContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
+import type { Filter, FilterResult } from "../../pipeline/filter.js";
 import { pathOf } from "../websocket-proxy/passive-report.js";
 import { tooManyRequests } from "../refusals.js";
 import type { RateLimiterPolicy, RateLimiterSpec } from "./spec.js";
 import { TokenBucket } from "./token-bucket.js";
-
-export const RATE_LIMITER_RESULTS = ["rateLimited"] as const;
 
 /** Buckets not touched for this long and full again are forgotten, so that per-IP keys do not pile up. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -129,8 +127,3 @@ export class RateLimiter implements Filter {
     clearInterval(this.sweeper);
   }
 }
-
-export const rateLimiterFactory: FilterFactory<RateLimiterSpec> = {
-  create: (spec) => new RateLimiter(spec),
-  inherit: (spec, _deps, previous) => new RateLimiter(spec, previous instanceof RateLimiter ? previous : undefined),
-};

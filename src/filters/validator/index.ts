@@ -1,13 +1,11 @@
 import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
 import { secretQueryParams } from "../../observability/redact.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
+import type { Filter, FilterResult } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
 import { JwtVerifier } from "./jwt.js";
 import type { ValidatorSpec } from "./spec.js";
-
-export const VALIDATOR_RESULTS = ["invalid"] as const;
 
 interface HeaderRule {
   name: string;
@@ -141,7 +139,3 @@ export class Validator implements Filter {
     this.users?.close();
   }
 }
-
-export const validatorFactory: FilterFactory<ValidatorSpec> = {
-  create: (spec) => new Validator(spec),
-};
