@@ -113,6 +113,12 @@ describe("flow semantics: jumpIf on failure results (wsgate run)", () => {
         limitRefreshPeriod: 1h
         timeoutDuration: 0s
     defaultPolicyRef: one`;
+    const keys = `
+  - kind: Validator
+    name: keys
+    headers:
+      X-Api-Key:
+        values: [key-1]`;
     const pipeline = (name: string, flow: string, filters: string): string => `
 ---
 kind: Pipeline
@@ -154,6 +160,19 @@ filters:${filters}`;
   - filter: spill`,
         limiter + proxy("proxy", main) + proxy("spill", overflow),
       ),
+      // A jump goes to the first step of that name after the jumping one (Easegress scans on from there).
+      pipeline(
+        "twice",
+        `
+  - filter: limiter
+    jumpIf: {rateLimited: keys}
+  - filter: spill
+  - filter: keys
+  - filter: proxy
+  - filter: keys
+  - filter: spill`,
+        limiter + keys + proxy("proxy", main) + proxy("spill", overflow),
+      ),
       // A failure result jumping to END: the refusal it prepared is the answer; later filters never run.
       pipeline(
         "toend",
@@ -171,16 +190,7 @@ filters:${filters}`;
         basic + proxy("proxy", main),
       ),
       pipeline("jwtonly", `\n  - filter: jwt\n  - filter: proxy`, jwt + proxy("proxy", main)),
-      pipeline(
-        "headers",
-        `\n  - filter: keys\n  - filter: proxy`,
-        `
-  - kind: Validator
-    name: keys
-    headers:
-      X-Api-Key:
-        values: [key-1]${proxy("proxy", main)}`,
-      ),
+      pipeline("headers", `\n  - filter: keys\n  - filter: proxy`, keys + proxy("proxy", main)),
       pipeline("limited", `\n  - filter: limiter\n  - filter: proxy`, limiter + proxy("proxy", main)),
       pipeline(
         "check",
@@ -191,7 +201,7 @@ filters:${filters}`;
       pipeline("noanswer", `\n  - filter: basic`, basic),
     ];
     const paths = ["either", "either2", "overflow", "toend", "basic", "basicend", "jwtonly", "headers", "limited"]
-      .concat(["check", "noanswer"])
+      .concat(["check", "noanswer", "twice"])
       .map((name) => `\n      - path: /${name}\n        backend: ${name}`)
       .join("");
     gateway = await GatewayProcess.start(`
@@ -236,6 +246,14 @@ ${pipelines.join("")}`);
     assert.deepEqual(await upgrade(`${base}/overflow`), { status: 101, port: main.port });
     assert.deepEqual(await upgrade(`${base}/overflow`), { status: 101, port: overflow.port });
     assert.deepEqual(await upgrade(`${base}/overflow`), { status: 101, port: overflow.port });
+  });
+
+  it("a jump lands on the first step of the target's name after the jumping step, not on a later one", async () => {
+    const key = { "X-Api-Key": "key-1" };
+    assert.deepEqual(await upgrade(`${base}/twice`, key), { status: 101, port: overflow.port });
+    // Limited: on to the first `keys` (index 2), then the main proxy; a jump to the last `keys` would reach the spill.
+    assert.deepEqual(await upgrade(`${base}/twice`, key), { status: 101, port: main.port });
+    assert.deepEqual(await upgrade(`${base}/twice`), { status: 403 });
   });
 
   it("jumpIf to END: the refusal the filter prepared is sent and no later filter runs (also after a jump)", async () => {
