@@ -101,6 +101,14 @@ export class Pipeline {
       // A result without a jumpIf ends the flow (Easegress); one to END lands past the last step.
       const target = jumps.get(result);
       if (target === undefined) break;
+      if (typeof outcome !== "string" && target < this.steps.length) {
+        // The refusal is dropped: say so at debug level, since no request_rejected line will.
+        const to = this.steps[target]?.filter?.name ?? END;
+        context.log.debug(
+          { event: "flow_jump", filter: filter.name, result, to, reason: outcome.error.message },
+          "jumpIf",
+        );
+      }
       index = target;
     }
     if (context.answered) return;

@@ -227,6 +227,11 @@ ${pipelines.join("")}`);
       assert.deepEqual(await upgrade(`${base}${path}`, { Authorization: bearer }), { status: 101, port: main.port });
       assert.deepEqual(await upgrade(`${base}${path}?x=1`, { Authorization: BASIC_WRONG }), { status: 401 });
     }
+    // The dropped refusal is told at debug level, since no request_rejected line tells it.
+    const [jump] = await gateway.logsMatching((line) => line["event"] === "flow_jump" && line["filter"] === "basic");
+    assert.equal(jump?.["result"], "invalid");
+    assert.equal(jump?.["to"], "jwt");
+    assert.match(String(jump?.["reason"]), /basic auth: /);
   });
 
   it("basic auth OR jwt: when both fail, the answer is the refusal of the filter the flow ended on (the JWT's)", async () => {
