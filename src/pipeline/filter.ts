@@ -2,6 +2,8 @@ import type { z } from "zod";
 import type { GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
+import type { Telemetry } from "../observability/telemetry.js";
+import type { UpstreamStatusRegistry } from "../upstream/status.js";
 import type { HandshakeContext } from "./context.js";
 
 /** What a filter kind gets when an instance is built (once per config load). */
@@ -12,6 +14,10 @@ export interface FilterDeps {
   pipeline: string;
   /** The Pipeline object being built (a new one per version of the pipeline's spec); sessions record it. */
   pipelineInstance?: number;
+  /** The gateway's metrics, access logs and secret query parameters. */
+  telemetry: Telemetry;
+  /** The gateway's pool status registry: the filters' pools list themselves there. */
+  upstreamStatus: UpstreamStatusRegistry;
 }
 
 /**

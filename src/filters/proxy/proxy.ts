@@ -107,7 +107,13 @@ export class HttpProxy implements Filter {
     const keepAlive = spec.maxIdleConnsPerHost > 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => ({
         ...base,
         http: new http.Agent({ ...agentOptions, keepAlive }),
@@ -170,7 +176,7 @@ export class HttpProxy implements Filter {
       }
       if (attempt.count) pool.reportFailure(server, attempt.error.message);
       // A stale kept-alive connection is no failure of the server (count: false); the rest are.
-      if (attempt.count) upstreamFailed(pool.label, describeServer(server), attempt.error);
+      if (attempt.count) upstreamFailed(context, pool.label, describeServer(server), attempt.error);
       const again = attempt.retryable && idempotent && !body.taken;
       // A kept-alive connection the backend had just closed says nothing about the server: try it again.
       if (again && attempt.stale && staleRetries < STALE_RETRIES) {

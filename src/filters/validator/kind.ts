@@ -9,5 +9,5 @@ export const validatorKind = defineFilterKind({
     "that fails returns `invalid` with that refusal prepared.",
   schema: validatorSchema,
   results: ["invalid"],
-  create: (spec) => new Validator(spec),
+  create: (spec, deps) => new Validator(spec, deps.telemetry.secrets),
 });

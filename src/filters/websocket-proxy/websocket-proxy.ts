@@ -33,6 +33,7 @@ import type { ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { RateGate } from "../../websocket/rate-gate.js";
 import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
+import { tuneSocketForRelay } from "../../websocket/relay-socket.js";
 import { FilterPools } from "../pools.js";
 import { relayBackendAnswer } from "./backend-answer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
@@ -86,7 +87,13 @@ export class WebSocketProxy implements Filter {
     this.pipelineInstance = deps.pipelineInstance ?? 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => base,
     );
   }
@@ -194,7 +201,7 @@ export class WebSocketProxy implements Filter {
         if (!(error instanceof GatewayError)) throw error;
         // The backend's failure, not the client's leaving, counts against it.
         if (!clientLeft) pool.reportFailure(server, failureReason(error));
-        if (!clientLeft) upstreamFailed(pool.label, describeServer(server), error);
+        if (!clientLeft) upstreamFailed(context, pool.label, describeServer(server), error);
         if (!error.retryable) throw error;
         context.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
         lastError = error;
@@ -270,7 +277,7 @@ export class WebSocketProxy implements Filter {
     const clientAddress = endpointText(context.socket.remoteAddress, context.socket.remotePort);
     // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
     const serverName = context.route.server;
-    const path = redactedPath(context.req.url ?? "");
+    const path = redactedPath(context.req.url ?? "", context.telemetry.secrets);
     const clientIp = context.clientIp;
     const session: LiveSession = {
       id,
@@ -342,6 +349,8 @@ export class WebSocketProxy implements Filter {
     sessions.add(session);
     serverPool.sessionOpened(server, session);
     const trace = upgradeAccepted(context, session);
+    tuneSocketForRelay(context.socket);
+    tuneSocketForRelay(backend);
     relay.start(context.head, backendHead);
   }
 
