@@ -1,24 +1,17 @@
 import type { PipelineSpec } from "../config/kinds/pipeline.js";
 import { END } from "../config/kinds/pipeline.js";
-import { BadHandshakeError, GatewayError } from "../errors.js";
+import { BadHandshakeError, trafficError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter, FilterResult } from "./filter.js";
 import { headerKeys } from "./owned-headers.js";
 
-class PipelineEndedError extends GatewayError {
-  readonly code = "WSG_PIPELINE_NO_ANSWER";
-  readonly status = 500;
-  readonly side = "gateway";
+class PipelineEndedError extends trafficError("WSG_PIPELINE_NO_ANSWER") {
   constructor(pipeline: string) {
     super(`pipeline ${pipeline} ended without an answer`);
   }
 }
 
-class FilterFailedError extends GatewayError {
-  readonly code = "WSG_FILTER_FAILED";
-  readonly status = 500;
-  readonly side = "gateway";
-}
+class FilterFailedError extends trafficError("WSG_FILTER_FAILED") {}
 
 interface Step {
   /** The filter to run; null for an `END` step, which stops the flow. */
