@@ -1,49 +1,46 @@
 import type { z } from "zod";
-import { RATE_LIMITER_RESULTS } from "./rate-limiter/index.js";
-import { rateLimiterSchema } from "./rate-limiter/spec.js";
-import { VALIDATOR_RESULTS } from "./validator/index.js";
-import { validatorSchema } from "./validator/spec.js";
-import { UPGRADE_CHECK_RESULTS, webSocketUpgradeCheckSchema } from "./websocket-upgrade-check/index.js";
-import { webSocketProxySchema } from "./websocket-proxy/spec.js";
-import { PROXY_RESULTS } from "./proxy/index.js";
-import { proxySchema } from "./proxy/spec.js";
+import { proxyKind } from "./proxy/kind.js";
+import { rateLimiterKind } from "./rate-limiter/kind.js";
+import { validatorKind } from "./validator/kind.js";
+import { webSocketProxyKind } from "./websocket-proxy/kind.js";
+import { webSocketUpgradeCheckKind } from "./websocket-upgrade-check/kind.js";
 
-/**
- * Filter kinds known to the configuration, keyed by `kind`. `results` lists what a filter may return for `jumpIf`.
- */
-export const filterRegistry = {
-  WebSocketProxy: { schema: webSocketProxySchema, results: ["clientError", "serverError"] as const },
-  Proxy: { schema: proxySchema, results: PROXY_RESULTS },
-  WebSocketUpgradeCheck: { schema: webSocketUpgradeCheckSchema, results: UPGRADE_CHECK_RESULTS },
-  Validator: { schema: validatorSchema, results: VALIDATOR_RESULTS },
-  RateLimiter: { schema: rateLimiterSchema, results: RATE_LIMITER_RESULTS },
-} as const;
+/** Every filter kind, each declared in its own folder; the order is the reference doc's. */
+const kinds = [webSocketProxyKind, proxyKind, webSocketUpgradeCheckKind, validatorKind, rateLimiterKind] as const;
 
-export type FilterKind = keyof typeof filterRegistry;
+type RegisteredKind = (typeof kinds)[number];
 
-export type FilterRegistryEntry<K extends FilterKind = FilterKind> = (typeof filterRegistry)[K];
+/** The value of a filter spec's `kind` field. */
+export type FilterKindName = RegisteredKind["name"];
+
+/** The filter kinds by name: what the configuration and the factories know of each (see `FilterKind`). */
+export const filterRegistry = Object.fromEntries(kinds.map((kind) => [kind.name, kind])) as {
+  readonly [Name in FilterKindName]: Extract<RegisteredKind, { name: Name }>;
+};
+
+export type FilterRegistryEntry<K extends FilterKindName = FilterKindName> = (typeof filterRegistry)[K];
 
 /** A validated filter of one kind (or, without K, of any kind), defaults applied. */
-export type FilterSpec<K extends FilterKind = FilterKind> = z.output<FilterRegistryEntry<K>["schema"]>;
+export type FilterSpec<K extends FilterKindName = FilterKindName> = z.output<FilterRegistryEntry<K>["schema"]>;
 
-export const filterKinds = Object.keys(filterRegistry) as FilterKind[];
+export const filterKinds: readonly FilterKindName[] = kinds.map((kind) => kind.name);
 
-export function isFilterKind(kind: string): kind is FilterKind {
+export function isFilterKind(kind: string): kind is FilterKindName {
   return Object.hasOwn(filterRegistry, kind);
 }
 
-export function filterEntry<K extends FilterKind>(kind: K): FilterRegistryEntry<K> {
+export function filterEntry<K extends FilterKindName>(kind: K): FilterRegistryEntry<K> {
   return filterRegistry[kind];
 }
 
 /** The results a filter of `kind` can return, which `jumpIf` keys must come from. */
-export function filterResults(kind: FilterKind): readonly string[] {
+export function filterResults(kind: FilterKindName): readonly string[] {
   return filterRegistry[kind].results;
 }
 
 /** Every filter schema, for a union discriminated on `kind`. */
 export function filterSchemas(): [FilterRegistryEntry["schema"], ...FilterRegistryEntry["schema"][]] {
-  const [first, ...rest] = filterKinds.map((kind) => filterRegistry[kind].schema);
+  const [first, ...rest] = kinds.map((kind) => kind.schema);
   if (first === undefined) throw new Error("no filter kinds registered");
   return [first, ...rest];
 }

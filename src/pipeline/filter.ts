@@ -1,3 +1,5 @@
+import type { z } from "zod";
+import type { GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
 import type { Telemetry } from "../observability/telemetry.js";
@@ -19,8 +21,22 @@ export interface FilterDeps {
 }
 
 /**
- * One step of a pipeline. `handle` returns a result: "" to go on, or a name the pipeline's `jumpIf` may act on.
- * A filter that answers the request (reject, or take the socket over) ends the flow.
+ * A failure result and the answer prepared for it (Easegress: the status, headers and body the filter set). The
+ * pipeline sends `error` only when the flow ends on this filter: no `jumpIf` for `result`, or a `jumpIf` to END. A
+ * `jumpIf` to a filter drops it and goes on there.
+ */
+export interface Refusal {
+  readonly result: string;
+  readonly error: GatewayError;
+}
+
+/** What a filter's `handle` ends with: "" to go on, a result name, or a failure result with its prepared refusal. */
+export type FilterResult = string | Refusal;
+
+/**
+ * One step of a pipeline. `handle` returns "" to go on to the next step, or a result the pipeline's `jumpIf` acts on:
+ * with a `jumpIf` for it the flow goes on at the named filter, without one (or at END) the flow ends. A filter that
+ * answers the request itself (reject, or take the socket over) ends the flow whatever it returns.
  */
 export interface Filter {
   readonly name: string;
@@ -36,12 +52,12 @@ export interface Filter {
    * request it runs, so that the client's copies never pass, whether or not the filter runs or sets a value.
    */
   readonly upstreamHeaderNames?: readonly string[];
-  handle(context: RequestContext): string | Promise<string>;
+  handle(context: RequestContext): FilterResult | Promise<FilterResult>;
   /** Releases timers and other resources when the config that built it is replaced. */
   close(): void;
 }
 
-/** How a filter kind builds an instance from a validated spec; its possible results are in the config registry. */
+/** How a filter kind builds an instance from a validated spec. */
 export interface FilterFactory<Spec> {
   create(spec: Spec, deps: FilterDeps): Filter;
   /**
@@ -49,4 +65,29 @@ export interface FilterFactory<Spec> {
    * over its state, e.g. a rate limiter's counters (Easegress `Inherit`). Without it, reloads call `create`.
    */
   inherit?(spec: Spec, deps: FilterDeps, previous: Filter): Filter;
+}
+
+/**
+ * A filter kind describing itself (Easegress `filters.Kind`): its name, its spec, the results it may return and how
+ * an instance is made. Each kind declares one in its own folder (`filters/<kind>/kind.ts`); the registry lists them,
+ * and the config loader, the cross-check, the reference doc and the factories all read them from there.
+ */
+export interface FilterKind<Name extends string = string, Schema extends z.ZodType = z.ZodType> extends FilterFactory<
+  z.output<Schema>
+> {
+  /** The value of the spec's `kind` field. */
+  readonly name: Name;
+  /** What the filter does, in a sentence. */
+  readonly description: string;
+  /** The spec: validation with file:line errors, defaults (Easegress `DefaultSpec`), types and the JSON Schema. */
+  readonly schema: Schema;
+  /** The results `handle` may return besides "": the keys a `jumpIf` may use. */
+  readonly results: readonly string[];
+}
+
+/** Declares a filter kind, keeping its literal name and schema type for the registry's spec union. */
+export function defineFilterKind<const Name extends string, Schema extends z.ZodType>(
+  kind: FilterKind<Name, Schema>,
+): FilterKind<Name, Schema> {
+  return kind;
 }

@@ -2,7 +2,7 @@ import type { PipelineSpec } from "./spec.js";
 import { END } from "./spec.js";
 import { BadHandshakeError, trafficError } from "../errors.js";
 import type { RequestContext } from "./context.js";
-import type { Filter } from "./filter.js";
+import type { Filter, FilterResult } from "./filter.js";
 import { headerKeys } from "./owned-headers.js";
 
 class PipelineEndedError extends trafficError("WSG_PIPELINE_NO_ANSWER") {
@@ -20,7 +20,11 @@ interface Step {
   jumps: ReadonlyMap<string, number>;
 }
 
-/** A pipeline's flow, resolved once: each request runs the steps in order, jumping forward on results. */
+/**
+ * A pipeline's flow, resolved once: each request runs the steps in order. A filter returns "" to go on, or a result:
+ * with a `jumpIf` for it the flow goes on at that filter (forward only), else it ends there. When the flow ends
+ * without an answer, the refusal the last filter prepared is sent, or a 500 when it prepared none.
+ */
 export class Pipeline {
   private readonly steps: Step[];
   /** Kinds of traffic some filter of the flow serves on its own (a Proxy: requests; a WebSocketProxy: upgrades). */
@@ -34,14 +38,16 @@ export class Pipeline {
     readonly filters: ReadonlyMap<string, Filter>,
   ) {
     const end = spec.flow.length;
-    const indexOf = new Map(spec.flow.map((node, index) => [node.filter, index]));
-    this.steps = spec.flow.map((node) => {
+    // A jump goes to the first step of that name after this one (as Easegress scans on): a filter may appear twice.
+    const nextStepOf = (target: string, from: number): number => {
+      const index = spec.flow.findIndex((node, at) => at > from && node.filter === target);
+      return target === END || index < 0 ? end : index;
+    };
+    this.steps = spec.flow.map((node, index) => {
       const filter = node.filter === END ? null : filters.get(node.filter);
       if (filter === undefined) throw new Error(`pipeline ${name}: flow names unknown filter ${node.filter}`);
       const jumps = new Map<string, number>();
-      for (const [result, target] of Object.entries(node.jumpIf)) {
-        jumps.set(result, target === END ? end : (indexOf.get(target) ?? end));
-      }
+      for (const [result, target] of Object.entries(node.jumpIf)) jumps.set(result, nextStepOf(target, index));
       return { filter, jumps };
     });
     this.served = new Set(this.steps.flatMap(({ filter }) => (filter?.traffic === undefined ? [] : [filter.traffic])));
@@ -62,6 +68,8 @@ export class Pipeline {
       );
       return;
     }
+    // What the last filter that ran returned: the flow ends on it, so its prepared refusal is the answer.
+    let outcome: FilterResult = "";
     let index = 0;
     while (index < this.steps.length && !context.answered) {
       const { filter, jumps } = this.steps[index] as Step;
@@ -70,18 +78,34 @@ export class Pipeline {
         index++;
         continue;
       }
-      let result: string;
       try {
-        result = await filter.handle(context);
+        outcome = await filter.handle(context);
       } catch (error) {
         // A filter bug costs this request a 500, never the process.
         context.log.error({ err: error, filter: filter.name }, "filter failed");
         context.reject(new FilterFailedError(`filter ${filter.name} failed`));
         return;
       }
-      index = (result !== "" ? jumps.get(result) : undefined) ?? index + 1;
+      const result = typeof outcome === "string" ? outcome : outcome.result;
+      if (result === "") {
+        index++;
+        continue;
+      }
+      // A result without a jumpIf ends the flow (Easegress); one to END lands past the last step.
+      const target = jumps.get(result);
+      if (target === undefined) break;
+      if (typeof outcome !== "string" && target < this.steps.length) {
+        // The refusal is dropped: say so at debug level, since no request_rejected line will.
+        const to = this.steps[target]?.filter?.name ?? END;
+        context.log.debug(
+          { event: "flow_jump", filter: filter.name, result, to, reason: outcome.error.message },
+          "jumpIf",
+        );
+      }
+      index = target;
     }
-    if (!context.answered) context.reject(new PipelineEndedError(this.name));
+    if (context.answered) return;
+    context.reject(typeof outcome === "string" ? new PipelineEndedError(this.name) : outcome.error);
   }
 
   close(): void {

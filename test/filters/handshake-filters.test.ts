@@ -110,8 +110,10 @@ describe("RateLimiter across a reload (inherit)", () => {
         routeLabel: "",
       };
       const context = createUpgradeContext(req, socket, head, route, "127.0.0.1", log, telemetry);
-      void Promise.resolve(limiter.handle(context)).then((result) => {
-        if (!context.answered) socket.end(`HTTP/1.1 204 Passed\r\nX-Result: ${result}\r\n\r\n`);
+      void Promise.resolve(limiter.handle(context)).then((outcome) => {
+        // The flow ends on the limiter, as a pipeline's would: its prepared refusal is the answer.
+        if (typeof outcome !== "string") context.reject(outcome.error);
+        if (!context.answered) socket.end(`HTTP/1.1 204 Passed\r\nX-Result: ${String(outcome)}\r\n\r\n`);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

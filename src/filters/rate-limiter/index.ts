@@ -1,12 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RequestContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import type { Filter, FilterResult } from "../../pipeline/filter.js";
 import { pathOf } from "../websocket-proxy/passive-report.js";
 import { tooManyRequests } from "../refusals.js";
 import type { RateLimiterPolicy, RateLimiterSpec } from "./spec.js";
 import { TokenBucket } from "./token-bucket.js";
-
-export const RATE_LIMITER_RESULTS = ["rateLimited"] as const;
 
 /** Buckets not touched for this long and full again are forgotten, so that per-IP keys do not pile up. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -42,7 +40,7 @@ class PolicyBuckets {
 /**
  * The RateLimiter filter for handshakes: a token bucket per route, client IP or header value, chosen by the first
  * matching `urls` rule or `defaultPolicyRef`. A request waits up to the policy's `timeoutDuration` for a token, then
- * gets 429 with `Retry-After` and the filter returns `rateLimited`.
+ * gets `rateLimited` with a 429 and `Retry-After` prepared (sent unless a `jumpIf` sends the request elsewhere).
  */
 export class RateLimiter implements Filter {
   readonly kind = "RateLimiter";
@@ -80,22 +78,19 @@ export class RateLimiter implements Filter {
     this.sweeper.unref();
   }
 
-  async handle(context: RequestContext): Promise<string> {
+  async handle(context: RequestContext): Promise<FilterResult> {
     const policyName = this.policyFor(context);
     const buckets = policyName === undefined ? undefined : this.policies.get(policyName);
     if (buckets === undefined) return "";
     const key = this.keyOf(context);
     const { waitMs, retryAfterMs } = buckets.bucket(key).reserve(buckets.policy.timeoutDuration);
     if (waitMs < 0) {
-      context.reject(
-        tooManyRequests(
-          "WSG_RATE_LIMITED",
-          `rate limit of policy ${buckets.policy.name} exceeded`,
-          retryAfterMs,
-          "rate limit exceeded",
-        ),
-      );
-      return "rateLimited";
+      const message = `rate limit of policy ${buckets.policy.name} exceeded`;
+      // Sent only if the flow ends here: `jumpIf: {rateLimited: other}` sends the request on to the other filter.
+      return {
+        result: "rateLimited",
+        error: tooManyRequests("WSG_RATE_LIMITED", message, retryAfterMs, "rate limit exceeded"),
+      };
     }
     if (waitMs > 0) await sleep(Math.ceil(waitMs));
     return "";
@@ -132,8 +127,3 @@ export class RateLimiter implements Filter {
     clearInterval(this.sweeper);
   }
 }
-
-export const rateLimiterFactory: FilterFactory<RateLimiterSpec> = {
-  create: (spec) => new RateLimiter(spec),
-  inherit: (spec, _deps, previous) => new RateLimiter(spec, previous instanceof RateLimiter ? previous : undefined),
-};

@@ -1,13 +1,11 @@
 import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
 import type { SecretQueryParams } from "../../observability/redact.js";
 import type { RequestContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import type { Filter, FilterResult } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
 import { JwtVerifier } from "./jwt.js";
 import type { ValidatorSpec } from "./spec.js";
-
-export const VALIDATOR_RESULTS = ["invalid"] as const;
 
 interface HeaderRule {
   name: string;
@@ -27,8 +25,8 @@ function challengeValue(text: string): string {
 
 /**
  * The Validator filter: header rules (403), a JSON Web Token (401 Bearer) and basic authentication (401 Basic), in
- * that order. A request that fails is answered and the filter returns `invalid`; the log line says why, never the
- * token or password.
+ * that order. A request that fails gets `invalid` with the refusal prepared (403, 401 with its challenge); the log line
+ * says why, never the token or password.
  */
 export class Validator implements Filter {
   readonly kind = "Validator";
@@ -58,11 +56,10 @@ export class Validator implements Filter {
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
 
-  async handle(context: RequestContext): Promise<string> {
+  async handle(context: RequestContext): Promise<FilterResult> {
     const refusal = this.checkHeaders(context) ?? (await this.checkJwt(context)) ?? (await this.checkBasic(context));
-    if (refusal === undefined) return "";
-    context.reject(refusal);
-    return "invalid";
+    // Sent only if the flow ends here: `jumpIf: {invalid: other}` tries the other filter instead.
+    return refusal === undefined ? "" : { result: "invalid", error: refusal };
   }
 
   private checkHeaders(context: RequestContext): HandshakeRefusedError | undefined {
@@ -146,7 +143,3 @@ export class Validator implements Filter {
     this.users?.close();
   }
 }
-
-export const validatorFactory: FilterFactory<ValidatorSpec> = {
-  create: (spec, deps) => new Validator(spec, deps.telemetry.secrets),
-};
