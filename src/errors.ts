@@ -317,3 +317,27 @@ export class ClientShareExceededError extends GatewayError {
     super(`this client address holds its share of the server's connections (${limit})`);
   }
 }
+
+/**
+ * The TLS handshake with a backend failed: its certificate did not verify (CERT_HAS_EXPIRED,
+ * UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...), or it refused ours, or it does not speak TLS.
+ * Another server of the pool may still be tried. (Moved here from websocket/backend-handshake.ts: both proxies and
+ * the health checks meet it.)
+ */
+export class UpstreamTlsError extends GatewayError {
+  readonly code = "WSG_UPSTREAM_TLS";
+  readonly status = 502;
+  readonly side = "upstream";
+  override readonly retryable = true;
+  override get publicReason(): string {
+    return "TLS handshake with the backend failed";
+  }
+  constructor(
+    readonly backend: string,
+    /** OpenSSL's or Node's code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+    readonly tlsCode: string,
+    readonly detail: string,
+  ) {
+    super(`TLS handshake with backend ${backend} failed: ${tlsCode}${detail === tlsCode ? "" : ` (${detail})`}`);
+  }
+}

@@ -1,8 +1,9 @@
 import type { PipelineSpec } from "../config/kinds/pipeline.js";
 import { END } from "../config/kinds/pipeline.js";
-import { BadHandshakeError, GatewayError } from "../errors.js";
+import { GatewayError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter } from "./filter.js";
+import { upgradeVerdict } from "../websocket/handshake.js";
 import { headerKeys } from "./owned-headers.js";
 
 class PipelineEndedError extends GatewayError {
@@ -62,12 +63,13 @@ export class Pipeline {
 
   async handle(context: HandshakeContext): Promise<void> {
     context.ownedHeaders.ownAll(this.ownedHeaders);
-    if (context.kind === "upgrade" && !isWebSocketUpgrade(context.req.headers.upgrade)) {
+    if (context.kind === "upgrade") {
       // Only WebSocket is served: h2c and other upgrades never reach a filter or a backend.
-      context.reject(
-        new BadHandshakeError(`unsupported upgrade '${context.req.headers.upgrade ?? ""}' (only websocket is served)`),
-      );
-      return;
+      const verdict = upgradeVerdict(context.req, true);
+      if (verdict.kind === "other-protocol") {
+        context.reject(verdict.error);
+        return;
+      }
     }
     let index = 0;
     while (index < this.steps.length && !context.answered) {
@@ -94,9 +96,4 @@ export class Pipeline {
   close(): void {
     for (const filter of this.filters.values()) filter.close();
   }
-}
-
-/** The Upgrade header names websocket (case-insensitive, among possibly several protocols). */
-function isWebSocketUpgrade(upgrade: string | undefined): boolean {
-  return (upgrade ?? "").split(",").some((token) => token.trim().toLowerCase() === "websocket");
 }
