@@ -11,8 +11,7 @@ import {
 } from "../../errors.js";
 import { checkBackendUpgrade, type ClientUpgrade, type NegotiatedSession } from "../../websocket/handshake.js";
 import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "../../websocket/upgrade-response.js";
-import type { BackendTlsOptions } from "../tls-options.js";
-import { dial, hostOf, isSecureUrl, portOf } from "./dial.js";
+import { dial, hostOf, isSecureUrl, portOf, type DialTlsOptions } from "./dial.js";
 import { DialStage } from "./failure.js";
 
 export interface BackendHandshakeRequest {
@@ -27,7 +26,7 @@ export interface BackendHandshakeRequest {
   dialTimeout: number;
   handshakeTimeout: number;
   /** For wss:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). The system CAs otherwise. */
-  tls?: BackendTlsOptions | undefined;
+  tls?: DialTlsOptions | undefined;
   /** A PROXY protocol header (the pool's `sendProxyProtocol`): the connection's first bytes, before TLS too. */
   proxyHeader?: Buffer | undefined;
 }

@@ -1,14 +1,28 @@
 // Opening a connection to a backend: TCP, or TLS over it, with an optional PROXY protocol header first. The backend
 // upgrade of sessions and the WebSocket health check dial here.
 import net, { type Socket } from "node:net";
-import tls from "node:tls";
-import type { BackendTlsOptions } from "../tls-options.js";
+import tls, { type ConnectionOptions } from "node:tls";
+
+/** TLS settings of a connection to a backend: a pool's (upstream/tls-options.ts) or a health check's. */
+export type DialTlsOptions = Pick<
+  ConnectionOptions,
+  | "ca"
+  | "cert"
+  | "key"
+  | "passphrase"
+  | "pfx"
+  | "rejectUnauthorized"
+  | "servername"
+  | "checkServerIdentity"
+  | "minVersion"
+  | "maxVersion"
+>;
 
 export interface DialRequest {
   /** The backend: ws://, wss://, http:// or https://. */
   url: URL;
   /** For wss:// and https:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). System CAs otherwise. */
-  tls?: BackendTlsOptions | undefined;
+  tls?: DialTlsOptions | undefined;
   /** A PROXY protocol header (the pool's `sendProxyProtocol`): the connection's first bytes, before TLS too. */
   proxyHeader?: Buffer | undefined;
 }
