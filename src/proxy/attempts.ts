@@ -90,7 +90,11 @@ export async function proxyAttempts<Answer, Spec extends PoolSpec>(
 }
 
 /** Passive health, failures: the pool's count and the upstream-failure metric, once per failed try. */
-function reportFailure<Spec extends PoolSpec>(pool: ServerPool<Spec>, server: UpstreamServer, error: GatewayError): void {
+function reportFailure<Spec extends PoolSpec>(
+  pool: ServerPool<Spec>,
+  server: UpstreamServer,
+  error: GatewayError,
+): void {
   pool.reportFailure(server, failureReason(error));
   upstreamFailed(pool.label, describeServer(server), error);
 }

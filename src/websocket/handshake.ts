@@ -117,7 +117,9 @@ function judgeUpgrade(req: IncomingMessage, upgrading: boolean): UpgradeVerdict 
     return { kind: "invalid", error };
   }
   if (!tokens(req.headers.upgrade).includes("websocket")) {
-    const error = new BadHandshakeError(`unsupported upgrade '${req.headers.upgrade ?? ""}' (only websocket is served)`);
+    const error = new BadHandshakeError(
+      `unsupported upgrade '${req.headers.upgrade ?? ""}' (only websocket is served)`,
+    );
     return { kind: "other-protocol", error };
   }
   const checked = checkClientUpgrade(req);

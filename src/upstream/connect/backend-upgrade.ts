@@ -358,9 +358,9 @@ function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean
     path: request.target,
     headers: flatten(request.headers),
     setHost: false,
-    agent: false as const,
     ...(secure ? request.tls : undefined),
-    ...(request.proxyHeader === undefined ? {} : { createConnection: () => dial(request) }),
+    // An agent would dial its own connection and leave `createConnection` (the PROXY header) unused.
+    ...(request.proxyHeader === undefined ? { agent: false as const } : { createConnection: () => dial(request) }),
   };
   const attempt = new HandshakeAttempt(request, secure);
   let clientRequest: ClientRequest | undefined;
