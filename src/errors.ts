@@ -341,3 +341,35 @@ export class UpstreamTlsError extends GatewayError {
     super(`TLS handshake with backend ${backend} failed: ${tlsCode}${detail === tlsCode ? "" : ` (${detail})`}`);
   }
 }
+
+/** The WebSocketProxy's `originPatterns` refused the request's Origin (cross-site WebSocket hijacking). */
+export class OriginForbiddenError extends GatewayError {
+  readonly code = "WSG_ORIGIN_FORBIDDEN";
+  readonly status = 403;
+  readonly side = "client";
+  constructor(origin: string) {
+    super(`origin '${origin.slice(0, 100)}' is not allowed`);
+  }
+}
+
+/** The WebSocketProxy's `maxConnections` are all in use. */
+export class ConnectionLimitError extends GatewayError {
+  readonly code = "WSG_MAX_CONNECTIONS";
+  readonly status = 429;
+  readonly side = "client";
+  override readonly headers = { "Retry-After": "1" };
+  constructor(limit: number) {
+    super(`connection limit reached (${limit})`);
+  }
+}
+
+/** One client address holds the WebSocketProxy's `maxConnectionsPerIP`. */
+export class ConnectionLimitPerIpError extends GatewayError {
+  readonly code = "WSG_MAX_CONNECTIONS_PER_IP";
+  readonly status = 429;
+  readonly side = "client";
+  override readonly headers = { "Retry-After": "1" };
+  constructor(limit: number) {
+    super(`connection limit per client IP reached (${limit})`);
+  }
+}
