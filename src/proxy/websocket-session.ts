@@ -4,15 +4,30 @@ import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import { redactedPath } from "../observability/redact.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
-import { sessionEnded, upgradeAccepted } from "../observability/traffic-events.js";
-import type { UpgradeContext } from "../pipeline/context.js";
+import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../server/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
 import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../websocket/relay.js";
 
+/** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
+export interface SessionHandshake {
+  /** The client's upgraded connection, and the bytes it sent after its request. */
+  client: Socket;
+  clientHead: Buffer;
+  /** The HTTPServer, the route (as status views show it) and the pipeline. */
+  server: string;
+  route: string;
+  pipeline: string;
+  /** The request target, as the session's log line shows it (redacted here). */
+  url: string;
+  clientIp: string;
+  /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
+  accepted(session: LiveSession): SessionTrace | undefined;
+}
+
 export interface SessionStart {
-  context: UpgradeContext;
+  handshake: SessionHandshake;
   pool: ServerPool<PoolSpec>;
   server: UpstreamServer;
   /** The backend's upgraded connection, and the bytes it sent after its 101. */
@@ -29,19 +44,19 @@ export interface SessionStart {
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
-  const { context, pool, server, sessions, log, onEnd } = start;
+  const { handshake, pool, server, sessions, log, onEnd } = start;
   const id = sessions.newId();
   const backendLabel = describeServer(server);
-  const clientAddress = endpointText(context.socket.remoteAddress, context.socket.remotePort);
-  // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
-  const serverName = context.route.server;
-  const path = redactedPath(context.req.url ?? "");
-  const clientIp = context.clientIp;
+  const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
+  // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
+  const serverName = handshake.server;
+  const path = redactedPath(handshake.url);
+  const clientIp = handshake.clientIp;
   const session: LiveSession = {
     id,
     server: serverName,
-    route: context.route.routeLabel,
-    pipeline: context.route.pipeline,
+    route: handshake.route,
+    pipeline: handshake.pipeline,
     backend: backendLabel,
     client: clientAddress,
     clientIp,
@@ -51,7 +66,7 @@ export function startWebSocketSession(start: SessionStart): void {
     close: (code, reason) => relay.close(code, reason),
     terminate: () => relay.terminate(),
   };
-  const relay = new WebSocketRelay(context.socket, start.backend, start.relay, (outcome: RelayOutcome) => {
+  const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
     onEnd();
     pool.sessionClosed(server, session);
     sessions.delete(session);
@@ -81,6 +96,6 @@ export function startWebSocketSession(start: SessionStart): void {
   });
   sessions.add(session);
   pool.sessionOpened(server, session);
-  const trace = upgradeAccepted(context, session);
-  relay.start(context.head, start.backendHead);
+  const trace = handshake.accepted(session);
+  relay.start(handshake.clientHead, start.backendHead);
 }

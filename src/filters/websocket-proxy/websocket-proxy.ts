@@ -1,7 +1,7 @@
 import { GatewayError, UpstreamHandshakeError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import type { SessionRegistry } from "../../observability/sessions.js";
-import { upgradeRefusedByBackend } from "../../observability/traffic-events.js";
+import { upgradeAccepted, upgradeRefusedByBackend } from "../../observability/traffic-events.js";
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps } from "../../pipeline/filter.js";
 import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
@@ -235,7 +235,16 @@ export class WebSocketProxy implements Filter {
     const pool = serverPool.spec;
     lease.keep();
     startWebSocketSession({
-      context,
+      handshake: {
+        client: context.socket,
+        clientHead: context.head,
+        server: context.route.server,
+        route: context.route.routeLabel,
+        pipeline: context.route.pipeline,
+        url: context.req.url ?? "",
+        clientIp: context.clientIp,
+        accepted: (session) => upgradeAccepted(context, session),
+      },
       pool: serverPool,
       server,
       backend: upgraded.socket,
