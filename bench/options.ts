@@ -1,5 +1,6 @@
 /** The bench's command line, and what it takes from the machine (installed targets, open-file limit). */
 import { parseArgs } from "node:util";
+import { BASELINE_PAIRS, checkBaselineDir, withBaselineTargets } from "./baseline.js";
 import { raiseFileLimit } from "./limits.js";
 import { SCENARIO_NAMES, WSGATE_SCENARIO_NAMES, type ScenarioName, type WsgateScenarioName } from "./scenarios.js";
 import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
@@ -20,6 +21,10 @@ const USAGE = `Usage: node dist/bench/run.js [options]
                      (naming only these leaves results/latest.* and docs/performance.md as they are)
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
                      (default: all that are installed; direct is always kept)
+  --baseline DIR     also run an earlier build of wsgate, a checkout in DIR with its dist/ built, as
+                     wsgate-before and wsgate-aware-before (the same configs as wsgate and wsgate-aware),
+                     interleaved in every round, and report after/before ratios per scenario with their
+                     per-round spread
   --install          apt-get install the missing nginx / haproxy first
   --no-pin           do not pin the proxy to a core of its own with taskset
   --no-readme        do not rewrite the benchmark section of docs/performance.md
@@ -44,6 +49,8 @@ export interface Options {
   skipped: string[];
   /** --targets was given: a missing one is then worth a warning, not just a line. */
   targetsAsked: boolean;
+  /** --baseline: the earlier checkout (absolute) whose build runs as the -before targets. */
+  baseline: string | undefined;
   install: boolean;
   pin: boolean;
   readme: boolean;
@@ -90,6 +97,7 @@ export function parseOptions(argv: string[]): Options {
         idle: { type: "string" },
         scenarios: { type: "string" },
         targets: { type: "string" },
+        baseline: { type: "string" },
         install: { type: "boolean", default: false },
         "no-pin": { type: "boolean", default: false },
         "no-readme": { type: "boolean", default: false },
@@ -105,9 +113,18 @@ export function parseOptions(argv: string[]): Options {
   }
   const quick = values.quick;
   const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
-  const targets = listOf(values.targets, TARGET_NAMES, "target");
+  let targets: TargetName[] = listOf(values.targets, TARGET_NAMES, "target");
   const scenarios = listOf(values.scenarios, [...SCENARIO_NAMES, ...WSGATE_SCENARIO_NAMES], "scenario");
   if (!targets.includes("direct")) targets.unshift("direct");
+  let baseline: string | undefined;
+  if (values.baseline !== undefined) {
+    const checked = checkBaselineDir(values.baseline);
+    if ("error" in checked) fail(checked.error);
+    baseline = checked.dir;
+    if (!BASELINE_PAIRS.some((pair) => targets.includes(pair.after)))
+      fail("--baseline compares wsgate targets: name wsgate or wsgate-aware in --targets");
+    targets = withBaselineTargets(targets);
+  }
   return {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 5, true),
@@ -125,6 +142,7 @@ export function parseOptions(argv: string[]): Options {
     targets,
     skipped: [],
     targetsAsked: values.targets !== undefined,
+    baseline,
     install: values.install,
     pin: !values["no-pin"],
     readme: !values["no-readme"],

@@ -117,14 +117,27 @@ export class ProxyProcess {
    */
   static async start(
     name: ProxyName,
-    options: { backendPort: number; maxFiles: number; prefix: readonly string[]; tmpRoot: string },
+    options: {
+      backendPort: number;
+      maxFiles: number;
+      prefix: readonly string[];
+      tmpRoot: string;
+      /** --baseline's checkout, for the -before targets. */
+      baseline?: string | undefined;
+    },
     track: (child: ChildProcess) => void,
   ): Promise<ProxyProcess> {
     const port = await freePort();
     const dir = mkdtempSync(join(options.tmpRoot, `${name}-`));
     const command = [
       ...options.prefix,
-      ...prepareProxy(name, { port, backendPort: options.backendPort, dir, maxFiles: options.maxFiles }),
+      ...prepareProxy(name, {
+        port,
+        backendPort: options.backendPort,
+        dir,
+        maxFiles: options.maxFiles,
+        baseline: options.baseline,
+      }),
     ];
     const [program, ...args] = command as [string, ...string[]];
     const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });

@@ -124,7 +124,7 @@ function findings(
     if (Object.keys(m.problems).length > 0) {
       const idleTimeouts = Object.keys(m.problems).some((key) => key.includes("'idle timeout'"));
       const hint =
-        idleTimeouts && m.target === "wsgate-aware"
+        idleTimeouts && (m.target === "wsgate-aware" || m.target === "wsgate-aware-before")
           ? ` (wsgate-aware closes sessions without data frames for 300 s (maxInactivity); ${m.scenario === "idle" ? `opening took ${(m.elapsedMs / 1000).toFixed(0)} s here, so ` : ""}these closes are the configured behaviour, not a fault)`
           : "";
       failures.push(`${where}: ${formatTally(m.problems)}${hint}`);
@@ -169,6 +169,8 @@ export function report(
   options: Options,
   summaries: readonly Summary[],
   measurements: readonly Measurement[],
+  /** The after/before section (--baseline), placed under the table. */
+  baseline?: string,
 ) {
   const { warnings, failures } = findings(meta, measurements, options);
   const lines = [
@@ -191,6 +193,7 @@ export function report(
     "",
     table(summaries),
     "",
+    ...(baseline === undefined ? [] : [baseline]),
     generatorLine(measurements),
     "",
     "![throughput against direct, per scenario and target](latest.svg)",
@@ -231,27 +234,30 @@ function generatorLine(measurements: readonly Measurement[]): string {
 }
 
 /** The benchmark section of docs/performance.md: when and where, a compact table, the chart. */
-export function readmeBody(meta: Meta, summaries: readonly Summary[]): string {
+export function readmeBody(meta: Meta, summaries: readonly Summary[], baseline?: string): string {
   const header =
     "| scenario | target | throughput | × direct | p50 ms | p99 ms | proxy CPU µs/op | idle RSS KiB/conn |";
   const rule = `|${" --- |".repeat(8)}`;
-  const rows = summaries.map((s) =>
-    [
-      s.scenario,
-      s.target,
-      rateCell(s),
-      fixed(s.rateVsDirect, 2, "×"),
-      fixed(s.p50Ms, latencyDigits(s.p50Ms)),
-      fixed(s.p99Ms, latencyDigits(s.p99Ms)),
-      fixed(s.proxyCpuUsPerOp, 1),
-      fixed(s.rssKiBPerConn, 1),
-    ].join(" | "),
-  );
+  // The baseline build's rows stay in latest.md: the page shows this build and, below, the after/before ratios.
+  const rows = summaries
+    .filter((s) => s.target !== "wsgate-before" && s.target !== "wsgate-aware-before")
+    .map((s) =>
+      [
+        s.scenario,
+        s.target,
+        rateCell(s),
+        fixed(s.rateVsDirect, 2, "×"),
+        fixed(s.p50Ms, latencyDigits(s.p50Ms)),
+        fixed(s.p99Ms, latencyDigits(s.p99Ms)),
+        fixed(s.proxyCpuUsPerOp, 1),
+        fixed(s.rssKiBPerConn, 1),
+      ].join(" | "),
+    );
   return [
     `Latest run: ${meta.date.slice(0, 10)}, ${meta.mode} mode (${meta.rounds} round(s) of ${meta.durationS} s), on ${meta.cpu} × ${meta.cores} cores, Node ${meta.node}; ${meta.pinning}. Versions: ${Object.entries(
       meta.targets,
     )
-      .filter(([name]) => name !== "direct" && name !== "wsgate-aware")
+      .filter(([name]) => name !== "direct" && name !== "wsgate-aware" && name !== "wsgate-aware-before")
       .map(([, about]) => about.version)
       .join(
         ", ",
@@ -259,6 +265,7 @@ export function readmeBody(meta: Meta, summaries: readonly Summary[]): string {
     "",
     [header, rule, ...rows.map((row) => `| ${row} |`)].join("\n"),
     "",
+    ...(baseline === undefined ? [] : [baseline]),
     "![throughput against direct, per scenario and target](../bench/results/latest.svg)",
   ].join("\n");
 }

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
 import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
 import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
@@ -110,8 +111,6 @@ class Backend {
     return this.child.pid ?? 0;
   }
 }
-
-// ---- measurements ----
 
 // ---- measurements ----
 
@@ -431,6 +430,7 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
           maxFiles: ctx.fileLimit ?? ctx.options.idle * 2 + 1024,
           prefix: ctx.proxyPrefix,
           tmpRoot: ctx.tmpRoot,
+          baseline: ctx.options.baseline,
         },
         track,
       );
@@ -501,7 +501,7 @@ async function main(): Promise<void> {
     targets: Object.fromEntries(
       options.targets.map((target) => [
         target,
-        { description: describeTarget(target), version: targetVersion(target) },
+        { description: describeTarget(target), version: targetVersion(target, options.baseline) },
       ]),
     ),
     skipped: options.skipped,
@@ -584,7 +584,7 @@ async function main(): Promise<void> {
     rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
         if (scenario === "idle") await stopSharedProxies(ctx, round);
-        for (const target of options.targets) {
+        for (const target of roundOrder(options.targets, round)) {
           if (interrupted) break rounds;
           let measurement: Measurement;
           try {
@@ -612,7 +612,21 @@ async function main(): Promise<void> {
   meta.totalS = (performance.now() - started) / 1000;
   if (runProblems.length > 0) meta.problems = runProblems;
   const summaries = summarize(measurements, options);
-  const { markdown, warnings, failures } = report(meta, options, summaries, measurements);
+  const comparisons =
+    options.baseline === undefined ? [] : compareWithBaseline(measurements, options.scenarios, options.targets);
+  const beforeAndAfter =
+    options.baseline === undefined
+      ? undefined
+      : {
+          dir: options.baseline,
+          before: meta.targets["wsgate-before"]?.version ?? meta.targets["wsgate-aware-before"]?.version ?? "?",
+          after: meta.targets.wsgate?.version ?? meta.targets["wsgate-aware"]?.version ?? "?",
+        };
+  const baselineText =
+    beforeAndAfter === undefined
+      ? undefined
+      : baselineSection(comparisons, beforeAndAfter, "## After / before (--baseline)");
+  const { markdown, warnings, failures } = report(meta, options, summaries, measurements, baselineText);
   process.stdout.write(`${markdown}\n`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, "latest.md"), `${markdown}\n`);
@@ -621,6 +635,7 @@ async function main(): Promise<void> {
     options: { ...options },
     targets: meta.targets,
     summary: summaries,
+    baseline: beforeAndAfter === undefined ? undefined : { ...beforeAndAfter, comparisons },
     measurements: measurements.map((m) => ({ ...m })),
     warnings,
     failures,
@@ -643,7 +658,18 @@ async function main(): Promise<void> {
   // A run that stopped early or measured a subset should not replace the table in docs/performance.md.
   const complete = meta.aborted === undefined && options.scenarios.length === SCENARIO_NAMES.length;
   if (options.readme && complete)
-    process.stderr.write(`bench: ${updateReadme(PERFORMANCE_PAGE, readmeBody(meta, summaries))}\n`);
+    process.stderr.write(
+      `bench: ${updateReadme(
+        PERFORMANCE_PAGE,
+        readmeBody(
+          meta,
+          summaries,
+          beforeAndAfter === undefined
+            ? undefined
+            : baselineSection(comparisons, beforeAndAfter, "**After / before (--baseline)**"),
+        ),
+      )}\n`,
+    );
   else if (options.readme) process.stderr.write("bench: docs/performance.md not updated (a partial or aborted run)\n");
   if (meta.aborted !== undefined) process.exitCode = 1;
 }

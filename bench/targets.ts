@@ -8,8 +8,11 @@ import { createRequire } from "node:module";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** The targets --targets chooses from. */
 export const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware", "nginx", "haproxy", "http-proxy"] as const;
-export type TargetName = (typeof TARGET_NAMES)[number];
+/** wsgate and wsgate-aware run from an earlier build (--baseline DIR): present only with that option. */
+export const BASELINE_TARGET_NAMES = ["wsgate-before", "wsgate-aware-before"] as const;
+export type TargetName = (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number];
 export type ProxyName = Exclude<TargetName, "direct">;
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -25,6 +28,8 @@ export interface ProxySetup {
   dir: string;
   /** The open-file limit the proxy runs with (inherited); its connection limits are sized to fit in it. */
   maxFiles: number;
+  /** The earlier checkout the `-before` targets run from (--baseline), absolute. */
+  baseline: string | undefined;
 }
 
 interface ProxyTarget {
@@ -41,9 +46,22 @@ interface ProxyTarget {
   stopGraceMs: number;
 }
 
-/** wsgate as users start it, without the admin API (its default port may be taken by a gateway running here). */
-export function wsgateCommand(config: string): string[] {
-  return [process.execPath, CLI, "run", "--config", config, "--log-level", "warn", "--admin-address", "off"];
+/**
+ * wsgate as users start it, without the admin API (its default port may be taken by a gateway running here);
+ * `cli` is this checkout's unless a baseline build's is given.
+ */
+export function wsgateCommand(config: string, cli = CLI): string[] {
+  return [process.execPath, cli, "run", "--config", config, "--log-level", "warn", "--admin-address", "off"];
+}
+
+/** The CLI of a baseline checkout (--baseline DIR), which must have been built there. */
+export function baselineCli(dir: string): string {
+  return join(dir, "dist/src/cli.js");
+}
+
+function baselineCommand(setup: ProxySetup, config: string): string[] {
+  if (setup.baseline === undefined) throw new Error("the -before targets need --baseline DIR");
+  return wsgateCommand(config, baselineCli(setup.baseline));
 }
 
 const PROXIES: Record<ProxyName, ProxyTarget> = {
@@ -58,6 +76,19 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
       "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
     template: "wsgate-aware.yaml",
     command: (_setup, config) => wsgateCommand(config),
+    stopGraceMs: 12_000,
+  },
+  // The same configs as the two above (this checkout's templates), run by the baseline build.
+  "wsgate-before": {
+    description: "wsgate's config, run by the baseline build (--baseline)",
+    template: "wsgate.yaml",
+    command: baselineCommand,
+    stopGraceMs: 12_000,
+  },
+  "wsgate-aware-before": {
+    description: "wsgate-aware's config, run by the baseline build (--baseline)",
+    template: "wsgate-aware.yaml",
+    command: baselineCommand,
     stopGraceMs: 12_000,
   },
   nginx: {
@@ -147,8 +178,8 @@ function firstLine(text: string): string {
   return text.split("\n", 1)[0]?.trim() ?? "";
 }
 
-/** A version line for the report: what the proxy says about itself. */
-export function targetVersion(name: TargetName): string {
+/** A version line for the report: what the proxy says about itself; `baseline` is --baseline's directory. */
+export function targetVersion(name: TargetName, baseline?: string): string {
   try {
     switch (name) {
       case "direct":
@@ -156,7 +187,15 @@ export function targetVersion(name: TargetName): string {
       case "wsgate":
       case "wsgate-aware": {
         const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
-        return `wsgate ${pkg.version} (this checkout)`;
+        return baseline === undefined
+          ? `wsgate ${pkg.version} (this checkout)`
+          : `wsgate ${pkg.version} (this checkout, ${checkoutLabel(PACKAGE_ROOT)})`;
+      }
+      case "wsgate-before":
+      case "wsgate-aware-before": {
+        if (baseline === undefined) return "no --baseline";
+        const pkg = JSON.parse(readFileSync(join(baseline, "package.json"), "utf8")) as { version: string };
+        return `wsgate ${pkg.version} (baseline ${baseline}, ${checkoutLabel(baseline)})`;
       }
       case "nginx": {
         // `nginx -v` writes to stderr: "nginx version: nginx/1.22.1".
@@ -182,6 +221,22 @@ export function targetVersion(name: TargetName): string {
     }
   } catch (error) {
     return `unknown (${(error as Error).message.slice(0, 60)})`;
+  }
+}
+
+/** A checkout's commit, and whether its tracked files differ from it. */
+export function checkoutLabel(dir: string): string {
+  const git = (args: string[]): string =>
+    execFileSync("git", ["-C", dir, ...args], {
+      encoding: "utf8",
+      timeout: 5000,
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  try {
+    const commit = git(["rev-parse", "--short", "HEAD"]);
+    return git(["status", "--porcelain", "--untracked-files=no"]) === "" ? commit : `${commit} + uncommitted changes`;
+  } catch {
+    return "not a git checkout";
   }
 }
 

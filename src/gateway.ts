@@ -4,8 +4,9 @@ import type { PipelineSpec } from "./config/kinds/pipeline.js";
 import type { GatewayConfig } from "./config/load.js";
 import { buildFilter } from "./filters/factories.js";
 import type { Logger } from "./observability/logger.js";
-import { gatewayMetrics, type LiveLabels } from "./observability/metrics.js";
+import type { GatewayMetricsOptions, LiveLabels } from "./observability/metrics.js";
 import { SessionRegistry, type LiveSession } from "./observability/sessions.js";
+import { createTelemetry, type Telemetry } from "./observability/telemetry.js";
 import type { Filter, FilterDeps } from "./pipeline/filter.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { diffSpecs, specText } from "./reload/config-diff.js";
@@ -13,7 +14,7 @@ import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type Drai
 import { GatewayHttpServer, listenerOf } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
 import { routeIdentities } from "./server/route-identity.js";
-import { upstreamStatus } from "./upstream/status.js";
+import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
 
@@ -27,6 +28,25 @@ export interface Listener {
 export interface GatewayOptions {
   /** Listen on this address, whatever the HTTPServers say (`wsgate run --bind-address`). */
   bindAddress?: string;
+  /**
+   * Where the gateway counts, logs and lists its pools, when its embedder serves them (the CLI's admin API, a cluster
+   * worker's answers). Default: a set of its own, without process metrics (those are one per process, the embedder's).
+   */
+  telemetry?: GatewayTelemetry;
+}
+
+/**
+ * One gateway's telemetry: its metrics, access logs and secret query parameters (passed down to servers, contexts and
+ * filters), and the status registry its pools list themselves in (which the metrics and the admin API read).
+ */
+export interface GatewayTelemetry extends Telemetry {
+  readonly upstreamStatus: UpstreamStatusRegistry;
+}
+
+/** A fresh set, its metrics reading its own status registry. */
+export function createGatewayTelemetry(options: GatewayMetricsOptions = {}): GatewayTelemetry {
+  const upstreamStatus = new UpstreamStatusRegistry();
+  return { ...createTelemetry(upstreamStatus, options), upstreamStatus };
 }
 
 /** What one `apply` changed, for its log line. Names are `Kind/name`. */
@@ -79,6 +99,10 @@ function listenerFor(server: GatewayHttpServer, spec: HTTPServerSpec, address: A
  */
 export class Gateway {
   readonly sessions = new SessionRegistry();
+  /** Its metrics, access logs and pool status: its own, passed down to everything it builds. */
+  readonly telemetry: GatewayTelemetry;
+  /** Whether `telemetry` was made here, so that `stop` releases it (an embedder's is the embedder's to release). */
+  private readonly ownsTelemetry: boolean;
   /** What the servers route to: pipeline name → its current version. Applies change it in place. */
   private readonly pipelines = new Map<string, Pipeline>();
   private running = new Map<string, RunningPipeline>();
@@ -99,6 +123,8 @@ export class Gateway {
     private readonly log: Logger,
     private readonly options: GatewayOptions,
   ) {
+    this.ownsTelemetry = options.telemetry === undefined;
+    this.telemetry = options.telemetry ?? createGatewayTelemetry({ processMetrics: false });
     this.sessions.onInstanceIdle((instance) => this.releaseRetired(instance));
     this.sessions.onAdded((session) => {
       // After the relay has started: the session is being set up while it is announced.
@@ -152,6 +178,7 @@ export class Gateway {
     for (const running of this.running.values()) running.pipeline.close();
     for (const pipeline of this.retired.values()) pipeline.close();
     this.retired.clear();
+    if (this.ownsTelemetry) this.telemetry.accessLogs.close();
   }
 
   private withBindAddress(config: GatewayConfig): GatewayConfig {
@@ -233,7 +260,7 @@ export class Gateway {
     }
     // Series of servers, routes and pools this config no longer has go from /metrics (a retired pipeline's pools stay
     // registered while its sessions run).
-    void gatewayMetrics.keepOnly(liveLabelsOf(config.httpServers));
+    void this.telemetry.metrics.keepOnly(liveLabelsOf(config.httpServers, this.telemetry.upstreamStatus));
     return {
       added: [...named("HTTPServer", serverDiff.added), ...named("Pipeline", pipelineDiff.added)],
       updated: [...named("HTTPServer", serverDiff.updated), ...named("Pipeline", pipelineDiff.updated)],
@@ -254,6 +281,8 @@ export class Gateway {
       sessions: this.sessions,
       pipeline: spec.name,
       pipelineInstance: instance,
+      telemetry: this.telemetry,
+      upstreamStatus: this.telemetry.upstreamStatus,
     };
     const filters = new Map<string, Filter>();
     try {
@@ -310,7 +339,7 @@ export class Gateway {
   /** A server and its open listener; `retries` are waits before trying again while the port is still in use. */
   private async openServer(spec: HTTPServerSpec, retries: readonly number[] = []): Promise<RunningServer> {
     for (let attempt = 0; ; attempt++) {
-      const server = new GatewayHttpServer(spec, this.pipelines, this.log);
+      const server = new GatewayHttpServer(spec, this.pipelines, this.log, this.telemetry);
       try {
         const address = await server.listen();
         return { spec, text: specText(spec), server, listener: listenerFor(server, spec, address) };
@@ -374,13 +403,13 @@ function named(kind: string, specs: ReadonlyArray<{ name: string }>): string[] {
 }
 
 /** The metric labels a config runs under: its HTTPServers, their routes, and the pools built now. */
-function liveLabelsOf(servers: readonly HTTPServerSpec[]): LiveLabels {
+function liveLabelsOf(servers: readonly HTTPServerSpec[], status: UpstreamStatusRegistry): LiveLabels {
   const routes = servers.flatMap((spec) =>
     routeIdentities(spec.name, spec.rules).flatMap((paths) => paths.map((route) => `${spec.name}\u0000${route.label}`)),
   );
   return {
     servers: new Set(servers.map((spec) => spec.name)),
     routes: new Set(routes),
-    pools: new Set(upstreamStatus.pools().map((pool) => pool.pool)),
+    pools: new Set(status.pools().map((pool) => pool.pool)),
   };
 }

@@ -7,14 +7,15 @@ import { AdminServer, type AdminServerOptions } from "../admin/server.js";
 import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
 import type { EtcdObjectStore } from "../control/etcd-store.js";
-import { fileReloader, watchConfigFiles, type ApplyConfig } from "../control/file-reload.js";
+import { fileReloader, watchConfigFiles, type ApplyConfig, type ReloadCounter } from "../control/file-reload.js";
 import type { LocalControl } from "../control/local-control.js";
 import type { ClusterControl } from "../cluster/cluster-control.js";
 import { ObjectSources } from "../control/object-sources.js";
 import { defaultMemberId, listMembers, Membership } from "../control/membership.js";
 import type { EchoBackend } from "../demo/echo-backend.js";
-import { Gateway, type ApplySummary, type GatewayOptions, type Listener } from "../gateway.js";
+import { Gateway, createGatewayTelemetry, type ApplySummary, type GatewayOptions, type Listener } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
+import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import type { ValidationOptions } from "../config/admin-targets.js";
 import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
@@ -24,6 +25,8 @@ export interface ServeOptions {
   drainMs: number;
   admin: AdminServerOptions | "off";
   gateway: GatewayOptions;
+  /** wsgate's version, for wsgate_build_info. */
+  version: string;
   /**
    * Config files to reload on SIGHUP (and on change with `watch`), and where the objects created through the admin API
    * are saved (undefined: creating them is refused).
@@ -63,9 +66,10 @@ export function reloadOnSignalAndChange(
   watch: boolean,
   apply: ApplyConfig,
   log: Logger,
+  reloads: ReloadCounter,
   validation: () => ValidationOptions = () => ({}),
 ): () => void {
-  const reload = fileReloader(paths, apply, log, validation);
+  const reload = fileReloader(paths, apply, log, reloads, validation);
   const onHangup = (): void => void reload("SIGHUP");
   process.on("SIGHUP", onHangup);
   const stopWatching = watch
@@ -160,7 +164,9 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   const closeBackends = (): Promise<unknown> => Promise.all(backends.map((backend) => backend.close()));
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(config, log, options.gateway);
+    // The process's metrics (its CPU, memory, build) go with this gateway's, served by the admin API below.
+    const telemetry = options.gateway.telemetry ?? createGatewayTelemetry({ build: { version: options.version } });
+    gateway = await Gateway.start(config, log, { ...options.gateway, telemetry });
   } catch (error) {
     await closeBackends();
     await cluster?.store.close();
@@ -195,6 +201,7 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
             options.reload.watch,
             (next) => reloadKeepingApiObjects(control, sources, next),
             log,
+            gateway.telemetry.metrics,
             () => runningAdmin(admin, plane.admin?.address),
           );
   for (const listener of gateway.listening) {
@@ -234,9 +241,12 @@ export async function serveCluster(
     member === undefined && options.reload !== undefined
       ? new ObjectSources(config, options.reload.stateFile)
       : undefined;
+  // The primary's own metrics (reloads, build, its process), served with the workers'.
+  const metrics = new GatewayMetrics(NO_POOLS, { build: { version: options.version } });
   try {
     cluster = await runCluster({
-      ...(sources === undefined ? {} : { control: { sources } }),
+      control: { ...(sources === undefined ? {} : { sources }), metrics },
+      version: options.version,
       workers: options.workers,
       objects: config.objects,
       ...(member === undefined ? {} : { store: member.store, handleSignals: false }),
@@ -282,6 +292,7 @@ export async function serveCluster(
       options.reload.watch,
       (next) => reloadKeepingApiObjects(control, sources, next),
       log,
+      metrics,
       () => runningAdmin(admin, adminAddress),
     );
   }

@@ -251,6 +251,7 @@ export async function run(args: ParsedArgs): Promise<void> {
       drainMs,
       admin: adminOptionsOrExit(adminFlagsOf(args), config),
       gateway: bindAddress === undefined ? {} : { bindAddress },
+      version: packageVersion(),
       ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch"), stateFile } } : { cluster }),
     },
     workers,
@@ -292,6 +293,7 @@ export async function demo(args: ParsedArgs): Promise<void> {
     drainMs,
     admin,
     gateway: bindAddress === undefined ? {} : { bindAddress },
+    version: packageVersion(),
     backends,
   });
   logExit(log);

@@ -1,4 +1,3 @@
-import { gatewayMetrics } from "../observability/metrics.js";
 import type { Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import type { ConfigObject, GatewayConfig } from "../config/load.js";
@@ -8,6 +7,7 @@ import type { ObjectSources } from "../control/object-sources.js";
 import type { ApplySummary } from "../gateway.js";
 import type { DrainedServer } from "../upstream/status.js";
 import type { Logger } from "../observability/logger.js";
+import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import { ApplyTracker } from "./apply-tracker.js";
 import { mergeStatus } from "./merge-status.js";
 import type { ApplyMessage, WorkerMessage } from "./protocol.js";
@@ -21,6 +21,11 @@ export interface ClusterControlOptions {
   applyTimeoutMs?: number;
   /** A gateway run from files: where each object comes from (see ObjectSources). */
   sources?: ObjectSources;
+  /**
+   * The primary's own metrics (config reloads, build info, its process), served with the workers'. Default: a
+   * registry of its own, without process metrics or version.
+   */
+  metrics?: GatewayMetrics;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -44,6 +49,8 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   /** Set by runCluster: what to do when the supervisor gave up on dying workers. */
   onGaveUp: () => void = () => undefined;
   readonly sources: ObjectSources | undefined;
+  /** The primary's own metrics, which it adds to the workers'. */
+  readonly ownMetrics: GatewayMetrics;
 
   constructor(
     readonly store: ObjectStore,
@@ -57,6 +64,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.applies = new ApplyTracker(() => workers.liveIds());
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
     this.sources = options.sources;
+    this.ownMetrics = options.metrics ?? new GatewayMetrics(NO_POOLS, { processMetrics: false });
     store.onChange((objects) => {
       this.objects = objects;
       this.seq++;
@@ -94,14 +102,14 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     if (error !== undefined) {
       if (!log) return;
       this.log.error({ event: "config_apply_failed", error }, "config could not be applied");
-      gatewayMetrics.configReloaded("rejected");
+      this.ownMetrics.configReloaded("rejected");
       return;
     }
     const undo = json === this.appliedJson;
     this.appliedJson = json;
     // A file reload counts its own outcome (file-reload.ts).
     if (!log || undo) return;
-    gatewayMetrics.configReloaded("applied");
+    this.ownMetrics.configReloaded("applied");
     const summary = mergeSummaries(this.applies.summaries(seq));
     this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
   }
@@ -154,7 +162,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
    */
   async metrics(): Promise<{ contentType: string; body: string }> {
     const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "metrics", reqId }));
-    const own = await gatewayMetrics.registry.getMetricsAsJSON();
+    const own = await this.ownMetrics.registry.getMetricsAsJSON();
     const registry = AggregatorRegistry.aggregate([own, ...answers.map(({ answer }) => answer.metrics)]);
     return { contentType: registry.contentType, body: await registry.metrics() };
   }

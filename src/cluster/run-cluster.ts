@@ -22,6 +22,8 @@ export interface ClusterOptions {
   control?: ClusterControlOptions;
   /** `wsgate run --bind-address`, for every worker. */
   bindAddress?: string;
+  /** wsgate's version, for every worker's wsgate_build_info. */
+  version?: string;
   /** Default true: SIGTERM/SIGINT stop the cluster and exit the process with 0. */
   handleSignals?: boolean;
 }
@@ -53,6 +55,7 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
       "--drain-ms",
       String(drainMs),
       ...(options.bindAddress === undefined ? [] : ["--bind-address", options.bindAddress]),
+      ...(options.version === undefined ? [] : ["--build-version", options.version]),
     ],
     log,
   });

@@ -1,7 +1,8 @@
 // The script node:cluster forks for each worker (the primary points `exec` here), so the CLI never has to tell a
-// worker from a primary. Arguments: --log-level LEVEL --drain-ms N [--bind-address ADDR].
+// worker from a primary. Arguments: --log-level LEVEL --drain-ms N [--bind-address ADDR] [--build-version V].
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
+import { createGatewayTelemetry } from "../gateway.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "../observability/logger.js";
 import { tuneProcessForServing } from "../process-tuning.js";
 import { runWorker } from "./worker.js";
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     "log-level": { type: "string", default: "info" },
     "drain-ms": { type: "string", default: "10000" },
     "bind-address": { type: "string" },
+    "build-version": { type: "string", default: "unknown" },
   },
 });
 const level = (LOG_LEVELS as readonly string[]).includes(values["log-level"])
@@ -24,5 +26,9 @@ tuneProcessForServing();
 runWorker({
   log: createLogger(level).child({ worker: cluster.worker?.id }),
   drainMs: Number(values["drain-ms"]),
-  gateway: values["bind-address"] === undefined ? {} : { bindAddress: values["bind-address"] },
+  gateway: {
+    ...(values["bind-address"] === undefined ? {} : { bindAddress: values["bind-address"] }),
+    // The worker's process metrics and build, with its gateway's traffic: the primary adds them up.
+    telemetry: createGatewayTelemetry({ build: { version: values["build-version"] } }),
+  },
 });

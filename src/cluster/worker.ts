@@ -2,9 +2,14 @@ import { listenerView } from "../control/listener-view.js";
 import cluster from "node:cluster";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
-import { Gateway, type ApplySummary, type GatewayOptions } from "../gateway.js";
+import {
+  Gateway,
+  createGatewayTelemetry,
+  type ApplySummary,
+  type GatewayOptions,
+  type GatewayTelemetry,
+} from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
-import { upstreamStatus } from "../upstream/status.js";
 import {
   isPrimaryMessage,
   type Answer,
@@ -13,13 +18,12 @@ import {
   type WorkerRequest,
 } from "./protocol.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
-import { workerMetricsRegistry } from "./worker-metrics.js";
 
 export interface WorkerOptions {
   log: Logger;
   /** Used when the worker stops on its own (a signal, or the primary is gone); a `stop` message names its own. */
   drainMs: number;
-  /** `wsgate run --bind-address`, passed on by the primary. */
+  /** `wsgate run --bind-address` (passed on by the primary) and the worker's telemetry. */
   gateway?: GatewayOptions;
 }
 
@@ -38,13 +42,19 @@ class GatewayWorker {
   /** Applies run one at a time, in the order they came. */
   private applying: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** The gateway's metrics and pool status, there before the gateway (the primary may ask before the first apply). */
+  private readonly telemetry: GatewayTelemetry;
+  private readonly gatewayOptions: GatewayOptions;
 
   constructor(
     private readonly id: number,
     private readonly log: Logger,
     private readonly drainMs: number,
-    private readonly gatewayOptions: GatewayOptions = {},
-  ) {}
+    gatewayOptions: GatewayOptions = {},
+  ) {
+    this.telemetry = gatewayOptions.telemetry ?? createGatewayTelemetry();
+    this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry };
+  }
 
   start(): void {
     process.on("message", (message: unknown) => {
@@ -121,18 +131,21 @@ class GatewayWorker {
         return { kind: "closeSession", closed: session !== undefined };
       }
       case "drainServer":
-        return { kind: "drainServer", drained: upstreamStatus.drain(request.server, request.overMs, request.pool) };
+        return {
+          kind: "drainServer",
+          drained: this.telemetry.upstreamStatus.drain(request.server, request.overMs, request.pool),
+        };
       case "status": {
         const status: StatusView = {
           listeners: this.listeners(),
-          pools: upstreamStatus.pools(),
+          pools: this.telemetry.upstreamStatus.pools(),
           sessions: sessions.length,
           ...(this.lastApplyError === undefined ? {} : { lastApplyError: this.lastApplyError }),
         };
         return { kind: "status", status };
       }
       case "metrics":
-        return { kind: "metrics", metrics: await workerMetricsRegistry().getMetricsAsJSON() };
+        return { kind: "metrics", metrics: await this.telemetry.metrics.registry.getMetricsAsJSON() };
     }
   }
 

@@ -1,7 +1,7 @@
 // Reloading the config files of `wsgate run`: on change (`--watch`) and on SIGHUP. A file set that does not validate
 // is rejected as a whole with its errors logged; the running config stays. Every outcome is logged once, and no
 // reload error can end the process.
-import { gatewayMetrics } from "../observability/metrics.js";
+import type { ReloadResult } from "../observability/metrics.js";
 import { watch, statSync, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { ValidationOptions } from "../config/admin-targets.js";
@@ -61,14 +61,20 @@ export function watchConfigFiles(
 /** What a reload applies to: the gateway itself, or later the admin API's object store. */
 export type ApplyConfig = (config: GatewayConfig) => Promise<ApplySummary | void>;
 
+/** Where a reload's outcome is counted: the gateway's metrics (the cluster primary's own in a cluster). */
+export interface ReloadCounter {
+  configReloaded(result: ReloadResult): void;
+}
+
 /**
- * A function that reloads `paths` and applies the result, naming `trigger` in the log. Reloads run one at a time; a
+ * A function that reloads `paths` and applies the result, naming `trigger` in the log, and counts it in `reloads`. Reloads run one at a time; a
  * trigger during a reload makes one more reload afterwards (the files may have changed again), never a pile of them.
  */
 export function fileReloader(
   paths: readonly string[],
   apply: ApplyConfig,
   log: Logger,
+  reloads: ReloadCounter,
   validation: () => ValidationOptions = () => ({}),
 ): (trigger: string) => Promise<void> {
   let running: Promise<void> | undefined;
@@ -83,7 +89,7 @@ export function fileReloader(
       );
       // One line per error as well, readable as is: `file:line object path: message`.
       for (const error of errors) log.error({ event: "config_error", trigger }, error);
-      gatewayMetrics.configReloaded("rejected");
+      reloads.configReloaded("rejected");
       return;
     }
     // Warnings do not stop a reload; they are logged with each one, as at start, until the files change.
@@ -93,9 +99,9 @@ export function fileReloader(
     try {
       const summary = await apply(result.config);
       log.info({ event: "config_applied", trigger, files: paths, ...summary }, "config applied");
-      gatewayMetrics.configReloaded("applied");
+      reloads.configReloaded("applied");
     } catch (error) {
-      gatewayMetrics.configReloaded("rejected");
+      reloads.configReloaded("rejected");
       log.error(
         { event: "config_rejected", trigger, files: paths, errors: [(error as Error).message] },
         "config rejected: cannot apply it; the running config stays",

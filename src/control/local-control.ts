@@ -5,9 +5,8 @@ import type { ValidationOptions } from "../config/admin-targets.js";
 import { validateObjects } from "../config/load.js";
 import { gatewaySchema, type GatewaySpec } from "../config/kinds/gateway.js";
 import type { ApplySummary, Gateway } from "../gateway.js";
-import { gatewayMetrics } from "../observability/metrics.js";
 import type { Logger } from "../observability/logger.js";
-import { upstreamStatus, type DrainedServer } from "../upstream/status.js";
+import type { DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
 import type { GatewayControl, SessionView, StatusView } from "./control.js";
@@ -18,7 +17,7 @@ import type { ObjectSources } from "./object-sources.js";
 export interface LocalControlOptions {
   /** The Gateway object the process started with: its settings only change at the next start. */
   startSettings?: GatewaySpec;
-  /** Where `metrics()` reads from; the metrics work plugs its registry in here. */
+  /** Where `metrics()` reads from; default: the gateway's own registry. */
   metricsRegistry?: Registry;
   /**
    * The objects the gateway started on, when the store may have moved on since (a cluster store keeps watching while
@@ -50,7 +49,7 @@ export class LocalControl implements GatewayControl {
     private readonly log: Logger,
     private readonly options: LocalControlOptions = {},
   ) {
-    this.metricsRegistry = options.metricsRegistry ?? gatewayMetrics.registry;
+    this.metricsRegistry = options.metricsRegistry ?? gateway.telemetry.metrics.registry;
     this.sources = options.sources;
     const current = store.list().map((stored) => stored.object);
     this.appliedJson = JSON.stringify(options.running ?? current);
@@ -104,7 +103,7 @@ export class LocalControl implements GatewayControl {
       const errors = result.errors.map(formatConfigError);
       this.log.error({ event: "config_rejected", errors }, "config rejected: the objects are not valid together");
       this.lastApplyError = `invalid configuration: ${errors.join("; ")}`;
-      gatewayMetrics.configReloaded("rejected");
+      this.gateway.telemetry.metrics.configReloaded("rejected");
       return this.lastApplyError;
     }
     this.warnOnStartOnlyChanges(result.config);
@@ -113,10 +112,10 @@ export class LocalControl implements GatewayControl {
       this.appliedJson = json;
       this.lastApplyError = undefined;
       this.log.info({ event: "config_applied", trigger: "store", ...summary }, "config applied");
-      gatewayMetrics.configReloaded("applied");
+      this.gateway.telemetry.metrics.configReloaded("applied");
     } catch (error) {
       this.lastApplyError = error instanceof Error ? error.message : String(error);
-      gatewayMetrics.configReloaded("rejected");
+      this.gateway.telemetry.metrics.configReloaded("rejected");
       this.log.error({ event: "config_apply_failed", error: this.lastApplyError }, "config could not be applied");
     }
     return this.lastApplyError;
@@ -147,13 +146,13 @@ export class LocalControl implements GatewayControl {
   }
 
   drainServer(server: string, overMs: number, pool?: string): Promise<DrainedServer[]> {
-    return Promise.resolve(upstreamStatus.drain(server, overMs, pool));
+    return Promise.resolve(this.gateway.telemetry.upstreamStatus.drain(server, overMs, pool));
   }
 
   status(): Promise<StatusView> {
     const view: StatusView = {
       listeners: this.gateway.listening.map(listenerView),
-      pools: upstreamStatus.pools(),
+      pools: this.gateway.telemetry.upstreamStatus.pools(),
       sessions: this.gateway.sessions.size,
     };
     if (this.lastApplyError !== undefined) view.lastApplyError = this.lastApplyError;

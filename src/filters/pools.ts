@@ -1,6 +1,7 @@
 import type { Logger } from "../observability/logger.js";
 import type { HandshakeContext } from "../pipeline/context.js";
 import { ServerPool, type PoolSpec } from "../upstream/pool.js";
+import type { UpstreamStatusRegistry } from "../upstream/status.js";
 import type { MatchRequest } from "../upstream/request-matcher.js";
 import { BackendTlsTable } from "../upstream/tls-options.js";
 import { pathOf } from "./websocket-proxy/passive-report.js";
@@ -17,6 +18,8 @@ export interface PoolOwner {
   filter: string;
   pipeline: string;
   log: Logger;
+  /** The gateway's status registry, where the pools list themselves. */
+  upstreamStatus: UpstreamStatusRegistry;
 }
 
 /**
@@ -43,6 +46,7 @@ export class FilterPools<Spec extends PoolSpec, Entry extends FilterPool<Spec> =
       const pool = new ServerPool(spec, {
         label,
         log: owner.log.child({ filter: owner.filter }),
+        registry: owner.upstreamStatus,
         // Checks of a TLS server use that server's settings (its own over the pool's), as its traffic does.
         tlsFor: (server) => tls.optionsFor(server.url) ?? tls.poolOptions,
       });

@@ -1,6 +1,7 @@
 // Access logs: a dedicated stream of JSON lines per HTTPServer that has an `accessLog` block, apart from the main
-// log. Each target (stdout, stderr, a file) is opened once per process and shared by the servers that name it; files
-// are appended to asynchronously and reopened on SIGUSR1 (or `accessLogs.reopen()`), for logrotate.
+// log. Each Gateway has its own registry (no process-wide one): a target (stdout, stderr, a file) is opened once per
+// registry and shared by the servers that name it; files are appended to asynchronously and reopened on SIGUSR1 (or
+// `reopen()`), for logrotate.
 import { pino } from "pino";
 import type { AccessLogField, AccessLogSpec } from "./access-log-spec.js";
 
@@ -41,11 +42,12 @@ function openTarget(target: string): Target {
   return { destination, file };
 }
 
-/** The access logs of the process, by HTTPServer name, and the targets they write to. */
+/** One gateway's access logs, by HTTPServer name, and the targets they write to. */
 export class AccessLogRegistry {
   readonly #byServer = new Map<string, AccessLog>();
   readonly #targets = new Map<string, Target>();
-  #signalHandled = false;
+  /** Installed once some file target is opened; removed by `close`. */
+  #onSignal: (() => void) | undefined;
 
   /** Sets (or, with no spec, removes) a server's access log; requests already running keep the one they started with. */
   configure(server: string, spec: AccessLogSpec | undefined): void {
@@ -76,20 +78,28 @@ export class AccessLogRegistry {
     }
   }
 
+  /**
+   * The gateway is gone: writes out what files still buffer and stops listening for SIGUSR1. The files stay open, so
+   * that a line written late (a session's end) is not lost.
+   */
+  close(): void {
+    this.flush();
+    if (this.#onSignal !== undefined) process.off("SIGUSR1", this.#onSignal);
+    this.#onSignal = undefined;
+  }
+
   #target(path: string): Target {
     let target = this.#targets.get(path);
     if (target === undefined) {
       target = openTarget(path);
       this.#targets.set(path, target);
-      if (target.file && !this.#signalHandled) {
+      if (target.file && this.#onSignal === undefined) {
         // The logrotate convention; installed only once some file is written, so processes without one keep Node's
         // default SIGUSR1 behaviour.
-        this.#signalHandled = true;
-        process.on("SIGUSR1", () => this.reopen());
+        this.#onSignal = () => this.reopen();
+        process.on("SIGUSR1", this.#onSignal);
       }
     }
     return target;
   }
 }
-
-export const accessLogs = new AccessLogRegistry();

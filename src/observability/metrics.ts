@@ -1,4 +1,5 @@
-// The gateway's Prometheus metrics: one registry per process, served by the admin API (GET /metrics).
+// A gateway's Prometheus metrics: one registry per Gateway (its embedder serves it: the admin API's GET /metrics, or a
+// cluster worker's answer to the primary). Nothing here is process-wide: two gateways in one process count apart.
 //
 // Events (a handshake answered, a session ended, a request done, an upstream failure) update counters as they
 // happen. What live sessions relayed is read at scrape time from `LiveSession.totals()` and added to the totals of
@@ -9,10 +10,8 @@
 // codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { packageVersion } from "../cli/package-info.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
-import { upstreamStatus, type UpstreamStatusRegistry } from "../upstream/status.js";
 
 /** How a config reload ended: `applied`, or `rejected` (invalid, or it could not run; the running config stays). */
 export type ReloadResult = "applied" | "rejected";
@@ -32,6 +31,31 @@ export type HandshakeResult = "accepted" | "rejected" | "failed";
 
 /** Who started a session's close, as the relay reports it. */
 export type ClosedBy = "client" | "backend" | "gateway";
+
+/**
+ * What the metrics read of the pools at scrape time. Declared here, implemented by the upstream status registry (a
+ * layer above): the collector depends on this reader, not on upstream/.
+ */
+export interface PoolStatusReader {
+  pools(): Iterable<{
+    readonly pool: string;
+    readonly servers: ReadonlyArray<{
+      readonly backend: string;
+      readonly eligible: boolean;
+      readonly activeConnections: number;
+    }>;
+  }>;
+}
+
+/** A reader with no pools: a cluster primary, which serves no traffic itself. */
+export const NO_POOLS: PoolStatusReader = { pools: () => [] };
+
+export interface GatewayMetricsOptions {
+  /** Node.js process metrics (CPU, memory, event loop); default true. */
+  processMetrics?: boolean;
+  /** For wsgate_build_info; the embedder (the CLI) knows the package version. */
+  build?: { version: string };
+}
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -96,10 +120,7 @@ export class GatewayMetrics {
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
   readonly #reloads: Counter<"result">;
 
-  constructor(
-    status: UpstreamStatusRegistry = upstreamStatus,
-    options: { processMetrics?: boolean; build?: { version: string } } = {},
-  ) {
+  constructor(status: PoolStatusReader, options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
@@ -325,12 +346,4 @@ export class GatewayMetrics {
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-/** The process's metrics. */
-export const gatewayMetrics = new GatewayMetrics(upstreamStatus, { build: { version: packageVersion() } });
-
-/** For GatewayControl.metrics(). */
-export function metricsExposition(): Promise<{ contentType: string; body: string }> {
-  return gatewayMetrics.exposition();
 }

@@ -6,9 +6,9 @@ export const REDACTED = "REDACTED";
 
 /**
  * The query parameters whose values are secret: RFC 6750's `access_token`, and every Validator's `jwt.queryParam`
- * (registered as the filter is built; a name, once secret, stays so for the process).
+ * (registered as the filter is built; a name, once secret, stays so for the gateway that owns this set).
  */
-class SecretQueryParams {
+export class SecretQueryParams {
   readonly #keys = new Set([paramKey("access_token")]);
 
   add(name: string): void {
@@ -20,8 +20,6 @@ class SecretQueryParams {
   }
 }
 
-export const secretQueryParams = new SecretQueryParams();
-
 function decodedName(raw: string): string {
   try {
     return decodeURIComponent(raw.replace(/\+/g, " "));
@@ -30,8 +28,8 @@ function decodedName(raw: string): string {
   }
 }
 
-/** `url` (path and query) with the value of every secret query parameter replaced by REDACTED. */
-export function redactedPath(url: string): string {
+/** `url` (path and query) with the value of every query parameter in `secrets` replaced by REDACTED. */
+export function redactedPath(url: string, secrets: SecretQueryParams): string {
   const query = url.indexOf("?");
   if (query < 0) return url;
   // `;` separates parameters for some backends too: a token after one is redacted as well.
@@ -41,7 +39,7 @@ export function redactedPath(url: string): string {
     const part = parts[i] as string;
     const eq = part.indexOf("=");
     const name = eq < 0 ? part : part.slice(0, eq);
-    if (name === "" || !secretQueryParams.has(decodedName(name))) continue;
+    if (name === "" || !secrets.has(decodedName(name))) continue;
     parts[i] = `${name}=${REDACTED}`;
     changed = true;
   }

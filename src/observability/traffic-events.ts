@@ -1,19 +1,56 @@
 // What the request path reports to metrics and access logs: one call per event, from the contexts (rejections,
 // request ends), the WebSocketProxy (handshake answered, session ended) and the proxy filters (upstream failures).
+// Each event goes to the telemetry of the gateway the request came to, which the request carries (`TrafficRecord`).
+//
+// The request is described by the small types below, which this module owns: the pipeline's contexts implement them,
+// so pipeline/context.ts imports this module and never the other way round.
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { GatewayError } from "../errors.js";
-import type { HandshakeContext, RequestContext, RouteInfo, UpgradeContext } from "../pipeline/context.js";
 import type { AccessEntry, AccessLog } from "./access-log.js";
-import { gatewayMetrics, type ClosedBy } from "./metrics.js";
+import type { ClosedBy } from "./metrics.js";
 import { redactedPath } from "./redact.js";
 import type { LiveSession } from "./sessions.js";
+import type { Telemetry } from "./telemetry.js";
 import { upstreamFailureReason } from "./upstream-failure-reason.js";
+
+/** How a request was routed, as far as metrics and access lines name it. */
+export interface TrafficRoute {
+  /** The HTTPServer's name. */
+  readonly server: string;
+  /** The pipeline the route sends to; empty when nothing matched. */
+  readonly pipeline: string;
+  /** The route's label for status views; empty when nothing matched. */
+  readonly routeLabel: string;
+  /** `ruleIndex` -1: no rule matched. */
+  readonly match: { readonly ruleIndex: number };
+}
+
+/** A request as its events describe it (the pipeline's contexts are these). */
+export interface TrafficRecord {
+  readonly req: IncomingMessage;
+  readonly route: TrafficRoute;
+  readonly clientIp: string;
+  /** performance.now() at arrival. */
+  readonly receivedAt: number;
+  /** What filters learned on the way: the backend ("host:port") that served it. */
+  readonly notes: { readonly backend?: string };
+  /** The server's access log when it has one, as it was when the request arrived. */
+  readonly accessLog: AccessLog | undefined;
+  /** The gateway's telemetry: where the events are counted. */
+  readonly telemetry: Telemetry;
+}
+
+/** A plain request, answered through its ServerResponse. */
+export interface RequestRecord extends TrafficRecord {
+  readonly res: ServerResponse;
+}
 
 /**
  * The route a request matched as metrics and logs name it: the same readable label as the session views (host then
  * path, e.g. `example.com/ws`, `*` for any host), so it survives rules moving around it; "none" when no rule matched.
  */
-export function routeName(route: RouteInfo): string {
+export function routeName(route: TrafficRoute): string {
   return route.match.ruleIndex < 0 || route.routeLabel === "" ? "none" : route.routeLabel;
 }
 
@@ -22,13 +59,13 @@ export function routeName(route: RouteInfo): string {
  * into a new one (on Node 20 a spread copy that is then extended gets a map of its own, and every later access misses
  * V8's caches).
  */
-function commonEntry(context: HandshakeContext): AccessEntry {
+function commonEntry(context: TrafficRecord): AccessEntry {
   const { req, route } = context;
   const entry: AccessEntry = {
     server: route.server,
     route: routeName(route),
     method: req.method ?? "GET",
-    path: redactedPath(req.url ?? ""),
+    path: redactedPath(req.url ?? "", context.telemetry.secrets),
     clientIp: context.clientIp,
   };
   if (route.pipeline !== "") entry.pipeline = route.pipeline;
@@ -40,7 +77,7 @@ function commonEntry(context: HandshakeContext): AccessEntry {
   return entry;
 }
 
-function elapsedMs(context: HandshakeContext): number {
+function elapsedMs(context: TrafficRecord): number {
   return performance.now() - context.receivedAt;
 }
 
@@ -48,8 +85,8 @@ function rounded(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-function handshakeAnswered(context: UpgradeContext, status: number): void {
-  gatewayMetrics.handshakeAnswered(
+function handshakeAnswered(context: TrafficRecord, status: number): void {
+  context.telemetry.metrics.handshakeAnswered(
     { server: context.route.server, route: routeName(context.route) },
     status,
     elapsedMs(context) / 1000,
@@ -57,7 +94,7 @@ function handshakeAnswered(context: UpgradeContext, status: number): void {
 }
 
 /** An upgrade answered with something else than 101: counted, and its access line written. */
-function handshakeRefused(context: UpgradeContext, status: number, reason: string, code: string): void {
+function handshakeRefused(context: TrafficRecord, status: number, reason: string, code: string): void {
   handshakeAnswered(context, status);
   if (context.accessLog === undefined) return;
   const entry = commonEntry(context);
@@ -70,28 +107,32 @@ function handshakeRefused(context: UpgradeContext, status: number, reason: strin
 }
 
 /** The gateway refused or failed an upgrade with `error` (plain requests are reported when they end). */
-export function upgradeRejected(context: UpgradeContext, error: GatewayError): void {
+export function upgradeRejected(context: TrafficRecord, error: GatewayError): void {
   handshakeRefused(context, error.status, error.message, error.code);
 }
 
 /** The backend answered the upgrade with something else than 101; its answer was relayed to the client. */
-export function upgradeRefusedByBackend(context: UpgradeContext, status: number): void {
+export function upgradeRefusedByBackend(context: TrafficRecord, status: number): void {
   handshakeRefused(context, status, "backend refused the upgrade", "WSG_BACKEND_REFUSED");
 }
 
-/** 101 sent: the session starts. */
-/** What a session's end line needs from its handshake, taken at the start so that a session keeps no request alive. */
+/**
+ * What a session's end needs from its handshake, taken at the start so that a session keeps no request alive: the
+ * metrics it is counted in, and its access log with the line's entry (none without access log).
+ */
 export interface SessionTrace {
-  accessLog: AccessLog;
-  entry: AccessEntry;
+  metrics: Telemetry["metrics"];
+  accessLog: AccessLog | undefined;
+  entry: AccessEntry | undefined;
 }
 
-/** The 101 is out: counts the handshake and the session; the trace is for `sessionEnded` (none without access log). */
-export function upgradeAccepted(context: UpgradeContext, session: LiveSession): SessionTrace | undefined {
+/** The 101 is out: counts the handshake and the session; the trace is for `sessionEnded`. */
+export function upgradeAccepted(context: TrafficRecord, session: LiveSession): SessionTrace {
   handshakeAnswered(context, 101);
-  gatewayMetrics.sessionStarted(session);
+  const metrics = context.telemetry.metrics;
+  metrics.sessionStarted(session);
   const accessLog = context.accessLog;
-  return accessLog === undefined ? undefined : { accessLog, entry: commonEntry(context) };
+  return { metrics, accessLog, entry: accessLog === undefined ? undefined : commonEntry(context) };
 }
 
 export interface SessionEnd {
@@ -103,11 +144,11 @@ export interface SessionEnd {
   fromBackend: { messages: number; bytes: number };
 }
 
-export function sessionEnded(trace: SessionTrace | undefined, session: LiveSession, end: SessionEnd): void {
-  gatewayMetrics.sessionEnded(session, end);
-  if (trace === undefined) return;
+export function sessionEnded(trace: SessionTrace, session: LiveSession, end: SessionEnd): void {
+  trace.metrics.sessionEnded(session, end);
+  const { accessLog, entry } = trace;
+  if (accessLog === undefined || entry === undefined) return;
   // The session's own entry, taken when it started, completed here: it is written once.
-  const entry = trace.entry;
   entry.event = "websocket_session";
   entry.backend = session.backend;
   entry.session = session.id;
@@ -120,7 +161,7 @@ export function sessionEnded(trace: SessionTrace | undefined, session: LiveSessi
   entry.closeCode = end.closeCode;
   entry.closeReason = end.closeReason;
   entry.closedBy = end.closedBy;
-  trace.accessLog.write(entry);
+  accessLog.write(entry);
 }
 
 /**
@@ -128,7 +169,7 @@ export function sessionEnded(trace: SessionTrace | undefined, session: LiveSessi
  * `bytes`: what the connection read and wrote while the request ran.
  */
 export function requestEnded(
-  context: RequestContext,
+  context: RequestRecord,
   rejection: GatewayError | undefined,
   bytes: { read: number; written: number },
 ): void {
@@ -136,7 +177,7 @@ export function requestEnded(
   // 499, as nginx logs it: the client left before an answer began.
   const status = res.headersSent ? res.statusCode : 499;
   const ms = elapsedMs(context);
-  gatewayMetrics.httpRequestEnded(
+  context.telemetry.metrics.httpRequestEnded(
     { server: context.route.server, route: routeName(context.route), method: context.req.method },
     status,
     ms / 1000,
@@ -155,7 +196,12 @@ export function requestEnded(
   context.accessLog.write(entry);
 }
 
-/** A backend connection or handshake failed (the client's leaving is not reported). */
-export function upstreamFailed(pool: string, backend: string, error: GatewayError): void {
-  gatewayMetrics.upstreamConnectFailed(pool, backend, upstreamFailureReason(error));
+/** A backend connection or handshake failed for `context`'s request (the client's leaving is not reported). */
+export function upstreamFailed(
+  context: Pick<TrafficRecord, "telemetry">,
+  pool: string,
+  backend: string,
+  error: GatewayError,
+): void {
+  context.telemetry.metrics.upstreamConnectFailed(pool, backend, upstreamFailureReason(error));
 }

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { clientReason, type GatewayError } from "../errors.js";
-import { accessLogs, type AccessLog } from "../observability/access-log.js";
+import type { AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
+import type { Telemetry } from "../observability/telemetry.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
 import { writeRawResponse } from "../server/raw-response.js";
 import type { RouteMatch } from "../server/router.js";
@@ -57,6 +58,8 @@ interface ContextBase {
   readonly notes: RequestNotes;
   /** The server's access log when it has one, as it was when the request arrived. */
   readonly accessLog: AccessLog | undefined;
+  /** The gateway's metrics, access logs and secret query parameters, where this request's events go. */
+  readonly telemetry: Telemetry;
 }
 
 export interface RequestNotes {
@@ -123,8 +126,9 @@ abstract class RequestContextBase {
     readonly route: RouteInfo,
     readonly clientIp: string,
     private readonly logSource: LoggerSource,
+    readonly telemetry: Telemetry,
   ) {
-    this.accessLog = accessLogs.for(route.server);
+    this.accessLog = telemetry.accessLogs.for(route.server);
     // A client cannot pose as a certificate it does not hold: the names are the gateway's even without a certificate.
     for (const name of route.clientCertHeaders?.names ?? []) this.ownedHeaders.own(name);
   }
@@ -152,8 +156,9 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
     route: RouteInfo,
     clientIp: string,
     logSource: LoggerSource,
+    telemetry: Telemetry,
   ) {
-    super(req, route, clientIp, logSource);
+    super(req, route, clientIp, logSource, telemetry);
   }
 
   get answered(): boolean {
@@ -181,8 +186,9 @@ export function createUpgradeContext(
   route: RouteInfo,
   clientIp: string,
   log: LoggerSource,
+  telemetry: Telemetry,
 ): UpgradeContext {
-  return new UpgradeRequestContext(req, socket, head, route, clientIp, log);
+  return new UpgradeRequestContext(req, socket, head, route, clientIp, log, telemetry);
 }
 
 /** A plain request's context: answers go through the ServerResponse. */
@@ -197,8 +203,9 @@ class PlainRequestContext extends RequestContextBase implements RequestContext {
     route: RouteInfo,
     clientIp: string,
     logSource: LoggerSource,
+    telemetry: Telemetry,
   ) {
-    super(req, route, clientIp, logSource);
+    super(req, route, clientIp, logSource, telemetry);
     const socket = req.socket;
     const readAtStart = socket.bytesRead;
     const writtenAtStart = socket.bytesWritten;
@@ -241,6 +248,7 @@ export function createRequestContext(
   route: RouteInfo,
   clientIp: string,
   logSource: LoggerSource,
+  telemetry: Telemetry,
 ): RequestContext {
-  return new PlainRequestContext(req, res, route, clientIp, logSource);
+  return new PlainRequestContext(req, res, route, clientIp, logSource, telemetry);
 }

@@ -1,5 +1,7 @@
 import type { Logger } from "../observability/logger.js";
 import type { SessionRegistry } from "../observability/sessions.js";
+import type { Telemetry } from "../observability/telemetry.js";
+import type { UpstreamStatusRegistry } from "../upstream/status.js";
 import type { HandshakeContext } from "./context.js";
 
 /** What a filter kind gets when an instance is built (once per config load). */
@@ -10,6 +12,10 @@ export interface FilterDeps {
   pipeline: string;
   /** The Pipeline object being built (a new one per version of the pipeline's spec); sessions record it. */
   pipelineInstance?: number;
+  /** The gateway's metrics, access logs and secret query parameters. */
+  telemetry: Telemetry;
+  /** The gateway's pool status registry: the filters' pools list themselves there. */
+  upstreamStatus: UpstreamStatusRegistry;
 }
 
 /**

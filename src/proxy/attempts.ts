@@ -3,7 +3,7 @@
 // filter supplies only its phases: how one try goes, how an answer is judged, and whether its request may go again.
 import { NoUpstreamError, type GatewayError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import { upstreamFailed } from "../observability/traffic-events.js";
+import { upstreamFailed, type TrafficRecord } from "../observability/traffic-events.js";
 import type { BalanceContext } from "../upstream/balance-types.js";
 import { failureReason } from "../upstream/connect/failure.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
@@ -47,6 +47,11 @@ export function noHealthyBackend(pool: ServerPool<PoolSpec>): NoUpstreamError {
   return new NoUpstreamError(pool.retryAfterSeconds(), `no healthy backend in pool ${pool.label}`);
 }
 
+/** The request the attempts are for, as far as the loop needs it: its logger, and where failures are counted. */
+export interface AttemptRecord extends Pick<TrafficRecord, "telemetry"> {
+  readonly log: Logger;
+}
+
 /**
  * Runs the attempts of one request on `pool`: each server at most once (plus its `sameServerRetries`), until one
  * answers, a failure says it may not be retried, or no server is left.
@@ -55,7 +60,7 @@ export async function proxyAttempts<Answer, Spec extends PoolSpec>(
   pool: ServerPool<Spec>,
   balance: BalanceContext,
   phases: UpstreamPhases<Answer>,
-  log: Logger,
+  record: AttemptRecord,
 ): Promise<ProxyOutcome<Answer>> {
   // Until the first round of health checks is done, no server is known to be healthy.
   if (!pool.isReady) await pool.ready;
@@ -74,7 +79,7 @@ export async function proxyAttempts<Answer, Spec extends PoolSpec>(
       return { kind: "answered", server, answer: outcome.answer };
     }
     const { error } = outcome;
-    if (outcome.counts) reportFailure(pool, server, error);
+    if (outcome.counts) reportFailure(record, pool, server, error);
     // The error says whether another try may follow; a stale kept-alive connection always may.
     const again = (error.retryable || outcome.sameServerAgain === true) && (phases.mayRetry?.(error) ?? true);
     // A kept-alive connection the backend had just closed says nothing about the server: try it again.
@@ -84,19 +89,20 @@ export async function proxyAttempts<Answer, Spec extends PoolSpec>(
     }
     tried.add(server);
     if (!again) return { kind: "refused", error };
-    log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
+    record.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
     lastError = error;
   }
 }
 
 /** Passive health, failures: the pool's count and the upstream-failure metric, once per failed try. */
 function reportFailure<Spec extends PoolSpec>(
+  record: AttemptRecord,
   pool: ServerPool<Spec>,
   server: UpstreamServer,
   error: GatewayError,
 ): void {
   pool.reportFailure(server, failureReason(error));
-  upstreamFailed(pool.label, describeServer(server), error);
+  upstreamFailed(record, pool.label, describeServer(server), error);
 }
 
 function reportAnswer<Spec extends PoolSpec>(

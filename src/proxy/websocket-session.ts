@@ -2,7 +2,6 @@
 // session's log line. The filter decides the relay's limits; this is the same for every session.
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
-import { redactedPath } from "../observability/redact.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
 import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../server/ip-address.js";
@@ -19,11 +18,11 @@ export interface SessionHandshake {
   server: string;
   route: string;
   pipeline: string;
-  /** The request target, as the session's log line shows it (redacted here). */
-  url: string;
+  /** The request target, as the session's log line shows it: secret query parameters already redacted. */
+  path: string;
   clientIp: string;
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
-  accepted(session: LiveSession): SessionTrace | undefined;
+  accepted(session: LiveSession): SessionTrace;
 }
 
 export interface SessionStart {
@@ -50,7 +49,7 @@ export function startWebSocketSession(start: SessionStart): void {
   const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
   // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
   const serverName = handshake.server;
-  const path = redactedPath(handshake.url);
+  const path = handshake.path;
   const clientIp = handshake.clientIp;
   const session: LiveSession = {
     id,

@@ -10,9 +10,9 @@ import {
   RouteNotFoundError,
   type GatewayError,
 } from "../errors.js";
-import { accessLogs } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import { redactedPath } from "../observability/redact.js";
+import type { Telemetry } from "../observability/telemetry.js";
 import {
   createRequestContext,
   createUpgradeContext,
@@ -66,6 +66,8 @@ export class GatewayHttpServer {
     private spec: HTTPServerSpec,
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
     private readonly log: Logger,
+    /** The gateway's metrics, access logs and secret query parameters. */
+    private readonly telemetry: Telemetry,
   ) {
     this.name = spec.name;
     this.routing = routingOf(spec);
@@ -97,7 +99,7 @@ export class GatewayHttpServer {
     this.server.on("upgrade", this.onUpgrade);
     this.server.on("clientError", this.onClientError);
     // Requests that arrive from now on write to this server's access log (as configured here, or none).
-    accessLogs.configure(spec.name, spec.accessLog);
+    telemetry.accessLogs.configure(spec.name, spec.accessLog);
   }
 
   /** The server that listens: the PROXY protocol front when there is one. */
@@ -266,18 +268,30 @@ export class GatewayHttpServer {
     const clientIp = client.ip;
     // Made when something logs, as for upgrades.
     const log = (): Logger =>
-      this.log.child({ server: this.name, method: req.method, path: redactedPath(req.url ?? ""), clientIp });
+      this.log.child({
+        server: this.name,
+        method: req.method,
+        path: redactedPath(req.url ?? "", this.telemetry.secrets),
+        clientIp,
+      });
     const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, res);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       if (refused instanceof ClientShareExceededError) res.shouldKeepAlive = false;
-      const context = createRequestContext(req, res, this.routeInfo(NO_MATCH, req.socket, client), clientIp, log);
+      const context = createRequestContext(
+        req,
+        res,
+        this.routeInfo(NO_MATCH, req.socket, client),
+        clientIp,
+        log,
+        this.telemetry,
+      );
       context.reject(refused ?? new RouteNotFoundError());
       return;
     }
     const route = this.routeInfo(routed.match, req.socket, client);
-    this.run(routed.pipeline, createRequestContext(req, res, route, clientIp, log));
+    this.run(routed.pipeline, createRequestContext(req, res, route, clientIp, log, this.telemetry));
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -297,17 +311,28 @@ export class GatewayHttpServer {
     const { client, refusal } = this.clientOf(req);
     const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
-    const log = (): Logger => this.log.child({ server: this.name, path: redactedPath(req.url ?? ""), clientIp });
+    const log = (): Logger =>
+      this.log.child({ server: this.name, path: redactedPath(req.url ?? "", this.telemetry.secrets), clientIp });
     const tcp = socket as Socket;
     const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, tcp);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       const route = this.routeInfo(NO_MATCH, tcp, client);
-      createUpgradeContext(req, tcp, head, route, clientIp, log).reject(refused ?? new RouteNotFoundError());
+      createUpgradeContext(req, tcp, head, route, clientIp, log, this.telemetry).reject(
+        refused ?? new RouteNotFoundError(),
+      );
       return;
     }
-    const context = createUpgradeContext(req, tcp, head, this.routeInfo(routed.match, tcp, client), clientIp, log);
+    const context = createUpgradeContext(
+      req,
+      tcp,
+      head,
+      this.routeInfo(routed.match, tcp, client),
+      clientIp,
+      log,
+      this.telemetry,
+    );
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
     const pending = this.pendingHandshakes.of(route);

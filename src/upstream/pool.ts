@@ -18,7 +18,7 @@ import {
 import { passiveHealthSchema } from "./pool-spec.js";
 import { UpstreamServer, serverMatches, type UpstreamServerSpec } from "./server.js";
 import type { DrainedServer, PoolStatus, ServerState } from "./status.js";
-import { upstreamStatus, type UpstreamStatusRegistry } from "./status.js";
+import type { UpstreamStatusRegistry } from "./status.js";
 import { StickySession, type StickySessionSpec } from "./sticky-session.js";
 import { LinkedSet } from "../util/linked-set.js";
 
@@ -40,8 +40,8 @@ export interface PoolOptions {
   tls?: CheckTlsOptions;
   tlsFor?: CheckTlsResolver;
   random?: RandomSource;
-  /** Where the pool lists itself while open; the process-wide registry unless a test gives its own. */
-  registry?: UpstreamStatusRegistry;
+  /** Where the pool lists itself while open: its gateway's registry. */
+  registry: UpstreamStatusRegistry;
 }
 
 /** Passive health for a pool that does not configure it: the schema's own defaults, written in one place. */
@@ -73,7 +73,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
     this.spec = spec;
     this.label = options.label;
     this.#log = options.log;
-    this.#registry = options.registry ?? upstreamStatus;
+    this.#registry = options.registry;
     const tagged =
       spec.serverTags.length === 0
         ? spec.servers

@@ -1,5 +1,6 @@
 // The status model of every pool: one place, read from the same objects that balancing and health use, so what an
-// admin view shows is what selection sees. The admin API (a later issue) serves `upstreamStatus.pools()`.
+// admin view shows is what selection sees. One registry per Gateway (its pools list themselves in it): the admin API
+// serves its `pools()`, and the gateway's metrics read it through observability's PoolStatusReader.
 
 /** What selection makes of a server right now. */
 export type ServerState = "unknown" | "healthy" | "unhealthy" | "ejected" | "trial" | "draining";
@@ -63,7 +64,7 @@ export interface StatusSource {
   drainServer?(server: string, overMs: number): DrainedServer[];
 }
 
-/** Every live pool of the process, as registered by the pools themselves (and removed when they close). */
+/** Every live pool of one gateway, as registered by the pools themselves (and removed when they close). */
 export class UpstreamStatusRegistry {
   readonly #sources = new Set<StatusSource>();
 
@@ -95,5 +96,3 @@ export class UpstreamStatusRegistry {
     return this.pools().find((status) => status.pool === label);
   }
 }
-
-export const upstreamStatus = new UpstreamStatusRegistry();

@@ -209,11 +209,11 @@ describe("a cluster of wsgate members on etcd", { skip }, () => {
     });
     assert.equal(reply.status, 201, reply.text);
     const answered = Date.now() - started;
-    const { tookMs } = await poll(() => exchange(url(1, "/x", extraPort)), 1000, "member B to serve the new object");
+    const { tookMs } = await poll(() => exchange(url(1, "/x", extraPort)), 3000, "member B to serve the new object");
     t.diagnostic(
       `apply on A answered in ${answered} ms; B served the new server ${Date.now() - started} ms after the write`,
     );
-    assert.ok(Date.now() - started < 1000, `B served it ${tookMs} ms after A answered`);
+    assert.ok(Date.now() - started < 3000, `B served it ${tookMs} ms after A answered`);
     assert.equal(await exchange(url(2, "/x", extraPort)), "b1:ping", "and C too");
   });
 

@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { buildFilter } from "../../src/filters/factories.js";
+import { createGatewayTelemetry } from "../../src/gateway.js";
 import { originRefusal } from "../../src/filters/websocket-proxy/handshake-limits.js";
 import { compileOriginPatterns } from "../../src/filters/websocket-proxy/origin-pattern.js";
 import { TokenBucket } from "../../src/filters/rate-limiter/token-bucket.js";
@@ -78,7 +79,14 @@ describe("RateLimiter across a reload (inherit)", () => {
   let port: number;
   let limiter: Filter;
   const log = createLogger("silent");
-  const deps: FilterDeps = { log, sessions: new SessionRegistry(), pipeline: "p" };
+  const telemetry = createGatewayTelemetry({ processMetrics: false });
+  const deps: FilterDeps = {
+    log,
+    sessions: new SessionRegistry(),
+    pipeline: "p",
+    telemetry,
+    upstreamStatus: telemetry.upstreamStatus,
+  };
   const spec = (limit: number): FilterSpec => ({
     kind: "RateLimiter",
     name: "limiter",
@@ -101,7 +109,7 @@ describe("RateLimiter across a reload (inherit)", () => {
         routeKey: "",
         routeLabel: "",
       };
-      const context = createUpgradeContext(req, socket, head, route, "127.0.0.1", log);
+      const context = createUpgradeContext(req, socket, head, route, "127.0.0.1", log, telemetry);
       void Promise.resolve(limiter.handle(context)).then((result) => {
         if (!context.answered) socket.end(`HTTP/1.1 204 Passed\r\nX-Result: ${result}\r\n\r\n`);
       });

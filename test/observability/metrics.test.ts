@@ -7,14 +7,16 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { loadConfigText } from "../../src/config/load.js";
-import { Gateway } from "../../src/gateway.js";
+import { Gateway, createGatewayTelemetry } from "../../src/gateway.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { gatewayMetrics } from "../../src/observability/metrics.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 
 const SERVER = "metrics-server";
 const SECRET = "wsgate-metrics-test-secret-of-enough-length";
+/** The gateway's telemetry, with the process metrics, as the CLI gives it. */
+const telemetry = createGatewayTelemetry({ build: { version: "test" } });
+const gatewayMetrics = telemetry.metrics;
 
 /** Sum of a metric's samples whose labels include `labels` (`sample`: e.g. a histogram's `_count`). */
 async function metric(name: string, labels: Record<string, string> = {}, sample = name): Promise<number> {
@@ -190,7 +192,7 @@ filters:
       "metrics.yaml",
     );
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-    gateway = await Gateway.start(loaded.config, createLogger("silent"));
+    gateway = await Gateway.start(loaded.config, createLogger("silent"), { telemetry });
   });
 
   after(async () => {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { redactedPath, secretQueryParams } from "../../src/observability/redact.js";
+import { redactedPath, SecretQueryParams } from "../../src/observability/redact.js";
 
 describe("redactedPath", () => {
-  secretQueryParams.add("ticket");
+  const secrets = new SecretQueryParams();
+  secrets.add("ticket");
   const cases: ReadonlyArray<readonly [string, string]> = [
     ["/ws", "/ws"],
     ["/ws?", "/ws?"],
@@ -29,7 +30,7 @@ describe("redactedPath", () => {
   ];
   it(`redacts every secret parameter, however spelled (${cases.length} cases)`, () => {
     const wrong = cases
-      .map(([path, expected]) => [path, redactedPath(path), expected])
+      .map(([path, expected]) => [path, redactedPath(path, secrets), expected])
       .filter(([, got, expected]) => got !== expected);
     assert.deepEqual(wrong, []);
   });

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { GatewayError, NoUpstreamError, UpstreamConnectError, UpstreamHandshakeError } from "../../src/errors.js";
+import { NO_POOLS } from "../../src/observability/metrics.js";
+import { createTelemetry } from "../../src/observability/telemetry.js";
 import { noHealthyBackend, proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../src/proxy/attempts.js";
 import { connectBackendUpgrade, type BackendUpgradeResult } from "../../src/upstream/connect/backend-upgrade.js";
 import { ServerPool } from "../../src/upstream/pool.js";
@@ -99,7 +101,8 @@ describe("proxy core: the attempt loop", () => {
   let live: TestBackend;
   let deadA: string;
   let deadB: string;
-  const log = collectingLogger().log;
+  // What the loop reports to: a logger and this test's own telemetry (upstream failures are counted there).
+  const log = { log: collectingLogger().log, telemetry: createTelemetry(NO_POOLS, { processMetrics: false }) };
 
   before(async () => {
     live = await startBackend();
@@ -121,6 +124,13 @@ describe("proxy core: the attempt loop", () => {
     assert.equal(outcome.kind === "answered" ? outcome.server.url.href : "", liveUrl);
     assert.deepEqual(tried, [deadA, deadB, liveUrl]);
     assert.deepEqual(failuresOf(pool), { [deadA]: 1, [deadB]: 1, [liveUrl]: 0 });
+    // The upstream-failure metric heard of each failure once too.
+    const { body } = await log.telemetry.metrics.exposition();
+    const counted = body
+      .split("\n")
+      .filter((line) => line.startsWith("wsgate_upstream_connect_errors_total{") && line.includes(pool.label));
+    assert.equal(counted.length, 2, body);
+    for (const line of counted) assert.match(line, /reason="connection_refused"\} 1$/);
   });
 
   it("stops at a failure that says it may not be retried (a wrong 101): one try, one report, that error", async () => {

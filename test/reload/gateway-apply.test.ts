@@ -9,7 +9,6 @@ import { loadConfigText, type GatewayConfig } from "../../src/config/load.js";
 import { Gateway } from "../../src/gateway.js";
 import { diffSpecs, specText } from "../../src/reload/config-diff.js";
 import { routeIdentities } from "../../src/server/route-identity.js";
-import { upstreamStatus } from "../../src/upstream/status.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { collectingLogger } from "../helpers/check-backends.js";
 import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
@@ -161,7 +160,7 @@ ${drainRemoved === undefined ? "" : `        drainRemovedServers: ${drainRemoved
 
   it("lets go of a replaced pipeline version (its pools, their status) once its last session ends", async () => {
     const label = "main/proxy/pools[0]";
-    const count = (): number => upstreamStatus.pools().filter((pool) => pool.pool === label).length;
+    const count = (): number => gateway.telemetry.upstreamStatus.pools().filter((pool) => pool.pool === label).length;
     const session = await open(`ws://127.0.0.1:${port}/`);
     assert.equal(count(), 1);
     await gateway.apply(config(server("first") + main([b])));

@@ -150,11 +150,12 @@ describe("http check", () => {
       ok: false,
       reason: "http check: connection refused",
     });
-    backend.http = { status: 200, headers: {}, body: "", delayMs: 600 };
+    // The backend answers long after the 200 ms timeout; the bound only tells "gave up" from "waited for it".
+    backend.http = { status: 200, headers: {}, body: "", delayMs: 3000 };
     const started = Date.now();
     assert.deepEqual(await runHttp(httpSpec(), backend.port, 200), { ok: false, reason: "http check: timeout" });
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 190 && elapsed < 500, `settled after ${elapsed} ms`);
+    assert.ok(elapsed >= 190 && elapsed < 2000, `settled after ${elapsed} ms`);
     backend.http = { status: 200, headers: {}, body: "ok", delayMs: 0 };
   });
 
@@ -175,7 +176,7 @@ describe("http check", () => {
         const started = Date.now();
         const result = await runHttp(httpSpec({}, { body }), raw.port, 300);
         assert.equal(result.ok, false, `answer ${index} passed`);
-        assert.ok(Date.now() - started < 1000, `answer ${index} took ${Date.now() - started} ms`);
+        assert.ok(Date.now() - started < 2500, `answer ${index} took ${Date.now() - started} ms`);
       } finally {
         raw.close();
       }
@@ -287,7 +288,7 @@ describe("ws check", () => {
     try {
       const started = Date.now();
       assert.deepEqual(await runWs(wsSpec(), silent.port, 200), { ok: false, reason: "ws check: timeout" });
-      assert.ok(Date.now() - started < 600);
+      assert.ok(Date.now() - started < 2000, "a silent backend costs the timeout, not more");
       const wrong = await runWs(wsSpec(), badAccept.port, 500);
       assert.equal(wrong.ok, false);
       assert.match(wrong.ok ? "" : wrong.reason, /^ws check: .*Sec-WebSocket-Accept/);

@@ -103,7 +103,13 @@ export class HttpProxy implements Filter {
     const keepAlive = spec.maxIdleConnsPerHost > 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => ({
         ...base,
         http: new http.Agent({ ...agentOptions, keepAlive }),
@@ -131,7 +137,7 @@ export class HttpProxy implements Filter {
     const body: Body = { framing, taken: false, limit };
     const entry = this.pools.choose(context);
     const balance: BalanceContext = { clientIp: context.clientIp, headers: req.headers };
-    const outcome = await proxyAttempts(entry.pool, balance, this.upstream(context, entry, body), context.log);
+    const outcome = await proxyAttempts(entry.pool, balance, this.upstream(context, entry, body), context);
     if (outcome.kind === "ended") return outcome.result;
     if (outcome.kind === "refused") {
       context.reject(outcome.error);

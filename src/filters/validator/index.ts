@@ -1,5 +1,5 @@
 import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from "../../errors.js";
-import { secretQueryParams } from "../../observability/redact.js";
+import type { SecretQueryParams } from "../../observability/redact.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
 import { HandshakeRefusedError } from "../refusals.js";
@@ -39,7 +39,11 @@ export class Validator implements Filter {
   /** The `forwardClaims` headers: the pipeline removes the client's copies of them whatever the claims hold. */
   readonly upstreamHeaderNames: readonly string[];
 
-  constructor(private readonly spec: ValidatorSpec) {
+  /** `secrets`: its gateway's secret query parameters, where the token's `jwt.queryParam` is added. */
+  constructor(
+    private readonly spec: ValidatorSpec,
+    secrets: SecretQueryParams,
+  ) {
     this.name = spec.name;
     this.upstreamHeaderNames = Object.values(spec.jwt?.forwardClaims ?? {});
     this.headerRules = Object.entries(spec.headers).map(([name, rule]) => ({
@@ -49,7 +53,7 @@ export class Validator implements Filter {
     }));
     this.jwt = spec.jwt === undefined ? undefined : new JwtVerifier(spec.jwt);
     // Logs show paths: the parameter that carries the token is redacted from them.
-    if (spec.jwt?.queryParam !== undefined) secretQueryParams.add(spec.jwt.queryParam);
+    if (spec.jwt?.queryParam !== undefined) secrets.add(spec.jwt.queryParam);
     this.users =
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
   }
@@ -144,5 +148,5 @@ export class Validator implements Filter {
 }
 
 export const validatorFactory: FilterFactory<ValidatorSpec> = {
-  create: (spec) => new Validator(spec),
+  create: (spec, deps) => new Validator(spec, deps.telemetry.secrets),
 };

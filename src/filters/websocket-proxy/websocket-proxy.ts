@@ -1,5 +1,6 @@
 import { GatewayError, UpstreamHandshakeError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
+import { redactedPath } from "../../observability/redact.js";
 import type { SessionRegistry } from "../../observability/sessions.js";
 import { upgradeAccepted, upgradeRefusedByBackend } from "../../observability/traffic-events.js";
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
@@ -76,7 +77,13 @@ export class WebSocketProxy implements Filter {
     this.pipelineInstance = deps.pipelineInstance ?? 0;
     this.pools = new FilterPools(
       spec.pools,
-      { kind: this.kind, filter: spec.name, pipeline: deps.pipeline, log: deps.log },
+      {
+        kind: this.kind,
+        filter: spec.name,
+        pipeline: deps.pipeline,
+        log: deps.log,
+        upstreamStatus: deps.upstreamStatus,
+      },
       (base) => base,
     );
   }
@@ -86,7 +93,7 @@ export class WebSocketProxy implements Filter {
     if (typeof admitted === "string") return admitted;
     const { context: upgrading, lease } = admitted;
     try {
-      const outcome = await proxyAttempts(admitted.pool, admitted.balance, this.upstream(admitted), upgrading.log);
+      const outcome = await proxyAttempts(admitted.pool, admitted.balance, this.upstream(admitted), upgrading);
       if (outcome.kind === "ended") return outcome.result;
       if (outcome.kind === "refused") {
         upgrading.reject(outcome.error);
@@ -241,7 +248,7 @@ export class WebSocketProxy implements Filter {
         server: context.route.server,
         route: context.route.routeLabel,
         pipeline: context.route.pipeline,
-        url: context.req.url ?? "",
+        path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
         accepted: (session) => upgradeAccepted(context, session),
       },
