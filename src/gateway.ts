@@ -13,6 +13,7 @@ import { diffSpecs, specText } from "./reload/config-diff.js";
 import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type DrainOrder } from "./reload/drain-plan.js";
 import { GatewayHttpServer, listenerOf } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
+import { apiError } from "./errors.js";
 import { routeIdentities } from "./server/route-identity.js";
 import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
@@ -61,8 +62,7 @@ export interface ApplySummary {
 }
 
 /** An apply that came after `stop`. */
-export class GatewayStoppedError extends Error {
-  readonly code = "WSG_GATEWAY_STOPPED";
+export class GatewayStoppedError extends apiError("WSG_GATEWAY_STOPPED") {
   constructor() {
     super("the gateway is stopping; no config is applied any more");
   }

@@ -33,9 +33,14 @@ describe("npm pack", () => {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
     assert.ok(files.includes("dist/src/gateway.js"));
+    // The dashboard's page, its scripts and uPlot: served from the package, never from a CDN.
+    for (const asset of ["index.html", "assets/main.js", "assets/dashboard.css", "assets/uPlot.iife.min.js"]) {
+      assert.ok(files.includes(`dist/dashboard/${asset}`), `dist/dashboard/${asset} is packed`);
+    }
     const outside = files.filter(
       (file) =>
         !file.startsWith("dist/src/") &&
+        !file.startsWith("dist/dashboard/") &&
         !file.startsWith("examples/") &&
         !file.startsWith("docs/") &&
         !/^(package\.json|README\.md|LICENSE|SECURITY\.md)$/.test(file),

@@ -1,7 +1,7 @@
 // Who still routes to a pipeline: a delete of it names each server and route, rather than leaving the operator to
 // read "pipeline not found" errors against the servers.
 import type { ConfigObject } from "../config/load.js";
-import { AdminError } from "./errors.js";
+import { apiError } from "../errors.js";
 
 /** One route of an HTTPServer to the pipeline: "httpserver edge rules[0] (host *) path /ws". */
 export interface PipelineUse {
@@ -43,9 +43,7 @@ export function pipelineUses(pipeline: string, objects: readonly ConfigObject[])
     );
 }
 
-export class PipelineInUseError extends AdminError {
-  readonly code = "WSG_PIPELINE_IN_USE";
-  readonly status = 400;
+export class PipelineInUseError extends apiError("WSG_PIPELINE_IN_USE") {
   constructor(pipeline: string, uses: readonly PipelineUse[]) {
     const routes = uses.map((use) => `httpserver ${use.server} rules[${use.rule}] (host ${use.host}) path ${use.path}`);
     super(

@@ -3,11 +3,10 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { GatewayControl } from "../control/control.js";
-import { ApiError } from "../errors.js";
+import { API_ERRORS, ApiError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { isLoopback } from "./address.js";
 import { checkBearer } from "./auth.js";
-import { AdminError } from "./errors.js";
 import { AdminRequestGuard, checkContentType } from "./request-guard.js";
 import { ObjectsApi } from "./objects-api.js";
 import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./response.js";
@@ -18,6 +17,8 @@ import { clusterSessionsRoute, listMembersRoute, type ClusterAccess } from "./cl
 import type { MemberSource } from "./members.js";
 import { gatewayStatus, metrics, objectKinds, objectStatus } from "./status-api.js";
 import { PROBE_PATHS, healthz, readyz } from "./probes.js";
+import { Dashboard } from "./dashboard/dashboard.js";
+import type { ConfigChangeRing } from "./dashboard/config-changes.js";
 
 export interface AdminServerOptions {
   host: string;
@@ -27,6 +28,8 @@ export interface AdminServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** More names `Host` may give (`adminAllowedHosts`, `--admin-host`): `NAME` or `NAME:PORT`. */
   allowedHosts?: readonly string[];
+  /** The last config changes, for the dashboard (see recordConfigChanges). */
+  configChanges?: ConfigChangeRing;
 }
 
 /** The admin listener refuses to start: a setting that would expose it, or a file it cannot read. */
@@ -55,17 +58,17 @@ function routes(): Router<AdminHandler> {
 
 /** The error answer: `{error, code, errors}`; errors are config errors placed at file, line and column. */
 function errorAnswer(error: unknown): { status: number; body: object; headers?: Record<string, string> } {
-  if (error instanceof AdminError) {
+  if (error instanceof ApiError) {
     return {
       status: error.status,
       body: { error: error.message, code: error.code, errors: error.errors },
       headers: { ...error.headers },
     };
   }
-  if (error instanceof ApiError) {
-    return { status: error.status, body: { error: error.message, code: error.code, errors: [] } };
-  }
-  return { status: 500, body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] } };
+  return {
+    status: API_ERRORS.WSG_INTERNAL.status,
+    body: { error: (error as Error).message ?? String(error), code: "WSG_INTERNAL", errors: [] },
+  };
 }
 
 /** The admin API's own listener: never a traffic port, loopback unless a token guards it, HTTPS when asked. */
@@ -76,6 +79,7 @@ export class AdminServer {
   /** Set once listening: the names this listener answers to depend on where it bound. */
   private guard: AdminRequestGuard | undefined;
   private view: AdminListenerView;
+  private readonly dashboard: Dashboard;
 
   /** `members`: the cluster this gateway is a member of (`--store etcd://...`); without it the cluster views 404. */
   constructor(
@@ -100,6 +104,7 @@ export class AdminServer {
           `(127.0.0.1, ::1), or set --admin-token / WSGATE_ADMIN_TOKEN`,
       );
     }
+    this.dashboard = new Dashboard(control, options.configChanges, members);
     this.view = {
       tokenConfigured: options.token !== undefined,
       addresses: [{ host: options.host, port: options.port }],
@@ -141,6 +146,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.dashboard.stop();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -155,8 +161,11 @@ export class AdminServer {
       const guard = this.guard;
       if (guard === undefined) throw new Error("the admin API is not listening yet");
       guard.checkOrigin(request, guard.checkHost(request));
+      // The dashboard's page asks for the token itself; its stream is behind the token.
+      if (this.dashboard.servePage(request, response, url)) return;
       // Probes need no token (a kubelet has none); they still name this listener, and tell nothing internal.
       if (!PROBE_PATHS.has(url.pathname)) checkBearer(request, this.options.token);
+      if (this.dashboard.serveStream(request, response, url)) return;
       const { handler, params } = this.router.find(request.method ?? "GET", url.pathname);
       checkContentType(request);
       const answer = await handler({

@@ -5,9 +5,10 @@ import type { CommandSpec } from "./commands.js";
 import { COMMANDS, parserOptions } from "./commands.js";
 import { closestWord } from "./did-you-mean.js";
 import { OPTIONS, type OptionName, type OptionSpec } from "./options.js";
+import { startupError } from "../errors.js";
 
 /** Arguments that cannot work; the CLI prints `wsgate: MESSAGE` and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends startupError("WSG_USAGE") {}
 
 type Value = string | boolean | (string | boolean)[] | undefined;
 

@@ -1,6 +1,8 @@
 import { formatConfigError } from "../config/errors.js";
+import { exitCodeOf } from "../errors.js";
 import { AdminClient, AdminRequestError, DEFAULT_SERVER } from "./admin-client.js";
 import { FileObjectsError } from "./apply-file.js";
+import type { ParsedArgs } from "./parse.js";
 import { serverUrl } from "./server-url.js";
 import {
   UsageError,
@@ -21,6 +23,22 @@ type AdminVerb = (typeof VERBS)[number];
 
 export function isAdminVerb(command: string): command is AdminVerb {
   return (VERBS as readonly string[]).includes(command);
+}
+
+/** The flags the admin verbs read. */
+export function verbOptions(args: ParsedArgs): VerbOptions {
+  return {
+    server: args.string("server"),
+    token: args.string("token"),
+    output: args.string("output"),
+    filename: args.string("filename"),
+    cluster: args.flag("cluster"),
+    "all-members": args.flag("all-members"),
+    code: args.string("code"),
+    reason: args.string("reason"),
+    over: args.string("over"),
+    pool: args.string("pool"),
+  };
 }
 
 export interface VerbOptions {
@@ -82,23 +100,22 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
         return 0;
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      err(`wsgate: ${error.message}\n`);
-      return 2;
-    }
-    if (error instanceof FileObjectsError) {
-      err(`${error.message}\nwsgate: ${error.errors.length} configuration error(s); nothing applied\n`);
-      return 1;
-    }
-    if (error instanceof AdminRequestError) {
-      err(`wsgate: ${error.message}\n`);
-      for (const detail of error.errors) err(`${formatConfigError(detail)}\n`);
-      return 1;
-    }
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      err(`wsgate: ${(error as Error).message}\n`);
-      return 1;
-    }
-    throw error;
+    const report = failureReport(error);
+    if (report === undefined) throw error;
+    err(report);
+    return exitCodeOf(error);
   }
+}
+
+/** What stderr gets when a verb fails in a way the user can act on; undefined for a bug (thrown on). */
+function failureReport(error: unknown): string | undefined {
+  if (error instanceof UsageError) return error.report();
+  if (error instanceof FileObjectsError) {
+    return `${error.message}\nwsgate: ${error.errors.length} configuration error(s); nothing applied\n`;
+  }
+  if (error instanceof AdminRequestError) {
+    return `wsgate: ${error.message}\n${error.errors.map((detail) => `${formatConfigError(detail)}\n`).join("")}`;
+  }
+  if ((error as NodeJS.ErrnoException).code === "ENOENT") return `wsgate: ${(error as Error).message}\n`;
+  return undefined;
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { MemberSource } from "../admin/members.js";
 import { AdminServer, type AdminServerOptions } from "../admin/server.js";
+import { withConfigChanges } from "../admin/dashboard/config-changes.js";
 import { runCluster } from "../cluster/run-cluster.js";
 import type { GatewayConfig } from "../config/load.js";
 import type { EtcdObjectStore } from "../control/etcd-store.js";
@@ -19,6 +20,7 @@ import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import type { ValidationOptions } from "../config/admin-targets.js";
 import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
+import { startupError } from "../errors.js";
 
 export interface ServeOptions {
   log: Logger;
@@ -55,7 +57,7 @@ export interface Serving {
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
-export class StartError extends Error {}
+export class StartError extends startupError("WSG_START_FAILED") {}
 
 /**
  * Reloads of `wsgate run`: SIGHUP, and with `--watch` any change of the files, load the files and hand them to
@@ -160,7 +162,7 @@ export function stopOnSignals(log: Logger, stop: (signal: string) => Promise<voi
 
 /** One process: the gateway, its store and control, the admin API; runs until SIGTERM or SIGINT. */
 export async function serveInProcess(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
-  const { log, drainMs, admin, backends = [], cluster } = options;
+  const { log, drainMs, admin, backends = [], cluster } = withConfigChanges(options);
   const closeBackends = (): Promise<unknown> => Promise.all(backends.map((backend) => backend.close()));
   let gateway: Gateway;
   try {
@@ -233,7 +235,7 @@ export async function serveCluster(
   config: GatewayConfig,
   options: ServeOptions & { workers: number },
 ): Promise<Serving> {
-  const { log, drainMs, admin } = options;
+  const { log, drainMs, admin } = withConfigChanges(options);
   const member = options.cluster;
   let adminAddress: AddressInfo | undefined;
   let cluster;

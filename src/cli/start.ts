@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { parseDuration } from "../config/duration.js";
 import { defaultStateFile } from "../control/object-sources.js";
-import { formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.js";
+import { ConfigLoadError, formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.js";
 import { loadConfig, type GatewayConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/reference-doc.js";
 import type { AdminServerOptions } from "../admin/server.js";
@@ -28,9 +28,7 @@ import {
   type ServeOptions,
   type Serving,
 } from "./serve.js";
-import { ClusterObjectsInvalidError, chooseStore, openClusterStore, StoreFlagsError } from "./store-choice.js";
-import { SeedInvalidError } from "../control/seed.js";
-import { ObjectStoreError, StoreStartTimeoutError } from "../errors.js";
+import { chooseStore, openClusterStore } from "./store-choice.js";
 import { parseWorkerCount } from "../cluster/worker-count.js";
 import {
   LOG_FORMAT_ENV,
@@ -44,9 +42,9 @@ import {
 } from "../observability/logger.js";
 import { tuneProcessForServing } from "../process-tuning.js";
 
+/** A flag or setting the process cannot start with: one line on stderr, exit 2 (STARTUP_ERRORS in src/errors.ts). */
 function fail(message: string): never {
-  process.stderr.write(`wsgate: ${message}\n`);
-  process.exit(2);
+  throw new UsageError(message);
 }
 
 /** What becomes of the warnings of a config that loads: printed by `validate`, logged by `run`. */
@@ -65,8 +63,8 @@ function logWarnings(log: Logger): WarningSink {
 }
 
 /**
- * Loads the files or exits with their errors; `options` says where the admin listener is (no backend may be it).
- * Warnings go to `onWarnings`.
+ * Loads the files or throws a ConfigLoadError with their errors (exit 1); `options` says where the admin listener is
+ * (no backend may be it). Warnings go to `onWarnings`.
  */
 async function loadOrExit(
   paths: string[],
@@ -79,41 +77,28 @@ async function loadOrExit(
     onWarnings(result.warnings);
     return result.config;
   }
-  // One error is one line; a count follows several, so that the last line says how many there were.
-  for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
-  if (result.errors.length > 1) process.stderr.write(`wsgate: ${result.errors.length} configuration errors\n`);
-  process.exit(1);
-}
-
-/** The cluster store could not be opened or seeded: say why and exit 1 (a supervisor may try again later). */
-function storeFailed(message: string): never {
-  process.stderr.write(`wsgate: ${message}\n`);
-  process.exit(1);
+  throw new ConfigLoadError(result.errors);
 }
 
 /**
  * Where `wsgate run` takes its objects from: the files, or the cluster (opened, seeded with `--seed`, validated).
- * Exits 2 on flags that do not go together, 1 when the store cannot be opened or holds objects that do not load.
+ * Throws StoreFlagsError (exit 2) on flags that do not go together; when the store cannot be opened or holds objects
+ * that do not load, the error says so (exit 1: StoreStartTimeoutError, SeedInvalidError, ClusterObjectsInvalidError,
+ * or a store's own error).
  */
 async function runConfig(
   args: ParsedArgs,
   log: Logger,
 ): Promise<{ config: GatewayConfig; cluster?: ClusterServe; paths: string[]; stateFile?: string | undefined }> {
-  let choice;
-  try {
-    choice = chooseStore({
-      store: args.string("store"),
-      clusterName: args.string("cluster-name"),
-      seed: args.flag("seed"),
-      storeStartTimeout: args.string("store-start-timeout"),
-      memberTtl: args.string("member-ttl"),
-      config: args.strings("config"),
-      watch: args.flag("watch"),
-    });
-  } catch (error) {
-    if (error instanceof StoreFlagsError) fail(error.message);
-    throw error;
-  }
+  const choice = chooseStore({
+    store: args.string("store"),
+    clusterName: args.string("cluster-name"),
+    seed: args.flag("seed"),
+    storeStartTimeout: args.string("store-start-timeout"),
+    memberTtl: args.string("member-ttl"),
+    config: args.strings("config"),
+    watch: args.flag("watch"),
+  });
   const validation = adminValidation(args.string("admin-address"));
   const warnings = logWarnings(log);
   const stateFlag = args.string("state-file");
@@ -126,26 +111,14 @@ async function runConfig(
   }
   if (stateFlag !== undefined) fail("--state-file does not go with --store: the cluster's objects live in etcd");
   const seed = choice.seedPaths.length > 0 ? await loadOrExit(choice.seedPaths, validation, warnings) : undefined;
-  try {
-    const { store, config } = await openClusterStore(choice, log, seed);
-    const cluster: ClusterServe = {
-      store,
-      name: choice.cluster,
-      memberTtlSeconds: choice.memberTtlSeconds,
-      version: packageVersion(),
-    };
-    return { config, cluster, paths: [] };
-  } catch (error) {
-    if (
-      error instanceof StoreStartTimeoutError ||
-      error instanceof SeedInvalidError ||
-      error instanceof ClusterObjectsInvalidError ||
-      error instanceof ObjectStoreError
-    ) {
-      storeFailed(error.message);
-    }
-    throw error;
-  }
+  const { store, config } = await openClusterStore(choice, log, seed);
+  const cluster: ClusterServe = {
+    store,
+    name: choice.cluster,
+    memberTtlSeconds: choice.memberTtlSeconds,
+    version: packageVersion(),
+  };
+  return { config, cluster, paths: [] };
 }
 
 function logLevelOf(text: string): LogLevel {
@@ -212,16 +185,11 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
   }
 }
 
-/** Starts serving (in this process, or in `workers` workers), or prints why it cannot and exits 2. */
+/** Starts serving (in this process, or in `workers` workers), or throws StartError saying why it cannot (exit 2). */
 async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
   // Cluster workers tune themselves (worker-main); the primary then serves nothing but the admin API.
   tuneProcessForServing();
-  try {
-    return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
-  } catch (error) {
-    if (error instanceof StartError) fail(error.message);
-    throw error;
-  }
+  return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
 }
 
 /** A listening address as a URL host: all interfaces becomes loopback, IPv6 goes in brackets. */
@@ -274,12 +242,12 @@ export async function demo(args: ParsedArgs): Promise<void> {
     gatewayPort = await demoGatewayPort(bindAddress ?? "127.0.0.1", args.string("port"));
     backends = await startDemoBackends();
   } catch (error) {
-    fail(`cannot start the demo: ${(error as Error).message}`);
+    throw new StartError(`cannot start the demo: ${(error as Error).message}`);
   }
   const result = await loadDemoConfig(`${packageRoot}examples/demo.yaml`, { gateway: gatewayPort, backends });
   if (!result.ok) {
     for (const error of result.errors) process.stderr.write(`${formatConfigError(error)}\n`);
-    fail("the bundled examples/demo.yaml does not load");
+    throw new StartError("the bundled examples/demo.yaml does not load");
   }
   const config = result.config;
   const flags = adminFlagsOf(args);
@@ -314,7 +282,8 @@ export async function demo(args: ParsedArgs): Promise<void> {
       `e.g.  node -e "const ws=new (require('ws'))('${urls[0] ?? ""}');ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log(String(m));ws.close()})"\n` +
       (adminUrl === ""
         ? ""
-        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n`) +
+        : `Admin API: ${adminUrl}/apis/v2/objects  (try: wsgate get --server ${adminUrl}, wsgate sessions --server ${adminUrl})\n` +
+          `Dashboard: ${adminUrl}/dashboard\n`) +
       `Press Ctrl+C to stop.\n\n`,
   );
 }

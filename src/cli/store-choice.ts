@@ -7,6 +7,7 @@ import { ClusterKeys } from "../control/etcd-keys.js";
 import { seedStore } from "../control/seed.js";
 import { parseStoreUrl } from "../control/store-url.js";
 import type { Logger } from "../observability/logger.js";
+import { startupError } from "../errors.js";
 
 export const DEFAULT_CLUSTER_NAME = "default";
 export const DEFAULT_STORE_START_TIMEOUT = "30s";
@@ -37,7 +38,7 @@ export type StoreChoice =
     };
 
 /** A flag combination that cannot work; the CLI prints the message and exits 2. */
-export class StoreFlagsError extends Error {}
+export class StoreFlagsError extends startupError("WSG_STORE_FLAGS") {}
 
 /** Checks the store flags and says where the objects live; throws StoreFlagsError with a clear message. */
 export function chooseStore(flags: StoreFlags): StoreChoice {
@@ -105,7 +106,7 @@ function durationFlag(flag: string, text: string): number {
 }
 
 /** The cluster's objects do not load together (written around the admin API): the member refuses to start. */
-export class ClusterObjectsInvalidError extends Error {
+export class ClusterObjectsInvalidError extends startupError("WSG_CLUSTER_OBJECTS_INVALID") {
   constructor(cluster: string, errors: readonly string[]) {
     super(`the objects of cluster '${cluster}' in etcd do not load together:\n  ${errors.join("\n  ")}`);
   }

@@ -1,21 +1,7 @@
-/** One problem in the configuration, placed where the user can fix it. */
-export interface ConfigError {
-  /** The file as the user named it (or as found in a directory they named). */
-  file: string;
-  /** 1-based line of the offending value (or key, or parent map); 0 when the problem is the whole file. */
-  line: number;
-  /** 1-based column on that line; 0 when line is 0. */
-  column: number;
-  /** The object, as "<kind in lower case> <name>", e.g. "pipeline ws-rr". */
-  object?: string;
-  /** The filter name when the problem is inside a pipeline's filter. */
-  filter?: string;
-  /** Where in the object (or in the filter, when `filter` is set), e.g. "pools[0].loadBalance.policy". */
-  path: string;
-  message: string;
-  /** The offending value, when there is one. */
-  value?: unknown;
-}
+import { startupError, type ConfigError } from "../errors.js";
+
+// ConfigError sits with the error roots (the admin API answers with a list of them); it is read here as before.
+export type { ConfigError } from "../errors.js";
 
 /** `file:line object filter name path: message`, leaving out the parts that are not known. */
 export function formatConfigError(error: ConfigError): string {
@@ -50,4 +36,17 @@ export function sortConfigErrors(errors: readonly ConfigError[]): ConfigError[] 
     if (a.file !== b.file) return a.file < b.file ? -1 : 1;
     return a.line - b.line || a.column - b.column;
   });
+}
+
+/** The configuration does not load: each error on its own line, then how many when there were several; exit 1. */
+export class ConfigLoadError extends startupError("WSG_CONFIG_INVALID") {
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(`${errors.length} configuration error(s)`);
+  }
+
+  override report(): string {
+    const lines = this.errors.map((error) => `${formatConfigError(error)}\n`);
+    if (this.errors.length > 1) lines.push(`wsgate: ${this.errors.length} configuration errors\n`);
+    return lines.join("");
+  }
 }

@@ -1,27 +1,20 @@
-import { ApiError } from "../errors.js";
+import { apiError } from "../errors.js";
 
-/** Failures of a GatewayControl request (a session to close, a close code). */
-export abstract class ControlError extends ApiError {}
+// Failures of a GatewayControl request (a session to close, a close code); statuses are rows of API_ERRORS.
 
-export class InvalidCloseCodeError extends ControlError {
-  readonly code = "WSG_INVALID_CLOSE_CODE";
-  readonly status = 400;
+export class InvalidCloseCodeError extends apiError("WSG_INVALID_CLOSE_CODE") {
   constructor(code: unknown) {
     super(`close code ${String(code)} is not one an operator may send (1000, 1001, 1008, 1011 or 3000-4999)`);
   }
 }
 
-export class SessionNotFoundError extends ControlError {
-  readonly code = "WSG_SESSION_NOT_FOUND";
-  readonly status = 404;
+export class SessionNotFoundError extends apiError("WSG_SESSION_NOT_FOUND") {
   constructor(id: string) {
     super(`session ${id} not found (it may have ended)`);
   }
 }
 
-export class UpstreamServerNotFoundError extends ControlError {
-  readonly code = "WSG_SERVER_NOT_FOUND";
-  readonly status = 404;
+export class UpstreamServerNotFoundError extends apiError("WSG_SERVER_NOT_FOUND") {
   constructor(server: string, pool: string | undefined) {
     super(
       `no upstream server ${server}${pool === undefined ? "" : ` in pool ${pool}`} ` +
@@ -31,18 +24,14 @@ export class UpstreamServerNotFoundError extends ControlError {
 }
 
 /** The objects were valid, but the running gateway could not take them (e.g. a port in use). */
-export class ApplyFailedError extends ControlError {
-  readonly code = "WSG_APPLY_FAILED";
-  readonly status = 500;
+export class ApplyFailedError extends apiError("WSG_APPLY_FAILED") {
   constructor(reason: string, rolledBack: boolean) {
     super(`the gateway could not apply the change: ${reason}${rolledBack ? " (the change was undone)" : ""}`);
   }
 }
 
 /** An admin write to an object that a config file defines: the next reload would undo it, so it is refused. */
-export class ObjectFromFileError extends ControlError {
-  readonly code = "WSG_OBJECT_FROM_FILE";
-  readonly status = 409;
+export class ObjectFromFileError extends apiError("WSG_OBJECT_FROM_FILE") {
   constructor(name: string, where: string) {
     super(
       `object ${name} comes from ${where}: change it there and reload (SIGHUP or --watch); ` +
@@ -52,18 +41,14 @@ export class ObjectFromFileError extends ControlError {
 }
 
 /** The objects created through the admin API could not be saved to the state file: the write was undone. */
-export class StateFileError extends ControlError {
-  readonly code = "WSG_STATE_NOT_SAVED";
-  readonly status = 500;
+export class StateFileError extends apiError("WSG_STATE_NOT_SAVED") {
   constructor(file: string, reason: string) {
     super(`cannot save the admin API's objects to ${file}: ${reason} (the change was undone)`);
   }
 }
 
 /** A gateway run from files with `--state-file off`: it cannot keep API-created objects past a restart. */
-export class ApiObjectsRefusedError extends ControlError {
-  readonly code = "WSG_API_OBJECTS_OFF";
-  readonly status = 409;
+export class ApiObjectsRefusedError extends apiError("WSG_API_OBJECTS_OFF") {
   constructor(name: string) {
     super(
       `object ${name}: this gateway runs from config files with --state-file off, so an object created through the ` +

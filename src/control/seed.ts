@@ -1,10 +1,10 @@
 import { formatConfigError, validateObjects } from "../config/load.js";
 import type { ConfigObject } from "../config/load.js";
 import type { ObjectStore } from "./object-store.js";
+import { startupError } from "../errors.js";
 
 /** `--seed` would leave the cluster with a config that does not load: nothing was written. */
-export class SeedInvalidError extends Error {
-  readonly code = "WSG_SEED_INVALID";
+export class SeedInvalidError extends startupError("WSG_SEED_INVALID") {
   constructor(readonly errors: string[]) {
     super(`--seed: the cluster's objects merged with the files would not load:\n  ${errors.join("\n  ")}`);
   }

@@ -1,4 +1,4 @@
-import { GatewayError } from "../errors.js";
+import { GatewayError, type HandshakeRefusalCode } from "../errors.js";
 
 /**
  * A handshake filter said no: 401 (with `WWW-Authenticate`), 403, 429 (with `Retry-After`) and the like. The message
@@ -10,7 +10,7 @@ export class HandshakeRefusedError extends GatewayError {
   readonly #publicReason: string | undefined;
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: HandshakeRefusalCode,
     message: string,
     headers: Readonly<Record<string, string>> = {},
     publicReason?: string,
@@ -27,7 +27,7 @@ export class HandshakeRefusedError extends GatewayError {
 
 /** 429 with `Retry-After` in whole seconds (at least 1). */
 export function tooManyRequests(
-  code: string,
+  code: HandshakeRefusalCode,
   message: string,
   retryAfterMs: number,
   publicReason?: string,

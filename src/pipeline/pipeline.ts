@@ -1,25 +1,18 @@
 import type { PipelineSpec } from "../config/kinds/pipeline.js";
 import { END } from "../config/kinds/pipeline.js";
-import { GatewayError } from "../errors.js";
+import { trafficError } from "../errors.js";
 import type { HandshakeContext } from "./context.js";
 import type { Filter } from "./filter.js";
 import { upgradeVerdict } from "../websocket/handshake.js";
 import { headerKeys } from "./owned-headers.js";
 
-class PipelineEndedError extends GatewayError {
-  readonly code = "WSG_PIPELINE_NO_ANSWER";
-  readonly status = 500;
-  readonly side = "gateway";
+class PipelineEndedError extends trafficError("WSG_PIPELINE_NO_ANSWER") {
   constructor(pipeline: string) {
     super(`pipeline ${pipeline} ended without an answer`);
   }
 }
 
-class FilterFailedError extends GatewayError {
-  readonly code = "WSG_FILTER_FAILED";
-  readonly status = 500;
-  readonly side = "gateway";
-}
+class FilterFailedError extends trafficError("WSG_FILTER_FAILED") {}
 
 interface Step {
   /** The filter to run; null for an `END` step, which stops the flow. */

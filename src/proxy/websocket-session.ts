@@ -8,6 +8,7 @@ import { endpointText } from "../server/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
 import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../websocket/relay.js";
+import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
 export interface SessionHandshake {
@@ -96,5 +97,7 @@ export function startWebSocketSession(start: SessionStart): void {
   sessions.add(session);
   pool.sessionOpened(server, session);
   const trace = handshake.accepted(session);
+  tuneSocketForRelay(handshake.client);
+  tuneSocketForRelay(start.backend);
   relay.start(handshake.clientHead, start.backendHead);
 }

@@ -1,52 +1,33 @@
-import { CloseCode } from "./protocol.js";
+import { TRAFFIC_ERRORS, type FrameFailureCode } from "../errors.js";
 
-/** Every way a peer's frames can break the protocol, with the close code that answers it. */
+/** A frame failure as the relay reads it: its stable code, the close code that answers it, the close frame's reason. */
+export interface FrameFailureRow {
+  readonly code: FrameFailureCode;
+  readonly closeCode: number;
+  readonly reason: string;
+}
+
+/** Its row of TRAFFIC_ERRORS, built once: the parser hands out these constants, nothing per frame. */
+function frameFailure(code: FrameFailureCode): FrameFailureRow {
+  const row = TRAFFIC_ERRORS[code];
+  return { code, closeCode: row.closeCode, reason: row.publicReason };
+}
+
+/** Every way a peer's frames can break the protocol. */
 export const FrameFailure = {
-  ReservedOpcode: { code: "WSG_FRAME_RESERVED_OPCODE", closeCode: CloseCode.ProtocolError, reason: "reserved opcode" },
-  ReservedBits: { code: "WSG_FRAME_RSV_BITS", closeCode: CloseCode.ProtocolError, reason: "RSV bits not negotiated" },
-  ControlTooLong: {
-    code: "WSG_FRAME_CONTROL_TOO_LONG",
-    closeCode: CloseCode.ProtocolError,
-    reason: "control frame over 125 bytes",
-  },
-  ControlFragmented: {
-    code: "WSG_FRAME_CONTROL_FRAGMENTED",
-    closeCode: CloseCode.ProtocolError,
-    reason: "fragmented control frame",
-  },
-  MaskMissing: { code: "WSG_FRAME_MASK_MISSING", closeCode: CloseCode.ProtocolError, reason: "frame not masked" },
-  MaskUnexpected: {
-    code: "WSG_FRAME_MASK_UNEXPECTED",
-    closeCode: CloseCode.ProtocolError,
-    reason: "masked frame from a server",
-  },
-  UnexpectedContinuation: {
-    code: "WSG_FRAME_UNEXPECTED_CONTINUATION",
-    closeCode: CloseCode.ProtocolError,
-    reason: "continuation without a message",
-  },
-  ExpectedContinuation: {
-    code: "WSG_FRAME_EXPECTED_CONTINUATION",
-    closeCode: CloseCode.ProtocolError,
-    reason: "new message before the last one ended",
-  },
-  LengthMsbSet: {
-    code: "WSG_FRAME_LENGTH_MSB",
-    closeCode: CloseCode.ProtocolError,
-    reason: "64-bit length with the top bit set",
-  },
-  MessageTooBig: { code: "WSG_FRAME_MESSAGE_TOO_BIG", closeCode: CloseCode.MessageTooBig, reason: "message too big" },
-  CloseLength: {
-    code: "WSG_FRAME_CLOSE_LENGTH",
-    closeCode: CloseCode.ProtocolError,
-    reason: "close payload of 1 byte",
-  },
-  CloseCodeInvalid: { code: "WSG_FRAME_CLOSE_CODE", closeCode: CloseCode.ProtocolError, reason: "invalid close code" },
-  CloseReasonUtf8: {
-    code: "WSG_FRAME_CLOSE_UTF8",
-    closeCode: CloseCode.InvalidPayload,
-    reason: "close reason is not UTF-8",
-  },
+  ReservedOpcode: frameFailure("WSG_FRAME_RESERVED_OPCODE"),
+  ReservedBits: frameFailure("WSG_FRAME_RSV_BITS"),
+  ControlTooLong: frameFailure("WSG_FRAME_CONTROL_TOO_LONG"),
+  ControlFragmented: frameFailure("WSG_FRAME_CONTROL_FRAGMENTED"),
+  MaskMissing: frameFailure("WSG_FRAME_MASK_MISSING"),
+  MaskUnexpected: frameFailure("WSG_FRAME_MASK_UNEXPECTED"),
+  UnexpectedContinuation: frameFailure("WSG_FRAME_UNEXPECTED_CONTINUATION"),
+  ExpectedContinuation: frameFailure("WSG_FRAME_EXPECTED_CONTINUATION"),
+  LengthMsbSet: frameFailure("WSG_FRAME_LENGTH_MSB"),
+  MessageTooBig: frameFailure("WSG_FRAME_MESSAGE_TOO_BIG"),
+  CloseLength: frameFailure("WSG_FRAME_CLOSE_LENGTH"),
+  CloseCodeInvalid: frameFailure("WSG_FRAME_CLOSE_CODE"),
+  CloseReasonUtf8: frameFailure("WSG_FRAME_CLOSE_UTF8"),
 } as const;
 
 export type FrameFailureKind = (typeof FrameFailure)[keyof typeof FrameFailure];

@@ -1,7 +1,10 @@
-import type { Writable } from "node:stream";
+import type { RelayStream } from "./relay-stream.js";
+
+/** What the outbox writes to: the writing half of a relay stream. */
+export type OutboxTarget = Pick<RelayStream, "write" | "end" | "writable" | "writableEnded" | "writableLength">;
 
 /** Ends our side of a connection; a second end() would cost Node an error object with a stack trace. */
-export function endOnce(socket: Writable): void {
+export function endOnce(socket: Pick<RelayStream, "end" | "writableEnded">): void {
   if (!socket.writableEnded) socket.end();
 }
 
@@ -25,7 +28,7 @@ export class FrameOutbox {
   private queued: Buffer[] | null = null;
   private endAfterClose = false;
 
-  constructor(private readonly socket: Writable) {}
+  constructor(private readonly socket: OutboxTarget) {}
 
   write(bytes: Buffer): void {
     const socket = this.socket;

@@ -22,6 +22,16 @@ export interface FrameStreamOptions {
   trackActivity: boolean;
 }
 
+/** One direction's progress at a frame boundary, as plain data (see WebSocketRelay.snapshot). */
+export interface FrameStreamSnapshot {
+  messages: number;
+  bytes: number;
+  lastDataAt: number;
+  framesDone: number;
+  /** The fragmented message in progress (its payload bytes so far, for the size limit), or null between messages. */
+  messageInProgress: { bytes: number } | null;
+}
+
 const State = {
   Header: 0,
   Payload: 1,
@@ -104,6 +114,32 @@ export class FrameStream {
   /** Whether part of a frame (some of its header, or of its payload) has arrived and the rest has not. */
   get frameOpen(): boolean {
     return this.state === State.Payload || this.state === State.Control || this.headerHave > 0;
+  }
+
+  /** Between two frames: no part of a frame is held, so the direction can be captured and resumed elsewhere. */
+  get atFrameBoundary(): boolean {
+    return this.state === State.Header && this.headerHave === 0;
+  }
+
+  /** This direction's progress, at a frame boundary (`atFrameBoundary`). */
+  snapshot(): FrameStreamSnapshot {
+    return {
+      messages: this.messages,
+      bytes: this.bytes,
+      lastDataAt: this.lastDataAt,
+      framesDone: this.framesDone,
+      messageInProgress: this.inMessage ? { bytes: this.messageBytes } : null,
+    };
+  }
+
+  /** Takes up a direction captured by `snapshot()` (on a fresh stream, before any byte). */
+  restore(snapshot: FrameStreamSnapshot): void {
+    this.messages = snapshot.messages;
+    this.bytes = snapshot.bytes;
+    this.lastDataAt = snapshot.lastDataAt;
+    this.framesDone = snapshot.framesDone;
+    this.inMessage = snapshot.messageInProgress !== null;
+    this.messageBytes = snapshot.messageInProgress?.bytes ?? 0;
   }
 
   /** Stops reading frames: every later byte is dropped. */

@@ -9,6 +9,19 @@ export interface RateGateLimits {
   action: RateLimitAction;
 }
 
+/** One allowance's level, as plain data. */
+export interface AllowanceSnapshot {
+  tokens: number;
+  updatedAt: number;
+}
+
+/** A gate's progress (what each allowance holds, what it has counted), as plain data. */
+export interface RateGateSnapshot {
+  messages: AllowanceSnapshot | null;
+  bytes: AllowanceSnapshot | null;
+  seenMessages: number;
+}
+
 /** Tokens of one rate: at most one second's worth, refilled continuously; may go below zero (a debt to wait off). */
 class Allowance {
   private tokens: number;
@@ -20,6 +33,15 @@ class Allowance {
   ) {
     this.tokens = perSecond;
     this.updatedAt = now;
+  }
+
+  snapshot(): AllowanceSnapshot {
+    return { tokens: this.tokens, updatedAt: this.updatedAt };
+  }
+
+  restore(snapshot: AllowanceSnapshot): void {
+    this.tokens = snapshot.tokens;
+    this.updatedAt = snapshot.updatedAt;
   }
 
   /** Takes `count` and returns how long (ms) until the level is back at zero; 0 when there was enough. */
@@ -70,6 +92,22 @@ export class RateGate {
     const forMessages = this.messages === undefined || newMessages <= 0 ? 0 : this.messages.take(newMessages, now);
     const forBytes = this.bytes === undefined ? 0 : this.bytes.take(bytes, now);
     return Math.ceil(Math.max(forMessages, forBytes));
+  }
+
+  /** What the gate has counted so far; a debt being waited off stays in the levels (the wait is not kept). */
+  snapshot(): RateGateSnapshot {
+    return {
+      messages: this.messages?.snapshot() ?? null,
+      bytes: this.bytes?.snapshot() ?? null,
+      seenMessages: this.seenMessages,
+    };
+  }
+
+  /** Takes up a gate captured by `snapshot()` with the same limits. */
+  restore(snapshot: RateGateSnapshot): void {
+    if (snapshot.messages !== null) this.messages?.restore(snapshot.messages);
+    if (snapshot.bytes !== null) this.bytes?.restore(snapshot.bytes);
+    this.seenMessages = snapshot.seenMessages;
   }
 
   /** Holds the side for `ms`, then calls `resume` (unless stopped first). */

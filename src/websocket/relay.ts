@@ -1,17 +1,21 @@
 import { randomBytes } from "node:crypto";
-import type { Socket } from "node:net";
 import type { FrameFailureKind } from "./frame-error.js";
-import { FrameOutbox, endOnce } from "./frame-outbox.js";
+import { endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
+import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
+import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
+import type { RelayStream } from "./relay-stream.js";
 import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-reader.js";
+
+export type { PeerRole, SideState } from "./relay-peer.js";
+export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
+export type { RelayStream } from "./relay-stream.js";
 
 /** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
 const BUSY_READS = 8;
-
-export type PeerRole = "client" | "backend";
 
 export interface RelayOptions {
   /** Largest message from the client, all fragments together; -1 for no limit. */
@@ -29,7 +33,10 @@ export interface RelayOptions {
    * reads its sender; else the sender gets 1008 and the other side 1001. 0 turns it off.
    */
   frameTimeout: number;
-  /** How long the close handshake may take before the TCP connections are cut (ms). */
+  /**
+   * How long the close handshake may take before the connections are cut (ms). After a peer's protocol error, also
+   * how long the other side's close is awaited before the offender gets its own close (and as long again to end).
+   */
   closeTimeout: number;
   /** RSV bits the negotiated extensions allow on a message's first frame. */
   firstFrameRsv: number;
@@ -76,6 +83,7 @@ function isOwnPong(payload: Buffer): boolean {
 }
 
 const BUFFER_LIMIT_REASON = "buffer limit exceeded";
+const RATE_LIMIT_REASON = "message rate exceeded";
 
 /** Close code the remaining side gets when its partner vanished without a close frame. */
 const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
@@ -83,65 +91,62 @@ const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
   backend: { code: CloseCode.InternalError, reason: "backend connection lost" },
 };
 
-class Peer {
-  readonly outbox: FrameOutbox;
-  stream!: FrameStream;
-  closeReceived = false;
-  gone = false;
-  socketClosed = false;
-  /** When the oldest unanswered ping of ours was sent (ms), 0 when none is outstanding. */
-  awaitingPongSince = 0;
-  /** Reads through the socket's stream so far, up to BUSY_READS. */
-  streamReads = 0;
-  /** The buffer the socket reads into, once switched to reading into buffers of the relay's. */
-  readBuffer: Buffer | null = null;
-  /** `stream.framesDone` when a frame was last seen open at a frame check, -1 when none was. */
-  openFrameMark = -1;
-  /** Frame checks in a row that found that same frame open. */
-  openFrameChecks = 0;
-
-  constructor(
-    readonly role: PeerRole,
-    readonly socket: Socket,
-  ) {
-    this.outbox = new FrameOutbox(socket);
-  }
-
-  get closeSent(): boolean {
-    return this.outbox.closing;
-  }
-
-  /** Frames to a backend are masked: the gateway is its client. */
-  get wantsMasked(): boolean {
-    return this.role === "backend";
-  }
-}
+/**
+ * The session as a whole: `open`, then `closing` from the first side that leaves open, then `finished`; or
+ * `detached` when it let go of its connections to be taken up elsewhere.
+ */
+export type RelayPhase = "open" | "closing" | "finished" | "detached";
 
 /**
  * A WebSocket session between a client and a backend after both handshakes. Frames flow through as a stream in
  * both directions; the gateway adds its own pings, enforces limits and timeouts, and carries the close handshake
- * across, ending TCP only when both sides are done or the close timeout runs out.
+ * across, ending the connections only when both sides are done or the close timeout runs out.
+ *
+ * Each side goes   open ──────────► closing ──────────► closed
+ *                        close sent,        its connection
+ *                        close received,    emitted `close`
+ *                        connection gone,
+ *                        failed by us
+ * The session is `open` while both sides are, `closing` from the first that is not (pings, idle and frame checks
+ * and rates stop, the close timer runs), `finished` once both sides are closed (`onEnd`, once).
+ *
+ * Ways out of `open`, each in one place:
+ *   a peer's close frame      → onCloseFrame: relayed as it came to the other side
+ *   a peer's connection ends  → onPeerGone: the other side gets 1001 (client gone) or 1011 (backend lost)
+ *   a peer breaks a rule      → failPeer: it gets its code, the other side 1001 (for a protocol error, the other
+ *                               side first, the offender once the other's close is back: see Fail.protocolError)
+ *   the gateway closes        → closeBoth (shutdown, an operator, idle timeout): the same code to both
+ *   closeTimeout              → onCloseTimeout: connections cut
+ *
+ * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
 export class WebSocketRelay implements FrameStreamHandler {
   private readonly client: Peer;
   private readonly backend: Peer;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
+  private phase: RelayPhase = "open";
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private frameTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
-  private finished = false;
 
+  /**
+   * `from`: a snapshot of a session taken up again on these connections (see `snapshot()`); the relay goes on
+   * from there, with the limits and timeouts of `options`.
+   */
   constructor(
-    clientSocket: Socket,
-    backendSocket: Socket,
+    clientSocket: RelayStream,
+    backendSocket: RelayStream,
     private readonly options: RelayOptions,
     private readonly onEnd: (outcome: RelayOutcome) => void,
+    from?: RelaySnapshot,
   ) {
-    this.client = new Peer("client", clientSocket);
-    this.backend = new Peer("backend", backendSocket);
+    this.client = new Peer("client", clientSocket, options.clientRate);
+    this.backend = new Peer("backend", backendSocket, options.backendRate);
+    this.client.other = this.backend;
+    this.backend.other = this.client;
     const trackActivity = options.maxInactivity > 0;
     this.client.stream = new FrameStream(
       {
@@ -165,16 +170,17 @@ export class WebSocketRelay implements FrameStreamHandler {
       this.client.outbox,
       this,
     );
+    this.startedAt = from?.startedAt ?? Date.now();
+    if (from !== undefined) {
+      restoreSide(this.client, from.client);
+      restoreSide(this.backend, from.backend);
+    }
   }
 
   /** Starts relaying; `clientHead` and `backendHead` are bytes each side sent right after its handshake. */
   start(clientHead: Buffer, backendHead: Buffer): void {
     const client = this.client.socket;
     const backend = this.backend.socket;
-    for (const socket of [client, backend]) {
-      socket.setNoDelay(true);
-      socket.setTimeout(0);
-    }
     client.on("data", this.onClientData);
     backend.on("data", this.onBackendData);
     client.on("drain", this.onClientDrain);
@@ -206,39 +212,92 @@ export class WebSocketRelay implements FrameStreamHandler {
     };
   }
 
+  /** Where the session and each side are (status views, tests). */
+  state(): { phase: RelayPhase; client: SideState; backend: SideState } {
+    return { phase: this.phase, client: this.client.state, backend: this.backend.state };
+  }
+
   /** Closes both sides with one code, as the gateway (shutdown, an operator). */
   close(code: number, reason: string): void {
     this.closeBoth(code, reason);
   }
 
-  /** Cuts both TCP connections without a close handshake. */
+  /** Cuts both connections without a close handshake. */
   terminate(): void {
-    this.onCloseTimeout();
+    this.cutBoth();
+  }
+
+  // ---- capture and take up again ----
+
+  /**
+   * The session as plain data, when it is open and both directions are between frames (nothing of a frame held,
+   * nothing half written, no frame of the gateway's own waiting); null otherwise, to be asked again later. Bytes
+   * a connection has taken but not yet sent are the connection's, not in the snapshot.
+   */
+  snapshot(): RelaySnapshot | null {
+    if (this.phase !== "open" || !atFrameBoundary(this.client) || !atFrameBoundary(this.backend)) return null;
+    return {
+      version: 1,
+      startedAt: this.startedAt,
+      client: sideSnapshot(this.client),
+      backend: sideSnapshot(this.backend),
+    };
+  }
+
+  /**
+   * Lets go of both connections without closing them (after `snapshot()`, to hand them on): listeners off, timers
+   * and rate gates stopped, reading paused; `onEnd` is not called. A TCP socket already read into the relay's own
+   * buffers (socket-reader) keeps calling this relay: hand such a socket to another process, not to another relay
+   * in this one.
+   */
+  detach(): void {
+    if (this.phase === "finished" || this.phase === "detached") return;
+    this.phase = "detached";
+    this.stopTimers();
+    clearTimeout(this.closeTimer);
+    this.client.rate?.stop();
+    this.backend.rate?.stop();
+    const client = this.client.socket;
+    const backend = this.backend.socket;
+    client.pause();
+    backend.pause();
+    client.off("data", this.onClientData);
+    backend.off("data", this.onBackendData);
+    client.off("drain", this.onClientDrain);
+    backend.off("drain", this.onBackendDrain);
+    client.off("end", this.onClientEnd);
+    backend.off("end", this.onBackendEnd);
+    client.off("error", this.onClientError);
+    backend.off("error", this.onBackendError);
+    client.off("close", this.onClientClose);
+    backend.off("close", this.onBackendClose);
   }
 
   // ---- data and backpressure ----
 
   private readonly onClientData = (chunk: Buffer): void => {
     if (++this.client.streamReads === BUSY_READS) this.readIntoBuffers(this.client);
-    this.afterRead(this.client, this.backend, chunk);
+    this.afterRead(this.client, chunk);
   };
 
   private readonly onBackendData = (chunk: Buffer): void => {
     if (++this.backend.streamReads === BUSY_READS) this.readIntoBuffers(this.backend);
-    this.afterRead(this.backend, this.client, chunk);
+    this.afterRead(this.backend, chunk);
   };
 
-  private afterRead(from: Peer, to: Peer, chunk: Buffer): void {
+  private afterRead(from: Peer, chunk: Buffer): void {
     this.receive(from, chunk);
-    if (!this.enforceBufferLimit() && this.holdsBack(to)) from.socket.pause();
+    if (!this.enforceBufferLimit() && this.holdsBack(from.other)) from.socket.pause();
     this.gateReading(from, chunk.length);
   }
 
   /** A chunk read into `from.readBuffer`: the same as `data`, but views of it must not outlive the call. */
-  private onBufferedRead(from: Peer, to: Peer, chunk: Buffer): void {
+  private onBufferedRead(from: Peer, chunk: Buffer): void {
+    if (this.phase === "detached") return;
+    const to = from.other;
     to.outbox.borrowed = true;
     try {
-      this.afterRead(from, to, chunk);
+      this.afterRead(from, chunk);
     } finally {
       to.outbox.borrowed = false;
     }
@@ -252,14 +311,13 @@ export class WebSocketRelay implements FrameStreamHandler {
   /** A busy peer: from a later turn of the event loop (never inside one of its reads), read into a reused buffer. */
   private readIntoBuffers(from: Peer): void {
     if (!canReadIntoBuffer(from.socket)) return;
-    const to = from === this.client ? this.backend : this.client;
     setImmediate(() => {
-      if (from.gone || from.stream.stopped || this.outcome !== undefined) return;
+      if (from.state !== "open" || this.phase !== "open") return;
       const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
       const switched = readIntoBuffer(
         from.socket,
         buffer,
-        (chunk) => this.onBufferedRead(from, to, chunk),
+        (chunk) => this.onBufferedRead(from, chunk),
         () => from.readBuffer ?? buffer,
       );
       if (switched) from.readBuffer = buffer;
@@ -275,38 +333,30 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   // ---- message and byte rates ----
 
-  private gateOf(peer: Peer): RateGate | undefined {
-    return peer === this.client ? this.options.clientRate : this.options.backendRate;
-  }
-
   /** Resumes reading `peer` unless its rate gate holds it (the gate's timer resumes it then). */
   private resumeReader(peer: Peer): void {
-    if (this.gateOf(peer)?.held !== true) peer.socket.resume();
+    if (peer.rate?.held !== true) peer.socket.resume();
   }
 
   /** After a chunk from `peer`: over its rate, reading pauses until the debt is paid off (or, `close`, 1008). */
   private gateReading(peer: Peer, bytes: number): void {
-    const gate = this.gateOf(peer);
-    if (gate === undefined || this.outcome !== undefined) return;
+    const gate = peer.rate;
+    if (gate === undefined || this.phase !== "open") return;
     const waitMs = gate.admit(bytes, peer.stream.messages);
     if (waitMs <= 0) return;
-    const other = peer === this.client ? this.backend : this.client;
     if (gate.limits.action === "close") {
-      const reason = "message rate exceeded";
-      this.outcome = {
-        closedBy: "gateway",
-        closeCode: CloseCode.PolicyViolation,
-        closeReason: `${peer.role}: ${reason}`,
-      };
-      if (peer.outbox.midFrame) peer.socket.destroy();
-      else peer.outbox.injectClose(encodeCloseFrame(CloseCode.PolicyViolation, reason, peer.wantsMasked), true);
-      this.sendClose(other, CloseCode.GoingAway, `${peer.role}: ${reason}`);
-      this.beginClosing();
+      this.failPeer(
+        peer,
+        Fail.overLimit,
+        CloseCode.PolicyViolation,
+        RATE_LIMIT_REASON,
+        `${peer.role}: ${RATE_LIMIT_REASON}`,
+      );
       return;
     }
     peer.socket.pause();
     gate.hold(waitMs, () => {
-      if (!this.holdsBack(other)) peer.socket.resume();
+      if (!this.holdsBack(peer.other)) peer.socket.resume();
     });
   }
 
@@ -330,21 +380,18 @@ export class WebSocketRelay implements FrameStreamHandler {
   /** Closes the session when the gateway holds more than `maxBufferedBytes` for it; true when it did. */
   private enforceBufferLimit(): boolean {
     const limit = this.options.maxBufferedBytes;
-    if (limit < 0 || this.outcome !== undefined) return false;
+    if (limit < 0 || this.phase !== "open") return false;
     const forClient = this.client.outbox.bufferedBytes;
     const forBackend = this.backend.outbox.bufferedBytes;
     if (forClient + forBackend <= limit) return false;
     const slow = forClient >= forBackend ? this.client : this.backend;
-    const reason = `${slow.role}: ${BUFFER_LIMIT_REASON}`;
-    this.outcome = { closedBy: "gateway", closeCode: CloseCode.PolicyViolation, closeReason: reason };
-    // Inside a frame there is no room for a close frame: the slow peer is cut, as if it had vanished.
-    if (slow.outbox.midFrame) slow.socket.destroy();
-    else {
-      const close = encodeCloseFrame(CloseCode.PolicyViolation, BUFFER_LIMIT_REASON, slow.wantsMasked);
-      slow.outbox.injectClose(close, true);
-    }
-    this.sendClose(slow === this.client ? this.backend : this.client, CloseCode.GoingAway, reason);
-    this.beginClosing();
+    this.failPeer(
+      slow,
+      Fail.overLimit,
+      CloseCode.PolicyViolation,
+      BUFFER_LIMIT_REASON,
+      `${slow.role}: ${BUFFER_LIMIT_REASON}`,
+    );
     return true;
   }
 
@@ -360,7 +407,7 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void {
     const from = stream === this.client.stream ? this.client : this.backend;
-    const to = from === this.client ? this.backend : this.client;
+    const to = from.other;
     if (opcode === Opcode.Pong) {
       // Any pong shows the peer is alive; only pongs to our own pings stay here.
       from.awaitingPongSince = 0;
@@ -369,18 +416,24 @@ export class WebSocketRelay implements FrameStreamHandler {
     } else if (opcode === Opcode.Ping) {
       to.outbox.inject(encodeControlFrame(Opcode.Ping, payload, to.wantsMasked));
     } else {
-      this.onCloseFrame(from, to, payload);
+      this.onCloseFrame(from, payload);
     }
   }
 
-  private onCloseFrame(from: Peer, to: Peer, payload: Buffer): void {
+  private onCloseFrame(from: Peer, payload: Buffer): void {
+    const to = from.other;
     from.closeReceived = true;
+    from.markClosing();
     const code = payload.length >= 2 ? payload.readUInt16BE(0) : CloseCode.NoStatus;
     const reason = payload.length > 2 ? payload.toString("utf8", 2) : "";
     this.outcome ??= { closedBy: from.role, closeCode: code, closeReason: reason };
-    if (!to.closeSent) {
+    if (to.pendingClose !== null) {
+      // `to` broke the protocol and waited for this close: now it gets its own.
+      this.sendPendingClose(to);
+    } else if (!to.closeSent) {
       // The close is relayed as it came: same code, same reason, or none.
       to.outbox.injectClose(encodeControlFrame(Opcode.Close, payload, to.wantsMasked), false);
+      to.markClosing();
     }
     this.beginClosing();
     if (from.closeSent) this.endPeer(from);
@@ -389,16 +442,50 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void {
     const from = stream === this.client.stream ? this.client : this.backend;
-    const to = from === this.client ? this.backend : this.client;
-    this.outcome ??= {
-      closedBy: "gateway",
-      closeCode: failure.closeCode,
-      closeReason: `${from.role}: ${failure.reason}`,
-    };
-    // The offender's later bytes cannot be trusted, so its answer is not awaited.
-    from.outbox.injectClose(encodeCloseFrame(failure.closeCode, failure.reason, from.wantsMasked), true);
-    this.sendClose(to, CloseCode.GoingAway, `${from.role}: ${failure.reason}`);
+    this.failPeer(from, Fail.protocolError, failure.closeCode, failure.reason, `${from.role}: ${failure.reason}`);
+  }
+
+  // ---- failing a peer: one path for every rule the gateway enforces ----
+
+  /**
+   * The gateway ends `peer` for breaking a rule: the session's outcome is recorded (the first one stands), the
+   * peer gets `code` and `reason` (at once, or after the other side's close: `how.otherFirst`), and the other side
+   * 1001 with `logReason`.
+   */
+  private failPeer(peer: Peer, how: FailHow, code: number, reason: string, logReason: string): void {
+    const other = peer.other;
+    this.outcome ??= { closedBy: "gateway", closeCode: code, closeReason: logReason };
+    if (how.stopReading) peer.stream.stop();
+    const close = encodeCloseFrame(code, reason, peer.wantsMasked);
+    if (how.otherFirst && !other.gone && !other.closeReceived && !peer.closeSent && !peer.gone) {
+      peer.pendingClose = close;
+      peer.markClosing();
+    } else {
+      this.closeFailed(peer, close, how.cutMidFrame);
+    }
+    // A frame from the peer may be half written to the other side and will never end: only a cut can follow it.
+    if (peer.stream.stopped && other.outbox.midFrame) this.cut(other);
+    else this.sendClose(other, CloseCode.GoingAway, logReason);
     this.beginClosing();
+  }
+
+  /** Sends a failed peer its close, after which its connection is ended: its answer will not be read. */
+  private closeFailed(peer: Peer, close: Buffer, cutMidFrame: boolean): void {
+    peer.pendingClose = null;
+    if (cutMidFrame && peer.outbox.midFrame) this.cut(peer);
+    else peer.outbox.injectClose(close, true);
+    peer.markClosing();
+  }
+
+  /** The close a protocol offender waited for: now (the other side's close came, it left, or time ran out). */
+  private sendPendingClose(peer: Peer): void {
+    const close = peer.pendingClose;
+    if (close !== null) this.closeFailed(peer, close, Fail.protocolError.cutMidFrame);
+  }
+
+  private cut(peer: Peer): void {
+    peer.socket.destroy();
+    peer.markClosing();
   }
 
   // ---- peers leaving ----
@@ -408,28 +495,27 @@ export class WebSocketRelay implements FrameStreamHandler {
   private readonly onClientError = (): void => this.onPeerGone(this.client, true);
   private readonly onBackendError = (): void => this.onPeerGone(this.backend, true);
 
-  private readonly onClientClose = (): void => {
-    this.client.socketClosed = true;
-    this.onPeerGone(this.client, true);
-    this.maybeFinish();
-  };
+  private readonly onClientClose = (): void => this.onConnectionClosed(this.client);
+  private readonly onBackendClose = (): void => this.onConnectionClosed(this.backend);
 
-  private readonly onBackendClose = (): void => {
-    this.backend.socketClosed = true;
-    this.onPeerGone(this.backend, true);
+  private onConnectionClosed(peer: Peer): void {
+    this.onPeerGone(peer, true);
+    peer.state = "closed";
     this.maybeFinish();
-  };
+  }
 
   private onPeerGone(peer: Peer, broken: boolean): void {
     if (peer.gone) return;
     peer.gone = true;
+    peer.pendingClose = null;
+    peer.markClosing();
     peer.stream.stop();
-    const other = peer === this.client ? this.backend : this.client;
+    const other = peer.other;
     if (!peer.closeReceived) {
-      // Vanished without a close frame: the other side still deserves one.
+      // Vanished without a close frame: the other side still deserves one (its own, if it broke the protocol).
       const lost = PEER_LOST_CLOSE[peer.role];
       this.outcome ??= { closedBy: peer.role, closeCode: CloseCode.Abnormal, closeReason: lost.reason };
-      if (other.outbox.midFrame) other.socket.destroy();
+      if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, lost.code, lost.reason);
     }
     if (broken) peer.socket.destroy();
@@ -441,13 +527,8 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   private readonly onPingTick = (): void => {
     const now = Date.now();
-    for (const peer of [this.client, this.backend]) {
-      // A ping would wait behind the frame in flight to this peer, and the peer cannot answer what it has not
-      // got: the next tick tries again, so the pong deadline only runs for pings that went out.
-      if (peer.closeSent || peer.gone || peer.outbox.midFrame) continue;
-      peer.outbox.inject(peer.wantsMasked ? encodeControlFrame(Opcode.Ping, PING_PREFIX, true) : CLIENT_PING);
-      if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
-    }
+    this.pingPeer(this.client, now);
+    this.pingPeer(this.backend, now);
     // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
     if (this.enforceBufferLimit()) return;
     if (this.options.pongTimeout > 0 && this.pongTimer === undefined) {
@@ -455,30 +536,29 @@ export class WebSocketRelay implements FrameStreamHandler {
     }
   };
 
+  private pingPeer(peer: Peer, now: number): void {
+    // A ping would wait behind the frame in flight to this peer, and the peer cannot answer what it has not
+    // got: the next tick tries again, so the pong deadline only runs for pings that went out.
+    if (peer.state !== "open" || peer.outbox.midFrame) return;
+    peer.outbox.inject(peer.wantsMasked ? encodeControlFrame(Opcode.Ping, PING_PREFIX, true) : CLIENT_PING);
+    if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
+  }
+
   private readonly onPongDeadline = (): void => {
     this.pongTimer = undefined;
     const now = Date.now();
     let nextDue = Infinity;
     for (const peer of [this.client, this.backend]) {
-      if (peer.awaitingPongSince === 0 || peer.closeSent || peer.gone) continue;
+      if (peer.awaitingPongSince === 0 || peer.state !== "open") continue;
       const due = peer.awaitingPongSince + this.options.pongTimeout;
       if (due <= now) {
-        this.onPeerUnresponsive(peer);
+        this.failPeer(peer, Fail.unresponsive, CloseCode.GoingAway, "ping timeout", `${peer.role} did not answer ping`);
         return;
       }
       nextDue = Math.min(nextDue, due);
     }
     if (nextDue !== Infinity) this.pongTimer = setTimeout(this.onPongDeadline, nextDue - now);
   };
-
-  private onPeerUnresponsive(peer: Peer): void {
-    const other = peer === this.client ? this.backend : this.client;
-    const reason = `${peer.role} did not answer ping`;
-    this.outcome ??= { closedBy: "gateway", closeCode: CloseCode.GoingAway, closeReason: reason };
-    peer.outbox.injectClose(encodeCloseFrame(CloseCode.GoingAway, "ping timeout", peer.wantsMasked), true);
-    this.sendClose(other, CloseCode.GoingAway, reason);
-    this.beginClosing();
-  }
 
   private readonly onIdleCheck = (): void => {
     const lastData = Math.max(this.startedAt, this.client.stream.lastDataAt, this.backend.stream.lastDataAt);
@@ -503,24 +583,17 @@ export class WebSocketRelay implements FrameStreamHandler {
         peer.openFrameChecks = 1;
       } else if (++peer.openFrameChecks >= 3) {
         // Seen open at three checks half a timeout apart: open for at least the whole timeout.
-        this.onFrameStalled(peer);
+        this.failPeer(
+          peer,
+          Fail.frameStalled,
+          CloseCode.PolicyViolation,
+          "frame timeout",
+          `${peer.role}: frame not completed in time`,
+        );
         return;
       }
     }
   };
-
-  private onFrameStalled(peer: Peer): void {
-    const other = peer === this.client ? this.backend : this.client;
-    const reason = `${peer.role}: frame not completed in time`;
-    this.outcome ??= { closedBy: "gateway", closeCode: CloseCode.PolicyViolation, closeReason: reason };
-    peer.stream.stop();
-    if (peer.outbox.midFrame) peer.socket.destroy();
-    else peer.outbox.injectClose(encodeCloseFrame(CloseCode.PolicyViolation, "frame timeout", peer.wantsMasked), true);
-    // The other side may hold the start of the stalled frame: no close frame can follow that, only the end of TCP.
-    if (other.outbox.midFrame) other.socket.destroy();
-    else this.sendClose(other, CloseCode.GoingAway, reason);
-    this.beginClosing();
-  }
 
   // ---- closing ----
 
@@ -531,9 +604,15 @@ export class WebSocketRelay implements FrameStreamHandler {
     this.beginClosing();
   }
 
+  /** Sends `peer` a close it is to answer; a protocol offender gets the close it was waiting for instead. */
   private sendClose(peer: Peer, code: number, reason: string): void {
     if (peer.closeSent || peer.gone) return;
+    if (peer.pendingClose !== null) {
+      this.sendPendingClose(peer);
+      return;
+    }
     peer.outbox.injectClose(encodeCloseFrame(code, reason, peer.wantsMasked), false);
+    peer.markClosing();
   }
 
   /**
@@ -547,33 +626,51 @@ export class WebSocketRelay implements FrameStreamHandler {
     if (peer.role === "client") endOnce(peer.socket);
   }
 
-  private beginClosing(): void {
+  private stopTimers(): void {
     clearInterval(this.frameTimer);
-    this.frameTimer = undefined;
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
     clearTimeout(this.idleTimer);
-    this.pingTimer = this.pongTimer = this.idleTimer = undefined;
+    this.frameTimer = this.pingTimer = this.pongTimer = this.idleTimer = undefined;
+  }
+
+  private beginClosing(): void {
+    if (this.phase === "open") this.phase = "closing";
+    this.stopTimers();
     this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
     // Closing: rates no longer hold anyone back, each side must reach its close frame.
-    this.options.clientRate?.stop();
-    this.options.backendRate?.stop();
+    this.client.rate?.stop();
+    this.backend.rate?.stop();
     this.releaseReaders();
   }
 
   private readonly onCloseTimeout = (): void => {
-    this.client.socket.destroy();
-    this.backend.socket.destroy();
+    this.closeTimer = undefined;
+    const offender =
+      this.client.pendingClose !== null ? this.client : this.backend.pendingClose !== null ? this.backend : null;
+    if (offender === null) {
+      this.cutBoth();
+      return;
+    }
+    // The other side never answered the close it was sent first: it is cut, and the protocol offender gets its
+    // close after all, with one more closeTimeout to take it.
+    this.sendPendingClose(offender);
+    this.cut(offender.other);
+    this.closeTimer = setTimeout(this.cutBoth, this.options.closeTimeout);
+  };
+
+  private readonly cutBoth = (): void => {
+    this.cut(this.client);
+    this.cut(this.backend);
   };
 
   private maybeFinish(): void {
-    if (this.finished || !this.client.socketClosed || !this.backend.socketClosed) return;
-    this.finished = true;
+    if (this.phase === "finished" || this.phase === "detached") return;
+    if (this.client.state !== "closed" || this.backend.state !== "closed") return;
+    this.phase = "finished";
     clearTimeout(this.closeTimer);
-    clearInterval(this.frameTimer);
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    clearTimeout(this.idleTimer);
+    this.closeTimer = undefined;
+    this.stopTimers();
     const outcome = this.outcome ?? { closedBy: "gateway", closeCode: CloseCode.Abnormal, closeReason: "" };
     // Written out, not spread: on Node 20 an object made by spreading gets a map of its own each time, and every
     // reader of it then misses its inline cache.

@@ -1,4 +1,5 @@
 import { Socket } from "node:net";
+import type { RelayStream } from "./relay-stream.js";
 
 /**
  * Reading a busy plain-TCP socket into a buffer of the relay's own, with `net.Socket`'s `onread` mechanism, instead
@@ -9,7 +10,8 @@ import { Socket } from "node:net";
  * the live one, as the constructor would, before the handle is switched to the buffer with `useUserBuffer`. Where
  * any of this is missing (another Node, a TLS socket), the socket keeps its `data` events.
  *
- * `pause()`, `resume()`, `end` and `close` keep working: net.Socket handles the `onread` mode in each.
+ * `pause()`, `resume()`, `end` and `close` keep working: net.Socket handles the `onread` mode in each. Any other
+ * stream the relay runs on (an HTTP/2 stream, an in-memory Duplex) keeps its `data` events.
  */
 
 interface OnreadSlots {
@@ -47,7 +49,8 @@ function findSlots(): OnreadSlots | null {
 
 const slots = findSlots();
 
-function userBufferHandle(socket: Socket): UserBufferHandle | null {
+function userBufferHandle(socket: RelayStream): UserBufferHandle | null {
+  if (!(socket instanceof Socket)) return null;
   if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return null;
   const handle = (socket as unknown as { _handle?: unknown })._handle;
   if (typeof handle !== "object" || handle === null) return null;
@@ -57,8 +60,8 @@ function userBufferHandle(socket: Socket): UserBufferHandle | null {
 }
 
 /** Whether `socket` can be switched to reading into buffers of the caller's. */
-export function canReadIntoBuffer(socket: Socket): boolean {
-  return slots !== null && !socket.destroyed && userBufferHandle(socket) !== null;
+export function canReadIntoBuffer(socket: RelayStream): boolean {
+  return slots !== null && userBufferHandle(socket) !== null && !(socket as Socket).destroyed;
 }
 
 /**
@@ -69,13 +72,13 @@ export function canReadIntoBuffer(socket: Socket): boolean {
  * a later turn of the event loop by the caller.
  */
 export function readIntoBuffer(
-  socket: Socket,
+  socket: RelayStream,
   first: Buffer,
   onChunk: (chunk: Buffer) => void,
   nextBuffer: () => Buffer,
 ): boolean {
   const handle = userBufferHandle(socket);
-  if (slots === null || handle === null || socket.destroyed) return false;
+  if (slots === null || handle === null || (socket as Socket).destroyed) return false;
   const target = socket as unknown as Record<symbol, unknown>;
   target[slots.buffer] = first;
   target[slots.callback] = (nread: number, buffer: Buffer): boolean => {

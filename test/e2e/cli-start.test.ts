@@ -131,6 +131,16 @@ describe("wsgate demo with its default ports taken (regression: raw 'Unhandled e
     assert.match(get.stdout, /demo-server +HTTPServer/);
   });
 
+  it("says where its dashboard is, and the page is served there", async () => {
+    const [, url] = (await demo.waitFor(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard)\n/)) as unknown as [
+      string,
+      string,
+    ];
+    const page = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>wsgate dashboard<\/title>/);
+  });
+
   it("logs JSON with level names off a terminal, and ends with one exit line on SIGTERM", async () => {
     assert.equal(await demo.stop(), 0);
     const lines = jsonLines(demo.stdout);
