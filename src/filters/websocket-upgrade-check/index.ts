@@ -1,9 +1,8 @@
 import { z } from "zod";
-import { BadHandshakeError, GatewayError, UpgradeRequiredError } from "../../errors.js";
 import { nameSchema } from "../../config/common-fields.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
 import type { Filter, FilterFactory } from "../../pipeline/filter.js";
-import { checkClientUpgrade } from "../../websocket/handshake.js";
+import { upgradeVerdict } from "../../websocket/handshake.js";
 
 export const webSocketUpgradeCheckSchema = z.strictObject({
   kind: z.literal("WebSocketUpgradeCheck").describe("Filter kind."),
@@ -24,24 +23,13 @@ export class WebSocketUpgradeCheck implements Filter {
   constructor(readonly name: string) {}
 
   handle(context: HandshakeContext): string {
-    const problem = problemOf(context);
-    if (problem === undefined) return "";
-    context.reject(problem);
+    const verdict = upgradeVerdict(context.req, context.kind === "upgrade");
+    if (verdict.kind === "websocket") return "";
+    context.reject(verdict.error);
     return "invalid";
   }
 
   close(): void {}
-}
-
-function problemOf(context: HandshakeContext): GatewayError | undefined {
-  if (context.kind === "request") {
-    // An Upgrade header without "Connection: upgrade" arrives as a plain request: malformed, not plain HTTP.
-    return context.req.headers.upgrade !== undefined
-      ? new BadHandshakeError("the Connection header must include 'Upgrade'")
-      : new UpgradeRequiredError();
-  }
-  const upgrade = checkClientUpgrade(context.req);
-  return upgrade instanceof GatewayError ? upgrade : undefined;
 }
 
 export const webSocketUpgradeCheckFactory: FilterFactory<WebSocketUpgradeCheckSpec> = {
