@@ -4,7 +4,7 @@ import type { Socket } from "node:net";
 import { Transform, type TransformCallback } from "node:stream";
 import { UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
 import type { HandshakeContext, RequestContext } from "../../pipeline/context.js";
-import type { Filter, FilterDeps } from "../../pipeline/filter.js";
+import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
 import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
 import { withClientCertHeaders } from "../../server/tls/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
@@ -118,31 +118,21 @@ export class HttpProxy implements Filter {
     );
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
-    if (context.kind === "upgrade") {
-      context.reject(new UpgradeNotServedError());
-      return "clientError";
-    }
+  async handle(context: HandshakeContext): Promise<FilterResult> {
+    if (context.kind === "upgrade") return { result: "clientError", error: new UpgradeNotServedError() };
     const { req } = context;
     const limit = context.route.maxBodySize ?? -1;
     const framing = requestFraming(req);
-    if (framing instanceof UnframableBodyError) {
-      context.reject(framing);
-      return "clientError";
-    }
-    if (limit >= 0 && framing.kind === "length" && framing.length > limit) {
-      context.reject(new BodyTooLargeError(limit));
-      return "clientError";
-    }
+    if (framing instanceof UnframableBodyError) return { result: "clientError", error: framing };
+    if (limit >= 0 && framing.kind === "length" && framing.length > limit)
+      return { result: "clientError", error: new BodyTooLargeError(limit) };
     const body: Body = { framing, taken: false, limit };
     const entry = this.pools.choose(context);
     const balance: BalanceContext = { clientIp: context.clientIp, headers: req.headers };
     const outcome = await proxyAttempts(entry.pool, balance, this.upstream(context, entry, body), context);
     if (outcome.kind === "ended") return outcome.result;
-    if (outcome.kind === "refused") {
-      context.reject(outcome.error);
-      return "serverError";
-    }
+    // A jumpIf on serverError may still send the request elsewhere (a fallback pipeline step).
+    if (outcome.kind === "refused") return { result: "serverError", error: outcome.error };
     return this.failureCodes.has(outcome.answer.status) ? "failureCode" : "";
   }
 

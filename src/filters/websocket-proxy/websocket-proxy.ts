@@ -4,7 +4,7 @@ import { redactedPath } from "../../observability/redact.js";
 import type { SessionRegistry } from "../../observability/sessions.js";
 import { upgradeAccepted, upgradeRefusedByBackend } from "../../observability/traffic-events.js";
 import type { HandshakeContext, UpgradeContext } from "../../pipeline/context.js";
-import type { Filter, FilterDeps } from "../../pipeline/filter.js";
+import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
 import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
 import { relayBackendAnswer, writeSwitchingProtocols } from "../../proxy/backend-answer.js";
 import { startWebSocketSession } from "../../proxy/websocket-session.js";
@@ -88,17 +88,15 @@ export class WebSocketProxy implements Filter {
     );
   }
 
-  async handle(context: HandshakeContext): Promise<string> {
+  async handle(context: HandshakeContext): Promise<FilterResult> {
     const admitted = this.admit(context);
-    if (typeof admitted === "string") return admitted;
+    if (typeof admitted === "string" || !("lease" in admitted)) return admitted;
     const { context: upgrading, lease } = admitted;
     try {
       const outcome = await proxyAttempts(admitted.pool, admitted.balance, this.upstream(admitted), upgrading);
       if (outcome.kind === "ended") return outcome.result;
-      if (outcome.kind === "refused") {
-        upgrading.reject(outcome.error);
-        return "serverError";
-      }
+      // A jumpIf on serverError may still send the client elsewhere (a fallback pipeline step).
+      if (outcome.kind === "refused") return { result: "serverError", error: outcome.error };
       return this.answer(admitted, outcome.server, outcome.answer);
     } finally {
       if (!lease.kept) lease.release();
@@ -107,30 +105,23 @@ export class WebSocketProxy implements Filter {
 
   /**
    * Admission: a valid WebSocket upgrade (the one rule of websocket/handshake.ts), an allowed origin, room under
-   * the connection limits; then the pool. Returns the flow's result when the client is refused.
+   * the connection limits; then the pool. Returns the flow's result, with its prepared refusal, when the client is
+   * refused.
    */
-  private admit(context: HandshakeContext): Handshake | string {
+  private admit(context: HandshakeContext): Handshake | FilterResult {
     const verdict = upgradeVerdict(context.req, context.kind === "upgrade");
-    if (verdict.kind !== "websocket" || context.kind !== "upgrade") {
-      if (verdict.kind !== "websocket") context.reject(verdict.error);
-      return "clientError";
-    }
+    if (verdict.kind !== "websocket") return { result: "clientError", error: verdict.error };
+    if (context.kind !== "upgrade") return "clientError";
     const checked = verdict.upgrade;
     // Stripped offers count as never made: a backend that negotiates compression anyway fails its handshake.
     const upgrade = this.stripCompression
       ? { ...checked, extensionNames: checked.extensionNames.filter((name) => !isCompressingExtension(name)) }
       : checked;
     const refusal = originRefusal(context.req, this.originPatterns);
-    if (refusal !== undefined) {
-      context.reject(refusal);
-      return "clientError";
-    }
+    if (refusal !== undefined) return { result: "clientError", error: refusal };
     // Counted from here, so that concurrent handshakes cannot overshoot; released unless a session starts.
     const lease = this.limits.acquire(context.clientIp);
-    if (lease instanceof GatewayError) {
-      context.reject(lease);
-      return "clientError";
-    }
+    if (lease instanceof GatewayError) return { result: "clientError", error: lease };
     const { pool, tls } = this.pools.choose(context);
     const balance: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
     return { context, upgrade, pool, tls, balance, lease };

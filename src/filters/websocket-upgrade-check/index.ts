@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { nameSchema } from "../../config/common-fields.js";
 import type { HandshakeContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
+import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
 import { upgradeVerdict } from "../../websocket/handshake.js";
 
 export const webSocketUpgradeCheckSchema = z.strictObject({
@@ -11,7 +11,7 @@ export const webSocketUpgradeCheckSchema = z.strictObject({
 
 export type WebSocketUpgradeCheckSpec = z.output<typeof webSocketUpgradeCheckSchema>;
 
-/** The result returned when the request is not a valid WebSocket upgrade (it has been answered). */
+/** The result returned when the request is not a valid WebSocket upgrade, with the refusal prepared for it. */
 export const UPGRADE_CHECK_RESULTS = ["invalid"] as const;
 
 /**
@@ -22,11 +22,10 @@ export class WebSocketUpgradeCheck implements Filter {
   readonly kind = "WebSocketUpgradeCheck";
   constructor(readonly name: string) {}
 
-  handle(context: HandshakeContext): string {
+  handle(context: HandshakeContext): FilterResult {
     const verdict = upgradeVerdict(context.req, context.kind === "upgrade");
     if (verdict.kind === "websocket") return "";
-    context.reject(verdict.error);
-    return "invalid";
+    return { result: "invalid", error: verdict.error };
   }
 
   close(): void {}
