@@ -627,3 +627,43 @@ export class StoreStartTimeoutError extends startupError("WSG_STORE_START_TIMEOU
     super(`etcd at ${endpoints.join(",")} did not answer within ${waitedMs} ms (${reason}); not starting`);
   }
 }
+
+/**
+ * The TLS handshake with a backend failed: its certificate did not verify (CERT_HAS_EXPIRED,
+ * UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...), or it refused ours, or it does not speak TLS.
+ * Another server of the pool may still be tried. (Moved here from websocket/backend-handshake.ts by the core engineer:
+ * both proxies and the health checks meet it, through upstream/connect/failure.ts.)
+ */
+export class UpstreamTlsError extends trafficError("WSG_UPSTREAM_TLS") {
+  constructor(
+    readonly backend: string,
+    /** OpenSSL's or Node's code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+    readonly tlsCode: string,
+    readonly detail: string,
+  ) {
+    super(`TLS handshake with backend ${backend} failed: ${tlsCode}${detail === tlsCode ? "" : ` (${detail})`}`);
+  }
+}
+
+/** The WebSocketProxy's `originPatterns` refused the request's Origin (cross-site WebSocket hijacking). */
+export class OriginForbiddenError extends trafficError("WSG_ORIGIN_FORBIDDEN") {
+  constructor(origin: string) {
+    super(`origin '${origin.slice(0, 100)}' is not allowed`);
+  }
+}
+
+/** The WebSocketProxy's `maxConnections` are all in use. */
+export class ConnectionLimitError extends trafficError("WSG_MAX_CONNECTIONS") {
+  override readonly headers = { "Retry-After": "1" };
+  constructor(limit: number) {
+    super(`connection limit reached (${limit})`);
+  }
+}
+
+/** One client address holds the WebSocketProxy's `maxConnectionsPerIP`. */
+export class ConnectionLimitPerIpError extends trafficError("WSG_MAX_CONNECTIONS_PER_IP") {
+  override readonly headers = { "Retry-After": "1" };
+  constructor(limit: number) {
+    super(`connection limit per client IP reached (${limit})`);
+  }
+}

@@ -1,8 +1,9 @@
 import type { PipelineSpec } from "./spec.js";
 import { END } from "./spec.js";
-import { BadHandshakeError, trafficError } from "../errors.js";
+import { trafficError } from "../errors.js";
 import type { RequestContext } from "./context.js";
 import type { Filter, FilterResult } from "./filter.js";
+import { upgradeVerdict } from "../websocket/handshake.js";
 import { headerKeys } from "./owned-headers.js";
 
 class PipelineEndedError extends trafficError("WSG_PIPELINE_NO_ANSWER") {
@@ -61,12 +62,13 @@ export class Pipeline {
 
   async handle(context: RequestContext): Promise<void> {
     context.ownedHeaders.ownAll(this.ownedHeaders);
-    if (context.kind === "upgrade" && !isWebSocketUpgrade(context.req.headers.upgrade)) {
+    if (context.kind === "upgrade") {
       // Only WebSocket is served: h2c and other upgrades never reach a filter or a backend.
-      context.reject(
-        new BadHandshakeError(`unsupported upgrade '${context.req.headers.upgrade ?? ""}' (only websocket is served)`),
-      );
-      return;
+      const verdict = upgradeVerdict(context.req, true);
+      if (verdict.kind === "other-protocol") {
+        context.reject(verdict.error);
+        return;
+      }
     }
     // What the last filter that ran returned: the flow ends on it, so its prepared refusal is the answer.
     let outcome: FilterResult = "";
@@ -111,9 +113,4 @@ export class Pipeline {
   close(): void {
     for (const filter of this.filters.values()) filter.close();
   }
-}
-
-/** The Upgrade header names websocket (case-insensitive, among possibly several protocols). */
-function isWebSocketUpgrade(upgrade: string | undefined): boolean {
-  return (upgrade ?? "").split(",").some((token) => token.trim().toLowerCase() === "websocket");
 }

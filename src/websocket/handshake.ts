@@ -1,6 +1,12 @@
 import crypto, { randomFillSync } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { BadHandshakeError, MethodNotAllowedError, UnsupportedVersionError, type GatewayError } from "../errors.js";
+import {
+  BadHandshakeError,
+  MethodNotAllowedError,
+  UnsupportedVersionError,
+  UpgradeRequiredError,
+  type GatewayError,
+} from "../errors.js";
 import { HANDSHAKE_GUID } from "./protocol.js";
 
 /** Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus the upgrade pair. */
@@ -73,13 +79,57 @@ export interface ClientUpgrade {
   extensionNames: string[];
 }
 
-/** Checks a client's upgrade request (RFC 6455 §4.2.1); returns what the backend handshake needs. */
-export function checkClientUpgrade(req: IncomingMessage): ClientUpgrade | GatewayError {
+/**
+ * The one upgrade rule, as every part of the gateway reads it: the pipeline refuses `other-protocol` before any
+ * filter runs; the WebSocketUpgradeCheck and WebSocketProxy filters refuse `invalid` and use `websocket`.
+ */
+export type UpgradeVerdict =
+  /** A valid WebSocket upgrade (RFC 6455 §4.2.1): what the backend handshake needs. */
+  | { kind: "websocket"; upgrade: ClientUpgrade }
+  /** An upgrade to another protocol (h2c, ...): only WebSocket is served, and no filter or backend sees it. */
+  | { kind: "other-protocol"; error: GatewayError }
+  /** A plain request (426), or a malformed WebSocket handshake (400, 405, 426 for another version). */
+  | { kind: "invalid"; error: GatewayError };
+
+/** Each request's verdict, judged once however many parts ask. */
+const verdicts = new WeakMap<IncomingMessage, UpgradeVerdict>();
+
+/**
+ * The verdict on a request; `upgrading`: Node took it as an upgrade (an Upgrade header with `Connection: upgrade`),
+ * else it arrived as a plain request.
+ */
+export function upgradeVerdict(req: IncomingMessage, upgrading: boolean): UpgradeVerdict {
+  let verdict = verdicts.get(req);
+  if (verdict === undefined) {
+    verdict = judgeUpgrade(req, upgrading);
+    verdicts.set(req, verdict);
+  }
+  return verdict;
+}
+
+function judgeUpgrade(req: IncomingMessage, upgrading: boolean): UpgradeVerdict {
+  if (!upgrading) {
+    // An Upgrade header without "Connection: upgrade" arrives as a plain request: malformed, not merely plain HTTP.
+    const error =
+      req.headers.upgrade !== undefined
+        ? new BadHandshakeError("the Connection header must include 'Upgrade'")
+        : new UpgradeRequiredError();
+    return { kind: "invalid", error };
+  }
+  if (!tokens(req.headers.upgrade).includes("websocket")) {
+    const error = new BadHandshakeError(
+      `unsupported upgrade '${req.headers.upgrade ?? ""}' (only websocket is served)`,
+    );
+    return { kind: "other-protocol", error };
+  }
+  const checked = checkClientUpgrade(req);
+  return "key" in checked ? { kind: "websocket", upgrade: checked } : { kind: "invalid", error: checked };
+}
+
+/** Checks a client's WebSocket upgrade request (RFC 6455 §4.2.1); returns what the backend handshake needs. */
+function checkClientUpgrade(req: IncomingMessage): ClientUpgrade | GatewayError {
   if (req.method !== "GET") return new MethodNotAllowedError(req.method ?? "");
   const headers = req.headers;
-  if (!tokens(headers.upgrade).includes("websocket")) {
-    return new BadHandshakeError(`unsupported upgrade '${headers.upgrade ?? ""}' (only websocket is served)`);
-  }
   if (!tokens(headers.connection).includes("upgrade")) {
     return new BadHandshakeError("the Connection header must include 'Upgrade'");
   }

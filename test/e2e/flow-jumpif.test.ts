@@ -81,16 +81,19 @@ describe("flow semantics: jumpIf on failure results (wsgate run)", () => {
     overflow = await startBackend({ onConnection: sayPort(() => overflow) });
     port = await freePort();
     base = `ws://127.0.0.1:${port}`;
+    // Nothing listens there: every attempt on it fails with a connect error.
+    const deadUrl = `ws://127.0.0.1:${await freePort()}`;
     const dir = mkdtempSync(join(tmpdir(), "wsgate-flow-"));
     const users = join(dir, "users.htpasswd");
     writeFileSync(users, `bob:{SHA}${createHash("sha1").update("bob-pass").digest("base64")}\n`);
 
-    const proxy = (name: string, backend: TestBackend): string => `
+    const proxyTo = (name: string, url: string): string => `
   - kind: WebSocketProxy
     name: ${name}
     pools:
       - servers:
-          - url: ${backend.url}`;
+          - url: ${url}`;
+    const proxy = (name: string, backend: TestBackend): string => proxyTo(name, backend.url);
     const basic = `
   - kind: Validator
     name: basic
@@ -197,11 +200,25 @@ filters:${filters}`;
         `\n  - filter: check\n  - filter: proxy`,
         `\n  - kind: WebSocketUpgradeCheck\n    name: check${proxy("proxy", main)}`,
       ),
+      // A proxy whose backends all fail returns serverError: with a jumpIf the fallback proxy takes the session.
+      pipeline(
+        "failover",
+        `\n  - filter: dead\n    jumpIf: {serverError: spill}\n  - filter: END\n  - filter: spill`,
+        proxyTo("dead", deadUrl) + proxy("spill", overflow),
+      ),
+      // Without one, the flow ends on it and the client gets its refusal, as before.
+      pipeline("deadend", `\n  - filter: dead\n  - filter: spill`, proxyTo("dead", deadUrl) + proxy("spill", overflow)),
+      // The upgrade check's invalid result jumping on: plain HTTP reaches a later filter instead of a 426.
+      pipeline(
+        "checkjump",
+        `\n  - filter: check\n    jumpIf: {invalid: keys}\n  - filter: proxy\n  - filter: keys`,
+        `\n  - kind: WebSocketUpgradeCheck\n    name: check${keys}${proxy("proxy", main)}`,
+      ),
       // No filter answers when the validator passes: the pipeline ends without an answer (500), as before.
       pipeline("noanswer", `\n  - filter: basic`, basic),
     ];
     const paths = ["either", "either2", "overflow", "toend", "basic", "basicend", "jwtonly", "headers", "limited"]
-      .concat(["check", "noanswer", "twice"])
+      .concat(["check", "noanswer", "twice", "failover", "deadend", "checkjump"])
       .map((name) => `\n      - path: /${name}\n        backend: ${name}`)
       .join("");
     gateway = await GatewayProcess.start(`
@@ -272,6 +289,22 @@ ${pipelines.join("")}`);
     const ended = await answer(port, "/either", { Authorization: BASIC_WRONG });
     assert.match(ended, /^HTTP\/1\.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="wsgate"\r\n/);
     assert.equal(main.upgrades.length, before + 1, "no proxy ran after END");
+  });
+
+  it("a proxy's serverError (every backend failed) jumping to a fallback proxy: the fallback takes the session", async () => {
+    assert.deepEqual(await upgrade(`${base}/failover`), { status: 101, port: overflow.port });
+    const refused = await upgrade(`${base}/deadend`);
+    assert.equal(refused.status, 502, "without a jumpIf the flow ends on the proxy and its refusal is sent");
+  });
+
+  it("the upgrade check's invalid result jumping on: the next filter decides, not the check's 426", async () => {
+    const plain = await answer(port, "/checkjump", {}, false);
+    assert.match(plain, /^HTTP\/1\.1 403 /, "the header Validator's refusal (the filter the flow ended on), not a 426");
+    assert.deepEqual(
+      await upgrade(`${base}/checkjump`),
+      { status: 101, port: main.port },
+      "an upgrade passes the check",
+    );
   });
 
   it("flows without a jumpIf for a failure answer exactly as before (whole answers, byte for byte)", async () => {

@@ -264,6 +264,8 @@ export function startWssBackend(options: { cert: CertFiles; ca?: string }): Prom
     ...(options.ca === undefined ? {} : { ca: options.ca, requestCert: true, rejectUnauthorized: true }),
   });
   server.on("tlsClientError", () => {});
+  // Plain HTTPS requests (HTTP health checks) get a 200.
+  server.on("request", (_req: unknown, res: { end(body: string): void }) => res.end("ok"));
   const wss = new WebSocketServer({ server });
   const upgrades: WssBackend["upgrades"] = [];
   wss.on("connection", (socket, req) => {

@@ -9,7 +9,7 @@ import { GatewayMetrics, handshakeResultOf } from "../../src/observability/metri
 import type { LiveSession } from "../../src/observability/sessions.js";
 import { upstreamFailureReason } from "../../src/observability/upstream-failure-reason.js";
 import { UpstreamStatusRegistry, type PoolStatus, type ServerStatus } from "../../src/upstream/status.js";
-import { UpstreamTlsError } from "../../src/websocket/backend-handshake.js";
+import { UpstreamTlsError } from "../../src/errors.js";
 
 interface FakeSession extends LiveSession {
   relayed: { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };

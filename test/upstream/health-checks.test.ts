@@ -1,6 +1,7 @@
 // The two active checks against real servers on 127.0.0.1: what passes, what fails and why, and that no answer
 // (garbage, silence, a cut connection) can make a check throw or hang.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { HttpCheck } from "../../src/upstream/health/http-check.js";
@@ -237,6 +238,39 @@ describe("ws check", () => {
     });
     backend.wsCheckHeaders = {};
     assert.deepEqual(await check("healthy", "exact"), { ok: false, reason: "ws check: header X-Status missing" });
+  });
+
+  // Issue 16: checks dialled with the `ws` library while sessions used wsgate's own backend handshake, so a backend
+  // whose 101 every session refused could pass its check and keep getting clients.
+  it("fails a backend whose 101 the session connector refuses (no Connection: Upgrade), as every session would", async () => {
+    const accept = (request: string): string => {
+      const key = /sec-websocket-key: *([^\r]+)\r\n/i.exec(request)?.[1] ?? "";
+      return createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    };
+    const answer = (connection: string) =>
+      rawServer((socket) => {
+        let request = "";
+        socket.on("data", (chunk: Buffer) => {
+          request += chunk.toString("latin1");
+          if (!request.includes("\r\n\r\n")) return;
+          socket.write(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n${connection}` +
+              `Sec-WebSocket-Accept: ${accept(request)}\r\n\r\n`,
+          );
+        });
+      });
+    const good = await answer("Connection: Upgrade\r\n");
+    const noConnection = await answer("");
+    try {
+      assert.deepEqual(await runWs(wsSpec(), good.port), { ok: true }, "the well-formed 101 passes");
+      assert.deepEqual(await runWs(wsSpec(), noConnection.port), {
+        ok: false,
+        reason: "ws check: bad 101: 101 without Connection: Upgrade",
+      });
+    } finally {
+      good.close();
+      noConnection.close();
+    }
   });
 
   it("fails with 'connection refused', 'timeout' and on a wrong 101, without throwing", async () => {

@@ -2,7 +2,8 @@
 // sessions trust): with them the check passes, without them an untrusted certificate fails it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { WsCheckSpec } from "../../src/upstream/health/types.js";
+import { HttpCheck } from "../../src/upstream/health/http-check.js";
+import type { HttpCheckSpec, WsCheckSpec } from "../../src/upstream/health/types.js";
 import { WsCheck } from "../../src/upstream/health/ws-check.js";
 import { UpstreamServer } from "../../src/upstream/server.js";
 import { TestPki, startWssBackend, type WssBackend } from "../helpers/certs.js";
@@ -32,5 +33,20 @@ describe("ws check over TLS", () => {
     const untrusted = await new WsCheck(spec).run(server, 2000, signal);
     assert.equal(untrusted.ok, false);
     assert.match(untrusted.ok ? "" : untrusted.reason, /^ws check: .*(certificate|issuer)/);
+  });
+
+  it("checks over HTTP through the same dial and TLS path: trusted passes, untrusted fails naming the certificate", async () => {
+    const signal = new AbortController().signal;
+    const httpSpec: HttpCheckSpec = {
+      method: "GET",
+      headers: {},
+      uri: "/health",
+      match: { statusCodes: [[200, 299]], headers: [] },
+    };
+    const trusted = new HttpCheck(httpSpec, (target) => (target === server ? { ca: pki.ca.cert } : undefined));
+    assert.deepEqual(await trusted.run(server, 2000, signal), { ok: true });
+    const untrusted = await new HttpCheck(httpSpec).run(server, 2000, signal);
+    assert.equal(untrusted.ok, false);
+    assert.match(untrusted.ok ? "" : untrusted.reason, /^http check: .*(certificate|issuer)/);
   });
 });

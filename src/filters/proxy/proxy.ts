@@ -2,15 +2,15 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import { Transform, type TransformCallback } from "node:stream";
-import { NoUpstreamError, UpstreamConnectError, UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
+import { UpstreamDialTimeoutError, type GatewayError } from "../../errors.js";
 import type { RequestContext, PlainRequestContext } from "../../pipeline/context.js";
-import type { Filter, FilterDeps } from "../../pipeline/filter.js";
-import { upstreamFailed } from "../../observability/traffic-events.js";
+import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
+import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
 import { withClientCertHeaders } from "../../util/http/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
+import { DialStage } from "../../upstream/connect/failure.js";
 import { reasonOfCode } from "../../upstream/health/reasons.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
-import { UpstreamTlsError } from "../../websocket/backend-handshake.js";
 import { FilterPools, type FilterPool } from "../pools.js";
 import {
   BodyTooLargeError,
@@ -46,12 +46,12 @@ interface Body {
   limit: number;
 }
 
-type Attempt =
-  | { kind: "answered"; status: number }
-  /** The backend failed before answering; `count`: it counts against the server; `stale`: a reused connection. */
-  | { kind: "failed"; error: GatewayError; retryable: boolean; count: boolean; stale: boolean }
-  /** The exchange ended on the client's side (it left, or its body went over the limit); `result` for the flow. */
-  | { kind: "ended"; result: string };
+/** A backend's answer, whose head has been relayed to the client. */
+interface Answered {
+  status: number;
+}
+
+type Attempt = AttemptOutcome<Answered>;
 
 /** Counts body bytes on their way to the backend and stops them at the limit. */
 class BodyLimit extends Transform {
@@ -71,10 +71,6 @@ class BodyLimit extends Transform {
     }
     callback(null, chunk);
   }
-}
-
-function isTlsErrorCode(code: string | undefined): boolean {
-  return code !== undefined && (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"));
 }
 
 /**
@@ -122,75 +118,46 @@ export class HttpProxy implements Filter {
     );
   }
 
-  async handle(context: RequestContext): Promise<string> {
-    if (context.kind === "upgrade") {
-      context.reject(new UpgradeNotServedError());
-      return "clientError";
-    }
+  async handle(context: RequestContext): Promise<FilterResult> {
+    if (context.kind === "upgrade") return { result: "clientError", error: new UpgradeNotServedError() };
     const { req } = context;
     const limit = context.route.maxBodySize ?? -1;
     const framing = requestFraming(req);
-    if (framing instanceof UnframableBodyError) {
-      context.reject(framing);
-      return "clientError";
-    }
-    if (limit >= 0 && framing.kind === "length" && framing.length > limit) {
-      context.reject(new BodyTooLargeError(limit));
-      return "clientError";
-    }
+    if (framing instanceof UnframableBodyError) return { result: "clientError", error: framing };
+    if (limit >= 0 && framing.kind === "length" && framing.length > limit)
+      return { result: "clientError", error: new BodyTooLargeError(limit) };
     const body: Body = { framing, taken: false, limit };
     const entry = this.pools.choose(context);
-    const pool = entry.pool;
-    // Until the first round of health checks is done, no server is known to be healthy.
-    if (!pool.isReady) await pool.ready;
-    const balanceContext: BalanceContext = { clientIp: context.clientIp, headers: req.headers };
-    const idempotent = IDEMPOTENT.has(req.method ?? "");
-    const tried = new Set<UpstreamServer>();
-    let staleRetries = 0;
-    let lastError: GatewayError | undefined;
-    for (;;) {
-      if (context.answered) return "";
-      const server = pool.pick(balanceContext, tried);
-      if (server === undefined) {
-        context.reject(
-          lastError ?? new NoUpstreamError(pool.retryAfterSeconds(), `no healthy backend in pool ${pool.label}`),
-        );
-        return "serverError";
-      }
-      const inFlight = { close: (): void => undefined };
-      pool.sessionOpened(server, inFlight);
-      let attempt: Attempt;
-      try {
-        attempt = await this.exchange(context, entry, server, body);
-      } finally {
-        pool.sessionClosed(server, inFlight);
-      }
-      if (attempt.kind === "ended") return attempt.result;
-      if (attempt.kind === "answered") {
-        if (this.failureCodes.has(attempt.status)) {
-          pool.reportFailure(server, `status ${attempt.status}`);
-          return "failureCode";
+    const balance: BalanceContext = { clientIp: context.clientIp, headers: req.headers };
+    const outcome = await proxyAttempts(entry.pool, balance, this.upstream(context, entry, body), context);
+    if (outcome.kind === "ended") return outcome.result;
+    // A jumpIf on serverError may still send the request elsewhere (a fallback pipeline step).
+    if (outcome.kind === "refused") return { result: "serverError", error: outcome.error };
+    return this.failureCodes.has(outcome.answer.status) ? "failureCode" : "";
+  }
+
+  /**
+   * The upstream phases for the proxy core. A connect that failed moves the request to another server only when it is
+   * idempotent and no byte of its body was read; an answer with one of `failureCodes` counts against the server.
+   */
+  private upstream(context: PlainRequestContext, entry: PoolEntry, body: Body): UpstreamPhases<Answered> {
+    const idempotent = IDEMPOTENT.has(context.req.method ?? "");
+    return {
+      connect: async (server) => {
+        // Counted while in flight, for least-connections.
+        const inFlight = { close: (): void => undefined };
+        entry.pool.sessionOpened(server, inFlight);
+        try {
+          return await this.exchange(context, entry, server, body);
+        } finally {
+          entry.pool.sessionClosed(server, inFlight);
         }
-        pool.reportSuccess(server);
-        return "";
-      }
-      if (attempt.count) pool.reportFailure(server, attempt.error.message);
-      // A stale kept-alive connection is no failure of the server (count: false); the rest are.
-      if (attempt.count) upstreamFailed(context, pool.label, describeServer(server), attempt.error);
-      const again = attempt.retryable && idempotent && !body.taken;
-      // A kept-alive connection the backend had just closed says nothing about the server: try it again.
-      if (again && attempt.stale && staleRetries < STALE_RETRIES) {
-        staleRetries++;
-        continue;
-      }
-      tried.add(server);
-      if (!again) {
-        context.reject(attempt.error);
-        return "serverError";
-      }
-      context.log.warn({ backend: describeServer(server), reason: attempt.error.message }, "backend connect failed");
-      lastError = attempt.error;
-    }
+      },
+      judgeAnswer: ({ status }) => (this.failureCodes.has(status) ? `status ${status}` : undefined),
+      mayRetry: () => idempotent && !body.taken,
+      sameServerRetries: STALE_RETRIES,
+      finished: () => context.answered,
+    };
   }
 
   /** One try of the request on one server; settles once the answer's head is relayed or the try failed. */
@@ -229,8 +196,7 @@ export class HttpProxy implements Filter {
     };
     return new Promise<Attempt>((resolve) => {
       let settled = false;
-      let connected = false;
-      let tcpConnected = false;
+      const stage = new DialStage(label, secure);
       let timer: NodeJS.Timeout | undefined;
       const upstream = (secure ? https : http).request(options);
       const settle = (attempt: Attempt): void => {
@@ -240,9 +206,9 @@ export class HttpProxy implements Filter {
         res.off("close", onClientClose);
         resolve(attempt);
       };
-      const fail = (error: GatewayError, retryable: boolean, count = true, stale = false): void => {
+      const fail = (error: GatewayError, counts = true, sameServerAgain = false): void => {
         upstream.destroy();
-        settle({ kind: "failed", error, retryable, count, stale });
+        settle({ kind: "failed", error, counts, sameServerAgain });
       };
       const onClientClose = (): void => {
         upstream.destroy();
@@ -267,37 +233,36 @@ export class HttpProxy implements Filter {
         req.pipe(limiter).pipe(upstream);
       };
       const onConnected = (): void => {
-        connected = true;
         clearTimeout(timer);
         sendBody();
       };
-      timer = setTimeout(() => fail(new UpstreamDialTimeoutError(label), true), this.spec.dialTimeout);
+      timer = setTimeout(() => fail(new UpstreamDialTimeoutError(label)), this.spec.dialTimeout);
       upstream.on("socket", (socket: Socket) => {
-        socket.setNoDelay(true);
         if (upstream.reusedSocket) {
+          socket.setNoDelay(true);
+          stage.markConnected();
           onConnected();
           return;
         }
-        if (secure) socket.once("connect", () => (tcpConnected = true));
-        socket.once(secure ? "secureConnect" : "connect", onConnected);
+        stage.watch(socket, onConnected);
       });
       upstream.on("finish", () => {
         if (settled) return;
         clearTimeout(timer);
-        timer = setTimeout(() => fail(new UpstreamResponseTimeoutError(label), false), this.spec.responseTimeout);
+        timer = setTimeout(() => fail(new UpstreamResponseTimeoutError(label)), this.spec.responseTimeout);
       });
       upstream.on("error", (error: NodeJS.ErrnoException) => {
         if (settled) return;
-        const reason = error.code ?? error.message;
-        if (secure && ((tcpConnected && !connected) || isTlsErrorCode(error.code))) {
-          fail(new UpstreamTlsError(label, reason, error.message.split("\n", 1)[0] ?? reason), true);
-        } else if (!connected) {
-          fail(new UpstreamConnectError(label, reasonOfCode(reason)), true);
-        } else if (upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE")) {
-          fail(new UpstreamNoAnswerError(label, reasonOfCode(reason)), true, false, true);
-        } else {
-          fail(new UpstreamNoAnswerError(label, reasonOfCode(reason)), false);
+        // A dial failure (TCP or TLS) is read by the one classifier; after it, the exchange failed.
+        const dialFailure = stage.dialFailure(error);
+        if (dialFailure !== undefined) {
+          fail(dialFailure);
+          return;
         }
+        const reason = reasonOfCode(error.code ?? error.message);
+        // A kept-alive connection the backend had just closed: no failure of the server, and it may be tried again.
+        const stale = upstream.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE");
+        fail(new UpstreamNoAnswerError(label, reason), !stale, stale);
       });
       upstream.on("response", (answer: IncomingMessage) => {
         if (settled) {
@@ -306,7 +271,7 @@ export class HttpProxy implements Filter {
         }
         const status = answer.statusCode ?? 502;
         this.relayAnswer(context, upstream, answer);
-        settle({ kind: "answered", status });
+        settle({ kind: "answered", answer: { status } });
       });
     });
   }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { HandshakeRefusedError, tooManyRequests } from "../refusals.js";
+import { ConnectionLimitError, ConnectionLimitPerIpError, OriginForbiddenError } from "../../errors.js";
 import { originAllowed, type OriginPattern } from "./origin-pattern.js";
 import { Counts } from "../../util/counts.js";
 
@@ -11,11 +11,11 @@ import { Counts } from "../../util/counts.js";
 export function originRefusal(
   req: IncomingMessage,
   patterns: readonly OriginPattern[],
-): HandshakeRefusedError | undefined {
+): OriginForbiddenError | undefined {
   if (patterns.length === 0) return undefined;
   const origin = req.headers.origin;
   if (origin === undefined || originAllowed(origin, patterns)) return undefined;
-  return new HandshakeRefusedError(403, "WSG_ORIGIN_FORBIDDEN", `origin '${origin.slice(0, 100)}' is not allowed`);
+  return new OriginForbiddenError(origin);
 }
 
 /** A counted place among a filter's live sessions; released once, whether the handshake failed or the session ended. */
@@ -39,18 +39,11 @@ export class ConnectionLimits {
     private readonly maxPerIp: number,
   ) {}
 
-  acquire(ip: string): ConnectionLease | HandshakeRefusedError {
-    if (this.maxConnections > 0 && this.total >= this.maxConnections) {
-      return tooManyRequests("WSG_MAX_CONNECTIONS", `connection limit reached (${this.maxConnections})`, 1000);
-    }
+  acquire(ip: string): ConnectionLease | ConnectionLimitError | ConnectionLimitPerIpError {
+    if (this.maxConnections > 0 && this.total >= this.maxConnections)
+      return new ConnectionLimitError(this.maxConnections);
     if (this.maxPerIp > 0) {
-      if (this.perIp.of(ip) >= this.maxPerIp) {
-        return tooManyRequests(
-          "WSG_MAX_CONNECTIONS_PER_IP",
-          `connection limit per client IP reached (${this.maxPerIp})`,
-          1000,
-        );
-      }
+      if (this.perIp.of(ip) >= this.maxPerIp) return new ConnectionLimitPerIpError(this.maxPerIp);
       this.perIp.add(ip);
     }
     this.total++;

@@ -1,60 +1,50 @@
-import { endpointText } from "../../util/net/ip-address.js";
-import type { Socket } from "node:net";
-import {
-  BadHandshakeError,
-  GatewayError,
-  NoUpstreamError,
-  UpgradeRequiredError,
-  UpstreamHandshakeError,
-} from "../../errors.js";
+import { GatewayError, UpstreamHandshakeError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import { redactedPath } from "../../observability/redact.js";
-import type { LiveSession, SessionRegistry } from "../../observability/sessions.js";
-import {
-  sessionEnded,
-  upgradeAccepted,
-  upgradeRefusedByBackend,
-  upstreamFailed,
-} from "../../observability/traffic-events.js";
+import type { SessionRegistry } from "../../observability/sessions.js";
+import { upgradeAccepted, upgradeRefusedByBackend } from "../../observability/traffic-events.js";
 import type { RequestContext, UpgradeContext } from "../../pipeline/context.js";
-import type { Filter, FilterDeps } from "../../pipeline/filter.js";
+import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
+import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
+import { relayBackendAnswer, writeSwitchingProtocols } from "../../proxy/backend-answer.js";
+import { startWebSocketSession } from "../../proxy/websocket-session.js";
+import { clientProxyHeader } from "../../util/http/client-ip.js";
+import { withClientCertHeaders } from "../../util/http/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
+import { connectBackendUpgrade, type BackendUpgradeResult } from "../../upstream/connect/backend-upgrade.js";
 import type { ServerPool } from "../../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
-import { withClientCertHeaders } from "../../util/http/client-cert.js";
-import { openBackendHandshake, type BackendHandshakeResult } from "../../websocket/backend-handshake.js";
-import {
-  checkBackendUpgrade,
-  checkClientUpgrade,
-  newHandshakeKey,
-  switchingProtocolsHead,
-} from "../../websocket/handshake.js";
-import type { ClientUpgrade } from "../../websocket/handshake.js";
+import type { BackendTlsTable } from "../../upstream/tls-options.js";
+import { newHandshakeKey, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { RateGate } from "../../websocket/rate-gate.js";
-import { WebSocketRelay, type RelayOutcome } from "../../websocket/relay.js";
-import { tuneSocketForRelay } from "../../websocket/relay-socket.js";
 import { FilterPools } from "../pools.js";
-import { relayBackendAnswer } from "./backend-answer.js";
+import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
-import { failureReason } from "./passive-report.js";
-import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
-import { clientProxyHeader } from "../../util/http/client-ip.js";
 
-interface Connected {
+/** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
+/** A backend's answer to one try, as the proxy core carries it. */
+interface Attempted {
+  result: BackendUpgradeResult;
+}
+
+interface Handshake {
+  context: UpgradeContext;
+  upgrade: ClientUpgrade;
   pool: ServerPool<WebSocketProxyPool>;
-  balanceContext: BalanceContext;
-  server: UpstreamServer;
-  key: string;
-  result: BackendHandshakeResult;
+  tls: BackendTlsTable;
+  balance: BalanceContext;
+  lease: ConnectionLease;
 }
 
 /**
  * The WebSocketProxy filter: checks the client's upgrade, completes the backend's handshake first (so that
- * failures are still HTTP answers), then answers 101 and hands both sockets to the streaming relay.
+ * failures are still HTTP answers), then answers 101 and hands both sockets to the streaming relay. Its phases, in
+ * order: `admit` (upgrade, origin, connection limits), `upstream` (the proxy core's attempt loop over `connectTo`),
+ * `answer` (the backend's refusal relayed, or the 101), `startSession` (the relay with this filter's limits).
  */
 export class WebSocketProxy implements Filter {
   readonly kind = "WebSocketProxy";
@@ -98,84 +88,78 @@ export class WebSocketProxy implements Filter {
     );
   }
 
-  async handle(context: RequestContext): Promise<string> {
-    if (context.kind === "request") {
-      // Upgrade without "Connection: upgrade" arrives as a plain request: malformed, not merely plain HTTP.
-      context.reject(
-        context.req.headers.upgrade !== undefined
-          ? new BadHandshakeError("the Connection header must include 'Upgrade'")
-          : new UpgradeRequiredError(),
-      );
-      return "clientError";
-    }
-    const checked = checkClientUpgrade(context.req);
-    if (checked instanceof GatewayError) {
-      context.reject(checked);
-      return "clientError";
-    }
-    // Stripped offers count as never made: a backend that negotiates compression anyway fails its handshake.
-    const upgrade = this.stripCompression
-      ? { ...checked, extensionNames: checked.extensionNames.filter((name) => !isCompressingExtension(name)) }
-      : checked;
-    const refusal = originRefusal(context.req, this.originPatterns);
-    if (refusal !== undefined) {
-      context.reject(refusal);
-      return "clientError";
-    }
-    // Counted from here, so that concurrent handshakes cannot overshoot; released unless a session starts.
-    const lease = this.limits.acquire(context.clientIp);
-    if (lease instanceof GatewayError) {
-      context.reject(lease);
-      return "clientError";
-    }
+  async handle(context: RequestContext): Promise<FilterResult> {
+    const admitted = this.admit(context);
+    if (typeof admitted === "string" || !("lease" in admitted)) return admitted;
+    const { context: upgrading, lease } = admitted;
     try {
-      let connected: Connected;
-      try {
-        connected = await this.connect(context);
-      } catch (error) {
-        if (!(error instanceof GatewayError)) throw error;
-        context.reject(error);
-        return "serverError";
-      }
-      return this.answer(context, upgrade, connected, lease);
+      const outcome = await proxyAttempts(admitted.pool, admitted.balance, this.upstream(admitted), upgrading);
+      if (outcome.kind === "ended") return outcome.result;
+      // A jumpIf on serverError may still send the client elsewhere (a fallback pipeline step).
+      if (outcome.kind === "refused") return { result: "serverError", error: outcome.error };
+      return this.answer(admitted, outcome.server, outcome.answer);
     } finally {
       if (!lease.kept) lease.release();
     }
   }
 
   /**
-   * Picks servers of the chosen pool until one answers the upgrade; a failed connect moves on to the next server.
-   * Every outcome is reported to the pool (passive health). No healthy server at all: 503 with Retry-After.
+   * Admission: a valid WebSocket upgrade (the one rule of websocket/handshake.ts), an allowed origin, room under
+   * the connection limits; then the pool. Returns the flow's result, with its prepared refusal, when the client is
+   * refused.
    */
-  private async connect(context: UpgradeContext): Promise<Connected> {
+  private admit(context: RequestContext): Handshake | FilterResult {
+    const verdict = upgradeVerdict(context.req, context.kind === "upgrade");
+    if (verdict.kind !== "websocket") return { result: "clientError", error: verdict.error };
+    if (context.kind !== "upgrade") return "clientError";
+    const checked = verdict.upgrade;
+    // Stripped offers count as never made: a backend that negotiates compression anyway fails its handshake.
+    const upgrade = this.stripCompression
+      ? { ...checked, extensionNames: checked.extensionNames.filter((name) => !isCompressingExtension(name)) }
+      : checked;
+    const refusal = originRefusal(context.req, this.originPatterns);
+    if (refusal !== undefined) return { result: "clientError", error: refusal };
+    // Counted from here, so that concurrent handshakes cannot overshoot; released unless a session starts.
+    const lease = this.limits.acquire(context.clientIp);
+    if (lease instanceof GatewayError) return { result: "clientError", error: lease };
     const { pool, tls } = this.pools.choose(context);
-    // Until the first round of health checks is done, no server is known to be healthy.
-    if (!pool.isReady) await pool.ready;
-    const tried = new Set<UpstreamServer>();
-    const balanceContext: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
-    let lastError: GatewayError | undefined;
-    for (;;) {
-      const server = pool.pick(balanceContext, tried);
-      if (server === undefined) {
-        throw lastError ?? new NoUpstreamError(pool.retryAfterSeconds(), `no healthy backend in pool ${pool.label}`);
-      }
-      tried.add(server);
-      const key = newHandshakeKey();
-      const headers = withClientCertHeaders(
-        upstreamRequestHeaders({
-          req: context.req,
-          server,
-          clientIp: context.clientIp,
-          peer: context.route.peer,
-          secure: context.route.secure,
-          key,
-          defaultOrigin: this.spec.defaultOrigin,
-          extra: context.upstreamHeaders,
-          owned: context.ownedHeaders,
-        }),
-        context.route.clientCertHeaders,
-      );
-      const handshake = openBackendHandshake({
+    const balance: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
+    return { context, upgrade, pool, tls, balance, lease };
+  }
+
+  /** The upstream phases for the proxy core: one backend upgrade per try; a 5xx answer counts against the server. */
+  private upstream(handshake: Handshake): UpstreamPhases<Attempted> {
+    return {
+      connect: (server: UpstreamServer) => this.connectTo(handshake, server),
+      judgeAnswer: (answer: Attempted): string | undefined => {
+        if (answer.result.kind === "upgraded") return undefined;
+        // A 4xx is the backend judging the request, which says it is alive; a 5xx counts against it.
+        const status = answer.result.response.statusCode ?? 0;
+        return status >= 500 ? `status ${status}` : undefined;
+      },
+    };
+  }
+
+  /** One try: the backend upgrade on `server`, watched so that a client that leaves takes its backend connection. */
+  private async connectTo(handshake: Handshake, server: UpstreamServer): Promise<AttemptOutcome<Attempted>> {
+    const { context, pool, tls } = handshake;
+    const key = newHandshakeKey();
+    const headers = withClientCertHeaders(
+      upstreamRequestHeaders({
+        req: context.req,
+        server,
+        clientIp: context.clientIp,
+        peer: context.route.peer,
+        secure: context.route.secure,
+        key,
+        defaultOrigin: this.spec.defaultOrigin,
+        extra: context.upstreamHeaders,
+        owned: context.ownedHeaders,
+      }),
+      context.route.clientCertHeaders,
+    );
+    const attempt = connectBackendUpgrade(
+      {
         url: server.url,
         label: describeServer(server),
         target: context.route.target,
@@ -185,65 +169,47 @@ export class WebSocketProxy implements Filter {
         tls: tls.optionsFor(server.url),
         proxyHeader:
           pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
-      });
-      // A client that leaves while we dial must not leave a backend connection behind.
-      let clientLeft = false;
-      const abort = (): void => {
-        clientLeft = true;
-        handshake.abort();
-      };
-      // The client's socket is read meanwhile: without reading, its FIN or reset would go unseen.
-      const stopWatching = watchPendingClient(context.socket, abort);
-      try {
-        const result = await handshake.result;
-        return { pool, balanceContext, server, key, result };
-      } catch (error) {
-        if (!(error instanceof GatewayError)) throw error;
-        // The backend's failure, not the client's leaving, counts against it.
-        if (!clientLeft) pool.reportFailure(server, failureReason(error));
-        if (!clientLeft) upstreamFailed(context, pool.label, describeServer(server), error);
-        if (!error.retryable) throw error;
-        context.log.warn({ backend: describeServer(server), reason: error.message }, "backend connect failed");
-        lastError = error;
-      } finally {
-        stopWatching();
-      }
+      },
+      { key, offered: handshake.upgrade },
+    );
+    // A client that leaves while we dial must not leave a backend connection behind.
+    let clientLeft = false;
+    const abort = (): void => {
+      clientLeft = true;
+      attempt.abort();
+    };
+    // The client's socket is read meanwhile: without reading, its FIN or reset would go unseen.
+    const stopWatching = watchPendingClient(context.socket, abort);
+    try {
+      return { kind: "answered", answer: { result: await attempt.result } };
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      // A backend that answered the upgrade wrongly is named, as one that answered at all.
+      if (error instanceof UpstreamHandshakeError) context.notes.backend = describeServer(server);
+      // The backend's failure, not the client's leaving, counts against it.
+      return { kind: "failed", error, counts: !clientLeft };
+    } finally {
+      stopWatching();
     }
   }
 
-  private answer(
-    context: UpgradeContext,
-    upgrade: ClientUpgrade,
-    connected: Connected,
-    lease: ConnectionLease,
-  ): string {
-    const { pool, server, key, result } = connected;
+  /** The backend answered: its refusal goes to the client as it came; its 101 becomes ours, and the session starts. */
+  private answer(handshake: Handshake, server: UpstreamServer, answer: Attempted): string {
+    const { context, pool } = handshake;
+    const { result } = answer;
     const client = context.socket;
+    context.notes.backend = describeServer(server);
     if (result.kind === "answered") {
-      // A 4xx is the backend judging the request, which says it is alive; a 5xx counts against it.
-      const status = result.response.statusCode ?? 0;
-      if (status >= 500) pool.reportFailure(server, `status ${status}`);
-      else pool.reportSuccess(server);
       context.takeOver();
       context.log.info(
         { event: "request_rejected", status: result.response.statusCode, backend: describeServer(server) },
         "backend refused the upgrade",
       );
       relayBackendAnswer(result.response, client);
-      context.notes.backend = describeServer(server);
-      upgradeRefusedByBackend(context, status);
+      upgradeRefusedByBackend(context, result.response.statusCode ?? 0);
       return "";
     }
     const backend = result.socket;
-    context.notes.backend = describeServer(server);
-    const negotiated = checkBackendUpgrade(result.response, key, upgrade);
-    if (typeof negotiated === "string") {
-      backend.destroy();
-      pool.reportFailure(server, `bad 101: ${negotiated}`);
-      context.reject(new UpstreamHandshakeError(describeServer(server), negotiated));
-      return "serverError";
-    }
-    pool.reportSuccess(server);
     if (client.destroyed || !client.writable) {
       backend.destroy();
       client.destroy();
@@ -251,59 +217,37 @@ export class WebSocketProxy implements Filter {
     }
     context.takeOver();
     // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
-    const cookie = pool.stickyCookie(server, connected.balanceContext);
-    const extra: Array<[string, string]> = cookie === undefined ? [] : [["Set-Cookie", cookie]];
-    // Header values are bytes (latin1 strings here): written back as they came, never re-encoded as UTF-8.
-    client.write(switchingProtocolsHead(upgrade.key, result.response.rawHeaders, extra), "latin1");
-    this.startSession(context, pool, server, backend, result.head, negotiated, lease);
+    const cookie = pool.stickyCookie(server, handshake.balance);
+    writeSwitchingProtocols(client, handshake.upgrade.key, result.response, cookie);
+    this.startSession(handshake, server, result);
     return "";
   }
 
+  /** The relay with this filter's limits; the proxy core records the session and logs its end. */
   private startSession(
-    context: UpgradeContext,
-    serverPool: ServerPool<WebSocketProxyPool>,
+    handshake: Handshake,
     server: UpstreamServer,
-    backend: Socket,
-    backendHead: Buffer,
-    negotiated: { firstFrameRsv: number; anyRsv: boolean },
-    lease: ConnectionLease,
+    upgraded: Extract<BackendUpgradeResult, { kind: "upgraded" }>,
   ): void {
+    const { context, pool: serverPool, lease } = handshake;
     const pool = serverPool.spec;
-    const sessions = this.sessions;
-    const log = this.log;
-    const startedAt = Date.now();
-    const id = sessions.newId();
-    const backendLabel = describeServer(server);
-    const clientAddress = endpointText(context.socket.remoteAddress, context.socket.remotePort);
-    // The closures below outlive the handshake: they keep these fields, not the context (request, head, logger).
-    const serverName = context.route.server;
-    const path = redactedPath(context.req.url ?? "", context.telemetry.secrets);
-    const clientIp = context.clientIp;
-    const session: LiveSession = {
-      id,
-      server: serverName,
-      route: context.route.routeLabel,
-      pipeline: context.route.pipeline,
-      backend: backendLabel,
-      client: clientAddress,
-      clientIp,
-      startedAt,
-      origin: {
-        pipelineInstance: this.pipelineInstance,
-        routeKey: context.route.routeKey,
-        filter: this.name,
-        poolIndex: this.spec.pools.indexOf(pool),
-        backendUrl: server.url.href,
-        drainWindow: this.spec.drainWindow,
+    lease.keep();
+    startWebSocketSession({
+      handshake: {
+        client: context.socket,
+        clientHead: context.head,
+        server: context.route.server,
+        route: context.route.routeLabel,
+        pipeline: context.route.pipeline,
+        path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
+        clientIp: context.clientIp,
+        accepted: (session) => upgradeAccepted(context, session),
       },
-      totals: () => relay.totals(),
-      close: (code, reason) => relay.close(code, reason),
-      terminate: () => relay.terminate(),
-    };
-    const relay = new WebSocketRelay(
-      context.socket,
-      backend,
-      {
+      pool: serverPool,
+      server,
+      backend: upgraded.socket,
+      backendHead: upgraded.head,
+      relay: {
         clientMaxMessageSize: pool.clientMaxMsgSize,
         backendMaxMessageSize: pool.serverMaxMsgSize,
         pingInterval: this.spec.pingInterval,
@@ -312,46 +256,22 @@ export class WebSocketProxy implements Filter {
         frameTimeout: this.spec.frameTimeout,
         closeTimeout: this.spec.closeTimeout,
         maxBufferedBytes: this.spec.maxBufferedBytes,
-        firstFrameRsv: negotiated.firstFrameRsv,
-        anyRsv: negotiated.anyRsv,
+        firstFrameRsv: upgraded.negotiated.firstFrameRsv,
+        anyRsv: upgraded.negotiated.anyRsv,
         ...this.rateGates(),
       },
-      (outcome: RelayOutcome) => {
-        lease.release();
-        serverPool.sessionClosed(server, session);
-        sessions.delete(session);
-        sessionEnded(trace, session, outcome);
-        // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
-        if (!log.isLevelEnabled("info")) return;
-        log.info(
-          {
-            event: "websocket_session",
-            session: id,
-            server: serverName,
-            path,
-            backend: backendLabel,
-            client: clientAddress,
-            clientIp,
-            durationMs: outcome.durationMs,
-            clientMessages: outcome.fromClient.messages,
-            clientBytes: outcome.fromClient.bytes,
-            backendMessages: outcome.fromBackend.messages,
-            backendBytes: outcome.fromBackend.bytes,
-            closeCode: outcome.closeCode,
-            closeReason: outcome.closeReason,
-            closedBy: outcome.closedBy,
-          },
-          "websocket session ended",
-        );
+      origin: {
+        pipelineInstance: this.pipelineInstance,
+        routeKey: context.route.routeKey,
+        filter: this.name,
+        poolIndex: this.spec.pools.indexOf(pool),
+        backendUrl: server.url.href,
+        drainWindow: this.spec.drainWindow,
       },
-    );
-    lease.keep();
-    sessions.add(session);
-    serverPool.sessionOpened(server, session);
-    const trace = upgradeAccepted(context, session);
-    tuneSocketForRelay(context.socket);
-    tuneSocketForRelay(backend);
-    relay.start(context.head, backendHead);
+      sessions: this.sessions,
+      log: this.log,
+      onEnd: () => lease.release(),
+    });
   }
 
   /** Per-connection rate gates for a new session, where `clientMax*Rate` / `serverMax*Rate` are set. */

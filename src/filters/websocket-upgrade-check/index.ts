@@ -1,9 +1,8 @@
 import { z } from "zod";
-import { BadHandshakeError, GatewayError, UpgradeRequiredError } from "../../errors.js";
 import { nameSchema } from "../../schema/common-fields.js";
 import type { RequestContext } from "../../pipeline/context.js";
-import type { Filter, FilterFactory } from "../../pipeline/filter.js";
-import { checkClientUpgrade } from "../../websocket/handshake.js";
+import type { Filter, FilterFactory, FilterResult } from "../../pipeline/filter.js";
+import { upgradeVerdict } from "../../websocket/handshake.js";
 
 export const webSocketUpgradeCheckSchema = z.strictObject({
   kind: z.literal("WebSocketUpgradeCheck").describe("Filter kind."),
@@ -12,7 +11,7 @@ export const webSocketUpgradeCheckSchema = z.strictObject({
 
 export type WebSocketUpgradeCheckSpec = z.output<typeof webSocketUpgradeCheckSchema>;
 
-/** The result returned when the request is not a valid WebSocket upgrade (it has been answered). */
+/** The result returned when the request is not a valid WebSocket upgrade, with the refusal prepared for it. */
 export const UPGRADE_CHECK_RESULTS = ["invalid"] as const;
 
 /**
@@ -23,25 +22,13 @@ export class WebSocketUpgradeCheck implements Filter {
   readonly kind = "WebSocketUpgradeCheck";
   constructor(readonly name: string) {}
 
-  handle(context: RequestContext): string {
-    const problem = problemOf(context);
-    if (problem === undefined) return "";
-    context.reject(problem);
-    return "invalid";
+  handle(context: RequestContext): FilterResult {
+    const verdict = upgradeVerdict(context.req, context.kind === "upgrade");
+    if (verdict.kind === "websocket") return "";
+    return { result: "invalid", error: verdict.error };
   }
 
   close(): void {}
-}
-
-function problemOf(context: RequestContext): GatewayError | undefined {
-  if (context.kind === "request") {
-    // An Upgrade header without "Connection: upgrade" arrives as a plain request: malformed, not plain HTTP.
-    return context.req.headers.upgrade !== undefined
-      ? new BadHandshakeError("the Connection header must include 'Upgrade'")
-      : new UpgradeRequiredError();
-  }
-  const upgrade = checkClientUpgrade(context.req);
-  return upgrade instanceof GatewayError ? upgrade : undefined;
 }
 
 export const webSocketUpgradeCheckFactory: FilterFactory<WebSocketUpgradeCheckSpec> = {

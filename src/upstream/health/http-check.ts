@@ -1,6 +1,7 @@
 // The HTTP check: one plain request (Node's http client, no keep-alive) whose status, headers and body must match.
+// Its connection is dialled as sessions dial theirs (upstream/connect/dial.ts): the same TCP and TLS path, SNI included.
 import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import https from "node:https";
+import { dial } from "../connect/dial.js";
 import type { UpstreamServer } from "../server.js";
 import { BodyRule, HeaderRules, statusProblem } from "./match.js";
 import { reasonOfError } from "./reasons.js";
@@ -46,18 +47,22 @@ export class HttpCheck {
 
       const headers: OutgoingHttpHeaders = { ...spec.headers, Connection: "close" };
       if (spec.body !== undefined) headers["Content-Length"] = Buffer.byteLength(spec.body);
-      const options: https.RequestOptions = {
+      const url = new URL(`${target.secure ? "https" : "http"}://${target.urlHost}:${target.port}`);
+      const tls = target.secure ? this.#tlsFor(server) : undefined;
+      const options: http.RequestOptions = {
         host: target.hostname,
         port: target.port,
+        // The Host header leaves out the scheme's own port, as https.request's would for 443.
+        defaultPort: target.secure ? 443 : 80,
         method: spec.method,
         path: target.path,
         headers,
-        agent: false,
+        // No agent: a fresh connection per check, made by `createConnection` (an agent would dial its own).
         ...(spec.username !== undefined ? { auth: `${spec.username}:${spec.password ?? ""}` } : {}),
-        ...(target.secure ? this.#tlsFor(server) : {}),
+        createConnection: () => dial({ url, tls }),
       };
       try {
-        request = (target.secure ? https : http).request(options);
+        request = http.request(options);
       } catch (error) {
         fail(reasonOfError(error));
         return;

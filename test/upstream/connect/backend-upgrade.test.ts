@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import http, { type IncomingMessage } from "node:http";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { GatewayError } from "../../src/errors.js";
-import { openBackendHandshake } from "../../src/websocket/backend-handshake.js";
-import { MAX_HEAD_BYTES, parseUpgradeHead, upgradeRequestHead } from "../../src/websocket/upgrade-response.js";
-import { withTimeout } from "../helpers/net.js";
+import { GatewayError } from "../../../src/errors.js";
+import { openBackendHandshake } from "../../../src/upstream/connect/backend-upgrade.js";
+import { MAX_HEAD_BYTES, parseUpgradeHead, upgradeRequestHead } from "../../../src/websocket/upgrade-response.js";
+import { withTimeout } from "../../helpers/net.js";
 
 const ACCEPT = "HSmrc0sMlYUkAGmm5OPpG2HaGWk=";
 const PLAIN_101 =

@@ -1,57 +1,18 @@
+// The backend upgrade: the one way wsgate opens a WebSocket to a backend, for sessions and health checks alike.
 import http, { type ClientRequest, type IncomingMessage } from "node:http";
 import https from "node:https";
-import net, { type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import tls from "node:tls";
 import {
-  GatewayError,
-  UpstreamConnectError,
   UpstreamDialTimeoutError,
+  UpstreamHandshakeError,
   UpstreamHandshakeTimeoutError,
-  UpstreamResetError,
-} from "../errors.js";
-import type { BackendTlsOptions } from "../upstream/tls-options.js";
-import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "./upgrade-response.js";
-
-/**
- * The TLS handshake with a backend failed: its certificate did not verify (CERT_HAS_EXPIRED,
- * UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...), or it refused ours, or it does not speak TLS.
- * Another server of the pool may still be tried.
- */
-export class UpstreamTlsError extends GatewayError {
-  readonly code = "WSG_UPSTREAM_TLS";
-  readonly status = 502;
-  readonly side = "upstream";
-  override readonly retryable = true;
-  override get publicReason(): string {
-    return "TLS handshake with the backend failed";
-  }
-  constructor(
-    readonly backend: string,
-    /** OpenSSL's or Node's code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
-    readonly tlsCode: string,
-    readonly detail: string,
-  ) {
-    super(`TLS handshake with backend ${backend} failed: ${tlsCode}${detail === tlsCode ? "" : ` (${detail})`}`);
-  }
-}
-
-/** OpenSSL's protocol errors carry ERR_SSL_*; certificate checks carry X509 codes, or ERR_TLS_* from Node. */
-function isTlsErrorCode(code: string | undefined): boolean {
-  return code !== undefined && (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"));
-}
-
-/**
- * The code and text of a TLS failure. Node names certificate errors (CERT_HAS_EXPIRED, ...) and most OpenSSL ones
- * (ERR_SSL_*) itself; a bare EPROTO gets the ERR_SSL_* name of the OpenSSL reason in its message, as Node would.
- */
-function tlsFailure(error: NodeJS.ErrnoException): { code: string; detail: string } {
-  const openssl = /error:[0-9A-F]+:SSL routines:[^:]*:([^:\n]+)/i.exec(error.message)?.[1]?.trim();
-  const detail = openssl ?? error.message.split("\n", 1)[0] ?? error.message;
-  let code = error.code ?? "TLS_ERROR";
-  if (code === "EPROTO" && openssl !== undefined) code = `ERR_SSL_${openssl.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}`;
-  return { code, detail };
-}
+  type GatewayError,
+} from "../../errors.js";
+import { checkBackendUpgrade, type ClientUpgrade, type NegotiatedSession } from "../../websocket/handshake.js";
+import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "../../websocket/upgrade-response.js";
+import { dial, hostOf, isSecureUrl, portOf, type DialTlsOptions } from "./dial.js";
+import { DialStage } from "./failure.js";
 
 export interface BackendHandshakeRequest {
   /** The backend: ws:// or wss:// (http:// and https:// are taken as the same). */
@@ -65,7 +26,7 @@ export interface BackendHandshakeRequest {
   dialTimeout: number;
   handshakeTimeout: number;
   /** For wss:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). The system CAs otherwise. */
-  tls?: BackendTlsOptions | undefined;
+  tls?: DialTlsOptions | undefined;
   /** A PROXY protocol header (the pool's `sendProxyProtocol`): the connection's first bytes, before TLS too. */
   proxyHeader?: Buffer | undefined;
 }
@@ -75,26 +36,44 @@ export type BackendHandshakeResult =
   /** The backend answered with something other than 101; the answer is the client's to see. */
   | { kind: "answered"; response: IncomingMessage };
 
-export interface BackendHandshake {
-  readonly result: Promise<BackendHandshakeResult>;
+export interface BackendHandshake<Result = BackendHandshakeResult> {
+  readonly result: Promise<Result>;
   /** Gives up (the client left): the backend connection is destroyed. */
   abort(): void;
 }
 
-function hostOf(url: URL): string {
-  // URL keeps IPv6 literals in brackets; sockets want them bare.
-  return url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+/** What the backend was offered: the key whose accept its 101 must carry, the subprotocols and extensions. */
+export interface UpgradeOffer {
+  key: string;
+  offered: ClientUpgrade;
 }
 
+export type BackendUpgradeResult =
+  /** A 101 that passed the checks of RFC 6455 §4.1: the session the backend agreed to. */
+  | { kind: "upgraded"; response: UpgradeResponse; socket: Socket; head: Buffer; negotiated: NegotiatedSession }
+  /** The backend answered with something other than 101; the answer is the client's to see. */
+  | { kind: "answered"; response: IncomingMessage };
+
 /**
- * Options for net.connect, as an object with a null prototype. net.Socket's constructor copies its options with a
- * spread and then adds four properties to the copy; on V8 11 (Node 20), a copy of a plain object literal gets a map
- * outside the transition tree, so each added property made a new map, for every socket: the property accesses of
- * every stream constructor in the process, accepted sockets' included, then missed their caches: about 70 inline
- * cache misses per proxied session. A copy of an object without a prototype keeps to shared maps.
+ * The backend upgrade as sessions and health checks use it: the handshake, then its 101 checked against the offer.
+ * A 101 that fails the check is an UpstreamHandshakeError (not retried) and its connection is closed, so that a
+ * health check refuses exactly the backends every session would.
  */
-function connectOptions(host: string, port: number): net.NetConnectOpts {
-  return { __proto__: null, host, port, noDelay: true } as net.NetConnectOpts;
+export function connectBackendUpgrade(
+  request: BackendHandshakeRequest,
+  offer: UpgradeOffer,
+): BackendHandshake<BackendUpgradeResult> {
+  const handshake = openBackendHandshake(request);
+  const result = handshake.result.then((answer): BackendUpgradeResult => {
+    if (answer.kind === "answered") return answer;
+    const negotiated = checkBackendUpgrade(answer.response, offer.key, offer.offered);
+    if (typeof negotiated === "string") {
+      answer.socket.destroy();
+      throw new UpstreamHandshakeError(request.label, negotiated);
+    }
+    return { ...answer, negotiated };
+  });
+  return { result, abort: () => handshake.abort() };
 }
 
 /**
@@ -107,13 +86,11 @@ function connectOptions(host: string, port: number): net.NetConnectOpts {
  * goes through Node's client from the start.
  */
 export function openBackendHandshake(request: BackendHandshakeRequest): BackendHandshake {
-  const secure = request.url.protocol === "wss:" || request.url.protocol === "https:";
+  const secure = isSecureUrl(request.url);
   const head = upgradeRequestHead(request.target, request.headers);
   if (head === undefined) return openThroughNodeClient(request, secure);
   const attempt = new HandshakeAttempt(request, secure);
-  const host = hostOf(request.url);
-  const port = request.url.port === "" ? (secure ? 443 : 80) : Number(request.url.port);
-  const socket = dial(request, secure, host, port);
+  const socket = dial(request);
   attempt.destroyOnFailure = socket;
   const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
@@ -153,24 +130,6 @@ export function openBackendHandshake(request: BackendHandshakeRequest): BackendH
 
 const EMPTY = Buffer.alloc(0);
 
-/** The connection to a backend; with a PROXY header, that header is written first, before a TLS ClientHello too. */
-function dial(request: BackendHandshakeRequest, secure: boolean, host: string, port: number): Socket {
-  // As https.request would: SNI from the options, else the host unless it is an IP address.
-  const servername = request.tls?.servername ?? (net.isIP(host) ? "" : host);
-  if (request.proxyHeader === undefined) {
-    // noDelay here: applied once, when connected (setNoDelay on a connecting socket costs a second setsockopt).
-    // A null prototype: see connectOptions.
-    return secure ? tls.connect({ host, port, ...request.tls, servername }) : net.connect(connectOptions(host, port));
-  }
-  const tcp = net.connect(connectOptions(host, port));
-  tcp.write(request.proxyHeader);
-  if (!secure) return tcp;
-  const secureSocket = tls.connect({ ...request.tls, socket: tcp, servername });
-  // The TCP socket's own failures (refused, reset) are the TLS socket's.
-  tcp.on("error", (error) => secureSocket.destroy(error));
-  return secureSocket;
-}
-
 function ignoreError(): void {}
 
 /**
@@ -178,8 +137,8 @@ function ignoreError(): void {}
  * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
  */
 class HandshakeAttempt {
-  private connected = false;
-  private tcpConnected = false;
+  /** How far the connection got: what a socket error means. */
+  private readonly stage: DialStage;
   private settled = false;
   private timer: NodeJS.Timeout | undefined;
   private resolve: ((value: BackendHandshakeResult) => void) | undefined;
@@ -191,8 +150,10 @@ class HandshakeAttempt {
 
   constructor(
     private readonly request: BackendHandshakeRequest,
-    private readonly secure: boolean,
-  ) {}
+    secure: boolean,
+  ) {
+    this.stage = new DialStage(request.label, secure);
+  }
 
   /** Starts the dial timeout and watches `socket`'s connection and errors. */
   begin(
@@ -216,12 +177,9 @@ class HandshakeAttempt {
   private socket: Socket | undefined;
   private readonly onSocketError = (error: NodeJS.ErrnoException): void => this.fail(this.failureOf(error));
 
-  /** Connection tracking for a socket: TCP connect, TLS handshake, Nagle off. */
+  /** Connection tracking for a socket: TCP connect, TLS handshake, Nagle off; then the handshake timeout. */
   watch(socket: Socket): void {
-    socket.setNoDelay(true);
-    if (this.secure) socket.once("connect", () => (this.tcpConnected = true));
-    socket.once(this.secure ? "secureConnect" : "connect", () => {
-      this.connected = true;
+    this.stage.watch(socket, () => {
       clearTimeout(this.timer);
       if (this.settled) return;
       this.timer = setTimeout(
@@ -231,18 +189,9 @@ class HandshakeAttempt {
     });
   }
 
-  /** A socket or request error as the gateway reports it. */
+  /** A socket or request error as the gateway reports it (the one classifier, upstream/connect/failure.ts). */
   failureOf(error: NodeJS.ErrnoException): GatewayError {
-    const reason = error.code ?? error.message;
-    // Between TCP connect and a finished TLS handshake every failure is the handshake's; after it, an alert (a
-    // backend refusing our client certificate, in TLS 1.3) still names itself with ERR_SSL_*.
-    if (this.secure && ((this.tcpConnected && !this.connected) || isTlsErrorCode(error.code))) {
-      const failure = tlsFailure(error);
-      return new UpstreamTlsError(this.request.label, failure.code, failure.detail);
-    }
-    return this.connected
-      ? new UpstreamResetError(this.request.label, reason)
-      : new UpstreamConnectError(this.request.label, reason);
+    return this.stage.upgradeFailure(error);
   }
 
   succeed(value: BackendHandshakeResult): void {
@@ -404,19 +353,14 @@ class NodeParserReplay extends Duplex {
 function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean): BackendHandshake {
   const options = {
     host: hostOf(request.url),
-    port: request.url.port === "" ? (secure ? 443 : 80) : Number(request.url.port),
+    port: portOf(request.url),
     method: "GET",
     path: request.target,
     headers: flatten(request.headers),
     setHost: false,
-    agent: false as const,
     ...(secure ? request.tls : undefined),
-    ...(request.proxyHeader === undefined
-      ? {}
-      : {
-          createConnection: () =>
-            dial(request, secure, hostOf(request.url), Number(request.url.port) || (secure ? 443 : 80)),
-        }),
+    // An agent would dial its own connection and leave `createConnection` (the PROXY header) unused.
+    ...(request.proxyHeader === undefined ? { agent: false as const } : { createConnection: () => dial(request) }),
   };
   const attempt = new HandshakeAttempt(request, secure);
   let clientRequest: ClientRequest | undefined;

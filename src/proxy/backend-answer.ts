@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { relayedResponseHeaders } from "../../websocket/handshake.js";
+import { relayedResponseHeaders, switchingProtocolsHead } from "../websocket/handshake.js";
+import type { UpgradeResponse } from "../websocket/upgrade-response.js";
 
 /**
  * Relays a backend's non-101 answer (status, headers, body) to the client as it came, on a connection that
@@ -15,4 +16,19 @@ export function relayBackendAnswer(response: IncomingMessage, client: Socket): v
   response.pipe(client);
   response.on("error", () => client.destroy());
   client.on("close", () => response.destroy());
+}
+
+/**
+ * Our 101 to the client: the backend's headers with our accept for the client's key, and the gateway's sticky-session
+ * cookie when there is one.
+ */
+export function writeSwitchingProtocols(
+  client: Socket,
+  clientKey: string,
+  response: UpgradeResponse,
+  stickyCookie: string | undefined,
+): void {
+  const extra: Array<[string, string]> = stickyCookie === undefined ? [] : [["Set-Cookie", stickyCookie]];
+  // Header values are bytes (latin1 strings here): written back as they came, never re-encoded as UTF-8.
+  client.write(switchingProtocolsHead(clientKey, response.rawHeaders, extra), "latin1");
 }

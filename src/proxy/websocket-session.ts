@@ -1,0 +1,103 @@
+// Starting and ending a relayed WebSocket session: the records (session registry, pool, metrics, access log) and the
+// session's log line. The filter decides the relay's limits; this is the same for every session.
+import type { Socket } from "node:net";
+import type { Logger } from "../observability/logger.js";
+import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
+import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
+import { endpointText } from "../util/net/ip-address.js";
+import type { PoolSpec, ServerPool } from "../upstream/pool.js";
+import { describeServer, type UpstreamServer } from "../upstream/server.js";
+import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../websocket/relay.js";
+import { tuneSocketForRelay } from "../websocket/relay-socket.js";
+
+/** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
+export interface SessionHandshake {
+  /** The client's upgraded connection, and the bytes it sent after its request. */
+  client: Socket;
+  clientHead: Buffer;
+  /** The HTTPServer, the route (as status views show it) and the pipeline. */
+  server: string;
+  route: string;
+  pipeline: string;
+  /** The request target, as the session's log line shows it: secret query parameters already redacted. */
+  path: string;
+  clientIp: string;
+  /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
+  accepted(session: LiveSession): SessionTrace;
+}
+
+export interface SessionStart {
+  handshake: SessionHandshake;
+  pool: ServerPool<PoolSpec>;
+  server: UpstreamServer;
+  /** The backend's upgraded connection, and the bytes it sent after its 101. */
+  backend: Socket;
+  backendHead: Buffer;
+  /** The relay's limits, timeouts and rate gates: the filter's decisions. */
+  relay: RelayOptions;
+  origin: SessionOrigin;
+  sessions: SessionRegistry;
+  log: Logger;
+  /** Runs once when the session ends, before its records are removed (a connection limit's release). */
+  onEnd: () => void;
+}
+
+/** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
+export function startWebSocketSession(start: SessionStart): void {
+  const { handshake, pool, server, sessions, log, onEnd } = start;
+  const id = sessions.newId();
+  const backendLabel = describeServer(server);
+  const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
+  // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
+  const serverName = handshake.server;
+  const path = handshake.path;
+  const clientIp = handshake.clientIp;
+  const session: LiveSession = {
+    id,
+    server: serverName,
+    route: handshake.route,
+    pipeline: handshake.pipeline,
+    backend: backendLabel,
+    client: clientAddress,
+    clientIp,
+    startedAt: Date.now(),
+    origin: start.origin,
+    totals: () => relay.totals(),
+    close: (code, reason) => relay.close(code, reason),
+    terminate: () => relay.terminate(),
+  };
+  const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
+    onEnd();
+    pool.sessionClosed(server, session);
+    sessions.delete(session);
+    sessionEnded(trace, session, outcome);
+    // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
+    if (!log.isLevelEnabled("info")) return;
+    log.info(
+      {
+        event: "websocket_session",
+        session: id,
+        server: serverName,
+        path,
+        backend: backendLabel,
+        client: clientAddress,
+        clientIp,
+        durationMs: outcome.durationMs,
+        clientMessages: outcome.fromClient.messages,
+        clientBytes: outcome.fromClient.bytes,
+        backendMessages: outcome.fromBackend.messages,
+        backendBytes: outcome.fromBackend.bytes,
+        closeCode: outcome.closeCode,
+        closeReason: outcome.closeReason,
+        closedBy: outcome.closedBy,
+      },
+      "websocket session ended",
+    );
+  });
+  sessions.add(session);
+  pool.sessionOpened(server, session);
+  const trace = handshake.accepted(session);
+  tuneSocketForRelay(handshake.client);
+  tuneSocketForRelay(start.backend);
+  relay.start(handshake.clientHead, start.backendHead);
+}
