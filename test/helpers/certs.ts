@@ -77,6 +77,12 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
 export class TestPki {
   private counter = 0;
 
+  /**
+   * `openssl ca` rewrites its serial and index files by renaming them: two signings by one CA at once can find the
+   * serial missing. Certificates are still made in parallel; only the signing step waits its turn.
+   */
+  private signing: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly dir: string,
     readonly ca: CertFiles,
@@ -129,27 +135,31 @@ export class TestPki {
     const now = Date.now();
     const start = options.expired === true ? new Date(now - 10 * 86_400_000) : new Date(now - 3_600_000);
     const end = options.expired === true ? new Date(now - 9 * 86_400_000) : new Date(now + 2 * 86_400_000);
-    await openssl(join(this.dir, signer), [
-      "ca",
-      "-batch",
-      "-notext",
-      "-config",
-      "ca.cnf",
-      "-cert",
-      "ca.crt",
-      "-keyfile",
-      "ca.key",
-      "-in",
-      csrFile,
-      "-out",
-      certFile,
-      "-extfile",
-      extFile,
-      "-startdate",
-      asn1Time(start),
-      "-enddate",
-      asn1Time(end),
-    ]);
+    const signed = this.signing.then(() =>
+      openssl(join(this.dir, signer), [
+        "ca",
+        "-batch",
+        "-notext",
+        "-config",
+        "ca.cnf",
+        "-cert",
+        "ca.crt",
+        "-keyfile",
+        "ca.key",
+        "-in",
+        csrFile,
+        "-out",
+        certFile,
+        "-extfile",
+        extFile,
+        "-startdate",
+        asn1Time(start),
+        "-enddate",
+        asn1Time(end),
+      ]),
+    );
+    this.signing = signed.catch(() => undefined);
+    await signed;
     return { cert: await readFile(certFile, "utf8"), key: await readFile(keyFile, "utf8"), certFile, keyFile };
   }
 
