@@ -20,7 +20,8 @@ it("the README keeps the two-command quick start", () => {
 it("the README stays a five-minute read: under 150 lines, the connection's path drawn, every docs page linked", () => {
   const readme = read("README.md");
   assert.ok(readme.split("\n").length < 150, `README has ${readme.split("\n").length} lines`);
-  for (const phase of ["accept", "route", "handshake filters", "select upstream", "101", "relay", "log line"]) {
+  const phases = ["accept", "route", "the flow", "Validator", "attempt loop", "connect", "101", "relay", "log line"];
+  for (const phase of phases) {
     assert.ok(readme.includes(phase), `the path of a connection names ${phase}`);
   }
   const docsPages = [...read("README.md").matchAll(/\]\((docs\/[a-z-]+\.md)\)/g)].map((match) => match[1]);
