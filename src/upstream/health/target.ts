@@ -1,21 +1,9 @@
 // Where a check goes: the server's host, the check's port (or the server's), the check's uri (or the server's path).
-import type { ConnectionOptions } from "node:tls";
+import type { DialTlsOptions } from "../connect/dial.js";
 import type { UpstreamServer } from "../server.js";
 
 /** TLS settings for checks of wss:// and https:// servers: the pool's, so that checks trust what connections trust. */
-export type CheckTlsOptions = Pick<
-  ConnectionOptions,
-  | "ca"
-  | "cert"
-  | "key"
-  | "passphrase"
-  | "pfx"
-  | "rejectUnauthorized"
-  | "servername"
-  | "checkServerIdentity"
-  | "minVersion"
-  | "maxVersion"
->;
+export type CheckTlsOptions = DialTlsOptions;
 
 /** A server's TLS settings for its checks; undefined means Node's defaults (system CAs, the URL's host). */
 export type CheckTlsResolver = (server: UpstreamServer) => CheckTlsOptions | undefined;
