@@ -1,8 +1,8 @@
 import { GatewayError, UpstreamHandshakeError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
 import { redactedPath } from "../../observability/redact.js";
-import type { SessionRegistry } from "../../observability/sessions.js";
-import { upgradeAccepted, upgradeRefusedByBackend } from "../../observability/traffic-events.js";
+import type { LiveSession, SessionRegistry } from "../../observability/sessions.js";
+import { upgradeAccepted, upgradeRefusedByBackend, type SessionTrace } from "../../observability/traffic-events.js";
 import type { RequestContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
 import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
@@ -241,7 +241,7 @@ export class WebSocketProxy implements Filter {
         pipeline: context.route.pipeline,
         path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
-        accepted: (session) => upgradeAccepted(context, session),
+        accepted: acceptedBy(context),
       },
       pool: serverPool,
       server,
@@ -270,7 +270,7 @@ export class WebSocketProxy implements Filter {
       },
       sessions: this.sessions,
       log: this.log,
-      onEnd: () => lease.release(),
+      onEnd: releaseOf(lease),
     });
   }
 
@@ -289,4 +289,16 @@ export class WebSocketProxy implements Filter {
   close(): void {
     for (const { pool } of this.pools.all) pool.close();
   }
+}
+
+// The session's end callback lives as long as the session. Made here, it keeps only the lease: a closure in
+// startSession would share that function's scope, and with it the request context (request, headers, head), for
+// hours (idle sessions measured a third heavier).
+function releaseOf(lease: ConnectionLease): () => void {
+  return () => lease.release();
+}
+
+/** Counts the accepted handshake; called once when the session starts, then dropped with the handshake. */
+function acceptedBy(context: UpgradeContext): (session: LiveSession) => SessionTrace {
+  return (session) => upgradeAccepted(context, session);
 }
