@@ -118,13 +118,11 @@ export function upgradeRefusedByBackend(context: TrafficRecord, status: number):
 
 /**
  * What a session's end needs from its handshake, taken at the start so that a session keeps no request alive: the
- * metrics it is counted in, and its access log with the line's entry (none without access log).
+ * metrics it is counted in, and its access log with the line's entry (an idle session without access log keeps
+ * only the metrics, which every session of the gateway shares: no object of its own).
  */
-export interface SessionTrace {
-  metrics: Telemetry["metrics"];
-  accessLog: AccessLog | undefined;
-  entry: AccessEntry | undefined;
-}
+export type SessionTrace =
+  Telemetry["metrics"] | { metrics: Telemetry["metrics"]; accessLog: AccessLog; entry: AccessEntry };
 
 /** The 101 is out: counts the handshake and the session; the trace is for `sessionEnded`. */
 export function upgradeAccepted(context: TrafficRecord, session: LiveSession): SessionTrace {
@@ -132,7 +130,7 @@ export function upgradeAccepted(context: TrafficRecord, session: LiveSession): S
   const metrics = context.telemetry.metrics;
   metrics.sessionStarted(session);
   const accessLog = context.accessLog;
-  return { metrics, accessLog, entry: accessLog === undefined ? undefined : commonEntry(context) };
+  return accessLog === undefined ? metrics : { metrics, accessLog, entry: commonEntry(context) };
 }
 
 export interface SessionEnd {
@@ -145,9 +143,12 @@ export interface SessionEnd {
 }
 
 export function sessionEnded(trace: SessionTrace, session: LiveSession, end: SessionEnd): void {
-  trace.metrics.sessionEnded(session, end);
-  const { accessLog, entry } = trace;
-  if (accessLog === undefined || entry === undefined) return;
+  if (!("accessLog" in trace)) {
+    trace.sessionEnded(session, end);
+    return;
+  }
+  const { metrics, accessLog, entry } = trace;
+  metrics.sessionEnded(session, end);
   // The session's own entry, taken when it started, completed here: it is written once.
   entry.event = "websocket_session";
   entry.backend = session.backend;

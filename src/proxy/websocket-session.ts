@@ -38,13 +38,17 @@ export interface SessionStart {
   origin: SessionOrigin;
   sessions: SessionRegistry;
   log: Logger;
-  /** Runs once when the session ends, before its records are removed (a connection limit's release). */
-  onEnd: () => void;
+  /**
+   * What the session holds until it ends (a connection limit's place), released once when it ends, before its records
+   * are removed. An object with a method, not a callback: a closure made where the session starts would keep that
+   * scope (request, headers) alive for the session's whole life.
+   */
+  hold: { release(): void };
 }
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
-  const { handshake, pool, server, sessions, log, onEnd } = start;
+  const { handshake, pool, server, sessions, log, hold } = start;
   const id = sessions.newId();
   const backendLabel = describeServer(server);
   const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
@@ -67,7 +71,7 @@ export function startWebSocketSession(start: SessionStart): void {
     terminate: () => relay.terminate(),
   };
   const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
-    onEnd();
+    hold.release();
     pool.sessionClosed(server, session);
     sessions.delete(session);
     sessionEnded(trace, session, outcome);

@@ -653,16 +653,17 @@ export class WebSocketRelay implements FrameStreamHandler {
       return;
     }
     // The other side never answered the close it was sent first: it is cut, and the protocol offender gets its
-    // close after all, with one more closeTimeout to take it.
+    // close after all, with one more closeTimeout to take it (its pending close is sent: the next call cuts both).
     this.sendPendingClose(offender);
     this.cut(offender.other);
-    this.closeTimer = setTimeout(this.cutBoth, this.options.closeTimeout);
+    this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeout);
   };
 
-  private readonly cutBoth = (): void => {
+  // A method, not an arrow field: a field would cost every session a closure for a timer that rarely runs.
+  private cutBoth(): void {
     this.cut(this.client);
     this.cut(this.backend);
-  };
+  }
 
   private maybeFinish(): void {
     if (this.phase === "finished" || this.phase === "detached") return;
