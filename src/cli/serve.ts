@@ -206,10 +206,9 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
             gateway.telemetry.metrics,
             () => runningAdmin(admin, plane.admin?.address),
           );
-  for (const listener of gateway.listening) {
-    log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
-  }
   let membership: Membership | undefined;
+  // Before the "listening" lines: whoever waits for them (a test, a supervisor) may signal at once, and the process
+  // can be descheduled between writing a line and the next statement.
   stopOnSignals(log, async (signal) => {
     stopReloading();
     log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
@@ -219,6 +218,9 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     await gateway.stop(drainMs);
     await closeBackends();
   });
+  for (const listener of gateway.listening) {
+    log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
+  }
   // After the admin API listens, so the entry can say where it is; the first listener's address when not bound.
   if (cluster !== undefined) {
     const address = options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "";

@@ -81,12 +81,7 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
     await stop();
     throw new ClusterStartError(startError);
   }
-  for (const listener of control.listeners()) {
-    log.info({ server: listener.server, port: listener.port, address: listener.address }, "listening");
-  }
-  const closeAdmin = await options.adminStart?.(control);
-  if (typeof closeAdmin === "function") admin.close = closeAdmin;
-
+  // Before the "listening" lines: whoever waits for them may signal at once.
   if (options.handleSignals ?? true) {
     const onSignal = (signal: string): void => {
       log.info({ signal, drainMs }, "stopping: draining every worker");
@@ -95,5 +90,11 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
     process.on("SIGTERM", () => onSignal("SIGTERM"));
     process.on("SIGINT", () => onSignal("SIGINT"));
   }
+  for (const listener of control.listeners()) {
+    log.info({ server: listener.server, port: listener.port, address: listener.address }, "listening");
+  }
+  const closeAdmin = await options.adminStart?.(control);
+  if (typeof closeAdmin === "function") admin.close = closeAdmin;
+
   return { control, stop };
 }
