@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
-import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
+import { freePort, refusal, waitUntil, withTimeout } from "../helpers/net.js";
 
 const FIELDS = [
   "event",
@@ -60,23 +60,6 @@ function get(port: number, path: string, headers: Record<string, string> = {}): 
       })
       .on("error", reject);
   });
-}
-
-function refusal(url: string): Promise<number> {
-  return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(url);
-      ws.on("open", () => reject(new Error("the handshake was accepted")));
-      ws.on("unexpected-response", (_req, res) => {
-        resolve(res.statusCode ?? 0);
-        res.resume();
-        ws.terminate();
-      });
-      ws.on("error", reject);
-    }),
-    5000,
-    `a refusal on ${url}`,
-  );
 }
 
 describe("access log (wsgate run)", () => {

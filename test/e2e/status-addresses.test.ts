@@ -3,30 +3,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { admin, runCli } from "../helpers/admin.js";
+import { admin, echoConfig, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 
 /** One server on every address (no `address`: Node binds `::`, dual stack). */
 function dualStackConfig(port: number, backendPort: number): string {
-  return `kind: HTTPServer
-name: edge
-port: ${port}
-rules:
-  - paths:
-      - path: /ws
-        backend: echo
----
-kind: Pipeline
-name: echo
-filters:
-  - kind: WebSocketProxy
-    name: proxy
-    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
+  return echoConfig(port, backendPort).replace("address: 127.0.0.1\n", "");
 }
 
 describe("status addresses on a dual-stack listener", () => {

@@ -1,4 +1,5 @@
 import net from "node:net";
+import { WebSocket } from "ws";
 
 /** A port that was free a moment ago on 127.0.0.1 (the gateway's config needs a number before it starts). */
 export function freePort(): Promise<number> {
@@ -67,4 +68,22 @@ export async function waitUntil<T>(check: () => T | undefined, ms: number, what:
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Opens a WebSocket to `url` that must be refused: resolves with the refusal's HTTP status. */
+export function refusal(url: string): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.on("open", () => reject(new Error("the handshake was accepted")));
+      ws.on("unexpected-response", (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+        ws.terminate();
+      });
+      ws.on("error", reject);
+    }),
+    5000,
+    `a refusal on ${url}`,
+  );
 }

@@ -10,7 +10,7 @@ import { loadConfigText } from "../../src/config/load.js";
 import { Gateway, createGatewayTelemetry } from "../../src/gateway.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
-import { freePort, withTimeout } from "../helpers/net.js";
+import { freePort, refusal, withTimeout } from "../helpers/net.js";
 
 const SERVER = "metrics-server";
 const SECRET = "wsgate-metrics-test-secret-of-enough-length";
@@ -62,23 +62,6 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
 }
 
 /** The status a refused handshake gets. */
-function refusal(url: string): Promise<number> {
-  return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(url);
-      ws.on("open", () => reject(new Error("the handshake was accepted")));
-      ws.on("unexpected-response", (_req, res) => {
-        resolve(res.statusCode ?? 0);
-        res.resume();
-        ws.terminate();
-      });
-      ws.on("error", reject);
-    }),
-    5000,
-    `a refusal on ${url}`,
-  );
-}
-
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
     http

@@ -14,7 +14,7 @@ import { loadConfigText, type GatewayConfig } from "../../src/config/load.js";
 import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
-import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
+import { freePort, refusal, waitUntil, withTimeout } from "../helpers/net.js";
 
 const SECRET = "wsgate-two-gateways-test-secret-of-enough-length";
 
@@ -146,23 +146,6 @@ function echoOnce(url: string): Promise<void> {
     }),
     5000,
     `a session on ${url}`,
-  );
-}
-
-function refusal(url: string): Promise<number> {
-  return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(url);
-      ws.on("open", () => reject(new Error("the handshake was accepted")));
-      ws.on("unexpected-response", (_req, res) => {
-        resolve(res.statusCode ?? 0);
-        res.resume();
-        ws.terminate();
-      });
-      ws.on("error", reject);
-    }),
-    5000,
-    `a refusal on ${url}`,
   );
 }
 
