@@ -1,12 +1,23 @@
 import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
+import type { FramePolicy } from "./frame-policy.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
 /** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
 export interface FrameStreamHandler {
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void;
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void;
+  /**
+   * A data frame is about to be relayed (asked only where `gateDataFrames` is set): 0 lets it go (its tokens are
+   * taken); else how long (ms) it must wait, and `onFrameHeld` follows.
+   */
+  onDataFrame(stream: FrameStream, messageStart: boolean, frameBytes: number): number;
+  /**
+   * The data frame asked about waits: what came before it has been written on, and unless the handler stops the
+   * stream now, the stream holds that frame and all after it until `release()`.
+   */
+  onFrameHeld(stream: FrameStream, waitMs: number): void;
 }
 
 export interface FrameStreamOptions {
@@ -20,6 +31,10 @@ export interface FrameStreamOptions {
   anyRsv: boolean;
   /** Record the time of each data frame, for idle timeouts. */
   trackActivity: boolean;
+  /** Ask the handler before relaying each data frame (`onDataFrame`): a message or byte rate is set. */
+  gateDataFrames: boolean;
+  /** Limits on the peer's frames beyond the protocol; null where none is set (nothing checked per frame). */
+  policy: FramePolicy | null;
 }
 
 /** One direction's progress at a frame boundary, as plain data (see WebSocketRelay.snapshot). */
@@ -90,6 +105,13 @@ export class FrameStream {
   private passStart = -1;
   /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
   private sawData = false;
+  /** The handler asked to hold the frame whose header was just read (set by beginFrame, taken by readHeader). */
+  private holdHere = false;
+  /**
+   * Bytes read from the peer and not yet parsed, from a frame header on: held while the rate gate says wait, a
+   * copy (a read buffer may be reused), parsed again by `release()`.
+   */
+  private heldBytes: Buffer | null = null;
 
   constructor(
     private readonly options: FrameStreamOptions,
@@ -118,7 +140,23 @@ export class FrameStream {
 
   /** Between two frames: no part of a frame is held, so the direction can be captured and resumed elsewhere. */
   get atFrameBoundary(): boolean {
-    return this.state === State.Header && this.headerHave === 0;
+    return this.state === State.Header && this.headerHave === 0 && this.heldBytes === null;
+  }
+
+  /** Bytes wait in the stream for the rate gate (`release()` parses them). */
+  get holding(): boolean {
+    return this.heldBytes !== null;
+  }
+
+  /** Parses the bytes held back, from the frame that was held; it may be held again. */
+  release(): void {
+    const held = this.heldBytes;
+    if (held === null) return;
+    this.heldBytes = null;
+    if (this.state === State.Discard) return;
+    // Counted when they were read.
+    this.bytes -= held.length;
+    this.push(held);
   }
 
   /** This direction's progress, at a frame boundary (`atFrameBoundary`). */
@@ -149,6 +187,12 @@ export class FrameStream {
 
   push(chunk: Buffer): void {
     if (this.state === State.Discard) return;
+    if (this.heldBytes !== null) {
+      // Read after the hold began (the peer's socket pauses only from the next read): in order, behind them.
+      this.bytes += chunk.length;
+      this.heldBytes = Buffer.concat([this.heldBytes, chunk]);
+      return;
+    }
     this.bytes += chunk.length;
     const end = chunk.length;
     let pos = 0;
@@ -219,6 +263,15 @@ export class FrameStream {
       this.fail(failure);
       return end;
     }
+    if (this.holdHere) {
+      this.holdHere = false;
+      // From the header on: in the chunk at `pos`, or gathered in scratch space with the chunk's rest after it.
+      this.heldBytes =
+        header === chunk
+          ? Buffer.from(chunk.subarray(pos))
+          : Buffer.concat([this.scratch.subarray(0, length), chunk.subarray(pos)]);
+      return end;
+    }
     return header === chunk ? pos + length : pos;
   }
 
@@ -256,11 +309,16 @@ export class FrameStream {
       return masked ? FrameFailure.MaskUnexpected : FrameFailure.MaskMissing;
     }
 
+    const policy = this.options.policy;
     if (opcode >= Opcode.Close) {
       if (opcode > Opcode.Pong) return FrameFailure.ReservedOpcode;
       if (!fin) return FrameFailure.ControlFragmented;
       if (payloadLength > MAX_CONTROL_PAYLOAD) return FrameFailure.ControlTooLong;
       if (rsv !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
+      if (policy !== null) {
+        const failure = policy.checkControl(opcode);
+        if (failure !== null) return failure;
+      }
       this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
       this.opcode = opcode;
       this.controlLength = payloadLength;
@@ -282,6 +340,20 @@ export class FrameStream {
     }
     const maxMessageSize = this.options.maxMessageSize;
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
+    if (policy !== null) {
+      const failure = policy.checkData(opcode, payloadLength);
+      if (failure !== null) return failure;
+    }
+    if (this.options.gateDataFrames) {
+      const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, length + payloadLength);
+      if (waitMs > 0) {
+        // What came before this frame goes on first (a close the handler sends must come after it).
+        this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
+        this.handler.onFrameHeld(this, waitMs);
+        if (this.state !== State.Discard) this.holdHere = true;
+        return null;
+      }
+    }
 
     this.fin = fin;
     this.inMessage = !fin;

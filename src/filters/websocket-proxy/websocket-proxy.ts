@@ -17,11 +17,11 @@ import { describeServer, type UpstreamServer } from "../../upstream/server.js";
 import type { BackendTlsTable } from "../../upstream/tls-options.js";
 import { newHandshakeKey, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
-import { RateGate } from "../../websocket/rate-gate.js";
 import { FilterPools } from "../pools.js";
 import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
+import { filterFrameLimits, sessionRateGates, type RelayLimits } from "./relay-limits.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 
@@ -63,6 +63,8 @@ export class WebSocketProxy implements Filter {
   private readonly stripCompression: boolean;
   /** `originPatterns`, compiled once. */
   private readonly originPatterns: OriginPattern[];
+  /** `clientLimits` / `serverLimits` frame limits, made once and shared by the sessions. */
+  private readonly frameLimits: ReturnType<typeof filterFrameLimits>;
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -72,6 +74,7 @@ export class WebSocketProxy implements Filter {
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.originPatterns = compileOriginPatterns(spec.originPatterns);
     this.stripCompression = spec.permessageDeflate === "strip";
+    this.frameLimits = filterFrameLimits(spec);
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
@@ -274,15 +277,9 @@ export class WebSocketProxy implements Filter {
     });
   }
 
-  /** Per-connection rate gates for a new session, where `clientMax*Rate` / `serverMax*Rate` are set. */
-  private rateGates(): { clientRate?: RateGate; backendRate?: RateGate } {
-    const action = this.spec.rateLimitAction;
-    const client = { maxMsgRate: this.spec.clientMaxMsgRate, maxByteRate: this.spec.clientMaxByteRate, action };
-    const backend = { maxMsgRate: this.spec.serverMaxMsgRate, maxByteRate: this.spec.serverMaxByteRate, action };
-    return {
-      ...(RateGate.wanted(client) ? { clientRate: new RateGate(client) } : {}),
-      ...(RateGate.wanted(backend) ? { backendRate: new RateGate(backend) } : {}),
-    };
+  /** A new session's rate gates (its own buckets) and the filter's frame limits (shared), where set. */
+  private rateGates(): RelayLimits {
+    return { ...sessionRateGates(this.spec), ...this.frameLimits };
   }
 
   /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */
