@@ -44,9 +44,7 @@ export class RateGate {
     now = Date.now(),
   ) {
     this.messages =
-      limits.messageRate > 0
-        ? new TokenBucket(limits.messageRate, Math.max(1, limits.messageBurst), now)
-        : undefined;
+      limits.messageRate > 0 ? new TokenBucket(limits.messageRate, Math.max(1, limits.messageBurst), now) : undefined;
     this.bytes = limits.maxByteRate > 0 ? new TokenBucket(limits.maxByteRate, limits.maxByteRate, now) : undefined;
   }
 

@@ -504,7 +504,9 @@ const limits: Row[] = [
   },
   {
     name: "byte rate (close): a backend over its rate gets 1008, the client 1001",
-    options: () => ({ backendRate: new RateGate({ messageRate: 0, messageBurst: 0, maxByteRate: 100, action: "close" }) }),
+    options: () => ({
+      backendRate: new RateGate({ messageRate: 0, messageBurst: 0, maxByteRate: 100, action: "close" }),
+    }),
     act: async ({ client, backend }) => {
       // The first frame goes (the allowance was not in debt) and takes it 102 bytes below zero: the second is over.
       backend.send(Buffer.concat([backend.frame(Opcode.Binary, Buffer.alloc(200)), backend.frame(Opcode.Binary, "x")]));
@@ -516,7 +518,9 @@ const limits: Row[] = [
   },
   {
     name: "message rate (pause): a client over its rate is read again once the debt is paid",
-    options: () => ({ clientRate: new RateGate({ messageRate: 20, messageBurst: 20, maxByteRate: 0, action: "pause" }) }),
+    options: () => ({
+      clientRate: new RateGate({ messageRate: 20, messageBurst: 20, maxByteRate: 0, action: "pause" }),
+    }),
     act: async ({ client, backend }) => {
       const sentAt = Date.now();
       client.send(Buffer.concat(Array.from({ length: 30 }, (_, i) => client.frame(Opcode.Text, `${i}`))));

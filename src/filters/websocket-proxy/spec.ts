@@ -215,7 +215,9 @@ const webSocketProxyFields = z.strictObject({
     .int()
     .min(0)
     .default(0)
-    .describe("Bytes per second of data frames a backend may send, per connection, as `clientMaxByteRate`; 0: no limit."),
+    .describe(
+      "Bytes per second of data frames a backend may send, per connection, as `clientMaxByteRate`; 0: no limit.",
+    ),
   rateLimitAction: z
     .enum(["pause", "close"])
     .default("pause")
