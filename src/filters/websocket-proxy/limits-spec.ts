@@ -12,8 +12,8 @@ const bucketSchema = z
       .describe("How many may go at once above the rate: the bucket's size, full at the start of a session."),
   })
   .transform((bucket) => ({ rate: bucket.rate, burst: bucket.burst ?? Math.max(1, Math.ceil(bucket.rate)) }));
-docMeta.add(bucketSchema, { type: "{ rate, burst }" });
-docMeta.add(bucketSchema.in.shape.burst, { default: "`rate` (one second's worth)" });
+docMeta.add(bucketSchema.in.shape.rate, { type: "number > 0" });
+docMeta.add(bucketSchema.in.shape.burst, { default: "`rate`, rounded up (one second's worth)" });
 
 const frameSizeSchema = z.int().refine((value) => value === -1 || value >= 0, {
   error: (issue) => `must be -1 (no limit) or at least 0, got ${String(issue.input)}`,
@@ -25,7 +25,7 @@ export const peerLimitsSchema = z.strictObject({
   messageRate: bucketSchema
     .optional()
     .describe(
-      "Data messages per second (`rate`) with `burst` at once, counted per message whatever the TCP segmentation. Over it, `rateLimitAction`: `pause` holds the next message at its frame boundary and stops reading the peer until a token is back (nothing dropped, order kept); `close` sends the peer 1008 `message rate exceeded` and the other side 1001.",
+      "Data messages per second (`rate`, > 0) with `burst` at once (an integer ≥ 1, default one second's worth: `rate` rounded up), counted per message whatever the TCP segmentation, as nginx's `limit_req rate= burst= nodelay`. Over it, `rateLimitAction`: `pause` holds the next message at its frame boundary and stops reading the peer until a token is back (nothing dropped, order kept); `close` sends the peer 1008 `message rate exceeded` and the other side 1001.",
     ),
   maxFrameSize: frameSizeSchema
     .default(-1)
@@ -42,7 +42,7 @@ export const peerLimitsSchema = z.strictObject({
   controlFrameRate: bucketSchema
     .optional()
     .describe(
-      "Pings and pongs per second the peer may send (close frames not counted), with `burst` at once; over it: 1008 `control frame rate exceeded`, 1001 to the other side. Pongs answering the gateway's own pings count too.",
+      "Pings and pongs per second the peer may send (`rate`; close frames not counted), with `burst` at once (default `rate` rounded up); over it: 1008 `control frame rate exceeded`, 1001 to the other side. Pongs answering the gateway's own pings count too.",
     ),
   allowText: z
     .boolean()
