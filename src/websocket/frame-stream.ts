@@ -112,12 +112,16 @@ export class FrameStream {
    * copy (a read buffer may be reused), parsed again by `release()`.
    */
   private heldBytes: Buffer | null = null;
+  /** A frame policy or a rate applies: each frame header is checked against them. */
+  private readonly guarded: boolean;
 
   constructor(
     private readonly options: FrameStreamOptions,
     private readonly out: FrameOutbox,
     private readonly handler: FrameStreamHandler,
-  ) {}
+  ) {
+    this.guarded = options.policy !== null || options.gateDataFrames;
+  }
 
   private get scratch(): Buffer {
     return (this.scratchSpace ??= Buffer.allocUnsafe(SCRATCH_SIZE));
@@ -309,14 +313,13 @@ export class FrameStream {
       return masked ? FrameFailure.MaskUnexpected : FrameFailure.MaskMissing;
     }
 
-    const policy = this.options.policy;
     if (opcode >= Opcode.Close) {
       if (opcode > Opcode.Pong) return FrameFailure.ReservedOpcode;
       if (!fin) return FrameFailure.ControlFragmented;
       if (payloadLength > MAX_CONTROL_PAYLOAD) return FrameFailure.ControlTooLong;
       if (rsv !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
-      if (policy !== null) {
-        const failure = policy.checkControl(opcode);
+      if (this.guarded) {
+        const failure = this.options.policy?.checkControl(opcode) ?? null;
         if (failure !== null) return failure;
       }
       this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
@@ -340,19 +343,11 @@ export class FrameStream {
     }
     const maxMessageSize = this.options.maxMessageSize;
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
-    if (policy !== null) {
-      const failure = policy.checkData(opcode, payloadLength);
+    // One field checked per frame where no limit or rate is set.
+    if (this.guarded) {
+      const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
       if (failure !== null) return failure;
-    }
-    if (this.options.gateDataFrames) {
-      const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, length + payloadLength);
-      if (waitMs > 0) {
-        // What came before this frame goes on first (a close the handler sends must come after it).
-        this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
-        this.handler.onFrameHeld(this, waitMs);
-        if (this.state !== State.Discard) this.holdHere = true;
-        return null;
-      }
+      if (this.mustWait(opcode, length + payloadLength, chunk, headerStart)) return null;
     }
 
     this.fin = fin;
@@ -375,6 +370,21 @@ export class FrameStream {
     this.state = State.Payload;
     if (payloadLength === 0) this.endDataFrame(chunk, headerStart < 0 ? 0 : headerStart + length);
     return null;
+  }
+
+  /**
+   * Asks the handler (where a rate is set) whether this data frame may go now; when it must wait, what came before
+   * it is written on and the frame is to be held (`holdHere`), unless the handler stopped the stream.
+   */
+  private mustWait(opcode: number, frameBytes: number, chunk: Buffer, headerStart: number): boolean {
+    if (!this.options.gateDataFrames) return false;
+    const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, frameBytes);
+    if (waitMs <= 0) return false;
+    // What came before this frame goes on first (a close the handler sends must come after it).
+    this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
+    this.handler.onFrameHeld(this, waitMs);
+    if (this.state !== State.Discard) this.holdHere = true;
+    return true;
   }
 
   private endDataFrame(chunk: Buffer, pos: number): void {
