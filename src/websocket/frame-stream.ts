@@ -112,6 +112,8 @@ export class FrameStream {
    * copy (a read buffer may be reused), parsed again by `release()`.
    */
   private heldBytes: Buffer | null = null;
+  /** `release()` is parsing the held bytes: a buffer of the stream's own, not a socket's. */
+  private releasing = false;
   /** A frame policy or a rate applies: each frame header is checked against them. */
   private readonly guarded: boolean;
 
@@ -160,7 +162,12 @@ export class FrameStream {
     if (this.state === State.Discard) return;
     // Counted when they were read.
     this.bytes -= held.length;
-    this.push(held);
+    this.releasing = true;
+    try {
+      this.push(held);
+    } finally {
+      this.releasing = false;
+    }
   }
 
   /** This direction's progress, at a frame boundary (`atFrameBoundary`). */
@@ -270,10 +277,13 @@ export class FrameStream {
     if (this.holdHere) {
       this.holdHere = false;
       // From the header on: in the chunk at `pos`, or gathered in scratch space with the chunk's rest after it.
+      // A chunk of our own (held before) is kept as a view: releasing a message at a time copies nothing.
       this.heldBytes =
-        header === chunk
-          ? Buffer.from(chunk.subarray(pos))
-          : Buffer.concat([this.scratch.subarray(0, length), chunk.subarray(pos)]);
+        header !== chunk
+          ? Buffer.concat([this.scratch.subarray(0, length), chunk.subarray(pos)])
+          : this.releasing
+            ? chunk.subarray(pos)
+            : Buffer.from(chunk.subarray(pos));
       return end;
     }
     return header === chunk ? pos + length : pos;
