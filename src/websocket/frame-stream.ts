@@ -55,6 +55,9 @@ const State = {
 } as const;
 type StateValue = (typeof State)[keyof typeof State];
 
+/** beginFrame's answer when the rate gate holds the frame (not a failure). */
+const HOLD = Symbol("hold");
+
 const CONTROL_START = MAX_HEADER_BYTES;
 const MASK_START = CONTROL_START + MAX_CONTROL_PAYLOAD;
 const SCRATCH_SIZE = MASK_START + 4;
@@ -105,8 +108,6 @@ export class FrameStream {
   private passStart = -1;
   /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
   private sawData = false;
-  /** The handler asked to hold the frame whose header was just read (set by beginFrame, taken by readHeader). */
-  private holdHere = false;
   /**
    * Bytes read from the peer and not yet parsed, from a frame header on: held while the rate gate says wait, a
    * copy (a read buffer may be reused), parsed again by `release()`.
@@ -269,13 +270,9 @@ export class FrameStream {
       at = 0;
     }
     const failure = this.beginFrame(header, at, length, chunk, header === chunk ? pos : -1);
-    if (failure !== null) {
-      this.flushPass(chunk, header === chunk ? pos : this.passStart);
-      this.fail(failure);
-      return end;
-    }
-    if (this.holdHere) {
-      this.holdHere = false;
+    if (failure === HOLD) {
+      // Stopped by the handler instead (action close): the frame is dropped with everything after it.
+      if (this.state === State.Discard) return end;
       // From the header on: in the chunk at `pos`, or gathered in scratch space with the chunk's rest after it.
       // A chunk of our own (held before) is kept as a view: releasing a message at a time copies nothing.
       this.heldBytes =
@@ -284,6 +281,11 @@ export class FrameStream {
           : this.releasing
             ? chunk.subarray(pos)
             : Buffer.from(chunk.subarray(pos));
+      return end;
+    }
+    if (failure !== null) {
+      this.flushPass(chunk, header === chunk ? pos : this.passStart);
+      this.fail(failure);
       return end;
     }
     return header === chunk ? pos + length : pos;
@@ -299,7 +301,7 @@ export class FrameStream {
     length: number,
     chunk: Buffer,
     headerStart: number,
-  ): FrameFailureKind | null {
+  ): FrameFailureKind | typeof HOLD | null {
     const b0 = header[at] as number;
     const b1 = header[at + 1] as number;
     const fin = (b0 & 0x80) !== 0;
@@ -355,9 +357,8 @@ export class FrameStream {
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
     // One field checked per frame where no limit or rate is set.
     if (this.guarded) {
-      const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
-      if (failure !== null) return failure;
-      if (this.mustWait(opcode, length + payloadLength, chunk, headerStart)) return null;
+      const verdict = this.guardData(opcode, length + payloadLength, payloadLength, chunk, headerStart);
+      if (verdict !== null) return verdict;
     }
 
     this.fin = fin;
@@ -383,18 +384,25 @@ export class FrameStream {
   }
 
   /**
-   * Asks the handler (where a rate is set) whether this data frame may go now; when it must wait, what came before
-   * it is written on and the frame is to be held (`holdHere`), unless the handler stopped the stream.
+   * A data frame's header against the frame policy, then (where a rate is set) the handler's gate: a failure, HOLD
+   * when the frame must wait (what came before it has been written on; the caller keeps the frame and what follows,
+   * unless the handler stopped the stream), or null to go on.
    */
-  private mustWait(opcode: number, frameBytes: number, chunk: Buffer, headerStart: number): boolean {
-    if (!this.options.gateDataFrames) return false;
+  private guardData(
+    opcode: number,
+    frameBytes: number,
+    payloadLength: number,
+    chunk: Buffer,
+    headerStart: number,
+  ): FrameFailureKind | typeof HOLD | null {
+    const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
+    if (failure !== null || !this.options.gateDataFrames) return failure;
     const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, frameBytes);
-    if (waitMs <= 0) return false;
+    if (waitMs <= 0) return null;
     // What came before this frame goes on first (a close the handler sends must come after it).
     this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
     this.handler.onFrameHeld(this, waitMs);
-    if (this.state !== State.Discard) this.holdHere = true;
-    return true;
+    return HOLD;
   }
 
   private endDataFrame(chunk: Buffer, pos: number): void {
