@@ -15,7 +15,7 @@ import { connectBackendUpgrade, type BackendUpgradeResult } from "../../upstream
 import type { ServerPool } from "../../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
 import type { BackendTlsTable } from "../../upstream/tls-options.js";
-import { newHandshakeKey, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
+import { acceptKeyFor, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { RateGate } from "../../websocket/rate-gate.js";
 import { FilterPools } from "../pools.js";
@@ -34,6 +34,8 @@ interface Attempted {
 interface Handshake {
   context: UpgradeContext;
   upgrade: ClientUpgrade;
+  /** The accept for the client's key: the client's 101 carries it, and the backend's must (it gets the same key). */
+  accept: string;
   pool: ServerPool<WebSocketProxyPool>;
   tls: BackendTlsTable;
   balance: BalanceContext;
@@ -124,7 +126,7 @@ export class WebSocketProxy implements Filter {
     if (lease instanceof GatewayError) return { result: "clientError", error: lease };
     const { pool, tls } = this.pools.choose(context);
     const balance: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
-    return { context, upgrade, pool, tls, balance, lease };
+    return { context, upgrade, accept: acceptKeyFor(upgrade.key), pool, tls, balance, lease };
   }
 
   /** The upstream phases for the proxy core: one backend upgrade per try; a 5xx answer counts against the server. */
@@ -143,7 +145,9 @@ export class WebSocketProxy implements Filter {
   /** One try: the backend upgrade on `server`, watched so that a client that leaves takes its backend connection. */
   private async connectTo(handshake: Handshake, server: UpstreamServer): Promise<AttemptOutcome<Attempted>> {
     const { context, pool, tls } = handshake;
-    const key = newHandshakeKey();
+    // The client's own key (checked in form by upgradeVerdict), as nginx and HAProxy send it: one SHA-1 serves
+    // both handshakes, and no random key is drawn. It is a nonce, not a credential: nothing is learnt from it.
+    const key = handshake.upgrade.key;
     const headers = withClientCertHeaders(
       upstreamRequestHeaders({
         req: context.req,
@@ -170,7 +174,7 @@ export class WebSocketProxy implements Filter {
         proxyHeader:
           pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
       },
-      { key, offered: handshake.upgrade },
+      { key, accept: handshake.accept, offered: handshake.upgrade },
     );
     // A client that leaves while we dial must not leave a backend connection behind.
     let clientLeft = false;
@@ -218,7 +222,7 @@ export class WebSocketProxy implements Filter {
     context.takeOver();
     // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
     const cookie = pool.stickyCookie(server, handshake.balance);
-    writeSwitchingProtocols(client, handshake.upgrade.key, result.response, cookie);
+    writeSwitchingProtocols(client, handshake.accept, result.response, cookie);
     this.startSession(handshake, server, result);
     return "";
   }

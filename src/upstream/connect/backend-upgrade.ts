@@ -9,7 +9,12 @@ import {
   UpstreamHandshakeTimeoutError,
   type GatewayError,
 } from "../../errors.js";
-import { checkBackendUpgrade, type ClientUpgrade, type NegotiatedSession } from "../../websocket/handshake.js";
+import {
+  acceptKeyFor,
+  checkBackendUpgrade,
+  type ClientUpgrade,
+  type NegotiatedSession,
+} from "../../websocket/handshake.js";
 import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "../../websocket/upgrade-response.js";
 import { dial, hostOf, isSecureUrl, portOf, type DialTlsOptions } from "./dial.js";
 import { DialStage } from "./failure.js";
@@ -45,6 +50,8 @@ export interface BackendHandshake<Result = BackendHandshakeResult> {
 /** What the backend was offered: the key whose accept its 101 must carry, the subprotocols and extensions. */
 export interface UpgradeOffer {
   key: string;
+  /** `acceptKeyFor(key)`, when the caller has it already (a session: the same value as the client's). */
+  accept?: string | undefined;
   offered: ClientUpgrade;
 }
 
@@ -66,7 +73,7 @@ export function connectBackendUpgrade(
   const handshake = openBackendHandshake(request);
   const result = handshake.result.then((answer): BackendUpgradeResult => {
     if (answer.kind === "answered") return answer;
-    const negotiated = checkBackendUpgrade(answer.response, offer.key, offer.offered);
+    const negotiated = checkBackendUpgrade(answer.response, offer.accept ?? acceptKeyFor(offer.key), offer.offered);
     if (typeof negotiated === "string") {
       answer.socket.destroy();
       throw new UpstreamHandshakeError(request.label, negotiated);
