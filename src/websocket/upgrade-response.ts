@@ -223,6 +223,16 @@ const REQUEST_VALUE = /^[\x20-\x7e]*$/;
 /** Node's own rule for a request target (ERR_UNESCAPED_CHARACTERS otherwise). */
 const REQUEST_TARGET = /^[\x21-\xff]+$/;
 
+/** A request header line `upgradeRequestHead` writes as it is (else the request takes Node's client). */
+export function isPlainRequestHeader(name: string, value: string): boolean {
+  return TOKEN.test(name) && REQUEST_VALUE.test(value);
+}
+
+/** A request target `upgradeRequestHead` writes as it is. */
+export function isPlainRequestTarget(target: string): boolean {
+  return REQUEST_TARGET.test(target);
+}
+
 /**
  * The upgrade request's head as Node's HTTP client writes it for these headers (`setHost: false`, a Connection
  * header given), or undefined when a name, value or target is one Node would check and refuse or that needs more

@@ -23,7 +23,8 @@ import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offe
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
-import { upstreamRequestHeaders } from "./upstream-headers.js";
+import { upstreamRequestHead } from "./upstream-head.js";
+import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
 
 /** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
 /** A backend's answer to one try, as the proxy core carries it. */
@@ -148,26 +149,36 @@ export class WebSocketProxy implements Filter {
     // The client's own key (checked in form by upgradeVerdict), as nginx and HAProxy send it: one SHA-1 serves
     // both handshakes, and no random key is drawn. It is a nonce, not a credential: nothing is learnt from it.
     const key = handshake.upgrade.key;
-    const headers = withClientCertHeaders(
-      upstreamRequestHeaders({
-        req: context.req,
-        server,
-        clientIp: context.clientIp,
-        peer: context.route.peer,
-        secure: context.route.secure,
-        key,
-        defaultOrigin: this.spec.defaultOrigin,
-        extra: context.upstreamHeaders,
-        owned: context.ownedHeaders,
-      }),
-      context.route.clientCertHeaders,
-    );
+    const input: UpstreamHeaderInput = {
+      req: context.req,
+      server,
+      clientIp: context.clientIp,
+      peer: context.route.peer,
+      secure: context.route.secure,
+      key,
+      defaultOrigin: this.spec.defaultOrigin,
+      extra: context.upstreamHeaders,
+      owned: context.ownedHeaders,
+    };
+    const certHeaders = context.route.clientCertHeaders;
+    const target = context.route.target;
+    // The common request's head in one pass; the header list is built only where it is needed.
+    const head = certHeaders === undefined ? upstreamRequestHead(input, target, this.stripCompression) : undefined;
+    const stripCompression = this.stripCompression;
+    let headers: ReadonlyArray<readonly [string, string]> | undefined;
     const attempt = connectBackendUpgrade(
       {
         url: server.url,
         label: describeServer(server),
-        target: context.route.target,
-        headers: this.stripCompression ? withoutCompressionOffers(headers) : headers,
+        target,
+        head,
+        get headers() {
+          if (headers === undefined) {
+            const all = withClientCertHeaders(upstreamRequestHeaders(input), certHeaders);
+            headers = stripCompression ? withoutCompressionOffers(all) : all;
+          }
+          return headers;
+        },
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
         tls: tls.optionsFor(server.url),

@@ -27,7 +27,12 @@ export interface BackendHandshakeRequest {
   /** Request target: path and query. */
   target: string;
   /** Every header to send, in order, `Host` included. */
-  headers: ReadonlyArray<readonly [string, string]>;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /**
+   * The request head already written out, when the caller has it (what `upgradeRequestHead` would write for
+   * `target` and `headers`): `headers` is then read only for an answer Node's client must parse.
+   */
+  head?: string | undefined;
   dialTimeout: number;
   handshakeTimeout: number;
   /** For wss:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). The system CAs otherwise. */
@@ -94,7 +99,7 @@ export function connectBackendUpgrade(
  */
 export function openBackendHandshake(request: BackendHandshakeRequest): BackendHandshake {
   const secure = isSecureUrl(request.url);
-  const head = upgradeRequestHead(request.target, request.headers);
+  const head = request.head ?? upgradeRequestHead(request.target, request.headers);
   if (head === undefined) return openThroughNodeClient(request, secure);
   const attempt = new HandshakeAttempt(request, secure);
   const socket = dial(request);
