@@ -1,0 +1,129 @@
+// The first request head of a connection, read without Node's HTTP server when it is a plain WebSocket upgrade. This
+// parser accepts only a narrow, unambiguous subset of HTTP/1.1 (origin-form GET, token names, visible-ASCII values,
+// CRLF everywhere, no body framing); anything else is not refused here but left to Node's parser, which then answers
+// it exactly as it always has. So it can never be more lenient than Node: it only says "this one is simple".
+
+/** A head this parser read in full: what Node's parser would have given for it, byte for byte. */
+export interface SimpleUpgradeHead {
+  /** The request-target as sent (origin-form). */
+  url: string;
+  /** Names and values in order, as Node's `rawHeaders` holds them. */
+  rawHeaders: string[];
+  /** Bytes of the head, the blank line included: what follows is the upgrade's first data. */
+  length: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** RFC 9110 tchar. */
+const TOKEN = byteTable("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+/** The characters of an origin-form target this parser takes: RFC 3986 pchar, "/" and "?", nothing Node reads
+ * differently from a strict reader ('#', '\', '[', '"', '<', '{', '^', '`', '|' and non-ASCII go to Node). */
+const TARGET = byteTable("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%");
+
+function byteTable(chars: string): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) table[chars.charCodeAt(i)] = 1;
+  return table;
+}
+
+/** "GET " */
+const GET = [0x47, 0x45, 0x54, SP];
+/** " HTTP/1.1\r\n" */
+const VERSION = [SP, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, CR, LF];
+
+/**
+ * The head at the start of `bytes` when it is a complete, simple WebSocket upgrade request of at most `maxBytes`:
+ * `GET /target HTTP/1.1`, one Upgrade header, one Connection header naming the `upgrade` token, a Host, no
+ * Content-Length or Transfer-Encoding, every line ended by CRLF. Undefined for anything else (incomplete, another
+ * method or form, an odd byte anywhere): Node's parser reads those.
+ */
+export function simpleUpgradeHead(bytes: Buffer, maxBytes: number): SimpleUpgradeHead | undefined {
+  const end = Math.min(bytes.length, maxBytes);
+  for (let i = 0; i < GET.length; i++) if (bytes[i] !== GET[i]) return undefined;
+  let at = GET.length;
+  if (bytes[at] !== 0x2f) return undefined;
+  const targetStart = at;
+  while (at < end && TARGET[bytes[at] as number] === 1) at++;
+  const targetEnd = at;
+  if (at + VERSION.length > end) return undefined;
+  for (let i = 0; i < VERSION.length; i++) if (bytes[at + i] !== VERSION[i]) return undefined;
+  at += VERSION.length;
+  const rawHeaders: string[] = [];
+  let upgrades = 0;
+  let connectionUpgrade = 0;
+  let hosts = 0;
+  for (;;) {
+    if (at + 1 >= end) return undefined;
+    if (bytes[at] === CR) {
+      if (bytes[at + 1] !== LF) return undefined;
+      at += 2;
+      break;
+    }
+    const nameStart = at;
+    while (at < end && TOKEN[bytes[at] as number] === 1) at++;
+    if (at === nameStart || at >= end || bytes[at] !== COLON) return undefined;
+    const nameEnd = at;
+    at++;
+    while (at < end && (bytes[at] === SP || bytes[at] === HTAB)) at++;
+    const valueStart = at;
+    // Visible ASCII, spaces and tabs; a CR ends the value and must be followed by LF.
+    while (at < end) {
+      const byte = bytes[at] as number;
+      if ((byte < 0x21 || byte > 0x7e) && byte !== SP && byte !== HTAB) break;
+      at++;
+    }
+    if (at + 1 >= end || bytes[at] !== CR || bytes[at + 1] !== LF) return undefined;
+    const valueEnd = at;
+    // An empty value, or one ending in whitespace: left to Node, whose trimming this does not repeat.
+    if (valueEnd === valueStart) return undefined;
+    const last = bytes[valueEnd - 1];
+    if (last === SP || last === HTAB) return undefined;
+    at += 2;
+    const name = bytes.toString("latin1", nameStart, nameEnd);
+    const value = bytes.toString("latin1", valueStart, valueEnd);
+    switch (nameEnd - nameStart) {
+      case 4:
+        if (name.toLowerCase() === "host") hosts++;
+        break;
+      case 7:
+        if (name.toLowerCase() === "upgrade") upgrades++;
+        break;
+      case 10:
+        if (name.toLowerCase() === "connection") {
+          if (!namesUpgrade(value)) return undefined;
+          connectionUpgrade++;
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === "content-length") return undefined;
+        break;
+      case 17:
+        if (name.toLowerCase() === "transfer-encoding") return undefined;
+        break;
+      default:
+        break;
+    }
+    rawHeaders.push(name, value);
+  }
+  if (upgrades !== 1 || connectionUpgrade !== 1 || hosts === 0) return undefined;
+  return { url: bytes.toString("latin1", targetStart, targetEnd), rawHeaders, length: at };
+}
+
+/** A Connection value that is a list of tokens, one of them `upgrade` (any case); anything else is Node's to read. */
+function namesUpgrade(value: string): boolean {
+  let found = false;
+  for (const element of value.split(",")) {
+    const token = element.replace(TRIM, "");
+    if (!TOKEN_TEXT.test(token)) return false;
+    if (token.length === 7 && token.toLowerCase() === "upgrade") found = true;
+  }
+  return found;
+}
+
+const TRIM = /^[ \t]+|[ \t]+$/g;
+const TOKEN_TEXT = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
