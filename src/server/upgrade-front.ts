@@ -38,6 +38,8 @@ export class UpgradeFront {
     socket.on("error", ignoreSocketError);
     socket.on("data", onFirstData);
     socket.on("close", onCloseWaiting);
+    // The PROXY protocol front hands its sockets over paused, the bytes after its header put back.
+    if (socket.readableFlowing === false) socket.resume();
     fronts.set(socket, this);
     this.waiting.set(socket, Date.now());
     this.checker ??= setInterval(this.check, this.options.checkEvery).unref();
