@@ -122,7 +122,7 @@ export class GatewayHttpServer {
   private upgradeFront(httpOptions: http.ServerOptions): UpgradeFront {
     return new UpgradeFront({
       server: this.server,
-      upgrade: (req, socket, head) => this.onUpgrade(req, socket, head),
+      upgrade: this.onFirstUpgrade,
       timedOut: (error, socket) => this.onClientError(error, socket),
       headerTimeout: () => this.spec.clientHeaderTimeout,
       checkEvery: httpOptions.connectionsCheckingInterval ?? 1000,
@@ -337,6 +337,12 @@ export class GatewayHttpServer {
       () => this.serveUpgrade(req, socket, head),
       () => socket.destroy(),
     );
+  };
+
+  /** The upgrade front's: a connection's first request, so nothing is answered before it (no turn to wait for). */
+  private readonly onFirstUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (socket.destroyed || !socket.writable) socket.destroy();
+    else this.serveUpgrade(req, socket, head);
   };
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
