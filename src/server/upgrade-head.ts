@@ -31,10 +31,10 @@ function byteTable(chars: string): Uint8Array {
   return table;
 }
 
-/** "GET " */
-const GET = [0x47, 0x45, 0x54, SP];
-/** " HTTP/1.1\r\n" */
-const VERSION = [SP, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, CR, LF];
+/** The blank line that ends a head. */
+const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
+const REQUEST_LINE_START = "GET /";
+const VERSION = " HTTP/1.1\r\n";
 
 /**
  * The head at the start of `bytes` when it is a complete, simple WebSocket upgrade request of at most `maxBytes`:
@@ -43,49 +43,43 @@ const VERSION = [SP, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, CR, LF];
  * method or form, an odd byte anywhere): Node's parser reads those.
  */
 export function simpleUpgradeHead(bytes: Buffer, maxBytes: number): SimpleUpgradeHead | undefined {
-  const end = Math.min(bytes.length, maxBytes);
-  for (let i = 0; i < GET.length; i++) if (bytes[i] !== GET[i]) return undefined;
-  let at = GET.length;
-  if (bytes[at] !== 0x2f) return undefined;
-  const targetStart = at;
-  while (at < end && TARGET[bytes[at] as number] === 1) at++;
-  const targetEnd = at;
-  if (at + VERSION.length > end) return undefined;
-  for (let i = 0; i < VERSION.length; i++) if (bytes[at + i] !== VERSION[i]) return undefined;
+  const blank = bytes.indexOf(HEAD_END);
+  if (blank < 0 || blank + 4 > maxBytes) return undefined;
+  // One decoding for the whole head; names and values are then substrings of it. Latin-1 maps each byte to one
+  // character, so the checks below see the bytes as sent.
+  const text = bytes.toString("latin1", 0, blank + 4);
+  const end = text.length;
+  if (!text.startsWith(REQUEST_LINE_START)) return undefined;
+  let at = REQUEST_LINE_START.length - 1;
+  while (at < end && TARGET[text.charCodeAt(at)] === 1) at++;
+  const url = text.slice(REQUEST_LINE_START.length - 1, at);
+  if (!text.startsWith(VERSION, at)) return undefined;
   at += VERSION.length;
   const rawHeaders: string[] = [];
   let upgrades = 0;
   let connectionUpgrade = 0;
   let hosts = 0;
-  for (;;) {
-    if (at + 1 >= end) return undefined;
-    if (bytes[at] === CR) {
-      if (bytes[at + 1] !== LF) return undefined;
-      at += 2;
-      break;
-    }
+  // The head ends with CRLF CRLF (found above), so every line below ends inside `text`.
+  while (at < end - 2) {
     const nameStart = at;
-    while (at < end && TOKEN[bytes[at] as number] === 1) at++;
-    if (at === nameStart || at >= end || bytes[at] !== COLON) return undefined;
+    while (TOKEN[text.charCodeAt(at)] === 1) at++;
+    if (at === nameStart || text.charCodeAt(at) !== COLON) return undefined;
     const nameEnd = at;
     at++;
-    while (at < end && (bytes[at] === SP || bytes[at] === HTAB)) at++;
+    let code = text.charCodeAt(at);
+    while (code === SP || code === HTAB) code = text.charCodeAt(++at);
     const valueStart = at;
     // Visible ASCII, spaces and tabs; a CR ends the value and must be followed by LF.
-    while (at < end) {
-      const byte = bytes[at] as number;
-      if ((byte < 0x21 || byte > 0x7e) && byte !== SP && byte !== HTAB) break;
-      at++;
-    }
-    if (at + 1 >= end || bytes[at] !== CR || bytes[at + 1] !== LF) return undefined;
+    while ((code >= 0x21 && code <= 0x7e) || code === SP || code === HTAB) code = text.charCodeAt(++at);
+    if (code !== CR || text.charCodeAt(at + 1) !== LF) return undefined;
     const valueEnd = at;
     // An empty value, or one ending in whitespace: left to Node, whose trimming this does not repeat.
     if (valueEnd === valueStart) return undefined;
-    const last = bytes[valueEnd - 1];
+    const last = text.charCodeAt(valueEnd - 1);
     if (last === SP || last === HTAB) return undefined;
     at += 2;
-    const name = bytes.toString("latin1", nameStart, nameEnd);
-    const value = bytes.toString("latin1", valueStart, valueEnd);
+    const name = text.slice(nameStart, nameEnd);
+    const value = text.slice(valueStart, valueEnd);
     switch (nameEnd - nameStart) {
       case 4:
         if (name.toLowerCase() === "host") hosts++;
@@ -110,8 +104,10 @@ export function simpleUpgradeHead(bytes: Buffer, maxBytes: number): SimpleUpgrad
     }
     rawHeaders.push(name, value);
   }
+  // The loop stops at the blank line's CRLF (at === end - 2) only when every line before it was a header line.
+  if (at !== end - 2) return undefined;
   if (upgrades !== 1 || connectionUpgrade !== 1 || hosts === 0) return undefined;
-  return { url: bytes.toString("latin1", targetStart, targetEnd), rawHeaders, length: at };
+  return { url, rawHeaders, length: end };
 }
 
 /** A Connection value that is a list of tokens, one of them `upgrade` (any case); anything else is Node's to read. */
