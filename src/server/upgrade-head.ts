@@ -18,6 +18,7 @@ const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
+const COMMA = 0x2c;
 
 /** RFC 9110 tchar. */
 const TOKEN = byteTable("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
@@ -110,16 +111,25 @@ export function simpleUpgradeHead(bytes: Buffer, maxBytes: number): SimpleUpgrad
   return { url, rawHeaders, length: end };
 }
 
-/** A Connection value that is a list of tokens, one of them `upgrade` (any case); anything else is Node's to read. */
+/**
+ * A Connection value that is a list of tokens, one of them `upgrade` (any case); anything else is Node's to read.
+ * One pass over the characters: no regular expression a long run of spaces could make quadratic.
+ */
 function namesUpgrade(value: string): boolean {
   let found = false;
-  for (const element of value.split(",")) {
-    const token = element.replace(TRIM, "");
-    if (!TOKEN_TEXT.test(token)) return false;
-    if (token.length === 7 && token.toLowerCase() === "upgrade") found = true;
+  let at = 0;
+  const end = value.length;
+  while (at <= end) {
+    let code = value.charCodeAt(at);
+    while (code === SP || code === HTAB) code = value.charCodeAt(++at);
+    const tokenStart = at;
+    while (TOKEN[code] === 1) code = value.charCodeAt(++at);
+    const tokenEnd = at;
+    while (code === SP || code === HTAB) code = value.charCodeAt(++at);
+    // Each element is one token, followed by a comma or the end of the value.
+    if (tokenEnd === tokenStart || (at < end && code !== COMMA)) return false;
+    if (tokenEnd - tokenStart === 7 && value.slice(tokenStart, tokenEnd).toLowerCase() === "upgrade") found = true;
+    at++;
   }
   return found;
 }
-
-const TRIM = /^[ \t]+|[ \t]+$/g;
-const TOKEN_TEXT = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -28,6 +28,7 @@ const SIMPLE: Array<[string, string]> = [
   ["lower-case names", head(["host: gw", "upgrade: websocket", "connection: upgrade"])],
   ["Connection as a list", replacing("Connection", "Connection: keep-alive, Upgrade")],
   ["Connection: close, upgrade", replacing("Connection", "Connection: close, upgrade")],
+  ["Connection with spaces before a comma", replacing("Connection", "Connection: upgrade ,close")],
   ["Connection list without spaces", replacing("Connection", "Connection: keep-alive,Upgrade")],
   ["a query", head(UPGRADE, "GET /chat?room=1&x=%20y HTTP/1.1")],
   ["the root", head(UPGRADE, "GET / HTTP/1.1")],
@@ -72,6 +73,11 @@ const LEFT_TO_NODE: Array<[string, string]> = [
   ["Connection: upgradex", replacing("Connection", "Connection: upgradex")],
   ["Connection: up grade", replacing("Connection", "Connection: up grade")],
   ["Connection with an empty element", replacing("Connection", "Connection: upgrade,,close")],
+  ["Connection ending in a comma", replacing("Connection", "Connection: upgrade,")],
+  [
+    "Connection: a long run of spaces inside an element",
+    replacing("Connection", `Connection: a${" ".repeat(6000)}b, upgrade`),
+  ],
   ["two Connection headers", upgradeWith("Connection: keep-alive")],
   ["two Upgrade headers", upgradeWith("Upgrade: websocket")],
   ["an empty Upgrade", replacing("Upgrade", "Upgrade:")],
@@ -225,6 +231,14 @@ describe("UpgradeFront: the first head read by wsgate's parser, or by Node's", (
       assert.equal(viaFront, viaNode, `${name}: the same answer`);
     }
     assert.equal(servedByFront.length, before, "none served by the front");
+  });
+
+  it("reads a Connection value with a long run of spaces in linear time (no regular expression to backtrack)", () => {
+    const request = Buffer.from(replacing("Connection", `Connection: a${" ".repeat(7000)}b, upgrade`), "latin1");
+    const started = process.cpuUsage();
+    for (let i = 0; i < 50; i++) assert.equal(simpleUpgradeHead(request, 8192), undefined);
+    const { user, system } = process.cpuUsage(started);
+    assert.ok(user + system < 1_000_000, `50 reads took ${(user + system) / 1000} ms of CPU`);
   });
 
   it("a head sent in two pieces goes to Node whole, and Node upgrades it", async () => {
