@@ -21,6 +21,8 @@ const BINARY = { binary: true } as const;
 /** Latencies a worker sends back per command, at most (a uniform-enough sample: every k-th). */
 const LATENCY_CAP = 20_000;
 const CLOSE_TIMEOUT_MS = 10_000;
+/** The TLS 1.3 suite every client offers, alone: the comparison is of proxies, not of their suite preferences. */
+export const TLS_SUITE = "TLS_AES_128_GCM_SHA256";
 
 export interface StormCommand {
   type: "storm";
@@ -176,6 +178,8 @@ function clientOptions(client: TlsClient | undefined, counts: TlsCounts, ticket?
       ca: client.ca,
       minVersion: "TLSv1.3",
       maxVersion: "TLSv1.3",
+      // One suite for every target (servers differ in their preference: nginx and HAProxy pick AES-256).
+      ciphers: TLS_SUITE,
       ALPNProtocols: ["http/1.1"],
       ...(ticket?.session !== undefined ? { session: ticket.session } : {}),
     });
@@ -199,6 +203,9 @@ function clientOptions(client: TlsClient | undefined, counts: TlsCounts, ticket?
 class BurstWorker {
   private readonly payloads = new Map<number, Buffer>();
   private kept: WebSocket[] = [];
+  /** Each cycle loop's ticket, kept from one run to the next (warm-up, then measured) for the same URL. */
+  private tickets: Ticket[] = [];
+  private ticketsUrl = "";
 
   async handle(command: BurstCommand): Promise<BurstReply> {
     try {
@@ -455,8 +462,13 @@ class BurstWorker {
           setTimeout(loop, 20, ticket);
         });
       };
-      // Each loop keeps its own ticket, as one client reconnecting would.
-      for (let index = 0; index < command.loops; index++) loop({ session: undefined });
+      // Each loop keeps its own ticket, as one client reconnecting would, from the warm-up on.
+      if (this.ticketsUrl !== command.url) this.tickets = [];
+      this.ticketsUrl = command.url;
+      for (let index = 0; index < command.loops; index++) {
+        const ticket = (this.tickets[index] ??= { session: undefined });
+        loop(ticket);
+      }
     });
   }
 }
