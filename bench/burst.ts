@@ -86,7 +86,7 @@ export function burstContext(pieces: RunPieces): BurstContext {
 /** How long the storm and wss:// scenarios should take on a quiet machine, for the run's estimate and watchdog. */
 export function burstEstimateMs(options: Options): number {
   const targets = options.targets.length;
-  const storm = options.burstScenarios.includes("storm") ? targets * (options.quick ? 6000 : 20_000) : 0;
+  const storm = options.burstScenarios.includes("storm") ? targets * (options.quick ? 8000 : 40_000) : 0;
   const wss = options.burstScenarios.includes("wss")
     ? targets * (1000 + TLS_SCENARIOS.length * (options.durationMs + options.warmupMs + 1500))
     : 0;
