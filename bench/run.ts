@@ -532,8 +532,8 @@ async function main(): Promise<void> {
     `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${
       options.scenarios.length > 0
         ? `${options.scenarios.length} scenario(s) × ${options.targets.length} target(s)`
-        : "wsgate alone"
-    }${options.wsgateScenarios.map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
+        : "no comparison loops"
+    }${[...options.wsgateScenarios, ...options.burstScenarios].map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
   const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
