@@ -91,3 +91,22 @@ export class DeadlineTimer {
     this.schedule(now);
   };
 }
+
+/** A whole, unmasked data frame for a client: text (0x1) or binary (0x2); made once per setting, not per session. */
+export function encodeWarningFrame(payload: Buffer, binary: boolean): Buffer {
+  const length = payload.length;
+  const extra = length < 126 ? 0 : length < 65536 ? 2 : 8;
+  const frame = Buffer.allocUnsafe(2 + extra + length);
+  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (extra === 0) frame[1] = length;
+  else if (extra === 2) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  payload.copy(frame, 2 + extra);
+  return frame;
+}
