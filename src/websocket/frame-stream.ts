@@ -126,7 +126,10 @@ export class FrameStream {
   /** Whether part of a frame (some of its header, or of its payload) has arrived and the rest has not. */
   get frameOpen(): boolean {
     return (
-      this.state === State.Payload || this.state === State.Control || this.state === State.Collect || this.headerHave > 0
+      this.state === State.Payload ||
+      this.state === State.Control ||
+      this.state === State.Collect ||
+      this.headerHave > 0
     );
   }
 

@@ -1,5 +1,6 @@
 // A session's deadline, as the relay keeps it: a time, an optional warning to the client before it, and the close it
 // means. What sets it (a token's expiry, a certificate, a lifetime with jitter) is the filters' business.
+import type { MessageInspector } from "./message-inspector.js";
 
 /** When the session ends and what the client is told then; the backend gets 1001. */
 export interface RelayDeadline {
@@ -19,6 +20,25 @@ export interface DeadlineHost {
   warnClient(frame: Buffer): boolean;
   /** Closes the session: the client with `code` and `reason`, the backend with 1001. */
   expire(code: number, reason: string): void;
+}
+
+/** What may act on a session with a deadline from outside the relay (a renewal's check, when it completes). */
+export interface SessionControl {
+  /** Sets or moves the deadline; ignored once the session is closing. */
+  setDeadline(deadline: RelayDeadline): void;
+  /** Closes the session: the client with `code` and `reason`, the backend with 1001. */
+  expire(code: number, reason: string): void;
+}
+
+/** Reads the client's small whole text messages for the session (see MessageInspector); true: consumed. */
+export interface ClientMessageInspector {
+  readonly maxMessageSize: number;
+  inspect(payload: Buffer, session: SessionControl): boolean;
+}
+
+/** The frame stream's inspector for one relay: made only for a session that has a client inspector. */
+export function inspectorFor(inspector: ClientMessageInspector, session: SessionControl): MessageInspector {
+  return { maxMessageSize: inspector.maxMessageSize, inspect: (payload) => inspector.inspect(payload, session) };
 }
 
 /** setTimeout's longest wait; a later deadline is reached in several waits. */

@@ -3,10 +3,16 @@ import type { FrameFailureKind } from "./frame-error.js";
 import { endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
-import type { MessageInspector } from "./message-inspector.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
-import { DeadlineTimer, type DeadlineHost, type RelayDeadline } from "./relay-deadline.js";
+import {
+  DeadlineTimer,
+  inspectorFor,
+  type ClientMessageInspector,
+  type DeadlineHost,
+  type RelayDeadline,
+  type SessionControl,
+} from "./relay-deadline.js";
 import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
 import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
 import type { RelayStream } from "./relay-stream.js";
@@ -14,8 +20,7 @@ import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-re
 
 export type { PeerRole, SideState } from "./relay-peer.js";
 export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
-export type { RelayDeadline } from "./relay-deadline.js";
-export type { MessageInspector } from "./message-inspector.js";
+export type { ClientMessageInspector, RelayDeadline, SessionControl } from "./relay-deadline.js";
 export type { RelayStream } from "./relay-stream.js";
 
 /** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
@@ -58,7 +63,7 @@ export interface RelayOptions {
   /** When the session ends (a credential's expiry, a lifetime), with its warning and close; none: no timer at all. */
   deadline?: RelayDeadline | undefined;
   /** Reads the client's small text messages before they are relayed (token renewal); none: nothing is gathered. */
-  clientInspector?: MessageInspector | undefined;
+  clientInspector?: ClientMessageInspector | undefined;
 }
 
 export interface PeerTotals {
@@ -128,7 +133,7 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
-export class WebSocketRelay implements FrameStreamHandler, DeadlineHost {
+export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl {
   private readonly client: Peer;
   private readonly backend: Peer;
   private readonly startedAt: number;
@@ -165,7 +170,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost {
         firstFrameRsv: options.firstFrameRsv,
         anyRsv: options.anyRsv,
         trackActivity,
-        inspector: options.clientInspector,
+        inspector: options.clientInspector === undefined ? undefined : inspectorFor(options.clientInspector, this),
       },
       this.backend.outbox,
       this,

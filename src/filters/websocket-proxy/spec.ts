@@ -11,6 +11,7 @@ import { durationSchema } from "../../schema/duration.js";
 import { docMeta } from "../../schema/doc-meta.js";
 import { evenAfterOtherErrors, nameSchema } from "../../schema/common-fields.js";
 import { parseOriginPattern } from "./origin-pattern.js";
+import { LIFETIME_DESCRIPTION, lifetimeSchema } from "./session-lifetime.js";
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
 export const DEFAULT_MAX_MSG_SIZE = 32769;
@@ -99,6 +100,7 @@ const poolSchema = z
       .describe(
         "Start each backend connection with a PROXY protocol v2 header naming the client (the address the HTTPServer decided), before TLS on `wss://`; for backends that take it (HAProxy `accept-proxy`, nginx `proxy_protocol`). Health checks do not send it.",
       ),
+    maxSessionDuration: lifetimeSchema.optional().describe(LIFETIME_DESCRIPTION),
   })
   .superRefine(serverTagsIssues)
   .superRefine(backendTlsIssues);
@@ -211,6 +213,7 @@ const webSocketProxyFields = z.strictObject({
     .min(0)
     .default(0)
     .describe("Bytes per second a backend may send, per connection; 0: no limit."),
+  maxSessionDuration: lifetimeSchema.optional().describe(LIFETIME_DESCRIPTION),
   rateLimitAction: z
     .enum(["pause", "close"])
     .default("pause")

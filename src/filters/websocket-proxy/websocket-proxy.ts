@@ -24,6 +24,7 @@ import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handsha
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
+import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
 
 /** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
 /** A backend's answer to one try, as the proxy core carries it. */
@@ -259,6 +260,10 @@ export class WebSocketProxy implements Filter {
         firstFrameRsv: upgraded.negotiated.firstFrameRsv,
         anyRsv: upgraded.negotiated.anyRsv,
         ...this.rateGates(),
+        ...sessionDeadline(
+          context.credentialExpiry,
+          lifetimeDeadline(pool.maxSessionDuration ?? this.spec.maxSessionDuration, Date.now()),
+        ),
       },
       origin: {
         pipelineInstance: this.pipelineInstance,
