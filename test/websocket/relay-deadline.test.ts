@@ -43,7 +43,9 @@ describe("relay deadline", () => {
 
   it("sends the warning first, and never between the fragments of a message in flight to the client", async () => {
     const at = Date.now() + 400;
-    const s = memorySession({ deadline: { at, code: 1008, reason: "token expired", warning: WARNING, warnBefore: 300 } });
+    const s = memorySession({
+      deadline: { at, code: 1008, reason: "token expired", warning: WARNING, warnBefore: 300 },
+    });
     // A fragmented message from the backend is half relayed when the warning falls due (at +100 ms).
     s.backend.send(s.backend.frame(Opcode.Text, "part one ", false));
     await sleep(200);
@@ -92,29 +94,29 @@ describe("relay client-message inspector", () => {
         maxMessageSize: 64,
         inspect: (payload) => {
           seen.push(payload.toString());
-          return payload.toString().startsWith("{\"token\"");
+          return payload.toString().startsWith('{"token"');
         },
       },
     });
     const big = "x".repeat(100);
     s.client.text("one");
-    s.client.text("{\"token\":\"abc\"}");
-    s.client.send(s.client.frame(Opcode.Binary, "{\"token\":\"bin\"}"));
+    s.client.text('{"token":"abc"}');
+    s.client.send(s.client.frame(Opcode.Binary, '{"token":"bin"}'));
     s.client.text(big);
     // Fragmented: streamed through unread, whatever it holds.
-    s.client.send(s.client.frame(Opcode.Text, "{\"token\"", false));
-    s.client.send(s.client.frame(Opcode.Continuation, ":\"frag\"}", true));
+    s.client.send(s.client.frame(Opcode.Text, '{"token"', false));
+    s.client.send(s.client.frame(Opcode.Continuation, ':"frag"}', true));
     s.client.text("two");
     await s.backend.waitFor(() => (s.backend.shape().length >= 6 ? true : undefined), "the relayed messages");
     assert.deepEqual(s.backend.shape(), [
       "1:one",
-      "2:{\"token\":\"bin\"}",
+      '2:{"token":"bin"}',
       `1:${big}`,
-      "1:{\"token\"",
-      "0::\"frag\"}",
+      '1:{"token"',
+      '0::"frag"}',
       "1:two",
     ]);
-    assert.deepEqual(seen, ["one", "{\"token\":\"abc\"}", "two"]);
+    assert.deepEqual(seen, ["one", '{"token":"abc"}', "two"]);
     // Relayed frames keep the client's mask, as every other frame does.
     assert.ok(s.backend.frames().every((f) => f.masked));
     s.relay.close(1000, "done");
