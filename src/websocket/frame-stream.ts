@@ -302,7 +302,14 @@ export class FrameStream {
     const maxMessageSize = this.options.maxMessageSize;
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
     const inspector = this.options.inspector;
-    if (inspector !== undefined && opcode === Opcode.Text && fin && payloadLength <= inspector.maxMessageSize) {
+    // A compressed message (RSV1, permessage-deflate passed through) could not be read: it streams through.
+    if (
+      inspector !== undefined &&
+      opcode === Opcode.Text &&
+      fin &&
+      rsv === 0 &&
+      payloadLength <= inspector.maxMessageSize
+    ) {
       this.beginCollect(header, at, length, payloadLength, chunk, headerStart);
       return null;
     }

@@ -77,19 +77,25 @@ class RenewalReader implements ClientMessageInspector {
     this.maxMessageSize = expiry.renewal.maxMessageSize;
   }
 
+  /** A check under way: renewals sent meanwhile are consumed unchecked, so a flood costs one check at a time. */
+  private checking = false;
+
   inspect(payload: Buffer, session: SessionControl): boolean {
     const token = this.expiry.renewal.tokenIn(payload);
     if (token === undefined) return false;
-    void this.renew(token, session);
+    if (!this.checking) void this.renew(token, session);
     return true;
   }
 
   private async renew(token: string, session: SessionControl): Promise<void> {
     let outcome: RenewalVerdict;
+    this.checking = true;
     try {
       outcome = await this.expiry.renewal.verify(token);
     } catch {
       outcome = { ok: false, reason: "invalid token" };
+    } finally {
+      this.checking = false;
     }
     if (!outcome.ok) {
       session.expire(INVALID_RENEWAL_CODE, "invalid token");
