@@ -10,6 +10,7 @@
 // codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { MessageMetrics, closeCodeClass } from "./message-metrics.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
 
@@ -56,6 +57,9 @@ export interface GatewayMetricsOptions {
   /** For wsgate_build_info; the embedder (the CLI) knows the package version. */
   build?: { version: string };
 }
+
+/** Session lengths, in seconds: a second to a day. */
+const SESSION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 86400];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -119,6 +123,9 @@ export class GatewayMetrics {
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
   readonly #reloads: Counter<"result">;
+  readonly #sessionSeconds: Histogram<"server" | "code">;
+  /** Per-message histograms and control frames: the relay counts into `messages.tallies(server, route)`. */
+  readonly messages: MessageMetrics;
 
   constructor(status: PoolStatusReader, options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
@@ -248,6 +255,14 @@ export class GatewayMetrics {
     // Both results exist from the start, so that a rate() sees the first rejection.
     this.#reloads.inc({ result: "applied" }, 0);
     this.#reloads.inc({ result: "rejected" }, 0);
+    this.#sessionSeconds = new Histogram({
+      name: "wsgate_websocket_session_duration_seconds",
+      help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
+      labelNames: ["server", "code"] as const,
+      buckets: SESSION_BUCKETS,
+      registers,
+    });
+    this.messages = new MessageMetrics(this.registry);
     new Gauge({
       name: "wsgate_build_info",
       help: "1, labelled with the wsgate version and the Node.js version it runs on.",
@@ -276,6 +291,7 @@ export class GatewayMetrics {
       return pool !== undefined && !live.pools.has(String(pool));
     };
     this.#sessions.forget(gone);
+    this.messages.forget(gone);
     this.#handshakeCounts.forget(gone);
     this.#closeCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
@@ -318,9 +334,16 @@ export class GatewayMetrics {
   }
 
   /** Moves the session's final totals to the ended ones, and counts its close. */
-  sessionEnded(session: LiveSession, outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number }): void {
+  sessionEnded(
+    session: LiveSession,
+    outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number; durationMs?: number },
+  ): void {
     if (!this.#sessions.ended(session, outcome)) return;
     const { closedBy, closeCode } = outcome;
+    const { durationMs } = outcome;
+    if (durationMs !== undefined) {
+      this.#sessionSeconds.observe({ server: session.server, code: closeCodeClass(closeCode) }, durationMs / 1000);
+    }
     this.#closeCounts.add(`${session.server}\u0000${closedBy}\u0000${closeCode}`, () => ({
       server: session.server,
       side: closedBy,

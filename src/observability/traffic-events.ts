@@ -138,8 +138,8 @@ export interface SessionEnd {
   closeCode: number;
   closeReason: string;
   durationMs: number;
-  fromClient: { messages: number; bytes: number };
-  fromBackend: { messages: number; bytes: number };
+  fromClient: { messages: number; bytes: number; largest: number };
+  fromBackend: { messages: number; bytes: number; largest: number };
 }
 
 export function sessionEnded(trace: SessionTrace, session: LiveSession, end: SessionEnd): void {
@@ -159,6 +159,8 @@ export function sessionEnded(trace: SessionTrace, session: LiveSession, end: Ses
   entry.bytesOut = end.fromBackend.bytes;
   entry.messagesIn = end.fromClient.messages;
   entry.messagesOut = end.fromBackend.messages;
+  entry.largestIn = end.fromClient.largest;
+  entry.largestOut = end.fromBackend.largest;
   entry.closeCode = end.closeCode;
   entry.closeReason = end.closeReason;
   entry.closedBy = end.closedBy;

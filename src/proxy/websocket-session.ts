@@ -91,6 +91,8 @@ export function startWebSocketSession(start: SessionStart): void {
         clientBytes: outcome.fromClient.bytes,
         backendMessages: outcome.fromBackend.messages,
         backendBytes: outcome.fromBackend.bytes,
+        clientLargestMessage: outcome.fromClient.largest,
+        backendLargestMessage: outcome.fromBackend.largest,
         closeCode: outcome.closeCode,
         closeReason: outcome.closeReason,
         closedBy: outcome.closedBy,

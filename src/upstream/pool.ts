@@ -5,7 +5,13 @@ import type { Logger } from "../observability/logger.js";
 import type { BalanceContext, LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-types.js";
 import { createLoadBalancer } from "./balancer.js";
 import { ActiveHealthChecker } from "./health/checker.js";
-import { OPERATOR_DRAIN_REASON, SessionDrain, type DrainableSession } from "./health/drain.js";
+import {
+  DRAIN_CLOSE_CODE,
+  DRAIN_CLOSE_REASON,
+  OPERATOR_DRAIN_REASON,
+  SessionDrain,
+  type DrainableSession,
+} from "./health/drain.js";
 import { ServerHealth } from "./health/server-health.js";
 import type { CheckTlsOptions, CheckTlsResolver } from "./health/target.js";
 import type { HealthCheckSpec, PassiveHealthSpec } from "./health/types.js";
@@ -30,6 +36,8 @@ export interface PoolSpec {
   passiveHealth?: PassiveHealthSpec;
   /** Candidate pools have one; the main pool has none. */
   filter?: RequestMatcherSpec;
+  /** WebSocketProxy pools: the close code drained sessions get (`drained`, default 1001). */
+  backendCloseCodes?: { drained: number };
 }
 
 export interface PoolOptions {
@@ -221,7 +229,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
     const sessions = [...(live ?? [])];
     this.#log.info(
       { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs },
-      "operator drains a backend: no new connections, its sessions closed with 1001",
+      "operator drains a backend: no new connections, its sessions closed over the window",
     );
     const drain = new SessionDrain(
       sessions,
@@ -229,6 +237,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       overMs,
       (session) => live?.has(session) === true,
       OPERATOR_DRAIN_REASON,
+      this.#drainCode,
     );
     this.#operatorDrains.set(server, drain);
     return { sessions: sessions.length, overMs };
@@ -269,7 +278,15 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       },
       "closing the sessions of an unhealthy backend",
     );
-    this.#drains.set(server, new SessionDrain([...live], drain.after, drain.over, (session) => live.has(session)));
+    const isLive = (session: DrainableSession): boolean => live.has(session);
+    this.#drains.set(
+      server,
+      new SessionDrain([...live], drain.after, drain.over, isLive, DRAIN_CLOSE_REASON, this.#drainCode),
+    );
+  }
+
+  get #drainCode(): number {
+    return this.spec.backendCloseCodes?.drained ?? DRAIN_CLOSE_CODE;
   }
 
   #cancelDrain(server: UpstreamServer): void {

@@ -1,6 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
+import type { MessageTally } from "../util/message-tally.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
 /** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
@@ -20,6 +21,8 @@ export interface FrameStreamOptions {
   anyRsv: boolean;
   /** Record the time of each data frame, for idle timeouts. */
   trackActivity: boolean;
+  /** Where each message's size and frame count, and each control frame, are counted (the route's histograms). */
+  tally?: MessageTally | undefined;
 }
 
 /** One direction's progress at a frame boundary, as plain data (see WebSocketRelay.snapshot). */
@@ -64,6 +67,8 @@ export class FrameStream {
   lastDataAt = 0;
   /** Frames (data and control) read to their end; with `frameOpen`, tells the relay whether one is stuck. */
   framesDone = 0;
+  /** Payload bytes of the largest data message completed (all its fragments), for the session's log line. */
+  largestMessage = 0;
 
   private state: StateValue = State.Header;
   /**
@@ -82,9 +87,10 @@ export class FrameStream {
   private controlHave = 0;
   private controlMasked = false;
 
-  // The message being read.
+  // The message being read: its payload bytes and frames so far, the current frame included.
   private inMessage = false;
   private messageBytes = 0;
+  private messageFrames = 0;
 
   // Start, in the current chunk, of bytes to pass on unchanged; -1 when none.
   private passStart = -1;
@@ -285,7 +291,8 @@ export class FrameStream {
 
     this.fin = fin;
     this.inMessage = !fin;
-    this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
+    this.messageBytes += payloadLength;
+    this.messageFrames++;
     this.remaining = payloadLength;
     if (this.options.trackActivity) this.sawData = true;
     // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
@@ -308,7 +315,7 @@ export class FrameStream {
   private endDataFrame(chunk: Buffer, pos: number): void {
     this.state = State.Header;
     this.framesDone++;
-    if (this.fin) this.messages++;
+    if (this.fin) this.endMessage();
     if (!this.forwarding) return;
     if (this.out.hasQueued) {
       // Frames of the gateway's own are waiting for this boundary: what came before them goes first.
@@ -317,6 +324,16 @@ export class FrameStream {
     } else {
       this.out.midFrame = false;
     }
+  }
+
+  /** The last frame of a message is read: counted, and the message's sizes start again from 0. */
+  private endMessage(): void {
+    this.messages++;
+    const size = this.messageBytes;
+    if (size > this.largestMessage) this.largestMessage = size;
+    this.options.tally?.message(size, this.messageFrames);
+    this.messageBytes = 0;
+    this.messageFrames = 0;
   }
 
   private readControlPayload(chunk: Buffer, pos: number): number {
@@ -338,6 +355,7 @@ export class FrameStream {
   private endControlFrame(): void {
     this.state = State.Header;
     this.framesDone++;
+    this.options.tally?.control(this.opcode);
     const payload = this.scratch.subarray(CONTROL_START, CONTROL_START + this.controlLength);
     if (this.opcode === Opcode.Close) {
       const failure = checkClosePayload(payload);

@@ -231,6 +231,7 @@ export class WebSocketProxy implements Filter {
   ): void {
     const { context, pool: serverPool, lease } = handshake;
     const pool = serverPool.spec;
+    const tallies = context.telemetry.metrics.messages.tallies(context.route.server, context.route.routeLabel);
     lease.keep();
     startWebSocketSession({
       handshake: {
@@ -258,6 +259,9 @@ export class WebSocketProxy implements Filter {
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: upgraded.negotiated.firstFrameRsv,
         anyRsv: upgraded.negotiated.anyRsv,
+        backendLostCode: pool.backendCloseCodes.lost,
+        clientTally: tallies.fromClient,
+        backendTally: tallies.fromBackend,
         ...this.rateGates(),
       },
       origin: {
