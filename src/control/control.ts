@@ -19,6 +19,8 @@ export interface SessionView {
   clientBytes: number;
   backendMessages: number;
   backendBytes: number;
+  /** The negotiated subprotocol; absent when none was. */
+  protocol?: string;
   worker?: number;
 }
 

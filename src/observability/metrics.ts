@@ -119,6 +119,7 @@ export class GatewayMetrics {
   readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
   readonly #handshakeSeconds: Histogram<"server" | "route" | "result">;
   readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
+  readonly #refusalCounts = new DeferredCounts<"server" | "route" | "reason">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
@@ -137,6 +138,7 @@ export class GatewayMetrics {
     const sessions = this.#sessions;
     const handshakeCounts = this.#handshakeCounts;
     const closeCounts = this.#closeCounts;
+    const refusalCounts = this.#refusalCounts;
 
     new Gauge({
       name: "wsgate_websocket_sessions_active",
@@ -182,6 +184,15 @@ export class GatewayMetrics {
       registers,
       collect() {
         handshakeCounts.flushInto(this);
+      },
+    });
+    new Counter({
+      name: "wsgate_websocket_handshake_refusals_total",
+      help: "WebSocket handshakes not accepted, by reason: the error table's short reason (route_not_found, no_upstream, dial_timeout, backend_refused...).",
+      labelNames: ["server", "route", "reason"] as const,
+      registers,
+      collect() {
+        refusalCounts.flushInto(this);
       },
     });
     this.#handshakeSeconds = new Histogram({
@@ -294,6 +305,7 @@ export class GatewayMetrics {
     this.messages.forget(gone);
     this.#handshakeCounts.forget(gone);
     this.#closeCounts.forget(gone);
+    this.#refusalCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
       const metric = this.registry.getSingleMetric(name);
       if (metric === undefined) continue;
@@ -327,6 +339,11 @@ export class GatewayMetrics {
     }));
     // Not `{ ...labels, result }`: on Node 20 an object made by a spread and then extended gets a map of its own.
     this.#handshakeSeconds.observe({ server, route, result }, seconds);
+  }
+
+  /** A handshake was refused or failed; `reason` is a row's `logReason` (a bounded set). */
+  handshakeRefused(server: string, route: string, reason: string): void {
+    this.#refusalCounts.add(`${server}\u0000${route}\u0000${reason}`, () => ({ server, route, reason }));
   }
 
   sessionStarted(session: LiveSession): void {

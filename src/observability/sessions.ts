@@ -32,6 +32,8 @@ export interface LiveSession {
   /** The client's address as the server decided it (client-ip.ts): what filters, limits and logs used. */
   readonly clientIp: string;
   readonly startedAt: number;
+  /** The subprotocol the backend chose (`Sec-WebSocket-Protocol` of its 101); undefined when none. */
+  readonly protocol?: string | undefined;
   readonly origin: SessionOrigin;
   /** Messages and bytes relayed so far, each way. */
   totals(): { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };

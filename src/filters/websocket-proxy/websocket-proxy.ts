@@ -242,6 +242,7 @@ export class WebSocketProxy implements Filter {
         pipeline: context.route.pipeline,
         path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
+        protocol: upgraded.negotiated.protocol,
         accepted: acceptedBy(context),
       },
       pool: serverPool,
