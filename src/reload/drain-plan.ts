@@ -74,7 +74,7 @@ export function removedServerDrains(
     orders.push({
       session,
       reason: BACKEND_REMOVED,
-      code: pool.backendCloseCodes.drained,
+      code: pool.backendCloseCodes?.drained ?? 1001,
       overMs: pool.drainRemovedServers,
     });
   }

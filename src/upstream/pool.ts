@@ -205,7 +205,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
 
   /**
    * The operator takes the servers `text` names out (`wsgate drain`): no new connections from now on, and their live
-   * sessions closed with 1001 one at a time over `overMs`. Lasts as long as this pool (until its config changes). A
+   * sessions closed with 1001 (or `backendCloseCodes.drained`) one at a time, session i at about i/n of `overMs`. Lasts as long as this pool (until its config changes). A
    * second drain of a server whose drain is still running leaves that one be.
    */
   drainServer(text: string, overMs: number): DrainedServer[] {
@@ -220,15 +220,16 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       }));
   }
 
-  #drainOne(server: UpstreamServer, overMs: number): { sessions: number; overMs: number } {
+  #drainOne(server: UpstreamServer, overMs: number): { sessions: number; overMs: number; code: number } {
     server.draining = true;
+    const code = this.#drainCode;
     const running = this.#operatorDrains.get(server);
-    if (running !== undefined && running.pending > 0) return { sessions: running.pending, overMs };
+    if (running !== undefined && running.pending > 0) return { sessions: running.pending, overMs, code };
     running?.cancel();
     const live = this.#sessions.get(server);
     const sessions = [...(live ?? [])];
     this.#log.info(
-      { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs },
+      { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs, code },
       "operator drains a backend: no new connections, its sessions closed over the window",
     );
     const drain = new SessionDrain(
@@ -237,10 +238,10 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       overMs,
       (session) => live?.has(session) === true,
       OPERATOR_DRAIN_REASON,
-      this.#drainCode,
+      code,
     );
     this.#operatorDrains.set(server, drain);
-    return { sessions: sessions.length, overMs };
+    return { sessions: sessions.length, overMs, code };
   }
 
   /** Stops checks, ejection and drain timers; live sessions keep running (shutdown closes them). */

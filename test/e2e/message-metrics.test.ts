@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { admin } from "../helpers/admin.js";
+import { admin, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
@@ -44,6 +44,7 @@ filters:
           - url: ws://127.0.0.1:${lostPort}
         backendCloseCodes:
           lost: 1012
+          drained: 1013
 `;
 }
 
@@ -176,6 +177,27 @@ describe("per-message metrics and the session line", () => {
       code: 1012,
       reason: "backend connection lost",
     });
+  });
+
+  it("wsgate drain closes with the pool's backendCloseCodes.drained (1013) and says so", async () => {
+    const ws = await open(`ws://127.0.0.1:${port}/lost`);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.on("close", (code, reason) => resolve({ code, reason: String(reason) })),
+    );
+    const run = await runCli([
+      "drain",
+      `127.0.0.1:${lost.port}`,
+      "--over",
+      "0",
+      "--server",
+      `127.0.0.1:${gateway.adminPort}`,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stdout,
+      `127.0.0.1:${lost.port} in lost/proxy/pools[0] draining: 1 session(s) closed with 1013 at once\n`,
+    );
+    assert.deepEqual(await withTimeout(closed, 5000, "the client's close"), { code: 1013, reason: "backend draining" });
   });
 
   it("keeps 1011 for a pool without backendCloseCodes", async () => {

@@ -26,6 +26,6 @@ export const backendCloseCodesSchema = z
         "Close code the clients of a drained backend get: `wsgate drain`, an unhealthy backend's `drainSessions`, a server removed by a reload (`drainRemovedServers`).",
       ),
   })
-  .prefault({});
+  .optional();
 
 export type BackendCloseCodes = z.infer<typeof backendCloseCodesSchema>;

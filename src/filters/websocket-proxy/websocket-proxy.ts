@@ -260,7 +260,7 @@ export class WebSocketProxy implements Filter {
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: upgraded.negotiated.firstFrameRsv,
         anyRsv: upgraded.negotiated.anyRsv,
-        backendLostCode: pool.backendCloseCodes.lost,
+        backendLostCode: pool.backendCloseCodes?.lost,
         clientTally: tallies.fromClient,
         backendTally: tallies.fromBackend,
         ...this.rateGates(),
