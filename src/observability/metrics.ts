@@ -11,6 +11,7 @@
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { MessageMetrics, closeCodeClass } from "./message-metrics.js";
+import { DeferredHistogram } from "./deferred-histogram.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
 
@@ -117,14 +118,14 @@ export class GatewayMetrics {
   readonly #sessions = new SessionBook();
 
   readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
-  readonly #handshakeSeconds: Histogram<"server" | "route" | "result">;
+  readonly #handshakeSeconds: DeferredHistogram<"server" | "route" | "result">;
   readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
   readonly #refusalCounts = new DeferredCounts<"server" | "route" | "reason">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
   readonly #reloads: Counter<"result">;
-  readonly #sessionSeconds: Histogram<"server" | "code">;
+  readonly #sessionSeconds: DeferredHistogram<"server" | "code">;
   /** Per-message histograms and control frames: the relay counts into `messages.tallies(server, route)`. */
   readonly messages: MessageMetrics;
 
@@ -195,13 +196,21 @@ export class GatewayMetrics {
         refusalCounts.flushInto(this);
       },
     });
-    this.#handshakeSeconds = new Histogram({
-      name: "wsgate_websocket_handshake_duration_seconds",
-      help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
-      labelNames: ["server", "route", "result"] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    // Observed into plain arrays, added to the histogram when it is read (deferred-histogram.ts).
+    const handshakeSeconds = new DeferredHistogram<"server" | "route" | "result">(
+      new Histogram({
+        name: "wsgate_websocket_handshake_duration_seconds",
+        help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
+        labelNames: ["server", "route", "result"] as const,
+        buckets: LATENCY_BUCKETS,
+        registers,
+        collect() {
+          handshakeSeconds.flush();
+        },
+      }),
+      LATENCY_BUCKETS,
+    );
+    this.#handshakeSeconds = handshakeSeconds;
     new Counter({
       name: "wsgate_websocket_closes_total",
       help: "Ended WebSocket sessions, by the side that started the close (client, backend, gateway) and close code.",
@@ -266,13 +275,20 @@ export class GatewayMetrics {
     // Both results exist from the start, so that a rate() sees the first rejection.
     this.#reloads.inc({ result: "applied" }, 0);
     this.#reloads.inc({ result: "rejected" }, 0);
-    this.#sessionSeconds = new Histogram({
-      name: "wsgate_websocket_session_duration_seconds",
-      help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
-      labelNames: ["server", "code"] as const,
-      buckets: SESSION_BUCKETS,
-      registers,
-    });
+    const sessionSeconds = new DeferredHistogram<"server" | "code">(
+      new Histogram({
+        name: "wsgate_websocket_session_duration_seconds",
+        help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
+        labelNames: ["server", "code"] as const,
+        buckets: SESSION_BUCKETS,
+        registers,
+        collect() {
+          sessionSeconds.flush();
+        },
+      }),
+      SESSION_BUCKETS,
+    );
+    this.#sessionSeconds = sessionSeconds;
     this.messages = new MessageMetrics(this.registry);
     new Gauge({
       name: "wsgate_build_info",
@@ -304,6 +320,8 @@ export class GatewayMetrics {
     this.#sessions.forget(gone);
     this.messages.forget(gone);
     this.#handshakeCounts.forget(gone);
+    this.#handshakeSeconds.forget(gone);
+    this.#sessionSeconds.forget(gone);
     this.#closeCounts.forget(gone);
     this.#refusalCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
@@ -331,14 +349,10 @@ export class GatewayMetrics {
   handshakeAnswered(labels: { server: string; route: string }, status: number, seconds: number): void {
     const result = handshakeResultOf(status);
     const { server, route } = labels;
-    this.#handshakeCounts.add(`${server}\u0000${route}\u0000${status}`, () => ({
-      server,
-      route,
-      result,
-      status: String(status),
-    }));
+    const series = `${server}\u0000${route}\u0000`;
+    this.#handshakeCounts.add(series + String(status), () => ({ server, route, result, status: String(status) }));
     // Not `{ ...labels, result }`: on Node 20 an object made by a spread and then extended gets a map of its own.
-    this.#handshakeSeconds.observe({ server, route, result }, seconds);
+    this.#handshakeSeconds.observe(series + result, () => ({ server, route, result }), seconds);
   }
 
   /** A handshake was refused or failed; `reason` is a row's `logReason` (a bounded set). */
@@ -359,7 +373,9 @@ export class GatewayMetrics {
     const { closedBy, closeCode } = outcome;
     const { durationMs } = outcome;
     if (durationMs !== undefined) {
-      this.#sessionSeconds.observe({ server: session.server, code: closeCodeClass(closeCode) }, durationMs / 1000);
+      const server = session.server;
+      const code = closeCodeClass(closeCode);
+      this.#sessionSeconds.observe(`${server}\u0000${code}`, () => ({ server, code }), durationMs / 1000);
     }
     this.#closeCounts.add(`${session.server}\u0000${closedBy}\u0000${closeCode}`, () => ({
       server: session.server,
