@@ -21,6 +21,8 @@ export interface SessionView {
   backendBytes: number;
   /** The negotiated subprotocol; absent when none was. */
   protocol?: string;
+  /** When the gateway will close the session (ms since epoch); absent when it has no deadline. */
+  deadline?: number;
   worker?: number;
 }
 

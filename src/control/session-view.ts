@@ -28,6 +28,8 @@ export function sessionView(session: LiveSession, now: number, worker?: number):
     backendBytes: totals.fromBackend.bytes,
   };
   if (session.protocol !== undefined) view.protocol = session.protocol;
+  const deadline = session.deadline;
+  if (deadline !== undefined) view.deadline = deadline;
   if (worker !== undefined) view.worker = worker;
   return view;
 }

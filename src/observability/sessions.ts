@@ -35,6 +35,8 @@ export interface LiveSession {
   /** The subprotocol the backend chose (`Sec-WebSocket-Protocol` of its 101); undefined when none. */
   readonly protocol?: string | undefined;
   readonly origin: SessionOrigin;
+  /** When the session will be closed (ms since epoch: a credential's end, a lifetime); undefined when never. */
+  readonly deadline?: number | undefined;
   /** Messages and bytes relayed so far, each way. */
   totals(): { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };
   /** Closes both sides with this code, as the gateway. */

@@ -69,6 +69,9 @@ export function startWebSocketSession(start: SessionStart): void {
     startedAt: Date.now(),
     protocol: handshake.protocol,
     origin: start.origin,
+    get deadline() {
+      return relay.deadlineAt;
+    },
     totals: () => relay.totals(),
     close: (code, reason) => relay.close(code, reason),
     terminate: () => relay.terminate(),
