@@ -1,6 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
+import type { MessageTally } from "../util/message-tally.js";
 import type { FramePolicy } from "./frame-policy.js";
 import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
@@ -32,6 +33,8 @@ export interface FrameStreamOptions {
   anyRsv: boolean;
   /** Record the time of each data frame, for idle timeouts. */
   trackActivity: boolean;
+  /** Where each message's size and frame count, and each control frame, are counted (the route's histograms). */
+  tally?: MessageTally | undefined;
   /** Ask the handler before relaying each data frame (`onDataFrame`): a message or byte rate is set. */
   gateDataFrames: boolean;
   /** Limits on the peer's frames beyond the protocol; null where none is set (nothing checked per frame). */
@@ -87,6 +90,8 @@ export class FrameStream {
   lastDataAt = 0;
   /** Frames (data and control) read to their end; with `frameOpen`, tells the relay whether one is stuck. */
   framesDone = 0;
+  /** Payload bytes of the largest data message completed (all its fragments), for the session's log line. */
+  largestMessage = 0;
 
   private state: StateValue = State.Header;
   /**
@@ -105,9 +110,10 @@ export class FrameStream {
   private controlHave = 0;
   private controlMasked = false;
 
-  // The message being read.
+  // The message being read: its payload bytes and frames so far, the current frame included.
   private inMessage = false;
   private messageBytes = 0;
+  private messageFrames = 0;
   /** The message gathered for the inspector (State.Collect). */
   private collected: CollectedFrame | null = null;
 
@@ -394,7 +400,8 @@ export class FrameStream {
 
     this.fin = fin;
     this.inMessage = !fin;
-    this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
+    this.messageBytes += payloadLength;
+    this.messageFrames++;
     this.remaining = payloadLength;
     if (this.options.trackActivity) this.sawData = true;
     // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
@@ -439,7 +446,7 @@ export class FrameStream {
   private endDataFrame(chunk: Buffer, pos: number): void {
     this.state = State.Header;
     this.framesDone++;
-    if (this.fin) this.messages++;
+    if (this.fin) this.endMessage();
     if (!this.forwarding) return;
     if (this.out.hasQueued) {
       // Frames of the gateway's own are waiting for this boundary: what came before them goes first.
@@ -448,6 +455,16 @@ export class FrameStream {
     } else {
       this.out.midFrame = false;
     }
+  }
+
+  /** The last frame of a message is read: counted, and the message's sizes start again from 0. */
+  private endMessage(): void {
+    this.messages++;
+    const size = this.messageBytes;
+    if (size > this.largestMessage) this.largestMessage = size;
+    this.options.tally?.message(size, this.messageFrames);
+    this.messageBytes = 0;
+    this.messageFrames = 0;
   }
 
   /** A small whole text message: gathered (not passed on) until the inspector has seen it. */
@@ -461,6 +478,9 @@ export class FrameStream {
   ): void {
     this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
     this.collected = new CollectedFrame(header, at, length, payloadLength);
+    // One whole frame: counted as a message of its own when it ends (endCollect).
+    this.messageBytes = payloadLength;
+    this.messageFrames = 1;
     if (this.options.trackActivity) this.sawData = true;
     this.state = State.Collect;
     if (payloadLength === 0) this.endCollect();
@@ -478,7 +498,7 @@ export class FrameStream {
     this.collected = null;
     this.state = State.Header;
     this.framesDone++;
-    this.messages++;
+    this.endMessage();
     if (this.out.closing) return;
     const inspector = this.options.inspector as MessageInspector;
     if (!inspector.inspect(collected.payload(this.options.fromClient))) this.out.write(collected.raw);
@@ -503,6 +523,7 @@ export class FrameStream {
   private endControlFrame(): void {
     this.state = State.Header;
     this.framesDone++;
+    this.options.tally?.control(this.opcode);
     const payload = this.scratch.subarray(CONTROL_START, CONTROL_START + this.controlLength);
     if (this.opcode === Opcode.Close) {
       const failure = checkClosePayload(payload);
