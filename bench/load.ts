@@ -112,6 +112,9 @@ interface LoopRun {
   deadline: number;
   lastAt: number;
   count: number;
+  /** handshake: cycles begun, and the most that may begin (RunCommand.cycles). */
+  begun: number;
+  maxCycles: number;
   /** Connections (echo, stream) or loops (handshake) still going. */
   active: number;
   unanswered: number;
@@ -301,6 +304,8 @@ class LoadWorker {
         deadline: now + command.durationMs,
         lastAt: now,
         count: 0,
+        begun: 0,
+        maxCycles: command.cycles ?? Infinity,
         active: 0,
         unanswered: 0,
         problems: {},
@@ -368,10 +373,11 @@ class LoadWorker {
   private cycle(run: LoopRun, url: string): void {
     if (run.finished) return;
     const startedAt = performance.now();
-    if (startedAt >= run.deadline) {
+    if (startedAt >= run.deadline || run.begun >= run.maxCycles) {
       this.loopDone(run);
       return;
     }
+    run.begun++;
     let echoed = false;
     const ws = new WebSocket(url, CLIENT_OPTIONS);
     const timer = setTimeout(() => {

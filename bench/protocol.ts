@@ -27,6 +27,8 @@ export interface RunCommand {
   /** handshake: where the loops connect. */
   url: string;
   durationMs: number;
+  /** handshake: stop after this many cycles in this worker (a warm-up by cycle count), whatever is left of the time. */
+  cycles?: number;
   /** Latencies are recorded only when true (warm-up runs skip the bookkeeping of results). */
   record: boolean;
 }

@@ -12,7 +12,8 @@ import { createInterface } from "node:readline";
 import { freePort } from "../test/helpers/net.js";
 import { cpuTicks, processTree, rssKiB, sumOver } from "./proc.js";
 import { addTally, type Tally } from "./protocol.js";
-import { prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
+import { BENCH_ADMIN_TOKEN } from "./dashboard-load.js";
+import { hasAdmin, prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -100,6 +101,8 @@ export class ProxyProcess {
     readonly child: ChildProcess,
     readonly port: number,
     private readonly dir: string,
+    /** The admin listener's port, for targets that have one. */
+    readonly adminPort: number | undefined,
   ) {
     const collect = (line: string): void => {
       if (line.trim() === "") return;
@@ -124,25 +127,31 @@ export class ProxyProcess {
       tmpRoot: string;
       /** --baseline's checkout, for the -before targets. */
       baseline?: string | undefined;
+      /** Node flags for a Node proxy (--profile: --cpu-prof, --trace-gc), placed right after `node`. */
+      nodeFlags?: readonly string[];
     },
     track: (child: ChildProcess) => void,
   ): Promise<ProxyProcess> {
     const port = await freePort();
+    const adminPort = hasAdmin(name) ? await freePort() : undefined;
     const dir = mkdtempSync(join(options.tmpRoot, `${name}-`));
-    const command = [
-      ...options.prefix,
-      ...prepareProxy(name, {
-        port,
-        backendPort: options.backendPort,
-        dir,
-        maxFiles: options.maxFiles,
-        baseline: options.baseline,
-      }),
-    ];
+    const proxyCommand = prepareProxy(name, {
+      port,
+      backendPort: options.backendPort,
+      dir,
+      maxFiles: options.maxFiles,
+      baseline: options.baseline,
+      adminPort,
+    });
+    if (options.nodeFlags !== undefined && proxyCommand[0] === process.execPath)
+      proxyCommand.splice(1, 0, ...options.nodeFlags);
+    const command = [...options.prefix, ...proxyCommand];
     const [program, ...args] = command as [string, ...string[]];
-    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
+    // The admin token goes in the environment, not on a command line that every local user can read.
+    const env = { ...process.env, WSGATE_ADMIN_TOKEN: BENCH_ADMIN_TOKEN };
+    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir, env });
     track(child);
-    const proxy = new ProxyProcess(name, child, port, dir);
+    const proxy = new ProxyProcess(name, child, port, dir, adminPort);
     child.once("error", (error) => proxy.output.push(`spawn failed: ${error.message}`));
     const deadline = performance.now() + 15_000;
     while (!(await canConnect(port))) {
