@@ -106,7 +106,8 @@ function frameName(frame: CpuProfile["nodes"][number]["callFrame"]): string {
 
 /** The module a frame belongs to: wsgate's top directory, an npm package, a node: module, or V8's own entries. */
 export function moduleOf(url: string, functionName: string): string {
-  if (url === "") return functionName;
+  // V8's own entries ("(program)", "(garbage collector)") and natives called from JavaScript (writeBuffer).
+  if (url === "") return functionName.startsWith("(") ? functionName : `native ${functionName}`;
   const wsgate = /\/dist\/(src|bench)\/([^/]+)/.exec(url);
   if (wsgate !== null) return `wsgate ${wsgate[2]?.replace(/\.js$/, "") ?? ""}`;
   const npm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
