@@ -37,6 +37,9 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --warm-cycles N    unmeasured open → echo → close cycles before the handshake is measured (default
                      ${WARM_CYCLES}; quick ${QUICK_WARM_CYCLES}): a count, since V8 optimizes by invocations, not time
   --cold-cycles N    handshake-cold: the first N cycles of a fresh proxy (default ${COLD_CYCLES}; quick ${QUICK_COLD_CYCLES})
+  --server-closes-first
+                     handshake loops close as Go clients do: after both close frames the client waits
+                     for the proxy's FIN before sending its own (ws, the default, sends it at once)
   --dashboard        also run wsgate-aware with its admin listener on and one dashboard stream
                      (GET /apis/v2/dashboard/stream) open throughout, as wsgate-aware-dashboard, paired with
                      wsgate-aware in every round, and report page open ÷ closed per scenario
@@ -71,6 +74,8 @@ export interface Options {
   /** Unmeasured cycles before handshake, and cycles measured by handshake-cold (warmup.ts). */
   warmCycles: number;
   coldCycles: number;
+  /** --server-closes-first: the handshake loops' closing sequence is a Go client's. */
+  serverClosesFirst: boolean;
   /** --dashboard: wsgate-aware-dashboard runs paired with wsgate-aware. */
   dashboard: boolean;
   /** --profile TARGET: profile mode (profile.ts) instead of the comparison. */
@@ -127,6 +132,7 @@ export function parseOptions(argv: string[]): Options {
         "warm-cycles": { type: "string" },
         "cold-cycles": { type: "string" },
         dashboard: { type: "boolean", default: false },
+        "server-closes-first": { type: "boolean", default: false },
         profile: { type: "string" },
         install: { type: "boolean", default: false },
         "no-pin": { type: "boolean", default: false },
@@ -186,6 +192,7 @@ export function parseOptions(argv: string[]): Options {
       nonNegative(values["warm-cycles"], "--warm-cycles", quick ? QUICK_WARM_CYCLES : WARM_CYCLES),
     ),
     coldCycles: positive(values["cold-cycles"], "--cold-cycles", quick ? QUICK_COLD_CYCLES : COLD_CYCLES, true),
+    serverClosesFirst: values["server-closes-first"],
     dashboard: values.dashboard,
     profile: profile as ProxyName | undefined,
     install: values.install,

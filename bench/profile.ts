@@ -214,7 +214,14 @@ class Profiler {
     const problems: Tally = {};
     if (setup.options.warmCycles > 0) {
       const warm = await setup.workers.all(
-        cycleCommands(scenario, proxy.url, setup.workers.count, setup.options.warmCycles, false),
+        cycleCommands(
+          scenario,
+          proxy.url,
+          setup.workers.count,
+          setup.options.warmCycles,
+          false,
+          setup.options.serverClosesFirst,
+        ),
         CYCLES_TIME_LIMIT_MS + 30_000,
       );
       for (const reply of warm) if (reply.type === "result") addAll(problems, reply.problems, "warm-up: ");
@@ -228,6 +235,7 @@ class Profiler {
       url: proxy.url,
       durationMs: setup.options.durationMs,
       record: false,
+      serverClosesFirst: setup.options.serverClosesFirst,
     }));
     const splitBefore = cpuSplit(proxy.pid);
     const from = performance.now();

@@ -181,7 +181,7 @@ export function report(
     `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
     `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ${meta.openFileNote}`,
     `- Pinning: ${meta.pinning}`,
-    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
+    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s${options.serverClosesFirst ? "; handshake loops close as Go clients do (--server-closes-first: the client's FIN only after the proxy's)" : ""}`,
     "- Targets, interleaved in every round: " +
       options.targets
         .map((target) => {

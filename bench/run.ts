@@ -259,6 +259,7 @@ async function measureLoop(
       url,
       durationMs,
       record,
+      serverClosesFirst: ctx.options.serverClosesFirst,
     }));
   const runTimeout = (durationMs: number): number => durationMs + 30_000;
   // handshake: warmed by a count of cycles; handshake-cold: the first cycles of a fresh proxy, no warm-up (warmup.ts).
@@ -270,7 +271,7 @@ async function measureLoop(
     const warmStart = performance.now();
     const warm = only(
       await ctx.workers.all(
-        cycleCommands(scenario, url, ctx.workers.count, ctx.options.warmCycles, false),
+        cycleCommands(scenario, url, ctx.workers.count, ctx.options.warmCycles, false, ctx.options.serverClosesFirst),
         CYCLES_TIME_LIMIT_MS + 30_000,
       ),
       "result",
@@ -289,7 +290,7 @@ async function measureLoop(
   const results: RunReply[] = only(
     cold
       ? await ctx.workers.all(
-          cycleCommands(scenario, url, ctx.workers.count, ctx.options.coldCycles, true),
+          cycleCommands(scenario, url, ctx.workers.count, ctx.options.coldCycles, true, ctx.options.serverClosesFirst),
           CYCLES_TIME_LIMIT_MS + 30_000,
         )
       : await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),

@@ -36,6 +36,7 @@ export function cycleCommands(
   workers: number,
   cycles: number,
   record: boolean,
+  serverClosesFirst = false,
 ): Command[] {
   const loops = shares(scenario.connections, workers);
   return shares(cycles, workers).map((count, index) => ({
@@ -48,6 +49,7 @@ export function cycleCommands(
     durationMs: CYCLES_TIME_LIMIT_MS,
     cycles: count,
     record,
+    serverClosesFirst,
   }));
 }
 
