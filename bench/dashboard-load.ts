@@ -29,6 +29,24 @@ export interface DashboardStreamStats {
   ended: string;
 }
 
+/**
+ * Opens a stream once the admin listener accepts (it may open a moment after the proxy's own port): retries a
+ * refused connection for up to `ms`, then returns the stream at its first event, or as it failed.
+ */
+export async function openDashboardStream(
+  port: number,
+  ms: number,
+  token = BENCH_ADMIN_TOKEN,
+): Promise<DashboardStream> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const stream = new DashboardStream(port, token);
+    await stream.ready(Math.max(0, deadline - Date.now()));
+    if (!stream.stats.ended.includes("ECONNREFUSED") || Date.now() >= deadline) return stream;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** One dashboard stream held open, as a page would: it reads every event and counts them. */
 export class DashboardStream {
   readonly stats: DashboardStreamStats = { events: {}, bytes: 0, status: undefined, ended: "open" };

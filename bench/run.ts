@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { BASELINE_PAIRS, baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
 import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
 import { ratioChart } from "./chart.js";
-import { DASHBOARD_PAIR, DashboardStream, dashboardSection } from "./dashboard-load.js";
+import { DASHBOARD_PAIR, dashboardSection, openDashboardStream, type DashboardStream } from "./dashboard-load.js";
 import { LoadWorkers, split } from "./load.js";
 import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
 import { pinCores } from "./pinning.js";
@@ -471,9 +471,7 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
       proxyStartMs = performance.now() - startedAt;
       if (!fresh) ctx.shared.set(target, proxy);
       if (proxy.adminPort !== undefined) {
-        const stream = new DashboardStream(proxy.adminPort);
-        dashboards.set(proxy, stream);
-        await stream.ready(5000);
+        dashboards.set(proxy, await openDashboardStream(proxy.adminPort, 10_000));
       }
     }
     linesBefore = proxy?.outputLines ?? 0;

@@ -4,7 +4,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { compareWithBaseline, roundOrder } from "../../bench/baseline.js";
-import { DASHBOARD_PAIR, DashboardStream, countEvent, dashboardSection } from "../../bench/dashboard-load.js";
+import {
+  DASHBOARD_PAIR,
+  DashboardStream,
+  countEvent,
+  dashboardSection,
+  openDashboardStream,
+} from "../../bench/dashboard-load.js";
+import { freePort } from "../helpers/net.js";
 import { parseOptions } from "../../bench/options.js";
 import { countGc, moduleOf, parseStraceSummary, summarizeProfiles } from "../../bench/profile.js";
 import type { RunCommand } from "../../bench/protocol.js";
@@ -221,6 +228,28 @@ describe("bench: --dashboard", () => {
       await new Promise((resolve) => server.close(resolve));
     }
     assert.equal(stream.stats.ended, "closed by the bench");
+  });
+});
+
+describe("bench: --dashboard's stream opening", () => {
+  it("waits for an admin listener that opens a moment after the proxy's port", async () => {
+    const port = await freePort();
+    const server = http.createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.write("event: history\ndata: []\n\n");
+    });
+    const late = setTimeout(() => server.listen(port, "127.0.0.1"), 300);
+    const stream = await openDashboardStream(port, 5000, "t0ken-for-the-test");
+    try {
+      assert.equal(stream.stats.status, 200);
+      assert.equal(stream.stats.ended, "open");
+      assert.deepEqual(stream.stats.events, { history: 1 });
+    } finally {
+      clearTimeout(late);
+      stream.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
