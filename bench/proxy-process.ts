@@ -15,6 +15,9 @@ import { addTally, type Tally } from "./protocol.js";
 import { BENCH_ADMIN_TOKEN } from "./dashboard-load.js";
 import { hasAdmin, prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
 
+/** How long a proxy may take to accept its first connection: a cluster's primary and workers, on a loaded machine. */
+const START_LIMIT_MS = 30_000;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -153,13 +156,13 @@ export class ProxyProcess {
     track(child);
     const proxy = new ProxyProcess(name, child, port, dir, adminPort);
     child.once("error", (error) => proxy.output.push(`spawn failed: ${error.message}`));
-    const deadline = performance.now() + 15_000;
+    const deadline = performance.now() + START_LIMIT_MS;
     while (!(await canConnect(port))) {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
         throw new Error(`${name} exited before listening: ${proxy.output.join(" | ")}`);
       if (performance.now() > deadline) {
         await proxy.stop();
-        throw new Error(`${name} did not accept connections within 15 s`);
+        throw new Error(`${name} did not accept connections within ${START_LIMIT_MS / 1000} s`);
       }
       await sleep(25);
     }
