@@ -13,7 +13,7 @@ import { freePort } from "../test/helpers/net.js";
 import { cpuTicks, processTree, rssKiB, sumOver } from "./proc.js";
 import { addTally, type Tally } from "./protocol.js";
 import { BENCH_ADMIN_TOKEN } from "./dashboard-load.js";
-import { hasAdmin, prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
+import { hasAdmin, prepareProxy, stopGraceMs, type ProxyName, type TlsFiles } from "./targets.js";
 
 /** How long a proxy may take to accept its first connection: a cluster's primary and workers, on a loaded machine. */
 const START_LIMIT_MS = 30_000;
@@ -132,6 +132,8 @@ export class ProxyProcess {
       baseline?: string | undefined;
       /** Node flags for a Node proxy (--profile: --cpu-prof, --trace-gc), placed right after `node`. */
       nodeFlags?: readonly string[];
+      /** wss:// scenarios: terminate TLS with these files. */
+      tls?: TlsFiles | undefined;
     },
     track: (child: ChildProcess) => void,
   ): Promise<ProxyProcess> {
@@ -144,6 +146,7 @@ export class ProxyProcess {
       dir,
       maxFiles: options.maxFiles,
       baseline: options.baseline,
+      tls: options.tls,
       adminPort,
     });
     if (options.nodeFlags !== undefined && proxyCommand[0] === process.execPath)
