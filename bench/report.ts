@@ -191,7 +191,7 @@ export function report(
         .join("; "),
     ...meta.skipped.map((line) => `- Not measured: ${line}`),
     ...(meta.order === undefined ? [] : [`- ${meta.order}`]),
-    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
+    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for handshake-cold (its first cycles) and for idle, so that idle's RSS growth starts from a fresh heap.",
     "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
     "",
     table(summaries),
