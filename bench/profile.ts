@@ -16,6 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { openDashboardStream, type DashboardStream } from "./dashboard-load.js";
 import type { LoadWorkers } from "./load.js";
 import type { Options } from "./options.js";
 import { processTree } from "./proc.js";
@@ -191,9 +192,12 @@ function which(program: string): boolean {
 class Profiler {
   constructor(private readonly setup: ProfileSetup) {}
 
+  /** The dashboard stream held open against a target with an admin listener (wsgate-aware-dashboard). */
+  private stream: DashboardStream | undefined;
+
   async start(nodeFlags: string[] = []): Promise<ProxyProcess> {
     const { setup } = this;
-    return ProxyProcess.start(
+    const proxy = await ProxyProcess.start(
       setup.target,
       {
         backendPort: setup.backendPort,
@@ -205,6 +209,14 @@ class Profiler {
       },
       setup.track,
     );
+    if (proxy.adminPort !== undefined) this.stream = await openDashboardStream(proxy.adminPort, 10_000);
+    return proxy;
+  }
+
+  async stop(proxy: ProxyProcess): Promise<void> {
+    this.stream?.close();
+    this.stream = undefined;
+    await proxy.stop();
   }
 
   /** The warm-up by cycle count, then the measured window; `during` runs once the window has begun. */
@@ -296,7 +308,7 @@ export async function runProfile(setup: ProfileSetup): Promise<void> {
   // plain
   let proxy = await profiler.start();
   const plain = await profiler.measure(proxy);
-  await proxy.stop();
+  await profiler.stop(proxy);
   result["plain"] = plain;
   log(`plain: ${splitLine(plain)}`);
   lines.push("## CPU per cycle (no tool attached)", "", splitLine(plain), "");
@@ -306,7 +318,7 @@ export async function runProfile(setup: ProfileSetup): Promise<void> {
     const dir = mkdtempSync(join(setup.tmpRoot, "cpuprof-"));
     proxy = await profiler.start(["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=250"]);
     const window = await profiler.measure(proxy);
-    await proxy.stop();
+    await profiler.stop(proxy);
     const exitAt = performance.now();
     // A process writes its profile as it exits; its workers may take a moment longer.
     for (let i = 0; i < 50 && readdirSync(dir).length === 0; i++) await sleep(100);
@@ -360,7 +372,7 @@ export async function runProfile(setup: ProfileSetup): Promise<void> {
       tracer.kill("SIGINT");
       await within(exited(tracer), 5000);
     }
-    await proxy.stop();
+    await profiler.stop(proxy);
     // The cycles traced: the window less the 200 ms before strace attached, at the window's rate.
     const traced = Math.max(1, Math.round(window.cycles * Math.max(0, (window.ms - 200) / window.ms)));
     const text = existsSync(out) ? readFileSync(out, "utf8") : "";
@@ -405,7 +417,7 @@ export async function runProfile(setup: ProfileSetup): Promise<void> {
       const added = count - (before[kind] ?? 0);
       if (added > 0) during[kind] = added;
     }
-    await proxy.stop();
+    await profiler.stop(proxy);
     const gc = countGc(during);
     const per1000 = (count: number): number => (window.cycles > 0 ? (count / window.cycles) * 1000 : 0);
     result["gc"] = { window, ...gc };
