@@ -12,6 +12,7 @@ import {
   type WsgateScenarioName,
 } from "./scenarios.js";
 import {
+  DASHBOARD_TARGET,
   TARGET_NAMES,
   installPackages,
   missing,
@@ -185,10 +186,9 @@ export function parseOptions(argv: string[]): Options {
     targets = withDashboardTarget(targets);
   }
   const profile = values.profile;
-  if (profile !== undefined && (profile === "direct" || !(TARGET_NAMES as readonly string[]).includes(profile)))
-    fail(
-      `--profile takes one proxy target (${TARGET_NAMES.filter((t) => t !== "direct").join(", ")}), got '${profile}'`,
-    );
+  const profiled = [...TARGET_NAMES.filter((t) => t !== "direct"), DASHBOARD_TARGET] as readonly string[];
+  if (profile !== undefined && !profiled.includes(profile))
+    fail(`--profile takes one proxy target (${profiled.join(", ")}), got '${profile}'`);
   return {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 5, true),

@@ -256,6 +256,7 @@ describe("bench: --dashboard's stream opening", () => {
 describe("bench: --profile", () => {
   it("takes one proxy target", () => {
     assert.equal(parseOptions(["--profile", "wsgate-aware"]).profile, "wsgate-aware");
+    assert.equal(parseOptions(["--profile", "wsgate-aware-dashboard"]).profile, "wsgate-aware-dashboard");
     assert.equal(parseOptions([]).profile, undefined);
   });
 
