@@ -117,7 +117,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   },
   "wsgate-policies": {
     description:
-      "client → wsgate-aware plus per-message rate limits, frame limits and control-frame rates each way (set far above the load, never triggered) and the frame deadline → backend",
+      "client → wsgate-aware plus per-message rate limits, frame limits and control-frame rates each way (set far above the load, never triggered), the frame deadline and a 24 h session deadline → backend",
     template: "wsgate-policies.yaml",
     command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,

@@ -335,7 +335,14 @@ describe("bench: wsgate-policies", () => {
     });
     const result = loadConfigText(text, "wsgate-policies.yaml");
     assert.ok(result.ok, result.ok ? "" : JSON.stringify(result.errors));
-    for (const field of ["pingInterval", "clientLimits", "serverLimits", "frameTimeout", "clientMaxByteRate"])
+    for (const field of [
+      "pingInterval",
+      "clientLimits",
+      "serverLimits",
+      "frameTimeout",
+      "clientMaxByteRate",
+      "maxSessionDuration",
+    ])
       assert.match(text, new RegExp(`^    ${field}:`, "m"), field);
     assert.match(text, /^ {6}messageRate: \{ rate: \d+, burst: \d+ \}$/m);
   });
