@@ -44,6 +44,28 @@ export interface StatusView {
   lastApplyError?: string;
 }
 
+/** Live sessions counted per HTTPServer, route ("<server> <route>") and backend, and the first few of them. */
+export interface SessionSummary {
+  count: number;
+  counts: { servers: Record<string, number>; routes: Record<string, number>; backends: Record<string, number> };
+  /** The first `rows` sessions, oldest first. */
+  first: SessionView[];
+}
+
+/** One counter's series, as prom-client's `get()` gives them. */
+export interface CounterSeries {
+  name: string;
+  values: Array<{ labels: Record<string, string | number | undefined>; value: number }>;
+}
+
+/** What the dashboard charts, read straight from the telemetry rather than rendered as text and parsed back. */
+export interface ChartTotals {
+  /** Messages and bytes relayed each way, by every session so far. */
+  relayed: { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };
+  /** The series of the counters asked for (absent names are left out). */
+  counters: CounterSeries[];
+}
+
 /**
  * The running gateway as the admin API drives it, whether it runs in this process or in workers behind a primary.
  * Object changes go through `store`; the control applies every change the store reports.
@@ -63,6 +85,12 @@ export interface GatewayControl {
   status(): Promise<StatusView>;
   /** Prometheus text exposition of the whole gateway. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * Optional, cheap reads for the dashboard's once-a-second sample; a control without them (a cluster's primary) is
+   * read through `sessions()` and `metrics()` instead.
+   */
+  sessionSummary?(rows: number): Promise<SessionSummary>;
+  chartTotals?(counters: readonly string[]): Promise<ChartTotals>;
   /** Resolves once every change reported so far is applied; the error of the last one, if it failed. */
   settled(): Promise<string | undefined>;
 }

@@ -10,7 +10,14 @@ import type { LiveSession } from "../observability/sessions.js";
 import type { DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
-import type { GatewayControl, SessionView, StatusView } from "./control.js";
+import type {
+  ChartTotals,
+  CounterSeries,
+  GatewayControl,
+  SessionSummary,
+  SessionView,
+  StatusView,
+} from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ObjectSources } from "./object-sources.js";
@@ -21,7 +28,7 @@ import type { ObjectSources } from "./object-sources.js";
  */
 export interface ControlledGateway {
   apply(config: GatewayConfig): Promise<ApplySummary>;
-  readonly sessions: { list(): readonly LiveSession[]; readonly size: number };
+  readonly sessions: { list(): readonly LiveSession[]; values?(): Iterable<LiveSession>; readonly size: number };
   readonly listening: readonly Listener[];
   readonly telemetry: GatewayTelemetry;
 }
@@ -146,6 +153,46 @@ export class LocalControl implements GatewayControl {
   sessions(): Promise<SessionView[]> {
     const now = Date.now();
     return Promise.resolve(this.gateway.sessions.list().map((session) => sessionView(session, now)));
+  }
+
+  /** Counts without a view per session: only the first `rows` sessions are turned into views. */
+  sessionSummary(rows: number): Promise<SessionSummary> {
+    const now = Date.now();
+    const live = this.gateway.sessions;
+    // Nested by server so that no "<server> <route>" string is made per session, only per distinct route.
+    const perServer = new Map<string, Map<string, number>>();
+    const backends = new Map<string, number>();
+    const first: SessionView[] = [];
+    for (const session of live.values?.() ?? live.list()) {
+      if (first.length < rows) first.push(sessionView(session, now));
+      let routes = perServer.get(session.server);
+      if (routes === undefined) perServer.set(session.server, (routes = new Map()));
+      routes.set(session.route, (routes.get(session.route) ?? 0) + 1);
+      backends.set(session.backend, (backends.get(session.backend) ?? 0) + 1);
+    }
+    const counts: SessionSummary["counts"] = { servers: {}, routes: {}, backends: Object.fromEntries(backends) };
+    let count = 0;
+    for (const [server, routes] of perServer) {
+      let onServer = 0;
+      for (const [route, n] of routes) {
+        counts.routes[`${server} ${route}`] = n;
+        onServer += n;
+      }
+      counts.servers[server] = onServer;
+      count += onServer;
+    }
+    return Promise.resolve({ count, counts, first });
+  }
+
+  /** The counters' series from the registry (each only its own, not the whole exposition), the relayed sums. */
+  async chartTotals(names: readonly string[]): Promise<ChartTotals> {
+    const counters: CounterSeries[] = [];
+    for (const name of names) {
+      const metric = this.metricsRegistry.getSingleMetric(name);
+      if (metric === undefined) continue;
+      counters.push({ name, values: (await metric.get()).values });
+    }
+    return { relayed: this.gateway.telemetry.metrics.relayedTotals(), counters };
   }
 
   closeSession(id: string, code: number, reason: string): Promise<boolean> {

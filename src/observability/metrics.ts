@@ -384,6 +384,11 @@ export class GatewayMetrics {
     }));
   }
 
+  /** Messages and bytes relayed each way by every session, ended and live: the sum of the two counters' series. */
+  relayedTotals(): SessionTotals {
+    return this.#sessions.sum();
+  }
+
   upstreamConnectFailed(pool: string, backend: string, reason: string): void {
     this.#upstreamErrors.inc({ pool, backend, reason });
   }

@@ -83,6 +83,14 @@ export class SessionBook {
     return [...counts.values()];
   }
 
+  /** Ended plus live totals over every label set: what the dashboard charts, without a key or an object per session. */
+  sum(): SessionTotals {
+    const sum = emptyTotals();
+    for (const { totals } of this.#ended.values()) addTo(sum, totals);
+    for (const session of this.#live) addTo(sum, session.totals());
+    return sum;
+  }
+
   /** Ended plus live totals, per label set. */
   totals(): LabelledTotals[] {
     const sums = new Map<string, LabelledTotals>();

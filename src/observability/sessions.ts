@@ -97,6 +97,11 @@ export class SessionRegistry {
     return [...this.live];
   }
 
+  /** The live sessions, oldest first, without copying them into an array. */
+  values(): Iterable<LiveSession> {
+    return this.live;
+  }
+
   /** Live sessions that started on pipeline instance `instance`. */
   countOf(instance: number): number {
     return this.perInstance.get(instance) ?? 0;

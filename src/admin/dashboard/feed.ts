@@ -1,12 +1,19 @@
 // What one dashboard stream carries. One sampler per admin listener, running only while some page watches: once a
 // second it reads the gateway's aggregates (the metrics text, the session list, the pools) and hands the same sample
 // to every subscriber. The relay does no work for it: nothing is counted per frame that was not counted already.
-import type { GatewayControl, SessionView } from "../../control/control.js";
+import type { GatewayControl, SessionSummary, SessionView } from "../../control/control.js";
 import type { MemberInfo } from "../../control/membership.js";
 import type { PoolStatus } from "../../upstream/status.js";
 import type { MemberSource } from "../members.js";
 import type { ConfigChange, ConfigChangeRing } from "./config-changes.js";
-import { metricRates, metricTotals, type MetricRates, type MetricTotals } from "./metric-totals.js";
+import {
+  CHARTED_COUNTERS,
+  chartMetricTotals,
+  metricRates,
+  metricTotals,
+  type MetricRates,
+  type MetricTotals,
+} from "./metric-totals.js";
 
 /** One point of the charts. */
 export interface RateSample extends MetricRates {
@@ -90,12 +97,11 @@ export class DashboardFeed {
     this.sampling = true;
     try {
       const at = Date.now();
-      const [exposition, sessions, status] = await Promise.all([
-        this.control.metrics(),
-        this.control.sessions(),
+      const [totals, sessions, status] = await Promise.all([
+        this.readTotals(),
+        this.readSessions(),
         this.control.status(),
       ]);
-      const totals = metricTotals(exposition.body);
       const previous = this.previous;
       this.previous = { totals, at };
       if (previous === undefined) return;
@@ -111,22 +117,41 @@ export class DashboardFeed {
     }
   }
 
+  /** From the telemetry's values when the control can (one gateway); else the exposition, rendered and parsed. */
+  private async readTotals(): Promise<MetricTotals> {
+    const control = this.control;
+    if (control.chartTotals !== undefined) return chartMetricTotals(await control.chartTotals(CHARTED_COUNTERS));
+    return metricTotals((await control.metrics()).body);
+  }
+
+  /** Counts and the first rows only, when the control can; else every session's view, counted here. */
+  private async readSessions(): Promise<SessionSummary> {
+    const control = this.control;
+    if (control.sessionSummary !== undefined) return control.sessionSummary(SESSION_ROWS);
+    const sessions = await control.sessions();
+    return {
+      count: sessions.length,
+      counts: {
+        servers: countBy(sessions, (session) => session.server),
+        routes: countBy(sessions, (session) => `${session.server} ${session.route}`),
+        backends: countBy(sessions, (session) => session.backend),
+      },
+      first: sessions.slice(0, SESSION_ROWS),
+    };
+  }
+
   private async state(
     t: number,
-    sessions: SessionView[],
+    sessions: SessionSummary,
     pools: PoolStatus[],
     lastApplyError: string | undefined,
   ): Promise<DashboardState> {
     const sources = this.control.sources;
     const state: DashboardState = {
       t,
-      sessionCount: sessions.length,
-      counts: {
-        servers: countBy(sessions, (session) => session.server),
-        routes: countBy(sessions, (session) => `${session.server} ${session.route}`),
-        backends: countBy(sessions, (session) => session.backend),
-      },
-      sessions: sessions.slice(0, SESSION_ROWS),
+      sessionCount: sessions.count,
+      counts: sessions.counts,
+      sessions: sessions.first,
       pools,
       objects: this.control.store.list().map(({ object, revision }) => ({
         name: object.name,

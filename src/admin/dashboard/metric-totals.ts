@@ -1,5 +1,7 @@
-// The few counters the dashboard charts, read from the Prometheus text the gateway already serves (in a cluster, the
-// workers' sum): one read a second while a page watches, nothing on the relay's path.
+// The few counters the dashboard charts: read from the telemetry's values where the control offers them (one
+// gateway), else from the Prometheus text the gateway already serves (in a cluster, the workers' sum). One read a
+// second while a page watches, nothing on the relay's path.
+import type { ChartTotals } from "../../control/control.js";
 
 /** Cumulative totals at one instant. */
 export interface MetricTotals {
@@ -30,9 +32,8 @@ function add(into: Record<string, number>, key: string, value: number): void {
   into[key] = (into[key] ?? 0) + value;
 }
 
-/** Sums the dashboard's counters out of a Prometheus text exposition. */
-export function metricTotals(exposition: string): MetricTotals {
-  const totals: MetricTotals = {
+function emptyTotals(): MetricTotals {
+  return {
     messagesIn: 0,
     messagesOut: 0,
     bytesIn: 0,
@@ -42,34 +43,65 @@ export function metricTotals(exposition: string): MetricTotals {
     refusals: {},
     refusalReasons: {},
   };
+}
+
+type Labels = Record<string, string | number | undefined>;
+
+/** Adds one sample of a charted counter; samples of other metrics are ignored. */
+function addSample(totals: MetricTotals, name: string, labels: Labels, value: number): void {
+  const inbound = labels["direction"] === "client_to_backend";
+  switch (name) {
+    case "wsgate_websocket_messages_total":
+      if (inbound) totals.messagesIn += value;
+      else totals.messagesOut += value;
+      break;
+    case "wsgate_websocket_bytes_total":
+      if (inbound) totals.bytesIn += value;
+      else totals.bytesOut += value;
+      break;
+    case "wsgate_websocket_handshakes_total":
+      add(totals.handshakes, String(labels["result"] ?? "unknown"), value);
+      if (labels["result"] !== "accepted") add(totals.refusals, String(labels["status"] ?? "unknown"), value);
+      break;
+    case "wsgate_websocket_handshake_refusals_total":
+      add(totals.refusalReasons, String(labels["reason"] ?? "unknown"), value);
+      break;
+    case "wsgate_websocket_closes_total":
+      add(totals.closes, String(labels["code"] ?? "unknown"), value);
+      break;
+  }
+}
+
+/** Sums the dashboard's counters out of a Prometheus text exposition (a cluster's: the workers' sum). */
+export function metricTotals(exposition: string): MetricTotals {
+  const totals = emptyTotals();
   for (const line of exposition.split("\n")) {
     if (!line.startsWith("wsgate_websocket_")) continue;
     const match = SAMPLE.exec(line);
     if (match === null) continue;
     const value = Number(match[3]);
     if (!Number.isFinite(value)) continue;
-    const labels = labelsOf(match[2] ?? "");
-    const inbound = labels["direction"] === "client_to_backend";
-    switch (match[1]) {
-      case "wsgate_websocket_messages_total":
-        if (inbound) totals.messagesIn += value;
-        else totals.messagesOut += value;
-        break;
-      case "wsgate_websocket_bytes_total":
-        if (inbound) totals.bytesIn += value;
-        else totals.bytesOut += value;
-        break;
-      case "wsgate_websocket_handshakes_total":
-        add(totals.handshakes, labels["result"] ?? "unknown", value);
-        if (labels["result"] !== "accepted") add(totals.refusals, labels["status"] ?? "unknown", value);
-        break;
-      case "wsgate_websocket_handshake_refusals_total":
-        add(totals.refusalReasons, labels["reason"] ?? "unknown", value);
-        break;
-      case "wsgate_websocket_closes_total":
-        add(totals.closes, labels["code"] ?? "unknown", value);
-        break;
-    }
+    addSample(totals, match[1] ?? "", labelsOf(match[2] ?? ""), value);
+  }
+  return totals;
+}
+
+/** The counters `chartTotals` reads one by one; messages and bytes come as the relayed sums. */
+export const CHARTED_COUNTERS = [
+  "wsgate_websocket_handshakes_total",
+  "wsgate_websocket_handshake_refusals_total",
+  "wsgate_websocket_closes_total",
+] as const;
+
+/** The same totals from the telemetry's own values (ChartTotals), without text in between. */
+export function chartMetricTotals(read: ChartTotals): MetricTotals {
+  const totals = emptyTotals();
+  totals.messagesIn = read.relayed.fromClient.messages;
+  totals.messagesOut = read.relayed.fromBackend.messages;
+  totals.bytesIn = read.relayed.fromClient.bytes;
+  totals.bytesOut = read.relayed.fromBackend.bytes;
+  for (const { name, values } of read.counters) {
+    for (const { labels, value } of values) if (Number.isFinite(value)) addSample(totals, name, labels, value);
   }
   return totals;
 }
