@@ -10,14 +10,7 @@ import type { LiveSession } from "../observability/sessions.js";
 import type { DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
-import type {
-  ChartTotals,
-  CounterSeries,
-  GatewayControl,
-  SessionSummary,
-  SessionView,
-  StatusView,
-} from "./control.js";
+import type { ChartTotals, CounterSeries, GatewayControl, SessionSummary, SessionView, StatusView } from "./control.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ObjectSources } from "./object-sources.js";
