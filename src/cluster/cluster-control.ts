@@ -1,7 +1,15 @@
 import type { Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import type { ConfigObject, GatewayConfig } from "../config/load.js";
-import type { GatewayControl, ListenerView, SessionView, StatusView } from "../control/control.js";
+import type {
+  ChartTotals,
+  GatewayControl,
+  ListenerView,
+  SessionSummary,
+  SessionView,
+  StatusView,
+} from "../control/control.js";
+import { mergeChartTotals, mergeSessionSummaries } from "../control/dashboard-reads.js";
 import type { ObjectStore } from "../control/object-store.js";
 import type { ObjectSources } from "../control/object-sources.js";
 import type { ApplySummary } from "../gateway.js";
@@ -165,6 +173,25 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     const own = await this.ownMetrics.registry.getMetricsAsJSON();
     const registry = AggregatorRegistry.aggregate([own, ...answers.map(({ answer }) => answer.metrics)]);
     return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+
+  /** Each worker counts its own sessions and views its first `rows`; the primary adds them up. */
+  async sessionSummary(rows: number): Promise<SessionSummary> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({ type: "sessionSummary", reqId, rows }));
+    return mergeSessionSummaries(
+      answers.map(({ answer }) => answer.summary),
+      rows,
+    );
+  }
+
+  /** The workers' charted counters and relayed sums (the primary relays nothing and refuses no handshake). */
+  async chartTotals(counters: readonly string[]): Promise<ChartTotals> {
+    const answers = await this.requests.ask(this.workers.live(), (reqId) => ({
+      type: "chartTotals",
+      reqId,
+      counters: [...counters],
+    }));
+    return mergeChartTotals(answers.map(({ answer }) => answer.totals));
   }
 
   settled(): Promise<string | undefined> {

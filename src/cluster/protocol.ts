@@ -1,7 +1,7 @@
 // The IPC protocol between the primary and its workers, one place for both sides. Messages travel over node:cluster's
 // channel as JSON-like data; every request carries a reqId so that late answers (after a timeout) are told apart.
 import type { ConfigObject } from "../config/load.js";
-import type { ListenerView, SessionView, StatusView } from "../control/control.js";
+import type { ChartTotals, ListenerView, SessionSummary, SessionView, StatusView } from "../control/control.js";
 import type { ApplySummary } from "../gateway.js";
 import type { DrainedServer } from "../upstream/status.js";
 
@@ -44,13 +44,32 @@ export interface MetricsRequest {
   type: "metrics";
   reqId: number;
 }
+/** The dashboard's sample: session counts and the first `rows` views (GatewayControl.sessionSummary). */
+export interface SessionSummaryRequest {
+  type: "sessionSummary";
+  reqId: number;
+  rows: number;
+}
+/** The dashboard's sample: the named counters' series and the relayed sums (GatewayControl.chartTotals). */
+export interface ChartTotalsRequest {
+  type: "chartTotals";
+  reqId: number;
+  counters: string[];
+}
 /** Drain (close every session with 1001, wait up to `drainMs`) and exit 0. */
 export interface StopMessage {
   type: "stop";
   drainMs: number;
 }
 
-export type WorkerRequest = SessionsRequest | CloseSessionRequest | DrainServerRequest | StatusRequest | MetricsRequest;
+export type WorkerRequest =
+  | SessionsRequest
+  | CloseSessionRequest
+  | DrainServerRequest
+  | StatusRequest
+  | MetricsRequest
+  | SessionSummaryRequest
+  | ChartTotalsRequest;
 export type PrimaryMessage = ApplyMessage | StopMessage | WorkerRequest;
 
 // ---- worker → primary ----
@@ -74,7 +93,9 @@ export type Answer =
   | { kind: "closeSession"; closed: boolean }
   | { kind: "drainServer"; drained: DrainedServer[] }
   | { kind: "status"; status: StatusView }
-  | { kind: "metrics"; metrics: MetricJson[] };
+  | { kind: "metrics"; metrics: MetricJson[] }
+  | { kind: "sessionSummary"; summary: SessionSummary }
+  | { kind: "chartTotals"; totals: ChartTotals };
 
 export interface ReplyMessage {
   type: "reply";
@@ -96,6 +117,8 @@ const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "drainServer",
   "status",
   "metrics",
+  "sessionSummary",
+  "chartTotals",
 ]);
 
 function typeOf(message: unknown): string | undefined {

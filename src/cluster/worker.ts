@@ -17,6 +17,7 @@ import {
   type WorkerMessage,
   type WorkerRequest,
 } from "./protocol.js";
+import { readChartTotals, summarizeSessions } from "../control/dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
 
 export interface WorkerOptions {
@@ -146,6 +147,15 @@ class GatewayWorker {
       }
       case "metrics":
         return { kind: "metrics", metrics: await this.telemetry.metrics.registry.getMetricsAsJSON() };
+      case "sessionSummary": {
+        const live = this.gateway?.sessions.values() ?? [];
+        return { kind: "sessionSummary", summary: summarizeSessions(live, request.rows, Date.now(), this.id) };
+      }
+      case "chartTotals": {
+        const metrics = this.telemetry.metrics;
+        const totals = await readChartTotals(metrics.registry, metrics.relayedTotals(), request.counters);
+        return { kind: "chartTotals", totals };
+      }
     }
   }
 

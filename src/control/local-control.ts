@@ -10,7 +10,8 @@ import type { LiveSession } from "../observability/sessions.js";
 import type { DrainedServer } from "../upstream/status.js";
 import { operatorCloseCode } from "./close-codes.js";
 import { listenerView } from "./listener-view.js";
-import type { ChartTotals, CounterSeries, GatewayControl, SessionSummary, SessionView, StatusView } from "./control.js";
+import type { ChartTotals, GatewayControl, SessionSummary, SessionView, StatusView } from "./control.js";
+import { readChartTotals, summarizeSessions } from "./dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "./session-view.js";
 import type { ObjectStore } from "./object-store.js";
 import type { ObjectSources } from "./object-sources.js";
@@ -150,42 +151,13 @@ export class LocalControl implements GatewayControl {
 
   /** Counts without a view per session: only the first `rows` sessions are turned into views. */
   sessionSummary(rows: number): Promise<SessionSummary> {
-    const now = Date.now();
     const live = this.gateway.sessions;
-    // Nested by server so that no "<server> <route>" string is made per session, only per distinct route.
-    const perServer = new Map<string, Map<string, number>>();
-    const backends = new Map<string, number>();
-    const first: SessionView[] = [];
-    for (const session of live.values?.() ?? live.list()) {
-      if (first.length < rows) first.push(sessionView(session, now));
-      let routes = perServer.get(session.server);
-      if (routes === undefined) perServer.set(session.server, (routes = new Map()));
-      routes.set(session.route, (routes.get(session.route) ?? 0) + 1);
-      backends.set(session.backend, (backends.get(session.backend) ?? 0) + 1);
-    }
-    const counts: SessionSummary["counts"] = { servers: {}, routes: {}, backends: Object.fromEntries(backends) };
-    let count = 0;
-    for (const [server, routes] of perServer) {
-      let onServer = 0;
-      for (const [route, n] of routes) {
-        counts.routes[`${server} ${route}`] = n;
-        onServer += n;
-      }
-      counts.servers[server] = onServer;
-      count += onServer;
-    }
-    return Promise.resolve({ count, counts, first });
+    return Promise.resolve(summarizeSessions(live.values?.() ?? live.list(), rows, Date.now()));
   }
 
-  /** The counters' series from the registry (each only its own, not the whole exposition), the relayed sums. */
-  async chartTotals(names: readonly string[]): Promise<ChartTotals> {
-    const counters: CounterSeries[] = [];
-    for (const name of names) {
-      const metric = this.metricsRegistry.getSingleMetric(name);
-      if (metric === undefined) continue;
-      counters.push({ name, values: (await metric.get()).values });
-    }
-    return { relayed: this.gateway.telemetry.metrics.relayedTotals(), counters };
+  /** The charted counters' series from the registry (not the whole exposition), and the relayed sums. */
+  chartTotals(names: readonly string[]): Promise<ChartTotals> {
+    return readChartTotals(this.metricsRegistry, this.gateway.telemetry.metrics.relayedTotals(), names);
   }
 
   closeSession(id: string, code: number, reason: string): Promise<boolean> {

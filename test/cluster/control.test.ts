@@ -36,6 +36,42 @@ async function metricsText(): Promise<string> {
   return reply.text;
 }
 
+interface StreamEvent {
+  name: string;
+  data: unknown;
+}
+
+/** Reads the dashboard's server-sent events until `enough` says so (or 10 s pass); `opened` runs once it answers. */
+async function dashboardEvents(enough: (events: StreamEvent[]) => boolean, opened: () => void): Promise<StreamEvent[]> {
+  const abort = new AbortController();
+  const events: StreamEvent[] = [];
+  const reading = (async () => {
+    const response = await fetch(`http://127.0.0.1:${gateway.adminPort}/apis/v2/dashboard/stream`, {
+      signal: abort.signal,
+    });
+    assert.equal(response.status, 200);
+    opened();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const name = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+        events.push({ name, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? "null") as unknown });
+        if (enough(events)) return events;
+      }
+    }
+    return events;
+  })();
+  try {
+    return await withTimeout(reading, 10_000, "dashboard events");
+  } finally {
+    abort.abort();
+  }
+}
+
 /** The objects of clusterYaml by name, as the admin API takes them. */
 function objectText(name: string): string {
   const text = clusterYaml(port, backend.url)
@@ -83,6 +119,36 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
       assert.equal(session.clientMessages, 1);
       assert.equal(session.backendMessages, 1);
     }
+  });
+
+  it("the dashboard stream counts both workers' sessions and charts their messages (read from each worker)", async () => {
+    const listed = await sessions();
+    const charted = (events: StreamEvent[]): boolean =>
+      events.some((event) => event.name === "sample" && (event.data as { messagesIn: number }).messagesIn > 0);
+    const events = await dashboardEvents(
+      (seen) => charted(seen) && seen.some((event) => event.name === "state"),
+      // Messages after the stream's first sample, so that a rate shows them.
+      () =>
+        void new Promise((resolve) => setTimeout(resolve, 1500)).then(() =>
+          Promise.all(clients.map((client) => echo(client, "again"))).catch(() => undefined),
+        ),
+    );
+    const state = events.findLast((event) => event.name === "state")?.data as {
+      sessionCount: number;
+      counts: { servers: Record<string, number>; backends: Record<string, number> };
+      sessions: SessionView[];
+    };
+    assert.equal(state.sessionCount, listed.length);
+    assert.deepEqual(state.counts.servers, { "cluster-server": listed.length });
+    assert.equal(
+      Object.values(state.counts.backends).reduce((sum, n) => sum + n, 0),
+      listed.length,
+    );
+    assert.deepEqual(
+      new Set(state.sessions.map((session) => session.id)),
+      new Set(listed.map((session) => session.id)),
+    );
+    assert.equal(new Set(state.sessions.map((session) => session.worker)).size, 2, "rows from both workers");
   });
 
   it("DELETE /apis/v2/sessions/{id}?code=: the worker holding it closes it with the code; an unknown id is 404", async () => {
