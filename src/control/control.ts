@@ -86,8 +86,8 @@ export interface GatewayControl {
   /** Prometheus text exposition of the whole gateway. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /**
-   * Optional, cheap reads for the dashboard's once-a-second sample; a control without them (a cluster's primary) is
-   * read through `sessions()` and `metrics()` instead.
+   * Cheap reads for the dashboard's once-a-second sample (control/dashboard-reads.ts); optional, so that a control
+   * without them (a test's, an embedder's) is read through `sessions()` and `metrics()` instead.
    */
   sessionSummary?(rows: number): Promise<SessionSummary>;
   chartTotals?(counters: readonly string[]): Promise<ChartTotals>;

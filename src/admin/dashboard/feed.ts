@@ -1,6 +1,7 @@
 // What one dashboard stream carries. One sampler per admin listener, running only while some page watches: once a
-// second it reads the gateway's aggregates (the metrics text, the session list, the pools) and hands the same sample
-// to every subscriber. The relay does no work for it: nothing is counted per frame that was not counted already.
+// second it reads the gateway's aggregates (the charted counters, the session counts and first rows, the pools) and
+// hands the same sample to every subscriber. One sample costs the same with 10 or 10,000 sessions but for the relayed
+// sums (one totals() call per live session): no exposition text, no view per session beyond the rows shown. The relay does no work for it: nothing is counted per frame that was not counted already.
 import type { GatewayControl, SessionSummary, SessionView } from "../../control/control.js";
 import type { MemberInfo } from "../../control/membership.js";
 import type { PoolStatus } from "../../upstream/status.js";
