@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { FrameFailureKind } from "./frame-error.js";
-import { endOnce } from "./frame-outbox.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
+import { closeWhenFlushed } from "./relay-close.js";
 import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
 import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
 import type { RelayStream } from "./relay-stream.js";
@@ -518,8 +518,9 @@ export class WebSocketRelay implements FrameStreamHandler {
       if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, lost.code, lost.reason);
     }
+    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
     if (broken) peer.socket.destroy();
-    else endOnce(peer.socket);
+    else closeWhenFlushed(peer.socket);
     this.beginClosing();
   }
 
@@ -620,10 +621,11 @@ export class WebSocketRelay implements FrameStreamHandler {
    * TIME_WAIT state stays with the server: the gateway ends the client's connection now, and waits for the backend
    * to end its own (its FIN ends ours in `onPeerGone`; `closeTimeout` bounds the wait). Ending backend connections
    * first would leave one TIME_WAIT socket on the gateway per session, and at a few thousand sessions a second
-   * to one backend its ephemeral ports would run out.
+   * to one backend its ephemeral ports would run out. One close() of the client's connection, as nginx does, not
+   * shutdown() then close() (relay-close.ts).
    */
   private endPeer(peer: Peer): void {
-    if (peer.role === "client") endOnce(peer.socket);
+    if (peer.role === "client") closeWhenFlushed(peer.socket);
   }
 
   private stopTimers(): void {
