@@ -2,11 +2,19 @@
 import { parseArgs } from "node:util";
 import { BASELINE_PAIRS, checkBaselineDir, withBaselineTargets } from "./baseline.js";
 import { raiseFileLimit } from "./limits.js";
-import { SCENARIO_NAMES, WSGATE_SCENARIO_NAMES, type ScenarioName, type WsgateScenarioName } from "./scenarios.js";
+import {
+  BURST_SCENARIO_NAMES,
+  SCENARIO_NAMES,
+  WSGATE_SCENARIO_NAMES,
+  type BurstScenarioName,
+  type ScenarioName,
+  type WsgateScenarioName,
+} from "./scenarios.js";
 import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
 
 /** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
-const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300 } as const;
+const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300, stormClients: 500 } as const;
+const STORM_CLIENTS = 5000;
 
 const USAGE = `Usage: node dist/bench/run.js [options]
 
@@ -18,7 +26,10 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --idle N           idle connections (default 10000; quick ${QUICK.idle}), capped by what ulimit -n allows
   --scenarios LIST   comma-separated subset of: ${SCENARIO_NAMES.join(", ")} (the default: all of them),
                      and of wsgate's own, run only when named: ${WSGATE_SCENARIO_NAMES.join(", ")}
-                     (naming only these leaves results/latest.* and docs/performance.md as they are)
+                     (naming only these leaves results/latest.* and docs/performance.md as they are),
+                     and the storm and TLS ones (run by default, each its own section, also in
+                     results/latest-burst.*): ${BURST_SCENARIO_NAMES.join(", ")}
+  --storm-clients N  clients of the storm scenario (default ${STORM_CLIENTS}; quick ${QUICK.stormClients})
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
                      (default: all that are installed; direct is always kept)
   --baseline DIR     also run an earlier build of wsgate, a checkout in DIR with its dist/ built, as
@@ -42,6 +53,9 @@ export interface Options {
   idleCapNote: string | undefined;
   holdMs: number;
   scenarios: ScenarioName[];
+  /** storm and wss: by default, or when --scenarios names them. */
+  burstScenarios: BurstScenarioName[];
+  stormClients: number;
   /** wsgate-only scenarios asked for by name (basic-auth-flood). */
   wsgateScenarios: WsgateScenarioName[];
   targets: TargetName[];
@@ -96,6 +110,7 @@ export function parseOptions(argv: string[]): Options {
         workers: { type: "string" },
         idle: { type: "string" },
         scenarios: { type: "string" },
+        "storm-clients": { type: "string" },
         targets: { type: "string" },
         baseline: { type: "string" },
         install: { type: "boolean", default: false },
@@ -114,7 +129,11 @@ export function parseOptions(argv: string[]): Options {
   const quick = values.quick;
   const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
   let targets: TargetName[] = listOf(values.targets, TARGET_NAMES, "target");
-  const scenarios = listOf(values.scenarios, [...SCENARIO_NAMES, ...WSGATE_SCENARIO_NAMES], "scenario");
+  const scenarios = listOf(
+    values.scenarios,
+    [...SCENARIO_NAMES, ...WSGATE_SCENARIO_NAMES, ...BURST_SCENARIO_NAMES],
+    "scenario",
+  );
   if (!targets.includes("direct")) targets.unshift("direct");
   let baseline: string | undefined;
   if (values.baseline !== undefined) {
@@ -139,6 +158,13 @@ export function parseOptions(argv: string[]): Options {
     scenarios:
       values.scenarios === undefined ? [...SCENARIO_NAMES] : SCENARIO_NAMES.filter((s) => scenarios.includes(s)),
     wsgateScenarios: values.scenarios === undefined ? [] : WSGATE_SCENARIO_NAMES.filter((s) => scenarios.includes(s)),
+    burstScenarios: BURST_SCENARIO_NAMES.filter((s) => scenarios.includes(s)),
+    stormClients: positive(
+      values["storm-clients"],
+      "--storm-clients",
+      quick ? QUICK.stormClients : STORM_CLIENTS,
+      true,
+    ),
     targets,
     skipped: [],
     targetsAsked: values.targets !== undefined,

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { freePort } from "../test/helpers/net.js";
 import { cpuTicks, processTree, rssKiB, sumOver } from "./proc.js";
 import { addTally, type Tally } from "./protocol.js";
-import { prepareProxy, stopGraceMs, type ProxyName } from "./targets.js";
+import { prepareProxy, stopGraceMs, type ProxyName, type TlsFiles } from "./targets.js";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -124,6 +124,8 @@ export class ProxyProcess {
       tmpRoot: string;
       /** --baseline's checkout, for the -before targets. */
       baseline?: string | undefined;
+      /** wss:// scenarios: terminate TLS with these files. */
+      tls?: TlsFiles | undefined;
     },
     track: (child: ChildProcess) => void,
   ): Promise<ProxyProcess> {
@@ -137,6 +139,7 @@ export class ProxyProcess {
         dir,
         maxFiles: options.maxFiles,
         baseline: options.baseline,
+        tls: options.tls,
       }),
     ];
     const [program, ...args] = command as [string, ...string[]];

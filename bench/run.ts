@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
 import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
+import { burstContext, burstEstimateMs, runBurstScenarios, writeBurstResults, type BurstResults } from "./burst.js";
 import { ratioChart } from "./chart.js";
 import { LoadWorkers, split } from "./load.js";
 import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
@@ -525,13 +526,14 @@ async function main(): Promise<void> {
     options.rounds *
       options.targets.length *
       (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0)) +
-    floodEstimateMs;
+    floodEstimateMs +
+    burstEstimateMs(options);
   process.stderr.write(
     `bench: ${options.quick ? "quick" : "full"} run, ${options.rounds} round(s) × ${
       options.scenarios.length > 0
         ? `${options.scenarios.length} scenario(s) × ${options.targets.length} target(s)`
-        : "wsgate alone"
-    }${options.wsgateScenarios.map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
+        : "no comparison loops"
+    }${[...options.wsgateScenarios, ...options.burstScenarios].map((name) => ` + ${name}`).join("")}, about ${Math.ceil(estimateMs / 1000)} s\n`,
   );
   const tmpRoot = mkdtempSync(join(os.tmpdir(), "wsgate-bench-"));
   // Every step has its own time limit; this one bounds the whole run should something slip through.
@@ -549,6 +551,7 @@ async function main(): Promise<void> {
   let workers: LoadWorkers | undefined;
   let backend: Backend | undefined;
   let flood: FloodRound[] | undefined;
+  let burst: BurstResults | undefined;
   const measurements: Measurement[] = [];
   const shared = new Map<ProxyName, ProxyProcess>();
   const runProblems: string[] = [];
@@ -565,6 +568,19 @@ async function main(): Promise<void> {
         track,
       });
       process.stdout.write(`${floodReport(flood, pinning.proxyPrefix.length > 0)}\n\n`);
+    }
+    if (options.burstScenarios.length > 0) {
+      const pieces = { options, backendPort: backend.port, backendPid: backend.pid, tmpRoot, track };
+      const ctx = burstContext({
+        ...pieces,
+        prefix: pinning.proxyPrefix,
+        fileLimit: fileLimit.limit,
+        ticksPerSecond,
+        interrupted: () => interrupted,
+      });
+      burst = await runBurstScenarios(ctx, options.burstScenarios, options.stormClients);
+      process.stdout.write(`${burst.markdown}\n`);
+      writeBurstResults(RESULTS_DIR, burst, meta);
     }
     // Only wsgate's own scenarios were asked for: no comparison, and results/latest.* stay as they are.
     if (options.scenarios.length === 0) return;
@@ -629,7 +645,7 @@ async function main(): Promise<void> {
   const { markdown, warnings, failures } = report(meta, options, summaries, measurements, baselineText);
   process.stdout.write(`${markdown}\n`);
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, "latest.md"), `${markdown}\n`);
+  writeFileSync(join(RESULTS_DIR, "latest.md"), `${markdown}\n${burst === undefined ? "" : `\n${burst.markdown}\n`}`);
   const json = {
     meta,
     options: { ...options },

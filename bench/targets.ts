@@ -30,6 +30,15 @@ export interface ProxySetup {
   maxFiles: number;
   /** The earlier checkout the `-before` targets run from (--baseline), absolute. */
   baseline: string | undefined;
+  /** wss:// scenarios: terminate TLS with these files (the target's `tlsTemplate`). */
+  tls?: TlsFiles | undefined;
+}
+
+/** The wss:// scenarios' certificate files (tls-certs.ts). */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  pemFile: string;
 }
 
 interface ProxyTarget {
@@ -40,6 +49,8 @@ interface ProxyTarget {
   aptPackage?: string;
   /** The config template in bench/targets/, when it has one. */
   template?: string;
+  /** The same config terminating TLS, for the wss:// scenarios. */
+  tlsTemplate?: string;
   /** The command line; `config` is the filled-in template's path, `program` the resolved program. */
   command(setup: ProxySetup, config: string, program: string): string[];
   /** How long a SIGTERM may take before SIGKILL (wsgate drains for up to 10 s by default). */
@@ -68,6 +79,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   wsgate: {
     description: "client → wsgate (default limits) → backend",
     template: "wsgate.yaml",
+    tlsTemplate: "wsgate-tls.yaml",
     command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,
   },
@@ -75,6 +87,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     description:
       "client → wsgate with pingInterval 5s, pongTimeout 10s, maxInactivity 300s, client/serverMaxMsgSize 1 MiB → backend",
     template: "wsgate-aware.yaml",
+    tlsTemplate: "wsgate-aware-tls.yaml",
     command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,
   },
@@ -96,6 +109,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     program: "nginx",
     aptPackage: "nginx",
     template: "nginx.conf",
+    tlsTemplate: "nginx-tls.conf",
     command: (setup, config, program) => [program, "-p", setup.dir, "-e", "stderr", "-c", config],
     stopGraceMs: 3000,
   },
@@ -104,6 +118,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     program: "haproxy",
     aptPackage: "haproxy",
     template: "haproxy.cfg",
+    tlsTemplate: "haproxy-tls.cfg",
     command: (_setup, config, program) => [program, "-db", "-f", config],
     stopGraceMs: 3000,
   },
@@ -113,6 +128,11 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     stopGraceMs: 3000,
   },
 };
+
+/** Whether `name` can terminate TLS for the wss:// scenarios (direct is their plaintext reference). */
+export function terminatesTls(name: TargetName): boolean {
+  return name !== "direct" && PROXIES[name].tlsTemplate !== undefined;
+}
 
 export function describeTarget(name: TargetName): string {
   return name === "direct" ? "client → backend" : PROXIES[name].description;
@@ -253,9 +273,11 @@ export function fillTemplate(text: string, values: Record<string, string | numbe
 export function prepareProxy(name: ProxyName, setup: ProxySetup): string[] {
   const target = PROXIES[name];
   let config = "";
-  if (target.template !== undefined) {
-    const text = readFileSync(join(TEMPLATES, target.template), "utf8");
-    config = join(setup.dir, target.template);
+  const template = setup.tls === undefined ? target.template : target.tlsTemplate;
+  if (setup.tls !== undefined && template === undefined) throw new Error(`${name} has no TLS config`);
+  if (template !== undefined) {
+    const text = readFileSync(join(TEMPLATES, template), "utf8");
+    config = join(setup.dir, template);
     writeFileSync(
       config,
       fillTemplate(text, {
@@ -267,6 +289,7 @@ export function prepareProxy(name: ProxyName, setup: ProxySetup): string[] {
         maxFiles: setup.maxFiles,
         // nginx's worker_connections: beyond the descriptors, so that they, not its slots, are the limit.
         connectionSlots: setup.maxFiles * 2,
+        ...setup.tls,
       }),
     );
   }

@@ -36,6 +36,8 @@ export interface TrafficRow {
 const PROTOCOL_ERROR = 1002;
 const INVALID_PAYLOAD = 1007;
 const MESSAGE_TOO_BIG = 1009;
+const POLICY_VIOLATION = 1008;
+const UNSUPPORTED_DATA = 1003;
 
 const GATEWAY_FAILED = "gateway error";
 const BACKEND_FAILED = "backend failed";
@@ -202,6 +204,12 @@ export const TRAFFIC_ERRORS = {
   WSG_FRAME_CLOSE_LENGTH: badFrame("frame_close_length", "close payload of 1 byte"),
   WSG_FRAME_CLOSE_CODE: badFrame("frame_close_code", "invalid close code"),
   WSG_FRAME_CLOSE_UTF8: badFrame("frame_close_utf8", "close reason is not UTF-8", INVALID_PAYLOAD),
+  // Inside a session: a peer's frame broke a limit of the route (websocket/frame-policy.ts).
+  WSG_FRAME_TOO_BIG: badFrame("frame_too_big", "frame too big", MESSAGE_TOO_BIG),
+  WSG_FRAME_TOO_MANY_FRAGMENTS: badFrame("frame_too_many_fragments", "too many fragments", POLICY_VIOLATION),
+  WSG_FRAME_CONTROL_RATE: badFrame("frame_control_rate", "control frame rate exceeded", POLICY_VIOLATION),
+  WSG_FRAME_TEXT_NOT_ALLOWED: badFrame("frame_text_not_allowed", "text messages not accepted", UNSUPPORTED_DATA),
+  WSG_FRAME_BINARY_NOT_ALLOWED: badFrame("frame_binary_not_allowed", "binary messages not accepted", UNSUPPORTED_DATA),
 } as const satisfies Readonly<Record<`WSG_${string}`, TrafficRow>>;
 
 export type TrafficCode = keyof typeof TRAFFIC_ERRORS;

@@ -26,6 +26,8 @@ const HANDLER: FrameStreamHandler = {
   onFrameError: (_stream, failure) => {
     throw new Error(`the parser rejected a benchmark frame: ${failure}`);
   },
+  onDataFrame: () => 0,
+  onFrameHeld: () => {},
 };
 
 function options(fromClient: boolean, aware: boolean): FrameStreamOptions {
@@ -36,6 +38,8 @@ function options(fromClient: boolean, aware: boolean): FrameStreamOptions {
     firstFrameRsv: 0,
     anyRsv: false,
     trackActivity: aware,
+    gateDataFrames: false,
+    policy: null,
   };
 }
 

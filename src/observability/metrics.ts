@@ -10,6 +10,7 @@
 // codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { DeferredHistogram } from "./deferred-histogram.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
 
@@ -113,7 +114,7 @@ export class GatewayMetrics {
   readonly #sessions = new SessionBook();
 
   readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
-  readonly #handshakeSeconds: Histogram<"server" | "route" | "result">;
+  readonly #handshakeSeconds: DeferredHistogram<"server" | "route" | "result">;
   readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
@@ -177,13 +178,21 @@ export class GatewayMetrics {
         handshakeCounts.flushInto(this);
       },
     });
-    this.#handshakeSeconds = new Histogram({
-      name: "wsgate_websocket_handshake_duration_seconds",
-      help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
-      labelNames: ["server", "route", "result"] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    // Observed into plain arrays, added to the histogram when it is read (deferred-histogram.ts).
+    const handshakeSeconds = new DeferredHistogram<"server" | "route" | "result">(
+      new Histogram({
+        name: "wsgate_websocket_handshake_duration_seconds",
+        help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
+        labelNames: ["server", "route", "result"] as const,
+        buckets: LATENCY_BUCKETS,
+        registers,
+        collect() {
+          handshakeSeconds.flush();
+        },
+      }),
+      LATENCY_BUCKETS,
+    );
+    this.#handshakeSeconds = handshakeSeconds;
     new Counter({
       name: "wsgate_websocket_closes_total",
       help: "Ended WebSocket sessions, by the side that started the close (client, backend, gateway) and close code.",
@@ -277,6 +286,7 @@ export class GatewayMetrics {
     };
     this.#sessions.forget(gone);
     this.#handshakeCounts.forget(gone);
+    this.#handshakeSeconds.forget(gone);
     this.#closeCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
       const metric = this.registry.getSingleMetric(name);
@@ -303,14 +313,10 @@ export class GatewayMetrics {
   handshakeAnswered(labels: { server: string; route: string }, status: number, seconds: number): void {
     const result = handshakeResultOf(status);
     const { server, route } = labels;
-    this.#handshakeCounts.add(`${server}\u0000${route}\u0000${status}`, () => ({
-      server,
-      route,
-      result,
-      status: String(status),
-    }));
+    const series = `${server}\u0000${route}\u0000`;
+    this.#handshakeCounts.add(series + String(status), () => ({ server, route, result, status: String(status) }));
     // Not `{ ...labels, result }`: on Node 20 an object made by a spread and then extended gets a map of its own.
-    this.#handshakeSeconds.observe({ server, route, result }, seconds);
+    this.#handshakeSeconds.observe(series + result, () => ({ server, route, result }), seconds);
   }
 
   sessionStarted(session: LiveSession): void {

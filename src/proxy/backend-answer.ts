@@ -19,16 +19,16 @@ export function relayBackendAnswer(response: IncomingMessage, client: Socket): v
 }
 
 /**
- * Our 101 to the client: the backend's headers with our accept for the client's key, and the gateway's sticky-session
- * cookie when there is one.
+ * Our 101 to the client: the backend's headers with the accept for the client's key (`acceptKeyFor`), and the
+ * gateway's sticky-session cookie when there is one.
  */
 export function writeSwitchingProtocols(
   client: Socket,
-  clientKey: string,
+  accept: string,
   response: UpgradeResponse,
   stickyCookie: string | undefined,
 ): void {
   const extra: Array<[string, string]> = stickyCookie === undefined ? [] : [["Set-Cookie", stickyCookie]];
   // Header values are bytes (latin1 strings here): written back as they came, never re-encoded as UTF-8.
-  client.write(switchingProtocolsHead(clientKey, response.rawHeaders, extra), "latin1");
+  client.write(switchingProtocolsHead(accept, response, extra), "latin1");
 }

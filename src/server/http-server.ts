@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import net, { type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "./spec.js";
 import {
@@ -26,6 +26,7 @@ import { ClientShares, clientShareOf } from "./client-share.js";
 import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
+import { UpgradeFront } from "./upgrade-front.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
 import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
@@ -59,6 +60,12 @@ export class GatewayHttpServer {
   private readonly tls: TlsTermination | undefined;
   /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
   private readonly front: ProxyProtocolFront | undefined;
+  /**
+   * Without TLS: reads each connection's first head, serving a simple upgrade itself and giving everything else to
+   * `server` (upgrade-front.ts); `accepting` is then the listener (when there is no PROXY protocol front).
+   */
+  private readonly upgrades: UpgradeFront | undefined;
+  private readonly accepting: NetServer | undefined;
   /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
   private readonly shares: ClientShares;
 
@@ -90,7 +97,12 @@ export class GatewayHttpServer {
       this.tls.attach(server);
       this.server = server;
     }
+    this.upgrades = this.tls === undefined ? this.upgradeFront(httpOptions) : undefined;
     this.front = spec.proxyProtocol ? this.proxyProtocolFront(spec) : undefined;
+    this.accepting =
+      this.upgrades !== undefined && this.front === undefined
+        ? net.createServer({ noDelay: true, allowHalfOpen: true }, this.upgrades.accept)
+        : undefined;
     this.listener.maxConnections = spec.maxConnections;
     // Node would drop headers past its count silently; `clientMaxHeaders` refuses them instead (431).
     this.server.maxHeadersCount = 0;
@@ -102,9 +114,19 @@ export class GatewayHttpServer {
     telemetry.accessLogs.configure(spec.name, spec.accessLog);
   }
 
-  /** The server that listens: the PROXY protocol front when there is one. */
+  /** The server that listens: the PROXY protocol front when there is one, else the upgrade front's. */
   private get listener(): NetServer {
-    return this.front?.server ?? this.server;
+    return this.front?.server ?? this.accepting ?? this.server;
+  }
+
+  private upgradeFront(httpOptions: http.ServerOptions): UpgradeFront {
+    return new UpgradeFront({
+      server: this.server,
+      upgrade: this.onFirstUpgrade,
+      timedOut: (error, socket) => this.onClientError(error, socket),
+      headerTimeout: () => this.spec.clientHeaderTimeout,
+      checkEvery: httpOptions.connectionsCheckingInterval ?? 1000,
+    });
   }
 
   private proxyProtocolFront(spec: HTTPServerSpec): ProxyProtocolFront {
@@ -112,6 +134,10 @@ export class GatewayHttpServer {
       trusted: () => this.routing.trust.proxies,
       headerTimeout: spec.clientHeaderTimeout,
       accepted: (socket) => {
+        if (this.upgrades !== undefined) {
+          this.upgrades.accept(socket);
+          return;
+        }
         this.server.emit("connection", socket);
         // Node's HTTP server reads the socket's handle directly: the bytes put back after the header must flow to
         // it first. A TLS server reads them itself, when it starts.
@@ -165,7 +191,8 @@ export class GatewayHttpServer {
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
   close(): Promise<void> {
     this.tls?.close();
-    const front = this.front;
+    this.upgrades?.destroyWaiting();
+    const front = this.front ?? this.accepting;
     if (front === undefined) {
       return new Promise((resolve) => {
         this.server.close(() => resolve());
@@ -173,8 +200,12 @@ export class GatewayHttpServer {
       });
     }
     return new Promise((resolve) => {
-      front.server.close(() => resolve());
-      front.destroyPending();
+      if (front instanceof ProxyProtocolFront) {
+        front.server.close(() => resolve());
+        front.destroyPending();
+      } else {
+        front.close(() => resolve());
+      }
       // Never listening itself: close() only ends its idle connections (and reports that it was not running).
       this.server.close(() => undefined);
     });
@@ -183,6 +214,7 @@ export class GatewayHttpServer {
   /** Ends what is still open once the drain time is over. */
   closeAllConnections(): void {
     this.front?.destroyPending();
+    this.upgrades?.destroyWaiting();
     this.server.closeAllConnections();
   }
 
@@ -305,6 +337,12 @@ export class GatewayHttpServer {
       () => this.serveUpgrade(req, socket, head),
       () => socket.destroy(),
     );
+  };
+
+  /** The upgrade front's: a connection's first request, so nothing is answered before it (no turn to wait for). */
+  private readonly onFirstUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (socket.destroyed || !socket.writable) socket.destroy();
+    else this.serveUpgrade(req, socket, head);
   };
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -28,6 +28,12 @@ export const FrameFailure = {
   CloseLength: frameFailure("WSG_FRAME_CLOSE_LENGTH"),
   CloseCodeInvalid: frameFailure("WSG_FRAME_CLOSE_CODE"),
   CloseReasonUtf8: frameFailure("WSG_FRAME_CLOSE_UTF8"),
+  // Limits of the route (frame-policy.ts), not of the protocol.
+  FrameTooBig: frameFailure("WSG_FRAME_TOO_BIG"),
+  TooManyFragments: frameFailure("WSG_FRAME_TOO_MANY_FRAGMENTS"),
+  ControlRate: frameFailure("WSG_FRAME_CONTROL_RATE"),
+  TextNotAllowed: frameFailure("WSG_FRAME_TEXT_NOT_ALLOWED"),
+  BinaryNotAllowed: frameFailure("WSG_FRAME_BINARY_NOT_ALLOWED"),
 } as const;
 
 export type FrameFailureKind = (typeof FrameFailure)[keyof typeof FrameFailure];

@@ -1,12 +1,23 @@
 import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
+import type { FramePolicy } from "./frame-policy.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
 /** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
 export interface FrameStreamHandler {
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void;
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void;
+  /**
+   * A data frame is about to be relayed (asked only where `gateDataFrames` is set): 0 lets it go (its tokens are
+   * taken); else how long (ms) it must wait, and `onFrameHeld` follows.
+   */
+  onDataFrame(stream: FrameStream, messageStart: boolean, frameBytes: number): number;
+  /**
+   * The data frame asked about waits: what came before it has been written on, and unless the handler stops the
+   * stream now, the stream holds that frame and all after it until `release()`.
+   */
+  onFrameHeld(stream: FrameStream, waitMs: number): void;
 }
 
 export interface FrameStreamOptions {
@@ -20,6 +31,10 @@ export interface FrameStreamOptions {
   anyRsv: boolean;
   /** Record the time of each data frame, for idle timeouts. */
   trackActivity: boolean;
+  /** Ask the handler before relaying each data frame (`onDataFrame`): a message or byte rate is set. */
+  gateDataFrames: boolean;
+  /** Limits on the peer's frames beyond the protocol; null where none is set (nothing checked per frame). */
+  policy: FramePolicy | null;
 }
 
 /** One direction's progress at a frame boundary, as plain data (see WebSocketRelay.snapshot). */
@@ -90,12 +105,25 @@ export class FrameStream {
   private passStart = -1;
   /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
   private sawData = false;
+  /** The handler asked to hold the frame whose header was just read (set by beginFrame, taken by readHeader). */
+  private holdHere = false;
+  /**
+   * Bytes read from the peer and not yet parsed, from a frame header on: held while the rate gate says wait, a
+   * copy (a read buffer may be reused), parsed again by `release()`.
+   */
+  private heldBytes: Buffer | null = null;
+  /** `release()` is parsing the held bytes: a buffer of the stream's own, not a socket's. */
+  private releasing = false;
+  /** A frame policy or a rate applies: each frame header is checked against them. */
+  private readonly guarded: boolean;
 
   constructor(
     private readonly options: FrameStreamOptions,
     private readonly out: FrameOutbox,
     private readonly handler: FrameStreamHandler,
-  ) {}
+  ) {
+    this.guarded = options.policy !== null || options.gateDataFrames;
+  }
 
   private get scratch(): Buffer {
     return (this.scratchSpace ??= Buffer.allocUnsafe(SCRATCH_SIZE));
@@ -118,7 +146,28 @@ export class FrameStream {
 
   /** Between two frames: no part of a frame is held, so the direction can be captured and resumed elsewhere. */
   get atFrameBoundary(): boolean {
-    return this.state === State.Header && this.headerHave === 0;
+    return this.state === State.Header && this.headerHave === 0 && this.heldBytes === null;
+  }
+
+  /** Bytes wait in the stream for the rate gate (`release()` parses them). */
+  get holding(): boolean {
+    return this.heldBytes !== null;
+  }
+
+  /** Parses the bytes held back, from the frame that was held; it may be held again. */
+  release(): void {
+    const held = this.heldBytes;
+    if (held === null) return;
+    this.heldBytes = null;
+    if (this.state === State.Discard) return;
+    // Counted when they were read.
+    this.bytes -= held.length;
+    this.releasing = true;
+    try {
+      this.push(held);
+    } finally {
+      this.releasing = false;
+    }
   }
 
   /** This direction's progress, at a frame boundary (`atFrameBoundary`). */
@@ -149,6 +198,12 @@ export class FrameStream {
 
   push(chunk: Buffer): void {
     if (this.state === State.Discard) return;
+    if (this.heldBytes !== null) {
+      // Read after the hold began (the peer's socket pauses only from the next read): in order, behind them.
+      this.bytes += chunk.length;
+      this.heldBytes = Buffer.concat([this.heldBytes, chunk]);
+      return;
+    }
     this.bytes += chunk.length;
     const end = chunk.length;
     let pos = 0;
@@ -219,6 +274,18 @@ export class FrameStream {
       this.fail(failure);
       return end;
     }
+    if (this.holdHere) {
+      this.holdHere = false;
+      // From the header on: in the chunk at `pos`, or gathered in scratch space with the chunk's rest after it.
+      // A chunk of our own (held before) is kept as a view: releasing a message at a time copies nothing.
+      this.heldBytes =
+        header !== chunk
+          ? Buffer.concat([this.scratch.subarray(0, length), chunk.subarray(pos)])
+          : this.releasing
+            ? chunk.subarray(pos)
+            : Buffer.from(chunk.subarray(pos));
+      return end;
+    }
     return header === chunk ? pos + length : pos;
   }
 
@@ -261,6 +328,10 @@ export class FrameStream {
       if (!fin) return FrameFailure.ControlFragmented;
       if (payloadLength > MAX_CONTROL_PAYLOAD) return FrameFailure.ControlTooLong;
       if (rsv !== 0 && !this.options.anyRsv) return FrameFailure.ReservedBits;
+      if (this.guarded) {
+        const failure = this.options.policy?.checkControl(opcode) ?? null;
+        if (failure !== null) return failure;
+      }
       this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
       this.opcode = opcode;
       this.controlLength = payloadLength;
@@ -282,6 +353,12 @@ export class FrameStream {
     }
     const maxMessageSize = this.options.maxMessageSize;
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
+    // One field checked per frame where no limit or rate is set.
+    if (this.guarded) {
+      const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
+      if (failure !== null) return failure;
+      if (this.mustWait(opcode, length + payloadLength, chunk, headerStart)) return null;
+    }
 
     this.fin = fin;
     this.inMessage = !fin;
@@ -303,6 +380,21 @@ export class FrameStream {
     this.state = State.Payload;
     if (payloadLength === 0) this.endDataFrame(chunk, headerStart < 0 ? 0 : headerStart + length);
     return null;
+  }
+
+  /**
+   * Asks the handler (where a rate is set) whether this data frame may go now; when it must wait, what came before
+   * it is written on and the frame is to be held (`holdHere`), unless the handler stopped the stream.
+   */
+  private mustWait(opcode: number, frameBytes: number, chunk: Buffer, headerStart: number): boolean {
+    if (!this.options.gateDataFrames) return false;
+    const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, frameBytes);
+    if (waitMs <= 0) return false;
+    // What came before this frame goes on first (a close the handler sends must come after it).
+    this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
+    this.handler.onFrameHeld(this, waitMs);
+    if (this.state !== State.Discard) this.holdHere = true;
+    return true;
   }
 
   private endDataFrame(chunk: Buffer, pos: number): void {

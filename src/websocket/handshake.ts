@@ -7,29 +7,15 @@ import {
   UpgradeRequiredError,
   type GatewayError,
 } from "../errors.js";
+import { HOP_BY_HOP, PER_CONNECTION, forwardedIn101 } from "./hop-by-hop.js";
 import { HANDSHAKE_GUID } from "./protocol.js";
-
-/** Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus the upgrade pair. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+import { upgradeFieldsOf, type UpgradeResponse } from "./upgrade-response.js";
 
 /**
  * Headers a `Connection` list can never make hop-by-hop: the message's framing and its Host. Dropping them would
  * let a client send a body the next hop reads as a request of its own.
  */
 const NEVER_CONNECTION_SCOPED = new Set(["content-length", "transfer-encoding", "host"]);
-
-/** Headers the WebSocket handshake computes per connection: each side gets its own. */
-const PER_CONNECTION = new Set(["sec-websocket-key", "sec-websocket-accept"]);
 
 const KEY_PATTERN = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
 
@@ -183,23 +169,26 @@ export interface NegotiatedSession {
   anyRsv: boolean;
 }
 
-/** Checks the backend's 101 against what was sent (RFC 6455 §4.1); returns an error reason or the session. */
+/**
+ * Checks the backend's 101 against what was sent (RFC 6455 §4.1); returns an error reason or the session.
+ * `accept`: the Sec-WebSocket-Accept the key we sent calls for (`acceptKeyFor`).
+ */
 export function checkBackendUpgrade(
-  res: { readonly headers: IncomingHttpHeaders },
-  sentKey: string,
+  res: UpgradeResponse,
+  accept: string,
   offered: ClientUpgrade,
 ): NegotiatedSession | string {
-  const headers = res.headers;
-  if (!tokens(headers.upgrade).includes("websocket")) return "101 without Upgrade: websocket";
-  if (!tokens(headers.connection).includes("upgrade")) return "101 without Connection: Upgrade";
-  if (headers["sec-websocket-accept"] !== acceptKeyFor(sentKey)) return "wrong Sec-WebSocket-Accept";
-  const protocol = headers["sec-websocket-protocol"];
+  const fields = upgradeFieldsOf(res);
+  if (!tokens(fields.upgrade).includes("websocket")) return "101 without Upgrade: websocket";
+  if (!tokens(fields.connection).includes("upgrade")) return "101 without Connection: Upgrade";
+  if (fields.accept !== accept) return "wrong Sec-WebSocket-Accept";
+  const protocol = fields.protocol;
   if (protocol !== undefined && !offered.protocols.includes(protocol)) {
     return `subprotocol '${protocol}' was not offered`;
   }
   let firstFrameRsv = 0;
   let anyRsv = false;
-  for (const name of extensionNames(headers["sec-websocket-extensions"])) {
+  for (const name of extensionNames(fields.extensions)) {
     if (!offered.extensionNames.includes(name)) return `extension '${name}' was not offered`;
     if (name === "permessage-deflate") firstFrameRsv |= 0x40;
     else anyRsv = true;
@@ -208,22 +197,25 @@ export function checkBackendUpgrade(
 }
 
 /**
- * The 101 for the client: the backend's headers (cookies, subprotocol, extensions), our accept for its key, then
- * the gateway's own `extraHeaders` (e.g. a sticky-session Set-Cookie).
+ * The 101 for the client: the backend's headers (cookies, subprotocol, extensions) as they came, `accept` for the
+ * client's key, then the gateway's own `extraHeaders` (e.g. a sticky-session Set-Cookie).
  */
 export function switchingProtocolsHead(
-  clientKey: string,
-  backendRawHeaders: readonly string[],
+  accept: string,
+  backend: UpgradeResponse,
   extraHeaders: ReadonlyArray<readonly [string, string]> = [],
 ): string {
   let head =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-    `Sec-WebSocket-Accept: ${acceptKeyFor(clientKey)}\r\n`;
-  for (let i = 0; i + 1 < backendRawHeaders.length; i += 2) {
-    const name = backendRawHeaders[i] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || PER_CONNECTION.has(lower) || lower === "content-length") continue;
-    head += `${name}: ${backendRawHeaders[i + 1] as string}\r\n`;
+    `Sec-WebSocket-Accept: ${accept}\r\n`;
+  if (backend.forwarded !== undefined) {
+    head += backend.forwarded;
+  } else {
+    const raw = backend.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (forwardedIn101(name.toLowerCase())) head += `${name}: ${raw[i + 1] as string}\r\n`;
+    }
   }
   for (const [name, value] of extraHeaders) head += `${name}: ${value}\r\n`;
   return head + "\r\n";

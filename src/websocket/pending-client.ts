@@ -35,9 +35,10 @@ export function watchPendingClient(socket: Socket, onLeft: () => void): () => vo
     if (early.length > 0 && !socket.destroyed && !socket.readableEnded) socket.unshift(Buffer.concat(early));
   }
 
+  // `on`, not `once`: `stop` removes all three before anything else can fire them (no once-wrapper per handshake).
   socket.on("data", onData);
-  socket.once("end", onGone);
-  socket.once("close", onGone);
+  socket.on("end", onGone);
+  socket.on("close", onGone);
   if (socket.destroyed) onGone();
   else socket.resume();
   return stop;

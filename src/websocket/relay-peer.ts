@@ -81,6 +81,8 @@ export const Fail = {
   frameStalled: { stopReading: true, cutMidFrame: true, otherFirst: false },
   /** It sent faster than its rate (action close), or the gateway holds too much for it (maxBufferedBytes). */
   overLimit: { stopReading: false, cutMidFrame: true, otherFirst: false },
+  /** It sent a message or frame over its rate, with `action: close`: nothing more of it is relayed. */
+  overRate: { stopReading: true, cutMidFrame: true, otherFirst: false },
   /** It did not answer the gateway's ping within pongTimeout. */
   unresponsive: { stopReading: false, cutMidFrame: false, otherFirst: false },
 } as const satisfies Record<string, FailHow>;

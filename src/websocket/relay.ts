@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FrameFailureKind } from "./frame-error.js";
+import { policyFor, type FrameLimits } from "./frame-policy.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
@@ -51,6 +52,10 @@ export interface RelayOptions {
   clientRate?: RateGate;
   /** Message and byte rate of what the backend sends (`serverMaxMsgRate`, `serverMaxByteRate`). */
   backendRate?: RateGate;
+  /** Limits on the client's frames (size, fragments, control rate, types); none when absent. */
+  clientFrameLimits?: FrameLimits;
+  /** Limits on the backend's frames. */
+  backendFrameLimits?: FrameLimits;
 }
 
 export interface PeerTotals {
@@ -163,6 +168,8 @@ export class WebSocketRelay implements FrameStreamHandler {
         firstFrameRsv: options.firstFrameRsv,
         anyRsv: options.anyRsv,
         trackActivity,
+        gateDataFrames: options.clientRate !== undefined,
+        policy: policyFor(options.clientFrameLimits),
       },
       this.backend.outbox,
       this,
@@ -174,6 +181,8 @@ export class WebSocketRelay implements FrameStreamHandler {
         firstFrameRsv: options.firstFrameRsv,
         anyRsv: options.anyRsv,
         trackActivity,
+        gateDataFrames: options.backendRate !== undefined,
+        policy: policyFor(options.backendFrameLimits),
       },
       this.client.outbox,
       this,
@@ -295,7 +304,6 @@ export class WebSocketRelay implements FrameStreamHandler {
   private afterRead(from: Peer, chunk: Buffer): void {
     this.receive(from, chunk);
     if (!this.enforceBufferLimit() && this.holdsBack(from.other)) from.socket.pause();
-    this.gateReading(from, chunk.length);
   }
 
   /** A chunk read into `from.readBuffer`: the same as `data`, but views of it must not outlive the call. */
@@ -345,26 +353,33 @@ export class WebSocketRelay implements FrameStreamHandler {
     if (peer.rate?.held !== true) peer.socket.resume();
   }
 
-  /** After a chunk from `peer`: over its rate, reading pauses until the debt is paid off (or, `close`, 1008). */
-  private gateReading(peer: Peer, bytes: number): void {
-    const gate = peer.rate;
-    if (gate === undefined || this.phase !== "open") return;
-    const waitMs = gate.admit(bytes, peer.stream.messages);
-    if (waitMs <= 0) return;
+  /**
+   * Before a data frame from the peer of `stream` is relayed: over its rate, the stream holds it at the frame
+   * boundary and reading pauses until the gate's timer (or, `close`, the peer gets 1008).
+   */
+  onDataFrame(stream: FrameStream, messageStart: boolean, frameBytes: number): number {
+    const gate = (stream === this.client.stream ? this.client : this.backend).rate;
+    if (gate === undefined || this.phase !== "open") return 0;
+    return gate.admitFrame(messageStart, frameBytes);
+  }
+
+  onFrameHeld(stream: FrameStream, waitMs: number): void {
+    const peer = stream === this.client.stream ? this.client : this.backend;
+    const gate = peer.rate as RateGate;
     if (gate.limits.action === "close") {
-      this.failPeer(
-        peer,
-        Fail.overLimit,
-        CloseCode.PolicyViolation,
-        RATE_LIMIT_REASON,
-        `${peer.role}: ${RATE_LIMIT_REASON}`,
-      );
+      const reason = RATE_LIMIT_REASON;
+      this.failPeer(peer, Fail.overRate, CloseCode.PolicyViolation, reason, `${peer.role}: ${reason}`);
       return;
     }
     peer.socket.pause();
-    gate.hold(waitMs, () => {
-      if (!this.holdsBack(peer.other)) peer.socket.resume();
-    });
+    gate.hold(waitMs, () => this.onGateOpen(peer));
+  }
+
+  /** The rate gate's wait is over: the held frames go (they may be held again), then reading resumes. */
+  private onGateOpen(peer: Peer): void {
+    peer.stream.release();
+    if (peer.rate?.held === true || this.enforceBufferLimit()) return;
+    if (!this.holdsBack(peer.other)) peer.socket.resume();
   }
 
   /**
@@ -601,7 +616,8 @@ export class WebSocketRelay implements FrameStreamHandler {
     this.pongDueAt = 0;
     let nextDue = Infinity;
     for (const peer of [this.client, this.backend]) {
-      if (peer.awaitingPongSince === 0 || peer.state !== "open") continue;
+      // A peer the rate gate holds back cannot get its pong past the frames held before it.
+      if (peer.awaitingPongSince === 0 || peer.state !== "open" || peer.stream.holding) continue;
       const due = peer.awaitingPongSince + this.options.pongTimeout;
       if (due <= now) {
         this.failPeer(peer, Fail.unresponsive, CloseCode.GoingAway, "ping timeout", `${peer.role} did not answer ping`);
@@ -692,6 +708,8 @@ export class WebSocketRelay implements FrameStreamHandler {
     // Closing: rates no longer hold anyone back, each side must reach its close frame.
     this.client.rate?.stop();
     this.backend.rate?.stop();
+    this.client.stream.release();
+    this.backend.stream.release();
     this.releaseReaders();
   }
 

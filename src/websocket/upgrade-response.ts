@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { forwardedIn101 } from "./hop-by-hop.js";
 
 /**
  * A backend's answer to our upgrade request, read without Node's HTTP client: only the plain, well-formed
@@ -18,6 +19,32 @@ export interface UpgradeResponse {
   statusMessage?: string | undefined;
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
+  /** The headers the gateway acts on, when the head was scanned here (else read from `headers`). */
+  readonly fields?: UpgradeFields | undefined;
+  /** The header lines the client's 101 carries on, as received, when the head was scanned here. */
+  readonly forwarded?: string | undefined;
+}
+
+/** The 101's headers the gateway acts on; repeats joined with ", " as Node's `headers` joins them. */
+export interface UpgradeFields {
+  upgrade: string | undefined;
+  connection: string | undefined;
+  accept: string | undefined;
+  protocol: string | undefined;
+  extensions: string | undefined;
+}
+
+/** The fields of any 101, scanned here or parsed by Node. */
+export function upgradeFieldsOf(response: UpgradeResponse): UpgradeFields {
+  if (response.fields !== undefined) return response.fields;
+  const { headers } = response;
+  return {
+    upgrade: headers.upgrade,
+    connection: headers.connection,
+    accept: headers["sec-websocket-accept"] as string | undefined,
+    protocol: headers["sec-websocket-protocol"] as string | undefined,
+    extensions: headers["sec-websocket-extensions"] as string | undefined,
+  };
 }
 
 export type UpgradeHeadResult =
@@ -77,7 +104,57 @@ function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): 
   }
 }
 
-/** Reads the start of a backend's answer (`data`: every byte received so far). */
+function joined(existing: string | undefined, value: string): string {
+  return existing === undefined ? value : `${existing}, ${value}`;
+}
+
+/**
+ * A 101 read by `parseUpgradeHead`: the fields the gateway acts on and the lines the client gets were taken in the
+ * one scan; `rawHeaders` and `headers` (for health checks' header rules) are built only when read.
+ */
+class ScannedUpgrade implements UpgradeResponse {
+  readonly statusCode = 101;
+  #rawHeaders: string[] | undefined;
+  #headers: IncomingHttpHeaders | undefined;
+
+  constructor(
+    readonly statusMessage: string,
+    /** The head's header lines (names checked, values plain), as received. */
+    private readonly lines: readonly string[],
+    readonly fields: UpgradeFields,
+    readonly forwarded: string,
+  ) {}
+
+  get rawHeaders(): string[] {
+    if (this.#rawHeaders === undefined) {
+      const raw: string[] = [];
+      for (const line of this.lines) {
+        const colon = line.indexOf(":");
+        let start = colon + 1;
+        while (start < line.length && line.charCodeAt(start) === 0x20) start++;
+        raw.push(line.slice(0, colon), line.slice(start));
+      }
+      this.#rawHeaders = raw;
+    }
+    return this.#rawHeaders;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers === undefined) {
+      const headers: IncomingHttpHeaders = {};
+      const raw = this.rawHeaders;
+      for (let i = 0; i + 1 < raw.length; i += 2)
+        addHeader(headers, (raw[i] as string).toLowerCase(), raw[i + 1] as string);
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
+}
+
+/**
+ * Reads the start of a backend's answer (`data`: every byte received so far). One pass over the header lines: each
+ * is checked, the five the handshake needs are kept, and the ones the client's 101 carries on are copied as they came.
+ */
 export function parseUpgradeHead(data: Buffer): UpgradeHeadResult {
   const prefixLength = Math.min(data.length, STATUS_PREFIX.length);
   if (data.compare(STATUS_PREFIX, 0, prefixLength, 0, prefixLength) !== 0) return OTHER;
@@ -89,10 +166,16 @@ export function parseUpgradeHead(data: Buffer): UpgradeHeadResult {
   if (lines.length > MAX_HEADER_LINES + 1) return OTHER;
   const statusMessage = (lines[0] as string).slice(STATUS_PREFIX.length);
   if (!REASON.test(statusMessage)) return OTHER;
-  const headers: IncomingHttpHeaders = {};
-  const rawHeaders: string[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
+  lines.shift();
+  const fields: UpgradeFields = {
+    upgrade: undefined,
+    connection: undefined,
+    accept: undefined,
+    protocol: undefined,
+    extensions: undefined,
+  };
+  let forwarded = "";
+  for (const line of lines) {
     const colon = line.indexOf(":");
     if (colon <= 0) return OTHER;
     const name = line.slice(0, colon);
@@ -102,18 +185,53 @@ export function parseUpgradeHead(data: Buffer): UpgradeHeadResult {
     const value = line.slice(start);
     if (!PLAIN_VALUE.test(value)) return OTHER;
     const lower = name.toLowerCase();
-    // A 101 has no body; one that frames a body anyway is Node's to judge.
-    if (lower === "content-length" || lower === "transfer-encoding") return OTHER;
-    rawHeaders.push(name, value);
-    addHeader(headers, lower, value);
+    switch (lower) {
+      // A 101 has no body; one that frames a body anyway is Node's to judge.
+      case "content-length":
+      case "transfer-encoding":
+        return OTHER;
+      case "upgrade":
+        fields.upgrade = joined(fields.upgrade, value);
+        continue;
+      case "connection":
+        fields.connection = joined(fields.connection, value);
+        continue;
+      case "sec-websocket-accept":
+        fields.accept = joined(fields.accept, value);
+        continue;
+      case "sec-websocket-protocol":
+        fields.protocol = joined(fields.protocol, value);
+        break;
+      case "sec-websocket-extensions":
+        fields.extensions = joined(fields.extensions, value);
+        break;
+      default:
+        if (!forwardedIn101(lower)) continue;
+    }
+    // As `name: value`, the one space after the colon that switchingProtocolsHead writes.
+    forwarded += start === colon + 2 ? `${line}\r\n` : `${name}: ${value}\r\n`;
   }
-  return { kind: "upgrade", response: { statusCode: 101, statusMessage, headers, rawHeaders }, headLength };
+  return {
+    kind: "upgrade",
+    response: new ScannedUpgrade(statusMessage, lines, fields, forwarded),
+    headLength,
+  };
 }
 
 /** Header names and values of a request head that need no escaping or checking: printable ASCII, tokens for names. */
 const REQUEST_VALUE = /^[\x20-\x7e]*$/;
 /** Node's own rule for a request target (ERR_UNESCAPED_CHARACTERS otherwise). */
 const REQUEST_TARGET = /^[\x21-\xff]+$/;
+
+/** A request header line `upgradeRequestHead` writes as it is (else the request takes Node's client). */
+export function isPlainRequestHeader(name: string, value: string): boolean {
+  return TOKEN.test(name) && REQUEST_VALUE.test(value);
+}
+
+/** A request target `upgradeRequestHead` writes as it is. */
+export function isPlainRequestTarget(target: string): boolean {
+  return REQUEST_TARGET.test(target);
+}
 
 /**
  * The upgrade request's head as Node's HTTP client writes it for these headers (`setHost: false`, a Connection

@@ -16,7 +16,6 @@ import { SessionRegistry } from "../../src/observability/sessions.js";
 import { createUpgradeContext } from "../../src/pipeline/context.js";
 import type { Filter, FilterDeps } from "../../src/pipeline/filter.js";
 import { IPFilter } from "../../src/server/ip-filter.js";
-import { RateGate } from "../../src/websocket/rate-gate.js";
 import { TempConfig, configOf, errorLines, yaml } from "../config/temp-config.js";
 import { rawExchange, statusOf } from "../helpers/net.js";
 
@@ -30,17 +29,6 @@ describe("TokenBucket", () => {
     assert.equal(bucket.reserve(250, 1, 0).waitMs, -1, "the next would take 400 ms");
     assert.equal(bucket.reserve(0, 1, 400).waitMs, 0, "the reserved token was paid for at 200 ms");
     assert.equal(bucket.isFull(2000), true);
-  });
-});
-
-describe("RateGate", () => {
-  it("lets a second's worth through, then asks for a pause that pays the debt off", () => {
-    const gate = new RateGate({ maxMsgRate: 10, maxByteRate: 0, action: "pause" }, 0);
-    assert.equal(gate.admit(100, 10, 0), 0);
-    assert.equal(gate.admit(10, 15, 0), 500, "5 messages over at 10/s");
-    const bytes = new RateGate({ maxMsgRate: 0, maxByteRate: 1000, action: "pause" }, 0);
-    assert.equal(bytes.admit(3000, 1, 0), 2000);
-    assert.equal(bytes.admit(0, 1, 2000), 0);
   });
 });
 

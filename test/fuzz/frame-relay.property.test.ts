@@ -72,9 +72,13 @@ function direction(options: DirectionOptions, maxMessageSize: number) {
       firstFrameRsv: options.deflate ? 0x40 : 0,
       anyRsv: false,
       trackActivity: true,
+      gateDataFrames: false,
+      policy: null,
     },
     receiverOutbox,
     {
+      onDataFrame: () => 0,
+      onFrameHeld: () => {},
       onControlFrame: (_stream, opcode, payload) => {
         const frame = encodeControlFrame(opcode, payload, receiverMasked);
         if (opcode === Opcode.Close) receiverOutbox.injectClose(frame, false);

@@ -17,11 +17,22 @@ function harness(options: Partial<FrameStreamOptions> = {}) {
   const controls: Array<{ opcode: number; payload: Buffer }> = [];
   const failures: FrameFailureKind[] = [];
   const stream = new FrameStream(
-    { fromClient: true, maxMessageSize: -1, firstFrameRsv: 0, anyRsv: false, trackActivity: false, ...options },
+    {
+      fromClient: true,
+      maxMessageSize: -1,
+      firstFrameRsv: 0,
+      anyRsv: false,
+      trackActivity: false,
+      gateDataFrames: false,
+      policy: null,
+      ...options,
+    },
     outbox,
     {
       onControlFrame: (_stream, opcode, payload) => controls.push({ opcode, payload: Buffer.from(payload) }),
       onFrameError: (_stream, failure) => failures.push(failure),
+      onDataFrame: () => 0,
+      onFrameHeld: () => {},
     },
   );
   const output = async (): Promise<Buffer> => {

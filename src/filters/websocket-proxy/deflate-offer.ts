@@ -41,8 +41,14 @@ export function withoutCompressionOffers(
       kept.push(header);
       continue;
     }
-    const offers = offersOf(header[1]).filter((offer) => !compresses(offer));
-    if (offers.length > 0) kept.push([header[0], offers.join(", ")]);
+    const value = withoutCompressionIn(header[1]);
+    if (value !== undefined) kept.push([header[0], value]);
   }
   return kept;
+}
+
+/** One `Sec-WebSocket-Extensions` value without its compressing offers; undefined when none is left. */
+export function withoutCompressionIn(value: string): string | undefined {
+  const offers = offersOf(value).filter((offer) => !compresses(offer));
+  return offers.length > 0 ? offers.join(", ") : undefined;
 }

@@ -10,6 +10,7 @@ import { backendTlsIssues } from "../../upstream/tls-spec.js";
 import { durationSchema } from "../../schema/duration.js";
 import { docMeta } from "../../schema/doc-meta.js";
 import { evenAfterOtherErrors, nameSchema } from "../../schema/common-fields.js";
+import { messageRateIssues, peerLimitsSchema } from "./limits-spec.js";
 import { parseOriginPattern } from "./origin-pattern.js";
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
@@ -194,35 +195,47 @@ const webSocketProxyFields = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      "Data messages per second a client may send, per connection (bursts up to one second's worth); 0: no limit.",
+      "Data messages per second a client may send, per connection, counted per message (bursts up to one second's worth); the same as `clientLimits.messageRate: {rate: N, burst: N}`. 0: no limit.",
     ),
   clientMaxByteRate: z
     .int()
     .min(0)
     .default(0)
-    .describe("Bytes per second a client may send, per connection, frame headers included; 0: no limit."),
+    .describe(
+      "Bytes per second of data frames a client may send, per connection, frame headers included; checked before each frame (a frame goes once the allowance is out of debt, and may take it below zero). 0: no limit.",
+    ),
   serverMaxMsgRate: z
     .number()
     .min(0)
     .default(0)
-    .describe("Data messages per second a backend may send, per connection; 0: no limit."),
+    .describe(
+      "Data messages per second a backend may send, per connection, counted per message; the same as `serverLimits.messageRate: {rate: N, burst: N}`. 0: no limit.",
+    ),
   serverMaxByteRate: z
     .int()
     .min(0)
     .default(0)
-    .describe("Bytes per second a backend may send, per connection; 0: no limit."),
+    .describe(
+      "Bytes per second of data frames a backend may send, per connection, as `clientMaxByteRate`; 0: no limit.",
+    ),
   rateLimitAction: z
     .enum(["pause", "close"])
     .default("pause")
     .describe(
-      "What a side over its rate gets: `pause` stops reading it until it is back within the rate (a fast sender is slowed, not dropped); `close` closes it with 1008 (the other side gets 1001).",
+      "What a side over its message or byte rate gets: `pause` holds its next frame at the frame boundary and stops reading it until it is back within the rate (a fast sender is slowed, not dropped; order kept); `close` closes it with 1008 `message rate exceeded` (the other side gets 1001).",
     ),
+  clientLimits: peerLimitsSchema
+    .optional()
+    .describe(
+      "What a client may send, per connection: message rate, frame size, fragments per message, ping/pong rate, text or binary. Unset: no limit beyond the message size.",
+    ),
+  serverLimits: peerLimitsSchema.optional().describe("What a backend may send, per connection; as `clientLimits`."),
 });
 docMeta.add(webSocketProxyFields.shape.clientMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });
 docMeta.add(webSocketProxyFields.shape.serverMaxMsgSize, { default: `\`${DEFAULT_MAX_MSG_SIZE}\`` });
 
 /** The WebSocketProxy filter; each pool's message limits come out resolved (pool ?? filter ?? 32769). */
-export const webSocketProxySchema = webSocketProxyFields.transform((spec) => {
+export const webSocketProxySchema = webSocketProxyFields.superRefine(messageRateIssues).transform((spec) => {
   const clientMaxMsgSize = spec.clientMaxMsgSize ?? DEFAULT_MAX_MSG_SIZE;
   const serverMaxMsgSize = spec.serverMaxMsgSize ?? DEFAULT_MAX_MSG_SIZE;
   const pools = spec.pools.map((pool) => ({

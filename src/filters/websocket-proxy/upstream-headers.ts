@@ -13,7 +13,7 @@ export interface UpstreamHeaderInput {
   peer?: PeerInfo | undefined;
   /** The client reached us over TLS. */
   secure: boolean;
-  /** The key of our own handshake with the backend. */
+  /** The Sec-WebSocket-Key for the backend: the client's own (checked in form), as nginx and HAProxy forward it. */
   key: string;
   defaultOrigin: string | undefined;
   /** Headers the pipeline's filters set (`context.upstreamHeaders`). */
@@ -24,7 +24,7 @@ export interface UpstreamHeaderInput {
 
 /**
  * Headers of the backend upgrade request: the client's end-to-end headers as they came (subprotocols and
- * extensions included), our own key, the backend's Host unless keepHost, and X-Forwarded-* for the client.
+ * extensions included), the client's key, the backend's Host unless keepHost, and X-Forwarded-* for the client.
  */
 export function upstreamRequestHeaders(input: UpstreamHeaderInput): Array<[string, string]> {
   const { req, server } = input;

@@ -15,15 +15,16 @@ import { connectBackendUpgrade, type BackendUpgradeResult } from "../../upstream
 import type { ServerPool } from "../../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../../upstream/server.js";
 import type { BackendTlsTable } from "../../upstream/tls-options.js";
-import { newHandshakeKey, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
+import { acceptKeyFor, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
-import { RateGate } from "../../websocket/rate-gate.js";
 import { FilterPools } from "../pools.js";
 import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
+import { filterFrameLimits, sessionRateGates, type RelayLimits } from "./relay-limits.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
-import { upstreamRequestHeaders } from "./upstream-headers.js";
+import { upstreamRequestHead } from "./upstream-head.js";
+import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
 
 /** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
 /** A backend's answer to one try, as the proxy core carries it. */
@@ -34,6 +35,8 @@ interface Attempted {
 interface Handshake {
   context: UpgradeContext;
   upgrade: ClientUpgrade;
+  /** The accept for the client's key: the client's 101 carries it, and the backend's must (it gets the same key). */
+  accept: string;
   pool: ServerPool<WebSocketProxyPool>;
   tls: BackendTlsTable;
   balance: BalanceContext;
@@ -63,6 +66,8 @@ export class WebSocketProxy implements Filter {
   private readonly stripCompression: boolean;
   /** `originPatterns`, compiled once. */
   private readonly originPatterns: OriginPattern[];
+  /** `clientLimits` / `serverLimits` frame limits, made once and shared by the sessions. */
+  private readonly frameLimits: ReturnType<typeof filterFrameLimits>;
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -72,6 +77,7 @@ export class WebSocketProxy implements Filter {
     this.limits = new ConnectionLimits(spec.maxConnections, spec.maxConnectionsPerIP);
     this.originPatterns = compileOriginPatterns(spec.originPatterns);
     this.stripCompression = spec.permessageDeflate === "strip";
+    this.frameLimits = filterFrameLimits(spec);
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
@@ -124,7 +130,7 @@ export class WebSocketProxy implements Filter {
     if (lease instanceof GatewayError) return { result: "clientError", error: lease };
     const { pool, tls } = this.pools.choose(context);
     const balance: BalanceContext = { clientIp: context.clientIp, headers: context.req.headers };
-    return { context, upgrade, pool, tls, balance, lease };
+    return { context, upgrade, accept: acceptKeyFor(upgrade.key), pool, tls, balance, lease };
   }
 
   /** The upstream phases for the proxy core: one backend upgrade per try; a 5xx answer counts against the server. */
@@ -143,34 +149,46 @@ export class WebSocketProxy implements Filter {
   /** One try: the backend upgrade on `server`, watched so that a client that leaves takes its backend connection. */
   private async connectTo(handshake: Handshake, server: UpstreamServer): Promise<AttemptOutcome<Attempted>> {
     const { context, pool, tls } = handshake;
-    const key = newHandshakeKey();
-    const headers = withClientCertHeaders(
-      upstreamRequestHeaders({
-        req: context.req,
-        server,
-        clientIp: context.clientIp,
-        peer: context.route.peer,
-        secure: context.route.secure,
-        key,
-        defaultOrigin: this.spec.defaultOrigin,
-        extra: context.upstreamHeaders,
-        owned: context.ownedHeaders,
-      }),
-      context.route.clientCertHeaders,
-    );
+    // The client's own key (checked in form by upgradeVerdict), as nginx and HAProxy send it: one SHA-1 serves
+    // both handshakes, and no random key is drawn. It is a nonce, not a credential: nothing is learnt from it.
+    const key = handshake.upgrade.key;
+    const input: UpstreamHeaderInput = {
+      req: context.req,
+      server,
+      clientIp: context.clientIp,
+      peer: context.route.peer,
+      secure: context.route.secure,
+      key,
+      defaultOrigin: this.spec.defaultOrigin,
+      extra: context.upstreamHeaders,
+      owned: context.ownedHeaders,
+    };
+    const certHeaders = context.route.clientCertHeaders;
+    const target = context.route.target;
+    // The common request's head in one pass; the header list is built only where it is needed.
+    const head = certHeaders === undefined ? upstreamRequestHead(input, target, this.stripCompression) : undefined;
+    const stripCompression = this.stripCompression;
+    let headers: ReadonlyArray<readonly [string, string]> | undefined;
     const attempt = connectBackendUpgrade(
       {
         url: server.url,
         label: describeServer(server),
-        target: context.route.target,
-        headers: this.stripCompression ? withoutCompressionOffers(headers) : headers,
+        target,
+        head,
+        get headers() {
+          if (headers === undefined) {
+            const all = withClientCertHeaders(upstreamRequestHeaders(input), certHeaders);
+            headers = stripCompression ? withoutCompressionOffers(all) : all;
+          }
+          return headers;
+        },
         dialTimeout: this.spec.dialTimeout,
         handshakeTimeout: this.spec.handshakeTimeout,
         tls: tls.optionsFor(server.url),
         proxyHeader:
           pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
       },
-      { key, offered: handshake.upgrade },
+      { key, accept: handshake.accept, offered: handshake.upgrade },
     );
     // A client that leaves while we dial must not leave a backend connection behind.
     let clientLeft = false;
@@ -218,7 +236,7 @@ export class WebSocketProxy implements Filter {
     context.takeOver();
     // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
     const cookie = pool.stickyCookie(server, handshake.balance);
-    writeSwitchingProtocols(client, handshake.upgrade.key, result.response, cookie);
+    writeSwitchingProtocols(client, handshake.accept, result.response, cookie);
     this.startSession(handshake, server, result);
     return "";
   }
@@ -274,15 +292,9 @@ export class WebSocketProxy implements Filter {
     });
   }
 
-  /** Per-connection rate gates for a new session, where `clientMax*Rate` / `serverMax*Rate` are set. */
-  private rateGates(): { clientRate?: RateGate; backendRate?: RateGate } {
-    const action = this.spec.rateLimitAction;
-    const client = { maxMsgRate: this.spec.clientMaxMsgRate, maxByteRate: this.spec.clientMaxByteRate, action };
-    const backend = { maxMsgRate: this.spec.serverMaxMsgRate, maxByteRate: this.spec.serverMaxByteRate, action };
-    return {
-      ...(RateGate.wanted(client) ? { clientRate: new RateGate(client) } : {}),
-      ...(RateGate.wanted(backend) ? { backendRate: new RateGate(backend) } : {}),
-    };
+  /** A new session's rate gates (its own buckets) and the filter's frame limits (shared), where set. */
+  private rateGates(): RelayLimits {
+    return { ...sessionRateGates(this.spec), ...this.frameLimits };
   }
 
   /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */

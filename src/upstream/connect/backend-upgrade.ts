@@ -4,12 +4,17 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import {
+  GatewayError,
   UpstreamDialTimeoutError,
   UpstreamHandshakeError,
   UpstreamHandshakeTimeoutError,
-  type GatewayError,
 } from "../../errors.js";
-import { checkBackendUpgrade, type ClientUpgrade, type NegotiatedSession } from "../../websocket/handshake.js";
+import {
+  acceptKeyFor,
+  checkBackendUpgrade,
+  type ClientUpgrade,
+  type NegotiatedSession,
+} from "../../websocket/handshake.js";
 import { parseUpgradeHead, upgradeRequestHead, type UpgradeResponse } from "../../websocket/upgrade-response.js";
 import { dial, hostOf, isSecureUrl, portOf, type DialTlsOptions } from "./dial.js";
 import { DialStage } from "./failure.js";
@@ -22,7 +27,12 @@ export interface BackendHandshakeRequest {
   /** Request target: path and query. */
   target: string;
   /** Every header to send, in order, `Host` included. */
-  headers: ReadonlyArray<readonly [string, string]>;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /**
+   * The request head already written out, when the caller has it (what `upgradeRequestHead` would write for
+   * `target` and `headers`): `headers` is then read only for an answer Node's client must parse.
+   */
+  head?: string | undefined;
   dialTimeout: number;
   handshakeTimeout: number;
   /** For wss:// backends: CA, SNI, client certificate (see upstream/tls-options.ts). The system CAs otherwise. */
@@ -45,6 +55,8 @@ export interface BackendHandshake<Result = BackendHandshakeResult> {
 /** What the backend was offered: the key whose accept its 101 must carry, the subprotocols and extensions. */
 export interface UpgradeOffer {
   key: string;
+  /** `acceptKeyFor(key)`, when the caller has it already (a session: the same value as the client's). */
+  accept?: string | undefined;
   offered: ClientUpgrade;
 }
 
@@ -63,17 +75,17 @@ export function connectBackendUpgrade(
   request: BackendHandshakeRequest,
   offer: UpgradeOffer,
 ): BackendHandshake<BackendUpgradeResult> {
-  const handshake = openBackendHandshake(request);
-  const result = handshake.result.then((answer): BackendUpgradeResult => {
+  const accept = offer.accept ?? acceptKeyFor(offer.key);
+  // Judged when the answer is read, not in a `then` of its own: one promise and one tick fewer per session.
+  return openHandshake(request, (answer): BackendUpgradeResult | GatewayError => {
     if (answer.kind === "answered") return answer;
-    const negotiated = checkBackendUpgrade(answer.response, offer.key, offer.offered);
+    const negotiated = checkBackendUpgrade(answer.response, accept, offer.offered);
     if (typeof negotiated === "string") {
       answer.socket.destroy();
-      throw new UpstreamHandshakeError(request.label, negotiated);
+      return new UpstreamHandshakeError(request.label, negotiated);
     }
-    return { ...answer, negotiated };
+    return { kind: "upgraded", response: answer.response, socket: answer.socket, head: answer.head, negotiated };
   });
-  return { result, abort: () => handshake.abort() };
 }
 
 /**
@@ -86,13 +98,21 @@ export function connectBackendUpgrade(
  * goes through Node's client from the start.
  */
 export function openBackendHandshake(request: BackendHandshakeRequest): BackendHandshake {
+  return openHandshake(request, (answer) => answer);
+}
+
+/** The handshake, its answer judged by `judge` (a GatewayError returned fails the attempt) as it settles. */
+function openHandshake<Result>(
+  request: BackendHandshakeRequest,
+  judge: (answer: BackendHandshakeResult) => Result | GatewayError,
+): BackendHandshake<Result> {
   const secure = isSecureUrl(request.url);
-  const head = upgradeRequestHead(request.target, request.headers);
-  if (head === undefined) return openThroughNodeClient(request, secure);
-  const attempt = new HandshakeAttempt(request, secure);
+  const head = request.head ?? upgradeRequestHead(request.target, request.headers);
+  if (head === undefined) return openThroughNodeClient(request, secure, judge);
+  const attempt = new HandshakeAttempt(request, secure, judge);
   const socket = dial(request);
   attempt.destroyOnFailure = socket;
-  const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
+  const result = new Promise<Result>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
     let received: Buffer | undefined;
     const onData = (chunk: Buffer): void => {
@@ -136,12 +156,12 @@ function ignoreError(): void {}
  * One backend handshake's timers and outcome: the dial timeout until the connection is up (TLS included), then the
  * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
  */
-class HandshakeAttempt {
+class HandshakeAttempt<Result> {
   /** How far the connection got: what a socket error means. */
   private readonly stage: DialStage;
   private settled = false;
   private timer: NodeJS.Timeout | undefined;
-  private resolve: ((value: BackendHandshakeResult) => void) | undefined;
+  private resolve: ((value: Result) => void) | undefined;
   private reject: ((error: GatewayError) => void) | undefined;
   /** Destroyed when the attempt fails or is aborted. */
   destroyOnFailure: { destroy(): void } | undefined;
@@ -151,16 +171,14 @@ class HandshakeAttempt {
   constructor(
     private readonly request: BackendHandshakeRequest,
     secure: boolean,
+    /** What the caller makes of an answer; a GatewayError fails the attempt. */
+    private readonly judge: (answer: BackendHandshakeResult) => Result | GatewayError,
   ) {
     this.stage = new DialStage(request.label, secure);
   }
 
   /** Starts the dial timeout and watches `socket`'s connection and errors. */
-  begin(
-    resolve: (value: BackendHandshakeResult) => void,
-    reject: (error: GatewayError) => void,
-    socket: Socket | undefined,
-  ): void {
+  begin(resolve: (value: Result) => void, reject: (error: GatewayError) => void, socket: Socket | undefined): void {
     this.resolve = resolve;
     this.reject = reject;
     this.timer = setTimeout(
@@ -205,7 +223,9 @@ class HandshakeAttempt {
       this.socket.on("error", ignoreError);
       this.socket = undefined;
     }
-    this.resolve?.(value);
+    const judged = this.judge(value);
+    if (judged instanceof GatewayError) this.reject?.(judged);
+    else this.resolve?.(judged);
   }
 
   fail(error: GatewayError): void {
@@ -350,7 +370,11 @@ class NodeParserReplay extends Duplex {
 }
 
 /** The upgrade through Node's HTTP client from the start: for request heads that Node checks or adds to. */
-function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean): BackendHandshake {
+function openThroughNodeClient<Result>(
+  request: BackendHandshakeRequest,
+  secure: boolean,
+  judge: (answer: BackendHandshakeResult) => Result | GatewayError,
+): BackendHandshake<Result> {
   const options = {
     host: hostOf(request.url),
     port: portOf(request.url),
@@ -362,9 +386,9 @@ function openThroughNodeClient(request: BackendHandshakeRequest, secure: boolean
     // An agent would dial its own connection and leave `createConnection` (the PROXY header) unused.
     ...(request.proxyHeader === undefined ? { agent: false as const } : { createConnection: () => dial(request) }),
   };
-  const attempt = new HandshakeAttempt(request, secure);
+  const attempt = new HandshakeAttempt(request, secure, judge);
   let clientRequest: ClientRequest | undefined;
-  const result = new Promise<BackendHandshakeResult>((resolve, reject) => {
+  const result = new Promise<Result>((resolve, reject) => {
     const req = (secure ? https : http).request(options);
     clientRequest = req;
     attempt.destroyOnFailure = req;

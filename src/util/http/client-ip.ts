@@ -36,15 +36,28 @@ export interface ClientDecision {
   refusal?: InvalidForwardedForError;
 }
 
-/** Optional whitespace around a list element (RFC 9110 §5.6.1). */
-const OWS = /^[ \t]+|[ \t]+$/g;
+/**
+ * A list element without the optional whitespace around it (RFC 9110 §5.6.1). Not a regular expression: `[ \t]+$`
+ * retries at every space of a long run that does not reach the end, quadratic in a header a client controls.
+ */
+function withoutOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
 /** `[v6]`, `[v6]:port`, or `v4:port`: forms some proxies write; the port is dropped. */
 const BRACKETED = /^\[([^\]]+)\](?::(\d{1,5}))?$/;
 const V4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
 
 /** One X-Forwarded-For element as a canonical address, or undefined when it is not one (`unknown`, names, junk). */
 export function forwardedForEntry(text: string): string | undefined {
-  const entry = text.replace(OWS, "");
+  const entry = withoutOws(text);
   const bracketed = BRACKETED.exec(entry);
   if (bracketed !== null) {
     const inner = bracketed[1] ?? "";

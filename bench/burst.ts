@@ -1,0 +1,94 @@
+/**
+ * The storm and wss:// scenarios of `npm run bench` (run.ts calls `runBurstScenarios` when they are asked for,
+ * and by default): each its own section of the report, also written to bench/results/latest-burst.{md,json}.
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BurstContext } from "./burst-context.js";
+import type { Options } from "./options.js";
+import type { BurstScenarioName } from "./scenarios.js";
+import { runStorm, type StormMeasurement } from "./storm.js";
+import { TLS_SCENARIOS, runTlsScenarios, type TlsMeasurement } from "./tls-scenarios.js";
+
+export interface BurstResults {
+  markdown: string;
+  storm?: StormMeasurement[];
+  wss?: TlsMeasurement[];
+}
+
+export async function runBurstScenarios(
+  ctx: BurstContext,
+  names: readonly BurstScenarioName[],
+  stormClients: number,
+): Promise<BurstResults> {
+  const sections: string[] = [];
+  const results: BurstResults = { markdown: "" };
+  if (names.includes("storm")) {
+    const storm = await runStorm(ctx, stormClients);
+    results.storm = storm.measurements;
+    sections.push(storm.markdown);
+  }
+  if (names.includes("wss") && !ctx.interrupted()) {
+    const wss = await runTlsScenarios(ctx);
+    results.wss = wss.measurements;
+    sections.push(wss.markdown);
+  }
+  results.markdown = sections.join("\n");
+  return results;
+}
+
+/** Writes latest-burst.md and latest-burst.json into `dir`. */
+export function writeBurstResults(dir: string, results: BurstResults, meta: object): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "latest-burst.md"), `${results.markdown}\n`);
+  writeFileSync(
+    join(dir, "latest-burst.json"),
+    `${JSON.stringify({ meta, storm: results.storm, wss: results.wss }, null, 2)}\n`,
+  );
+}
+
+/** What run.ts has at hand, for `burstContext`. */
+export interface RunPieces {
+  options: Options;
+  backendPort: number;
+  backendPid: number;
+  tmpRoot: string;
+  prefix: readonly string[];
+  fileLimit: number | undefined;
+  ticksPerSecond: number;
+  track: (child: ChildProcess) => void;
+  interrupted: () => boolean;
+}
+
+export function burstContext(pieces: RunPieces): BurstContext {
+  const { options } = pieces;
+  return {
+    backendPort: pieces.backendPort,
+    backendPid: pieces.backendPid,
+    tmpRoot: pieces.tmpRoot,
+    prefix: pieces.prefix,
+    maxFiles: pieces.fileLimit ?? options.stormClients * 2 + 1024,
+    track: pieces.track,
+    rounds: options.rounds,
+    targets: options.targets,
+    quick: options.quick,
+    durationMs: options.durationMs,
+    warmupMs: options.warmupMs,
+    workers: options.workers,
+    ticksPerSecond: pieces.ticksPerSecond,
+    baseline: options.baseline,
+    interrupted: pieces.interrupted,
+    log: (line) => process.stderr.write(`bench: ${line}\n`),
+  };
+}
+
+/** How long the storm and wss:// scenarios should take on a quiet machine, for the run's estimate and watchdog. */
+export function burstEstimateMs(options: Options): number {
+  const targets = options.targets.length;
+  const storm = options.burstScenarios.includes("storm") ? targets * (options.quick ? 8000 : 40_000) : 0;
+  const wss = options.burstScenarios.includes("wss")
+    ? targets * (1000 + TLS_SCENARIOS.length * (options.durationMs + options.warmupMs + 1500))
+    : 0;
+  return options.rounds * (storm + wss);
+}
