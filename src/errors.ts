@@ -92,6 +92,7 @@ export const TRAFFIC_ERRORS = {
   WSG_VALIDATION_HEADER: byClient(403, "validation_header"),
   WSG_VALIDATION_JWT: byClient(401, "validation_jwt"),
   WSG_VALIDATION_BASIC: byClient(401, "validation_basic"),
+  WSG_VALIDATION_CERT: byClient(403, "validation_cert"),
   WSG_RATE_LIMITED: byClient(429, "rate_limited"),
   WSG_DUPLICATE_TOKEN: byClient(400, "duplicate_token"),
   // The gateway: nothing to route to, too busy, or its own flow broke.
@@ -223,6 +224,7 @@ export type HandshakeRefusalCode =
   | "WSG_VALIDATION_HEADER"
   | "WSG_VALIDATION_JWT"
   | "WSG_VALIDATION_BASIC"
+  | "WSG_VALIDATION_CERT"
   | "WSG_RATE_LIMITED";
 
 /** The codes of failures inside a session: a close code, no HTTP status. */

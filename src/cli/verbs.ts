@@ -148,6 +148,7 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
     list = await context.client.json<SessionView[]>("GET", "/apis/v2/sessions");
     if (structured(context, list)) return;
   }
+  const now = Date.now();
   const rows = list.map((session) => [
     ...(cluster ? [session.member ?? "-"] : []),
     session.id,
@@ -156,10 +157,12 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
     session.backend,
     session.client,
     formatAge(session.ageMs),
+    // The time left until the gateway closes it (a token's expiry, a lifetime); "-" when it never does.
+    session.deadline === undefined ? "-" : `in ${formatAge(session.deadline - now)}`,
     formatTraffic(session.clientMessages, session.clientBytes),
     formatTraffic(session.backendMessages, session.backendBytes),
   ]);
-  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
+  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "ENDS", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
   context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
 }
 

@@ -27,6 +27,8 @@ export function sessionView(session: LiveSession, now: number, worker?: number):
     backendMessages: totals.fromBackend.messages,
     backendBytes: totals.fromBackend.bytes,
   };
+  const deadline = session.deadline;
+  if (deadline !== undefined) view.deadline = deadline;
   if (worker !== undefined) view.worker = worker;
   return view;
 }

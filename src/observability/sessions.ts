@@ -33,6 +33,8 @@ export interface LiveSession {
   readonly clientIp: string;
   readonly startedAt: number;
   readonly origin: SessionOrigin;
+  /** When the session will be closed (ms since epoch: a credential's end, a lifetime); undefined when never. */
+  readonly deadline?: number | undefined;
   /** Messages and bytes relayed so far, each way. */
   totals(): { fromClient: { messages: number; bytes: number }; fromBackend: { messages: number; bytes: number } };
   /** Closes both sides with this code, as the gateway. */

@@ -5,6 +5,7 @@ import { clientReason, type GatewayError } from "../errors.js";
 import type { AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import type { Telemetry } from "../observability/telemetry.js";
+import type { CredentialExpiry } from "../proxy/credential-expiry.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
 import type { PeerInfo } from "../util/http/client-ip.js";
@@ -70,6 +71,8 @@ interface ContextBase {
   readonly accessLog: AccessLog | undefined;
   /** The gateway's metrics, access logs and secret query parameters, where this request's events go. */
   readonly telemetry: Telemetry;
+  /** When the credential a filter checked (a token's `exp`, a certificate) ends the session; none: it never does. */
+  credentialExpiry?: CredentialExpiry | undefined;
 }
 
 export interface RequestNotes {
@@ -130,6 +133,7 @@ abstract class RequestContextBase {
   readonly accessLog: AccessLog | undefined;
   readonly upstreamHeaders: Array<readonly [string, string]> = [];
   readonly ownedHeaders = new OwnedHeaders();
+  credentialExpiry: CredentialExpiry | undefined = undefined;
   #log: Logger | undefined;
 
   constructor(

@@ -66,6 +66,9 @@ export function startWebSocketSession(start: SessionStart): void {
     clientIp,
     startedAt: Date.now(),
     origin: start.origin,
+    get deadline() {
+      return relay.deadlineAt;
+    },
     totals: () => relay.totals(),
     close: (code, reason) => relay.close(code, reason),
     terminate: () => relay.terminate(),

@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
 import type { FramePolicy } from "./frame-policy.js";
+import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
 /** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
@@ -35,6 +36,8 @@ export interface FrameStreamOptions {
   gateDataFrames: boolean;
   /** Limits on the peer's frames beyond the protocol; null where none is set (nothing checked per frame). */
   policy: FramePolicy | null;
+  /** Small whole text messages are gathered and shown to it before they are relayed; none: nothing is gathered. */
+  inspector?: MessageInspector | undefined;
 }
 
 /** One direction's progress at a frame boundary, as plain data (see WebSocketRelay.snapshot). */
@@ -52,6 +55,8 @@ const State = {
   Payload: 1,
   Control: 2,
   Discard: 3,
+  /** A small text message gathered whole for the inspector. */
+  Collect: 4,
 } as const;
 type StateValue = (typeof State)[keyof typeof State];
 
@@ -100,6 +105,8 @@ export class FrameStream {
   // The message being read.
   private inMessage = false;
   private messageBytes = 0;
+  /** The message gathered for the inspector (State.Collect). */
+  private collected: CollectedFrame | null = null;
 
   // Start, in the current chunk, of bytes to pass on unchanged; -1 when none.
   private passStart = -1;
@@ -136,12 +143,22 @@ export class FrameStream {
 
   /** Whether the peer is in the middle of a data frame's payload (and so cannot send a control frame now). */
   get inDataFrame(): boolean {
-    return this.state === State.Payload;
+    return this.state === State.Payload || this.state === State.Collect;
+  }
+
+  /** Whether a data message has begun and not ended (a frame of the gateway's own may not go between its frames). */
+  get messageOpen(): boolean {
+    return this.inMessage || this.state === State.Payload;
   }
 
   /** Whether part of a frame (some of its header, or of its payload) has arrived and the rest has not. */
   get frameOpen(): boolean {
-    return this.state === State.Payload || this.state === State.Control || this.headerHave > 0;
+    return (
+      this.state === State.Payload ||
+      this.state === State.Control ||
+      this.state === State.Collect ||
+      this.headerHave > 0
+    );
   }
 
   /** Between two frames: no part of a frame is held, so the direction can be captured and resumed elsewhere. */
@@ -219,6 +236,8 @@ export class FrameStream {
         pos = this.readHeader(chunk, pos);
       } else if (this.state === State.Control) {
         pos = this.readControlPayload(chunk, pos);
+      } else if (this.state === State.Collect) {
+        pos = this.readCollected(chunk, pos);
       } else {
         break;
       }
@@ -359,6 +378,18 @@ export class FrameStream {
       if (failure !== null) return failure;
       if (this.mustWait(opcode, length + payloadLength, chunk, headerStart)) return null;
     }
+    const inspector = this.options.inspector;
+    // A compressed message (RSV1, permessage-deflate passed through) could not be read: it streams through.
+    if (
+      inspector !== undefined &&
+      opcode === Opcode.Text &&
+      fin &&
+      rsv === 0 &&
+      payloadLength <= inspector.maxMessageSize
+    ) {
+      this.beginCollect(header, at, length, payloadLength, chunk, headerStart);
+      return null;
+    }
 
     this.fin = fin;
     this.inMessage = !fin;
@@ -409,6 +440,40 @@ export class FrameStream {
     } else {
       this.out.midFrame = false;
     }
+  }
+
+  /** A small whole text message: gathered (not passed on) until the inspector has seen it. */
+  private beginCollect(
+    header: Buffer,
+    at: number,
+    length: number,
+    payloadLength: number,
+    chunk: Buffer,
+    headerStart: number,
+  ): void {
+    this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
+    this.collected = new CollectedFrame(header, at, length, payloadLength);
+    if (this.options.trackActivity) this.sawData = true;
+    this.state = State.Collect;
+    if (payloadLength === 0) this.endCollect();
+  }
+
+  private readCollected(chunk: Buffer, pos: number): number {
+    const collected = this.collected as CollectedFrame;
+    const next = collected.take(chunk, pos);
+    if (collected.complete) this.endCollect();
+    return next;
+  }
+
+  private endCollect(): void {
+    const collected = this.collected as CollectedFrame;
+    this.collected = null;
+    this.state = State.Header;
+    this.framesDone++;
+    this.messages++;
+    if (this.out.closing) return;
+    const inspector = this.options.inspector as MessageInspector;
+    if (!inspector.inspect(collected.payload(this.options.fromClient))) this.out.write(collected.raw);
   }
 
   private readControlPayload(chunk: Buffer, pos: number): number {

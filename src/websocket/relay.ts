@@ -6,6 +6,14 @@ import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { RateGate } from "./rate-gate.js";
 import { closeWhenFlushed } from "./relay-close.js";
+import {
+  DeadlineTimer,
+  inspectorFor,
+  type ClientMessageInspector,
+  type DeadlineHost,
+  type RelayDeadline,
+  type SessionControl,
+} from "./relay-deadline.js";
 import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
 import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
 import type { RelayStream } from "./relay-stream.js";
@@ -13,6 +21,7 @@ import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-re
 
 export type { PeerRole, SideState } from "./relay-peer.js";
 export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
+export type { ClientMessageInspector, RelayDeadline, SessionControl } from "./relay-deadline.js";
 export type { RelayStream } from "./relay-stream.js";
 
 /** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
@@ -56,6 +65,10 @@ export interface RelayOptions {
   clientFrameLimits?: FrameLimits;
   /** Limits on the backend's frames. */
   backendFrameLimits?: FrameLimits;
+  /** When the session ends (a credential's expiry, a lifetime), with its warning and close; none: no timer at all. */
+  deadline?: RelayDeadline | undefined;
+  /** Reads the client's small text messages before they are relayed (token renewal); none: nothing is gathered. */
+  clientInspector?: ClientMessageInspector | undefined;
 }
 
 export interface PeerTotals {
@@ -125,7 +138,7 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
-export class WebSocketRelay implements FrameStreamHandler {
+export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl {
   private readonly client: Peer;
   private readonly backend: Peer;
   private readonly startedAt: number;
@@ -143,6 +156,8 @@ export class WebSocketRelay implements FrameStreamHandler {
   private idleDueAt = 0;
   private frameCheckAt = 0;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Only for a session with a deadline. */
+  private deadline: DeadlineTimer | undefined;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
 
   /**
@@ -170,6 +185,7 @@ export class WebSocketRelay implements FrameStreamHandler {
         trackActivity,
         gateDataFrames: options.clientRate !== undefined,
         policy: policyFor(options.clientFrameLimits),
+        inspector: options.clientInspector === undefined ? undefined : inspectorFor(options.clientInspector, this),
       },
       this.backend.outbox,
       this,
@@ -215,6 +231,8 @@ export class WebSocketRelay implements FrameStreamHandler {
     if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
     this.scheduleChecks(now);
 
+    if (this.options.deadline !== undefined) this.setDeadline(this.options.deadline);
+
     if (backendHead.length > 0) this.onBackendData(backendHead);
     if (clientHead.length > 0) this.onClientData(clientHead);
     this.releaseReaders();
@@ -236,6 +254,36 @@ export class WebSocketRelay implements FrameStreamHandler {
   /** Closes both sides with one code, as the gateway (shutdown, an operator). */
   close(code: number, reason: string): void {
     this.closeBoth(code, reason);
+  }
+
+  /** Sets or moves the session's deadline (a renewed credential); ignored once the session is closing. */
+  setDeadline(deadline: RelayDeadline): void {
+    if (this.phase !== "open") return;
+    if (this.deadline === undefined) {
+      this.deadline = new DeadlineTimer(this, deadline);
+      this.deadline.start();
+    } else {
+      this.deadline.move(deadline);
+    }
+  }
+
+  /** The deadline in force (ms since epoch), or undefined when the session has none. */
+  get deadlineAt(): number | undefined {
+    return this.deadline?.at;
+  }
+
+  /** The deadline's warning: to the client between two messages, never between the fragments of one. */
+  warnClient(frame: Buffer): boolean {
+    if (this.phase !== "open") return true;
+    if (this.backend.stream.messageOpen) return false;
+    this.client.outbox.inject(frame);
+    return true;
+  }
+
+  /** Closes the session for a policy (a deadline, a refused renewal): the client gets `code`, the backend 1001. */
+  expire(code: number, reason: string): void {
+    if (this.phase !== "open") return;
+    this.closeBoth(code, reason, CloseCode.GoingAway);
   }
 
   /** Cuts both connections without a close handshake. */
@@ -665,10 +713,10 @@ export class WebSocketRelay implements FrameStreamHandler {
 
   // ---- closing ----
 
-  private closeBoth(code: number, reason: string): void {
+  private closeBoth(code: number, reason: string, backendCode = code): void {
     this.outcome ??= { closedBy: "gateway", closeCode: code, closeReason: reason };
     this.sendClose(this.client, code, reason);
-    this.sendClose(this.backend, code, reason);
+    this.sendClose(this.backend, backendCode, reason);
     this.beginClosing();
   }
 
@@ -699,6 +747,7 @@ export class WebSocketRelay implements FrameStreamHandler {
     clearTimeout(this.checkTimer);
     this.checkTimer = undefined;
     this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.checkTimerAt = 0;
+    this.deadline?.stop();
   }
 
   private beginClosing(): void {

@@ -86,11 +86,14 @@ describe("wsgate get / describe / delete / sessions / apply", () => {
       const run = await runCli(["sessions", "--server", server]);
       assert.equal(run.code, 0, run.stderr);
       const [header, row] = run.stdout.trimEnd().split("\n");
-      assert.match(header ?? "", /^ID\s+ROUTE\s+PIPELINE\s+BACKEND\s+CLIENT\s+AGE\s+IN MSGS\/BYTES\s+OUT MSGS\/BYTES$/);
+      assert.match(
+        header ?? "",
+        /^ID\s+ROUTE\s+PIPELINE\s+BACKEND\s+CLIENT\s+AGE\s+ENDS\s+IN MSGS\/BYTES\s+OUT MSGS\/BYTES$/,
+      );
       assert.match(
         row ?? "",
         new RegExp(
-          `^\\d+\\s+edge \\S+\\s+echo\\s+127\\.0\\.0\\.1:${backend.port}\\s+\\S+\\s+\\S+\\s+1/\\d+B\\s+1/\\d+B$`,
+          `^\\d+\\s+edge \\S+\\s+echo\\s+127\\.0\\.0\\.1:${backend.port}\\s+\\S+\\s+\\S+\\s+-\\s+1/\\d+B\\s+1/\\d+B$`,
         ),
       );
       const json = await runCli(["sessions", "--server", server, "-o", "json"]);

@@ -37,6 +37,8 @@ export interface IssueOptions {
   expired?: boolean;
   /** Signed by the second CA, which nothing trusts. */
   byOtherCa?: boolean;
+  /** Valid until then (whole seconds) instead of two days from now: a short-lived client certificate. */
+  notAfter?: Date;
 }
 
 const CA_CONFIG = `[ca]
@@ -134,7 +136,8 @@ export class TestPki {
     await writeFile(extFile, `${ext.join("\n")}\n`);
     const now = Date.now();
     const start = options.expired === true ? new Date(now - 10 * 86_400_000) : new Date(now - 3_600_000);
-    const end = options.expired === true ? new Date(now - 9 * 86_400_000) : new Date(now + 2 * 86_400_000);
+    const end =
+      options.expired === true ? new Date(now - 9 * 86_400_000) : (options.notAfter ?? new Date(now + 2 * 86_400_000));
     const signed = this.signing.then(() =>
       openssl(join(this.dir, signer), [
         "ca",

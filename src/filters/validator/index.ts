@@ -2,9 +2,12 @@ import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from
 import type { SecretQueryParams } from "../../observability/redact.js";
 import type { RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterResult } from "../../pipeline/filter.js";
+import { earlierExpiry } from "../../proxy/credential-expiry.js";
+import { verifiedClientCert } from "../../util/http/client-cert.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
 import { JwtVerifier } from "./jwt.js";
+import { SessionExpiryRules, type Admission } from "./session-expiry.js";
 import type { ValidatorSpec } from "./spec.js";
 
 interface HeaderRule {
@@ -34,6 +37,8 @@ export class Validator implements Filter {
   private readonly headerRules: HeaderRule[];
   private readonly jwt: JwtVerifier | undefined;
   private readonly users: HtpasswdFile | undefined;
+  /** When the sessions it admits end (token `exp`, certificate `notAfter`, `maxSessionDuration`). */
+  private readonly expiry: SessionExpiryRules;
   /** The `forwardClaims` headers: the pipeline removes the client's copies of them whatever the claims hold. */
   readonly upstreamHeaderNames: readonly string[];
 
@@ -54,12 +59,29 @@ export class Validator implements Filter {
     if (spec.jwt?.queryParam !== undefined) secrets.add(spec.jwt.queryParam);
     this.users =
       spec.basicAuth === undefined ? undefined : new HtpasswdFile(spec.basicAuth.userFile, spec.basicAuth.cacheTTL);
+    this.expiry = new SessionExpiryRules(spec, this.jwt);
   }
 
   async handle(context: RequestContext): Promise<FilterResult> {
-    const refusal = this.checkHeaders(context) ?? (await this.checkJwt(context)) ?? (await this.checkBasic(context));
+    const admission: Admission = { basic: this.users !== undefined };
+    const refusal =
+      this.checkHeaders(context) ??
+      this.checkClientCert(context, admission) ??
+      (await this.checkJwt(context, admission)) ??
+      (await this.checkBasic(context));
     // Sent only if the flow ends here: `jumpIf: {invalid: other}` tries the other filter instead.
-    return refusal === undefined ? "" : { result: "invalid", error: refusal };
+    if (refusal !== undefined) return { result: "invalid", error: refusal };
+    context.credentialExpiry = earlierExpiry(context.credentialExpiry, this.expiry.expiryOf(admission, Date.now()));
+    return "";
+  }
+
+  /** `clientCertificate`: a verified client certificate on the connection, else 403. */
+  private checkClientCert(context: RequestContext, admission: Admission): HandshakeRefusedError | undefined {
+    if (this.spec.clientCertificate === undefined) return undefined;
+    admission.cert = verifiedClientCert(context.req.socket);
+    if (admission.cert !== undefined) return undefined;
+    const problem = "no verified client certificate";
+    return new HandshakeRefusedError(403, "WSG_VALIDATION_CERT", `validator ${this.name}: ${problem}`, {}, problem);
   }
 
   private checkHeaders(context: RequestContext): HandshakeRefusedError | undefined {
@@ -82,7 +104,7 @@ export class Validator implements Filter {
     return undefined;
   }
 
-  private async checkJwt(context: RequestContext): Promise<GatewayError | undefined> {
+  private async checkJwt(context: RequestContext, admission: Admission): Promise<GatewayError | undefined> {
     if (this.jwt === undefined || this.spec.jwt === undefined) return undefined;
     const outcome = await this.jwt.verify(context.req);
     if (!outcome.ok && outcome.duplicate !== undefined) return new DuplicateTokenError(outcome.duplicate);
@@ -100,6 +122,7 @@ export class Validator implements Filter {
         problem,
       );
     }
+    admission.claims = outcome.claims;
     for (const [claim, header] of Object.entries(this.spec.jwt.forwardClaims)) {
       // Owned even when no value is set below: a missing or unusable claim must not let the client's copy through.
       context.ownedHeaders.own(header);

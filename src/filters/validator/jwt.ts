@@ -165,6 +165,11 @@ export class JwtVerifier {
     if (search.duplicate !== undefined) return { ok: false, duplicate: search.duplicate };
     const token = search.token;
     if (token === undefined || token === "") return { ok: false, reason: "no token", missing: true };
+    return this.verifyToken(token);
+  }
+
+  /** Checks one token (from a request, or a renewal message) as `spec` says. */
+  async verifyToken(token: string): Promise<JwtOutcome> {
     const options = {
       algorithms: this.spec.algorithms,
       clockTolerance: Math.round(this.spec.clockSkew / 1000),

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationSchema } from "../../schema/duration.js";
 import { evenAfterOtherErrors, nameSchema, regexpSchema } from "../../schema/common-fields.js";
 import { markField } from "../../schema/marked-fields.js";
+import { renewalSchema, validatorSessionFields } from "./session-spec.js";
 
 export const JWT_ALGORITHMS = [
   "HS256",
@@ -91,6 +92,11 @@ const jwtSchema = z
       .describe(
         "Claims sent to the backend as headers, `claim: Header-Name` (e.g. `sub: X-User`); they replace client headers of those names.",
       ),
+    renewal: renewalSchema
+      .optional()
+      .describe(
+        "Renewal without reconnecting: a client message carrying a new token. Without it no message is read. The session of a token with an `exp` ends at `exp` plus `clockSkew` in any case.",
+      ),
   })
   .superRefine((jwt, ctx) => {
     const keys = [jwt.secret, jwt.publicKey, jwt.jwksUrl, jwt.jwksFile].filter((key) => key !== undefined);
@@ -151,11 +157,19 @@ export const validatorSchema = z
     basicAuth: basicAuthSchema
       .optional()
       .describe("HTTP basic authentication against an htpasswd file; failing: 401 with `WWW-Authenticate: Basic`."),
+    ...validatorSessionFields,
   })
-  .refine((spec) => Object.keys(spec.headers).length > 0 || spec.jwt !== undefined || spec.basicAuth !== undefined, {
-    error: "needs at least one of 'headers', 'jwt' or 'basicAuth'",
-    ...evenAfterOtherErrors,
-  });
+  .refine(
+    (spec) =>
+      Object.keys(spec.headers).length > 0 ||
+      spec.jwt !== undefined ||
+      spec.basicAuth !== undefined ||
+      spec.clientCertificate !== undefined,
+    {
+      error: "needs at least one of 'headers', 'jwt', 'basicAuth' or 'clientCertificate'",
+      ...evenAfterOtherErrors,
+    },
+  );
 
 export type ValidatorSpec = z.output<typeof validatorSchema>;
 export type JwtSpec = NonNullable<ValidatorSpec["jwt"]>;

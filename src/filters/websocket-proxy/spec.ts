@@ -12,6 +12,7 @@ import { docMeta } from "../../schema/doc-meta.js";
 import { evenAfterOtherErrors, nameSchema } from "../../schema/common-fields.js";
 import { messageRateIssues, peerLimitsSchema } from "./limits-spec.js";
 import { parseOriginPattern } from "./origin-pattern.js";
+import { LIFETIME_DESCRIPTION, lifetimeSchema } from "./session-lifetime.js";
 
 /** Easegress's default message limit for WebSocketProxy, kept so configs behave the same here. */
 export const DEFAULT_MAX_MSG_SIZE = 32769;
@@ -100,6 +101,7 @@ const poolSchema = z
       .describe(
         "Start each backend connection with a PROXY protocol v2 header naming the client (the address the HTTPServer decided), before TLS on `wss://`; for backends that take it (HAProxy `accept-proxy`, nginx `proxy_protocol`). Health checks do not send it.",
       ),
+    maxSessionDuration: lifetimeSchema.optional().describe(LIFETIME_DESCRIPTION),
   })
   .superRefine(serverTagsIssues)
   .superRefine(backendTlsIssues);
@@ -218,6 +220,7 @@ const webSocketProxyFields = z.strictObject({
     .describe(
       "Bytes per second of data frames a backend may send, per connection, as `clientMaxByteRate`; 0: no limit.",
     ),
+  maxSessionDuration: lifetimeSchema.optional().describe(LIFETIME_DESCRIPTION),
   rateLimitAction: z
     .enum(["pause", "close"])
     .default("pause")

@@ -25,6 +25,7 @@ import { filterFrameLimits, sessionRateGates, type RelayLimits } from "./relay-l
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHead } from "./upstream-head.js";
 import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
+import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
 
 /** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
 /** A backend's answer to one try, as the proxy core carries it. */
@@ -277,6 +278,10 @@ export class WebSocketProxy implements Filter {
         firstFrameRsv: upgraded.negotiated.firstFrameRsv,
         anyRsv: upgraded.negotiated.anyRsv,
         ...this.rateGates(),
+        ...sessionDeadline(
+          context.credentialExpiry,
+          lifetimeDeadline(pool.maxSessionDuration ?? this.spec.maxSessionDuration, Date.now()),
+        ),
       },
       origin: {
         pipelineInstance: this.pipelineInstance,
