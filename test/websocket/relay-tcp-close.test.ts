@@ -166,5 +166,7 @@ describe("relay on TCP: closing after the close handshake (issue 22)", () => {
         [Opcode.Close, 2],
       ],
     );
+    far.destroy();
+    near.destroy();
   });
 });
