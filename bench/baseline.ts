@@ -42,14 +42,20 @@ export function withBaselineTargets(targets: readonly TargetName[]): TargetName[
  * The order of the targets in round `round` (from 1): in even rounds each after/before pair runs the other way
  * round, so that neither build always follows the same target (a proxy that just stopped, a warm backend).
  */
-export function roundOrder(targets: readonly TargetName[], round: number): TargetName[] {
+export function roundOrder(
+  targets: readonly TargetName[],
+  round: number,
+  pairs: readonly { after: TargetName; before: TargetName }[] = BASELINE_PAIRS,
+): TargetName[] {
   const order = [...targets];
   if (round % 2 === 1) return order;
   for (let i = 0; i + 1 < order.length; i++) {
-    const pair = BASELINE_PAIRS.find((p) => p.after === order[i]);
-    if (pair !== undefined && order[i + 1] === pair.before) {
-      order[i] = pair.before;
-      order[i + 1] = pair.after;
+    const a = order[i];
+    const b = order[i + 1];
+    const pair = pairs.find((p) => (p.after === a && p.before === b) || (p.after === b && p.before === a));
+    if (pair !== undefined && a !== undefined && b !== undefined) {
+      order[i] = b;
+      order[i + 1] = a;
       i++;
     }
   }
@@ -118,12 +124,13 @@ export function compareWithBaseline(
   measurements: readonly Measurement[],
   scenarios: readonly ScenarioName[],
   targets: readonly TargetName[],
+  pairs: readonly { after: TargetName; before: TargetName }[] = BASELINE_PAIRS,
 ): BaselineComparison[] {
   const comparisons: BaselineComparison[] = [];
   const ok = (scenario: ScenarioName, target: TargetName): Measurement[] =>
     measurements.filter((m) => m.scenario === scenario && m.target === target && m.error === undefined);
   for (const scenario of scenarios) {
-    for (const pair of BASELINE_PAIRS) {
+    for (const pair of pairs) {
       if (!targets.includes(pair.after) || !targets.includes(pair.before)) continue;
       const afters = ok(scenario, pair.after);
       const befores = ok(scenario, pair.before);

@@ -9,6 +9,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { WebSocket, type ClientOptions, type RawData } from "ws";
 import {
@@ -112,6 +113,11 @@ interface LoopRun {
   deadline: number;
   lastAt: number;
   count: number;
+  /** handshake: cycles begun, and the most that may begin (RunCommand.cycles). */
+  begun: number;
+  maxCycles: number;
+  /** handshake: close as Go clients do (RunCommand.serverClosesFirst). */
+  serverClosesFirst: boolean;
   /** Connections (echo, stream) or loops (handshake) still going. */
   active: number;
   unanswered: number;
@@ -301,6 +307,9 @@ class LoadWorker {
         deadline: now + command.durationMs,
         lastAt: now,
         count: 0,
+        begun: 0,
+        maxCycles: command.cycles ?? Infinity,
+        serverClosesFirst: command.serverClosesFirst === true,
         active: 0,
         unanswered: 0,
         problems: {},
@@ -368,17 +377,21 @@ class LoadWorker {
   private cycle(run: LoopRun, url: string): void {
     if (run.finished) return;
     const startedAt = performance.now();
-    if (startedAt >= run.deadline) {
+    if (startedAt >= run.deadline || run.begun >= run.maxCycles) {
       this.loopDone(run);
       return;
     }
+    run.begun++;
     let echoed = false;
     const ws = new WebSocket(url, CLIENT_OPTIONS);
     const timer = setTimeout(() => {
       addTally(run.problems, `cycle cut after ${CYCLE_TIMEOUT_MS / 1000} s`);
       ws.terminate();
     }, CYCLE_TIMEOUT_MS);
-    ws.on("open", () => ws.send(run.payload, BINARY));
+    ws.on("open", () => {
+      if (run.serverClosesFirst) holdFinUntilPeerFin(ws);
+      ws.send(run.payload, BINARY);
+    });
     ws.on("message", () => {
       if (echoed) return;
       echoed = true;
@@ -468,6 +481,25 @@ class LoadWorker {
       else timer = setTimeout(state.finish, CLOSE_TIMEOUT_MS + state.pending * CLOSE_MS_PER_CONNECTION);
     });
   }
+}
+
+/**
+ * The closing sequence of Go clients (gorilla/websocket, coder/websocket): send the close frame, wait for the
+ * server's, then wait for the server to close TCP before closing it. `ws` ends its side as soon as both close frames
+ * have passed; here its socket's end() waits for the server's FIN (which Node answers with end() on its own, the
+ * socket not being half-open).
+ */
+function holdFinUntilPeerFin(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
+  if (socket === undefined) return;
+  const end = socket.end.bind(socket);
+  let peerEnded = false;
+  socket.once("end", () => (peerEnded = true));
+  socket.end = ((...args: Parameters<Socket["end"]>) => {
+    if (peerEnded) return end(...args);
+    socket.once("end", () => end(...args));
+    return socket;
+  }) as Socket["end"];
 }
 
 // ---- the orchestrator's side ----

@@ -1,6 +1,7 @@
 /** The bench's command line, and what it takes from the machine (installed targets, open-file limit). */
 import { parseArgs } from "node:util";
 import { BASELINE_PAIRS, checkBaselineDir, withBaselineTargets } from "./baseline.js";
+import { withDashboardTarget } from "./dashboard-load.js";
 import { raiseFileLimit } from "./limits.js";
 import {
   BURST_SCENARIO_NAMES,
@@ -10,7 +11,16 @@ import {
   type ScenarioName,
   type WsgateScenarioName,
 } from "./scenarios.js";
-import { TARGET_NAMES, installPackages, missing, packagesToInstall, type TargetName } from "./targets.js";
+import {
+  DASHBOARD_TARGET,
+  TARGET_NAMES,
+  installPackages,
+  missing,
+  packagesToInstall,
+  type ProxyName,
+  type TargetName,
+} from "./targets.js";
+import { COLD_CYCLES, QUICK_COLD_CYCLES, QUICK_WARM_CYCLES, WARM_CYCLES } from "./warmup.js";
 
 /** Quick mode: every figure from one short measurement, so that six targets fit in under a minute. */
 const QUICK = { durationS: 0.8, warmupS: 0.1, idle: 200, holdMs: 300, stormClients: 500 } as const;
@@ -36,6 +46,19 @@ const USAGE = `Usage: node dist/bench/run.js [options]
                      wsgate-before and wsgate-aware-before (the same configs as wsgate and wsgate-aware),
                      interleaved in every round, and report after/before ratios per scenario with their
                      per-round spread
+  --warm-cycles N    unmeasured open → echo → close cycles before the handshake is measured (default
+                     ${WARM_CYCLES}; quick ${QUICK_WARM_CYCLES}): a count, since V8 optimizes by invocations, not time
+  --cold-cycles N    handshake-cold: the first N cycles of a fresh proxy (default ${COLD_CYCLES}; quick ${QUICK_COLD_CYCLES})
+  --server-closes-first
+                     handshake loops close as Go clients do: after both close frames the client waits
+                     for the proxy's FIN before sending its own (ws, the default, sends it at once)
+  --dashboard        also run wsgate-aware with its admin listener on and one dashboard stream
+                     (GET /apis/v2/dashboard/stream) open throughout, as wsgate-aware-dashboard, paired with
+                     wsgate-aware in every round, and report page open ÷ closed per scenario
+  --profile TARGET   profile one proxy target under the handshake load instead of the comparison: CPU per
+                     cycle (user/system), a CPU profile's self time per function in µs per cycle (Node
+                     targets), strace -c syscalls per cycle (when strace is installed), GC counts (--trace-gc);
+                     writes bench/results/profile.md and profile.json
   --install          apt-get install the missing nginx / haproxy first
   --no-pin           do not pin the proxy to a core of its own with taskset
   --no-readme        do not rewrite the benchmark section of docs/performance.md
@@ -63,6 +86,15 @@ export interface Options {
   skipped: string[];
   /** --targets was given: a missing one is then worth a warning, not just a line. */
   targetsAsked: boolean;
+  /** Unmeasured cycles before handshake, and cycles measured by handshake-cold (warmup.ts). */
+  warmCycles: number;
+  coldCycles: number;
+  /** --server-closes-first: the handshake loops' closing sequence is a Go client's. */
+  serverClosesFirst: boolean;
+  /** --dashboard: wsgate-aware-dashboard runs paired with wsgate-aware. */
+  dashboard: boolean;
+  /** --profile TARGET: profile mode (profile.ts) instead of the comparison. */
+  profile: ProxyName | undefined;
   /** --baseline: the earlier checkout (absolute) whose build runs as the -before targets. */
   baseline: string | undefined;
   install: boolean;
@@ -113,6 +145,11 @@ export function parseOptions(argv: string[]): Options {
         "storm-clients": { type: "string" },
         targets: { type: "string" },
         baseline: { type: "string" },
+        "warm-cycles": { type: "string" },
+        "cold-cycles": { type: "string" },
+        dashboard: { type: "boolean", default: false },
+        "server-closes-first": { type: "boolean", default: false },
+        profile: { type: "string" },
         install: { type: "boolean", default: false },
         "no-pin": { type: "boolean", default: false },
         "no-readme": { type: "boolean", default: false },
@@ -144,6 +181,14 @@ export function parseOptions(argv: string[]): Options {
       fail("--baseline compares wsgate targets: name wsgate or wsgate-aware in --targets");
     targets = withBaselineTargets(targets);
   }
+  if (values.dashboard) {
+    if (!targets.includes("wsgate-aware")) fail("--dashboard pairs with wsgate-aware: name it in --targets");
+    targets = withDashboardTarget(targets);
+  }
+  const profile = values.profile;
+  const profiled = [...TARGET_NAMES.filter((t) => t !== "direct"), DASHBOARD_TARGET] as readonly string[];
+  if (profile !== undefined && !profiled.includes(profile))
+    fail(`--profile takes one proxy target (${profiled.join(", ")}), got '${profile}'`);
   return {
     quick,
     rounds: positive(values.rounds, "--rounds", quick ? 1 : 5, true),
@@ -169,6 +214,13 @@ export function parseOptions(argv: string[]): Options {
     skipped: [],
     targetsAsked: values.targets !== undefined,
     baseline,
+    warmCycles: Math.floor(
+      nonNegative(values["warm-cycles"], "--warm-cycles", quick ? QUICK_WARM_CYCLES : WARM_CYCLES),
+    ),
+    coldCycles: positive(values["cold-cycles"], "--cold-cycles", quick ? QUICK_COLD_CYCLES : COLD_CYCLES, true),
+    serverClosesFirst: values["server-closes-first"],
+    dashboard: values.dashboard,
+    profile: profile as ProxyName | undefined,
     install: values.install,
     pin: !values["no-pin"],
     readme: !values["no-readme"],

@@ -27,6 +27,10 @@ export interface RunCommand {
   /** handshake: where the loops connect. */
   url: string;
   durationMs: number;
+  /** handshake: stop after this many cycles in this worker (a warm-up by cycle count), whatever is left of the time. */
+  cycles?: number;
+  /** handshake: close as Go clients do: after both close frames, wait for the server's FIN before sending ours. */
+  serverClosesFirst?: boolean;
   /** Latencies are recorded only when true (warm-up runs skip the bookkeeping of results). */
   record: boolean;
 }

@@ -12,7 +12,11 @@ import { createInterface } from "node:readline";
 import { freePort } from "../test/helpers/net.js";
 import { cpuTicks, processTree, rssKiB, sumOver } from "./proc.js";
 import { addTally, type Tally } from "./protocol.js";
-import { prepareProxy, stopGraceMs, type ProxyName, type TlsFiles } from "./targets.js";
+import { BENCH_ADMIN_TOKEN } from "./dashboard-load.js";
+import { hasAdmin, prepareProxy, stopGraceMs, type ProxyName, type TlsFiles } from "./targets.js";
+
+/** How long a proxy may take to accept its first connection: a cluster's primary and workers, on a loaded machine. */
+const START_LIMIT_MS = 30_000;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -100,6 +104,8 @@ export class ProxyProcess {
     readonly child: ChildProcess,
     readonly port: number,
     private readonly dir: string,
+    /** The admin listener's port, for targets that have one. */
+    readonly adminPort: number | undefined,
   ) {
     const collect = (line: string): void => {
       if (line.trim() === "") return;
@@ -124,36 +130,42 @@ export class ProxyProcess {
       tmpRoot: string;
       /** --baseline's checkout, for the -before targets. */
       baseline?: string | undefined;
+      /** Node flags for a Node proxy (--profile: --cpu-prof, --trace-gc), placed right after `node`. */
+      nodeFlags?: readonly string[];
       /** wss:// scenarios: terminate TLS with these files. */
       tls?: TlsFiles | undefined;
     },
     track: (child: ChildProcess) => void,
   ): Promise<ProxyProcess> {
     const port = await freePort();
+    const adminPort = hasAdmin(name) ? await freePort() : undefined;
     const dir = mkdtempSync(join(options.tmpRoot, `${name}-`));
-    const command = [
-      ...options.prefix,
-      ...prepareProxy(name, {
-        port,
-        backendPort: options.backendPort,
-        dir,
-        maxFiles: options.maxFiles,
-        baseline: options.baseline,
-        tls: options.tls,
-      }),
-    ];
+    const proxyCommand = prepareProxy(name, {
+      port,
+      backendPort: options.backendPort,
+      dir,
+      maxFiles: options.maxFiles,
+      baseline: options.baseline,
+      tls: options.tls,
+      adminPort,
+    });
+    if (options.nodeFlags !== undefined && proxyCommand[0] === process.execPath)
+      proxyCommand.splice(1, 0, ...options.nodeFlags);
+    const command = [...options.prefix, ...proxyCommand];
     const [program, ...args] = command as [string, ...string[]];
-    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
+    // The admin token goes in the environment, not on a command line that every local user can read.
+    const env = { ...process.env, WSGATE_ADMIN_TOKEN: BENCH_ADMIN_TOKEN };
+    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir, env });
     track(child);
-    const proxy = new ProxyProcess(name, child, port, dir);
+    const proxy = new ProxyProcess(name, child, port, dir, adminPort);
     child.once("error", (error) => proxy.output.push(`spawn failed: ${error.message}`));
-    const deadline = performance.now() + 15_000;
+    const deadline = performance.now() + START_LIMIT_MS;
     while (!(await canConnect(port))) {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
         throw new Error(`${name} exited before listening: ${proxy.output.join(" | ")}`);
       if (performance.now() > deadline) {
         await proxy.stop();
-        throw new Error(`${name} did not accept connections within 15 s`);
+        throw new Error(`${name} did not accept connections within ${START_LIMIT_MS / 1000} s`);
       }
       await sleep(25);
     }

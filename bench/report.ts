@@ -23,7 +23,7 @@ function rateCell(summary: Summary): string {
     return idle === undefined ? "—" : `${idle.echoed}/${idle.asked} echoed${roundsNote(summary)}`;
   }
   if (summary.rate === undefined) return "failed";
-  const unit = summary.scenario === "handshake" ? "conn/s" : "msg/s";
+  const unit = summary.scenario.startsWith("handshake") ? "conn/s" : "msg/s";
   return `${integer.format(summary.rate)} ${unit}${roundsNote(summary)}`;
 }
 
@@ -80,6 +80,8 @@ export interface Meta {
   workers: number;
   idleConnections: number;
   idleHoldS: number;
+  /** What ran in which order, and how warm the handshake's proxy was (warmup.ts). */
+  order?: string;
   totalS?: number;
   /** Why the run stopped before its end, when it did. */
   aborted?: string;
@@ -179,7 +181,7 @@ export function report(
     `- Date: ${meta.date}${meta.totalS === undefined ? "" : ` (run took ${meta.totalS.toFixed(0)} s)`}`,
     `- Node ${meta.node} on ${meta.platform}; CPU: ${meta.cpu}; cores: ${meta.cores}; CLK_TCK ${meta.clockTicks}; ${meta.openFileNote}`,
     `- Pinning: ${meta.pinning}`,
-    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s`,
+    `- Mode: ${meta.mode}: ${meta.rounds} round(s), ${meta.durationS} s measured per scenario and target after ${meta.warmupS} s warm-up, ${meta.workers} load worker(s), ${meta.idleConnections} idle connections held ${meta.idleHoldS} s${options.serverClosesFirst ? "; handshake loops close as Go clients do (--server-closes-first: the client's FIN only after the proxy's)" : ""}`,
     "- Targets, interleaved in every round: " +
       options.targets
         .map((target) => {
@@ -188,7 +190,8 @@ export function report(
         })
         .join("; "),
     ...meta.skipped.map((line) => `- Not measured: ${line}`),
-    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for idle, so that idle's RSS growth starts from a fresh heap.",
+    ...(meta.order === undefined ? [] : [`- ${meta.order}`]),
+    "- Each round starts the proxy once per proxy target for the loop scenarios (run one after another, as one proxy serves one workload after another) and once more for handshake-cold (its first cycles) and for idle, so that idle's RSS growth starts from a fresh heap.",
     "- Figures are medians over rounds; ratios are against **direct** measured in this run (throughput × direct: higher is better; latency × direct: lower is better).",
     "",
     table(summaries),

@@ -14,13 +14,15 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
+import { BASELINE_PAIRS, baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
 import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
 import { burstContext, burstEstimateMs, runBurstScenarios, writeBurstResults, type BurstResults } from "./burst.js";
 import { ratioChart } from "./chart.js";
+import { DASHBOARD_PAIR, dashboardSection, openDashboardStream, type DashboardStream } from "./dashboard-load.js";
 import { LoadWorkers, split } from "./load.js";
 import { parseOptions, settleIdle, settleTargets, type Options } from "./options.js";
 import { pinCores } from "./pinning.js";
+import { runProfile } from "./profile.js";
 import {
   clockTicks,
   cpuModel,
@@ -47,6 +49,8 @@ import { fixed, integer, readmeBody, report, type Meta } from "./report.js";
 import { LOOP_SCENARIOS, SCENARIO_NAMES, type LoopScenario, type ScenarioName } from "./scenarios.js";
 import { summarize, type Measurement } from "./summary.js";
 import { describeTarget, stopGraceMs, targetVersion, type ProxyName, type TargetName } from "./targets.js";
+import { CYCLES_TIME_LIMIT_MS, cycleCommands, freshProxy, orderLine, warmthSection } from "./warmup.js";
+import { cpuSplit, splitPerOp, workersSection } from "./workers-model.js";
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BACKEND_SCRIPT = fileURLToPath(new URL("./echo-backend.js", import.meta.url));
@@ -256,21 +260,45 @@ async function measureLoop(
       url,
       durationMs,
       record,
+      serverClosesFirst: ctx.options.serverClosesFirst,
     }));
   const runTimeout = (durationMs: number): number => durationMs + 30_000;
-  if (ctx.options.warmupMs > 0) {
+  // handshake: warmed by a count of cycles; handshake-cold: the first cycles of a fresh proxy, no warm-up (warmup.ts).
+  const cold = scenario.name === "handshake-cold";
+  let warmup: Measurement["warmup"];
+  if (cold) {
+    // Measured from the first cycle.
+  } else if (loops && ctx.options.warmCycles > 0) {
+    const warmStart = performance.now();
+    const warm = only(
+      await ctx.workers.all(
+        cycleCommands(scenario, url, ctx.workers.count, ctx.options.warmCycles, false, ctx.options.serverClosesFirst),
+        CYCLES_TIME_LIMIT_MS + 30_000,
+      ),
+      "result",
+    );
+    warmup = { cycles: warm.reduce((sum, reply) => sum + reply.count, 0), ms: performance.now() - warmStart };
+    for (const reply of warm) absorb(problems, reply.problems, "warm-up: ");
+  } else if (ctx.options.warmupMs > 0) {
     const warm = only(
       await ctx.workers.all(runCommands(ctx.options.warmupMs, false), runTimeout(ctx.options.warmupMs)),
       "result",
     );
     for (const reply of warm) absorb(problems, reply.problems, "warm-up: ");
   }
+  const splitBefore = proxy === undefined ? undefined : cpuSplit(proxy.pid);
   const before = cpuSnapshot(ctx, proxy);
   const results: RunReply[] = only(
-    await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),
+    cold
+      ? await ctx.workers.all(
+          cycleCommands(scenario, url, ctx.workers.count, ctx.options.coldCycles, true, ctx.options.serverClosesFirst),
+          CYCLES_TIME_LIMIT_MS + 30_000,
+        )
+      : await ctx.workers.all(runCommands(ctx.options.durationMs, true), runTimeout(ctx.options.durationMs)),
     "result",
   );
   const cpu = cpuUse(before, cpuSnapshot(ctx, proxy), ctx.ticksPerSecond);
+  const splitAfter = proxy === undefined ? undefined : cpuSplit(proxy.pid);
   const proxyCpuMs = cpu.proxyMs;
   if (!loops) closeProblems(await closeEverywhere(ctx), problems);
 
@@ -310,6 +338,8 @@ async function measureLoop(
     generatorTotalCpuPercent: percentOfCore(cpu.generatorMs, cpu.wallMs),
     othersCpuPercent: percentOfCore(cpu.othersMs, cpu.wallMs),
     stealPercent: percentOfCore(cpu.stealMs, cpu.wallMs),
+    proxyCpuSplit: splitPerOp(splitBefore, splitAfter, ctx.ticksPerSecond, ops),
+    warmup,
     problems,
   };
 }
@@ -377,6 +407,7 @@ async function measureIdle(
 
 /** Stops a proxy by PID; a slow or forced exit is a problem worth reporting. */
 async function stopProxy(proxy: ProxyProcess): Promise<{ ms: number; problem?: string }> {
+  dashboards.get(proxy)?.close();
   const stopped = await proxy.stop();
   if (stopped.killed)
     return {
@@ -387,6 +418,9 @@ async function stopProxy(proxy: ProxyProcess): Promise<{ ms: number; problem?: s
     return { ms: stopped.ms, problem: `${proxy.name} took ${(stopped.ms / 1000).toFixed(1)} s to exit after SIGTERM` };
   return { ms: stopped.ms };
 }
+
+/** The dashboard stream held open against each proxy that has an admin listener (--dashboard). */
+const dashboards = new WeakMap<ProxyProcess, DashboardStream>();
 
 /** Stops the proxies kept across this round's loop scenarios. */
 async function stopSharedProxies(ctx: Context, round: number): Promise<void> {
@@ -409,7 +443,7 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
     );
   }
   const began = performance.now();
-  const fresh = scenario === "idle";
+  const fresh = freshProxy(scenario);
   let proxy: ProxyProcess | undefined = target === "direct" || fresh ? undefined : ctx.shared.get(target);
   const problems: Tally = {};
   if (proxy !== undefined && (proxy.child.exitCode !== null || proxy.child.signalCode !== null)) {
@@ -437,6 +471,9 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
       );
       proxyStartMs = performance.now() - startedAt;
       if (!fresh) ctx.shared.set(target, proxy);
+      if (proxy.adminPort !== undefined) {
+        dashboards.set(proxy, await openDashboardStream(proxy.adminPort, 10_000));
+      }
     }
     linesBefore = proxy?.outputLines ?? 0;
     kindsBefore = { ...proxy?.outputKinds };
@@ -451,6 +488,19 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
   }
   absorb(measurement.problems, problems);
   measurement.proxyStartMs = proxyStartMs;
+  const stream = proxy === undefined ? undefined : dashboards.get(proxy);
+  if (stream !== undefined) {
+    measurement.dashboard = {
+      status: stream.stats.status,
+      events: { ...stream.stats.events },
+      ended: stream.stats.ended,
+    };
+    if (stream.stats.status !== 200 || stream.stats.ended !== "open")
+      addTally(
+        measurement.problems,
+        `dashboard stream: status ${stream.stats.status ?? "none"}, ${stream.stats.ended}`,
+      );
+  }
   if (proxy !== undefined) {
     if (fresh) {
       const stopped = await stopProxy(proxy);
@@ -476,6 +526,14 @@ async function measure(ctx: Context, scenario: ScenarioName, target: TargetName,
 /** One idle measurement: start, warm-up, hold, then ~1 ms per connection to open, echo and close (quiet machine). */
 function idleEstimateMs(options: Options): number {
   return options.holdMs + 2500 + options.idle;
+}
+
+/** The handshake's warm-up and handshake-cold are counts of cycles: about 1 ms each on a busy machine. */
+function cyclesEstimateMs(options: Options): number {
+  return (
+    (options.scenarios.includes("handshake") ? options.warmCycles : 0) +
+    (options.scenarios.includes("handshake-cold") ? options.coldCycles + 1000 : 0)
+  );
 }
 
 async function main(): Promise<void> {
@@ -513,6 +571,13 @@ async function main(): Promise<void> {
     workers: options.workers,
     idleConnections: options.idle,
     idleHoldS: options.holdMs / 1000,
+    order: orderLine(
+      options.scenarios,
+      options.targets,
+      options.warmCycles,
+      options.coldCycles,
+      options.warmupMs / 1000,
+    ),
   };
   if (options.idleCapNote !== undefined) process.stderr.write(`bench: note: ${options.idleCapNote}\n`);
   for (const line of options.skipped) process.stderr.write(`bench: ${line}\n`);
@@ -525,7 +590,9 @@ async function main(): Promise<void> {
   const estimateMs =
     options.rounds *
       options.targets.length *
-      (loops * perMeasurement + (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0)) +
+      (loops * perMeasurement +
+        (options.scenarios.includes("idle") ? idleEstimateMs(options) : 0) +
+        cyclesEstimateMs(options)) +
     floodEstimateMs +
     burstEstimateMs(options);
   process.stderr.write(
@@ -557,6 +624,23 @@ async function main(): Promise<void> {
   const runProblems: string[] = [];
   try {
     backend = await Backend.start();
+    if (options.profile !== undefined) {
+      workers = await LoadWorkers.start(options.workers);
+      loadWorkers = workers;
+      await runProfile({
+        target: options.profile,
+        options,
+        workers,
+        backendPort: backend.port,
+        tmpRoot,
+        proxyPrefix: pinning.proxyPrefix,
+        fileLimit: fileLimit.limit,
+        ticksPerSecond,
+        resultsDir: RESULTS_DIR,
+        track,
+      });
+      return;
+    }
     if (options.wsgateScenarios.includes("basic-auth-flood")) {
       flood = await measureBasicAuthFlood({
         backendPort: backend.port,
@@ -600,7 +684,7 @@ async function main(): Promise<void> {
     rounds: for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of options.scenarios) {
         if (scenario === "idle") await stopSharedProxies(ctx, round);
-        for (const target of roundOrder(options.targets, round)) {
+        for (const target of roundOrder(options.targets, round, [...BASELINE_PAIRS, DASHBOARD_PAIR])) {
           if (interrupted) break rounds;
           let measurement: Measurement;
           try {
@@ -642,7 +726,22 @@ async function main(): Promise<void> {
     beforeAndAfter === undefined
       ? undefined
       : baselineSection(comparisons, beforeAndAfter, "## After / before (--baseline)");
-  const { markdown, warnings, failures } = report(meta, options, summaries, measurements, baselineText);
+  const dashboardComparisons = options.dashboard
+    ? compareWithBaseline(measurements, options.scenarios, options.targets, [DASHBOARD_PAIR])
+    : [];
+  const sections = [
+    baselineText,
+    options.dashboard ? dashboardSection(dashboardComparisons, measurements) : undefined,
+    warmthSection(measurements, options),
+    workersSection(measurements, options.scenarios),
+  ].filter((section): section is string => section !== undefined);
+  const { markdown, warnings, failures } = report(
+    meta,
+    options,
+    summaries,
+    measurements,
+    sections.length === 0 ? undefined : sections.join("\n"),
+  );
   process.stdout.write(`${markdown}\n`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, "latest.md"), `${markdown}\n${burst === undefined ? "" : `\n${burst.markdown}\n`}`);
@@ -652,6 +751,7 @@ async function main(): Promise<void> {
     targets: meta.targets,
     summary: summaries,
     baseline: beforeAndAfter === undefined ? undefined : { ...beforeAndAfter, comparisons },
+    dashboard: options.dashboard ? { comparisons: dashboardComparisons } : undefined,
     measurements: measurements.map((m) => ({ ...m })),
     warnings,
     failures,
@@ -697,7 +797,7 @@ function progressLine(m: Measurement): string {
   if (m.scenario === "idle") {
     return `${where}: ${m.idle?.echoed ?? 0}/${m.idle?.asked ?? 0} echoed, ${fixed(m.rssKiBPerConn, 1)} KiB/conn${problems}`;
   }
-  const unit = m.scenario === "handshake" ? "conn/s" : "msg/s";
+  const unit = m.scenario.startsWith("handshake") ? "conn/s" : "msg/s";
   return `${where}: ${integer.format(m.rate ?? 0)} ${unit}, p50 ${fixed(m.p50Ms, 3)} ms, p99 ${fixed(m.p99Ms, 3)} ms, proxy ${fixed(m.proxyCpuUsPerOp, 1)} µs/op${problems}`;
 }
 

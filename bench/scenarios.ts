@@ -1,7 +1,7 @@
 /** The bench's scenarios: four measured loops and the idle connections. */
 import type { LoadKind } from "./protocol.js";
 
-export const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "idle"] as const;
+export const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "handshake-cold", "idle"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** Scenarios of wsgate alone, outside the comparison table: run only when --scenarios names them. */
@@ -26,4 +26,13 @@ export const LOOP_SCENARIOS: Record<LoopScenario["name"], LoopScenario> = {
   "echo-16k": { name: "echo-16k", kind: "echo", connections: 50, size: 16 * 1024, inFlight: 1, unit: "msg/s" },
   stream: { name: "stream", kind: "stream", connections: 4, size: 64, inFlight: 1000, unit: "msg/s" },
   handshake: { name: "handshake", kind: "handshake", connections: 50, size: 64, inFlight: 1, unit: "conn/s" },
+  // The first cycles of a fresh proxy (warmup.ts).
+  "handshake-cold": {
+    name: "handshake-cold",
+    kind: "handshake",
+    connections: 50,
+    size: 64,
+    inFlight: 1,
+    unit: "conn/s",
+  },
 };

@@ -1,6 +1,7 @@
 /** One measurement of a scenario against a target, and the medians over rounds with ratios against direct. */
 import { median } from "./proc.js";
 import type { Options } from "./options.js";
+import type { CpuSplit } from "./workers-model.js";
 import type { Tally } from "./protocol.js";
 import type { ScenarioName } from "./scenarios.js";
 import type { TargetName } from "./targets.js";
@@ -35,6 +36,12 @@ export interface Measurement {
   rssKiBPerConn?: number;
   proxyRssKiB?: { before: number; after: number };
   idle?: { asked: number; opened: number; echoed: number; failed: number };
+  /** The proxy's CPU per operation, its root process and the rest, user and system (workers-model.ts). */
+  proxyCpuSplit?: CpuSplit;
+  /** handshake: the unmeasured cycles before it (warmup.ts), completed, and how long they took. */
+  warmup?: { cycles: number; ms: number };
+  /** wsgate-aware-dashboard: what its dashboard stream had delivered by the end of this measurement. */
+  dashboard?: { status: number | undefined; events: Record<string, number>; ended: string };
   /** Things that went wrong, by kind: unexpected closes, errors, unanswered messages. */
   problems: Tally;
   proxyOutput?: string[];

@@ -9,10 +9,22 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The targets --targets chooses from. */
-export const TARGET_NAMES = ["direct", "wsgate", "wsgate-aware", "nginx", "haproxy", "http-proxy"] as const;
+export const TARGET_NAMES = [
+  "direct",
+  "wsgate",
+  "wsgate-aware",
+  "wsgate-workers",
+  "wsgate-policies",
+  "nginx",
+  "haproxy",
+  "http-proxy",
+] as const;
 /** wsgate and wsgate-aware run from an earlier build (--baseline DIR): present only with that option. */
 export const BASELINE_TARGET_NAMES = ["wsgate-before", "wsgate-aware-before"] as const;
-export type TargetName = (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number];
+/** wsgate-aware with one dashboard stream open (--dashboard): present only with that option. */
+export const DASHBOARD_TARGET = "wsgate-aware-dashboard";
+export type TargetName =
+  (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number] | typeof DASHBOARD_TARGET;
 export type ProxyName = Exclude<TargetName, "direct">;
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -30,6 +42,8 @@ export interface ProxySetup {
   maxFiles: number;
   /** The earlier checkout the `-before` targets run from (--baseline), absolute. */
   baseline: string | undefined;
+  /** The admin listener's port, for the targets that have one (adminPort in their ProxyTarget). */
+  adminPort?: number | undefined;
   /** wss:// scenarios: terminate TLS with these files (the target's `tlsTemplate`). */
   tls?: TlsFiles | undefined;
 }
@@ -55,14 +69,17 @@ interface ProxyTarget {
   command(setup: ProxySetup, config: string, program: string): string[];
   /** How long a SIGTERM may take before SIGKILL (wsgate drains for up to 10 s by default). */
   stopGraceMs: number;
+  /** It serves the admin API on 127.0.0.1:adminPort (token: BENCH_ADMIN_TOKEN, from the environment). */
+  admin?: boolean;
 }
 
 /**
  * wsgate as users start it, without the admin API (its default port may be taken by a gateway running here);
  * `cli` is this checkout's unless a baseline build's is given.
  */
-export function wsgateCommand(config: string, cli = CLI): string[] {
-  return [process.execPath, cli, "run", "--config", config, "--log-level", "warn", "--admin-address", "off"];
+export function wsgateCommand(config: string, cli = CLI, extra: readonly string[] = []): string[] {
+  const admin = extra.includes("--admin-address") ? [] : ["--admin-address", "off"];
+  return [process.execPath, cli, "run", "--config", config, "--log-level", "warn", ...admin, ...extra];
 }
 
 /** The CLI of a baseline checkout (--baseline DIR), which must have been built there. */
@@ -90,6 +107,28 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     tlsTemplate: "wsgate-aware-tls.yaml",
     command: (_setup, config) => wsgateCommand(config),
     stopGraceMs: 12_000,
+  },
+  // Two workers (node:cluster) behind a primary; pinned, all three share the proxy's one core (workers-model.ts).
+  "wsgate-workers": {
+    description: "client → wsgate-aware's config with --workers 2 (node:cluster: a primary and two workers) → backend",
+    template: "wsgate-aware.yaml",
+    command: (_setup, config) => wsgateCommand(config, CLI, ["--workers", "2"]),
+    stopGraceMs: 12_000,
+  },
+  "wsgate-policies": {
+    description:
+      "client → wsgate-aware plus per-message rate limits, frame limits and control-frame rates each way (set far above the load, never triggered), the frame deadline and a 24 h session deadline → backend",
+    template: "wsgate-policies.yaml",
+    command: (_setup, config) => wsgateCommand(config),
+    stopGraceMs: 12_000,
+  },
+  // The same config as wsgate-aware, with the admin listener on and a dashboard stream open (dashboard-load.ts).
+  "wsgate-aware-dashboard": {
+    description: "wsgate-aware with its admin listener on and one dashboard stream open throughout (--dashboard)",
+    template: "wsgate-aware.yaml",
+    command: (setup, config) => wsgateCommand(config, CLI, ["--admin-address", `127.0.0.1:${setup.adminPort ?? 0}`]),
+    stopGraceMs: 12_000,
+    admin: true,
   },
   // The same configs as the two above (this checkout's templates), run by the baseline build.
   "wsgate-before": {
@@ -136,6 +175,11 @@ export function terminatesTls(name: TargetName): boolean {
 
 export function describeTarget(name: TargetName): string {
   return name === "direct" ? "client → backend" : PROXIES[name].description;
+}
+
+/** Whether the target serves the admin API (and needs setup.adminPort). */
+export function hasAdmin(name: ProxyName): boolean {
+  return PROXIES[name].admin === true;
 }
 
 export function stopGraceMs(name: ProxyName): number {
@@ -205,7 +249,10 @@ export function targetVersion(name: TargetName, baseline?: string): string {
       case "direct":
         return "—";
       case "wsgate":
-      case "wsgate-aware": {
+      case "wsgate-aware":
+      case "wsgate-workers":
+      case "wsgate-policies":
+      case "wsgate-aware-dashboard": {
         const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
         return baseline === undefined
           ? `wsgate ${pkg.version} (this checkout)`

@@ -361,26 +361,26 @@ export class Gateway {
 
   /** Starts closing `orders`' sessions with 1001, those of one reason and window spread evenly over it. */
   private drain(orders: readonly DrainOrder[]): number {
-    const groups = new Map<string, { reason: string; overMs: number; sessions: LiveSession[] }>();
-    for (const { session, reason, overMs } of orders) {
+    const groups = new Map<string, { reason: string; code: number; overMs: number; sessions: LiveSession[] }>();
+    for (const { session, reason, code, overMs } of orders) {
       if (this.draining.has(session)) continue;
       this.draining.add(session);
-      const key = `${overMs}\u0000${reason}`;
+      const key = `${overMs}\u0000${reason}\u0000${code}`;
       let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = { reason, overMs, sessions: [] }));
+      if (group === undefined) groups.set(key, (group = { reason, code, overMs, sessions: [] }));
       group.sessions.push(session);
     }
     let count = 0;
     for (const drain of this.drains) if (drain.pending === 0) this.drains.delete(drain);
-    for (const { reason, overMs, sessions } of groups.values()) {
+    for (const { reason, code, overMs, sessions } of groups.values()) {
       count += sessions.length;
       sessions.sort((a, b) => a.id - b.id);
       this.log.info(
-        { event: "sessions_drain", reason, sessions: sessions.length, overMs },
+        { event: "sessions_drain", reason, code, sessions: sessions.length, overMs },
         "closing the sessions the new config ends, spread out",
       );
       const isLive = (session: unknown): boolean => this.sessions.has(session as LiveSession);
-      this.drains.add(new SessionDrain(sessions, 0, overMs, isLive, reason));
+      this.drains.add(new SessionDrain(sessions, 0, overMs, isLive, reason, code));
     }
     return count;
   }

@@ -1,4 +1,4 @@
-// The five rate charts (uPlot, loaded as a classic script before this module). Each keeps no data of its own: the
+// The six rate charts (uPlot, loaded as a classic script before this module). Each keeps no data of its own: the
 // page holds the last 15 minutes of samples and every chart redraws from them once a second.
 import type UPlot from "uplot";
 import type { RateSample } from "./types.js";
@@ -118,6 +118,7 @@ export class Charts {
       new RateChart(find("chart-handshakes"), (s) => s.handshakes, ["accepted", "rejected", "failed"], false),
       new RateChart(find("chart-closes"), (s) => s.closes, [], true),
       new RateChart(find("chart-refusals"), (s) => s.refusals, [], true),
+      new RateChart(find("chart-refusal-reasons"), (s) => s.refusalReasons ?? {}, [], true),
     ];
     window.addEventListener("resize", () => {
       for (const chart of this.charts) chart.resize();

@@ -80,7 +80,7 @@ export function confirmDrain(
     title: `Drain ${server.backend}?`,
     text:
       `No new sessions go to ${server.backend} in ${server.pool}; its ${server.sessions} live session(s) are ` +
-      `closed with 1001, spread over the window.`,
+      `closed with 1001 (or the pool's backendCloseCodes.drained), one at a time spread evenly over the window.`,
     fields: [labelled("Window (e.g. 30s, 5m, 0 for at once)", over)],
     ok: "Drain",
     run: () => drain(over.value),

@@ -41,6 +41,13 @@ export function formatAge(ms: number): string {
   return hours < 48 ? `${hours}h${minutes % 60}m` : `${Math.floor(hours / 24)}d`;
 }
 
+/** A session's deadline (epoch ms) as time left at `now` (the sample's time, the gateway's clock); "—" without one. */
+export function formatDeadline(deadline: number | undefined, now: number): string {
+  if (typeof deadline !== "number") return "—";
+  const left = deadline - now;
+  return left <= 0 ? "due" : `in ${formatAge(left)}`;
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;

@@ -9,6 +9,8 @@ export interface RateSample {
   handshakes: Record<string, number>;
   closes: Record<string, number>;
   refusals: Record<string, number>;
+  /** Absent from a gateway older than the page. */
+  refusalReasons?: Record<string, number>;
 }
 
 export interface SessionRow {
@@ -23,6 +25,10 @@ export interface SessionRow {
   clientBytes: number;
   backendMessages: number;
   backendBytes: number;
+  /** The negotiated subprotocol; absent when none. */
+  protocol?: string;
+  /** When a lifetime policy (token expiry, maxSessionDuration) closes the session: epoch ms; absent when none. */
+  deadline?: number;
 }
 
 export interface ServerRow {

@@ -1,6 +1,6 @@
 // The page's sections, redrawn from each `state` event. The session table keeps one row per session id, so a row
 // (and its button) stays put while its numbers change.
-import { byId, element, formatAge, formatBytes, row } from "./dom.js";
+import { byId, element, formatAge, formatBytes, formatDeadline, row } from "./dom.js";
 import type { DashboardState, PoolRow, SessionRow } from "./types.js";
 
 export interface Levers {
@@ -54,7 +54,7 @@ export class SessionTable {
     const server = this.server.value;
     const shown = state.sessions.filter((session) => {
       if (server !== "" && session.server !== server) return false;
-      const text = `${session.id} ${session.server} ${session.route} ${session.pipeline} ${session.backend} ${session.client}`;
+      const text = `${session.id} ${session.server} ${session.route} ${session.pipeline} ${session.backend} ${session.client} ${session.protocol ?? ""}`;
       return words.every((word) => text.toLowerCase().includes(word));
     });
     const keep = new Set(shown.map((session) => session.id));
@@ -71,7 +71,9 @@ export class SessionTable {
         session.route,
         session.backend,
         session.client,
+        session.protocol ?? "—",
         formatAge(session.ageMs),
+        formatDeadline(session.deadline, state.t),
         `${session.clientMessages} / ${session.backendMessages}`,
         `${formatBytes(session.clientBytes)} / ${formatBytes(session.backendBytes)}`,
       ];

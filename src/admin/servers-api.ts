@@ -19,7 +19,8 @@ interface DrainRequest {
 
 /**
  * Body `{"server": "127.0.0.1:9095", "over": "5m", "pool": "..."}`: no new connections to that server, and its live
- * sessions closed with 1001 spread over `over` (default 30s, `0` at once). 404 when no pool has the server.
+ * sessions closed with 1001 (or the pool's `backendCloseCodes.drained`) spread over `over` (default 30s, `0` at
+ * once): session i of n at about i/n of the window. 404 when no pool has the server.
  */
 export async function drainServer({ control, request }: AdminRequest): Promise<AdminAnswer> {
   const { server, overMs, pool } = drainRequestOf(await readBody(request, DRAIN_BODY_BYTES));

@@ -207,7 +207,7 @@ export async function drain(context: VerbContext, over?: string, pool?: string):
   if (structured(context, answer)) return;
   for (const one of answer.servers) {
     context.out(
-      `${one.backend} in ${one.pool} draining: ${one.sessions} session(s) closed with 1001 ${one.overMs === 0 ? "at once" : `over ${formatAge(one.overMs)}`}\n`,
+      `${one.backend} in ${one.pool} draining: ${one.sessions} session(s) closed with ${one.code ?? 1001} ${one.overMs === 0 ? "at once" : `over ${formatAge(one.overMs)}`}\n`,
     );
   }
 }

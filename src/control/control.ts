@@ -19,6 +19,8 @@ export interface SessionView {
   clientBytes: number;
   backendMessages: number;
   backendBytes: number;
+  /** The negotiated subprotocol; absent when none was. */
+  protocol?: string;
   /** When the gateway will close the session (ms since epoch); absent when it has no deadline. */
   deadline?: number;
   worker?: number;

@@ -27,6 +27,7 @@ export function sessionView(session: LiveSession, now: number, worker?: number):
     backendMessages: totals.fromBackend.messages,
     backendBytes: totals.fromBackend.bytes,
   };
+  if (session.protocol !== undefined) view.protocol = session.protocol;
   const deadline = session.deadline;
   if (deadline !== undefined) view.deadline = deadline;
   if (worker !== undefined) view.worker = worker;

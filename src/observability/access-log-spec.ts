@@ -19,6 +19,8 @@ export const ACCESS_LOG_FIELDS = [
   "bytesOut",
   "messagesIn",
   "messagesOut",
+  "largestIn",
+  "largestOut",
   "closeCode",
   "closeReason",
   "closedBy",
@@ -49,7 +51,8 @@ export const accessLogSchema = z
           "`route`: the route, host then path (e.g. `*/ws`). `status`: HTTP status (101 for a session; 499 when the " +
           "client left before the answer). `bytesIn`/`bytesOut`, `messagesIn`/`messagesOut`: what the client sent " +
           "and received (WebSocket: frame bytes and data messages; HTTP: bytes read and written on the " +
-          "connection). `closeCode`, `closeReason`, `closedBy` (`client`, `backend`, `gateway`): how a session " +
+          "connection). `largestIn`/`largestOut`: payload bytes of the largest message the client sent and " +
+          "received (WebSocket sessions). `closeCode`, `closeReason`, `closedBy` (`client`, `backend`, `gateway`): how a session " +
           "ended. `reason`, `code`: why the gateway refused or failed a request. `requestId`: the `X-Request-Id` " +
           "header. `session`: the session id the admin API shows.",
       ),

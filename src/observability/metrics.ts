@@ -10,6 +10,7 @@
 // codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { MessageMetrics, closeCodeClass } from "./message-metrics.js";
 import { DeferredHistogram } from "./deferred-histogram.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
@@ -57,6 +58,9 @@ export interface GatewayMetricsOptions {
   /** For wsgate_build_info; the embedder (the CLI) knows the package version. */
   build?: { version: string };
 }
+
+/** Session lengths, in seconds: a second to a day. */
+const SESSION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 86400];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -116,10 +120,14 @@ export class GatewayMetrics {
   readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
   readonly #handshakeSeconds: DeferredHistogram<"server" | "route" | "result">;
   readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
+  readonly #refusalCounts = new DeferredCounts<"server" | "route" | "reason">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
   readonly #httpSeconds: Histogram<"server" | "route" | "method">;
   readonly #reloads: Counter<"result">;
+  readonly #sessionSeconds: DeferredHistogram<"server" | "code">;
+  /** Per-message histograms and control frames: the relay counts into `messages.tallies(server, route)`. */
+  readonly messages: MessageMetrics;
 
   constructor(status: PoolStatusReader, options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
@@ -131,6 +139,7 @@ export class GatewayMetrics {
     const sessions = this.#sessions;
     const handshakeCounts = this.#handshakeCounts;
     const closeCounts = this.#closeCounts;
+    const refusalCounts = this.#refusalCounts;
 
     new Gauge({
       name: "wsgate_websocket_sessions_active",
@@ -176,6 +185,15 @@ export class GatewayMetrics {
       registers,
       collect() {
         handshakeCounts.flushInto(this);
+      },
+    });
+    new Counter({
+      name: "wsgate_websocket_handshake_refusals_total",
+      help: "WebSocket handshakes not accepted, by reason: the error table's short reason (route_not_found, no_upstream, dial_timeout, backend_refused...).",
+      labelNames: ["server", "route", "reason"] as const,
+      registers,
+      collect() {
+        refusalCounts.flushInto(this);
       },
     });
     // Observed into plain arrays, added to the histogram when it is read (deferred-histogram.ts).
@@ -257,6 +275,21 @@ export class GatewayMetrics {
     // Both results exist from the start, so that a rate() sees the first rejection.
     this.#reloads.inc({ result: "applied" }, 0);
     this.#reloads.inc({ result: "rejected" }, 0);
+    const sessionSeconds = new DeferredHistogram<"server" | "code">(
+      new Histogram({
+        name: "wsgate_websocket_session_duration_seconds",
+        help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
+        labelNames: ["server", "code"] as const,
+        buckets: SESSION_BUCKETS,
+        registers,
+        collect() {
+          sessionSeconds.flush();
+        },
+      }),
+      SESSION_BUCKETS,
+    );
+    this.#sessionSeconds = sessionSeconds;
+    this.messages = new MessageMetrics(this.registry);
     new Gauge({
       name: "wsgate_build_info",
       help: "1, labelled with the wsgate version and the Node.js version it runs on.",
@@ -285,9 +318,12 @@ export class GatewayMetrics {
       return pool !== undefined && !live.pools.has(String(pool));
     };
     this.#sessions.forget(gone);
+    this.messages.forget(gone);
     this.#handshakeCounts.forget(gone);
     this.#handshakeSeconds.forget(gone);
+    this.#sessionSeconds.forget(gone);
     this.#closeCounts.forget(gone);
+    this.#refusalCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
       const metric = this.registry.getSingleMetric(name);
       if (metric === undefined) continue;
@@ -319,14 +355,28 @@ export class GatewayMetrics {
     this.#handshakeSeconds.observe(series + result, () => ({ server, route, result }), seconds);
   }
 
+  /** A handshake was refused or failed; `reason` is a row's `logReason` (a bounded set). */
+  handshakeRefused(server: string, route: string, reason: string): void {
+    this.#refusalCounts.add(`${server}\u0000${route}\u0000${reason}`, () => ({ server, route, reason }));
+  }
+
   sessionStarted(session: LiveSession): void {
     this.#sessions.started(session);
   }
 
   /** Moves the session's final totals to the ended ones, and counts its close. */
-  sessionEnded(session: LiveSession, outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number }): void {
+  sessionEnded(
+    session: LiveSession,
+    outcome: SessionTotals & { closedBy: ClosedBy; closeCode: number; durationMs?: number },
+  ): void {
     if (!this.#sessions.ended(session, outcome)) return;
     const { closedBy, closeCode } = outcome;
+    const { durationMs } = outcome;
+    if (durationMs !== undefined) {
+      const server = session.server;
+      const code = closeCodeClass(closeCode);
+      this.#sessionSeconds.observe(`${server}\u0000${code}`, () => ({ server, code }), durationMs / 1000);
+    }
     this.#closeCounts.add(`${session.server}\u0000${closedBy}\u0000${closeCode}`, () => ({
       server: session.server,
       side: closedBy,

@@ -32,6 +32,8 @@ export interface LiveSession {
   /** The client's address as the server decided it (client-ip.ts): what filters, limits and logs used. */
   readonly clientIp: string;
   readonly startedAt: number;
+  /** The subprotocol the backend chose (`Sec-WebSocket-Protocol` of its 101); undefined when none. */
+  readonly protocol?: string | undefined;
   readonly origin: SessionOrigin;
   /** When the session will be closed (ms since epoch: a credential's end, a lifetime); undefined when never. */
   readonly deadline?: number | undefined;

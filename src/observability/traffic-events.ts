@@ -93,9 +93,19 @@ function handshakeAnswered(context: TrafficRecord, status: number): void {
   );
 }
 
-/** An upgrade answered with something else than 101: counted, and its access line written. */
-function handshakeRefused(context: TrafficRecord, status: number, reason: string, code: string): void {
+/**
+ * An upgrade answered with something else than 101: counted (by status, and by `logReason`: the error table's short
+ * fixed reason), and its access line written.
+ */
+function handshakeRefused(
+  context: TrafficRecord,
+  status: number,
+  reason: string,
+  code: string,
+  logReason: string,
+): void {
   handshakeAnswered(context, status);
+  context.telemetry.metrics.handshakeRefused(context.route.server, routeName(context.route), logReason);
   if (context.accessLog === undefined) return;
   const entry = commonEntry(context);
   entry.event = "websocket_rejected";
@@ -108,12 +118,12 @@ function handshakeRefused(context: TrafficRecord, status: number, reason: string
 
 /** The gateway refused or failed an upgrade with `error` (plain requests are reported when they end). */
 export function upgradeRejected(context: TrafficRecord, error: GatewayError): void {
-  handshakeRefused(context, error.status, error.message, error.code);
+  handshakeRefused(context, error.status, error.message, error.code, error.logReason);
 }
 
 /** The backend answered the upgrade with something else than 101; its answer was relayed to the client. */
 export function upgradeRefusedByBackend(context: TrafficRecord, status: number): void {
-  handshakeRefused(context, status, "backend refused the upgrade", "WSG_BACKEND_REFUSED");
+  handshakeRefused(context, status, "backend refused the upgrade", "WSG_BACKEND_REFUSED", "backend_refused");
 }
 
 /**
@@ -138,8 +148,8 @@ export interface SessionEnd {
   closeCode: number;
   closeReason: string;
   durationMs: number;
-  fromClient: { messages: number; bytes: number };
-  fromBackend: { messages: number; bytes: number };
+  fromClient: { messages: number; bytes: number; largest: number };
+  fromBackend: { messages: number; bytes: number; largest: number };
 }
 
 export function sessionEnded(trace: SessionTrace, session: LiveSession, end: SessionEnd): void {
@@ -159,6 +169,8 @@ export function sessionEnded(trace: SessionTrace, session: LiveSession, end: Ses
   entry.bytesOut = end.fromBackend.bytes;
   entry.messagesIn = end.fromClient.messages;
   entry.messagesOut = end.fromBackend.messages;
+  entry.largestIn = end.fromClient.largest;
+  entry.largestOut = end.fromBackend.largest;
   entry.closeCode = end.closeCode;
   entry.closeReason = end.closeReason;
   entry.closedBy = end.closedBy;

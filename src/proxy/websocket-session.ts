@@ -22,6 +22,8 @@ export interface SessionHandshake {
   /** The request target, as the session's log line shows it: secret query parameters already redacted. */
   path: string;
   clientIp: string;
+  /** The subprotocol the backend chose, if any. */
+  protocol: string | undefined;
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
   accepted(session: LiveSession): SessionTrace;
 }
@@ -65,6 +67,7 @@ export function startWebSocketSession(start: SessionStart): void {
     client: clientAddress,
     clientIp,
     startedAt: Date.now(),
+    protocol: handshake.protocol,
     origin: start.origin,
     get deadline() {
       return relay.deadlineAt;
@@ -94,6 +97,8 @@ export function startWebSocketSession(start: SessionStart): void {
         clientBytes: outcome.fromClient.bytes,
         backendMessages: outcome.fromBackend.messages,
         backendBytes: outcome.fromBackend.bytes,
+        clientLargestMessage: outcome.fromClient.largest,
+        backendLargestMessage: outcome.fromBackend.largest,
         closeCode: outcome.closeCode,
         closeReason: outcome.closeReason,
         closedBy: outcome.closedBy,

@@ -8,8 +8,10 @@ import { routeIdentities } from "../server/route-identity.js";
 
 export interface DrainOrder {
   session: LiveSession;
-  /** The close reason the client gets with 1001. */
+  /** The close reason the client gets with `code`. */
   reason: string;
+  /** 1001, or the pool's `backendCloseCodes.drained` for a removed server. */
+  code: number;
   /** The window the closes of this reason and length are spread over, in ms. */
   overMs: number;
 }
@@ -47,7 +49,7 @@ export function routeDrains(
       : !serverNames.has(session.server)
         ? SERVER_REMOVED
         : ROUTE_REMOVED;
-    orders.push({ session, reason, overMs: session.origin.drainWindow });
+    orders.push({ session, reason, code: 1001, overMs: session.origin.drainWindow });
   }
   return orders;
 }
@@ -69,7 +71,12 @@ export function removedServerDrains(
       (server) => pool.serverTags.length === 0 || server.tags.some((tag) => pool.serverTags.includes(tag)),
     );
     if (kept.some((server) => sameUrl(server.url, backendUrl))) continue;
-    orders.push({ session, reason: BACKEND_REMOVED, overMs: pool.drainRemovedServers });
+    orders.push({
+      session,
+      reason: BACKEND_REMOVED,
+      code: pool.backendCloseCodes?.drained ?? 1001,
+      overMs: pool.drainRemovedServers,
+    });
   }
   return orders;
 }

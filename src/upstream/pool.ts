@@ -5,7 +5,13 @@ import type { Logger } from "../observability/logger.js";
 import type { BalanceContext, LoadBalancer, LoadBalanceSpec, RandomSource } from "./balance-types.js";
 import { createLoadBalancer } from "./balancer.js";
 import { ActiveHealthChecker } from "./health/checker.js";
-import { OPERATOR_DRAIN_REASON, SessionDrain, type DrainableSession } from "./health/drain.js";
+import {
+  DRAIN_CLOSE_CODE,
+  DRAIN_CLOSE_REASON,
+  OPERATOR_DRAIN_REASON,
+  SessionDrain,
+  type DrainableSession,
+} from "./health/drain.js";
 import { ServerHealth } from "./health/server-health.js";
 import type { CheckTlsOptions, CheckTlsResolver } from "./health/target.js";
 import type { HealthCheckSpec, PassiveHealthSpec } from "./health/types.js";
@@ -30,6 +36,8 @@ export interface PoolSpec {
   passiveHealth?: PassiveHealthSpec;
   /** Candidate pools have one; the main pool has none. */
   filter?: RequestMatcherSpec;
+  /** WebSocketProxy pools: the close code drained sessions get (`drained`, default 1001). */
+  backendCloseCodes?: { drained: number };
 }
 
 export interface PoolOptions {
@@ -197,7 +205,7 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
 
   /**
    * The operator takes the servers `text` names out (`wsgate drain`): no new connections from now on, and their live
-   * sessions closed with 1001 one at a time over `overMs`. Lasts as long as this pool (until its config changes). A
+   * sessions closed with 1001 (or `backendCloseCodes.drained`) one at a time, session i at about i/n of `overMs`. Lasts as long as this pool (until its config changes). A
    * second drain of a server whose drain is still running leaves that one be.
    */
   drainServer(text: string, overMs: number): DrainedServer[] {
@@ -212,16 +220,17 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       }));
   }
 
-  #drainOne(server: UpstreamServer, overMs: number): { sessions: number; overMs: number } {
+  #drainOne(server: UpstreamServer, overMs: number): { sessions: number; overMs: number; code: number } {
     server.draining = true;
+    const code = this.#drainCode;
     const running = this.#operatorDrains.get(server);
-    if (running !== undefined && running.pending > 0) return { sessions: running.pending, overMs };
+    if (running !== undefined && running.pending > 0) return { sessions: running.pending, overMs, code };
     running?.cancel();
     const live = this.#sessions.get(server);
     const sessions = [...(live ?? [])];
     this.#log.info(
-      { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs },
-      "operator drains a backend: no new connections, its sessions closed with 1001",
+      { event: "backend_drain", pool: this.label, backend: server.hostPort, sessions: sessions.length, overMs, code },
+      "operator drains a backend: no new connections, its sessions closed over the window",
     );
     const drain = new SessionDrain(
       sessions,
@@ -229,9 +238,10 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       overMs,
       (session) => live?.has(session) === true,
       OPERATOR_DRAIN_REASON,
+      code,
     );
     this.#operatorDrains.set(server, drain);
-    return { sessions: sessions.length, overMs };
+    return { sessions: sessions.length, overMs, code };
   }
 
   /** Stops checks, ejection and drain timers; live sessions keep running (shutdown closes them). */
@@ -269,7 +279,15 @@ export class ServerPool<Spec extends PoolSpec = PoolSpec> {
       },
       "closing the sessions of an unhealthy backend",
     );
-    this.#drains.set(server, new SessionDrain([...live], drain.after, drain.over, (session) => live.has(session)));
+    const isLive = (session: DrainableSession): boolean => live.has(session);
+    this.#drains.set(
+      server,
+      new SessionDrain([...live], drain.after, drain.over, isLive, DRAIN_CLOSE_REASON, this.#drainCode),
+    );
+  }
+
+  get #drainCode(): number {
+    return this.spec.backendCloseCodes?.drained ?? DRAIN_CLOSE_CODE;
   }
 
   #cancelDrain(server: UpstreamServer): void {

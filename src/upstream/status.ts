@@ -53,9 +53,11 @@ export interface DrainedServer {
   pool: string;
   backend: string;
   url: string;
-  /** Live sessions that will be closed with 1001, one every overMs/sessions. */
+  /** Live sessions that will be closed with `code`, one every overMs/sessions. */
   sessions: number;
   overMs: number;
+  /** 1001, or the pool's `backendCloseCodes.drained`. */
+  code: number;
 }
 
 export interface StatusSource {

@@ -1,6 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
+import type { MessageTally } from "../util/message-tally.js";
 import type { FramePolicy } from "./frame-policy.js";
 import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
@@ -32,6 +33,8 @@ export interface FrameStreamOptions {
   anyRsv: boolean;
   /** Record the time of each data frame, for idle timeouts. */
   trackActivity: boolean;
+  /** Where each message's size and frame count, and each control frame, are counted (the route's histograms). */
+  tally?: MessageTally | undefined;
   /** Ask the handler before relaying each data frame (`onDataFrame`): a message or byte rate is set. */
   gateDataFrames: boolean;
   /** Limits on the peer's frames beyond the protocol; null where none is set (nothing checked per frame). */
@@ -60,6 +63,9 @@ const State = {
 } as const;
 type StateValue = (typeof State)[keyof typeof State];
 
+/** beginFrame's answer when the rate gate holds the frame (not a failure). */
+const HOLD = Symbol("hold");
+
 const CONTROL_START = MAX_HEADER_BYTES;
 const MASK_START = CONTROL_START + MAX_CONTROL_PAYLOAD;
 const SCRATCH_SIZE = MASK_START + 4;
@@ -84,6 +90,8 @@ export class FrameStream {
   lastDataAt = 0;
   /** Frames (data and control) read to their end; with `frameOpen`, tells the relay whether one is stuck. */
   framesDone = 0;
+  /** Payload bytes of the largest data message completed (all its fragments), for the session's log line. */
+  largestMessage = 0;
 
   private state: StateValue = State.Header;
   /**
@@ -102,9 +110,10 @@ export class FrameStream {
   private controlHave = 0;
   private controlMasked = false;
 
-  // The message being read.
+  // The message being read: its payload bytes and frames so far, the current frame included.
   private inMessage = false;
   private messageBytes = 0;
+  private messageFrames = 0;
   /** The message gathered for the inspector (State.Collect). */
   private collected: CollectedFrame | null = null;
 
@@ -112,8 +121,6 @@ export class FrameStream {
   private passStart = -1;
   /** A data frame began in the chunk being read (its time is taken once per chunk, not per frame). */
   private sawData = false;
-  /** The handler asked to hold the frame whose header was just read (set by beginFrame, taken by readHeader). */
-  private holdHere = false;
   /**
    * Bytes read from the peer and not yet parsed, from a frame header on: held while the rate gate says wait, a
    * copy (a read buffer may be reused), parsed again by `release()`.
@@ -288,13 +295,9 @@ export class FrameStream {
       at = 0;
     }
     const failure = this.beginFrame(header, at, length, chunk, header === chunk ? pos : -1);
-    if (failure !== null) {
-      this.flushPass(chunk, header === chunk ? pos : this.passStart);
-      this.fail(failure);
-      return end;
-    }
-    if (this.holdHere) {
-      this.holdHere = false;
+    if (failure === HOLD) {
+      // Stopped by the handler instead (action close): the frame is dropped with everything after it.
+      if (this.state === State.Discard) return end;
       // From the header on: in the chunk at `pos`, or gathered in scratch space with the chunk's rest after it.
       // A chunk of our own (held before) is kept as a view: releasing a message at a time copies nothing.
       this.heldBytes =
@@ -303,6 +306,11 @@ export class FrameStream {
           : this.releasing
             ? chunk.subarray(pos)
             : Buffer.from(chunk.subarray(pos));
+      return end;
+    }
+    if (failure !== null) {
+      this.flushPass(chunk, header === chunk ? pos : this.passStart);
+      this.fail(failure);
       return end;
     }
     return header === chunk ? pos + length : pos;
@@ -318,7 +326,7 @@ export class FrameStream {
     length: number,
     chunk: Buffer,
     headerStart: number,
-  ): FrameFailureKind | null {
+  ): FrameFailureKind | typeof HOLD | null {
     const b0 = header[at] as number;
     const b1 = header[at + 1] as number;
     const fin = (b0 & 0x80) !== 0;
@@ -374,9 +382,8 @@ export class FrameStream {
     if (maxMessageSize >= 0 && this.messageBytes + payloadLength > maxMessageSize) return FrameFailure.MessageTooBig;
     // One field checked per frame where no limit or rate is set.
     if (this.guarded) {
-      const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
-      if (failure !== null) return failure;
-      if (this.mustWait(opcode, length + payloadLength, chunk, headerStart)) return null;
+      const verdict = this.guardData(opcode, length + payloadLength, payloadLength, chunk, headerStart);
+      if (verdict !== null) return verdict;
     }
     const inspector = this.options.inspector;
     // A compressed message (RSV1, permessage-deflate passed through) could not be read: it streams through.
@@ -393,7 +400,8 @@ export class FrameStream {
 
     this.fin = fin;
     this.inMessage = !fin;
-    this.messageBytes = fin ? 0 : this.messageBytes + payloadLength;
+    this.messageBytes += payloadLength;
+    this.messageFrames++;
     this.remaining = payloadLength;
     if (this.options.trackActivity) this.sawData = true;
     // Once a close has gone to the other peer, data for it is dropped; the frame is still read to stay in step.
@@ -414,24 +422,31 @@ export class FrameStream {
   }
 
   /**
-   * Asks the handler (where a rate is set) whether this data frame may go now; when it must wait, what came before
-   * it is written on and the frame is to be held (`holdHere`), unless the handler stopped the stream.
+   * A data frame's header against the frame policy, then (where a rate is set) the handler's gate: a failure, HOLD
+   * when the frame must wait (what came before it has been written on; the caller keeps the frame and what follows,
+   * unless the handler stopped the stream), or null to go on.
    */
-  private mustWait(opcode: number, frameBytes: number, chunk: Buffer, headerStart: number): boolean {
-    if (!this.options.gateDataFrames) return false;
+  private guardData(
+    opcode: number,
+    frameBytes: number,
+    payloadLength: number,
+    chunk: Buffer,
+    headerStart: number,
+  ): FrameFailureKind | typeof HOLD | null {
+    const failure = this.options.policy?.checkData(opcode, payloadLength) ?? null;
+    if (failure !== null || !this.options.gateDataFrames) return failure;
     const waitMs = this.handler.onDataFrame(this, opcode !== Opcode.Continuation, frameBytes);
-    if (waitMs <= 0) return false;
+    if (waitMs <= 0) return null;
     // What came before this frame goes on first (a close the handler sends must come after it).
     this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
     this.handler.onFrameHeld(this, waitMs);
-    if (this.state !== State.Discard) this.holdHere = true;
-    return true;
+    return HOLD;
   }
 
   private endDataFrame(chunk: Buffer, pos: number): void {
     this.state = State.Header;
     this.framesDone++;
-    if (this.fin) this.messages++;
+    if (this.fin) this.endMessage();
     if (!this.forwarding) return;
     if (this.out.hasQueued) {
       // Frames of the gateway's own are waiting for this boundary: what came before them goes first.
@@ -440,6 +455,16 @@ export class FrameStream {
     } else {
       this.out.midFrame = false;
     }
+  }
+
+  /** The last frame of a message is read: counted, and the message's sizes start again from 0. */
+  private endMessage(): void {
+    this.messages++;
+    const size = this.messageBytes;
+    if (size > this.largestMessage) this.largestMessage = size;
+    this.options.tally?.message(size, this.messageFrames);
+    this.messageBytes = 0;
+    this.messageFrames = 0;
   }
 
   /** A small whole text message: gathered (not passed on) until the inspector has seen it. */
@@ -453,6 +478,9 @@ export class FrameStream {
   ): void {
     this.flushPass(chunk, headerStart < 0 ? this.passStart : headerStart);
     this.collected = new CollectedFrame(header, at, length, payloadLength);
+    // One whole frame: counted as a message of its own when it ends (endCollect).
+    this.messageBytes = payloadLength;
+    this.messageFrames = 1;
     if (this.options.trackActivity) this.sawData = true;
     this.state = State.Collect;
     if (payloadLength === 0) this.endCollect();
@@ -470,7 +498,7 @@ export class FrameStream {
     this.collected = null;
     this.state = State.Header;
     this.framesDone++;
-    this.messages++;
+    this.endMessage();
     if (this.out.closing) return;
     const inspector = this.options.inspector as MessageInspector;
     if (!inspector.inspect(collected.payload(this.options.fromClient))) this.out.write(collected.raw);
@@ -495,6 +523,7 @@ export class FrameStream {
   private endControlFrame(): void {
     this.state = State.Header;
     this.framesDone++;
+    this.options.tally?.control(this.opcode);
     const payload = this.scratch.subarray(CONTROL_START, CONTROL_START + this.controlLength);
     if (this.opcode === Opcode.Close) {
       const failure = checkClosePayload(payload);

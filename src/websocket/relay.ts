@@ -4,6 +4,7 @@ import { policyFor, type FrameLimits } from "./frame-policy.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
+import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
 import { closeWhenFlushed } from "./relay-close.js";
 import {
@@ -57,6 +58,11 @@ export interface RelayOptions {
    * together); beyond it the slow peer gets 1008 and the other 1001. -1 for no limit.
    */
   maxBufferedBytes: number;
+  /** Where messages from the client and from the backend are counted by size and frames (metrics); none when absent. */
+  clientTally?: MessageTally;
+  backendTally?: MessageTally;
+  /** Close code the client gets when the backend's connection is lost mid-session; 1011 when absent. */
+  backendLostCode?: number;
   /** Message and byte rate of what the client sends (`clientMaxMsgRate`, `clientMaxByteRate`); none when absent. */
   clientRate?: RateGate;
   /** Message and byte rate of what the backend sends (`serverMaxMsgRate`, `serverMaxByteRate`). */
@@ -74,6 +80,8 @@ export interface RelayOptions {
 export interface PeerTotals {
   messages: number;
   bytes: number;
+  /** Payload bytes of the largest message. */
+  largest: number;
 }
 
 /** How a relay ended, for the session log line. */
@@ -130,7 +138,8 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * Ways out of `open`, each in one place:
  *   a peer's close frame      → onCloseFrame: relayed as it came to the other side
- *   a peer's connection ends  → onPeerGone: the other side gets 1001 (client gone) or 1011 (backend lost)
+ *   a peer's connection ends  → onPeerGone: the other side gets 1001 (client gone) or 1011 (backend lost; or
+ *                               `backendLostCode`)
  *   a peer breaks a rule      → failPeer: it gets its code, the other side 1001 (for a protocol error, the other
  *                               side first, the offender once the other's close is back: see Fail.protocolError)
  *   the gateway closes        → closeBoth (shutdown, an operator, idle timeout): the same code to both
@@ -183,6 +192,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
         firstFrameRsv: options.firstFrameRsv,
         anyRsv: options.anyRsv,
         trackActivity,
+        tally: options.clientTally,
         gateDataFrames: options.clientRate !== undefined,
         policy: policyFor(options.clientFrameLimits),
         inspector: options.clientInspector === undefined ? undefined : inspectorFor(options.clientInspector, this),
@@ -197,6 +207,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
         firstFrameRsv: options.firstFrameRsv,
         anyRsv: options.anyRsv,
         trackActivity,
+        tally: options.backendTally,
         gateDataFrames: options.backendRate !== undefined,
         policy: policyFor(options.backendFrameLimits),
       },
@@ -240,9 +251,11 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** Live totals, for status views. */
   totals(): { fromClient: PeerTotals; fromBackend: PeerTotals } {
+    const client = this.client.stream;
+    const backend = this.backend.stream;
     return {
-      fromClient: { messages: this.client.stream.messages, bytes: this.client.stream.bytes },
-      fromBackend: { messages: this.backend.stream.messages, bytes: this.backend.stream.bytes },
+      fromClient: { messages: client.messages, bytes: client.bytes, largest: client.largestMessage },
+      fromBackend: { messages: backend.messages, bytes: backend.bytes, largest: backend.largestMessage },
     };
   }
 
@@ -585,8 +598,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       // Vanished without a close frame: the other side still deserves one (its own, if it broke the protocol).
       const lost = PEER_LOST_CLOSE[peer.role];
       this.outcome ??= { closedBy: peer.role, closeCode: CloseCode.Abnormal, closeReason: lost.reason };
+      const code = peer.role === "backend" ? (this.options.backendLostCode ?? lost.code) : lost.code;
       if (other.outbox.midFrame) this.cut(other);
-      else this.sendClose(other, lost.code, lost.reason);
+      else this.sendClose(other, code, lost.reason);
     }
     // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
     if (broken) peer.socket.destroy();

@@ -19,7 +19,7 @@ describe("bench config templates", () => {
 
   it("every template under bench/targets uses only the placeholders the bench fills in", () => {
     const values = { port: 1, backendPort: 2, dir: "/tmp/x", maxConnections: 3, maxFiles: 4, connectionSlots: 5 };
-    for (const name of ["nginx.conf", "haproxy.cfg", "wsgate.yaml", "wsgate-aware.yaml"]) {
+    for (const name of ["nginx.conf", "haproxy.cfg", "wsgate.yaml", "wsgate-aware.yaml", "wsgate-policies.yaml"]) {
       const filled = fillTemplate(readFileSync(new URL(name, TEMPLATES), "utf8"), values);
       assert.doesNotMatch(filled, /\$\{[A-Za-z]+\}/, name);
     }

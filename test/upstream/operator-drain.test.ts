@@ -7,9 +7,16 @@ import { ServerPool, type PoolSpec } from "../../src/upstream/pool.js";
 import { UpstreamStatusRegistry } from "../../src/upstream/status.js";
 import type { LoadBalancePolicy } from "../../src/upstream/balance-types.js";
 import { collectingLogger } from "../helpers/check-backends.js";
+import { waitUntil } from "../helpers/net.js";
 
-function pool(label: string, policy: LoadBalancePolicy, registry: UpstreamStatusRegistry): ServerPool {
+function pool(
+  label: string,
+  policy: LoadBalancePolicy,
+  registry: UpstreamStatusRegistry,
+  extra: Partial<PoolSpec> = {},
+): ServerPool {
   const spec: PoolSpec = {
+    ...extra,
     servers: ["ws://127.0.0.1:9095", "ws://127.0.0.1:9096/chat", "wss://backend.example"].map((url) => ({
       url,
       weight: 0,
@@ -101,6 +108,37 @@ describe("operator drain of a pool's server", () => {
     const offsets = closes.map((close) => close.at - started);
     assert.ok((offsets[3] ?? 0) >= 250 && (offsets[3] ?? 0) < 500, `spread: ${offsets}`);
     assert.equal(server.activeConnections, 0);
+    built.close();
+  });
+
+  it("closes with the pool's backendCloseCodes.drained, session i of n at about i/n of the window", async () => {
+    const registry = new UpstreamStatusRegistry();
+    const built = pool("p/proxy/pools[0]", "roundRobin", registry, { backendCloseCodes: { drained: 1012 } });
+    const server = built.servers[0];
+    assert.ok(server);
+    const closes: { at: number; code: number; reason: string }[] = [];
+    const n = 5;
+    for (let i = 0; i < n; i++) {
+      const session = {
+        close: (code: number, reason: string) => {
+          closes.push({ at: Date.now(), code, reason });
+          built.sessionClosed(server, session);
+        },
+      };
+      built.sessionOpened(server, session);
+    }
+    const started = Date.now();
+    const overMs = 1000;
+    const [drained] = registry.drain("127.0.0.1:9095", overMs);
+    assert.deepEqual([drained?.sessions, drained?.code], [n, 1012]);
+    await waitUntil(() => (closes.length === n ? true : undefined), 5000, "every close");
+    assert.ok(closes.every((close) => close.code === 1012 && close.reason === "backend draining"));
+    const offsets = closes.map((close) => close.at - started);
+    // Session i is due at i/n of the window: none early, none far late, the last before the window ends (+ room).
+    offsets.forEach((offset, i) => {
+      const due = (i / n) * overMs;
+      assert.ok(offset >= due - 20 && offset <= due + 400, `session ${i} at ${offset} ms, due ${due}: ${offsets}`);
+    });
     built.close();
   });
 

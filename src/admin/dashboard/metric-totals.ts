@@ -13,6 +13,8 @@ export interface MetricTotals {
   closes: Record<string, number>;
   /** Handshakes not accepted, by HTTP status. */
   refusals: Record<string, number>;
+  /** Handshakes not accepted, by the error table's reason (route_not_found, no_upstream...). */
+  refusalReasons: Record<string, number>;
 }
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
@@ -38,6 +40,7 @@ export function metricTotals(exposition: string): MetricTotals {
     handshakes: {},
     closes: {},
     refusals: {},
+    refusalReasons: {},
   };
   for (const line of exposition.split("\n")) {
     if (!line.startsWith("wsgate_websocket_")) continue;
@@ -60,6 +63,9 @@ export function metricTotals(exposition: string): MetricTotals {
         add(totals.handshakes, labels["result"] ?? "unknown", value);
         if (labels["result"] !== "accepted") add(totals.refusals, labels["status"] ?? "unknown", value);
         break;
+      case "wsgate_websocket_handshake_refusals_total":
+        add(totals.refusalReasons, labels["reason"] ?? "unknown", value);
+        break;
       case "wsgate_websocket_closes_total":
         add(totals.closes, labels["code"] ?? "unknown", value);
         break;
@@ -77,6 +83,7 @@ export interface MetricRates {
   handshakes: Record<string, number>;
   closes: Record<string, number>;
   refusals: Record<string, number>;
+  refusalReasons: Record<string, number>;
 }
 
 function rate(now: number, before: number, seconds: number): number {
@@ -102,5 +109,6 @@ export function metricRates(now: MetricTotals, before: MetricTotals, seconds: nu
     handshakes: rates(now.handshakes, before.handshakes, seconds),
     closes: rates(now.closes, before.closes, seconds),
     refusals: rates(now.refusals, before.refusals, seconds),
+    refusalReasons: rates(now.refusalReasons, before.refusalReasons, seconds),
   };
 }

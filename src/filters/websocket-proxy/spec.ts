@@ -1,3 +1,4 @@
+import { backendCloseCodesSchema } from "./backend-close-codes.js";
 import { z } from "zod";
 import {
   mainPoolIssues,
@@ -95,6 +96,9 @@ const poolSchema = z
       .describe(
         "When a reload removes a server from this pool, close that server's live sessions with 1001, spread evenly over this long (`0`: at once). Without it they run on; new sessions never go to a removed server.",
       ),
+    backendCloseCodes: backendCloseCodesSchema.describe(
+      "Close codes the clients get when a backend of this pool goes away: its connection lost (1011 without this), or drained (1001 without this).",
+    ),
     sendProxyProtocol: z
       .enum(["v2"])
       .optional()

@@ -250,6 +250,7 @@ export class WebSocketProxy implements Filter {
   ): void {
     const { context, pool: serverPool, lease } = handshake;
     const pool = serverPool.spec;
+    const tallies = context.telemetry.metrics.messages.tallies(context.route.server, context.route.routeLabel);
     lease.keep();
     startWebSocketSession({
       handshake: {
@@ -260,6 +261,7 @@ export class WebSocketProxy implements Filter {
         pipeline: context.route.pipeline,
         path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
+        protocol: upgraded.negotiated.protocol,
         accepted: acceptedBy(context),
       },
       pool: serverPool,
@@ -277,6 +279,9 @@ export class WebSocketProxy implements Filter {
         maxBufferedBytes: this.spec.maxBufferedBytes,
         firstFrameRsv: upgraded.negotiated.firstFrameRsv,
         anyRsv: upgraded.negotiated.anyRsv,
+        backendLostCode: pool.backendCloseCodes?.lost,
+        clientTally: tallies.fromClient,
+        backendTally: tallies.fromBackend,
         ...this.rateGates(),
         ...sessionDeadline(
           context.credentialExpiry,

@@ -16,13 +16,14 @@ export class SessionDrain {
   readonly #isLive: (session: DrainableSession) => boolean;
   readonly #step: number;
   readonly #reason: string;
+  readonly #code: number;
   #timer: NodeJS.Timeout | undefined;
   #next = 0;
 
   /**
    * `sessions` are the server's sessions when it turned unhealthy; the first is closed after `after` ms, the
    * others every over/n ms after that. `isLive` skips sessions that ended on their own meanwhile. `reason` goes with
-   * the 1001 (reloads drain with their own).
+   * `code` (reloads drain with their own reason; a pool's `backendCloseCodes.drained` sets the code).
    */
   constructor(
     sessions: readonly DrainableSession[],
@@ -30,8 +31,10 @@ export class SessionDrain {
     over: number,
     isLive: (session: DrainableSession) => boolean,
     reason = DRAIN_CLOSE_REASON,
+    code = DRAIN_CLOSE_CODE,
   ) {
     this.#reason = reason;
+    this.#code = code;
     this.#queue = [...sessions];
     this.#isLive = isLive;
     this.#step = this.#queue.length === 0 ? 0 : over / this.#queue.length;
@@ -55,7 +58,7 @@ export class SessionDrain {
       const session = this.#queue[this.#next++];
       if (session === undefined || !this.#isLive(session)) continue;
       try {
-        session.close(DRAIN_CLOSE_CODE, this.#reason);
+        session.close(this.#code, this.#reason);
       } catch {
         // One session that cannot close must not stop the drain (nor, from a timer, the process).
       }

@@ -28,8 +28,32 @@ interface ChattyClient {
   stop(): void;
 }
 
-async function chattyClient(port: number): Promise<ChattyClient> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+/** A second HTTPServer whose sessions live at most an hour: each has a deadline for the page to show. */
+function timedConfig(port: number, backendPort: number): string {
+  return `---
+kind: HTTPServer
+name: timed
+port: ${port}
+address: 127.0.0.1
+rules:
+  - paths:
+      - path: /ws
+        backend: lifetime
+---
+kind: Pipeline
+name: lifetime
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    maxSessionDuration: 1h
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:${backendPort}
+`;
+}
+
+async function chattyClient(port: number, protocol?: string): Promise<ChattyClient> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocol === undefined ? [] : [protocol]);
   const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
   socket.on("error", () => undefined);
   await withTimeout(new Promise((resolve) => socket.once("open", resolve)), 5000, "a ws client to open");
@@ -70,18 +94,22 @@ describe("dashboard in Chromium", { skip }, () => {
   const clients: ChattyClient[] = [];
   let gateway: GatewayProcess;
   let port: number;
+  let timedPort: number;
+  let timedBackend: TestBackend;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
 
   before(async () => {
     backends.push(await startBackend(), await startBackend());
+    timedBackend = await startBackend();
     port = await freePort();
+    timedPort = await freePort();
     gateway = await GatewayProcess.start(
       echoConfig(
         port,
         backends.map((backend) => backend.port),
-      ),
+      ) + timedConfig(timedPort, timedBackend.port),
       { admin: true, args: ["--admin-token", TOKEN, "--watch"] },
     );
     browser = await launchChromium();
@@ -97,6 +125,7 @@ describe("dashboard in Chromium", { skip }, () => {
     await browser?.close();
     await gateway?.stop();
     for (const backend of backends) await backend.close();
+    await timedBackend?.close();
   });
 
   it("asks for the token, refuses a wrong one, and goes live with the right one", async () => {
@@ -157,6 +186,58 @@ describe("dashboard in Chromium", { skip }, () => {
     await page.fill("#session-search", "");
     await page.locator("#session-count", { hasText: "2" }).waitFor();
     await page.locator("#chart-closes .now", { hasText: "4000" }).waitFor();
+  });
+
+  it("shows each session's subprotocol and deadline (time left, or — without one), and charts refused handshakes by reason", async () => {
+    const chat = await chattyClient(port, "chat.v1");
+    clients.push(chat);
+    await page.fill("#session-search", `:${chat.localPort}`);
+    const cells = await pageUntil(
+      async () => {
+        const rows = page.locator("#session-table tbody tr");
+        if ((await rows.count()) !== 1) return undefined;
+        return rows.first().locator("td").allTextContents();
+      },
+      5000,
+      "the new session's row",
+    );
+    const headers = await page.locator("#session-table thead th").allTextContents();
+    const column = (name: string): string | undefined => cells[headers.indexOf(name)];
+    assert.equal(column("protocol"), "chat.v1");
+    assert.equal(column("deadline"), "—");
+    await page.fill("#session-search", "chat.v1");
+    assert.equal(await page.locator("#session-table tbody tr").count(), 1, "search finds the subprotocol");
+
+    // A session with a deadline (maxSessionDuration: 1h) shows the time left.
+    const timed = await chattyClient(timedPort);
+    clients.push(timed);
+    await page.fill("#session-search", `:${timed.localPort}`);
+    const timedCells = await pageUntil(
+      async () => {
+        const rows = page.locator("#session-table tbody tr");
+        if ((await rows.count()) !== 1) return undefined;
+        return rows.first().locator("td").allTextContents();
+      },
+      5000,
+      "the timed session's row",
+    );
+    assert.match(timedCells[headers.indexOf("deadline")] ?? "", /^in (59m\d+s|1h0m)$/);
+    assert.equal(timedCells[headers.indexOf("protocol")], "—");
+    await page.fill("#session-search", "");
+
+    // No route for this path: 404, counted as route_not_found.
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/nowhere`);
+    const status = await withTimeout(
+      new Promise<number>((resolve) => {
+        refused.once("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+        refused.once("error", () => resolve(0));
+      }),
+      5000,
+      "the refusal",
+    );
+    assert.equal(status, 404);
+    await page.locator("#chart-refusal-reasons .now", { hasText: "route_not_found" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator("#chart-refusal-reasons canvas").count(), 1, "uPlot drew the chart");
   });
 
   it("drains a server from the page: it gets no new sessions", async () => {

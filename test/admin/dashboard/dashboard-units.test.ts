@@ -20,10 +20,13 @@ wsgate_websocket_handshakes_total{server="edge",route="/ws",result="failed",stat
 wsgate_websocket_closes_total{server="edge",side="client",code="1000"} 3
 wsgate_websocket_closes_total{server="edge",side="gateway",code="1000"} 1
 wsgate_http_requests_total{server="edge",route="/",method="GET",status="200"} 99
+wsgate_websocket_handshake_refusals_total{server="edge",route="*/ws",reason="route_busy"} 2
+wsgate_websocket_handshake_refusals_total{server="edge",route="*/chat",reason="route_busy"} 1
+wsgate_websocket_handshake_refusals_total{server="edge",route="*/ws",reason="dial_timeout"} 1
 `;
 
 describe("dashboard metric totals", () => {
-  it("sums the WebSocket counters by direction, result, code and refused status", () => {
+  it("sums the WebSocket counters by direction, result, code, refused status and refusal reason", () => {
     const totals = metricTotals(EXPOSITION);
     assert.deepEqual(totals, {
       messagesIn: 15,
@@ -33,6 +36,7 @@ describe("dashboard metric totals", () => {
       handshakes: { accepted: 4, rejected: 2, failed: 1 },
       closes: { "1000": 4 },
       refusals: { "429": 2, "502": 1 },
+      refusalReasons: { route_busy: 3, dial_timeout: 1 },
     });
   });
 
@@ -45,6 +49,8 @@ describe("dashboard metric totals", () => {
     assert.equal(rates.bytesIn, 0);
     assert.deepEqual(rates.closes, { "1000": 2, "4000": 1 });
     assert.deepEqual(rates.handshakes, {});
+    const later = { ...before, refusalReasons: { route_busy: 7, dial_timeout: 1, no_upstream: 4 } };
+    assert.deepEqual(metricRates(later, before, 2).refusalReasons, { route_busy: 2, no_upstream: 2 });
   });
 });
 
