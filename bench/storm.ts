@@ -257,7 +257,7 @@ export function stormReport(
   const lines = [
     `## Storm: ${count.format(clients)} clients at once`,
     "",
-    `Each client opens a WebSocket through the target, sends one ${STORM_SIZE} B message and waits for its echo; all connect at once from ${STORM_WORKERS} load processes. **all echoed** is the time from the first client's start until every client has echoed (median over rounds [min–max]); ratios are taken round by round against direct and against nginx. **peak RSS** is the proxy's process tree, sampled every ${RSS_SAMPLE_MS} ms (for direct: the echo backend's). **warm**: after an unmeasured storm of 500; **restarted**: the proxy was killed (SIGKILL) and started again, and the storm came as soon as it accepted TCP.`,
+    `Each client opens a WebSocket through the target, sends one ${STORM_SIZE} B message and waits for its echo; all connect at once from ${STORM_WORKERS} load processes. **all echoed** is the time from the first client's start until every client has echoed (median over rounds [min–max]); ratios are taken round by round against direct and against nginx. **peak RSS** is the proxy's process tree, sampled every ${RSS_SAMPLE_MS} ms (for direct: the echo backend's). **warm**: after an unmeasured storm of 500; **restarted**: the proxy was killed (SIGKILL) and started again, and the storm came as soon as it accepted TCP. With pinning, the load processes share one core with the echo backend while the proxy has the other: direct's time is the generator's and the backend's, not a proxy-free ideal.`,
     ...notes.map((note) => `Note: ${note}.`),
     "",
   ];
@@ -265,7 +265,8 @@ export function stormReport(
     const list = measurements.filter((m) => m.phase === phase);
     const figures = (pick: (m: StormMeasurement) => number | undefined): RoundFigure[] =>
       list.map((m) => ({ round: m.round, target: m.target, value: m.error === undefined ? pick(m) : undefined }));
-    const allEchoed = figures((m) => m.allEchoedMs);
+    // A storm where some clients failed is timed to its last echo, and marked.
+    const allEchoed = figures((m) => m.allEchoedMs ?? m.lastEchoMs);
     lines.push(
       `**${phase}**`,
       "",
@@ -287,7 +288,7 @@ export function stormReport(
       lines.push(
         `| ${[
           target,
-          spreadCell(spreadOf(ok.map((m) => m.allEchoedMs)), 0),
+          `${spreadCell(spreadOf(ok.map((m) => m.allEchoedMs ?? m.lastEchoMs)), 0)}${ok.some((m) => m.allEchoedMs === undefined) ? " *" : ""}`,
           target === "direct" ? "—" : spreadCell(spreadOf(roundRatios(allEchoed, target, "direct")), 2, "×"),
           target === "nginx" ? "—" : spreadCell(spreadOf(roundRatios(allEchoed, target, "nginx")), 2, "×"),
           spreadCell(spreadOf(ok.map((m) => m.p50Ms)), 0),
@@ -309,5 +310,7 @@ export function stormReport(
     }
     lines.push("");
   }
+  if (measurements.some((m) => m.error === undefined && m.allEchoedMs === undefined))
+    lines.push("\\* not every client echoed in some rounds: those rounds are timed to their last echo.", "");
   return lines.join("\n");
 }

@@ -159,7 +159,7 @@ export class GatewayHttpServer {
         reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
       listener.once("error", onError);
-      listener.listen({ port: this.spec.port, host: this.spec.address }, () => {
+      listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, () => {
         listener.off("error", onError);
         // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
         // event on: behind the PROXY protocol front it never listens itself, so it is told.
@@ -476,6 +476,7 @@ export function listenerOf(spec: HTTPServerSpec): string {
     address: spec.address,
     https: spec.https,
     proxyProtocol: spec.proxyProtocol,
+    backlog: spec.backlog,
   };
   for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
   return canonicalJson(fields);

@@ -121,6 +121,14 @@ const httpServerFields = z.strictObject({
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
   maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
+  backlog: z
+    .int()
+    .min(1)
+    .max(65535)
+    .default(4096)
+    .describe(
+      "Connections the kernel may hold accepted but not yet taken by the gateway (the listen queue); a reconnect storm that overflows it sees refused or delayed connections. The kernel caps it at net.core.somaxconn.",
+    ),
   maxPendingHandshakesPerRoute: z
     .int()
     .min(1)

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { FrameFailureKind } from "./frame-error.js";
-import { endOnce } from "./frame-outbox.js";
 import { policyFor, type FrameLimits } from "./frame-policy.js";
 import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
+import { closeWhenFlushed } from "./relay-close.js";
 import {
   DeadlineTimer,
   inspectorFor,
@@ -152,10 +152,18 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   private readonly backend: Peer;
   private readonly startedAt: number;
   private phase: RelayPhase = "open";
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pongTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private frameTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer per session for every periodic check while it is open (ping, pong deadline, idle, frame progress),
+   * set for the earliest of the due times below (epoch ms, 0 for none): one Timeout and one callback where there
+   * were four of each, and one set/clear per session instead of three. A session deadline can join as one more
+   * due time here.
+   */
+  private checkTimer: NodeJS.Timeout | undefined;
+  private checkTimerAt = 0;
+  private nextPingAt = 0;
+  private pongDueAt = 0;
+  private idleDueAt = 0;
+  private frameCheckAt = 0;
   private closeTimer: NodeJS.Timeout | undefined;
   /** Only for a session with a deadline. */
   private deadline: DeadlineTimer | undefined;
@@ -228,12 +236,11 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     client.on("close", this.onClientClose);
     backend.on("close", this.onBackendClose);
 
-    if (this.options.pingInterval > 0) this.pingTimer = setInterval(this.onPingTick, this.options.pingInterval);
-    if (this.options.maxInactivity > 0) this.idleTimer = setTimeout(this.onIdleCheck, this.options.maxInactivity);
-    // One check per session every half timeout, not a timer per frame: a frame is cut after 1 to 1.5 timeouts.
-    if (this.options.frameTimeout > 0) {
-      this.frameTimer = setInterval(this.onFrameCheck, Math.max(1, this.options.frameTimeout / 2));
-    }
+    const now = Date.now();
+    if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
+    if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
+    if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
+    this.scheduleChecks(now);
 
     if (this.options.deadline !== undefined) this.setDeadline(this.options.deadline);
 
@@ -595,23 +602,69 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, code, lost.reason);
     }
+    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
     if (broken) peer.socket.destroy();
-    else endOnce(peer.socket);
+    else closeWhenFlushed(peer.socket);
     this.beginClosing();
   }
 
   // ---- heartbeat and idleness ----
 
-  private readonly onPingTick = (): void => {
+  // ---- the session's one check timer ----
+
+  /** One check per session every half timeout, not a timer per frame: a frame is cut after 1 to 1.5 timeouts. */
+  private frameCheckStep(): number {
+    return Math.max(1, this.options.frameTimeout / 2);
+  }
+
+  /** Sets the check timer for the earliest due time, unless it is already set for it. */
+  private scheduleChecks(now: number): void {
+    let due = Infinity;
+    if (this.nextPingAt !== 0) due = this.nextPingAt;
+    if (this.pongDueAt !== 0 && this.pongDueAt < due) due = this.pongDueAt;
+    if (this.idleDueAt !== 0 && this.idleDueAt < due) due = this.idleDueAt;
+    if (this.frameCheckAt !== 0 && this.frameCheckAt < due) due = this.frameCheckAt;
+    if (due === Infinity) return;
+    if (this.checkTimer !== undefined) {
+      if (this.checkTimerAt === due) return;
+      clearTimeout(this.checkTimer);
+    }
+    this.checkTimerAt = due;
+    this.checkTimer = setTimeout(this.onChecksDue, Math.max(1, due - now));
+  }
+
+  /** Runs each check that is due, in the order of the separate timers they replace; stops once one closes. */
+  private readonly onChecksDue = (): void => {
+    this.checkTimer = undefined;
     const now = Date.now();
+    if (this.frameCheckAt !== 0 && this.frameCheckAt <= now) {
+      this.frameCheckAt = now + this.frameCheckStep();
+      this.checkFrames();
+      if (this.phase !== "open") return;
+    }
+    if (this.pongDueAt !== 0 && this.pongDueAt <= now) {
+      this.checkPongs(now);
+      if (this.phase !== "open") return;
+    }
+    if (this.nextPingAt !== 0 && this.nextPingAt <= now) {
+      this.nextPingAt = now + this.options.pingInterval;
+      this.pingBoth(now);
+      if (this.phase !== "open") return;
+    }
+    if (this.idleDueAt !== 0 && this.idleDueAt <= now) {
+      this.checkIdle(now);
+      if (this.phase !== "open") return;
+    }
+    this.scheduleChecks(now);
+  };
+
+  private pingBoth(now: number): void {
     this.pingPeer(this.client, now);
     this.pingPeer(this.backend, now);
     // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
     if (this.enforceBufferLimit()) return;
-    if (this.options.pongTimeout > 0 && this.pongTimer === undefined) {
-      this.pongTimer = setTimeout(this.onPongDeadline, this.options.pongTimeout);
-    }
-  };
+    if (this.options.pongTimeout > 0 && this.pongDueAt === 0) this.pongDueAt = now + this.options.pongTimeout;
+  }
 
   private pingPeer(peer: Peer, now: number): void {
     // A ping would wait behind the frame in flight to this peer, and the peer cannot answer what it has not
@@ -621,9 +674,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (peer.awaitingPongSince === 0) peer.awaitingPongSince = now;
   }
 
-  private readonly onPongDeadline = (): void => {
-    this.pongTimer = undefined;
-    const now = Date.now();
+  private checkPongs(now: number): void {
+    this.pongDueAt = 0;
     let nextDue = Infinity;
     for (const peer of [this.client, this.backend]) {
       // A peer the rate gate holds back cannot get its pong past the frames held before it.
@@ -635,21 +687,21 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       }
       nextDue = Math.min(nextDue, due);
     }
-    if (nextDue !== Infinity) this.pongTimer = setTimeout(this.onPongDeadline, nextDue - now);
-  };
+    if (nextDue !== Infinity) this.pongDueAt = nextDue;
+  }
 
-  private readonly onIdleCheck = (): void => {
+  private checkIdle(now: number): void {
     const lastData = Math.max(this.startedAt, this.client.stream.lastDataAt, this.backend.stream.lastDataAt);
-    const remaining = lastData + this.options.maxInactivity - Date.now();
+    const remaining = lastData + this.options.maxInactivity - now;
     if (remaining > 0) {
-      this.idleTimer = setTimeout(this.onIdleCheck, remaining);
+      this.idleDueAt = now + remaining;
       return;
     }
-    this.idleTimer = undefined;
+    this.idleDueAt = 0;
     this.closeBoth(CloseCode.GoingAway, "idle timeout");
-  };
+  }
 
-  private readonly onFrameCheck = (): void => {
+  private checkFrames(): void {
     for (const peer of [this.client, this.backend]) {
       const stream = peer.stream;
       // A sender the gateway does not read (backpressure, a rate pause) cannot finish its frame: not its fault.
@@ -671,7 +723,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
         return;
       }
     }
-  };
+  }
 
   // ---- closing ----
 
@@ -698,19 +750,18 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
    * TIME_WAIT state stays with the server: the gateway ends the client's connection now, and waits for the backend
    * to end its own (its FIN ends ours in `onPeerGone`; `closeTimeout` bounds the wait). Ending backend connections
    * first would leave one TIME_WAIT socket on the gateway per session, and at a few thousand sessions a second
-   * to one backend its ephemeral ports would run out.
+   * to one backend its ephemeral ports would run out. One close() of the client's connection, as nginx does, not
+   * shutdown() then close() (relay-close.ts).
    */
   private endPeer(peer: Peer): void {
-    if (peer.role === "client") endOnce(peer.socket);
+    if (peer.role === "client") closeWhenFlushed(peer.socket);
   }
 
   private stopTimers(): void {
-    clearInterval(this.frameTimer);
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    clearTimeout(this.idleTimer);
+    clearTimeout(this.checkTimer);
+    this.checkTimer = undefined;
+    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.checkTimerAt = 0;
     this.deadline?.stop();
-    this.frameTimer = this.pingTimer = this.pongTimer = this.idleTimer = undefined;
   }
 
   private beginClosing(): void {

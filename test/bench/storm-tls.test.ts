@@ -124,6 +124,24 @@ describe("storm bookkeeping", () => {
     assert.match(text, /\| wsgate \| 550 \[300–800\] \| 3\.50× \[3\.00–4\.00\] \| 2\.75× \[1\.50–4\.00\] \|/);
     assert.match(text, /\*\*restarted\*\*/);
   });
+
+  it("times a storm where some clients failed to its last echo, and marks it", () => {
+    const failed: StormMeasurement = {
+      round: 1,
+      target: "wsgate",
+      phase: "restarted",
+      clients: 10,
+      echoed: 9,
+      failed: 1,
+      refused: 0,
+      lastEchoMs: 700,
+      problems: { ECONNRESET: 1 },
+    };
+    const text = stormReport([failed], ["wsgate"], 10);
+    assert.match(text, /\| wsgate \| 700 \* \|/);
+    assert.match(text, /\| 9\/10 \| 0 \| ECONNRESET ×1 \|/);
+    assert.match(text, /timed to their last echo/);
+  });
 });
 
 describe("round spread", () => {
