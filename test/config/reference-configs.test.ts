@@ -22,6 +22,7 @@ describe("reference configurations validate as written", () => {
         keepAlive: true,
         keepAliveTimeout: 60_000,
         maxConnections: 10240,
+        backlog: 4096,
         clientMaxBodySize: 4194304,
         xForwardedFor: false,
         trustedProxies: [],
