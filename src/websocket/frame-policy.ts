@@ -1,6 +1,6 @@
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import { Opcode } from "./protocol.js";
-import { TokenBucket } from "./token-bucket.js";
+import { TokenBucket } from "../util/token-bucket.js";
 
 /** What one peer's frames may be, beyond RFC 6455; each is checked on the frame's header, before any payload. */
 export interface FrameLimits {

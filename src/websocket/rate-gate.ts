@@ -1,4 +1,4 @@
-import { TokenBucket, type TokenBucketSnapshot } from "./token-bucket.js";
+import { TokenBucket, type TokenBucketSnapshot } from "../util/token-bucket.js";
 
 /** What to do with a peer that sends faster than its rate: slow it down (pause reading) or close it with 1008. */
 export type RateLimitAction = "pause" | "close";

@@ -9,7 +9,7 @@ import { buildFilter } from "../../src/filters/factories.js";
 import { createGatewayTelemetry } from "../../src/gateway.js";
 import { originRefusal } from "../../src/filters/websocket-proxy/handshake-limits.js";
 import { compileOriginPatterns } from "../../src/filters/websocket-proxy/origin-pattern.js";
-import { TokenBucket } from "../../src/filters/rate-limiter/token-bucket.js";
+import { ReservingBucket } from "../../src/filters/rate-limiter/token-bucket.js";
 import type { FilterSpec } from "../../src/filters/registry.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { SessionRegistry } from "../../src/observability/sessions.js";
@@ -19,9 +19,9 @@ import { IPFilter } from "../../src/server/ip-filter.js";
 import { TempConfig, configOf, errorLines, yaml } from "../config/temp-config.js";
 import { rawExchange, statusOf } from "../helpers/net.js";
 
-describe("TokenBucket", () => {
+describe("ReservingBucket (RateLimiter)", () => {
   it("hands out `limit` tokens, then reservations within the wait allowed, then refusals with a retry time", () => {
-    const bucket = new TokenBucket(5, 1000, 0);
+    const bucket = new ReservingBucket(5, 1000, 0);
     for (let i = 0; i < 5; i++) assert.equal(bucket.reserve(0, 1, 0).waitMs, 0);
     assert.equal(bucket.reserve(0, 1, 0).waitMs, -1);
     assert.equal(bucket.reserve(0, 1, 0).retryAfterMs, 200);

@@ -4,7 +4,7 @@ import type { Filter, FilterResult } from "../../pipeline/filter.js";
 import { pathOf } from "../websocket-proxy/passive-report.js";
 import { tooManyRequests } from "../refusals.js";
 import type { RateLimiterPolicy, RateLimiterSpec } from "./spec.js";
-import { TokenBucket } from "./token-bucket.js";
+import { ReservingBucket } from "./token-bucket.js";
 
 /** Buckets not touched for this long and full again are forgotten, so that per-IP keys do not pile up. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -17,7 +17,7 @@ interface UrlRule {
 
 /** One policy's buckets, by key; kept across reloads while the policy's numbers stay the same. */
 class PolicyBuckets {
-  readonly buckets = new Map<string, TokenBucket>();
+  readonly buckets = new Map<string, ReservingBucket>();
   constructor(readonly policy: RateLimiterPolicy) {}
 
   sameAs(policy: RateLimiterPolicy): boolean {
@@ -27,10 +27,10 @@ class PolicyBuckets {
     );
   }
 
-  bucket(key: string): TokenBucket {
+  bucket(key: string): ReservingBucket {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
-      bucket = new TokenBucket(this.policy.limitForPeriod, this.policy.limitRefreshPeriod);
+      bucket = new ReservingBucket(this.policy.limitForPeriod, this.policy.limitRefreshPeriod);
       this.buckets.set(key, bucket);
     }
     return bucket;

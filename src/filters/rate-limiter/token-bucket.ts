@@ -1,26 +1,19 @@
+import { TokenBucket } from "../../util/token-bucket.js";
+
 /**
- * A token bucket that hands out reservations: `limit` tokens refill evenly over `periodMs`, the bucket holds at most
- * `limit`, and a caller may reserve a token that only becomes available later (the level goes below zero), so that
- * concurrent callers are counted exactly and served in order.
+ * The RateLimiter's bucket: `limit` tokens refill evenly over `periodMs`, and a caller may reserve a token that only
+ * becomes available later (the level goes below zero), so that concurrent callers are counted exactly and served in
+ * order. The refill itself is the one token bucket of the project (util/token-bucket.ts).
  */
-export class TokenBucket {
-  private tokens: number;
-  private updatedAt: number;
+export class ReservingBucket {
+  private readonly bucket: TokenBucket;
 
   constructor(
     readonly limit: number,
     readonly periodMs: number,
     now = Date.now(),
   ) {
-    this.tokens = limit;
-    this.updatedAt = now;
-  }
-
-  private refill(now: number): void {
-    if (now > this.updatedAt) {
-      this.tokens = Math.min(this.limit, this.tokens + ((now - this.updatedAt) * this.limit) / this.periodMs);
-      this.updatedAt = now;
-    }
+    this.bucket = new TokenBucket((limit * 1000) / periodMs, limit, now);
   }
 
   /**
@@ -28,20 +21,14 @@ export class TokenBucket {
    * wait would be longer, -1 and nothing is taken; `retryAfterMs` then says when a token would be free.
    */
   reserve(maxWaitMs: number, count = 1, now = Date.now()): { waitMs: number; retryAfterMs: number } {
-    this.refill(now);
-    const after = this.tokens - count;
-    const waitMs = after >= 0 ? 0 : (-after * this.periodMs) / this.limit;
-    if (waitMs > maxWaitMs) {
-      const retryAfterMs = ((count - this.tokens) * this.periodMs) / this.limit;
-      return { waitMs: -1, retryAfterMs };
-    }
-    this.tokens = after;
+    const waitMs = this.bucket.waitFor(count, now);
+    if (waitMs > maxWaitMs) return { waitMs: -1, retryAfterMs: waitMs };
+    this.bucket.take(count);
     return { waitMs, retryAfterMs: 0 };
   }
 
   /** The bucket is full again: it may be forgotten without changing anyone's limit. */
   isFull(now = Date.now()): boolean {
-    this.refill(now);
-    return this.tokens >= this.limit;
+    return this.bucket.waitFor(this.limit, now) === 0;
   }
 }
