@@ -26,11 +26,14 @@ export interface CredentialExpiry {
   readonly renewal?: TokenRenewal | undefined;
 }
 
-/** The earlier of two expiries (a flow may hold several credential checks); the first when they tie. */
-export function earlierExpiry(
-  a: CredentialExpiry | undefined,
-  b: CredentialExpiry | undefined,
-): CredentialExpiry | undefined {
+/**
+ * The earlier of two ends (several credential checks in one flow; a credential's end against a lifetime's); the
+ * first when they tie.
+ */
+export function earlierExpiry<End extends { readonly at: number }>(
+  a: End | undefined,
+  b: End | undefined,
+): End | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   return b.at < a.at ? b : a;

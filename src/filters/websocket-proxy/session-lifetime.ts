@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { docMeta } from "../../schema/doc-meta.js";
 import { durationSchema } from "../../schema/duration.js";
-import type { CredentialExpiry, RenewalVerdict } from "../../proxy/credential-expiry.js";
+import { earlierExpiry, type CredentialExpiry, type RenewalVerdict } from "../../proxy/credential-expiry.js";
 import type { ClientMessageInspector, RelayDeadline, SessionControl } from "../../websocket/relay-deadline.js";
 import { CloseCode } from "../../websocket/protocol.js";
 import { closeCodeSchema } from "../close-code-schema.js";
@@ -53,16 +53,6 @@ function expiryDeadline(expiry: CredentialExpiry, at = expiry.at): RelayDeadline
   return { at, code: expiry.code, reason: expiry.reason, warning: expiry.warning, warnBefore: expiry.warnBefore };
 }
 
-/** The earlier of a credential's end and a lifetime's; the credential's when they tie. */
-function earlier(
-  credential: RelayDeadline | undefined,
-  lifetime: RelayDeadline | undefined,
-): RelayDeadline | undefined {
-  if (credential === undefined) return lifetime;
-  if (lifetime === undefined) return credential;
-  return lifetime.at < credential.at ? lifetime : credential;
-}
-
 /**
  * A renewal message's reader, one per session whose token may be renewed: a message with a token is kept from the
  * backend; when the token checks out the session's end moves to its `exp` (a lifetime still holds), else 1008.
@@ -101,7 +91,7 @@ class RenewalReader implements ClientMessageInspector {
       session.expire(INVALID_RENEWAL_CODE, "invalid token");
       return;
     }
-    const next = earlier(expiryDeadline(this.expiry, outcome.at), this.lifetime);
+    const next = earlierExpiry(expiryDeadline(this.expiry, outcome.at), this.lifetime);
     if (next !== undefined) session.setDeadline(next);
   }
 }
@@ -112,7 +102,8 @@ export function sessionDeadline(
   lifetime: RelayDeadline | undefined,
 ): { deadline?: RelayDeadline; clientInspector?: ClientMessageInspector } {
   const credential = expiry === undefined ? undefined : expiryDeadline(expiry);
-  const deadline = earlier(credential, lifetime);
+  // The credential's end when the two tie.
+  const deadline = earlierExpiry(credential, lifetime);
   if (deadline === undefined) return {};
   if (expiry?.renewal === undefined) return { deadline };
   return { deadline, clientInspector: new RenewalReader({ ...expiry, renewal: expiry.renewal }, lifetime) };
