@@ -26,6 +26,8 @@ export interface SessionHandshake {
   clientIp: string;
   /** The subprotocol the backend chose, if any. */
   protocol: string | undefined;
+  /** `h2`: the client's WebSocket is a stream of an HTTP/2 connection. */
+  transport: "h1" | "h2";
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
   accepted(session: LiveSession): SessionTrace;
 }
@@ -71,6 +73,7 @@ export function startWebSocketSession(start: SessionStart): void {
     clientIp,
     startedAt: Date.now(),
     protocol: handshake.protocol,
+    transport: handshake.transport,
     origin: start.origin,
     get deadline() {
       return relay.deadlineAt;

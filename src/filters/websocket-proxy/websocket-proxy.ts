@@ -276,6 +276,7 @@ export class WebSocketProxy implements Filter {
         path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
         protocol: upgraded.negotiated.protocol,
+        transport: context.h2 === undefined ? "h1" : "h2",
         accepted: acceptedBy(context),
       },
       pool: serverPool,
