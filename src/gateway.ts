@@ -18,6 +18,7 @@ import { routeIdentities } from "./server/route-identity.js";
 import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
+import type { HandOverOptions, HandOverReport, HandoverChannel, TakeSessions } from "./proxy/handover-types.js";
 
 export interface Listener {
   server: string;
@@ -34,6 +35,8 @@ export interface GatewayOptions {
    * worker's answers). Default: a set of its own, without process metrics (those are one per process, the embedder's).
    */
   telemetry?: GatewayTelemetry;
+  /** The first session id to give (a process taking sessions over from another: its ids must not collide). */
+  firstSessionId?: number;
   /** A predecessor's listening sockets (`wsgate upgrade`): a server whose socket is among them accepts on it. */
   inherited?: InheritedListeners;
 }
@@ -97,6 +100,9 @@ interface RunningServer {
   listener: Listener;
 }
 
+/** Ids the old process may still give while its successor starts: the successor's ids begin above them. */
+const SUCCESSOR_ID_MARGIN = 1_000_000;
+
 /** How long a listener handed over on the same port gets for the old one's socket to be released. */
 const HANDOVER_RETRY_MS = [20, 50, 100, 200, 400];
 
@@ -139,6 +145,7 @@ export class Gateway {
   ) {
     this.ownsTelemetry = options.telemetry === undefined;
     this.telemetry = options.telemetry ?? createGatewayTelemetry({ processMetrics: false });
+    if (options.firstSessionId !== undefined) this.sessions.reserveIdsBelow(options.firstSessionId);
     this.sessions.onInstanceIdle((instance) => this.releaseRetired(instance));
     this.sessions.onAdded((session) => {
       // After the relay has started: the session is being set up while it is announced.
@@ -164,6 +171,28 @@ export class Gateway {
     const run = this.applying.then(() => this.applyNow(this.withBindAddress(config)));
     this.applying = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Hands every movable live session to the gateway at the other end of `channel` (its `takeSessions`): see
+   * /work/notes/r5/handover-api.md. Sessions that cannot move or settle stay here and go on.
+   */
+  handOverSessions(channel: HandoverChannel, options: HandOverOptions = {}): Promise<HandOverReport> {
+    void channel;
+    void options;
+    const keptBy = { tls: 0, wssBackend: 0, unsettled: 0, notMovable: this.sessions.size };
+    return Promise.resolve({ moved: 0, kept: this.sessions.size, keptBy, failed: 0, tookMs: 0 });
+  }
+
+  /** Takes up the sessions the gateway at the other end of `channel` hands over (`handOverSessions`). */
+  takeSessions(channel: HandoverChannel): TakeSessions {
+    void channel;
+    return { done: Promise.resolve({ taken: 0, closed: 0, refused: 0 }), stop: () => undefined };
+  }
+
+  /** The first session id for a successor process, above every id given here so far (and a margin for new ones). */
+  sessionIdsForSuccessor(): number {
+    return this.sessions.peekNextId() + SUCCESSOR_ID_MARGIN;
   }
 
   get listening(): readonly Listener[] {
