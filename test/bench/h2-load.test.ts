@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { H2Connection, H2RefusedError } from "../../bench/h2-client.js";
+import type { H2RefusedError } from "../../bench/h2-client.js";
+import { H2Connection } from "../../bench/h2-client.js";
 import {
   FrameDecoder,
   FrameError,
