@@ -204,25 +204,12 @@ describe("WebSockets over HTTP/2 in Chromium", { skip }, () => {
       const errors: string[] = [];
       page.on("pageerror", (error) => errors.push(error.message));
       await page.goto(`https://127.0.0.1:${port}/`);
-      const echoed = await withTimeout(
-        page.evaluate(() => (window as unknown as { echo: Promise<string> }).echo),
-        10_000,
-        "the page's echo",
-      );
-      const protocols = await page.evaluate(() =>
-        Object.fromEntries(
-          performance
-            .getEntries()
-            .filter((entry): entry is PerformanceResourceTiming => "nextHopProtocol" in entry)
-            .map((entry) => [new URL(entry.name).pathname, entry.nextHopProtocol]),
-        ),
-      );
+      const echoed = String(await withTimeout(page.evaluate("window.echo"), 10_000, "the page's echo"));
+      const protocols = (await page.evaluate(
+        "Object.fromEntries(performance.getEntries().filter((e) => 'nextHopProtocol' in e).map((e) => [new URL(e.name).pathname, e.nextHopProtocol]))",
+      )) as Record<string, string>;
       const sessions = (await admin(gateway.adminPort, "GET", "/apis/v2/sessions")).json<SessionRow[]>();
-      const closeCode = await withTimeout(
-        page.evaluate(() => (window as unknown as { closeSocket: () => Promise<number> }).closeSocket()),
-        5000,
-        "the page's socket to close",
-      );
+      const closeCode = Number(await withTimeout(page.evaluate("window.closeSocket()"), 5000, "the socket to close"));
       assert.deepEqual(errors, []);
       await browser.close();
       return { echo: echoed, protocols, sessions, closeCode, netLog: readNetLog(netLogFile) };
