@@ -19,6 +19,8 @@ import {
   encodeFrame,
 } from "../../bench/h2-frames.js";
 import { H2Pool, H2Workers, cycleLoops } from "../../bench/h2-load.js";
+import type { H2Measurement } from "../../bench/h2-scenarios.js";
+import type { Tally } from "../../bench/protocol.js";
 import { CERT_SERVERNAME, makeCertificate, type BenchCertificate } from "../../bench/tls-certs.js";
 import { readFileSync } from "node:fs";
 import { startH2EchoServer, type H2EchoServer } from "./h2-echo-server.js";
@@ -236,5 +238,41 @@ describe("h2 bench client against an RFC 8441 echo server", () => {
     } finally {
       workers.stop();
     }
+  });
+});
+
+describe("h2 bench report", () => {
+  it("sums workers, takes × h1 round by round, and shows failures and ALPN", async () => {
+    const { h2Report, tallyH2Run } = await import("../../bench/h2-scenarios.js");
+    const tally = tallyH2Run([
+      { count: 100, elapsedMs: 1000, latencies: [1, 2, 3], connections: 0, problems: {} },
+      { count: 300, elapsedMs: 1000, latencies: [4], connections: 2, problems: { "no echo within 10 s": 1 } },
+    ]);
+    assert.equal(tally.ops, 400);
+    assert.equal(tally.rate, 400);
+    assert.equal(tally.connections, 2);
+    assert.equal(tally.p50Ms, 2);
+    assert.deepEqual(tally.problems, { "no echo within 10 s": 1 });
+    const row = (round: number, transport: "h1" | "h2-mux" | "h2-conn", rate: number): H2Measurement => ({
+      round,
+      scenario: "h2-echo-64" as const,
+      transport,
+      ops: rate,
+      rate,
+      proxyCpuUsPerOp: 10,
+      connections: transport === "h2-mux" ? 2 : 50,
+      alpn: (transport === "h1" ? { "http/1.1": 50 } : { h2: transport === "h2-mux" ? 2 : 50 }) as Tally,
+      problems: {},
+    });
+    const markdown = h2Report([
+      row(1, "h1", 1000),
+      row(1, "h2-mux", 1500),
+      row(2, "h1", 500),
+      row(2, "h2-mux", 1000),
+      { ...row(1, "h2-conn", 0), error: "refused" },
+    ]);
+    assert.match(markdown, /\| h2-echo-64 \| h2-mux \| 1250 \[1000–1500\] msg\/s \| 1.75× \[1.50–2.00\] \|/);
+    assert.match(markdown, /\| h2-conn \| — msg\/s \(0 of 1 rounds\) .*error: refused/);
+    assert.match(markdown, /\| 2 \[2–2\] \| h2 ×4 \|/);
   });
 });
