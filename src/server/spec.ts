@@ -13,6 +13,7 @@ import {
 import { ipFilterSchema, ipOrCidrSchema } from "./ip-filter.js";
 import { accessLogSchema } from "../observability/access-log-spec.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "./tls/config.js";
+import { http2LimitsSchema } from "./h2/limits-spec.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
 
@@ -204,6 +205,7 @@ const httpServerFields = z.strictObject({
     .describe(
       "Refusals tell clients the whole reason, backend addresses and pool and filter names included (for debugging). Off: a generic reason such as `no backend available` or `backend unreachable`; the logs keep the details either way.",
     ),
+  http2Limits: http2LimitsSchema.prefault({}),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()

@@ -37,6 +37,16 @@ describe("reference configurations validate as written", () => {
         clientMaxHeaders: 100,
         clientRequestTimeout: 60_000,
         exposeErrors: false,
+        http2Limits: {
+          maxConcurrentStreams: 100,
+          maxHeaderListSize: 16384,
+          window: 10_000,
+          maxResets: 200,
+          maxPings: 100,
+          maxSettings: 100,
+          maxInvalidFrames: 100,
+          maxRefusedStreams: 100,
+        },
         rules: [
           {
             hosts: [],
