@@ -52,6 +52,8 @@ export class GatewayProcess {
       env?: NodeJS.ProcessEnv;
       /** Default true; false runs without `--config` (a cluster member taking the cluster's objects). */
       config?: boolean;
+      /** Node's own flags, before the CLI script (e.g. `--require HOOK`). */
+      nodeArgs?: string[];
     } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
@@ -67,6 +69,7 @@ export class GatewayProcess {
     const child = spawn(
       process.execPath,
       [
+        ...(options.nodeArgs ?? []),
         CLI,
         "run",
         ...(options.config === false ? [] : ["--config", file]),
