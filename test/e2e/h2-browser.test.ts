@@ -93,6 +93,7 @@ port: ${port}
 address: 127.0.0.1
 https: true
 http2: true
+accessLog: {}
 ${extra}certFiles:
   - certFile: ${cert.certFile}
     keyFile: ${cert.keyFile}
@@ -238,6 +239,18 @@ describe("WebSockets over HTTP/2 in Chromium", { skip }, () => {
     assert.equal(mine[0]!.transport, "h2", JSON.stringify(mine[0]));
     assert.equal(mine[0]!.client, session.localAddress);
     assert.ok(pages.paths.includes("/") && pages.paths.includes("/app.js"), pages.paths.join(", "));
+    // The access log (stdout, with the gateway's own lines): the page's requests and the session, all over h2.
+    const lines = await gateway.logsMatching(
+      (line) => line["event"] === "websocket_session" && line["transport"] === "h2",
+      1,
+      5000,
+    );
+    assert.equal(lines[0]?.["status"], 200);
+    const requests = gateway.logs.filter(
+      (line) =>
+        line["event"] === "http_request" && line["transport"] === "h2" && /^\/(app\.js)?$/.test(String(line["path"])),
+    );
+    assert.ok(requests.length >= 2, JSON.stringify(requests));
     // The page's close went through: its code came back in the close frame, before the stream ended.
     assert.equal(run.closeCode, 1000);
   });
