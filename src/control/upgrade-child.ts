@@ -23,7 +23,6 @@ export class SuccessorProcess {
   private ended: string | undefined;
   /** What the child said when it could not start. */
   private failure: string | undefined;
-  private readonly deathWatchers = new Set<(why: string) => void>();
   private readonly waiters = new Map<
     Step,
     { resolve: (message: UpgradeMessage) => void; fail: (why: string) => void }
@@ -68,17 +67,9 @@ export class SuccessorProcess {
     });
   }
 
-  /** `work`, or a rejection saying so when the child exits before it is done. */
-  whileAlive<T>(work: Promise<T>, what: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      if (this.ended !== undefined) {
-        reject(new Error(`${this.ended} during ${what}`));
-        return;
-      }
-      const onDeath = (why: string): void => reject(new Error(`${why} during ${what}`));
-      this.deathWatchers.add(onDeath);
-      work.then(resolve, reject).finally(() => this.deathWatchers.delete(onDeath));
-    });
+  /** Why the child is no more (it exited, or could not be started); undefined while it runs. */
+  get endedWhy(): string | undefined {
+    return this.ended;
   }
 
   send(message: UpgradeMessage, socket?: NetServer): Promise<void> {
@@ -122,7 +113,6 @@ export class SuccessorProcess {
     this.ended = `the new process (PID ${this.pid}) exited ${signal === null ? `with code ${code}` : `on ${signal}`}`;
     for (const waiter of this.waiters.values()) waiter.fail(this.ended);
     this.waiters.clear();
-    for (const watcher of this.deathWatchers) watcher(this.ended);
   };
 
   private readonly onError = (error: Error): void => {

@@ -51,6 +51,8 @@ export class Predecessor implements InheritedListeners {
   private readonly received: Received[] = [];
   private readonly waiters = new Map<UpgradeMessage["wsgateUpgrade"], (message: UpgradeMessage) => void>();
   private disconnected = false;
+  /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
+  firstSessionId = 1;
 
   private constructor(readonly pid: number) {
     process.on("message", this.onMessage);
@@ -68,12 +70,16 @@ export class Predecessor implements InheritedListeners {
     return new Predecessor(Number(pid));
   }
 
-  /** Asks for the listening sockets and resolves once they are all in (or the predecessor is gone). */
-  async receiveListeners(): Promise<number> {
+  /**
+   * Asks for the listening sockets and resolves once they are all in, with how many and the first session id this
+   * process may give (the predecessor's sessions keep theirs).
+   */
+  async receiveListeners(): Promise<{ sockets: number; firstSessionId: number }> {
     const sent = this.next("listeners-sent", LISTENERS_TIMEOUT_MS);
     await this.send({ wsgateUpgrade: "hello", pid: process.pid });
-    await sent;
-    return this.received.length;
+    const message = await sent;
+    if (message.wsgateUpgrade === "listeners-sent") this.firstSessionId = message.firstSessionId;
+    return { sockets: this.received.length, firstSessionId: this.firstSessionId };
   }
 
   /** The predecessor's socket for this HTTPServer: same address, and the same port (or both any port, same name). */
@@ -102,6 +108,11 @@ export class Predecessor implements InheritedListeners {
   /** Says that this process runs the config (its listeners accept); then the sessions come. */
   running(): Promise<void> {
     return this.send({ wsgateUpgrade: "running", pid: process.pid });
+  }
+
+  /** Says which of the sessions handed over this process resumed, and which it had to close. */
+  took(report: { taken: number; closed: number; refused: number }): Promise<void> {
+    return this.send({ wsgateUpgrade: "took", ...report });
   }
 
   /** Says why this process cannot start, before it exits. */
