@@ -23,6 +23,8 @@ export class SuccessorProcess {
   private ended: string | undefined;
   /** What the child said when it could not start. */
   private failure: string | undefined;
+  /** Steps that came before anyone waited for them. */
+  private readonly early = new Map<Step, UpgradeMessage>();
   private readonly waiters = new Map<
     Step,
     { resolve: (message: UpgradeMessage) => void; fail: (why: string) => void }
@@ -46,6 +48,12 @@ export class SuccessorProcess {
   /** The next message of `step`; rejects with why when the child says it failed, exits, or is too slow. */
   next(step: Step, timeoutMs: number, what: string): Promise<UpgradeMessage> {
     return new Promise((resolve, reject) => {
+      const early = this.early.get(step);
+      if (early !== undefined) {
+        this.early.delete(step);
+        resolve(early);
+        return;
+      }
       if (this.ended !== undefined) {
         reject(new Error(this.failure ?? `${this.ended} before it would ${what}`));
         return;
@@ -106,7 +114,8 @@ export class SuccessorProcess {
     }
     const waiter = this.waiters.get(message.wsgateUpgrade);
     this.waiters.delete(message.wsgateUpgrade);
-    waiter?.resolve(message);
+    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
+    else waiter.resolve(message);
   };
 
   private readonly onExit = (code: number | null, signal: NodeJS.Signals | null): void => {

@@ -51,6 +51,8 @@ export class Predecessor implements InheritedListeners {
   private readonly received: Received[] = [];
   private readonly waiters = new Map<UpgradeMessage["wsgateUpgrade"], (message: UpgradeMessage) => void>();
   private disconnected = false;
+  /** Steps that came before anyone waited for them. */
+  private readonly early = new Map<UpgradeMessage["wsgateUpgrade"], UpgradeMessage>();
   /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
   firstSessionId = 1;
 
@@ -162,6 +164,12 @@ export class Predecessor implements InheritedListeners {
   /** The next message of `step`; rejects after `timeoutMs` or when the channel closes. */
   private next(step: UpgradeMessage["wsgateUpgrade"], timeoutMs: number): Promise<UpgradeMessage> {
     return new Promise((resolve, reject) => {
+      const early = this.early.get(step);
+      if (early !== undefined) {
+        this.early.delete(step);
+        resolve(early);
+        return;
+      }
       if (this.disconnected) {
         reject(new Error(`the process being replaced (PID ${this.pid}) went away`));
         return;
@@ -187,7 +195,8 @@ export class Predecessor implements InheritedListeners {
     }
     const waiter = this.waiters.get(message.wsgateUpgrade);
     this.waiters.delete(message.wsgateUpgrade);
-    waiter?.(message);
+    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
+    else waiter(message);
   };
 
   private readonly onDisconnect = (): void => {
