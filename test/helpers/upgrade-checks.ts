@@ -8,12 +8,13 @@ export interface ServingProcess {
   version: string;
 }
 
-/** The process behind the admin API now (status `pid` and `version`). */
+/** The process behind the admin API now: status `pid`, and the version of wsgate_build_info. */
 export async function servingProcess(adminPort: number): Promise<ServingProcess> {
   const reply = await admin(adminPort, "GET", "/apis/v2/status/objects");
   if (reply.status !== 200) throw new Error(`status answered ${reply.status}: ${reply.text}`);
-  const body = reply.json<{ pid?: unknown; version?: unknown }>();
-  return { pid: Number(body.pid), version: String(body.version) };
+  const metrics = await admin(adminPort, "GET", "/metrics");
+  const version = /^wsgate_build_info\{[^}]*version="([^"]*)"/m.exec(metrics.text)?.[1];
+  return { pid: Number(reply.json<{ pid?: unknown }>().pid), version: version ?? "none in /metrics" };
 }
 
 export interface ListedSession {
@@ -54,7 +55,7 @@ export function upgradeFigures(source: Record<string, unknown>): UpgradeFigures 
   };
 }
 
-/** The old process's one line per upgrade: the line that carries the figures. */
+/** The old process's one line per upgrade (event "upgrade"): the line that carries the figures. */
 export function isUpgradeLine(line: LogLine): boolean {
-  return /upgrade/i.test(String(line.msg)) && typeof line["moved"] === "number";
+  return (line["event"] === "upgrade" || /upgrade/i.test(String(line.msg))) && typeof line["moved"] === "number";
 }
