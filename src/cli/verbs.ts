@@ -9,6 +9,7 @@ import type { ClusterSessionsBody } from "../admin/cluster-api.js";
 import { formatMembers } from "../admin/members.js";
 import type { ObjectListItem } from "../admin/objects-api.js";
 import type { MemberInfo } from "../control/membership.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
 import { AdminRequestError, type AdminClient } from "./admin-client.js";
 import { readFileObjects, type FileObject } from "./apply-file.js";
 import { UsageError } from "./parse.js";
@@ -210,6 +211,24 @@ export async function drain(context: VerbContext, over?: string, pool?: string):
       `${one.backend} in ${one.pool} draining: ${one.sessions} session(s) closed with ${one.code ?? 1001} ${one.overMs === 0 ? "at once" : `over ${formatAge(one.overMs)}`}\n`,
     );
   }
+}
+
+/** `wsgate upgrade`: the running gateway replaced by a new process; what moved and what stays until it ends. */
+export async function upgrade(context: VerbContext): Promise<void> {
+  const [stray] = context.args;
+  if (stray !== undefined)
+    throw new UsageError(`unexpected argument '${stray}' for wsgate upgrade (wsgate upgrade --help)`);
+  const response = await context.client.request("POST", "/apis/v2/upgrade", "{}", {
+    Accept: "application/json",
+    "Content-Type": "application/json",
+  });
+  const answer = JSON.parse(response.text) as UpgradeOutcome;
+  if (structured(context, answer)) return;
+  context.out(
+    `upgraded: PID ${answer.newPid} serves now (was ${answer.oldPid}, ${formatAge(answer.tookMs)}); ` +
+      `sessions: ${answer.moved} moved, ${answer.kept} kept by PID ${answer.oldPid} until they end, ` +
+      `${answer.closed} closed\n`,
+  );
 }
 
 /** `wsgate members`: the members of the cluster the gateway belongs to. */

@@ -62,6 +62,16 @@ export class SessionRegistry {
     return this.nextId++;
   }
 
+  /** The id the next session will get. */
+  peekNextId(): number {
+    return this.nextId;
+  }
+
+  /** Ids below `id` are taken (sessions moved in from another process keep theirs): new ones start at `id` or above. */
+  reserveIdsBelow(id: number): void {
+    if (id > this.nextId) this.nextId = id;
+  }
+
   add(session: LiveSession): void {
     if (!this.live.add(session)) return;
     const instance = session.origin.pipelineInstance;

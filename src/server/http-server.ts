@@ -45,6 +45,13 @@ function clientErrorStatus(code: string | undefined): number {
   return 400;
 }
 
+/** A listening socket handed over by a predecessor process (`wsgate upgrade`). */
+export interface InheritedListener {
+  readonly socket: NetServer;
+  /** Called once `listener` accepts on `socket`: the connections accepted before are given to it. */
+  adopted(listener: NetServer): void;
+}
+
 /**
  * An HTTPServer object: one listener, its router, and the dispatch of each request or upgrade to the pipeline its
  * route names. Everything a client sends is answered here or by the pipeline; nothing it sends can throw past here.
@@ -151,7 +158,13 @@ export class GatewayHttpServer {
     });
   }
 
-  listen(): Promise<AddressInfo> {
+  /** The listening socket, for handing it to a successor process (`wsgate upgrade`). */
+  get listeningSocket(): NetServer {
+    return this.listener;
+  }
+
+  /** Binds, or with `inherited` (a predecessor's listening socket) accepts on that socket instead. */
+  listen(inherited?: InheritedListener): Promise<AddressInfo> {
     const listener = this.listener;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
@@ -159,13 +172,16 @@ export class GatewayHttpServer {
         reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
       listener.once("error", onError);
-      listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, () => {
+      const listening = (): void => {
         listener.off("error", onError);
         // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
         // event on: behind the PROXY protocol front it never listens itself, so it is told.
         if (listener !== this.server) this.server.emit("listening");
+        inherited?.adopted(listener);
         resolve(listener.address() as AddressInfo);
-      });
+      };
+      if (inherited !== undefined) listener.listen(inherited.socket, listening);
+      else listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, listening);
     });
   }
 
