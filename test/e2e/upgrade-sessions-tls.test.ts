@@ -82,6 +82,7 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
     for (const client of clients) client.ws.terminate();
     if (newPid !== 0) await stopPid(newPid);
     await gateway?.stop();
+    await builds?.stopAll();
     await backend?.close();
     builds?.remove();
   });
@@ -116,12 +117,14 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
     const upgradedAt = Date.now();
     assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
     const figures = upgradeFigures(await gateway.nextLog(isUpgradeLine, 5000));
+    newPid = figures.newPid;
+    assert.match(run.stdout, new RegExp(`PID ${newPid} serves now`), "the CLI's line names the new PID");
     assert.deepEqual(
       [figures.moved, figures.kept, figures.closed],
       [PLAIN, TLS_ENDING + TLS_STAYING, 0],
       "plaintext sessions moved, TLS ones kept",
     );
-    newPid = (await servingProcess(gateway.adminPort)).pid;
+    assert.equal((await servingProcess(gateway.adminPort)).pid, newPid);
     assert.notEqual(newPid, oldPid);
 
     const listed = await sessionsByClient(gateway.adminPort);

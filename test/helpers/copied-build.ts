@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -58,6 +59,24 @@ export class CopiedBuilds {
     rmSync(next, { force: true });
     symlinkSync(join(this.dir, name), next);
     renameSync(next, join(this.dir, "current"));
+  }
+
+  /**
+   * Every process running a release of this directory (the gateway an upgrade started, and its successors), by its
+   * command line in /proc: stopped, so that none outlives the test even when the test lost track of its PID.
+   */
+  async stopAll(): Promise<void> {
+    const mine = readdirSync("/proc")
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.dir);
+        } catch {
+          return false;
+        }
+      });
+    await Promise.all(mine.map((pid) => stopPid(pid)));
   }
 
   remove(): void {
