@@ -8,8 +8,8 @@ export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood", "handover"] as const;
 export type WsgateScenarioName = (typeof WSGATE_SCENARIO_NAMES)[number];
 
-/** Storm and wss:// scenarios (storm.ts, tls-scenarios.ts): each its own section; run by default. */
-export const BURST_SCENARIO_NAMES = ["storm", "wss"] as const;
+/** Storm, wss:// and HTTP/2 scenarios (storm.ts, tls-scenarios.ts, h2-scenarios.ts): each its own section; run by default. */
+export const BURST_SCENARIO_NAMES = ["storm", "wss", "h2"] as const;
 export type BurstScenarioName = (typeof BURST_SCENARIO_NAMES)[number];
 
 export interface LoopScenario {

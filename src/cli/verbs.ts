@@ -157,13 +157,14 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
     session.pipeline,
     session.backend,
     session.client,
+    session.transport ?? "h1",
     formatAge(session.ageMs),
     // The time left until the gateway closes it (a token's expiry, a lifetime); "-" when it never does.
     session.deadline === undefined ? "-" : `in ${formatAge(session.deadline - now)}`,
     formatTraffic(session.clientMessages, session.clientBytes),
     formatTraffic(session.backendMessages, session.backendBytes),
   ]);
-  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "ENDS", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
+  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "HTTP", "AGE", "ENDS", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
   context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
 }
 

@@ -68,7 +68,7 @@ export class Upgrader {
       this.state = "handed-over";
       this.successorPid = outcome.newPid;
       log.info(
-        { event: "upgrade", ...outcome },
+        { event: "upgrade", pid: process.pid, ...outcome },
         `upgraded: PID ${outcome.newPid} serves now; ${outcome.moved} sessions moved, ${outcome.kept} kept here ` +
           `until they end, ${outcome.closed} closed`,
       );
@@ -77,7 +77,10 @@ export class Upgrader {
     } catch (error) {
       this.state = "serving";
       const reason = (error as Error).message;
-      log.error({ event: "upgrade_failed", reason, tookMs: Math.round(performance.now() - started) }, reason);
+      log.error(
+        { event: "upgrade_failed", pid: process.pid, reason, tookMs: Math.round(performance.now() - started) },
+        reason,
+      );
       throw new UpgradeFailedError(reason);
     }
   }
@@ -163,13 +166,42 @@ export class Upgrader {
   private async drainKept(kept: number): Promise<void> {
     const { gateway, log, drainMs } = this.options;
     const started = performance.now();
-    const ended = await gateway.sessions.waitUntilEmpty(drainMs);
+    const ended = await nothingOpen(gateway, drainMs);
     const left = gateway.sessions.size;
     log.info(
-      { event: "upgrade_drained", kept, endedOnTheirOwn: kept - left, closed: ended ? 0 : left, drainMs },
+      {
+        event: "upgrade_drained",
+        pid: process.pid,
+        kept,
+        endedOnTheirOwn: kept - left,
+        closed: ended ? 0 : left,
+        drainMs,
+      },
       ended ? "the sessions kept here have ended: exiting" : `drain timeout: closing ${left} kept sessions with 1001`,
     );
     log.debug({ tookMs: Math.round(performance.now() - started) }, "upgrade drain over");
     await this.options.exit().catch((error: unknown) => log.error({ err: error }, "stop after upgrade failed"));
   }
+}
+
+/** How often the drain looks whether what stayed here has ended. */
+const DRAIN_POLL_MS = 100;
+
+/**
+ * Resolves true once no session and no connection is left here (a handshake under way when accepting stopped becomes a
+ * session here, and must not be cut), false after `timeoutMs`.
+ */
+async function nothingOpen(gateway: Gateway, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(gateway.listeningSockets().map(({ socket }) => connectionsOf(socket)));
+    if (gateway.sessions.size === 0 && counts.every((count) => count === 0)) return true;
+    const left = until - performance.now();
+    if (left <= 0) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, left)));
+  }
+}
+
+function connectionsOf(socket: NetServer): Promise<number> {
+  return new Promise((resolve) => socket.getConnections((error, count) => resolve(error === null ? count : 0)));
 }

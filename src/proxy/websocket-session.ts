@@ -7,13 +7,15 @@ import { sessionEnded, type SessionTrace } from "../observability/traffic-events
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
-import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../websocket/relay.js";
+import { WebSocketRelay, type RelayOptions, type RelayOutcome, type RelayStream } from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
 export interface SessionHandshake {
-  /** The client's upgraded connection, and the bytes it sent after its request. */
-  client: Socket;
+  /** The client's upgraded connection (or its HTTP/2 stream), and the bytes it sent after its request. */
+  client: RelayStream;
+  /** The client's TCP or TLS connection: the same as `client` on HTTP/1.1, the stream's connection on HTTP/2. */
+  connection: Socket;
   clientHead: Buffer;
   /** The HTTPServer, the route (as status views show it) and the pipeline. */
   server: string;
@@ -24,6 +26,8 @@ export interface SessionHandshake {
   clientIp: string;
   /** The subprotocol the backend chose, if any. */
   protocol: string | undefined;
+  /** `h2`: the client's WebSocket is a stream of an HTTP/2 connection. */
+  transport: "h1" | "h2";
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
   accepted(session: LiveSession): SessionTrace;
 }
@@ -53,7 +57,8 @@ export function startWebSocketSession(start: SessionStart): void {
   const { handshake, pool, server, sessions, log, hold } = start;
   const id = sessions.newId();
   const backendLabel = describeServer(server);
-  const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
+  const connection = handshake.connection;
+  const clientAddress = endpointText(connection.remoteAddress, connection.remotePort);
   // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
   const serverName = handshake.server;
   const path = handshake.path;
@@ -68,6 +73,7 @@ export function startWebSocketSession(start: SessionStart): void {
     clientIp,
     startedAt: Date.now(),
     protocol: handshake.protocol,
+    transport: handshake.transport,
     origin: start.origin,
     get deadline() {
       return relay.deadlineAt;
@@ -109,7 +115,8 @@ export function startWebSocketSession(start: SessionStart): void {
   sessions.add(session);
   pool.sessionOpened(server, session);
   const trace = handshake.accepted(session);
-  tuneSocketForRelay(handshake.client);
+  // The client's connection carries other streams on HTTP/2: its no-delay suits them too, and it has no timeout.
+  tuneSocketForRelay(connection);
   tuneSocketForRelay(start.backend);
   relay.start(handshake.clientHead, start.backendHead);
 }

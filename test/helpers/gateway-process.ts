@@ -52,6 +52,8 @@ export class GatewayProcess {
       env?: NodeJS.ProcessEnv;
       /** Default true; false runs without `--config` (a cluster member taking the cluster's objects). */
       config?: boolean;
+      /** Node's own flags, before the CLI script (e.g. `--require HOOK`). */
+      nodeArgs?: string[];
       /** The CLI script to run, when not this checkout's (e.g. a copied build that `wsgate upgrade` replaces). */
       cli?: string;
     } = {},
@@ -69,6 +71,7 @@ export class GatewayProcess {
     const child = spawn(
       process.execPath,
       [
+        ...(options.nodeArgs ?? []),
         options.cli ?? CLI,
         "run",
         ...(options.config === false ? [] : ["--config", file]),
