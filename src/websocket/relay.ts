@@ -6,6 +6,7 @@ import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
+import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed } from "./relay-close.js";
 import {
   DeadlineTimer,
@@ -163,19 +164,19 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
-export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl {
+export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl, ScheduledCheck {
   private readonly client: Peer;
   private readonly backend: Peer;
   private readonly startedAt: number;
   private phase: RelayPhase = "open";
   /**
-   * One timer per session for every periodic check while it is open (ping, pong deadline, idle, frame progress),
-   * set for the earliest of the due times below (epoch ms, 0 for none): one Timeout and one callback where there
-   * were four of each, and one set/clear per session instead of three. A session deadline can join as one more
-   * due time here.
+   * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
+   * earliest of the due times below (epoch ms, 0 for none), and the session waits for it in the process's one
+   * check schedule (check-schedule.ts), with no timer of its own. A session deadline can join as one more due time.
    */
-  private checkTimer: NodeJS.Timeout | undefined;
-  private checkTimerAt = 0;
+  scheduledAt = 0;
+  /** The session's place in the check schedule; -1 when not in it (check-schedule.ts keeps it). */
+  scheduleIndex = -1;
   private nextPingAt = 0;
   private pongDueAt = 0;
   private idleDueAt = 0;
@@ -644,7 +645,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     return Math.max(1, this.options.frameTimeout / 2);
   }
 
-  /** Sets the check timer for the earliest due time, unless it is already set for it. */
+  /** Schedules the checks for the earliest due time (at least 1 ms from `now`), unless already scheduled for it. */
   private scheduleChecks(now: number): void {
     let due = Infinity;
     if (this.nextPingAt !== 0) due = this.nextPingAt;
@@ -652,18 +653,16 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (this.idleDueAt !== 0 && this.idleDueAt < due) due = this.idleDueAt;
     if (this.frameCheckAt !== 0 && this.frameCheckAt < due) due = this.frameCheckAt;
     if (due === Infinity) return;
-    if (this.checkTimer !== undefined) {
-      if (this.checkTimerAt === due) return;
-      clearTimeout(this.checkTimer);
-    }
-    this.checkTimerAt = due;
-    this.checkTimer = setTimeout(this.onChecksDue, Math.max(1, due - now));
+    due = Math.max(due, now + 1);
+    if (this.scheduleIndex >= 0 && this.scheduledAt === due) return;
+    relayChecks.set(this, due);
   }
 
-  /** Runs each check that is due, in the order of the separate timers they replace; stops once one closes. */
-  private readonly onChecksDue = (): void => {
-    this.checkTimer = undefined;
-    const now = Date.now();
+  /**
+   * The check schedule's call, when the checks are due: runs each check that is due, in the order of the separate
+   * timers they once were; stops once one closes the session.
+   */
+  onScheduled(now: number): void {
     if (this.frameCheckAt !== 0 && this.frameCheckAt <= now) {
       this.frameCheckAt = now + this.frameCheckStep();
       this.checkFrames();
@@ -683,7 +682,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (this.phase !== "open") return;
     }
     this.scheduleChecks(now);
-  };
+  }
 
   private pingBoth(now: number): void {
     this.pingPeer(this.client, now);
@@ -785,9 +784,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private stopTimers(): void {
-    clearTimeout(this.checkTimer);
-    this.checkTimer = undefined;
-    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.checkTimerAt = 0;
+    relayChecks.clear(this);
+    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.scheduledAt = 0;
     this.deadline?.stop();
   }
 
