@@ -323,6 +323,8 @@ export class Gateway {
     }
     this.servers = servers;
     this.liveRoutes = routeKeysOf(config.httpServers);
+    // Sockets taken over from a predecessor accept only now that routing has its pipelines.
+    for (const running of opened.values()) running.server.acceptInherited();
 
     // 3. End what the new config no longer has, spread out; then let go of replaced pipelines without sessions.
     const live = this.sessions.list();

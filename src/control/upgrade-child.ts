@@ -23,7 +23,8 @@ export class SuccessorProcess {
   private ended: string | undefined;
   /** What the child said when it could not start. */
   private failure: string | undefined;
-  private readonly deathWatchers = new Set<(why: string) => void>();
+  /** Steps that came before anyone waited for them. */
+  private readonly early = new Map<Step, UpgradeMessage>();
   private readonly waiters = new Map<
     Step,
     { resolve: (message: UpgradeMessage) => void; fail: (why: string) => void }
@@ -47,6 +48,12 @@ export class SuccessorProcess {
   /** The next message of `step`; rejects with why when the child says it failed, exits, or is too slow. */
   next(step: Step, timeoutMs: number, what: string): Promise<UpgradeMessage> {
     return new Promise((resolve, reject) => {
+      const early = this.early.get(step);
+      if (early !== undefined) {
+        this.early.delete(step);
+        resolve(early);
+        return;
+      }
       if (this.ended !== undefined) {
         reject(new Error(this.failure ?? `${this.ended} before it would ${what}`));
         return;
@@ -68,17 +75,9 @@ export class SuccessorProcess {
     });
   }
 
-  /** `work`, or a rejection saying so when the child exits before it is done. */
-  whileAlive<T>(work: Promise<T>, what: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      if (this.ended !== undefined) {
-        reject(new Error(`${this.ended} during ${what}`));
-        return;
-      }
-      const onDeath = (why: string): void => reject(new Error(`${why} during ${what}`));
-      this.deathWatchers.add(onDeath);
-      work.then(resolve, reject).finally(() => this.deathWatchers.delete(onDeath));
-    });
+  /** Why the child is no more (it exited, or could not be started); undefined while it runs. */
+  get endedWhy(): string | undefined {
+    return this.ended;
   }
 
   send(message: UpgradeMessage, socket?: NetServer): Promise<void> {
@@ -115,14 +114,14 @@ export class SuccessorProcess {
     }
     const waiter = this.waiters.get(message.wsgateUpgrade);
     this.waiters.delete(message.wsgateUpgrade);
-    waiter?.resolve(message);
+    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
+    else waiter.resolve(message);
   };
 
   private readonly onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
     this.ended = `the new process (PID ${this.pid}) exited ${signal === null ? `with code ${code}` : `on ${signal}`}`;
     for (const waiter of this.waiters.values()) waiter.fail(this.ended);
     this.waiters.clear();
-    for (const watcher of this.deathWatchers) watcher(this.ended);
   };
 
   private readonly onError = (error: Error): void => {
