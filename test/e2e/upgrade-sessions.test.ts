@@ -120,12 +120,18 @@ describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
     assert.equal(answer.oldPid, oldPid);
     assert.ok(answer.moved >= SESSIONS + 1, `500 numbered + the fragmented session moved: ${run.stdout}`);
     assert.equal(answer.closed, 0, "the upgrade closed nothing");
+    const keptBy = (JSON.parse(run.stdout) as { keptBy?: { unsettled?: number } }).keptBy;
+    assert.equal(keptBy?.unsettled, 1, "the session holding half a frame did not settle: it stays in the old process");
 
     const now = await servingProcess(gateway.adminPort);
     assert.deepEqual(now, { pid: answer.newPid, version: NEW_VERSION }, "the admin API answers from the new build");
     assert.notEqual(now.pid, oldPid);
     const line = await gateway.nextLog(isUpgradeLine, 5000);
-    assert.deepEqual(upgradeFigures(line), answer, "the old process logs the same figures in one line");
+    assert.deepEqual(
+      upgradeFigures(line),
+      answer,
+      `the old process logs the same figures in one line: ${JSON.stringify(line)}`,
+    );
 
     // The rest of the message and of the frame, now.
     fragmented.send(frame({ opcode: 0, fin: true, payload: " then the last", mask: true }));
