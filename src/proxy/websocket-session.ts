@@ -13,13 +13,16 @@ import {
   type RelayEndHandler,
   type RelayOptions,
   type RelayOutcome,
+  type RelayStream,
 } from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
 export interface SessionHandshake {
-  /** The client's upgraded connection, and the bytes it sent after its request. */
-  client: Socket;
+  /** The client's upgraded connection (or its HTTP/2 stream), and the bytes it sent after its request. */
+  client: RelayStream;
+  /** The client's TCP or TLS connection: the same as `client` on HTTP/1.1, the stream's connection on HTTP/2. */
+  connection: Socket;
   clientHead: Buffer;
   /** The HTTPServer, the route (as status views show it) and the pipeline. */
   server: string;
@@ -30,6 +33,8 @@ export interface SessionHandshake {
   clientIp: string;
   /** The subprotocol the backend chose, if any. */
   protocol: string | undefined;
+  /** `h2`: the client's WebSocket is a stream of an HTTP/2 connection. */
+  transport: "h1" | "h2";
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
   accepted(session: LiveSession): SessionTrace;
 }
@@ -61,7 +66,8 @@ export function startWebSocketSession(start: SessionStart): void {
   sessions.add(session);
   start.pool.sessionOpened(start.server, session);
   session.trace = handshake.accepted(session);
-  tuneSocketForRelay(handshake.client);
+  // The client's connection carries other streams on HTTP/2: its no-delay suits them too, and it has no timeout.
+  tuneSocketForRelay(handshake.connection);
   tuneSocketForRelay(start.backend);
   session.relay.start(handshake.clientHead, start.backendHead);
 }
@@ -82,6 +88,7 @@ class RelayedSession implements LiveSession, RelayEndHandler {
   readonly clientIp: string;
   readonly startedAt: number;
   readonly protocol: string | undefined;
+  readonly transport: "h1" | "h2";
   readonly origin: SessionOrigin;
   readonly relay: WebSocketRelay;
   /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
@@ -100,10 +107,11 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.route = handshake.route;
     this.pipeline = handshake.pipeline;
     this.backend = describeServer(start.server);
-    this.client = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
+    this.client = endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
     this.clientIp = handshake.clientIp;
     this.startedAt = Date.now();
     this.protocol = handshake.protocol;
+    this.transport = handshake.transport;
     this.origin = start.origin;
     this.#path = handshake.path;
     this.#hold = start.hold;
