@@ -7,7 +7,7 @@ import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
 import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
-import { closeWhenFlushed } from "./relay-close.js";
+import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
   inspectorFor,
@@ -630,9 +630,11 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, code, lost.reason);
     }
-    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
+    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first). A stream that
+    // ended right after its close frame and can still be written to (an HTTP/2 stream: Chromium sends the two
+    // together) is a half-close: the other side's close still goes to it, and endPeer ends it after.
     if (broken) peer.socket.destroy();
-    else closeWhenFlushed(peer.socket);
+    else if (!peer.closeReceived || peer.closeSent || !writableAfterEnd(peer.socket)) closeWhenFlushed(peer.socket);
     this.beginClosing();
   }
 
