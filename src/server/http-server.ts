@@ -32,6 +32,7 @@ import { H2_ALPN, H2Listener } from "./h2/listener.js";
 import { serveExtendedConnect } from "./h2/connect.js";
 import { serveH2Request } from "./h2/requests.js";
 import { opensWithH2Preface } from "./h2/preface.js";
+import { Http2ConnectionLimits } from "./h2/limits.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
 import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
@@ -143,6 +144,12 @@ export class GatewayHttpServer {
   private h2Listener(spec: HTTPServerSpec): H2Listener {
     return new H2Listener({
       webSockets: spec.http2WebSockets,
+      limits: new Http2ConnectionLimits(spec.http2Limits, spec.clientMaxHeaders, (session, flood) =>
+        this.log.warn(
+          { event: "h2_flood", flood, client: session.socket?.remoteAddress },
+          "HTTP/2 connection closed: flood",
+        ),
+      ),
       dispatch: {
         request: (req, res) => serveH2Request(req, res, this.serveH2Request),
         connect: (stream, headers, rawHeaders, socket) =>
@@ -267,6 +274,7 @@ export class GatewayHttpServer {
     this.server.requestTimeout = requestTimeoutOf(spec);
     this.listener.maxConnections = spec.maxConnections;
     this.shares.limit = clientShareOf(spec);
+    this.h2?.limits.update(this.h2.server, spec.http2Limits);
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
