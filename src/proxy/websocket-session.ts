@@ -3,11 +3,11 @@
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
-import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
+import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
-import { WebSocketRelay, type RelayOptions, type RelayOutcome } from "../websocket/relay.js";
+import { WebSocketRelay, type RelayOptions, type RelayOutcome, type RelaySnapshot } from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
@@ -46,14 +46,24 @@ export interface SessionStart {
    * scope (request, headers) alive for the session's whole life.
    */
   hold: { release(): void };
+  /** A session moved in from another process (handover-receive.ts): its id, start, address and relay state. */
+  resumed?: ResumedSession;
+}
+
+export interface ResumedSession {
+  id: number;
+  /** The client's TCP peer as the first process saw it. */
+  client: string;
+  snapshot: RelaySnapshot;
 }
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
   const { handshake, pool, server, sessions, log, hold } = start;
-  const id = sessions.newId();
+  const resumed = start.resumed;
+  const id = resumed?.id ?? sessions.newId();
   const backendLabel = describeServer(server);
-  const clientAddress = endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
+  const clientAddress = resumed?.client ?? endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
   // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
   const serverName = handshake.server;
   const path = handshake.path;
@@ -66,8 +76,9 @@ export function startWebSocketSession(start: SessionStart): void {
     backend: backendLabel,
     client: clientAddress,
     clientIp,
-    startedAt: Date.now(),
+    startedAt: resumed?.snapshot.startedAt ?? Date.now(),
     protocol: handshake.protocol,
+    path,
     origin: start.origin,
     get deadline() {
       return relay.deadlineAt;
@@ -75,11 +86,19 @@ export function startWebSocketSession(start: SessionStart): void {
     totals: () => relay.totals(),
     close: (code, reason) => relay.close(code, reason),
     terminate: () => relay.terminate(),
+    get relay() {
+      return relay;
+    },
   };
   const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
     hold.release();
     pool.sessionClosed(server, session);
     sessions.delete(session);
+    if (outcome.handedOver === true) {
+      sessionHandedOver(trace, session, outcome);
+      log.info({ event: "websocket_session_moved", session: id, server: serverName }, "websocket session handed over");
+      return;
+    }
     sessionEnded(trace, session, outcome);
     // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
     if (!log.isLevelEnabled("info")) return;
@@ -105,7 +124,7 @@ export function startWebSocketSession(start: SessionStart): void {
       },
       "websocket session ended",
     );
-  });
+  }, resumed?.snapshot);
   sessions.add(session);
   pool.sessionOpened(server, session);
   const trace = handshake.accepted(session);
