@@ -42,6 +42,16 @@ function movableRelay(session: LiveSession, kept: KeptSessions): Moving | null {
   return null;
 }
 
+/**
+ * Node's IPC sees a socket with a `server` and makes that server ask the receiving process about its connections
+ * when it closes (child_process `_setupWorker`, keepOpen or not): a receiver that died meanwhile never answers, and
+ * the listener would never finish closing. An upgraded connection is not the HTTP server's business any more; its
+ * count (`_server`) stays as it was.
+ */
+function hideServer(socket: Socket): void {
+  (socket as Socket & { server: unknown }).server = null;
+}
+
 export function sessionRecord(
   moving: Moving,
   captured: { snapshot: RelaySnapshot; pending: PendingBytes },
@@ -151,6 +161,7 @@ export function handOverSessions(
 
     const send = (moving: Moving, record: SessionRecord): void => {
       const id = record.id;
+      hideServer(moving.facts.client as Socket);
       awaiting.set(id, moving);
       const failed = (error: Error | null): void => {
         // Not written: the new process cannot have both sockets, and it answers only with both.
