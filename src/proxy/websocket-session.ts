@@ -54,6 +54,7 @@ export interface ResumedSession {
   id: number;
   /** The client's TCP peer as the first process saw it. */
   client: string;
+  startedAt: number;
   snapshot: RelaySnapshot;
 }
 
@@ -76,7 +77,7 @@ export function startWebSocketSession(start: SessionStart): void {
     backend: backendLabel,
     client: clientAddress,
     clientIp,
-    startedAt: resumed?.snapshot.startedAt ?? Date.now(),
+    startedAt: resumed?.startedAt ?? Date.now(),
     protocol: handshake.protocol,
     path,
     origin: start.origin,
@@ -90,41 +91,50 @@ export function startWebSocketSession(start: SessionStart): void {
       return relay;
     },
   };
-  const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
-    hold.release();
-    pool.sessionClosed(server, session);
-    sessions.delete(session);
-    if (outcome.handedOver === true) {
-      sessionHandedOver(trace, session, outcome);
-      log.info({ event: "websocket_session_moved", session: id, server: serverName }, "websocket session handed over");
-      return;
-    }
-    sessionEnded(trace, session, outcome);
-    // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
-    if (!log.isLevelEnabled("info")) return;
-    log.info(
-      {
-        event: "websocket_session",
-        session: id,
-        server: serverName,
-        path,
-        backend: backendLabel,
-        client: clientAddress,
-        clientIp,
-        durationMs: outcome.durationMs,
-        clientMessages: outcome.fromClient.messages,
-        clientBytes: outcome.fromClient.bytes,
-        backendMessages: outcome.fromBackend.messages,
-        backendBytes: outcome.fromBackend.bytes,
-        clientLargestMessage: outcome.fromClient.largest,
-        backendLargestMessage: outcome.fromBackend.largest,
-        closeCode: outcome.closeCode,
-        closeReason: outcome.closeReason,
-        closedBy: outcome.closedBy,
-      },
-      "websocket session ended",
-    );
-  }, resumed?.snapshot);
+  const relay = new WebSocketRelay(
+    handshake.client,
+    start.backend,
+    start.relay,
+    (outcome: RelayOutcome) => {
+      hold.release();
+      pool.sessionClosed(server, session);
+      sessions.delete(session);
+      if (outcome.handedOver === true) {
+        sessionHandedOver(trace, session, outcome);
+        log.info(
+          { event: "websocket_session_moved", session: id, server: serverName },
+          "websocket session handed over",
+        );
+        return;
+      }
+      sessionEnded(trace, session, outcome);
+      // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
+      if (!log.isLevelEnabled("info")) return;
+      log.info(
+        {
+          event: "websocket_session",
+          session: id,
+          server: serverName,
+          path,
+          backend: backendLabel,
+          client: clientAddress,
+          clientIp,
+          durationMs: outcome.durationMs,
+          clientMessages: outcome.fromClient.messages,
+          clientBytes: outcome.fromClient.bytes,
+          backendMessages: outcome.fromBackend.messages,
+          backendBytes: outcome.fromBackend.bytes,
+          clientLargestMessage: outcome.fromClient.largest,
+          backendLargestMessage: outcome.fromBackend.largest,
+          closeCode: outcome.closeCode,
+          closeReason: outcome.closeReason,
+          closedBy: outcome.closedBy,
+        },
+        "websocket session ended",
+      );
+    },
+    resumed?.snapshot,
+  );
   sessions.add(session);
   pool.sessionOpened(server, session);
   const trace = handshake.accepted(session);

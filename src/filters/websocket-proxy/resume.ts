@@ -98,7 +98,7 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
         sessions: parts.sessions,
         log: parts.log,
         hold: parts.limits.adopt(record.clientIp),
-        resumed: { id: record.id, client: record.client, snapshot: record.relay },
+        resumed: { id: record.id, client: record.client, startedAt: record.startedAt, snapshot: record.relay },
       });
     },
   };
