@@ -5,11 +5,11 @@ export const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "ha
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** Scenarios of wsgate alone, outside the comparison table: run only when --scenarios names them. */
-export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood"] as const;
+export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood", "handover"] as const;
 export type WsgateScenarioName = (typeof WSGATE_SCENARIO_NAMES)[number];
 
-/** Storm and wss:// scenarios (storm.ts, tls-scenarios.ts): each its own section; run by default. */
-export const BURST_SCENARIO_NAMES = ["storm", "wss"] as const;
+/** Storm, wss:// and HTTP/2 scenarios (storm.ts, tls-scenarios.ts, h2-scenarios.ts): each its own section; run by default. */
+export const BURST_SCENARIO_NAMES = ["storm", "wss", "h2"] as const;
 export type BurstScenarioName = (typeof BURST_SCENARIO_NAMES)[number];
 
 export interface LoopScenario {

@@ -23,8 +23,10 @@ export const TARGET_NAMES = [
 export const BASELINE_TARGET_NAMES = ["wsgate-before", "wsgate-aware-before"] as const;
 /** wsgate-aware with one dashboard stream open (--dashboard): present only with that option. */
 export const DASHBOARD_TARGET = "wsgate-aware-dashboard";
+/** wsgate with `http2: true` on its TLS listener, for the h2 section only (h2-scenarios.ts). */
+export const H2_TARGET = "wsgate-h2";
 export type TargetName =
-  (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number] | typeof DASHBOARD_TARGET;
+  (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number] | typeof DASHBOARD_TARGET | typeof H2_TARGET;
 export type ProxyName = Exclude<TargetName, "direct">;
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -129,6 +131,13 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     command: (setup, config) => wsgateCommand(config, CLI, ["--admin-address", `127.0.0.1:${setup.adminPort ?? 0}`]),
     stopGraceMs: 12_000,
     admin: true,
+  },
+  "wsgate-h2": {
+    description: "client → wsgate (TLS, ALPN h2 and http/1.1 on one port, RFC 8441) → backend",
+    template: "wsgate-h2.yaml",
+    tlsTemplate: "wsgate-h2.yaml",
+    command: (_setup, config) => wsgateCommand(config),
+    stopGraceMs: 12_000,
   },
   // The same configs as the two above (this checkout's templates), run by the baseline build.
   "wsgate-before": {
@@ -252,7 +261,8 @@ export function targetVersion(name: TargetName, baseline?: string): string {
       case "wsgate-aware":
       case "wsgate-workers":
       case "wsgate-policies":
-      case "wsgate-aware-dashboard": {
+      case "wsgate-aware-dashboard":
+      case "wsgate-h2": {
         const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
         return baseline === undefined
           ? `wsgate ${pkg.version} (this checkout)`

@@ -514,6 +514,10 @@ export const API_ERRORS = {
   WSG_STATE_NOT_SAVED: { status: 500 },
   WSG_API_OBJECTS_OFF: { status: 409 },
   WSG_GATEWAY_STOPPED: { status: 500 },
+  // `wsgate upgrade` (control/upgrade.ts).
+  WSG_UPGRADE_FAILED: { status: 500 },
+  WSG_UPGRADE_BUSY: { status: 409 },
+  WSG_UPGRADE_UNSUPPORTED: { status: 409 },
   // The object stores (memory, etcd).
   WSG_OBJECT_EXISTS: { status: 409 },
   WSG_OBJECT_NOT_FOUND: { status: 404 },

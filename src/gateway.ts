@@ -1,4 +1,4 @@
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import type { HTTPServerSpec } from "./server/spec.js";
 import type { PipelineSpec } from "./pipeline/spec.js";
 import type { GatewayConfig } from "./config/load.js";
@@ -11,7 +11,7 @@ import type { Filter, FilterDeps } from "./pipeline/filter.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { diffSpecs, specText } from "./reload/config-diff.js";
 import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type DrainOrder } from "./reload/drain-plan.js";
-import { GatewayHttpServer, listenerOf } from "./server/http-server.js";
+import { GatewayHttpServer, listenerOf, type InheritedListener } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
 import { apiError } from "./errors.js";
 import { routeIdentities } from "./server/route-identity.js";
@@ -40,6 +40,20 @@ export interface GatewayOptions {
   telemetry?: GatewayTelemetry;
   /** The first session id to give (a process taking sessions over from another: its ids must not collide). */
   firstSessionId?: number;
+  /** A predecessor's listening sockets (`wsgate upgrade`): a server whose socket is among them accepts on it. */
+  inherited?: InheritedListeners;
+}
+
+/** Listening sockets handed over by the process this one replaces; each is taken once. */
+export interface InheritedListeners {
+  take(spec: HTTPServerSpec): InheritedListener | undefined;
+}
+
+/** A server's listening socket, for a successor process to accept on. */
+export interface ListeningSocket {
+  spec: HTTPServerSpec;
+  address: AddressInfo;
+  socket: NetServer;
 }
 
 /**
@@ -220,6 +234,39 @@ export class Gateway {
     if (this.ownsTelemetry) this.telemetry.accessLogs.close();
   }
 
+  /** Each server's listening socket, for a successor process (`wsgate upgrade`). */
+  listeningSockets(): ListeningSocket[] {
+    return [...this.servers.values()].map(({ spec, server, listener }) => ({
+      spec,
+      address: listener.address,
+      socket: server.listeningSocket,
+    }));
+  }
+
+  /** Upgrade: stops accepting on every listener (a successor accepts on the same sockets); sessions go on. */
+  stopAccepting(): Promise<void> {
+    const run = this.applying.then(() => {
+      for (const running of this.servers.values()) this.closeListener(running);
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A failed upgrade after `stopAccepting`: every server listens again, on the port it had. */
+  acceptAgain(): Promise<void> {
+    const run = this.applying.then(async () => {
+      for (const [name, running] of this.servers) {
+        const again = await this.openServer(
+          { ...running.spec, port: running.listener.address.port },
+          HANDOVER_RETRY_MS,
+        );
+        this.servers.set(name, { ...again, spec: running.spec, text: running.text });
+      }
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
   private withBindAddress(config: GatewayConfig): GatewayConfig {
     const address = this.options.bindAddress;
     if (address === undefined) return config;
@@ -286,6 +333,8 @@ export class Gateway {
     }
     this.servers = servers;
     this.liveRoutes = routeKeysOf(config.httpServers);
+    // Sockets taken over from a predecessor accept only now that routing has its pipelines.
+    for (const running of opened.values()) running.server.acceptInherited();
 
     // 3. End what the new config no longer has, spread out; then let go of replaced pipelines without sessions.
     const live = this.sessions.list();
@@ -380,7 +429,7 @@ export class Gateway {
     for (let attempt = 0; ; attempt++) {
       const server = new GatewayHttpServer(spec, this.pipelines, this.log, this.telemetry);
       try {
-        const address = await server.listen();
+        const address = await server.listen(this.options.inherited?.take(spec));
         return { spec, text: specText(spec), server, listener: listenerFor(server, spec, address) };
       } catch (error) {
         await server.close();

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify } from "yaml";
 import type { ListenerAddress } from "../config/admin-targets.js";
 import type { GatewayControl } from "../control/control.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { ClusterAccess } from "./cluster-access.js";
 import type { PathParams } from "./router.js";
 
@@ -15,6 +16,8 @@ export interface AdminRequest {
   cluster?: ClusterAccess;
   /** This admin listener: whether a token guards it, and where it is (objects must not point there). */
   listener: AdminListenerView;
+  /** Upgrades this process in place (`wsgate upgrade`), where it can be. */
+  upgrade?: () => Promise<UpgradeOutcome>;
 }
 
 export interface AdminListenerView {

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
+import type net from "node:net";
+import type { InheritedListener } from "../server/http-server.js";
 import type { AddressInfo } from "node:net";
 import type { GatewayControl } from "../control/control.js";
 import { API_ERRORS, ApiError } from "../errors.js";
@@ -13,6 +15,8 @@ import { send, wantsYaml, type AdminHandler, type AdminListenerView } from "./re
 import { Router } from "./router.js";
 import { closeSession, listSessions } from "./sessions-api.js";
 import { drainServer } from "./servers-api.js";
+import { upgradeProcess } from "./upgrade-api.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { ClusterAccess } from "./cluster-access.js";
 import { clusterSessionsRoute, listMembersRoute } from "./cluster-api.js";
 import type { MemberSource } from "./members.js";
@@ -50,6 +54,7 @@ function routes(): Router<AdminHandler> {
     .add("GET", "/apis/v2/sessions", listSessions)
     .add("DELETE", "/apis/v2/sessions/:id", closeSession)
     .add("POST", "/apis/v2/servers/drain", drainServer)
+    .add("POST", "/apis/v2/upgrade", upgradeProcess)
     .add("GET", "/apis/v2/members", listMembersRoute)
     .add("GET", "/apis/v2/cluster/sessions", clusterSessionsRoute)
     .add("GET", "/metrics", metrics)
@@ -81,6 +86,7 @@ export class AdminServer {
   private guard: AdminRequestGuard | undefined;
   private view: AdminListenerView;
   private readonly dashboard: Dashboard;
+  private upgrade: (() => Promise<UpgradeOutcome>) | undefined;
 
   /** `members`: the cluster this gateway is a member of (`--store etcd://...`); without it the cluster views 404. */
   constructor(
@@ -118,10 +124,16 @@ export class AdminServer {
     this.server.headersTimeout = 10_000;
   }
 
-  listen(): Promise<AddressInfo> {
+  /** The listening socket, for handing it to a successor process (`wsgate upgrade`). */
+  get listeningSocket(): net.Server {
+    return this.server;
+  }
+
+  /** Binds, or with `inherited` (a predecessor's admin socket) accepts on that socket instead. */
+  listen(inherited?: InheritedListener): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      const listening = (): void => {
         this.server.off("error", reject);
         const address = this.server.address() as AddressInfo;
         this.guard = new AdminRequestGuard({
@@ -141,9 +153,27 @@ export class AdminServer {
         const tls = this.options.tls !== undefined;
         const auth = this.options.token !== undefined;
         this.log.info({ address: address.address, port: address.port, tls, auth }, "admin listening");
+        inherited?.adopted(this.server);
         resolve(address);
-      });
+      };
+      if (inherited !== undefined) this.server.listen(inherited.socket, listening);
+      else this.server.listen(this.options.port, this.options.host, listening);
     });
+  }
+
+  /** Where it listens, once it does. */
+  get address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  /** `POST /apis/v2/upgrade` runs `upgrade`; without it the answer says this process cannot be upgraded in place. */
+  serveUpgrades(upgrade: () => Promise<UpgradeOutcome>): void {
+    this.upgrade = upgrade;
+  }
+
+  /** Handed over to a successor: no new connection here; requests under way are answered (with Connection: close). */
+  stopAccepting(): void {
+    this.server.close();
   }
 
   close(): Promise<void> {
@@ -176,6 +206,7 @@ export class AdminServer {
         control: this.control,
         listener: this.view,
         ...(this.cluster === undefined ? {} : { cluster: this.cluster }),
+        ...(this.upgrade === undefined ? {} : { upgrade: this.upgrade }),
       });
       send(response, answer, yaml);
     } catch (error) {

@@ -7,7 +7,8 @@ import type { AdminAnswer, AdminRequest } from "./response.js";
 export async function gatewayStatus({ control }: AdminRequest): Promise<AdminAnswer> {
   const [status, sessions] = await Promise.all([control.status(), control.sessions()]);
   const { sessions: sessionCount, ...rest } = status;
-  return { status: 200, body: { ...rest, sessionCount, sessions } };
+  // `pid`: the process serving this admin listener and these sessions (it changes with `wsgate upgrade`).
+  return { status: 200, body: { pid: process.pid, ...rest, sessionCount, sessions } };
 }
 
 /**

@@ -29,7 +29,7 @@ interface ErrorBody {
 
 /** The admin API as `wsgate get/apply/...` call it, with the token and clear errors for each way a call fails. */
 export class AdminClient {
-  private readonly base: string;
+  readonly base: string;
 
   constructor(
     server: string,

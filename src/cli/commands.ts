@@ -39,6 +39,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "workers",
       ...LOGGING,
       "drain-timeout",
+      "upgrade-drain-timeout",
       ...ADMIN_LISTENER,
       "store",
       "cluster-name",
@@ -128,6 +129,15 @@ export const COMMANDS: readonly CommandSpec[] = [
       "wsgate drain 10.0.0.7:9095 --over 5m",
       "wsgate drain ws://backend-2.internal:9000 --over 0 --pool chat/proxy/pools[0]",
     ],
+  },
+  {
+    name: "upgrade",
+    summary:
+      "replace the running gateway by a new process from the code and config on disk (or send it SIGUSR2): " +
+      "listeners and live plaintext sessions move, the rest drains",
+    usage: ["upgrade [--server URL] [--token TOKEN] [-o table|json|yaml]"],
+    options: ADMIN_CLIENT,
+    examples: ["npm install -g wsgate@latest && wsgate upgrade", "wsgate upgrade --server 127.0.0.1:2381 -o json"],
   },
   {
     name: "members",

@@ -8,6 +8,7 @@ import type { ObjectStore } from "../control/object-store.js";
 import type { ObjectSources } from "../control/object-sources.js";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
+import type { InheritedListener } from "../server/http-server.js";
 import { runningAdmin } from "./admin-settings.js";
 
 /** The store, the control that applies its changes to the gateway, and the admin listener (unless off). */
@@ -30,6 +31,8 @@ export interface ControlPlaneOptions {
   members?: MemberSource;
   /** A gateway run from files: where each object comes from, and where the admin API's are saved. */
   sources?: ObjectSources;
+  /** The admin socket of the process this one replaces (`wsgate upgrade`), to accept on instead of binding. */
+  adminSocket?: InheritedListener | undefined;
 }
 
 /** Wires a started gateway to its objects and, unless `admin` is "off", serves the admin API. */
@@ -59,7 +62,7 @@ export async function startControlPlane(
   let address: AddressInfo;
   try {
     server = new AdminServer(admin, control, log, options.members);
-    address = await server.listen();
+    address = await server.listen(options.adminSocket);
     bound = address;
   } catch (error) {
     await store.close();

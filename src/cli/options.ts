@@ -47,6 +47,14 @@ export const OPTIONS = {
     value: "DURATION",
     help: "on SIGTERM/SIGINT, how long live sessions get to close (default 10s)",
   },
+  "upgrade-drain-timeout": {
+    type: "string",
+    default: "5m",
+    value: "DURATION",
+    help:
+      "after `wsgate upgrade` (or SIGUSR2), how long sessions that cannot move to the new process (TLS, wss:// " +
+      "backends) keep being served here before they are closed with 1001 (default 5m)",
+  },
   watch: { type: "boolean", default: false, help: "reload the config files when they change (SIGHUP always does)" },
   "state-file": {
     type: "string",

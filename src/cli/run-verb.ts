@@ -14,11 +14,12 @@ import {
   members,
   remove,
   sessions,
+  upgrade,
   type OutputFormat,
   type VerbContext,
 } from "./verbs.js";
 
-const VERBS = ["apply", "get", "describe", "delete", "sessions", "drain", "members"] as const;
+const VERBS = ["apply", "get", "describe", "delete", "sessions", "drain", "members", "upgrade"] as const;
 type AdminVerb = (typeof VERBS)[number];
 
 export function isAdminVerb(command: string): command is AdminVerb {
@@ -56,6 +57,9 @@ export interface VerbOptions {
   over?: string | undefined;
   pool?: string | undefined;
 }
+
+/** How long `wsgate upgrade` waits for its answer: the new process's start and the hand-over of every session. */
+const UPGRADE_TIMEOUT_MS = 300_000;
 
 const OUTPUTS: readonly OutputFormat[] = ["table", "json", "yaml"];
 
@@ -97,6 +101,10 @@ export async function runAdminVerb(verb: AdminVerb, args: readonly string[], opt
         return 0;
       case "members":
         await members(context);
+        return 0;
+      case "upgrade":
+        // Starting the new process and handing the sessions over takes longer than an ordinary request.
+        await upgrade({ ...context, client: new AdminClient(context.client.base, token, UPGRADE_TIMEOUT_MS) });
         return 0;
     }
   } catch (error) {

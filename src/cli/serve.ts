@@ -21,6 +21,9 @@ import type { ValidationOptions } from "../config/admin-targets.js";
 import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
 import { startupError } from "../errors.js";
+import { Upgrader } from "../control/upgrade.js";
+import type { Predecessor } from "../control/upgrade-successor.js";
+import type { HandoverChannel, TakeSessions } from "../proxy/handover-types.js";
 
 export interface ServeOptions {
   log: Logger;
@@ -38,6 +41,10 @@ export interface ServeOptions {
   backends?: EchoBackend[];
   /** `--store etcd://...`: this process is a member of a cluster whose objects live in this (open) store. */
   cluster?: ClusterServe;
+  /** How `wsgate upgrade` and SIGUSR2 replace this process; unset, they are refused (said in the log / answer). */
+  upgrade?: { drainMs: number };
+  /** Started by `wsgate upgrade`: the process being replaced, whose listening sockets this one accepts on. */
+  predecessor?: Predecessor | undefined;
 }
 
 /** A cluster member's settings: its store (already open, closed when the member stops) and how it registers. */
@@ -54,6 +61,8 @@ export interface ClusterServe {
 export interface Serving {
   listening: readonly Listener[];
   admin?: AddressInfo;
+  /** Started by `wsgate upgrade`: takes up the sessions the predecessor hands over on `channel`. */
+  takeSessions?: (channel: HandoverChannel) => TakeSessions;
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
@@ -160,6 +169,42 @@ export function stopOnSignals(log: Logger, stop: (signal: string) => Promise<voi
   process.on("SIGINT", () => onSignal("SIGINT"));
 }
 
+/**
+ * `wsgate upgrade` through the admin API and SIGUSR2, when `upgrade` says this process can be upgraded in place;
+ * otherwise both say why not (SIGUSR2 would end the process without a handler).
+ */
+function upgradeOnRequest(
+  log: Logger,
+  admin: AdminServer | undefined,
+  upgrade: ServeOptions["upgrade"],
+  upgraderOf: (upgrade: NonNullable<ServeOptions["upgrade"]>) => Upgrader,
+): void {
+  if (upgrade === undefined) {
+    refuseUpgrades(log);
+    return;
+  }
+  const upgrader = upgraderOf(upgrade);
+  admin?.serveUpgrades(() => upgrader.upgrade());
+  // The upgrader logs the outcome, failure included.
+  process.on("SIGUSR2", () => void upgrader.upgrade().catch(() => undefined));
+}
+
+function refuseUpgrades(log: Logger): void {
+  process.on("SIGUSR2", () =>
+    log.warn(
+      { event: "upgrade_refused", trigger: "SIGUSR2" },
+      "SIGUSR2: this process cannot be upgraded in place (only `wsgate run` from config files without --workers)",
+    ),
+  );
+}
+
+/** Exits 0 once `stopped` is done, or a while after its drain time if something holds it. */
+function exitAfter(stopped: Promise<void>, drainMs: number): Promise<void> {
+  const cut = setTimeout(() => process.exit(0), drainMs + 5_000);
+  cut.unref();
+  return stopped.finally(() => process.exit(0));
+}
+
 /** One process: the gateway, its store and control, the admin API; runs until SIGTERM or SIGINT. */
 export async function serveInProcess(config: GatewayConfig, options: ServeOptions): Promise<Serving> {
   const { log, drainMs, admin, backends = [], cluster } = withConfigChanges(options);
@@ -168,7 +213,11 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   try {
     // The process's metrics (its CPU, memory, build) go with this gateway's, served by the admin API below.
     const telemetry = options.gateway.telemetry ?? createGatewayTelemetry({ build: { version: options.version } });
-    gateway = await Gateway.start(config, log, { ...options.gateway, telemetry });
+    const inherited =
+      options.predecessor === undefined
+        ? {}
+        : { inherited: options.predecessor, firstSessionId: options.predecessor.firstSessionId };
+    gateway = await Gateway.start(config, log, { ...options.gateway, telemetry, ...inherited });
   } catch (error) {
     await closeBackends();
     await cluster?.store.close();
@@ -183,7 +232,10 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
       log,
       admin,
       cluster === undefined
-        ? { ...(sources === undefined ? {} : { sources }) }
+        ? {
+            ...(sources === undefined ? {} : { sources }),
+            adminSocket: admin === "off" ? undefined : options.predecessor?.takeAdmin(admin.host, admin.port),
+          }
         : { store: cluster.store, members: memberSource(cluster) },
     );
   } catch (error) {
@@ -207,16 +259,29 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
             () => runningAdmin(admin, plane.admin?.address),
           );
   let membership: Membership | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> =>
+    (stopping ??= (async () => {
+      stopReloading();
+      log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
+      // Leave the cluster first (the entry goes at once), while the store's client is still open.
+      await membership?.close();
+      await plane.close();
+      await gateway.stop(drainMs);
+      await closeBackends();
+    })());
   // Before the "listening" lines: whoever waits for them (a test, a supervisor) may signal at once, and the process
   // can be descheduled between writing a line and the next statement.
-  stopOnSignals(log, async (signal) => {
-    stopReloading();
-    log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
-    // Leave the cluster first (the entry goes at once), while the store's client is still open.
-    await membership?.close();
-    await plane.close();
-    await gateway.stop(drainMs);
-    await closeBackends();
+  stopOnSignals(log, stop);
+  upgradeOnRequest(log, plane.admin?.server, options.upgrade, (upgrade) => {
+    return new Upgrader({
+      gateway,
+      log,
+      admin: plane.admin === undefined || admin === "off" ? undefined : { server: plane.admin.server, ...admin },
+      drainMs: upgrade.drainMs,
+      handedOver: stopReloading,
+      exit: () => exitAfter(stop("upgrade"), drainMs),
+    });
   });
   for (const listener of gateway.listening) {
     log.info({ server: listener.server, port: listener.address.port, address: listener.address.address }, "listening");
@@ -226,7 +291,11 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     const address = options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "";
     membership = await joinCluster(cluster, log, address, plane.admin?.address, () => gateway.sessions.size);
   }
-  return { listening: gateway.listening, ...(plane.admin === undefined ? {} : { admin: plane.admin.address }) };
+  return {
+    listening: gateway.listening,
+    ...(plane.admin === undefined ? {} : { admin: plane.admin.address }),
+    takeSessions: (channel) => gateway.takeSessions(channel),
+  };
 }
 
 /**
@@ -268,6 +337,7 @@ export async function serveCluster(
     throw new StartError((error as Error).message);
   }
   const { control } = cluster;
+  refuseUpgrades(log);
   if (member !== undefined) {
     const running = cluster;
     ignoreHangup(log);

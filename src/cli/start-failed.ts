@@ -8,11 +8,12 @@ import { exitCodeOf, StartupError } from "../errors.js";
  */
 export function startFailed(error: unknown): never {
   const debug = process.env["WSGATE_DEBUG"] === "1" && error instanceof Error ? `${error.stack ?? ""}\n` : "";
-  process.stderr.write(`${reportOf(error)}${debug}`);
+  process.stderr.write(`${startFailureReport(error)}${debug}`);
   process.exit(exitCodeOf(error));
 }
 
-function reportOf(error: unknown): string {
+/** What stderr gets for a failure to start (also what a successor tells the process it was to replace). */
+export function startFailureReport(error: unknown): string {
   if (error instanceof StartupError) return error.report();
   const message = error instanceof Error ? error.message : String(error);
   return `wsgate: ${message.split("\n")[0] ?? ""}\n`;

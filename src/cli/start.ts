@@ -41,6 +41,9 @@ import {
   type LogLevel,
 } from "../observability/logger.js";
 import { tuneProcessForServing } from "../process-tuning.js";
+import { Predecessor } from "../control/upgrade-successor.js";
+import { startFailureReport } from "./start-failed.js";
+import type { HandoverChannel } from "../proxy/handover-types.js";
 
 /** A flag or setting the process cannot start with: one line on stderr, exit 2 (STARTUP_ERRORS in src/errors.ts). */
 function fail(message: string): never {
@@ -155,10 +158,14 @@ function logExit(log: Logger): void {
 }
 
 function drainMsOf(args: ParsedArgs): number {
+  return durationFlag(args, "drain-timeout", "10s");
+}
+
+function durationFlag(args: ParsedArgs, name: "drain-timeout" | "upgrade-drain-timeout", fallback: string): number {
   try {
-    return parseDuration(args.string("drain-timeout") ?? "10s");
+    return parseDuration(args.string(name) ?? fallback);
   } catch (error) {
-    fail(`--drain-timeout: ${(error as Error).message}`);
+    fail(`--${name}: ${(error as Error).message}`);
   }
 }
 
@@ -202,8 +209,20 @@ function connectUrl(address: string, port: number, path: string): string {
 }
 
 export async function run(args: ParsedArgs): Promise<void> {
+  // Started by `wsgate upgrade`: the process being replaced hears why this one could not start.
+  const predecessor = Predecessor.fromEnvironment();
+  try {
+    await runServing(args, predecessor);
+  } catch (error) {
+    await predecessor?.failed(startFailureReport(error).trim());
+    throw error;
+  }
+}
+
+async function runServing(args: ParsedArgs, predecessor: Predecessor | undefined): Promise<void> {
   const log = serverLogger(args);
   const drainMs = drainMsOf(args);
+  const upgradeDrainMs = durationFlag(args, "upgrade-drain-timeout", "5m");
   const { config, cluster, paths, stateFile } = await runConfig(args, log);
   const bindAddress = args.string("bind-address");
   let workers: number;
@@ -212,7 +231,7 @@ export async function run(args: ParsedArgs): Promise<void> {
   } catch (error) {
     fail(`--workers: ${(error as Error).message}`);
   }
-  await serve(
+  const serving = await serve(
     config,
     {
       log,
@@ -221,11 +240,46 @@ export async function run(args: ParsedArgs): Promise<void> {
       gateway: bindAddress === undefined ? {} : { bindAddress },
       version: packageVersion(),
       ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch"), stateFile } } : { cluster }),
+      // In place upgrades: one process run from files (workers and cluster members: not yet).
+      ...(cluster === undefined && workers === 1 ? { upgrade: { drainMs: upgradeDrainMs } } : {}),
+      ...(predecessor === undefined ? {} : { predecessor: await receiveListeners(predecessor, log) }),
     },
     workers,
   );
   logExit(log);
+  if (predecessor !== undefined) await takeOver(predecessor, serving, log);
 }
+
+/** The predecessor's listening sockets, asked for once the config is loaded (one that does not load holds none). */
+async function receiveListeners(predecessor: Predecessor, log: Logger): Promise<Predecessor> {
+  const got = await predecessor.receiveListeners().catch((error: unknown) => {
+    log.warn({ err: (error as Error).message }, "upgrade: no listening sockets from the process being replaced");
+    return { sockets: 0, firstSessionId: 1 };
+  });
+  log.info({ event: "upgrade_listeners", from: predecessor.pid, ...got }, "upgrade: got the listening sockets");
+  return predecessor;
+}
+
+/** Serving: says so to the predecessor, which stops accepting and hands its sessions over; then this one is alone. */
+async function takeOver(predecessor: Predecessor, serving: Serving, log: Logger): Promise<void> {
+  predecessor.closeUnused();
+  // Listening for the sessions before saying so: the first one may follow at once.
+  const taking = serving.takeSessions?.(process as HandoverChannel);
+  await predecessor.running();
+  if (taking !== undefined) await predecessor.took(await taking.done);
+  const figures = await predecessor.done(UPGRADE_DONE_TIMEOUT_MS);
+  taking?.stop();
+  predecessor.release();
+  log.info(
+    { event: "upgrade_took_over", from: predecessor.pid, ...figures },
+    figures === undefined
+      ? `upgrade: PID ${predecessor.pid} went away before it said it had handed over; serving on`
+      : `upgrade: took over from PID ${predecessor.pid}: ${figures.moved} sessions moved here, ${figures.kept} stay there`,
+  );
+}
+
+/** How long a successor waits for its predecessor to hand the sessions over. */
+const UPGRADE_DONE_TIMEOUT_MS = 300_000;
 
 /** "" when the demo got the port it names, else why it moved, e.g. " (8080 is taken)". */
 function moved(named: number, got: number): string {

@@ -9,6 +9,7 @@ import type { ClusterSessionsBody } from "../admin/cluster-api.js";
 import { formatMembers } from "../admin/members.js";
 import type { ObjectListItem } from "../admin/objects-api.js";
 import type { MemberInfo } from "../control/membership.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
 import { AdminRequestError, type AdminClient } from "./admin-client.js";
 import { readFileObjects, type FileObject } from "./apply-file.js";
 import { UsageError } from "./parse.js";
@@ -156,13 +157,25 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
     session.pipeline,
     session.backend,
     session.client,
+    session.transport ?? "h1",
     formatAge(session.ageMs),
     // The time left until the gateway closes it (a token's expiry, a lifetime); "-" when it never does.
     session.deadline === undefined ? "-" : `in ${formatAge(session.deadline - now)}`,
     formatTraffic(session.clientMessages, session.clientBytes),
     formatTraffic(session.backendMessages, session.backendBytes),
   ]);
-  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "AGE", "ENDS", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
+  const headers = [
+    "ID",
+    "ROUTE",
+    "PIPELINE",
+    "BACKEND",
+    "CLIENT",
+    "HTTP",
+    "AGE",
+    "ENDS",
+    "IN MSGS/BYTES",
+    "OUT MSGS/BYTES",
+  ];
   context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
 }
 
@@ -210,6 +223,39 @@ export async function drain(context: VerbContext, over?: string, pool?: string):
       `${one.backend} in ${one.pool} draining: ${one.sessions} session(s) closed with ${one.code ?? 1001} ${one.overMs === 0 ? "at once" : `over ${formatAge(one.overMs)}`}\n`,
     );
   }
+}
+
+/** `wsgate upgrade`: the running gateway replaced by a new process; what moved and what stays until it ends. */
+export async function upgrade(context: VerbContext): Promise<void> {
+  const [stray] = context.args;
+  if (stray !== undefined)
+    throw new UsageError(`unexpected argument '${stray}' for wsgate upgrade (wsgate upgrade --help)`);
+  const response = await context.client.request("POST", "/apis/v2/upgrade", "{}", {
+    Accept: "application/json",
+    "Content-Type": "application/json",
+  });
+  const answer = JSON.parse(response.text) as UpgradeOutcome;
+  if (structured(context, answer)) return;
+  context.out(
+    `upgraded: PID ${answer.newPid} serves now (was ${answer.oldPid}, ${formatAge(answer.tookMs)}); ` +
+      `sessions: ${answer.moved} moved, ${answer.kept} kept by PID ${answer.oldPid} until they end, ` +
+      `${answer.closed} closed${keptWhy(answer)}\n`,
+  );
+}
+
+/** Why sessions stayed in the old process, when some did: " (kept: 2 TLS, 1 unsettled)". */
+function keptWhy(answer: UpgradeOutcome): string {
+  const by = answer.keptBy;
+  if (by === undefined || answer.kept === 0) return "";
+  const reasons: Array<[number, string]> = [
+    [by.tls, "TLS"],
+    [by.wssBackend, "wss:// backend"],
+    [by.unsettled, "not settled in time"],
+    [by.notMovable, "not movable"],
+    [by.handOverFailed, "hand-over failed"],
+  ];
+  const named = reasons.filter(([count]) => count > 0).map(([count, why]) => `${count} ${why}`);
+  return named.length === 0 ? "" : ` (kept: ${named.join(", ")})`;
 }
 
 /** `wsgate members`: the members of the cluster the gateway belongs to. */

@@ -21,6 +21,8 @@ export interface SessionView {
   backendBytes: number;
   /** The negotiated subprotocol; absent when none was. */
   protocol?: string;
+  /** `h1`: the client's own HTTP/1.1 connection; `h2`: a stream of an HTTP/2 connection (RFC 8441). */
+  transport?: "h1" | "h2";
   /** When the gateway will close the session (ms since epoch); absent when it has no deadline. */
   deadline?: number;
   worker?: number;

@@ -56,3 +56,16 @@ export class ApiObjectsRefusedError extends apiError("WSG_API_OBJECTS_OFF") {
     );
   }
 }
+
+/** `wsgate upgrade`: the new process could not take over; this one keeps serving everything. */
+export class UpgradeFailedError extends apiError("WSG_UPGRADE_FAILED") {
+  constructor(reason: string) {
+    super(`upgrade failed, this process keeps serving: ${reason}`);
+  }
+}
+
+/** `wsgate upgrade` while one is under way, or after this process has handed over. */
+export class UpgradeBusyError extends apiError("WSG_UPGRADE_BUSY") {}
+
+/** `wsgate upgrade` on a process that cannot be upgraded in place (see the message). */
+export class UpgradeUnsupportedError extends apiError("WSG_UPGRADE_UNSUPPORTED") {}

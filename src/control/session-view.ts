@@ -28,6 +28,7 @@ export function sessionView(session: LiveSession, now: number, worker?: number):
     backendBytes: totals.fromBackend.bytes,
   };
   if (session.protocol !== undefined) view.protocol = session.protocol;
+  view.transport = session.transport ?? "h1";
   const deadline = session.deadline;
   if (deadline !== undefined) view.deadline = deadline;
   if (worker !== undefined) view.worker = worker;

@@ -29,6 +29,7 @@ export const ACCESS_LOG_FIELDS = [
   "userAgent",
   "requestId",
   "session",
+  "transport",
 ] as const;
 
 export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
@@ -54,7 +55,8 @@ export const accessLogSchema = z
           "connection). `largestIn`/`largestOut`: payload bytes of the largest message the client sent and " +
           "received (WebSocket sessions). `closeCode`, `closeReason`, `closedBy` (`client`, `backend`, `gateway`): how a session " +
           "ended. `reason`, `code`: why the gateway refused or failed a request. `requestId`: the `X-Request-Id` " +
-          "header. `session`: the session id the admin API shows.",
+          "header. `session`: the session id the admin API shows. `transport`: `h1`, or `h2` for a request or " +
+          "WebSocket over HTTP/2 (whose accepted session shows status 200, its `:status`).",
       ),
   })
   .describe(

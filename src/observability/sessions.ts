@@ -34,6 +34,8 @@ export interface LiveSession {
   readonly startedAt: number;
   /** The subprotocol the backend chose (`Sec-WebSocket-Protocol` of its 101); undefined when none. */
   readonly protocol?: string | undefined;
+  /** How the client's WebSocket travels: its own HTTP/1.1 connection, or a stream of an HTTP/2 one (RFC 8441). */
+  readonly transport?: "h1" | "h2";
   readonly origin: SessionOrigin;
   /** When the session will be closed (ms since epoch: a credential's end, a lifetime); undefined when never. */
   readonly deadline?: number | undefined;

@@ -67,6 +67,7 @@ function commonEntry(context: TrafficRecord): AccessEntry {
     method: req.method ?? "GET",
     path: redactedPath(req.url ?? "", context.telemetry.secrets),
     clientIp: context.clientIp,
+    transport: req.httpVersionMajor === 2 ? "h2" : "h1",
   };
   if (route.pipeline !== "") entry.pipeline = route.pipeline;
   if (context.notes.backend !== undefined) entry.backend = context.notes.backend;
@@ -163,7 +164,8 @@ export function sessionEnded(trace: SessionTrace, session: LiveSession, end: Ses
   entry.event = "websocket_session";
   entry.backend = session.backend;
   entry.session = session.id;
-  entry.status = 101;
+  // An extended CONNECT (RFC 8441) is accepted with :status 200, not 101.
+  entry.status = entry.transport === "h2" ? 200 : 101;
   entry.durationMs = end.durationMs;
   entry.bytesIn = end.fromClient.bytes;
   entry.bytesOut = end.fromBackend.bytes;

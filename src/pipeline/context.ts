@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { clientReason, type GatewayError } from "../errors.js";
@@ -8,6 +9,7 @@ import type { Telemetry } from "../observability/telemetry.js";
 import type { CredentialExpiry } from "../proxy/credential-expiry.js";
 import { requestEnded, upgradeRejected } from "../observability/traffic-events.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
+import { writeStreamRefusal } from "../util/http/stream-response.js";
 import type { PeerInfo } from "../util/http/client-ip.js";
 import type { ClientCertHeaders } from "../util/http/client-cert.js";
 import { OwnedHeaders } from "./owned-headers.js";
@@ -88,10 +90,16 @@ function replaceHeader(headers: Array<readonly [string, string]>, name: string, 
   headers.push([name, value]);
 }
 
-/** A WebSocket upgrade request: the answer is written on the raw socket. */
+/** A WebSocket upgrade request: the answer is written on the raw socket, or on its HTTP/2 stream (RFC 8441). */
 export interface UpgradeContext extends ContextBase {
   readonly kind: "upgrade";
+  /** The client's connection (TCP or TLS): its addresses, its certificate; HTTP/1.1 answers are written on it. */
   readonly socket: Socket;
+  /**
+   * Set when the upgrade is an extended CONNECT on an HTTP/2 connection: the answer is this stream's response
+   * (`:status`), and the relay runs on the stream, never on `socket` (which other streams share).
+   */
+  readonly h2: ServerHttp2Stream | undefined;
   /** Bytes the client sent after its request headers. */
   readonly head: Buffer;
   /** Marks the socket as taken over (a 101 was sent, or a backend answer is being relayed). */
@@ -180,6 +188,11 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
     return this.#answered;
   }
 
+  /** HTTP/1.1: no stream (on the prototype, so that the hot path's context holds no field for it). */
+  get h2(): undefined {
+    return undefined;
+  }
+
   takeOver(): void {
     this.#answered = true;
   }
@@ -194,6 +207,44 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
   }
 }
 
+/** An extended CONNECT's context (RFC 8441): answers are the stream's response; the connection is left alone. */
+class H2UpgradeRequestContext extends RequestContextBase implements UpgradeContext {
+  readonly kind = "upgrade";
+  readonly head = EMPTY;
+  #answered = false;
+
+  constructor(
+    req: IncomingMessage,
+    readonly socket: Socket,
+    readonly h2: ServerHttp2Stream,
+    route: RouteInfo,
+    clientIp: string,
+    logSource: LoggerSource,
+    telemetry: Telemetry,
+  ) {
+    super(req, route, clientIp, logSource, telemetry);
+  }
+
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  takeOver(): void {
+    this.#answered = true;
+  }
+
+  reject(error: GatewayError): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    logRejection(this.log, error);
+    writeStreamRefusal(this.h2, error.status, clientReason(error, this.route.exposeErrors === true), error.headers);
+    upgradeRejected(this, error);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** `h2`: the upgrade is an extended CONNECT on this stream of an HTTP/2 connection (`socket`). */
 export function createUpgradeContext(
   req: IncomingMessage,
   socket: Socket,
@@ -202,7 +253,9 @@ export function createUpgradeContext(
   clientIp: string,
   log: LoggerSource,
   telemetry: Telemetry,
+  h2?: ServerHttp2Stream,
 ): UpgradeContext {
+  if (h2 !== undefined) return new H2UpgradeRequestContext(req, socket, h2, route, clientIp, log, telemetry);
   return new UpgradeRequestContext(req, socket, head, route, clientIp, log, telemetry);
 }
 
@@ -244,14 +297,18 @@ class ServerResponseContext extends RequestContextBase implements PlainRequestCo
     this.#rejection = error;
     logRejection(this.log, error);
     const body = `${clientReason(error, this.route.exposeErrors === true)}\n`;
+    // HTTP/2 frames each request: a refusal ends its stream only, and an h2 answer carries no Connection field.
+    const http1 = req.httpVersionMajor < 2;
     // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
-    res.shouldKeepAlive = false;
-    closingSockets.add(req.socket);
+    if (http1) {
+      res.shouldKeepAlive = false;
+      closingSockets.add(req.socket);
+    }
     res.writeHead(error.status, {
       ...error.headers,
       "Content-Type": "text/plain; charset=utf-8",
       "Content-Length": Buffer.byteLength(body),
-      Connection: "close",
+      ...(http1 ? { Connection: "close" } : undefined),
     });
     res.end(body);
   }

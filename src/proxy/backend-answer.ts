@@ -1,6 +1,13 @@
 import type { IncomingMessage } from "node:http";
+import type { ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
-import { relayedResponseHeaders, switchingProtocolsHead } from "../websocket/handshake.js";
+import { closeStream, writeStreamRefusal } from "../util/http/stream-response.js";
+import {
+  extendedConnectFields,
+  relayedResponseFields,
+  relayedResponseHeaders,
+  switchingProtocolsHead,
+} from "../websocket/handshake.js";
 import type { UpgradeResponse } from "../websocket/upgrade-response.js";
 
 /**
@@ -31,4 +38,41 @@ export function writeSwitchingProtocols(
   const extra: Array<[string, string]> = stickyCookie === undefined ? [] : [["Set-Cookie", stickyCookie]];
   // Header values are bytes (latin1 strings here): written back as they came, never re-encoded as UTF-8.
   client.write(switchingProtocolsHead(accept, response, extra), "latin1");
+}
+
+/**
+ * A backend's refusal relayed on the client's HTTP/2 stream (an extended CONNECT): status, end-to-end headers and
+ * body as they came; the stream ends with the body, and each side's end or failure takes the other.
+ */
+export function relayBackendAnswerOnStream(response: IncomingMessage, client: ServerHttp2Stream): void {
+  response.on("error", () => closeStream(client));
+  client.on("close", () => response.destroy());
+  if (client.destroyed) {
+    response.destroy();
+    return;
+  }
+  try {
+    client.respond(relayedResponseFields(response.statusCode ?? 502, response.rawHeaders));
+  } catch {
+    // A header HTTP/2 cannot carry: the client learns no more than that the backend said no.
+    writeStreamRefusal(client, 502, "backend refused the upgrade");
+    response.destroy();
+    return;
+  }
+  response.pipe(client);
+}
+
+/** Our `:status 200` for an extended CONNECT (RFC 8441 §5), the backend's 101 headers and the sticky cookie on it. */
+export function acceptOnStream(
+  client: ServerHttp2Stream,
+  response: UpgradeResponse,
+  stickyCookie: string | undefined,
+): boolean {
+  const extra: Array<[string, string]> = stickyCookie === undefined ? [] : [["Set-Cookie", stickyCookie]];
+  try {
+    client.respond(extendedConnectFields(response, extra));
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -7,13 +7,23 @@ import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observabi
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
-import { WebSocketRelay, type RelayOptions, type RelayOutcome, type RelaySnapshot } from "../websocket/relay.js";
+import {
+  WebSocketRelay,
+  type PeerTotals,
+  type RelayEndHandler,
+  type RelayOptions,
+  type RelayOutcome,
+  type RelaySnapshot,
+  type RelayStream,
+} from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
 export interface SessionHandshake {
-  /** The client's upgraded connection, and the bytes it sent after its request. */
-  client: Socket;
+  /** The client's upgraded connection (or its HTTP/2 stream), and the bytes it sent after its request. */
+  client: RelayStream;
+  /** The client's TCP or TLS connection: the same as `client` on HTTP/1.1, the stream's connection on HTTP/2. */
+  connection: Socket;
   clientHead: Buffer;
   /** The HTTPServer, the route (as status views show it) and the pipeline. */
   server: string;
@@ -24,6 +34,8 @@ export interface SessionHandshake {
   clientIp: string;
   /** The subprotocol the backend chose, if any. */
   protocol: string | undefined;
+  /** `h2`: the client's WebSocket is a stream of an HTTP/2 connection. */
+  transport: "h1" | "h2";
   /** Counts the accepted handshake (metrics, access log); its trace completes the access-log line at the end. */
   accepted(session: LiveSession): SessionTrace;
 }
@@ -60,85 +72,125 @@ export interface ResumedSession {
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
-  const { handshake, pool, server, sessions, log, hold } = start;
-  const resumed = start.resumed;
-  const id = resumed?.id ?? sessions.newId();
-  const backendLabel = describeServer(server);
-  const clientAddress = resumed?.client ?? endpointText(handshake.client.remoteAddress, handshake.client.remotePort);
-  // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
-  const serverName = handshake.server;
-  const path = handshake.path;
-  const clientIp = handshake.clientIp;
-  const session: LiveSession = {
-    id,
-    server: serverName,
-    route: handshake.route,
-    pipeline: handshake.pipeline,
-    backend: backendLabel,
-    client: clientAddress,
-    clientIp,
-    startedAt: resumed?.startedAt ?? Date.now(),
-    protocol: handshake.protocol,
-    path,
-    origin: start.origin,
-    get deadline() {
-      return relay.deadlineAt;
-    },
-    totals: () => relay.totals(),
-    close: (code, reason) => relay.close(code, reason),
-    terminate: () => relay.terminate(),
-    get relay() {
-      return relay;
-    },
-  };
-  const relay = new WebSocketRelay(
-    handshake.client,
-    start.backend,
-    start.relay,
-    (outcome: RelayOutcome) => {
-      hold.release();
-      pool.sessionClosed(server, session);
-      sessions.delete(session);
-      if (outcome.handedOver === true) {
-        sessionHandedOver(trace, session, outcome);
-        log.info(
-          { event: "websocket_session_moved", session: id, server: serverName },
-          "websocket session handed over",
-        );
-        return;
-      }
-      sessionEnded(trace, session, outcome);
-      // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
-      if (!log.isLevelEnabled("info")) return;
-      log.info(
-        {
-          event: "websocket_session",
-          session: id,
-          server: serverName,
-          path,
-          backend: backendLabel,
-          client: clientAddress,
-          clientIp,
-          durationMs: outcome.durationMs,
-          clientMessages: outcome.fromClient.messages,
-          clientBytes: outcome.fromClient.bytes,
-          backendMessages: outcome.fromBackend.messages,
-          backendBytes: outcome.fromBackend.bytes,
-          clientLargestMessage: outcome.fromClient.largest,
-          backendLargestMessage: outcome.fromBackend.largest,
-          closeCode: outcome.closeCode,
-          closeReason: outcome.closeReason,
-          closedBy: outcome.closedBy,
-        },
-        "websocket session ended",
-      );
-    },
-    resumed?.snapshot,
-  );
+  const { handshake, sessions } = start;
+  const session = new RelayedSession(start, start.resumed?.id ?? sessions.newId());
   sessions.add(session);
-  pool.sessionOpened(server, session);
-  const trace = handshake.accepted(session);
-  tuneSocketForRelay(handshake.client);
+  start.pool.sessionOpened(start.server, session);
+  session.trace = handshake.accepted(session);
+  // The client's connection carries other streams on HTTP/2: its no-delay suits them too, and it has no timeout.
+  tuneSocketForRelay(handshake.connection);
   tuneSocketForRelay(start.backend);
-  relay.start(handshake.clientHead, start.backendHead);
+  session.relay.start(handshake.clientHead, start.backendHead);
+}
+
+/**
+ * A live session's record, its relay and what its end undoes. A class, not an object literal with closures: an
+ * idle session is mostly its records, and a literal with a getter and three closures (over the scope of the
+ * session's start) took about 1.3 KiB of heap per session (the getter made V8 keep it in dictionary mode), this
+ * about 0.2 KiB. It keeps the handshake's fields it needs, not the handshake (request, head, logger).
+ */
+class RelayedSession implements LiveSession, RelayEndHandler {
+  readonly id: number;
+  readonly server: string;
+  readonly route: string;
+  readonly pipeline: string;
+  readonly backend: string;
+  readonly client: string;
+  readonly clientIp: string;
+  readonly startedAt: number;
+  readonly protocol: string | undefined;
+  readonly transport: "h1" | "h2";
+  readonly origin: SessionOrigin;
+  readonly relay: WebSocketRelay;
+  /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
+  trace: SessionTrace | undefined = undefined;
+  readonly #path: string;
+  readonly #hold: { release(): void };
+  readonly #pool: ServerPool<PoolSpec>;
+  readonly #upstream: UpstreamServer;
+  readonly #sessions: SessionRegistry;
+  readonly #log: Logger;
+
+  constructor(start: SessionStart, id: number) {
+    const handshake = start.handshake;
+    this.id = id;
+    this.server = handshake.server;
+    this.route = handshake.route;
+    this.pipeline = handshake.pipeline;
+    this.backend = describeServer(start.server);
+    const resumed = start.resumed;
+    this.client = resumed?.client ?? endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
+    this.clientIp = handshake.clientIp;
+    this.startedAt = resumed?.startedAt ?? Date.now();
+    this.protocol = handshake.protocol;
+    this.transport = handshake.transport;
+    this.origin = start.origin;
+    this.#path = handshake.path;
+    this.#hold = start.hold;
+    this.#pool = start.pool;
+    this.#upstream = start.server;
+    this.#sessions = start.sessions;
+    this.#log = start.log;
+    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  get deadline(): number | undefined {
+    return this.relay.deadlineAt;
+  }
+
+  totals(): { fromClient: PeerTotals; fromBackend: PeerTotals } {
+    return this.relay.totals();
+  }
+
+  close(code: number, reason: string): void {
+    this.relay.close(code, reason);
+  }
+
+  terminate(): void {
+    this.relay.terminate();
+  }
+
+  relayEnded(outcome: RelayOutcome): void {
+    this.#hold.release();
+    this.#pool.sessionClosed(this.#upstream, this);
+    this.#sessions.delete(this);
+    const log = this.#log;
+    if (outcome.handedOver === true) {
+      if (this.trace !== undefined) sessionHandedOver(this.trace, this, outcome);
+      log.info(
+        { event: "websocket_session_moved", session: this.id, server: this.server },
+        "websocket session handed over",
+      );
+      return;
+    }
+    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
+    // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
+    if (!log.isLevelEnabled("info")) return;
+    log.info(
+      {
+        event: "websocket_session",
+        session: this.id,
+        server: this.server,
+        path: this.#path,
+        backend: this.backend,
+        client: this.client,
+        clientIp: this.clientIp,
+        durationMs: outcome.durationMs,
+        clientMessages: outcome.fromClient.messages,
+        clientBytes: outcome.fromClient.bytes,
+        backendMessages: outcome.fromBackend.messages,
+        backendBytes: outcome.fromBackend.bytes,
+        clientLargestMessage: outcome.fromClient.largest,
+        backendLargestMessage: outcome.fromBackend.largest,
+        closeCode: outcome.closeCode,
+        closeReason: outcome.closeReason,
+        closedBy: outcome.closedBy,
+      },
+      "websocket session ended",
+    );
+  }
 }

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import net, { type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import type { ServerHttp2Stream } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { HTTPServerSpec } from "./spec.js";
 import {
@@ -27,6 +28,11 @@ import { IPFilter, ipBlocked, type IPFilterSpec } from "./ip-filter.js";
 import { ListenerError } from "./listener-error.js";
 import { ProxyProtocolFront } from "./proxy-protocol-listener.js";
 import { UpgradeFront } from "./upgrade-front.js";
+import { H2_ALPN, H2Listener } from "./h2/listener.js";
+import { serveExtendedConnect } from "./h2/connect.js";
+import { serveH2Request } from "./h2/requests.js";
+import { opensWithH2Preface } from "./h2/preface.js";
+import { Http2ConnectionLimits } from "./h2/limits.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
 import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
@@ -43,6 +49,13 @@ function clientErrorStatus(code: string | undefined): number {
   if (code === "HPE_HEADER_OVERFLOW") return 431;
   if (code === "ERR_HTTP_REQUEST_TIMEOUT") return 408;
   return 400;
+}
+
+/** A listening socket handed over by a predecessor process (`wsgate upgrade`). */
+export interface InheritedListener {
+  readonly socket: NetServer;
+  /** Called once `listener` accepts on `socket`: the connections accepted before are given to it. */
+  adopted(listener: NetServer): void;
 }
 
 /**
@@ -66,8 +79,12 @@ export class GatewayHttpServer {
    */
   private readonly upgrades: UpgradeFront | undefined;
   private readonly accepting: NetServer | undefined;
+  /** A predecessor's listening socket, until `acceptInherited` accepts on it. */
+  private inherited: InheritedListener | undefined;
   /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
   private readonly shares: ClientShares;
+  /** HTTP/2 connections (`http2` with TLS, `h2c` without): their sessions and the dispatch of their streams. */
+  private readonly h2: H2Listener | undefined;
 
   constructor(
     private spec: HTTPServerSpec,
@@ -90,10 +107,15 @@ export class GatewayHttpServer {
     };
     // Certificates are read here, so that a missing or broken one stops the start with a clear message.
     this.tls = spec.https ? new TlsTermination(spec, log) : undefined;
+    this.h2 = (this.tls === undefined ? spec.h2c : spec.http2) ? this.h2Listener(spec) : undefined;
     if (this.tls === undefined) {
       this.server = http.createServer(httpOptions);
     } else {
-      const server = https.createServer({ ...httpOptions, ...this.tls.serverOptions() });
+      const tlsOptions = this.tls.serverOptions();
+      if (this.h2 !== undefined) tlsOptions.ALPNProtocols = H2_ALPN;
+      const server = https.createServer({ ...httpOptions, ...tlsOptions });
+      // Before the TLS checks: it takes the place of Node's own HTTP/1.1 listener.
+      this.h2?.attachTo(server);
       this.tls.attach(server);
       this.server = server;
     }
@@ -119,9 +141,44 @@ export class GatewayHttpServer {
     return this.front?.server ?? this.accepting ?? this.server;
   }
 
+  private h2Listener(spec: HTTPServerSpec): H2Listener {
+    return new H2Listener({
+      webSockets: spec.http2WebSockets,
+      limits: new Http2ConnectionLimits(spec.http2Limits, spec.clientMaxHeaders, (session, flood) =>
+        this.log.warn(
+          { event: "h2_flood", flood, client: session.socket?.remoteAddress },
+          "HTTP/2 connection closed: flood",
+        ),
+      ),
+      dispatch: {
+        request: (req, res) => serveH2Request(req, res, this.serveH2Request),
+        connect: (stream, headers, rawHeaders, socket) =>
+          serveExtendedConnect(stream, headers, rawHeaders, socket, this.serveStreamUpgrade),
+      },
+    });
+  }
+
+  /** Plain requests over HTTP/2 take the request path as HTTP/1.1 ones do (no pipelining to keep in turn). */
+  private readonly serveH2Request = (req: IncomingMessage, res: ServerResponse): void => this.serveRequest(req, res);
+
+  /** An extended CONNECT read as an upgrade request (h2/connect.ts): the upgrade path, answered on its stream. */
+  private readonly serveStreamUpgrade = (req: IncomingMessage, connection: Socket, stream: ServerHttp2Stream): void =>
+    this.serveUpgrade(req, connection, EMPTY_HEAD, stream);
+
+  /** `h2c`: a plaintext connection whose first bytes are the HTTP/2 preface is served as HTTP/2 from there on. */
+  private readonly takeH2Preface = (socket: Socket, chunk: Buffer): boolean => {
+    if (this.h2 === undefined || !opensWithH2Preface(chunk)) return false;
+    // Paused with the bytes put back: the HTTP/2 session reads what the socket holds itself when it starts.
+    socket.pause();
+    socket.unshift(chunk);
+    this.h2.accept(socket);
+    return true;
+  };
+
   private upgradeFront(httpOptions: http.ServerOptions): UpgradeFront {
     return new UpgradeFront({
       server: this.server,
+      h2: this.h2 === undefined ? undefined : this.takeH2Preface,
       upgrade: this.onFirstUpgrade,
       timedOut: (error, socket) => this.onClientError(error, socket),
       headerTimeout: () => this.spec.clientHeaderTimeout,
@@ -151,7 +208,20 @@ export class GatewayHttpServer {
     });
   }
 
-  listen(): Promise<AddressInfo> {
+  /** The listening socket, for handing it to a successor process (`wsgate upgrade`). */
+  get listeningSocket(): NetServer {
+    return this.listener;
+  }
+
+  /**
+   * Binds; or with `inherited` (a predecessor's listening socket, `wsgate upgrade`) only takes note of it: accepting
+   * on it starts with `acceptInherited`, once the pipelines it routes to are in place.
+   */
+  listen(inherited?: InheritedListener): Promise<AddressInfo> {
+    if (inherited !== undefined) {
+      this.inherited = inherited;
+      return Promise.resolve(inherited.socket.address() as AddressInfo);
+    }
     const listener = this.listener;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
@@ -161,12 +231,30 @@ export class GatewayHttpServer {
       listener.once("error", onError);
       listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, () => {
         listener.off("error", onError);
-        // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
-        // event on: behind the PROXY protocol front it never listens itself, so it is told.
-        if (listener !== this.server) this.server.emit("listening");
+        this.listening();
         resolve(listener.address() as AddressInfo);
       });
     });
+  }
+
+  /** Accepts on the predecessor's socket given to `listen`, with what it accepted meanwhile; nothing without one. */
+  acceptInherited(): void {
+    const inherited = this.inherited;
+    if (inherited === undefined) return;
+    this.inherited = undefined;
+    const listener = this.listener;
+    listener.listen(inherited.socket, () => {
+      this.listening();
+      inherited.adopted(listener);
+    });
+  }
+
+  /**
+   * Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening' event on:
+   * behind a front it never listens itself, so it is told.
+   */
+  private listening(): void {
+    if (this.listener !== this.server) this.server.emit("listening");
   }
 
   /**
@@ -186,11 +274,14 @@ export class GatewayHttpServer {
     this.server.requestTimeout = requestTimeoutOf(spec);
     this.listener.maxConnections = spec.maxConnections;
     this.shares.limit = clientShareOf(spec);
+    this.h2?.limits.update(this.h2.server, spec.http2Limits);
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */
   close(): Promise<void> {
     this.tls?.close();
+    // GOAWAY: HTTP/2 clients open no new stream here; WebSockets under way drain as upgraded connections do.
+    this.h2?.goAway();
     this.upgrades?.destroyWaiting();
     const front = this.front ?? this.accepting;
     if (front === undefined) {
@@ -215,6 +306,7 @@ export class GatewayHttpServer {
   closeAllConnections(): void {
     this.front?.destroyPending();
     this.upgrades?.destroyWaiting();
+    this.h2?.destroyAll();
     this.server.closeAllConnections();
   }
 
@@ -274,7 +366,10 @@ export class GatewayHttpServer {
   }
 
   /** Takes a place of the client's share (given back when `holder` closes), or says why there is none. */
-  private shareRefusal(clientIp: string, holder: ServerResponse | Socket): GatewayError | undefined {
+  private shareRefusal(
+    clientIp: string,
+    holder: ServerResponse | Socket | ServerHttp2Stream,
+  ): GatewayError | undefined {
     return this.shares.take(clientIp, holder) ? undefined : new ClientShareExceededError(this.shares.limit);
   }
 
@@ -345,19 +440,21 @@ export class GatewayHttpServer {
     else this.serveUpgrade(req, socket, head);
   };
 
-  private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** `h2`: the upgrade is an extended CONNECT on this stream of the HTTP/2 connection `socket`. */
+  private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, h2?: ServerHttp2Stream): void {
     const { client, refusal } = this.clientOf(req);
     const clientIp = client.ip;
     // Made when something logs: most handshakes log nothing of their own.
     const log = (): Logger =>
       this.log.child({ server: this.name, path: redactedPath(req.url ?? "", this.telemetry.secrets), clientIp });
     const tcp = socket as Socket;
-    const early = requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, tcp);
+    const early =
+      requestHeadProblem(req, this.spec.clientMaxHeaders) ?? refusal ?? this.shareRefusal(clientIp, h2 ?? tcp);
     const routed = early ?? this.route(req);
     const refused = this.refusalOf(clientIp, routed, early);
     if (refused !== undefined || routed instanceof Error) {
       const route = this.routeInfo(NO_MATCH, tcp, client);
-      createUpgradeContext(req, tcp, head, route, clientIp, log, this.telemetry).reject(
+      createUpgradeContext(req, tcp, head, route, clientIp, log, this.telemetry, h2).reject(
         refused ?? new RouteNotFoundError(),
       );
       return;
@@ -370,6 +467,7 @@ export class GatewayHttpServer {
       clientIp,
       log,
       this.telemetry,
+      h2,
     );
     // By identity rather than index, so that a reload moving rules around keeps the counts right.
     const route = context.route.routeKey;
@@ -388,7 +486,7 @@ export class GatewayHttpServer {
   private run(pipeline: Pipeline, context: RequestContext): Promise<void> {
     return pipeline.handle(context).catch((error: unknown) => {
       context.log.error({ err: error }, "pipeline failed");
-      if (context.kind === "upgrade") context.socket.destroy();
+      if (context.kind === "upgrade") (context.h2 ?? context.socket).destroy();
       else context.res.destroy();
     });
   }
@@ -477,10 +575,15 @@ export function listenerOf(spec: HTTPServerSpec): string {
     https: spec.https,
     proxyProtocol: spec.proxyProtocol,
     backlog: spec.backlog,
+    http2: spec.http2,
+    h2c: spec.h2c,
+    http2WebSockets: spec.http2WebSockets,
   };
   for (const field of Object.keys(httpsFields)) fields[field] = spec[field as keyof HTTPServerSpec];
   return canonicalJson(fields);
 }
+
+const EMPTY_HEAD = Buffer.alloc(0);
 
 const NO_MATCH: RouteMatch = { pipeline: "", target: "", ruleIndex: -1, pathIndex: -1, clientMaxBodySize: undefined };
 

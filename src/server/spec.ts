@@ -13,6 +13,7 @@ import {
 import { ipFilterSchema, ipOrCidrSchema } from "./ip-filter.js";
 import { accessLogSchema } from "../observability/access-log-spec.js";
 import { httpsCheckWhen, httpsFields, httpsIssues } from "./tls/config.js";
+import { http2LimitsSchema } from "./h2/limits-spec.js";
 
 const EASEGRESS_ONLY = "Accepted for Easegress compatibility, no effect yet.";
 
@@ -118,9 +119,33 @@ const httpServerFields = z.strictObject({
       "Serve TLS (`wss://`) with the certificates below; see docs/tls.md for SNI, client certificates and rotation.",
     ),
   ...httpsFields,
+  http2: z
+    .boolean()
+    .default(false)
+    .describe(
+      "With `https`: serve HTTP/2 and HTTP/1.1 on this port, chosen by ALPN (`h2`, `http/1.1`); WebSockets over HTTP/2 (RFC 8441) as `http2WebSockets` says. Plaintext HTTP/2 is `h2c`.",
+    ),
+  h2c: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Without `https`: a connection that opens with the HTTP/2 preface is served as HTTP/2 (prior knowledge, no `Upgrade: h2c`); every other connection as HTTP/1.1.",
+    ),
+  http2WebSockets: z
+    .boolean()
+    .default(true)
+    .describe(
+      "On HTTP/2 connections, advertise SETTINGS_ENABLE_CONNECT_PROTOCOL and carry WebSockets as extended CONNECT streams (RFC 8441). Off: HTTP/2 serves plain requests only, and browsers open their WebSockets over HTTP/1.1.",
+    ),
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
-  maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
+  maxConnections: z
+    .int()
+    .min(1)
+    .default(10240)
+    .describe(
+      "Most client connections open at once: TCP (and TLS) connections, an HTTP/2 one counting once however many streams it carries (those are `http2Limits.maxConcurrentStreams`).",
+    ),
   backlog: z
     .int()
     .min(1)
@@ -141,7 +166,7 @@ const httpServerFields = z.strictObject({
     .min(0)
     .optional()
     .describe(
-      "Most places one client address may hold at once: requests in flight and WebSocket sessions (with their handshakes); more get 429. The address is the one `ipFilter` judges. Behind a balancer whose address all clients share, raise it or set 0 (no limit).",
+      "Most places one client address may hold at once: requests in flight and WebSocket sessions (with their handshakes); more get 429. Over HTTP/2 each stream is a place (a request, or a WebSocket session), not the connection. The address is the one `ipFilter` judges. Behind a balancer whose address all clients share, raise it or set 0 (no limit).",
     ),
   clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
   xForwardedFor: z
@@ -186,6 +211,7 @@ const httpServerFields = z.strictObject({
     .describe(
       "Refusals tell clients the whole reason, backend addresses and pool and filter names included (for debugging). Off: a generic reason such as `no backend available` or `backend unreachable`; the logs keep the details either way.",
     ),
+  http2Limits: http2LimitsSchema.prefault({}),
   rules: z.array(ruleSchema).default([]).describe("Routing rules, tried in order."),
   ipFilter: ipFilterSchema
     .optional()
@@ -215,6 +241,16 @@ export const httpServerSchema = httpServerFields
   .superRefine((spec, ctx) => {
     for (const issue of httpsIssues(spec)) ctx.addIssue({ code: "custom", ...issue });
   }, httpsCheckWhen)
+  .superRefine((spec, ctx) => {
+    if (spec.http2 && !spec.https) {
+      const message = "http2 needs https (ALPN); for plaintext HTTP/2 set h2c: true";
+      ctx.addIssue({ code: "custom", path: ["http2"], message, input: spec.http2 });
+    }
+    if (spec.h2c && spec.https) {
+      const message = "h2c is plaintext HTTP/2; with https set http2: true instead";
+      ctx.addIssue({ code: "custom", path: ["h2c"], message, input: spec.h2c });
+    }
+  })
   .superRefine((spec, ctx) => {
     if (!spec.proxyProtocol || spec.trustedProxies.length > 0) return;
     const message = "proxyProtocol needs trustedProxies: PROXY headers are taken only from the proxies listed there";

@@ -12,6 +12,8 @@ export interface UpgradeFrontOptions {
   server: HttpServer;
   /** Serves an upgrade read here, as the HTTP server's 'upgrade' event would have. */
   upgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+  /** `h2c`: takes a connection whose first bytes are HTTP/2's (true), or leaves it here (false). */
+  h2?: ((socket: Socket, chunk: Buffer) => boolean) | undefined;
   /** A connection that sent nothing within the header timeout: answered as Node answers one (408). */
   timedOut: (error: NodeJS.ErrnoException, socket: Socket) => void;
   /** `clientHeaderTimeout` (ms); read on each check, so a reload applies. */
@@ -54,6 +56,7 @@ export class UpgradeFront {
   /** The first bytes of `socket`: an upgrade served here, or the connection given to the HTTP server. */
   read(socket: Socket, chunk: Buffer): void {
     this.release(socket);
+    if (this.options.h2?.(socket, chunk) === true) return;
     const head = simpleUpgradeHead(chunk, maxHeaderSize >>> 1);
     if (head === undefined) {
       this.handOver(socket, chunk);

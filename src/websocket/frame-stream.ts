@@ -6,7 +6,10 @@ import type { FramePolicy, FramePolicySnapshot } from "./frame-policy.js";
 import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
-/** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
+/**
+ * What the stream reports to the relay; payloads are unmasked views, valid only during the call and until the
+ * handler makes a stream parse again (`release()`): a control payload may sit in space every stream shares.
+ */
 export interface FrameStreamHandler {
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void;
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void;
@@ -77,6 +80,13 @@ const CONTROL_START = MAX_HEADER_BYTES;
 const MASK_START = CONTROL_START + MAX_CONTROL_PAYLOAD;
 const SCRATCH_SIZE = MASK_START + 4;
 
+/**
+ * Scratch space of every stream whose frame is read whole within one `push` (a pong, a close): streams parse one at
+ * a time, so an idle session's two streams hold none of their own. A stream keeps a copy of its own only while a
+ * header or a control frame waits for its next read (`keepScratch`).
+ */
+const SHARED_SCRATCH = Buffer.allocUnsafeSlow(SCRATCH_SIZE);
+
 /** Header length for a frame whose second byte is `b1`. */
 function headerLength(b1: number): number {
   const length7 = b1 & 0x7f;
@@ -102,8 +112,9 @@ export class FrameStream {
 
   private state: StateValue = State.Header;
   /**
-   * Scratch space, made on first use (a header split across reads, a control frame): a split header at
-   * [0, HEADER_END), a control payload at [CONTROL_START, CONTROL_END), its mask key at [MASK_START, SCRATCH_SIZE).
+   * Scratch space of its own, made when a header or a control frame is split across reads (else the shared one):
+   * a split header at [0, HEADER_END), a control payload at [CONTROL_START, CONTROL_END), its mask key at
+   * [MASK_START, SCRATCH_SIZE).
    */
   private scratchSpace: Buffer | null = null;
   private headerHave = 0;
@@ -149,7 +160,14 @@ export class FrameStream {
   }
 
   private get scratch(): Buffer {
-    return (this.scratchSpace ??= Buffer.allocUnsafe(SCRATCH_SIZE));
+    return this.scratchSpace ?? SHARED_SCRATCH;
+  }
+
+  /** A read ended inside a header or a control frame: what was gathered in the shared space moves to its own. */
+  private keepScratch(): void {
+    if (this.scratchSpace === null && (this.headerHave > 0 || this.state === State.Control)) {
+      this.scratchSpace = Buffer.from(SHARED_SCRATCH);
+    }
   }
 
   /** Whether a close frame or an error ended this direction. */
@@ -297,6 +315,7 @@ export class FrameStream {
         break;
       }
     }
+    this.keepScratch();
     this.flushPass(chunk, this.stopped ? pos : end);
     if (this.sawData) {
       this.sawData = false;

@@ -93,6 +93,46 @@ export function upgradeVerdict(req: IncomingMessage, upgrading: boolean): Upgrad
   return verdict;
 }
 
+/**
+ * The verdict on an extended CONNECT (RFC 8441 §4), set once when the stream arrives: `:protocol` must be
+ * `websocket` (another is an upgrade to another protocol, as on HTTP/1.1), `Sec-WebSocket-Version` must be 13 (§5),
+ * and no body is framed by headers. HTTP/2 has no Upgrade, Connection or Sec-WebSocket-Key: the backend's
+ * handshake gets a key drawn here, and its accept is checked against that key as on HTTP/1.1.
+ */
+export function judgeExtendedConnect(req: IncomingMessage, protocol: string): UpgradeVerdict {
+  let verdict: UpgradeVerdict;
+  if (protocol.toLowerCase() !== "websocket") {
+    const error = new BadHandshakeError(`unsupported :protocol '${protocol}' (only websocket is served)`);
+    verdict = { kind: "other-protocol", error };
+  } else {
+    const checked = checkExtendedConnect(req.headers);
+    verdict = "key" in checked ? { kind: "websocket", upgrade: checked } : { kind: "invalid", error: checked };
+  }
+  verdicts.set(req, verdict);
+  return verdict;
+}
+
+function checkExtendedConnect(headers: IncomingHttpHeaders): ClientUpgrade | GatewayError {
+  const version = headers["sec-websocket-version"];
+  if (version === undefined) return new BadHandshakeError("missing Sec-WebSocket-Version header");
+  if (version.trim() !== "13") return new UnsupportedVersionError(version);
+  if (headers["content-length"] !== undefined && headers["content-length"] !== "0") {
+    return new BadHandshakeError("an upgrade request carries no body");
+  }
+  return {
+    key: newHandshakeKey(),
+    protocols: offeredProtocols(headers["sec-websocket-protocol"]),
+    extensionNames: extensionNames(headers["sec-websocket-extensions"]),
+  };
+}
+
+function offeredProtocols(header: string | undefined): string[] {
+  return (header ?? "")
+    .split(",")
+    .map((protocol) => protocol.trim())
+    .filter((protocol) => protocol.length > 0);
+}
+
 function judgeUpgrade(req: IncomingMessage, upgrading: boolean): UpgradeVerdict {
   if (!upgrading) {
     // An Upgrade header without "Connection: upgrade" arrives as a plain request: malformed, not merely plain HTTP.
@@ -132,10 +172,7 @@ function checkClientUpgrade(req: IncomingMessage): ClientUpgrade | GatewayError 
   if (headers["transfer-encoding"] !== undefined) return new BadHandshakeError("an upgrade request carries no body");
   return {
     key: key.trim(),
-    protocols: (headers["sec-websocket-protocol"] ?? "")
-      .split(",")
-      .map((protocol) => protocol.trim())
-      .filter((protocol) => protocol.length > 0),
+    protocols: offeredProtocols(headers["sec-websocket-protocol"]),
     extensionNames: extensionNames(headers["sec-websocket-extensions"]),
   };
 }
@@ -230,4 +267,45 @@ export function relayedResponseHeaders(rawHeaders: readonly string[]): Array<[st
     kept.push([name, rawHeaders[i + 1] as string]);
   }
   return kept;
+}
+
+/** Header fields of a response on an HTTP/2 stream, as node:http2's `respond` takes them (repeated names: arrays). */
+export type H2ResponseFields = Record<string, string | number | string[]>;
+
+/** Adds raw name/value pairs to HTTP/2 response fields, lower-cased, repeated names gathered. */
+function addFields(fields: H2ResponseFields, name: string, value: string): void {
+  const lower = name.toLowerCase();
+  const existing = fields[lower];
+  if (existing === undefined) fields[lower] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else fields[lower] = [String(existing), value];
+}
+
+/**
+ * The `:status 200` answering an extended CONNECT (RFC 8441 §5): the backend's 101 headers a client's 101 would
+ * carry (subprotocol, extensions, cookies), without the HTTP/1.1 handshake's own (Upgrade, Connection, the accept),
+ * which HTTP/2 has no place for, then the gateway's `extraHeaders`.
+ */
+export function extendedConnectFields(
+  backend: UpgradeResponse,
+  extraHeaders: ReadonlyArray<readonly [string, string]> = [],
+): H2ResponseFields {
+  const fields: H2ResponseFields = { ":status": 200 };
+  const raw = backend.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (forwardedIn101(name.toLowerCase())) addFields(fields, name, raw[i + 1] as string);
+  }
+  for (const [name, value] of extraHeaders) addFields(fields, name, value);
+  return fields;
+}
+
+/** A backend's refusal (`relayedResponseHeaders`) as HTTP/2 response fields; framing is HTTP/2's own. */
+export function relayedResponseFields(status: number, rawHeaders: readonly string[]): H2ResponseFields {
+  const fields: H2ResponseFields = { ":status": status };
+  for (const [name, value] of relayedResponseHeaders(rawHeaders)) {
+    if (name.toLowerCase() === "content-length") continue;
+    addFields(fields, name, value);
+  }
+  return fields;
 }

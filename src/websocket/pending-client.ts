@@ -1,4 +1,4 @@
-import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 
 /** Bytes a client may send before its 101 that the gateway reads ahead while it waits for the backend. */
 const READ_AHEAD_LIMIT = 64 * 1024;
@@ -11,7 +11,7 @@ const READ_AHEAD_LIMIT = 64 * 1024;
  *
  * Returns the function that stops watching (and leaves the socket paused).
  */
-export function watchPendingClient(socket: Socket, onLeft: () => void): () => void {
+export function watchPendingClient(socket: Duplex, onLeft: () => void): () => void {
   const early: Buffer[] = [];
   let earlyBytes = 0;
   let stopped = false;

@@ -6,7 +6,8 @@ import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
-import { closeWhenFlushed } from "./relay-close.js";
+import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
+import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
   inspectorFor,
@@ -111,6 +112,14 @@ export interface RelayHandoverFacts {
   deadline: RelayDeadline | undefined;
 }
 
+/**
+ * Told once, when the relay has finished: an object whose method is called (a session's record: no closure per
+ * session), or a function.
+ */
+export interface RelayEndHandler {
+  relayEnded(outcome: RelayOutcome): void;
+}
+
 // Pings of our own carry this payload so that their pongs are recognised and swallowed; others pass through.
 const PING_PREFIX = Buffer.from(`wsgate:${randomBytes(4).toString("hex")}:`);
 // The same frame serves every client (frames to clients are not masked): a heartbeat makes no garbage there.
@@ -125,6 +134,14 @@ function isOwnPong(payload: Buffer): boolean {
 
 const BUFFER_LIMIT_REASON = "buffer limit exceeded";
 const RATE_LIMIT_REASON = "message rate exceeded";
+
+/** The relay a stream is wired to (`WebSocketRelay.listen`): the listeners every session shares find it here. */
+const RELAY = Symbol("wsgate relay");
+type WiredStream = RelayStream & { [RELAY]?: WebSocketRelay | undefined };
+
+function relayOf(stream: RelayStream): WebSocketRelay {
+  return (stream as WiredStream)[RELAY] as WebSocketRelay;
+}
 
 /** Close code the remaining side gets when its partner vanished without a close frame. */
 const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
@@ -162,19 +179,19 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
-export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl {
+export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl, ScheduledCheck {
   private readonly client: Peer;
   private readonly backend: Peer;
   private readonly startedAt: number;
   private phase: RelayPhase = "open";
   /**
-   * One timer per session for every periodic check while it is open (ping, pong deadline, idle, frame progress),
-   * set for the earliest of the due times below (epoch ms, 0 for none): one Timeout and one callback where there
-   * were four of each, and one set/clear per session instead of three. A session deadline can join as one more
-   * due time here.
+   * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
+   * earliest of the due times below (epoch ms, 0 for none), and the session waits for it in the process's one
+   * check schedule (check-schedule.ts), with no timer of its own. A session deadline can join as one more due time.
    */
-  private checkTimer: NodeJS.Timeout | undefined;
-  private checkTimerAt = 0;
+  scheduledAt = 0;
+  /** The session's place in the check schedule; -1 when not in it (check-schedule.ts keeps it). */
+  scheduleIndex = -1;
   private nextPingAt = 0;
   private pongDueAt = 0;
   private idleDueAt = 0;
@@ -194,7 +211,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     clientSocket: RelayStream,
     backendSocket: RelayStream,
     private readonly options: RelayOptions,
-    private readonly onEnd: (outcome: RelayOutcome) => void,
+    private readonly onEnd: RelayEndHandler | ((outcome: RelayOutcome) => void),
     from?: RelaySnapshot,
   ) {
     this.client = new Peer("client", clientSocket, options.clientRate);
@@ -240,24 +257,14 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** Starts relaying; `clientHead` and `backendHead` are bytes each side sent right after its handshake. */
   start(clientHead: Buffer, backendHead: Buffer): void {
-    const client = this.client.socket;
-    const backend = this.backend.socket;
-    client.on("data", this.onClientData);
-    backend.on("data", this.onBackendData);
-    client.on("drain", this.onClientDrain);
-    backend.on("drain", this.onBackendDrain);
-    client.on("end", this.onClientEnd);
-    backend.on("end", this.onBackendEnd);
-    client.on("error", this.onClientError);
-    backend.on("error", this.onBackendError);
-    client.on("close", this.onClientClose);
-    backend.on("close", this.onBackendClose);
+    WebSocketRelay.listen(this.client.socket, this);
+    WebSocketRelay.listen(this.backend.socket, this);
 
     this.startChecks();
     if (this.options.deadline !== undefined) this.setDeadline(this.options.deadline);
 
-    if (backendHead.length > 0) this.onBackendData(backendHead);
-    if (clientHead.length > 0) this.onClientData(clientHead);
+    if (backendHead.length > 0) this.onData(this.backend, backendHead);
+    if (clientHead.length > 0) this.onData(this.client, clientHead);
     this.releaseReaders();
   }
 
@@ -350,16 +357,58 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     const backend = this.backend.socket;
     client.pause();
     backend.pause();
-    client.off("data", this.onClientData);
-    backend.off("data", this.onBackendData);
-    client.off("drain", this.onClientDrain);
-    backend.off("drain", this.onBackendDrain);
-    client.off("end", this.onClientEnd);
-    backend.off("end", this.onBackendEnd);
-    client.off("error", this.onClientError);
-    backend.off("error", this.onBackendError);
-    client.off("close", this.onClientClose);
-    backend.off("close", this.onBackendClose);
+    WebSocketRelay.unlisten(client);
+    WebSocketRelay.unlisten(backend);
+  }
+
+  // ---- the streams' listeners: one set shared by every session, finding their relay on the stream ----
+
+  /**
+   * Wires `stream` to `relay`. Functions shared by all sessions, not arrow fields: those cost every session ten
+   * closures (560 B). A listener is called with its stream as `this`, and finds the relay under RELAY on it.
+   */
+  private static listen(stream: RelayStream, relay: WebSocketRelay): void {
+    (stream as WiredStream)[RELAY] = relay;
+    stream.on("data", WebSocketRelay.onStreamData);
+    stream.on("drain", WebSocketRelay.onStreamDrain);
+    stream.on("end", WebSocketRelay.onStreamEnd);
+    stream.on("error", WebSocketRelay.onStreamError);
+    stream.on("close", WebSocketRelay.onStreamClose);
+  }
+
+  private static unlisten(stream: RelayStream): void {
+    stream.off("data", WebSocketRelay.onStreamData);
+    stream.off("drain", WebSocketRelay.onStreamDrain);
+    stream.off("end", WebSocketRelay.onStreamEnd);
+    stream.off("error", WebSocketRelay.onStreamError);
+    stream.off("close", WebSocketRelay.onStreamClose);
+    (stream as WiredStream)[RELAY] = undefined;
+  }
+
+  private static onStreamData(this: RelayStream, chunk: Buffer): void {
+    const relay = relayOf(this);
+    relay.onData(relay.client.socket === this ? relay.client : relay.backend, chunk);
+  }
+
+  /** What was held back for a slow reader has gone: the other side is read again. */
+  private static onStreamDrain(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.resumeReader(relay.client.socket === this ? relay.backend : relay.client);
+  }
+
+  private static onStreamEnd(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onPeerGone(relay.client.socket === this ? relay.client : relay.backend, false);
+  }
+
+  private static onStreamError(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onPeerGone(relay.client.socket === this ? relay.client : relay.backend, true);
+  }
+
+  private static onStreamClose(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onConnectionClosed(relay.client.socket === this ? relay.client : relay.backend);
   }
 
   // ---- a hand-over: brought to rest, captured, handed on or taken up again ----
@@ -420,7 +469,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     this.client.socket.destroy();
     this.backend.socket.destroy();
     const { fromClient, fromBackend } = this.totals();
-    this.onEnd({
+    const moved: RelayOutcome = {
       closedBy: "gateway",
       closeCode: CloseCode.GoingAway,
       closeReason: "handed over",
@@ -428,7 +477,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       fromClient,
       fromBackend,
       handedOver: true,
-    });
+    };
+    if (typeof this.onEnd === "function") this.onEnd(moved);
+    else this.onEnd.relayEnded(moved);
   }
 
   handoverFacts(): RelayHandoverFacts {
@@ -443,15 +494,10 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   // ---- data and backpressure ----
 
-  private readonly onClientData = (chunk: Buffer): void => {
-    if (++this.client.streamReads === BUSY_READS) this.readIntoBuffers(this.client);
-    this.afterRead(this.client, chunk);
-  };
-
-  private readonly onBackendData = (chunk: Buffer): void => {
-    if (++this.backend.streamReads === BUSY_READS) this.readIntoBuffers(this.backend);
-    this.afterRead(this.backend, chunk);
-  };
+  private onData(from: Peer, chunk: Buffer): void {
+    if (++from.streamReads === BUSY_READS) this.readIntoBuffers(from);
+    this.afterRead(from, chunk);
+  }
 
   private afterRead(from: Peer, chunk: Buffer): void {
     this.receive(from, chunk);
@@ -569,14 +615,6 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     return true;
   }
 
-  private readonly onClientDrain = (): void => {
-    this.resumeReader(this.backend);
-  };
-
-  private readonly onBackendDrain = (): void => {
-    this.resumeReader(this.client);
-  };
-
   // ---- frames ----
 
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void {
@@ -664,14 +702,6 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   // ---- peers leaving ----
 
-  private readonly onClientEnd = (): void => this.onPeerGone(this.client, false);
-  private readonly onBackendEnd = (): void => this.onPeerGone(this.backend, false);
-  private readonly onClientError = (): void => this.onPeerGone(this.client, true);
-  private readonly onBackendError = (): void => this.onPeerGone(this.backend, true);
-
-  private readonly onClientClose = (): void => this.onConnectionClosed(this.client);
-  private readonly onBackendClose = (): void => this.onConnectionClosed(this.backend);
-
   private onConnectionClosed(peer: Peer): void {
     this.onPeerGone(peer, true);
     peer.state = "closed";
@@ -693,9 +723,11 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, code, lost.reason);
     }
-    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
+    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first). A stream that
+    // ended right after its close frame and can still be written to (an HTTP/2 stream: Chromium sends the two
+    // together) is a half-close: the other side's close still goes to it, and endPeer ends it after.
     if (broken) peer.socket.destroy();
-    else closeWhenFlushed(peer.socket);
+    else if (!peer.closeReceived || peer.closeSent || !writableAfterEnd(peer.socket)) closeWhenFlushed(peer.socket);
     this.beginClosing();
   }
 
@@ -717,7 +749,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     return Math.max(1, this.options.frameTimeout / 2);
   }
 
-  /** Sets the check timer for the earliest due time, unless it is already set for it. */
+  /** Schedules the checks for the earliest due time (at least 1 ms from `now`), unless already scheduled for it. */
   private scheduleChecks(now: number): void {
     let due = Infinity;
     if (this.nextPingAt !== 0) due = this.nextPingAt;
@@ -725,18 +757,16 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (this.idleDueAt !== 0 && this.idleDueAt < due) due = this.idleDueAt;
     if (this.frameCheckAt !== 0 && this.frameCheckAt < due) due = this.frameCheckAt;
     if (due === Infinity) return;
-    if (this.checkTimer !== undefined) {
-      if (this.checkTimerAt === due) return;
-      clearTimeout(this.checkTimer);
-    }
-    this.checkTimerAt = due;
-    this.checkTimer = setTimeout(this.onChecksDue, Math.max(1, due - now));
+    due = Math.max(due, now + 1);
+    if (this.scheduleIndex >= 0 && this.scheduledAt === due) return;
+    relayChecks.set(this, due);
   }
 
-  /** Runs each check that is due, in the order of the separate timers they replace; stops once one closes. */
-  private readonly onChecksDue = (): void => {
-    this.checkTimer = undefined;
-    const now = Date.now();
+  /**
+   * The check schedule's call, when the checks are due: runs each check that is due, in the order of the separate
+   * timers they once were; stops once one closes the session.
+   */
+  onScheduled(now: number): void {
     if (this.frameCheckAt !== 0 && this.frameCheckAt <= now) {
       this.frameCheckAt = now + this.frameCheckStep();
       this.checkFrames();
@@ -756,7 +786,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (this.phase !== "open") return;
     }
     this.scheduleChecks(now);
-  };
+  }
 
   private pingBoth(now: number): void {
     this.pingPeer(this.client, now);
@@ -858,16 +888,16 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private stopTimers(): void {
-    clearTimeout(this.checkTimer);
-    this.checkTimer = undefined;
-    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.checkTimerAt = 0;
+    relayChecks.clear(this);
+    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.scheduledAt = 0;
     this.deadline?.stop();
   }
 
   private beginClosing(): void {
     if (this.phase === "open") this.phase = "closing";
     this.stopTimers();
-    this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
+    // A closure made when closing begins, not an arrow field: an idle session keeps none for a timer it has not set.
+    this.closeTimer ??= setTimeout(() => this.onCloseTimeout(), this.options.closeTimeout);
     // Closing: rates no longer hold anyone back, each side must reach its close frame.
     this.client.rate?.stop();
     this.backend.rate?.stop();
@@ -876,7 +906,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     this.releaseReaders();
   }
 
-  private readonly onCloseTimeout = (): void => {
+  private onCloseTimeout(): void {
     this.closeTimer = undefined;
     const offender =
       this.client.pendingClose !== null ? this.client : this.backend.pendingClose !== null ? this.backend : null;
@@ -888,8 +918,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     // close after all, with one more closeTimeout to take it (its pending close is sent: the next call cuts both).
     this.sendPendingClose(offender);
     this.cut(offender.other);
-    this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeout);
-  };
+    this.closeTimer = setTimeout(() => this.onCloseTimeout(), this.options.closeTimeout);
+  }
 
   // A method, not an arrow field: a field would cost every session a closure for a timer that rarely runs.
   private cutBoth(): void {
@@ -908,13 +938,15 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     // Written out, not spread: on Node 20 an object made by spreading gets a map of its own each time, and every
     // reader of it then misses its inline cache.
     const { fromClient, fromBackend } = this.totals();
-    this.onEnd({
+    const ended: RelayOutcome = {
       closedBy: outcome.closedBy,
       closeCode: outcome.closeCode,
       closeReason: outcome.closeReason,
       durationMs: Date.now() - this.startedAt,
       fromClient,
       fromBackend,
-    });
+    };
+    if (typeof this.onEnd === "function") this.onEnd(ended);
+    else this.onEnd.relayEnded(ended);
   }
 }

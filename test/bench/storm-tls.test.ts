@@ -20,9 +20,9 @@ const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
 const TEMPLATES = new URL("../../../bench/targets/", import.meta.url);
 
 describe("bench storm and wss:// options", () => {
-  it("runs both by default, 5,000 storm clients (500 in quick mode)", () => {
+  it("runs storm, wss and h2 by default, 5,000 storm clients (500 in quick mode)", () => {
     const full = parseOptions([]);
-    assert.deepEqual(full.burstScenarios, ["storm", "wss"]);
+    assert.deepEqual(full.burstScenarios, ["storm", "wss", "h2"]);
     assert.equal(full.stormClients, 5000);
     assert.equal(parseOptions(["--quick"]).stormClients, 500);
   });

@@ -19,6 +19,9 @@ describe("reference configurations validate as written", () => {
         name: "demo-server",
         port: 8080,
         https: false,
+        http2: false,
+        h2c: false,
+        http2WebSockets: true,
         keepAlive: true,
         keepAliveTimeout: 60_000,
         maxConnections: 10240,
@@ -34,6 +37,16 @@ describe("reference configurations validate as written", () => {
         clientMaxHeaders: 100,
         clientRequestTimeout: 60_000,
         exposeErrors: false,
+        http2Limits: {
+          maxConcurrentStreams: 100,
+          maxHeaderListSize: 16384,
+          window: 10_000,
+          maxResets: 200,
+          maxPings: 100,
+          maxSettings: 100,
+          maxInvalidFrames: 100,
+          maxRefusedStreams: 100,
+        },
         rules: [
           {
             hosts: [],

@@ -88,12 +88,12 @@ describe("wsgate get / describe / delete / sessions / apply", () => {
       const [header, row] = run.stdout.trimEnd().split("\n");
       assert.match(
         header ?? "",
-        /^ID\s+ROUTE\s+PIPELINE\s+BACKEND\s+CLIENT\s+AGE\s+ENDS\s+IN MSGS\/BYTES\s+OUT MSGS\/BYTES$/,
+        /^ID\s+ROUTE\s+PIPELINE\s+BACKEND\s+CLIENT\s+HTTP\s+AGE\s+ENDS\s+IN MSGS\/BYTES\s+OUT MSGS\/BYTES$/,
       );
       assert.match(
         row ?? "",
         new RegExp(
-          `^\\d+\\s+edge \\S+\\s+echo\\s+127\\.0\\.0\\.1:${backend.port}\\s+\\S+\\s+\\S+\\s+-\\s+1/\\d+B\\s+1/\\d+B$`,
+          `^\\d+\\s+edge \\S+\\s+echo\\s+127\\.0\\.0\\.1:${backend.port}\\s+\\S+\\s+h1\\s+\\S+\\s+-\\s+1/\\d+B\\s+1/\\d+B$`,
         ),
       );
       const json = await runCli(["sessions", "--server", server, "-o", "json"]);

@@ -39,8 +39,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** A persistent context on a fresh profile (the only kind that takes --user-data-dir). */
-export async function launchChromium(viewport = { width: 1280, height: 900 }): Promise<Browser> {
+/** A persistent context on a fresh profile (the only kind that takes --user-data-dir); `extraArgs` go after ours. */
+export async function launchChromium(
+  viewport = { width: 1280, height: 900 },
+  extraArgs: readonly string[] = [],
+): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: the dashboard tests need Debian's chromium (apt-get install chromium)`);
   }
@@ -49,7 +52,7 @@ export async function launchChromium(viewport = { width: 1280, height: 900 }): P
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ARGS,
+      args: [...ARGS, ...extraArgs],
       viewport,
       timeout: LAUNCH_TIMEOUT_MS,
     });

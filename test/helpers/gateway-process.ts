@@ -52,6 +52,10 @@ export class GatewayProcess {
       env?: NodeJS.ProcessEnv;
       /** Default true; false runs without `--config` (a cluster member taking the cluster's objects). */
       config?: boolean;
+      /** Node's own flags, before the CLI script (e.g. `--require HOOK`). */
+      nodeArgs?: string[];
+      /** The CLI script to run, when not this checkout's (e.g. a copied build that `wsgate upgrade` replaces). */
+      cli?: string;
     } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
@@ -67,7 +71,8 @@ export class GatewayProcess {
     const child = spawn(
       process.execPath,
       [
-        CLI,
+        ...(options.nodeArgs ?? []),
+        options.cli ?? CLI,
         "run",
         ...(options.config === false ? [] : ["--config", file]),
         "--log-level",

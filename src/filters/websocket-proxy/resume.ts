@@ -73,6 +73,8 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
       startWebSocketSession({
         handshake: {
           client: moved.client,
+          connection: moved.client,
+          transport: "h1",
           clientHead: moved.pending.client,
           server: record.server,
           route: record.route,

@@ -6,7 +6,12 @@ import { upgradeAccepted, upgradeRefusedByBackend, type SessionTrace } from "../
 import type { RequestContext, UpgradeContext } from "../../pipeline/context.js";
 import type { Filter, FilterDeps, FilterResult } from "../../pipeline/filter.js";
 import { proxyAttempts, type AttemptOutcome, type UpstreamPhases } from "../../proxy/attempts.js";
-import { relayBackendAnswer, writeSwitchingProtocols } from "../../proxy/backend-answer.js";
+import {
+  acceptOnStream,
+  relayBackendAnswer,
+  relayBackendAnswerOnStream,
+  writeSwitchingProtocols,
+} from "../../proxy/backend-answer.js";
 import { startWebSocketSession } from "../../proxy/websocket-session.js";
 import { clientProxyHeader } from "../../util/http/client-ip.js";
 import { withClientCertHeaders } from "../../util/http/client-cert.js";
@@ -201,7 +206,7 @@ export class WebSocketProxy implements Filter {
       attempt.abort();
     };
     // The client's socket is read meanwhile: without reading, its FIN or reset would go unseen.
-    const stopWatching = watchPendingClient(context.socket, abort);
+    const stopWatching = watchPendingClient(context.h2 ?? context.socket, abort);
     try {
       return { kind: "answered", answer: { result: await attempt.result } };
     } catch (error) {
@@ -220,6 +225,7 @@ export class WebSocketProxy implements Filter {
     const { context, pool } = handshake;
     const { result } = answer;
     const client = context.socket;
+    const h2 = context.h2;
     context.notes.backend = describeServer(server);
     if (result.kind === "answered") {
       context.takeOver();
@@ -227,20 +233,27 @@ export class WebSocketProxy implements Filter {
         { event: "request_rejected", status: result.response.statusCode, backend: describeServer(server) },
         "backend refused the upgrade",
       );
-      relayBackendAnswer(result.response, client);
+      if (h2 === undefined) relayBackendAnswer(result.response, client);
+      else relayBackendAnswerOnStream(result.response, h2);
       upgradeRefusedByBackend(context, result.response.statusCode ?? 0);
       return "";
     }
     const backend = result.socket;
-    if (client.destroyed || !client.writable) {
+    const stream = h2 ?? client;
+    if (stream.destroyed || !stream.writable) {
       backend.destroy();
-      client.destroy();
+      stream.destroy();
       return "";
     }
     context.takeOver();
     // Sticky sessions: the gateway's own cookie, so that the client comes back to this server.
     const cookie = pool.stickyCookie(server, handshake.balance);
-    writeSwitchingProtocols(client, handshake.accept, result.response, cookie);
+    if (h2 === undefined) writeSwitchingProtocols(client, handshake.accept, result.response, cookie);
+    else if (!acceptOnStream(h2, result.response, cookie)) {
+      backend.destroy();
+      h2.destroy();
+      return "";
+    }
     this.startSession(handshake, server, result);
     return "";
   }
@@ -257,7 +270,8 @@ export class WebSocketProxy implements Filter {
     lease.keep();
     startWebSocketSession({
       handshake: {
-        client: context.socket,
+        client: context.h2 ?? context.socket,
+        connection: context.socket,
         clientHead: context.head,
         server: context.route.server,
         route: context.route.routeLabel,
@@ -265,6 +279,7 @@ export class WebSocketProxy implements Filter {
         path: redactedPath(context.req.url ?? "", context.telemetry.secrets),
         clientIp: context.clientIp,
         protocol: upgraded.negotiated.protocol,
+        transport: context.h2 === undefined ? "h1" : "h2",
         accepted: acceptedBy(context),
       },
       pool: serverPool,
