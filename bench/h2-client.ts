@@ -245,7 +245,10 @@ export class H2WebSocket {
     return this.write(OP_BINARY, payload);
   }
 
-  /** Sends a close frame and waits for the server's (then the stream ends), or resets after `ms`. */
+  /**
+   * Sends a close frame with END_STREAM and waits for the server's close frame (then its END_STREAM), or resets
+   * after `ms`. `problem` says so when the stream ended without the server's close frame.
+   */
   close(code = 1000, ms = 5000): Promise<void> {
     if (this.stream.destroyed) return Promise.resolve();
     const started = performance.now();
@@ -257,6 +260,7 @@ export class H2WebSocket {
       }, ms);
       this.closeWaiter = () => {
         clearTimeout(timer);
+        if (this.closeCode === undefined) this.problem ??= "stream ended without a close frame";
         resolve();
       };
       if (this.closeCode !== undefined || this.stream.closed) {
@@ -265,7 +269,10 @@ export class H2WebSocket {
       }
       if (!this.closeSent) {
         this.closeSent = true;
-        this.write(OP_CLOSE, closePayload(code));
+        // As Chromium does: the close frame goes with END_STREAM (a half-close); the server's close frame
+        // must still come back before its side ends.
+        if (!this.stream.destroyed && !this.stream.writableEnded)
+          this.stream.end(encodeFrame(OP_CLOSE, closePayload(code), true));
       }
     });
   }

@@ -179,8 +179,12 @@ export class H2Pool {
   }
 }
 
-/** One open → echo → close on `connection`; resolves with a problem, or undefined when it went well. */
-async function oneCycle(connection: H2Connection, payload: Buffer): Promise<string | undefined> {
+/**
+ * One open → echo → close on `connection`: `echo` is the problem before the echo came back (the cycle failed),
+ * `close` one with the close (the cycle counts, the problem is tallied: a close frame missing is the gateway's
+ * fault to report, not a reason to measure nothing).
+ */
+async function oneCycle(connection: H2Connection, payload: Buffer): Promise<{ echo?: string; close?: string }> {
   const socket = await connection.openWebSocket(H2_PATH);
   const echoed = await new Promise<string | undefined>((resolve) => {
     const timer = setTimeout(() => resolve("no echo within 10 s"), ECHO_TIMEOUT_MS);
@@ -195,7 +199,8 @@ async function oneCycle(connection: H2Connection, payload: Buffer): Promise<stri
     socket.send(payload);
   });
   await socket.close();
-  return echoed ?? socket.problem;
+  if (echoed !== undefined) return { echo: echoed };
+  return socket.problem === undefined ? {} : { close: `close: ${socket.problem}` };
 }
 
 /**
@@ -231,7 +236,9 @@ export async function cycleLoops(
           own = await H2Connection.open(target);
           connections++;
         }
-        problem = await oneCycle(own ?? (shared as H2Connection), payload);
+        const cycle = await oneCycle(own ?? (shared as H2Connection), payload);
+        problem = cycle.echo;
+        if (cycle.close !== undefined) addTally(problems, cycle.close);
       } catch (error) {
         problem = describe(error);
       } finally {

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { BASELINE_PAIRS, checkBaselineDir, withBaselineTargets } from "./baseline.js";
 import { withDashboardTarget } from "./dashboard-load.js";
+import { HANDOVER_RATE, HANDOVER_SIZES, QUICK_HANDOVER_SIZES } from "./handover.js";
 import { raiseFileLimit } from "./limits.js";
 import {
   BURST_SCENARIO_NAMES,
@@ -39,6 +40,10 @@ const USAGE = `Usage: node dist/bench/run.js [options]
                      (naming only these leaves results/latest.* and docs/performance.md as they are),
                      and the storm and TLS ones (run by default, each its own section, also in
                      results/latest-burst.*): ${BURST_SCENARIO_NAMES.join(", ")}
+  --handover-sessions LIST
+                     handover: the session counts to hand over, comma-separated (default ${HANDOVER_SIZES.join(",")};
+                     quick ${QUICK_HANDOVER_SIZES.join(",")})
+  --handover-rate N  handover: messages per second over all sessions (default ${HANDOVER_RATE})
   --storm-clients N  clients of the storm scenario (default ${STORM_CLIENTS}; quick ${QUICK.stormClients})
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
                      (default: all that are installed; direct is always kept)
@@ -79,6 +84,9 @@ export interface Options {
   /** storm and wss: by default, or when --scenarios names them. */
   burstScenarios: BurstScenarioName[];
   stormClients: number;
+  /** handover: session counts to hand over, and messages per second over all sessions. */
+  handoverSizes: number[];
+  handoverRate: number;
   /** wsgate-only scenarios asked for by name (basic-auth-flood). */
   wsgateScenarios: WsgateScenarioName[];
   targets: TargetName[];
@@ -143,6 +151,8 @@ export function parseOptions(argv: string[]): Options {
         idle: { type: "string" },
         scenarios: { type: "string" },
         "storm-clients": { type: "string" },
+        "handover-sessions": { type: "string" },
+        "handover-rate": { type: "string" },
         targets: { type: "string" },
         baseline: { type: "string" },
         "warm-cycles": { type: "string" },
@@ -210,6 +220,11 @@ export function parseOptions(argv: string[]): Options {
       quick ? QUICK.stormClients : STORM_CLIENTS,
       true,
     ),
+    handoverSizes:
+      values["handover-sessions"] === undefined
+        ? [...(quick ? QUICK_HANDOVER_SIZES : HANDOVER_SIZES)]
+        : values["handover-sessions"].split(",").map((item) => positive(item.trim(), "--handover-sessions", 1, true)),
+    handoverRate: positive(values["handover-rate"], "--handover-rate", HANDOVER_RATE, false),
     targets,
     skipped: [],
     targetsAsked: values.targets !== undefined,

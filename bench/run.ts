@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BASELINE_PAIRS, baselineSection, compareWithBaseline, roundOrder } from "./baseline.js";
 import { floodReport, measureBasicAuthFlood, type FloodRound } from "./basic-auth-flood.js";
+import { handoverEstimateMs, handoverReport, measureHandover, writeHandoverResults } from "./handover.js";
 import { burstContext, burstEstimateMs, runBurstScenarios, writeBurstResults, type BurstResults } from "./burst.js";
 import { ratioChart } from "./chart.js";
 import { DASHBOARD_PAIR, dashboardSection, openDashboardStream, type DashboardStream } from "./dashboard-load.js";
@@ -586,7 +587,12 @@ async function main(): Promise<void> {
   const perMeasurement = options.durationMs + options.warmupMs + 700;
   // basic-auth-flood: a wsgate start, then two measurements and the flood's own warm-up.
   const floodEstimateMs =
-    options.wsgateScenarios.length * options.rounds * (2 * perMeasurement + Math.max(300, options.warmupMs) + 1000);
+    (options.wsgateScenarios.includes("basic-auth-flood") ? 1 : 0) *
+      options.rounds *
+      (2 * perMeasurement + Math.max(300, options.warmupMs) + 1000) +
+    (options.wsgateScenarios.includes("handover")
+      ? handoverEstimateMs(options.handoverSizes, options.handoverRate, options.rounds)
+      : 0);
   const estimateMs =
     options.rounds *
       options.targets.length *
@@ -652,6 +658,22 @@ async function main(): Promise<void> {
         track,
       });
       process.stdout.write(`${floodReport(flood, pinning.proxyPrefix.length > 0)}\n\n`);
+    }
+    if (options.wsgateScenarios.includes("handover")) {
+      const rounds = await measureHandover({
+        sizes: options.handoverSizes,
+        rate: options.handoverRate,
+        rounds: options.rounds,
+        backendPort: backend.port,
+        tmpRoot,
+        prefix: pinning.proxyPrefix,
+        workers: options.workers,
+        track,
+        progress: (line) => void process.stderr.write(`bench: ${line}\n`),
+      });
+      const section = handoverReport(rounds, options.handoverRate, pinning.proxyPrefix.length > 0);
+      process.stdout.write(`${section}\n\n`);
+      writeHandoverResults(RESULTS_DIR, section, rounds, meta);
     }
     if (options.burstScenarios.length > 0) {
       const pieces = { options, backendPort: backend.port, backendPid: backend.pid, tmpRoot, track };

@@ -5,7 +5,7 @@ export const SCENARIO_NAMES = ["echo-64", "echo-16k", "stream", "handshake", "ha
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** Scenarios of wsgate alone, outside the comparison table: run only when --scenarios names them. */
-export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood"] as const;
+export const WSGATE_SCENARIO_NAMES = ["basic-auth-flood", "handover"] as const;
 export type WsgateScenarioName = (typeof WSGATE_SCENARIO_NAMES)[number];
 
 /** Storm, wss:// and HTTP/2 scenarios (storm.ts, tls-scenarios.ts, h2-scenarios.ts): each its own section; run by default. */

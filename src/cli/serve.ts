@@ -23,6 +23,7 @@ import { startControlPlane } from "./control-plane.js";
 import { startupError } from "../errors.js";
 import { Upgrader } from "../control/upgrade.js";
 import type { Predecessor } from "../control/upgrade-successor.js";
+import type { HandoverChannel, TakeSessions } from "../proxy/handover-types.js";
 
 export interface ServeOptions {
   log: Logger;
@@ -60,6 +61,8 @@ export interface ClusterServe {
 export interface Serving {
   listening: readonly Listener[];
   admin?: AddressInfo;
+  /** Started by `wsgate upgrade`: takes up the sessions the predecessor hands over on `channel`. */
+  takeSessions?: (channel: HandoverChannel) => TakeSessions;
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
@@ -210,7 +213,10 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   try {
     // The process's metrics (its CPU, memory, build) go with this gateway's, served by the admin API below.
     const telemetry = options.gateway.telemetry ?? createGatewayTelemetry({ build: { version: options.version } });
-    const inherited = options.predecessor === undefined ? {} : { inherited: options.predecessor };
+    const inherited =
+      options.predecessor === undefined
+        ? {}
+        : { inherited: options.predecessor, firstSessionId: options.predecessor.firstSessionId };
     gateway = await Gateway.start(config, log, { ...options.gateway, telemetry, ...inherited });
   } catch (error) {
     await closeBackends();
@@ -285,7 +291,11 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
     const address = options.gateway.bindAddress ?? gateway.listening[0]?.address.address ?? "";
     membership = await joinCluster(cluster, log, address, plane.admin?.address, () => gateway.sessions.size);
   }
-  return { listening: gateway.listening, ...(plane.admin === undefined ? {} : { admin: plane.admin.address }) };
+  return {
+    listening: gateway.listening,
+    ...(plane.admin === undefined ? {} : { admin: plane.admin.address }),
+    takeSessions: (channel) => gateway.takeSessions(channel),
+  };
 }
 
 /**

@@ -43,6 +43,7 @@ import {
 import { tuneProcessForServing } from "../process-tuning.js";
 import { Predecessor } from "../control/upgrade-successor.js";
 import { startFailureReport } from "./start-failed.js";
+import type { HandoverChannel } from "../proxy/handover-types.js";
 
 /** A flag or setting the process cannot start with: one line on stderr, exit 2 (STARTUP_ERRORS in src/errors.ts). */
 function fail(message: string): never {
@@ -230,7 +231,7 @@ async function runServing(args: ParsedArgs, predecessor: Predecessor | undefined
   } catch (error) {
     fail(`--workers: ${(error as Error).message}`);
   }
-  await serve(
+  const serving = await serve(
     config,
     {
       log,
@@ -246,24 +247,28 @@ async function runServing(args: ParsedArgs, predecessor: Predecessor | undefined
     workers,
   );
   logExit(log);
-  if (predecessor !== undefined) await takeOver(predecessor, log);
+  if (predecessor !== undefined) await takeOver(predecessor, serving, log);
 }
 
 /** The predecessor's listening sockets, asked for once the config is loaded (one that does not load holds none). */
 async function receiveListeners(predecessor: Predecessor, log: Logger): Promise<Predecessor> {
-  const count = await predecessor.receiveListeners().catch((error: unknown) => {
+  const got = await predecessor.receiveListeners().catch((error: unknown) => {
     log.warn({ err: (error as Error).message }, "upgrade: no listening sockets from the process being replaced");
-    return 0;
+    return { sockets: 0, firstSessionId: 1 };
   });
-  log.info({ event: "upgrade_listeners", from: predecessor.pid, sockets: count }, "upgrade: got the listening sockets");
+  log.info({ event: "upgrade_listeners", from: predecessor.pid, ...got }, "upgrade: got the listening sockets");
   return predecessor;
 }
 
 /** Serving: says so to the predecessor, which stops accepting and hands its sessions over; then this one is alone. */
-async function takeOver(predecessor: Predecessor, log: Logger): Promise<void> {
+async function takeOver(predecessor: Predecessor, serving: Serving, log: Logger): Promise<void> {
   predecessor.closeUnused();
+  // Listening for the sessions before saying so: the first one may follow at once.
+  const taking = serving.takeSessions?.(process as HandoverChannel);
   await predecessor.running();
+  if (taking !== undefined) await predecessor.took(await taking.done);
   const figures = await predecessor.done(UPGRADE_DONE_TIMEOUT_MS);
+  taking?.stop();
   predecessor.release();
   log.info(
     { event: "upgrade_took_over", from: predecessor.pid, ...figures },

@@ -239,8 +239,23 @@ export async function upgrade(context: VerbContext): Promise<void> {
   context.out(
     `upgraded: PID ${answer.newPid} serves now (was ${answer.oldPid}, ${formatAge(answer.tookMs)}); ` +
       `sessions: ${answer.moved} moved, ${answer.kept} kept by PID ${answer.oldPid} until they end, ` +
-      `${answer.closed} closed\n`,
+      `${answer.closed} closed${keptWhy(answer)}\n`,
   );
+}
+
+/** Why sessions stayed in the old process, when some did: " (kept: 2 TLS, 1 unsettled)". */
+function keptWhy(answer: UpgradeOutcome): string {
+  const by = answer.keptBy;
+  if (by === undefined || answer.kept === 0) return "";
+  const reasons: Array<[number, string]> = [
+    [by.tls, "TLS"],
+    [by.wssBackend, "wss:// backend"],
+    [by.unsettled, "not settled in time"],
+    [by.notMovable, "not movable"],
+    [by.handOverFailed, "hand-over failed"],
+  ];
+  const named = reasons.filter(([count]) => count > 0).map(([count, why]) => `${count} ${why}`);
+  return named.length === 0 ? "" : ` (kept: ${named.join(", ")})`;
 }
 
 /** `wsgate members`: the members of the cluster the gateway belongs to. */

@@ -5,8 +5,9 @@
 //   successor                         running process
 //   hello ─────────────────────────▶
 //                                    ◀── listener (+ its socket), one per message ... listeners-sent
-//   (loads the config, starts on the sockets it got, binds the rest)
-//   running ───────────────────────▶ (stops accepting, hands the sessions over)
+//   (loads the config, starts on the sockets it got, binds the rest, ids above firstSessionId)
+//   running ───────────────────────▶ (stops accepting, hands the sessions over: Gateway.handOverSessions)
+//   took (what it resumed, closed) ─▶
 //                                    ◀── done (figures)
 //   failed (why) ─────────────────▶ instead of running, when it cannot start
 
@@ -29,14 +30,23 @@ export interface ListenerMessage {
 export type UpgradeMessage =
   | { wsgateUpgrade: "hello"; pid: number }
   | ListenerMessage
-  | { wsgateUpgrade: "listeners-sent"; count: number }
+  | { wsgateUpgrade: "listeners-sent"; count: number; firstSessionId: number }
   | { wsgateUpgrade: "running"; pid: number }
+  | { wsgateUpgrade: "took"; taken: number; closed: number; refused: number }
   | { wsgateUpgrade: "failed"; reason: string }
   | { wsgateUpgrade: "done"; moved: number; kept: number; closed: number };
 
 type Step = UpgradeMessage["wsgateUpgrade"];
 
-const STEPS: ReadonlySet<string> = new Set<Step>(["hello", "listener", "listeners-sent", "running", "failed", "done"]);
+const STEPS: ReadonlySet<string> = new Set<Step>([
+  "hello",
+  "listener",
+  "listeners-sent",
+  "running",
+  "took",
+  "failed",
+  "done",
+]);
 
 /** The message as an upgrade step, or undefined for anything else on the channel. */
 export function upgradeMessage(value: unknown): UpgradeMessage | undefined {
@@ -53,7 +63,17 @@ export interface UpgradeOutcome {
   moved: number;
   /** Sessions that stay here (TLS, wss:// backends, not settled in time) until they end or the drain timeout. */
   kept: number;
-  /** Sessions the hand-over itself ended. */
+  /** Sessions the hand-over itself ended (the new config has no filter for them: 1001). */
   closed: number;
+  /** Why the kept ones stayed: TLS, wss:// backend, not settled in time, not movable, hand-over broke. */
+  keptBy?: {
+    tls: number;
+    wssBackend: number;
+    unsettled: number;
+    notMovable: number;
+    handOverFailed: number;
+  };
+  /** Of `tookMs`, the hand-over of the sessions. */
+  handOverMs?: number;
   tookMs: number;
 }

@@ -51,6 +51,10 @@ export class Predecessor implements InheritedListeners {
   private readonly received: Received[] = [];
   private readonly waiters = new Map<UpgradeMessage["wsgateUpgrade"], (message: UpgradeMessage) => void>();
   private disconnected = false;
+  /** Steps that came before anyone waited for them. */
+  private readonly early = new Map<UpgradeMessage["wsgateUpgrade"], UpgradeMessage>();
+  /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
+  firstSessionId = 1;
 
   private constructor(readonly pid: number) {
     process.on("message", this.onMessage);
@@ -68,12 +72,16 @@ export class Predecessor implements InheritedListeners {
     return new Predecessor(Number(pid));
   }
 
-  /** Asks for the listening sockets and resolves once they are all in (or the predecessor is gone). */
-  async receiveListeners(): Promise<number> {
+  /**
+   * Asks for the listening sockets and resolves once they are all in, with how many and the first session id this
+   * process may give (the predecessor's sessions keep theirs).
+   */
+  async receiveListeners(): Promise<{ sockets: number; firstSessionId: number }> {
     const sent = this.next("listeners-sent", LISTENERS_TIMEOUT_MS);
     await this.send({ wsgateUpgrade: "hello", pid: process.pid });
-    await sent;
-    return this.received.length;
+    const message = await sent;
+    if (message.wsgateUpgrade === "listeners-sent") this.firstSessionId = message.firstSessionId;
+    return { sockets: this.received.length, firstSessionId: this.firstSessionId };
   }
 
   /** The predecessor's socket for this HTTPServer: same address, and the same port (or both any port, same name). */
@@ -102,6 +110,11 @@ export class Predecessor implements InheritedListeners {
   /** Says that this process runs the config (its listeners accept); then the sessions come. */
   running(): Promise<void> {
     return this.send({ wsgateUpgrade: "running", pid: process.pid });
+  }
+
+  /** Says which of the sessions handed over this process resumed, and which it had to close. */
+  took(report: { taken: number; closed: number; refused: number }): Promise<void> {
+    return this.send({ wsgateUpgrade: "took", ...report });
   }
 
   /** Says why this process cannot start, before it exits. */
@@ -151,6 +164,12 @@ export class Predecessor implements InheritedListeners {
   /** The next message of `step`; rejects after `timeoutMs` or when the channel closes. */
   private next(step: UpgradeMessage["wsgateUpgrade"], timeoutMs: number): Promise<UpgradeMessage> {
     return new Promise((resolve, reject) => {
+      const early = this.early.get(step);
+      if (early !== undefined) {
+        this.early.delete(step);
+        resolve(early);
+        return;
+      }
       if (this.disconnected) {
         reject(new Error(`the process being replaced (PID ${this.pid}) went away`));
         return;
@@ -176,7 +195,8 @@ export class Predecessor implements InheritedListeners {
     }
     const waiter = this.waiters.get(message.wsgateUpgrade);
     this.waiters.delete(message.wsgateUpgrade);
-    waiter?.(message);
+    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
+    else waiter(message);
   };
 
   private readonly onDisconnect = (): void => {

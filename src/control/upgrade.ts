@@ -3,7 +3,6 @@
 // config, stop accepting here, hand it the live sessions, and drain what could not move before exiting. Any failure
 // before the sessions are handed over leaves this process as it was (accepting again if it had stopped); it answers
 // why. The successor's side is upgrade-successor.ts.
-import type { ChildProcess } from "node:child_process";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
@@ -18,17 +17,13 @@ export interface UpgradingAdmin {
   stopAccepting(): void;
 }
 
-/** Moving live sessions into the successor (handover-core); without it every session stays here and drains. */
-export interface SessionHandover {
-  handOver(successor: ChildProcess): Promise<{ moved: number; kept: number; closed?: number }>;
-}
-
 export interface UpgraderOptions {
   gateway: Gateway;
   log: Logger;
   /** The admin API, whose socket moves too; its configured host and port. */
   admin?: { server: UpgradingAdmin; host: string; port: number } | undefined;
-  sessions?: SessionHandover | undefined;
+  /** How long sessions get to reach a frame boundary before they are handed over (else they stay here). */
+  settleMs?: number;
   /** How long kept sessions get to end on their own before they are closed with 1001 (`--upgrade-drain-timeout`). */
   drainMs: number;
   /** How long the successor gets to start and run the config. */
@@ -47,6 +42,9 @@ export interface UpgraderOptions {
 type UpgradeState = "serving" | "upgrading" | "handed-over";
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
+const SETTLE_MS = 2_000;
+/** How long the new process gets to say what it did with the sessions, once they are all sent. */
+const TOOK_TIMEOUT_MS = 30_000;
 
 export class Upgrader {
   private state: UpgradeState = "serving";
@@ -99,24 +97,31 @@ export class Upgrader {
       throw error;
     }
     await gateway.stopAccepting();
-    let figures: { moved: number; kept: number; closed?: number };
-    try {
-      const sessions = this.options.sessions;
-      figures =
-        sessions === undefined
-          ? { moved: 0, kept: gateway.sessions.size }
-          : await successor.whileAlive(sessions.handOver(successor.child), "the hand-over of the sessions");
-      await successor.send({
-        wsgateUpgrade: "done",
-        moved: figures.moved,
-        kept: figures.kept,
-        closed: figures.closed ?? 0,
-      });
-    } catch (error) {
-      successor.kill();
+    const report = await gateway.handOverSessions(successor.handoverChannel(), {
+      settleMs: this.options.settleMs ?? SETTLE_MS,
+    });
+    // The new process died meanwhile: this one takes accepting back; the sessions not acknowledged resumed here.
+    const died = successor.endedWhy;
+    if (died !== undefined) {
       await gateway.acceptAgain();
-      throw error;
+      successor.kill();
+      throw new Error(
+        `${died} during the hand-over of the sessions: ${report.kept + report.failed} go on here` +
+          (report.moved === 0 ? "" : `, ${report.moved} it had taken ended with it`),
+      );
     }
+    if (report.failedReason !== undefined) {
+      this.options.log.warn(
+        { event: "upgrade_sessions_failed", failed: report.failed, reason: report.failedReason },
+        `upgrade: ${report.failed} sessions could not be handed over and go on here: ${report.failedReason}`,
+      );
+    }
+    // What the new process did with them: closed, when its config no longer has their filter.
+    const took = await successor.next("took", TOOK_TIMEOUT_MS, "say which sessions it took").catch(() => undefined);
+    const closed = took?.wsgateUpgrade === "took" ? took.closed : 0;
+    const kept = report.kept + report.failed;
+    const moved = report.moved - closed;
+    await successor.send({ wsgateUpgrade: "done", moved, kept, closed }).catch(() => undefined);
     successor.release();
     this.options.handedOver?.();
     // After the answer to `wsgate upgrade` is under way on its own connection, nothing new reaches this one.
@@ -124,9 +129,11 @@ export class Upgrader {
     return {
       oldPid: process.pid,
       newPid: successor.pid,
-      moved: figures.moved,
-      kept: figures.kept,
-      closed: figures.closed ?? 0,
+      moved,
+      kept,
+      closed,
+      keptBy: { ...report.keptBy, handOverFailed: report.failed },
+      handOverMs: report.tookMs,
       tookMs: Math.round(performance.now() - started),
     };
   }
@@ -159,7 +166,12 @@ export class Upgrader {
       sockets.push({ message, socket: admin.server.listeningSocket });
     }
     for (const { message, socket } of sockets) await successor.send(message, socket);
-    await successor.send({ wsgateUpgrade: "listeners-sent", count: sockets.length });
+    await successor.send({
+      wsgateUpgrade: "listeners-sent",
+      count: sockets.length,
+      // Above every id given here, with room for the sessions this process starts until it stops accepting.
+      firstSessionId: this.options.gateway.sessionIdsForSuccessor(),
+    });
   }
 
   /** What stayed here serves on until it ends, or the drain timeout closes it with 1001; then the process exits. */

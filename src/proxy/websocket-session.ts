@@ -3,11 +3,19 @@
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
-import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
+import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
-import { WebSocketRelay, type RelayOptions, type RelayOutcome, type RelayStream } from "../websocket/relay.js";
+import {
+  WebSocketRelay,
+  type PeerTotals,
+  type RelayEndHandler,
+  type RelayOptions,
+  type RelayOutcome,
+  type RelaySnapshot,
+  type RelayStream,
+} from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
 
 /** The handshake a session comes from, as its records need it (no request or pipeline object is kept). */
@@ -50,54 +58,123 @@ export interface SessionStart {
    * scope (request, headers) alive for the session's whole life.
    */
   hold: { release(): void };
+  /** A session moved in from another process (handover-receive.ts): its id, start, address and relay state. */
+  resumed?: ResumedSession;
+}
+
+export interface ResumedSession {
+  id: number;
+  /** The client's TCP peer as the first process saw it. */
+  client: string;
+  snapshot: RelaySnapshot;
 }
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
-  const { handshake, pool, server, sessions, log, hold } = start;
-  const id = sessions.newId();
-  const backendLabel = describeServer(server);
-  const connection = handshake.connection;
-  const clientAddress = endpointText(connection.remoteAddress, connection.remotePort);
-  // The closures below outlive the handshake: they keep these fields, not the handshake (request, head, logger).
-  const serverName = handshake.server;
-  const path = handshake.path;
-  const clientIp = handshake.clientIp;
-  const session: LiveSession = {
-    id,
-    server: serverName,
-    route: handshake.route,
-    pipeline: handshake.pipeline,
-    backend: backendLabel,
-    client: clientAddress,
-    clientIp,
-    startedAt: Date.now(),
-    protocol: handshake.protocol,
-    transport: handshake.transport,
-    origin: start.origin,
-    get deadline() {
-      return relay.deadlineAt;
-    },
-    totals: () => relay.totals(),
-    close: (code, reason) => relay.close(code, reason),
-    terminate: () => relay.terminate(),
-  };
-  const relay = new WebSocketRelay(handshake.client, start.backend, start.relay, (outcome: RelayOutcome) => {
-    hold.release();
-    pool.sessionClosed(server, session);
-    sessions.delete(session);
-    sessionEnded(trace, session, outcome);
+  const { handshake, sessions } = start;
+  const session = new RelayedSession(start, start.resumed?.id ?? sessions.newId());
+  sessions.add(session);
+  start.pool.sessionOpened(start.server, session);
+  session.trace = handshake.accepted(session);
+  // The client's connection carries other streams on HTTP/2: its no-delay suits them too, and it has no timeout.
+  tuneSocketForRelay(handshake.connection);
+  tuneSocketForRelay(start.backend);
+  session.relay.start(handshake.clientHead, start.backendHead);
+}
+
+/**
+ * A live session's record, its relay and what its end undoes. A class, not an object literal with closures: an
+ * idle session is mostly its records, and a literal with a getter and three closures (over the scope of the
+ * session's start) took about 1.3 KiB of heap per session (the getter made V8 keep it in dictionary mode), this
+ * about 0.2 KiB. It keeps the handshake's fields it needs, not the handshake (request, head, logger).
+ */
+class RelayedSession implements LiveSession, RelayEndHandler {
+  readonly id: number;
+  readonly server: string;
+  readonly route: string;
+  readonly pipeline: string;
+  readonly backend: string;
+  readonly client: string;
+  readonly clientIp: string;
+  readonly startedAt: number;
+  readonly protocol: string | undefined;
+  readonly transport: "h1" | "h2";
+  readonly origin: SessionOrigin;
+  readonly relay: WebSocketRelay;
+  /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
+  trace: SessionTrace | undefined = undefined;
+  /** The request target, secret query parameters redacted (its log line; a hand-over carries it on). */
+  readonly path: string;
+  readonly #hold: { release(): void };
+  readonly #pool: ServerPool<PoolSpec>;
+  readonly #upstream: UpstreamServer;
+  readonly #sessions: SessionRegistry;
+  readonly #log: Logger;
+
+  constructor(start: SessionStart, id: number) {
+    const handshake = start.handshake;
+    this.id = id;
+    this.server = handshake.server;
+    this.route = handshake.route;
+    this.pipeline = handshake.pipeline;
+    this.backend = describeServer(start.server);
+    const resumed = start.resumed;
+    this.client = resumed?.client ?? endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
+    this.clientIp = handshake.clientIp;
+    this.startedAt = resumed?.snapshot.startedAt ?? Date.now();
+    this.protocol = handshake.protocol;
+    this.transport = handshake.transport;
+    this.origin = start.origin;
+    this.path = handshake.path;
+    this.#hold = start.hold;
+    this.#pool = start.pool;
+    this.#upstream = start.server;
+    this.#sessions = start.sessions;
+    this.#log = start.log;
+    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
+  }
+
+  get deadline(): number | undefined {
+    return this.relay.deadlineAt;
+  }
+
+  totals(): { fromClient: PeerTotals; fromBackend: PeerTotals } {
+    return this.relay.totals();
+  }
+
+  close(code: number, reason: string): void {
+    this.relay.close(code, reason);
+  }
+
+  terminate(): void {
+    this.relay.terminate();
+  }
+
+  relayEnded(outcome: RelayOutcome): void {
+    this.#hold.release();
+    this.#pool.sessionClosed(this.#upstream, this);
+    this.#sessions.delete(this);
+    const log = this.#log;
+    if (outcome.handedOver === true) {
+      if (this.trace !== undefined) sessionHandedOver(this.trace, this, outcome);
+      log.info(
+        { event: "websocket_session_moved", session: this.id, server: this.server },
+        "websocket session handed over",
+      );
+      return;
+    }
+    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
     // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
     if (!log.isLevelEnabled("info")) return;
     log.info(
       {
         event: "websocket_session",
-        session: id,
-        server: serverName,
-        path,
-        backend: backendLabel,
-        client: clientAddress,
-        clientIp,
+        session: this.id,
+        server: this.server,
+        path: this.path,
+        backend: this.backend,
+        client: this.client,
+        clientIp: this.clientIp,
         durationMs: outcome.durationMs,
         clientMessages: outcome.fromClient.messages,
         clientBytes: outcome.fromClient.bytes,
@@ -111,12 +188,5 @@ export function startWebSocketSession(start: SessionStart): void {
       },
       "websocket session ended",
     );
-  });
-  sessions.add(session);
-  pool.sessionOpened(server, session);
-  const trace = handshake.accepted(session);
-  // The client's connection carries other streams on HTTP/2: its no-delay suits them too, and it has no timeout.
-  tuneSocketForRelay(connection);
-  tuneSocketForRelay(start.backend);
-  relay.start(handshake.clientHead, start.backendHead);
+  }
 }

@@ -32,6 +32,7 @@ import { H2_ALPN, H2Listener } from "./h2/listener.js";
 import { serveExtendedConnect } from "./h2/connect.js";
 import { serveH2Request } from "./h2/requests.js";
 import { opensWithH2Preface } from "./h2/preface.js";
+import { Http2ConnectionLimits } from "./h2/limits.js";
 import { writeRawResponse } from "../util/http/raw-response.js";
 import { requestHeadProblem } from "./request-head-check.js";
 import { parseRequestTarget, type PathPolicy } from "./request-target.js";
@@ -78,6 +79,8 @@ export class GatewayHttpServer {
    */
   private readonly upgrades: UpgradeFront | undefined;
   private readonly accepting: NetServer | undefined;
+  /** A predecessor's listening socket, until `acceptInherited` accepts on it. */
+  private inherited: InheritedListener | undefined;
   /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
   private readonly shares: ClientShares;
   /** HTTP/2 connections (`http2` with TLS, `h2c` without): their sessions and the dispatch of their streams. */
@@ -141,6 +144,12 @@ export class GatewayHttpServer {
   private h2Listener(spec: HTTPServerSpec): H2Listener {
     return new H2Listener({
       webSockets: spec.http2WebSockets,
+      limits: new Http2ConnectionLimits(spec.http2Limits, spec.clientMaxHeaders, (session, flood) =>
+        this.log.warn(
+          { event: "h2_flood", flood, client: session.socket?.remoteAddress },
+          "HTTP/2 connection closed: flood",
+        ),
+      ),
       dispatch: {
         request: (req, res) => serveH2Request(req, res, this.serveH2Request),
         connect: (stream, headers, rawHeaders, socket) =>
@@ -204,8 +213,15 @@ export class GatewayHttpServer {
     return this.listener;
   }
 
-  /** Binds, or with `inherited` (a predecessor's listening socket) accepts on that socket instead. */
+  /**
+   * Binds; or with `inherited` (a predecessor's listening socket, `wsgate upgrade`) only takes note of it: accepting
+   * on it starts with `acceptInherited`, once the pipelines it routes to are in place.
+   */
   listen(inherited?: InheritedListener): Promise<AddressInfo> {
+    if (inherited !== undefined) {
+      this.inherited = inherited;
+      return Promise.resolve(inherited.socket.address() as AddressInfo);
+    }
     const listener = this.listener;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
@@ -213,17 +229,32 @@ export class GatewayHttpServer {
         reject(new ListenerError(this.name, where, error.code ?? error.message));
       };
       listener.once("error", onError);
-      const listening = (): void => {
+      listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, () => {
         listener.off("error", onError);
-        // Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening'
-        // event on: behind the PROXY protocol front it never listens itself, so it is told.
-        if (listener !== this.server) this.server.emit("listening");
-        inherited?.adopted(listener);
+        this.listening();
         resolve(listener.address() as AddressInfo);
-      };
-      if (inherited !== undefined) listener.listen(inherited.socket, listening);
-      else listener.listen({ port: this.spec.port, host: this.spec.address, backlog: this.spec.backlog }, listening);
+      });
     });
+  }
+
+  /** Accepts on the predecessor's socket given to `listen`, with what it accepted meanwhile; nothing without one. */
+  acceptInherited(): void {
+    const inherited = this.inherited;
+    if (inherited === undefined) return;
+    this.inherited = undefined;
+    const listener = this.listener;
+    listener.listen(inherited.socket, () => {
+      this.listening();
+      inherited.adopted(listener);
+    });
+  }
+
+  /**
+   * Node's HTTP server tracks its connections (header deadlines, closing idle ones) from its 'listening' event on:
+   * behind a front it never listens itself, so it is told.
+   */
+  private listening(): void {
+    if (this.listener !== this.server) this.server.emit("listening");
   }
 
   /**
@@ -243,6 +274,7 @@ export class GatewayHttpServer {
     this.server.requestTimeout = requestTimeoutOf(spec);
     this.listener.maxConnections = spec.maxConnections;
     this.shares.limit = clientShareOf(spec);
+    this.h2?.limits.update(this.h2.server, spec.http2Limits);
   }
 
   /** Stops accepting connections and drops idle kept-alive ones; upgraded sessions are not the server's. */

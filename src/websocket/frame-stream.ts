@@ -2,11 +2,14 @@ import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
 import type { MessageTally } from "../util/message-tally.js";
-import type { FramePolicy } from "./frame-policy.js";
+import type { FramePolicy, FramePolicySnapshot } from "./frame-policy.js";
 import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
-/** What the stream reports to the relay; payloads are unmasked views, valid only during the call. */
+/**
+ * What the stream reports to the relay; payloads are unmasked views, valid only during the call and until the
+ * handler makes a stream parse again (`release()`): a control payload may sit in space every stream shares.
+ */
 export interface FrameStreamHandler {
   onControlFrame(stream: FrameStream, opcode: number, payload: Buffer): void;
   onFrameError(stream: FrameStream, failure: FrameFailureKind): void;
@@ -49,8 +52,15 @@ export interface FrameStreamSnapshot {
   bytes: number;
   lastDataAt: number;
   framesDone: number;
-  /** The fragmented message in progress (its payload bytes so far, for the size limit), or null between messages. */
-  messageInProgress: { bytes: number } | null;
+  /**
+   * The fragmented message in progress (its payload bytes so far, for the size limit; its frames so far, for the
+   * metrics), or null between messages.
+   */
+  messageInProgress: { bytes: number; frames?: number } | null;
+  /** Payload bytes of the largest message so far (absent in snapshots of older builds). */
+  largestMessage?: number;
+  /** The frame limits' state (fragments of the message under way, control frame bucket), where limits are set. */
+  policy?: FramePolicySnapshot;
 }
 
 const State = {
@@ -69,6 +79,13 @@ const HOLD = Symbol("hold");
 const CONTROL_START = MAX_HEADER_BYTES;
 const MASK_START = CONTROL_START + MAX_CONTROL_PAYLOAD;
 const SCRATCH_SIZE = MASK_START + 4;
+
+/**
+ * Scratch space of every stream whose frame is read whole within one `push` (a pong, a close): streams parse one at
+ * a time, so an idle session's two streams hold none of their own. A stream keeps a copy of its own only while a
+ * header or a control frame waits for its next read (`keepScratch`).
+ */
+const SHARED_SCRATCH = Buffer.allocUnsafeSlow(SCRATCH_SIZE);
 
 /** Header length for a frame whose second byte is `b1`. */
 function headerLength(b1: number): number {
@@ -95,8 +112,9 @@ export class FrameStream {
 
   private state: StateValue = State.Header;
   /**
-   * Scratch space, made on first use (a header split across reads, a control frame): a split header at
-   * [0, HEADER_END), a control payload at [CONTROL_START, CONTROL_END), its mask key at [MASK_START, SCRATCH_SIZE).
+   * Scratch space of its own, made when a header or a control frame is split across reads (else the shared one):
+   * a split header at [0, HEADER_END), a control payload at [CONTROL_START, CONTROL_END), its mask key at
+   * [MASK_START, SCRATCH_SIZE).
    */
   private scratchSpace: Buffer | null = null;
   private headerHave = 0;
@@ -130,6 +148,8 @@ export class FrameStream {
   private releasing = false;
   /** A frame policy or a rate applies: each frame header is checked against them. */
   private readonly guarded: boolean;
+  /** Being brought to rest for a hand-over: every byte from the next frame's first on is held (relay-settle.ts). */
+  private holdAtFrameStart = false;
 
   constructor(
     private readonly options: FrameStreamOptions,
@@ -140,7 +160,14 @@ export class FrameStream {
   }
 
   private get scratch(): Buffer {
-    return (this.scratchSpace ??= Buffer.allocUnsafe(SCRATCH_SIZE));
+    return this.scratchSpace ?? SHARED_SCRATCH;
+  }
+
+  /** A read ended inside a header or a control frame: what was gathered in the shared space moves to its own. */
+  private keepScratch(): void {
+    if (this.scratchSpace === null && (this.headerHave > 0 || this.state === State.Control)) {
+      this.scratchSpace = Buffer.from(SHARED_SCRATCH);
+    }
   }
 
   /** Whether a close frame or an error ended this direction. */
@@ -201,7 +228,9 @@ export class FrameStream {
       bytes: this.bytes,
       lastDataAt: this.lastDataAt,
       framesDone: this.framesDone,
-      messageInProgress: this.inMessage ? { bytes: this.messageBytes } : null,
+      messageInProgress: this.inMessage ? { bytes: this.messageBytes, frames: this.messageFrames } : null,
+      largestMessage: this.largestMessage,
+      ...(this.options.policy !== null ? { policy: this.options.policy.snapshot() } : {}),
     };
   }
 
@@ -213,6 +242,39 @@ export class FrameStream {
     this.framesDone = snapshot.framesDone;
     this.inMessage = snapshot.messageInProgress !== null;
     this.messageBytes = snapshot.messageInProgress?.bytes ?? 0;
+    this.messageFrames = snapshot.messageInProgress?.frames ?? 0;
+    this.largestMessage = snapshot.largestMessage ?? 0;
+    if (snapshot.policy !== undefined) this.options.policy?.restore(snapshot.policy);
+  }
+
+  /**
+   * Holds every byte from the next frame on (now, between frames), unparsed, until `settleOff()`: a direction
+   * brought to rest for a hand-over. A fragmented message may stay open: its next frame is held like any other.
+   */
+  settleOn(): void {
+    this.holdAtFrameStart = true;
+  }
+
+  /** Parses again: what was held goes on first (it may be held by the rate gate again). */
+  settleOff(): void {
+    this.holdAtFrameStart = false;
+    this.release();
+  }
+
+  /** Between two frames, whether or not bytes of later frames are held: where a settled direction rests. */
+  get atFrameStart(): boolean {
+    return this.state === State.Header && this.headerHave === 0;
+  }
+
+  /** The bytes held (read from the peer, not parsed: they begin with a frame's first byte), or null. */
+  get heldView(): Buffer | null {
+    return this.heldBytes;
+  }
+
+  private holdFrom(chunk: Buffer, pos: number): void {
+    // What came before the next frame goes on now; from its first byte on, a copy is kept (read buffers are reused).
+    this.flushPass(chunk, pos);
+    this.heldBytes = this.releasing ? chunk.subarray(pos) : Buffer.from(chunk.subarray(pos));
   }
 
   /** Stops reading frames: every later byte is dropped. */
@@ -240,6 +302,10 @@ export class FrameStream {
         this.remaining -= take;
         if (this.remaining === 0) this.endDataFrame(chunk, pos);
       } else if (this.state === State.Header) {
+        if (this.holdAtFrameStart && this.headerHave === 0) {
+          this.holdFrom(chunk, pos);
+          break;
+        }
         pos = this.readHeader(chunk, pos);
       } else if (this.state === State.Control) {
         pos = this.readControlPayload(chunk, pos);
@@ -249,6 +315,7 @@ export class FrameStream {
         break;
       }
     }
+    this.keepScratch();
     this.flushPass(chunk, this.stopped ? pos : end);
     if (this.sawData) {
       this.sawData = false;

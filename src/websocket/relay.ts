@@ -6,6 +6,7 @@ import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
+import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
@@ -17,11 +18,13 @@ import {
 } from "./relay-deadline.js";
 import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
 import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
+import { RelaySettle, type PendingBytes } from "./relay-settle.js";
 import type { RelayStream } from "./relay-stream.js";
 import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-reader.js";
 
 export type { PeerRole, SideState } from "./relay-peer.js";
 export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
+export type { PendingBytes } from "./relay-settle.js";
 export type { ClientMessageInspector, RelayDeadline, SessionControl } from "./relay-deadline.js";
 export type { RelayStream } from "./relay-stream.js";
 
@@ -94,6 +97,27 @@ export interface RelayOutcome {
   durationMs: number;
   fromClient: PeerTotals;
   fromBackend: PeerTotals;
+  /** The session was not closed: it went on in another process (`handedOver()`). */
+  handedOver?: true;
+}
+
+/** What a hand-over needs of a relay beyond its snapshot. */
+export interface RelayHandoverFacts {
+  client: RelayStream;
+  backend: RelayStream;
+  /** The RSV rules the backend's handshake negotiated (RelayOptions.firstFrameRsv, anyRsv). */
+  firstFrameRsv: number;
+  anyRsv: boolean;
+  /** The deadline in force, if any (it may have moved since the start: a renewed credential). */
+  deadline: RelayDeadline | undefined;
+}
+
+/**
+ * Told once, when the relay has finished: an object whose method is called (a session's record: no closure per
+ * session), or a function.
+ */
+export interface RelayEndHandler {
+  relayEnded(outcome: RelayOutcome): void;
 }
 
 // Pings of our own carry this payload so that their pongs are recognised and swallowed; others pass through.
@@ -110,6 +134,14 @@ function isOwnPong(payload: Buffer): boolean {
 
 const BUFFER_LIMIT_REASON = "buffer limit exceeded";
 const RATE_LIMIT_REASON = "message rate exceeded";
+
+/** The relay a stream is wired to (`WebSocketRelay.listen`): the listeners every session shares find it here. */
+const RELAY = Symbol("wsgate relay");
+type WiredStream = RelayStream & { [RELAY]?: WebSocketRelay | undefined };
+
+function relayOf(stream: RelayStream): WebSocketRelay {
+  return (stream as WiredStream)[RELAY] as WebSocketRelay;
+}
 
 /** Close code the remaining side gets when its partner vanished without a close frame. */
 const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
@@ -147,19 +179,19 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
  *
  * It runs on any duplex byte stream (RelayStream): tuning a TCP socket is the caller's (relay-socket.ts).
  */
-export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl {
+export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl, ScheduledCheck {
   private readonly client: Peer;
   private readonly backend: Peer;
   private readonly startedAt: number;
   private phase: RelayPhase = "open";
   /**
-   * One timer per session for every periodic check while it is open (ping, pong deadline, idle, frame progress),
-   * set for the earliest of the due times below (epoch ms, 0 for none): one Timeout and one callback where there
-   * were four of each, and one set/clear per session instead of three. A session deadline can join as one more
-   * due time here.
+   * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
+   * earliest of the due times below (epoch ms, 0 for none), and the session waits for it in the process's one
+   * check schedule (check-schedule.ts), with no timer of its own. A session deadline can join as one more due time.
    */
-  private checkTimer: NodeJS.Timeout | undefined;
-  private checkTimerAt = 0;
+  scheduledAt = 0;
+  /** The session's place in the check schedule; -1 when not in it (check-schedule.ts keeps it). */
+  scheduleIndex = -1;
   private nextPingAt = 0;
   private pongDueAt = 0;
   private idleDueAt = 0;
@@ -168,6 +200,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   /** Only for a session with a deadline. */
   private deadline: DeadlineTimer | undefined;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
+  /** Set while the session is brought to rest for a hand-over (relay-settle.ts). */
+  private settling: RelaySettle | null = null;
 
   /**
    * `from`: a snapshot of a session taken up again on these connections (see `snapshot()`); the relay goes on
@@ -177,7 +211,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     clientSocket: RelayStream,
     backendSocket: RelayStream,
     private readonly options: RelayOptions,
-    private readonly onEnd: (outcome: RelayOutcome) => void,
+    private readonly onEnd: RelayEndHandler | ((outcome: RelayOutcome) => void),
     from?: RelaySnapshot,
   ) {
     this.client = new Peer("client", clientSocket, options.clientRate);
@@ -223,29 +257,14 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** Starts relaying; `clientHead` and `backendHead` are bytes each side sent right after its handshake. */
   start(clientHead: Buffer, backendHead: Buffer): void {
-    const client = this.client.socket;
-    const backend = this.backend.socket;
-    client.on("data", this.onClientData);
-    backend.on("data", this.onBackendData);
-    client.on("drain", this.onClientDrain);
-    backend.on("drain", this.onBackendDrain);
-    client.on("end", this.onClientEnd);
-    backend.on("end", this.onBackendEnd);
-    client.on("error", this.onClientError);
-    backend.on("error", this.onBackendError);
-    client.on("close", this.onClientClose);
-    backend.on("close", this.onBackendClose);
+    WebSocketRelay.listen(this.client.socket, this);
+    WebSocketRelay.listen(this.backend.socket, this);
 
-    const now = Date.now();
-    if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
-    if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
-    if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
-    this.scheduleChecks(now);
-
+    this.startChecks();
     if (this.options.deadline !== undefined) this.setDeadline(this.options.deadline);
 
-    if (backendHead.length > 0) this.onBackendData(backendHead);
-    if (clientHead.length > 0) this.onClientData(clientHead);
+    if (backendHead.length > 0) this.onData(this.backend, backendHead);
+    if (clientHead.length > 0) this.onData(this.client, clientHead);
     this.releaseReaders();
   }
 
@@ -338,29 +357,145 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     const backend = this.backend.socket;
     client.pause();
     backend.pause();
-    client.off("data", this.onClientData);
-    backend.off("data", this.onBackendData);
-    client.off("drain", this.onClientDrain);
-    backend.off("drain", this.onBackendDrain);
-    client.off("end", this.onClientEnd);
-    backend.off("end", this.onBackendEnd);
-    client.off("error", this.onClientError);
-    backend.off("error", this.onBackendError);
-    client.off("close", this.onClientClose);
-    backend.off("close", this.onBackendClose);
+    WebSocketRelay.unlisten(client);
+    WebSocketRelay.unlisten(backend);
+  }
+
+  // ---- the streams' listeners: one set shared by every session, finding their relay on the stream ----
+
+  /**
+   * Wires `stream` to `relay`. Functions shared by all sessions, not arrow fields: those cost every session ten
+   * closures (560 B). A listener is called with its stream as `this`, and finds the relay under RELAY on it.
+   */
+  private static listen(stream: RelayStream, relay: WebSocketRelay): void {
+    (stream as WiredStream)[RELAY] = relay;
+    stream.on("data", WebSocketRelay.onStreamData);
+    stream.on("drain", WebSocketRelay.onStreamDrain);
+    stream.on("end", WebSocketRelay.onStreamEnd);
+    stream.on("error", WebSocketRelay.onStreamError);
+    stream.on("close", WebSocketRelay.onStreamClose);
+  }
+
+  private static unlisten(stream: RelayStream): void {
+    stream.off("data", WebSocketRelay.onStreamData);
+    stream.off("drain", WebSocketRelay.onStreamDrain);
+    stream.off("end", WebSocketRelay.onStreamEnd);
+    stream.off("error", WebSocketRelay.onStreamError);
+    stream.off("close", WebSocketRelay.onStreamClose);
+    (stream as WiredStream)[RELAY] = undefined;
+  }
+
+  private static onStreamData(this: RelayStream, chunk: Buffer): void {
+    const relay = relayOf(this);
+    relay.onData(relay.client.socket === this ? relay.client : relay.backend, chunk);
+  }
+
+  /** What was held back for a slow reader has gone: the other side is read again. */
+  private static onStreamDrain(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.resumeReader(relay.client.socket === this ? relay.backend : relay.client);
+  }
+
+  private static onStreamEnd(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onPeerGone(relay.client.socket === this ? relay.client : relay.backend, false);
+  }
+
+  private static onStreamError(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onPeerGone(relay.client.socket === this ? relay.client : relay.backend, true);
+  }
+
+  private static onStreamClose(this: RelayStream): void {
+    const relay = relayOf(this);
+    relay.onConnectionClosed(relay.client.socket === this ? relay.client : relay.backend);
+  }
+
+  // ---- a hand-over: brought to rest, captured, handed on or taken up again ----
+
+  /**
+   * Starts bringing the session to rest (relay-settle.ts): no timer runs meanwhile (no ping, no timeout). False,
+   * doing nothing, unless it is open. Then `settleStep()` until true, and `capture()`; or `cancelSettle()`.
+   */
+  beginSettle(): boolean {
+    if (this.phase !== "open" || this.settling !== null) return false;
+    this.settling = new RelaySettle(this.client, this.backend);
+    this.stopTimers();
+    return true;
+  }
+
+  /** Moves toward rest; true once both sides are between frames, not read, and written out. */
+  settleStep(): boolean {
+    return this.phase === "open" && this.settling !== null && this.settling.step();
+  }
+
+  /**
+   * At rest: the session as data and the bytes read and not relayed (not counted in the snapshot: they are counted
+   * where they are parsed). The relay stays at rest until `handedOver()` or `cancelSettle()`.
+   */
+  capture(): { snapshot: RelaySnapshot; pending: PendingBytes } | null {
+    const settle = this.settling;
+    if (settle === null || !this.settleStep()) return null;
+    const pending = settle.pending();
+    const client = sideSnapshot(this.client);
+    const backend = sideSnapshot(this.backend);
+    client.stream.bytes -= pending.client.length;
+    backend.stream.bytes -= pending.backend.length;
+    return { snapshot: { version: 1, startedAt: this.startedAt, client, backend }, pending };
+  }
+
+  /** Takes the session up again here, as if never paused: held bytes first, then reading, timers, pings. */
+  cancelSettle(): void {
+    const settle = this.settling;
+    if (settle === null) return;
+    this.settling = null;
+    settle.cancel();
+    if (this.phase === "finished" || this.phase === "detached") return;
+    if (this.phase === "open") {
+      this.startChecks();
+      this.deadline?.start();
+    }
+    this.releaseReaders();
+  }
+
+  /**
+   * The session runs in another process now: this one's copies of the connections are let go (no close sent) and
+   * `onEnd` hears of it (`handedOver`), with the totals so far.
+   */
+  handedOver(): void {
+    if (this.phase !== "open" || this.settling === null) return;
+    this.settling = null;
+    this.detach();
+    this.client.socket.destroy();
+    this.backend.socket.destroy();
+    const { fromClient, fromBackend } = this.totals();
+    this.tellEnd({
+      closedBy: "gateway",
+      closeCode: CloseCode.GoingAway,
+      closeReason: "handed over",
+      durationMs: Date.now() - this.startedAt,
+      fromClient,
+      fromBackend,
+      handedOver: true,
+    });
+  }
+
+  handoverFacts(): RelayHandoverFacts {
+    return {
+      client: this.client.socket,
+      backend: this.backend.socket,
+      firstFrameRsv: this.options.firstFrameRsv,
+      anyRsv: this.options.anyRsv,
+      deadline: this.deadline?.deadline,
+    };
   }
 
   // ---- data and backpressure ----
 
-  private readonly onClientData = (chunk: Buffer): void => {
-    if (++this.client.streamReads === BUSY_READS) this.readIntoBuffers(this.client);
-    this.afterRead(this.client, chunk);
-  };
-
-  private readonly onBackendData = (chunk: Buffer): void => {
-    if (++this.backend.streamReads === BUSY_READS) this.readIntoBuffers(this.backend);
-    this.afterRead(this.backend, chunk);
-  };
+  private onData(from: Peer, chunk: Buffer): void {
+    if (++from.streamReads === BUSY_READS) this.readIntoBuffers(from);
+    this.afterRead(from, chunk);
+  }
 
   private afterRead(from: Peer, chunk: Buffer): void {
     this.receive(from, chunk);
@@ -411,7 +546,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** Resumes reading `peer` unless its rate gate holds it (the gate's timer resumes it then). */
   private resumeReader(peer: Peer): void {
-    if (peer.rate?.held !== true) peer.socket.resume();
+    if (peer.rate?.held !== true && this.settling?.frozen(peer) !== true) peer.socket.resume();
   }
 
   /**
@@ -440,7 +575,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   private onGateOpen(peer: Peer): void {
     peer.stream.release();
     if (peer.rate?.held === true || this.enforceBufferLimit()) return;
-    if (!this.holdsBack(peer.other)) peer.socket.resume();
+    if (!this.holdsBack(peer.other)) this.resumeReader(peer);
   }
 
   /**
@@ -477,14 +612,6 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     );
     return true;
   }
-
-  private readonly onClientDrain = (): void => {
-    this.resumeReader(this.backend);
-  };
-
-  private readonly onBackendDrain = (): void => {
-    this.resumeReader(this.client);
-  };
 
   // ---- frames ----
 
@@ -573,14 +700,6 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   // ---- peers leaving ----
 
-  private readonly onClientEnd = (): void => this.onPeerGone(this.client, false);
-  private readonly onBackendEnd = (): void => this.onPeerGone(this.backend, false);
-  private readonly onClientError = (): void => this.onPeerGone(this.client, true);
-  private readonly onBackendError = (): void => this.onPeerGone(this.backend, true);
-
-  private readonly onClientClose = (): void => this.onConnectionClosed(this.client);
-  private readonly onBackendClose = (): void => this.onConnectionClosed(this.backend);
-
   private onConnectionClosed(peer: Peer): void {
     this.onPeerGone(peer, true);
     peer.state = "closed";
@@ -614,12 +733,21 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   // ---- the session's one check timer ----
 
+  /** The due times of the periodic checks, from now; the timer for the first. */
+  private startChecks(): void {
+    const now = Date.now();
+    if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
+    if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
+    if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
+    this.scheduleChecks(now);
+  }
+
   /** One check per session every half timeout, not a timer per frame: a frame is cut after 1 to 1.5 timeouts. */
   private frameCheckStep(): number {
     return Math.max(1, this.options.frameTimeout / 2);
   }
 
-  /** Sets the check timer for the earliest due time, unless it is already set for it. */
+  /** Schedules the checks for the earliest due time (at least 1 ms from `now`), unless already scheduled for it. */
   private scheduleChecks(now: number): void {
     let due = Infinity;
     if (this.nextPingAt !== 0) due = this.nextPingAt;
@@ -627,18 +755,16 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (this.idleDueAt !== 0 && this.idleDueAt < due) due = this.idleDueAt;
     if (this.frameCheckAt !== 0 && this.frameCheckAt < due) due = this.frameCheckAt;
     if (due === Infinity) return;
-    if (this.checkTimer !== undefined) {
-      if (this.checkTimerAt === due) return;
-      clearTimeout(this.checkTimer);
-    }
-    this.checkTimerAt = due;
-    this.checkTimer = setTimeout(this.onChecksDue, Math.max(1, due - now));
+    due = Math.max(due, now + 1);
+    if (this.scheduleIndex >= 0 && this.scheduledAt === due) return;
+    relayChecks.set(this, due);
   }
 
-  /** Runs each check that is due, in the order of the separate timers they replace; stops once one closes. */
-  private readonly onChecksDue = (): void => {
-    this.checkTimer = undefined;
-    const now = Date.now();
+  /**
+   * The check schedule's call, when the checks are due: runs each check that is due, in the order of the separate
+   * timers they once were; stops once one closes the session.
+   */
+  onScheduled(now: number): void {
     if (this.frameCheckAt !== 0 && this.frameCheckAt <= now) {
       this.frameCheckAt = now + this.frameCheckStep();
       this.checkFrames();
@@ -658,7 +784,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (this.phase !== "open") return;
     }
     this.scheduleChecks(now);
-  };
+  }
 
   private pingBoth(now: number): void {
     this.pingPeer(this.client, now);
@@ -760,16 +886,16 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private stopTimers(): void {
-    clearTimeout(this.checkTimer);
-    this.checkTimer = undefined;
-    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.checkTimerAt = 0;
+    relayChecks.clear(this);
+    this.nextPingAt = this.pongDueAt = this.idleDueAt = this.frameCheckAt = this.scheduledAt = 0;
     this.deadline?.stop();
   }
 
   private beginClosing(): void {
     if (this.phase === "open") this.phase = "closing";
     this.stopTimers();
-    this.closeTimer ??= setTimeout(this.onCloseTimeout, this.options.closeTimeout);
+    // A closure made when closing begins, not an arrow field: an idle session keeps none for a timer it has not set.
+    this.closeTimer ??= setTimeout(() => this.onCloseTimeout(), this.options.closeTimeout);
     // Closing: rates no longer hold anyone back, each side must reach its close frame.
     this.client.rate?.stop();
     this.backend.rate?.stop();
@@ -778,7 +904,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     this.releaseReaders();
   }
 
-  private readonly onCloseTimeout = (): void => {
+  private onCloseTimeout(): void {
     this.closeTimer = undefined;
     const offender =
       this.client.pendingClose !== null ? this.client : this.backend.pendingClose !== null ? this.backend : null;
@@ -790,8 +916,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     // close after all, with one more closeTimeout to take it (its pending close is sent: the next call cuts both).
     this.sendPendingClose(offender);
     this.cut(offender.other);
-    this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeout);
-  };
+    this.closeTimer = setTimeout(() => this.onCloseTimeout(), this.options.closeTimeout);
+  }
 
   // A method, not an arrow field: a field would cost every session a closure for a timer that rarely runs.
   private cutBoth(): void {
@@ -810,13 +936,20 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     // Written out, not spread: on Node 20 an object made by spreading gets a map of its own each time, and every
     // reader of it then misses its inline cache.
     const { fromClient, fromBackend } = this.totals();
-    this.onEnd({
+    const ended: RelayOutcome = {
       closedBy: outcome.closedBy,
       closeCode: outcome.closeCode,
       closeReason: outcome.closeReason,
       durationMs: Date.now() - this.startedAt,
       fromClient,
       fromBackend,
-    });
+    };
+    this.tellEnd(ended);
+  }
+
+  /** `onEnd`, a function or a handler object (a session record, which keeps no closure). */
+  private tellEnd(outcome: RelayOutcome): void {
+    if (typeof this.onEnd === "function") this.onEnd(outcome);
+    else this.onEnd.relayEnded(outcome);
   }
 }

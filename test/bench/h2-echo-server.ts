@@ -15,7 +15,7 @@ export interface H2EchoServer {
   close(): Promise<void>;
 }
 
-function serveWebSocket(stream: ServerHttp2Stream, counts: H2EchoServer["counts"]): void {
+function serveWebSocket(stream: ServerHttp2Stream, counts: H2EchoServer["counts"], answerClose: boolean): void {
   counts.sessions++;
   stream.respond({ ":status": 200 });
   const decoder = new FrameDecoder();
@@ -38,7 +38,8 @@ function serveWebSocket(stream: ServerHttp2Stream, counts: H2EchoServer["counts"
         stream.write(encodeFrame(frame.opcode, frame.payload, false));
       else if (frame.opcode === OP_PING) stream.write(encodeFrame(OP_PONG, frame.payload, false));
       else if (frame.opcode === OP_CLOSE) {
-        stream.end(encodeFrame(OP_CLOSE, frame.payload.subarray(0, 2), false));
+        if (answerClose) stream.end(encodeFrame(OP_CLOSE, frame.payload.subarray(0, 2), false));
+        else stream.end();
         return;
       }
     }
@@ -46,7 +47,12 @@ function serveWebSocket(stream: ServerHttp2Stream, counts: H2EchoServer["counts"
 }
 
 export async function startH2EchoServer(
-  options: { tls?: { cert: string; key: string }; connectProtocol?: boolean } = {},
+  options: {
+    tls?: { cert: string; key: string };
+    connectProtocol?: boolean;
+    /** false: a client's close frame is met with END_STREAM alone (the peer then sees 1006). */
+    answerClose?: boolean;
+  } = {},
 ): Promise<H2EchoServer> {
   const settings = { enableConnectProtocol: options.connectProtocol ?? true };
   const server: Http2Server | Http2SecureServer =
@@ -70,7 +76,7 @@ export async function startH2EchoServer(
     };
     if (headers[":path"] !== "/ws") return refuse(404);
     if (headers["sec-websocket-version"] !== "13") return refuse(400);
-    serveWebSocket(stream, counts);
+    serveWebSocket(stream, counts, options.answerClose ?? true);
   });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {

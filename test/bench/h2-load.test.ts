@@ -138,6 +138,20 @@ describe("h2 bench client against an RFC 8441 echo server", () => {
     }
   });
 
+  it("closes with its close frame and END_STREAM together, as Chromium does, and notices a server that answers with END_STREAM alone", async () => {
+    const rude = await startH2EchoServer({ answerClose: false });
+    const connection = await H2Connection.open({ url: `http://127.0.0.1:${rude.port}/ws` });
+    try {
+      const socket = await connection.openWebSocket("/ws");
+      await socket.close(1000, 3000);
+      assert.equal(socket.closeCode, undefined);
+      assert.equal(socket.problem, "stream ended without a close frame");
+    } finally {
+      await connection.close();
+      await rude.close();
+    }
+  });
+
   it("TLS: ALPN h2 with the bench's certificate", async () => {
     const connection = await H2Connection.open({
       url: `https://127.0.0.1:${tlsServer.port}/ws`,

@@ -168,7 +168,7 @@ describe("wsgate upgrade: the process", () => {
     const run = await runCli(["upgrade", "--server", `127.0.0.1:${adminPort}`], { ms: 60_000 });
     assert.equal(run.code, 0, run.stderr);
     const match =
-      /^upgraded: PID (\d+) serves now \(was (\d+), [^)]+\); sessions: (\d+) moved, (\d+) kept by PID \d+ until they end, 0 closed\n$/.exec(
+      /^upgraded: PID (\d+) serves now \(was (\d+), [^)]+\); sessions: (\d+) moved, (\d+) kept by PID \d+ until they end, 0 closed( \(kept: [^)]+\))?\n$/.exec(
         run.stdout,
       );
     assert.ok(match !== null, run.stdout);

@@ -54,6 +54,8 @@ export class GatewayProcess {
       config?: boolean;
       /** Node's own flags, before the CLI script (e.g. `--require HOOK`). */
       nodeArgs?: string[];
+      /** The CLI script to run, when not this checkout's (e.g. a copied build that `wsgate upgrade` replaces). */
+      cli?: string;
     } = {},
   ): Promise<GatewayProcess> {
     const dir = mkdtempSync(join(tmpdir(), "wsgate-test-"));
@@ -70,7 +72,7 @@ export class GatewayProcess {
       process.execPath,
       [
         ...(options.nodeArgs ?? []),
-        CLI,
+        options.cli ?? CLI,
         "run",
         ...(options.config === false ? [] : ["--config", file]),
         "--log-level",

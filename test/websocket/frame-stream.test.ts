@@ -131,6 +131,38 @@ describe("FrameStream: pass-through", () => {
   });
 });
 
+describe("FrameStream: scratch space shared by every stream", () => {
+  it("a control frame split across reads keeps its bytes while other streams read whole control frames", () => {
+    // Two sessions' streams: each split point of A's ping (header, mask, payload) has B's own pings and a split
+    // header of B's read in between; every payload must come out as it was sent (the shared space is reused).
+    const pingA = frame({ opcode: Opcode.Ping, payload: "payload of A, 30 bytes long...", mask: true });
+    const pingB = frame({ opcode: Opcode.Ping, payload: "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", mask: true });
+    const pongB = frame({ opcode: Opcode.Pong, payload: "b", mask: true });
+    for (let at = 1; at < pingA.length; at++) {
+      for (const bSplit of [0, 1, 3, 7]) {
+        const a = harness();
+        const b = harness();
+        a.stream.push(pingA.subarray(0, at));
+        b.stream.push(Buffer.concat([pingB, pongB, pingB.subarray(0, bSplit)]));
+        a.stream.push(pingA.subarray(at));
+        b.stream.push(pingB.subarray(bSplit));
+        const where = `A split at ${at}, B's third frame split at ${bSplit}`;
+        assert.deepEqual(
+          a.controls.map((c) => c.payload.toString()),
+          ["payload of A, 30 bytes long..."],
+          where,
+        );
+        assert.deepEqual(
+          b.controls.map((c) => c.payload.toString()),
+          ["B".repeat(44), "b", "B".repeat(44)],
+          where,
+        );
+        assert.deepEqual([a.failures, b.failures], [[], []], where);
+      }
+    }
+  });
+});
+
 describe("FrameStream: frames of the gateway's own wait for the frame boundary", () => {
   it("queues an injected ping while a frame is half written and sends it right after", async () => {
     const bytes = frame({ opcode: Opcode.Binary, payload: Buffer.alloc(1000, 9), mask: true });

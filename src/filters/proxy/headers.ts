@@ -7,6 +7,7 @@ import { endToEndHeaders } from "../../websocket/handshake.js";
 import type { PeerInfo } from "../../util/http/client-ip.js";
 import { forwardingHeaders, isForwardingHeader } from "../../util/http/forwarded-headers.js";
 import { framingHeader, type BodyFraming } from "./framing.js";
+import { h2EndToEndHeaders, h2ResponseHeaders, isHttp2, requestHost } from "./h2.js";
 
 export interface ProxyHeaderInput {
   req: IncomingMessage;
@@ -32,23 +33,28 @@ const SET_BY_GATEWAY = new Set(["expect", "content-length", "transfer-encoding"]
 
 export function proxyRequestHeaders(input: ProxyHeaderInput): Array<readonly [string, string]> {
   const { req, server } = input;
-  const clientHost = req.headers.host;
+  const clientHost = requestHost(req);
   const headers: Array<readonly [string, string]> = [
     ["Host", server.keepHost && clientHost !== undefined ? clientHost : server.url.host],
   ];
-  for (const header of clientHeadersToForward(endToEndHeaders(req.rawHeaders, req.headers), input.owned)) {
+  const clientHeaders = isHttp2(req) ? h2EndToEndHeaders(req) : endToEndHeaders(req.rawHeaders, req.headers);
+  for (const header of clientHeadersToForward(clientHeaders, input.owned)) {
     const lower = header[0].toLowerCase();
     if (!SET_BY_GATEWAY.has(lower) && !isForwardingHeader(lower)) headers.push(header);
   }
   for (const header of input.extra) headers.push(header);
   const framing = framingHeader(input.framing);
   if (framing !== undefined) headers.push(framing);
-  headers.push(...forwardingHeaders(input));
+  headers.push(...forwardingHeaders({ ...input, host: clientHost }));
   return headers;
 }
 
-/** The backend's answer headers for the client, flat as `writeHead` takes them: hop-by-hop ones removed. */
-export function proxyResponseHeaders(res: IncomingMessage): string[] {
+/**
+ * The backend's answer headers for the client, flat as `writeHead` takes them: hop-by-hop ones removed, and for an
+ * HTTP/2 client what an h2 answer cannot carry (h2.ts).
+ */
+export function proxyResponseHeaders(res: IncomingMessage, http2 = false): string[] {
+  if (http2) return h2ResponseHeaders(res.rawHeaders, res.headers);
   const flat: string[] = [];
   for (const [name, value] of endToEndHeaders(res.rawHeaders, res.headers)) flat.push(name, value);
   return flat;

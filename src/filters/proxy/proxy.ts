@@ -20,6 +20,7 @@ import {
   UpstreamResponseTimeoutError,
 } from "./errors.js";
 import { hasBody, requestFraming, type BodyFraming } from "./framing.js";
+import { isHttp2 } from "./h2.js";
 import { flatten, proxyRequestHeaders, proxyResponseHeaders } from "./headers.js";
 import type { ProxyPool, ProxySpec } from "./spec.js";
 
@@ -280,11 +281,22 @@ export class HttpProxy implements Filter {
   private relayAnswer(context: PlainRequestContext, upstream: http.ClientRequest, answer: IncomingMessage): void {
     const { res } = context;
     const status = answer.statusCode ?? 502;
-    const headers = proxyResponseHeaders(answer);
-    if (answer.statusMessage !== undefined && answer.statusMessage !== "") {
-      res.writeHead(status, answer.statusMessage, headers);
-    } else {
-      res.writeHead(status, headers);
+    const http2 = isHttp2(context.req);
+    const headers = proxyResponseHeaders(answer, http2);
+    try {
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node would warn on one.
+      if (!http2 && answer.statusMessage !== undefined && answer.statusMessage !== "") {
+        res.writeHead(status, answer.statusMessage, headers);
+      } else {
+        res.writeHead(status, headers);
+      }
+    } catch (error) {
+      // A head the client's protocol cannot carry (headers.ts removes every kind known): cut this request only.
+      context.log.warn({ event: "proxy_answer_unsendable", err: error }, "backend answer head cannot be relayed");
+      answer.destroy();
+      upstream.destroy();
+      res.destroy();
+      return;
     }
     answer.pipe(res);
     // The backend vanished in the middle of the body: the client must not take a cut body for a whole one.

@@ -104,3 +104,33 @@ export function guardSession(
   if (limits.window <= 0) return undefined;
   return new SessionFloodGuard(session, limits, report);
 }
+
+/**
+ * An HTTPServer's HTTP/2 limits as its listener applies them: Node's options for the http2 server, the flood guard
+ * for each new session, and a reload's new values (settings and flood counts for connections that come next; the
+ * counts Node reads once per server, header pairs, invalid frames and refused streams, stay as created).
+ */
+export class Http2ConnectionLimits {
+  constructor(
+    private limits: Http2Limits,
+    private readonly clientMaxHeaders: number,
+    private readonly report: FloodReport,
+  ) {}
+
+  /** The http2 server's options, with the listener's own settings (e.g. enableConnectProtocol) merged in. */
+  serverOptions(settings: Settings): Omit<Http2LimitOptions, "settings"> & { settings: Settings } {
+    const options = http2LimitOptions(this.limits, this.clientMaxHeaders);
+    return { ...options, settings: { ...options.settings, ...settings } };
+  }
+
+  /** Installs the flood guard on a session that just started. */
+  guard(session: Http2Session): void {
+    guardSession(session, this.limits, this.report);
+  }
+
+  /** A reload's limits: advertised to new connections from now on, and counted on them. */
+  update(server: { updateSettings(settings: Settings): void }, limits: Http2Limits): void {
+    this.limits = limits;
+    server.updateSettings(http2LimitOptions(limits, this.clientMaxHeaders).settings);
+  }
+}

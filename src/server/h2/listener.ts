@@ -11,6 +11,7 @@ import http2, {
 import type { Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import type { Http2ConnectionLimits } from "./limits.js";
 
 /** What the HTTPServer does with each kind of stream. */
 export interface H2Dispatch {
@@ -24,6 +25,8 @@ export interface H2ListenerOptions {
   /** Advertise SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3): the server's `http2WebSockets`. */
   webSockets: boolean;
   dispatch: H2Dispatch;
+  /** Streams, header list and flood limits per connection (h2http: limits.ts). */
+  limits: Http2ConnectionLimits;
 }
 
 /** The ALPN list of an HTTPS server that also speaks HTTP/2: `h2` first, as browsers prefer. */
@@ -39,11 +42,11 @@ export class H2Listener {
   /** The connection each session runs on: the socket node:http2 hides behind a proxy. */
   private readonly sockets = new WeakMap<Http2Session, Socket>();
   private accepting: Socket | undefined;
+  readonly limits: Http2ConnectionLimits;
 
   constructor(private readonly options: H2ListenerOptions) {
-    this.server = http2.createServer({
-      settings: { enableConnectProtocol: options.webSockets },
-    });
+    this.limits = options.limits;
+    this.server = http2.createServer(options.limits.serverOptions({ enableConnectProtocol: options.webSockets }));
     this.server.on("session", this.onSession);
     // Any 'request' listener switches on node's compatibility layer; without a 'connect' listener it would answer
     // every CONNECT with 405 itself (node #36977), extended CONNECT included.
@@ -91,6 +94,7 @@ export class H2Listener {
     const socket = this.accepting;
     if (socket !== undefined) this.sockets.set(session, socket);
     this.sessions.add(session);
+    this.options.limits.guard(session);
     // A peer's protocol error ends its session, never the process.
     session.on("error", ignoreError);
     session.once("close", () => this.sessions.delete(session));

@@ -20,6 +20,8 @@ export interface ForwardingInput {
   clientIp: string;
   /** The client reached the gateway over TLS. */
   secure: boolean;
+  /** The request's host when not its Host header (HTTP/2's `:authority`). */
+  host?: string | undefined;
 }
 
 /**
@@ -53,7 +55,7 @@ export function forwardingHeaders(input: ForwardingInput): Array<[string, string
   }
   priorForwardedFor = priorForwardedFor.map((value) => value.trim()).filter((value) => value !== "");
   headers.push(["X-Forwarded-For", [...priorForwardedFor, peer.address].join(", ")]);
-  const host = req.headers.host;
+  const host = input.host ?? req.headers.host;
   if (!forwardedHost && host !== undefined) headers.push(["X-Forwarded-Host", host]);
   if (!forwardedProto) headers.push(["X-Forwarded-Proto", input.secure ? "https" : "http"]);
   return headers;

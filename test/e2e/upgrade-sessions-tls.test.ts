@@ -1,0 +1,189 @@
+// End to end through the real CLI: sessions whose TLS the gateway terminates cannot move (Node cannot export a TLS
+// session's keys), so `wsgate upgrade` keeps them in the old process, which goes on serving them, numbered messages
+// both ways without a gap, while the plaintext sessions move. Those that end normally end normally (the backend sees
+// the client's 1000); those still open at --upgrade-drain-timeout get 1001; then the old process exits.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runCli } from "../helpers/admin.js";
+import { TestPki, type CertFiles } from "../helpers/certs.js";
+import { CopiedBuilds, alive, stopPid } from "../helpers/copied-build.js";
+import { GatewayProcess } from "../helpers/gateway-process.js";
+import { freePort, withTimeout } from "../helpers/net.js";
+import {
+  NumberedBackend,
+  openNumbered,
+  settleAndCount,
+  streamFromClients,
+  type NumberedClient,
+} from "../helpers/numbered-streams.js";
+import { isUpgradeLine, servingProcess, sessionsByClient, upgradeFigures } from "../helpers/upgrade-checks.js";
+
+const PLAIN = 40;
+const TLS_ENDING = 8;
+const TLS_STAYING = 8;
+const DRAIN_MS = 4000;
+const TICK_MS = 100;
+
+function config(port: number, tlsPort: number, cert: CertFiles, backendPort: number): string {
+  const rules = `rules:
+  - paths:
+      - pathPrefix: /ws
+        backend: numbered`;
+  return `kind: HTTPServer
+name: plain
+port: ${port}
+address: 127.0.0.1
+${rules}
+---
+kind: HTTPServer
+name: secure
+port: ${tlsPort}
+address: 127.0.0.1
+https: true
+certFiles:
+  - certFile: ${cert.certFile}
+    keyFile: ${cert.keyFile}
+${rules}
+---
+kind: Pipeline
+name: numbered
+filters:
+  - kind: WebSocketProxy
+    name: proxy
+    pools:
+      - servers:
+          - url: ws://127.0.0.1:${backendPort}
+`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain", () => {
+  let builds: CopiedBuilds;
+  let pki: TestPki;
+  let backend: NumberedBackend;
+  let gateway: GatewayProcess;
+  let clients: NumberedClient[] = [];
+  let stopClients: () => void = () => {};
+  let newPid = 0;
+
+  before(async () => {
+    builds = CopiedBuilds.create();
+    builds.release("v1", "0.1.0");
+    builds.release("v2", "0.1.0-upgraded");
+    builds.deploy("v1");
+    pki = await TestPki.create();
+    backend = await NumberedBackend.start();
+  });
+
+  after(async () => {
+    stopClients();
+    backend?.stopStreaming();
+    for (const client of clients) client.ws.terminate();
+    if (newPid !== 0) await stopPid(newPid);
+    await gateway?.stop();
+    await builds?.stopAll();
+    await backend?.close();
+    builds?.remove();
+  });
+
+  it("keeps TLS sessions streaming in the old process; 1000 passes through, 1001 at the drain timeout", async () => {
+    const cert = await pki.issue({ cn: "gateway", ips: ["127.0.0.1"] });
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    gateway = await GatewayProcess.start(config(port, tlsPort, cert, backend.port), {
+      admin: true,
+      servers: 2,
+      cli: builds.cli,
+      args: ["--log-level", "info", "--upgrade-drain-timeout", `${DRAIN_MS / 1000}s`],
+    });
+    const oldPid = gateway.child.pid ?? 0;
+    const plain = await openNumbered(`ws://127.0.0.1:${port}/ws`, PLAIN, { prefix: "plain-" });
+    const wss = { ca: pki.ca.cert };
+    const ending = await openNumbered(`wss://127.0.0.1:${tlsPort}/ws`, TLS_ENDING, {
+      prefix: "ending-",
+      wsOptions: wss,
+    });
+    const staying = await openNumbered(`wss://127.0.0.1:${tlsPort}/ws`, TLS_STAYING, {
+      prefix: "staying-",
+      wsOptions: wss,
+    });
+    clients = [...plain, ...ending, ...staying];
+    stopClients = streamFromClients(clients, TICK_MS);
+    backend.stream(TICK_MS);
+    await sleep(500);
+
+    builds.deploy("v2");
+    const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`], { ms: 30_000 });
+    const upgradedAt = Date.now();
+    assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
+    const figures = upgradeFigures(await gateway.nextLog(isUpgradeLine, 5000));
+    newPid = figures.newPid;
+    assert.match(run.stdout, new RegExp(`PID ${newPid} serves now`), "the CLI's line names the new PID");
+    assert.match(run.stdout, new RegExp(`kept: ${TLS_ENDING + TLS_STAYING} TLS\\)`), "and why sessions stayed");
+    assert.deepEqual(
+      [figures.moved, figures.kept, figures.closed],
+      [PLAIN, TLS_ENDING + TLS_STAYING, 0],
+      "plaintext sessions moved, TLS ones kept",
+    );
+    assert.equal((await servingProcess(gateway.adminPort)).pid, newPid);
+    assert.notEqual(newPid, oldPid);
+
+    const listed = await sessionsByClient(gateway.adminPort);
+    const servedByNew = (client: NumberedClient): boolean => listed.has(`127.0.0.1:${client.localPort}`);
+    assert.deepEqual(
+      [plain.filter(servedByNew).length, [...ending, ...staying].filter(servedByNew).length],
+      [PLAIN, 0],
+      "the new process lists the plaintext sessions, not the TLS ones",
+    );
+
+    await sleep(1000);
+    stopClients();
+    backend.stopStreaming();
+    const verdict = await settleAndCount(clients, backend);
+    assert.deepEqual(
+      { gaps: verdict.gaps, repeats: verdict.repeats, missing: verdict.missing, closes: verdict.closes },
+      { gaps: 0, repeats: 0, missing: 0, closes: [] },
+      "both kinds streamed through the upgrade without a gap",
+    );
+    assert.ok(alive(oldPid), "the old process stays for its TLS sessions");
+
+    // The ones that end, end as their client says: the backend gets the 1000.
+    for (const client of ending) client.ws.close(1000, "done");
+    await withTimeout(
+      (async () => {
+        while (ending.some((client) => (backend.sessions.get(client.key)?.tally.closes.length ?? 0) === 0))
+          await sleep(50);
+      })(),
+      5000,
+      "the backend to see the TLS sessions end",
+    );
+    for (const client of ending)
+      assert.deepEqual(backend.sessions.get(client.key)?.tally.closes, ["backend saw 1000 done"], client.key);
+
+    // The others are closed by the old process at the drain timeout, with 1001.
+    const closes = await withTimeout(
+      Promise.all(
+        staying.map(
+          (client) =>
+            new Promise<{ code: number; at: number }>((resolve) =>
+              client.ws.once("close", (code) => resolve({ code, at: Date.now() })),
+            ),
+        ),
+      ),
+      DRAIN_MS + 10_000,
+      "the drain timeout's closes",
+    );
+    for (const close of closes) {
+      assert.equal(close.code, 1001);
+      // From the CLI's answer: the drain window began a little before it.
+      assert.ok(
+        close.at - upgradedAt >= DRAIN_MS - 1500,
+        `closed at the timeout, not before (${close.at - upgradedAt} ms)`,
+      );
+    }
+    const code = await withTimeout(gateway.exited, 10_000, "the old process to exit after its drain");
+    assert.equal(code, 0);
+    assert.ok(alive(newPid), "the new process serves on");
+    assert.equal((await sessionsByClient(gateway.adminPort)).size, PLAIN);
+  });
+});
