@@ -151,6 +151,16 @@ export class GatewayMetrics {
         for (const { labels, count } of sessions.active()) this.set({ ...labels }, count);
       },
     });
+    new Gauge({
+      name: "wsgate_websocket_sessions_by_transport",
+      help: "WebSocket sessions open now, by how the client's side travels: h1 (its own connection) or h2 (an HTTP/2 stream, RFC 8441).",
+      labelNames: ["server", "transport"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { server, transport, count } of sessions.byTransport()) this.set({ server, transport }, count);
+      },
+    });
     new Counter({
       name: "wsgate_websocket_messages_total",
       help: "WebSocket data messages relayed, by direction (client_to_backend, backend_to_client); control frames not counted.",

@@ -83,6 +83,19 @@ export class SessionBook {
     return [...counts.values()];
   }
 
+  /** Live sessions per server and transport (`h1`, `h2`), counted at scrape time: no work per session start. */
+  byTransport(): Array<{ server: string; transport: string; count: number }> {
+    const counts = new Map<string, { server: string; transport: string; count: number }>();
+    for (const session of this.#live) {
+      const transport = session.transport ?? "h1";
+      const key = `${session.server}\u0000${transport}`;
+      const entry = counts.get(key) ?? { server: session.server, transport, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    return [...counts.values()];
+  }
+
   /** Ended plus live totals over every label set: what the dashboard charts, without a key or an object per session. */
   sum(): SessionTotals {
     const sum = emptyTotals();

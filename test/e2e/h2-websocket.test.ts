@@ -218,6 +218,8 @@ filters:
         "the session in the admin list",
       );
       assert.equal((await listed)?.transport, "h2");
+      const metrics = await (await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`)).text();
+      assert.match(metrics, /^wsgate_websocket_sessions_by_transport\{server="h2-server",transport="h2"\} [1-9]/m);
     } finally {
       session.close();
     }
