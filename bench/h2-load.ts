@@ -149,7 +149,7 @@ export class H2Pool {
           if (problem !== undefined) addTally(problems, problem);
           finish();
         };
-        let timer = setTimeout(() => stop("no echo within 10 s"), ECHO_TIMEOUT_MS);
+        const timer = setTimeout(() => stop("no echo within 10 s"), ECHO_TIMEOUT_MS);
         socket.onMessage = (echoed) => {
           const now = performance.now();
           if (echoed.length !== size) addTally(problems, `echo of ${echoed.length} bytes, sent ${size}`);
@@ -163,7 +163,6 @@ export class H2Pool {
         void socket.ended.then(() => stop(`stream ended: ${socket.closeCode ?? socket.problem ?? "reset"}`));
         sentAt = performance.now();
         socket.send(payload);
-        timer = timer.refresh();
       }
     });
   }
