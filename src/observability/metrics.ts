@@ -350,6 +350,11 @@ export class GatewayMetrics {
     this.#sessions.started(session);
   }
 
+  /** A session handed to another process: its totals so far stay here as ended ones; no close is counted. */
+  sessionMovedOut(session: LiveSession, totals: SessionTotals): void {
+    this.#sessions.ended(session, totals);
+  }
+
   /** Moves the session's final totals to the ended ones, and counts its close. */
   sessionEnded(
     session: LiveSession,

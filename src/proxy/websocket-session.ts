@@ -3,7 +3,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
-import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
+import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
@@ -13,6 +13,7 @@ import {
   type RelayEndHandler,
   type RelayOptions,
   type RelayOutcome,
+  type RelaySnapshot,
   type RelayStream,
 } from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
@@ -57,12 +58,22 @@ export interface SessionStart {
    * scope (request, headers) alive for the session's whole life.
    */
   hold: { release(): void };
+  /** A session moved in from another process (handover-receive.ts): its id, start, address and relay state. */
+  resumed?: ResumedSession;
+}
+
+export interface ResumedSession {
+  id: number;
+  /** The client's TCP peer as the first process saw it. */
+  client: string;
+  startedAt: number;
+  snapshot: RelaySnapshot;
 }
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
   const { handshake, sessions } = start;
-  const session = new RelayedSession(start, sessions.newId());
+  const session = new RelayedSession(start, start.resumed?.id ?? sessions.newId());
   sessions.add(session);
   start.pool.sessionOpened(start.server, session);
   session.trace = handshake.accepted(session);
@@ -107,9 +118,10 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.route = handshake.route;
     this.pipeline = handshake.pipeline;
     this.backend = describeServer(start.server);
-    this.client = endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
+    const resumed = start.resumed;
+    this.client = resumed?.client ?? endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
     this.clientIp = handshake.clientIp;
-    this.startedAt = Date.now();
+    this.startedAt = resumed?.startedAt ?? Date.now();
     this.protocol = handshake.protocol;
     this.transport = handshake.transport;
     this.origin = start.origin;
@@ -119,7 +131,11 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.#upstream = start.server;
     this.#sessions = start.sessions;
     this.#log = start.log;
-    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this);
+    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
+  }
+
+  get path(): string {
+    return this.#path;
   }
 
   get deadline(): number | undefined {
@@ -142,8 +158,16 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.#hold.release();
     this.#pool.sessionClosed(this.#upstream, this);
     this.#sessions.delete(this);
-    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
     const log = this.#log;
+    if (outcome.handedOver === true) {
+      if (this.trace !== undefined) sessionHandedOver(this.trace, this, outcome);
+      log.info(
+        { event: "websocket_session_moved", session: this.id, server: this.server },
+        "websocket session handed over",
+      );
+      return;
+    }
+    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
     // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
     if (!log.isLevelEnabled("info")) return;
     log.info(
