@@ -132,9 +132,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "upgrade",
-    summary:
-      "replace the running gateway by a new process from the code and config on disk (or send it SIGUSR2): " +
-      "listeners and live plaintext sessions move, the rest drains",
+    summary: "replace the running gateway by a new process from the code on disk; its listeners and sessions move",
     usage: ["upgrade [--server URL] [--token TOKEN] [-o table|json|yaml]"],
     options: ADMIN_CLIENT,
     examples: ["npm install -g wsgate@latest && wsgate upgrade", "wsgate upgrade --server 127.0.0.1:2381 -o json"],
