@@ -21,7 +21,7 @@ import { isUpgradeLine, servingProcess, sessionsByClient, upgradeFigures } from 
 const PLAIN = 40;
 const TLS_ENDING = 8;
 const TLS_STAYING = 8;
-const DRAIN_MS = 4000;
+const DRAIN_MS = 8000;
 const TICK_MS = 100;
 
 function config(port: number, tlsPort: number, cert: CertFiles, backendPort: number): string {
