@@ -7,7 +7,7 @@ import type { Metric, Registry } from "prom-client";
 export interface DeferredHistogramOptions<L extends string> {
   name: string;
   help: string;
-  /** The labels every observation carries; a scrape orders each series' labels this way. */
+  /** The labels every observation carries (each series' labels object comes from `observe`, in this order). */
   labelNames: readonly L[];
   /** Bucket upper bounds, ascending (an observation equal to a bound falls in it, as in prom-client). */
   buckets: readonly number[];
