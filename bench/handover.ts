@@ -20,6 +20,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../test/helpers/net.js";
 import { raiseFileLimit } from "./limits.js";
+import { processTree } from "./proc.js";
 import { sleep, stopChild } from "./proxy-process.js";
 import { spreadCell, spreadOf, percentile, type Spread } from "./spread.js";
 import { wsgateCommand } from "./targets.js";
@@ -67,8 +68,9 @@ export interface HandoverRound {
   periodMs: number;
   /** The admin request's wall time. */
   upgradeMs?: number;
-  /** The gateway's own figure (`tookMs` of the answer), when it gives one. */
+  /** The gateway's own figures: the whole upgrade (`tookMs`) and the sessions' part of it (`handOverMs`). */
   reportedMs?: number;
+  handOverMs?: number;
   moved?: number;
   kept?: number;
   closedByUpgrade?: number;
@@ -100,13 +102,15 @@ class ClientWorkers {
     const replies = this.children.map(
       (child, index) =>
         new Promise<Extract<ClientReply, { type: T }>>((resolve, reject) => {
+          const onExit = (code: number | null): void => reject(new Error(`a load worker exited (${code ?? "signal"})`));
           const onMessage = (reply: ClientReply): void => {
             if (reply.type !== expect) return;
             child.off("message", onMessage);
+            child.off("exit", onExit);
             resolve(reply as Extract<ClientReply, { type: T }>);
           };
           child.on("message", onMessage);
-          child.once("exit", (code) => reject(new Error(`a load worker exited (${code ?? "signal"})`)));
+          child.once("exit", onExit);
           child.send(typeof command === "function" ? command(index) : command);
         }),
     );
@@ -281,6 +285,7 @@ async function measureOnce(
   const dir = mkdtempSync(join(options.tmpRoot, "handover-"));
   let gateway: RunningGateway | undefined;
   let newPid = 0;
+  let successors: number[] = [];
   try {
     gateway = await startGateway(options, dir);
     const url = `ws://127.0.0.1:${gateway.port}/ws`;
@@ -304,11 +309,18 @@ async function measureOnce(
     await workers.all({ type: "window" }, "windowed", 10_000);
     await sleep(periodMs);
     const started = performance.now();
-    const answer = await adminCall(gateway.adminPort, "POST", "/apis/v2/upgrade", 120_000);
+    // Bounded, with room for a loaded machine: a few ms per session, and the new process's start.
+    const answer = await adminCall(gateway.adminPort, "POST", "/apis/v2/upgrade", 120_000 + sessions * 25).finally(
+      () => {
+        // The new process is the old one's child until that exits: known even when the answer never came.
+        successors = gateway?.child.pid === undefined ? [] : processTree(gateway.child.pid).slice(1);
+      },
+    );
     result.upgradeMs = performance.now() - started;
     if (answer.status !== 200) throw new Error(`the upgrade answered ${answer.status}: ${JSON.stringify(answer.body)}`);
     newPid = numberOf(answer.body["newPid"]) ?? 0;
     result.reportedMs = numberOf(answer.body["tookMs"]);
+    result.handOverMs = numberOf(answer.body["handOverMs"]);
     result.moved = numberOf(answer.body["moved"]);
     result.kept = numberOf(answer.body["kept"]);
     result.closedByUpgrade = numberOf(answer.body["closed"]);
@@ -326,7 +338,7 @@ async function measureOnce(
     result.error = (error as Error).message;
   } finally {
     await workers.all({ type: "close" }, "closed", 60_000).catch(() => undefined);
-    if (newPid !== 0) await stopPid(newPid, 15_000);
+    for (const pid of new Set([newPid, ...successors])) if (pid !== 0) await stopPid(pid, 15_000);
     if (gateway !== undefined) await stopChild(gateway.child, 15_000);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -367,7 +379,7 @@ function progressLine(r: HandoverRound): string {
   const where = `handover: round ${r.round}, ${r.sessions} sessions`;
   if (r.error !== undefined) return `${where}: FAILED: ${r.error}`;
   const h = r.handover;
-  return `${where}: upgrade ${ms(r.upgradeMs)} ms (gateway ${ms(r.reportedMs)} ms), moved ${r.moved ?? "?"} kept ${r.kept ?? "?"} closed ${r.closedByUpgrade ?? "?"}; pause p50 ${ms(h?.gapP50Ms)} ms p99 ${ms(h?.gapP99Ms)} ms (baseline p50 ${ms(r.baseline?.gapP50Ms)} ms, a message every ${r.periodMs} ms); lost ${h?.gaps ?? "?"} repeated ${h?.repeats ?? "?"} closed ${h?.closed ?? "?"} unanswered ${h?.outstanding ?? "?"}`;
+  return `${where}: upgrade ${ms(r.upgradeMs)} ms (gateway ${ms(r.reportedMs)} ms, sessions ${ms(r.handOverMs)} ms), moved ${r.moved ?? "?"} kept ${r.kept ?? "?"} closed ${r.closedByUpgrade ?? "?"}; pause p50 ${ms(h?.gapP50Ms)} ms p99 ${ms(h?.gapP99Ms)} ms (baseline p50 ${ms(r.baseline?.gapP50Ms)} ms, a message every ${r.periodMs} ms); lost ${h?.gaps ?? "?"} repeated ${h?.repeats ?? "?"} closed ${h?.closed ?? "?"} unanswered ${h?.outstanding ?? "?"}`;
 }
 
 function spread(rounds: readonly HandoverRound[], pick: (r: HandoverRound) => number | undefined): Spread | undefined {
@@ -382,8 +394,8 @@ export function handoverReport(rounds: readonly HandoverRound[], rate: number, p
     "",
     `\`POST /apis/v2/upgrade\` with N sessions each sending a numbered message every N / ${rate} s to the echo backend through wsgate (${pinned ? "wsgate and its successor pinned to one core" : "not pinned"}). Pause: per session, the longest wait between two echoes in the window around the upgrade (the baseline window: the same with no upgrade, about one period). Medians over rounds, [min–max] over rounds.`,
     "",
-    "| sessions | upgrade (admin request) | gateway's tookMs | pause p50 | pause p99 | pause max | longest round trip p99 | baseline pause p99 | moved / kept / closed | lost / repeated / closed sessions |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| sessions | upgrade (admin request) | gateway's tookMs | sessions' handOverMs | pause p50 | pause p99 | pause max | longest round trip p99 | baseline pause p99 | moved / kept / closed | lost / repeated / closed sessions |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const sessions of sizes) {
     const mine = rounds.filter((r) => r.sessions === sessions && r.error === undefined);
@@ -392,7 +404,7 @@ export function handoverReport(rounds: readonly HandoverRound[], rate: number, p
       mine.reduce((total, r) => total + (pick(r) ?? 0), 0);
     const cell = (pick: (r: HandoverRound) => number | undefined): string => spreadCell(spread(mine, pick), 0, " ms");
     lines.push(
-      `| ${sessions}${failed > 0 ? ` (${failed} round(s) failed)` : ""} | ${cell((r) => r.upgradeMs)} | ${cell((r) => r.reportedMs)} | ${cell((r) => r.handover?.gapP50Ms)} | ${cell((r) => r.handover?.gapP99Ms)} | ${cell((r) => r.handover?.gapMaxMs)} | ${cell((r) => r.handover?.rttP99Ms)} | ${cell((r) => r.baseline?.gapP99Ms)} | ${spreadCell(
+      `| ${sessions}${failed > 0 ? ` (${failed} round(s) failed)` : ""} | ${cell((r) => r.upgradeMs)} | ${cell((r) => r.reportedMs)} | ${cell((r) => r.handOverMs)} | ${cell((r) => r.handover?.gapP50Ms)} | ${cell((r) => r.handover?.gapP99Ms)} | ${cell((r) => r.handover?.gapMaxMs)} | ${cell((r) => r.handover?.rttP99Ms)} | ${cell((r) => r.baseline?.gapP99Ms)} | ${spreadCell(
         spread(mine, (r) => r.moved),
         0,
       )} / ${spreadCell(

@@ -19,6 +19,9 @@ import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
 import type { HandOverOptions, HandOverReport, HandoverChannel, TakeSessions } from "./proxy/handover-types.js";
+import { handOverSessions } from "./proxy/handover-send.js";
+import { takeSessions, type MovedSession, type TakeVerdict } from "./proxy/handover-receive.js";
+import { WebSocketProxy } from "./filters/websocket-proxy/websocket-proxy.js";
 
 export interface Listener {
   server: string;
@@ -178,16 +181,23 @@ export class Gateway {
    * /work/notes/r5/handover-api.md. Sessions that cannot move or settle stay here and go on.
    */
   handOverSessions(channel: HandoverChannel, options: HandOverOptions = {}): Promise<HandOverReport> {
-    void channel;
-    void options;
-    const keptBy = { tls: 0, wssBackend: 0, unsettled: 0, notMovable: this.sessions.size };
-    return Promise.resolve({ moved: 0, kept: this.sessions.size, keptBy, failed: 0, tookMs: 0 });
+    return handOverSessions(this.sessions.list(), channel, options, this.log);
   }
 
   /** Takes up the sessions the gateway at the other end of `channel` hands over (`handOverSessions`). */
   takeSessions(channel: HandoverChannel): TakeSessions {
-    void channel;
-    return { done: Promise.resolve({ taken: 0, closed: 0, refused: 0 }), stop: () => undefined };
+    return takeSessions(channel, (moved) => this.placeMoved(moved), this.log);
+  }
+
+  /** A moved session goes to the WebSocketProxy of its pipeline and name in this config; without one, it is closed. */
+  private placeMoved(moved: MovedSession): TakeVerdict {
+    const { record } = moved;
+    if (this.stopped) return { kind: "refused", reason: "the gateway is stopping" };
+    const filter = this.pipelines.get(record.pipeline)?.filters.get(record.origin.filter);
+    if (!(filter instanceof WebSocketProxy)) {
+      return { kind: "closed", reason: `no WebSocketProxy ${record.pipeline}/${record.origin.filter} any more` };
+    }
+    return filter.placeMoved(moved, this.telemetry);
   }
 
   /** The first session id for a successor process, above every id given here so far (and a margin for new ones). */

@@ -164,7 +164,18 @@ export async function sessions(context: VerbContext, cluster = false): Promise<v
     formatTraffic(session.clientMessages, session.clientBytes),
     formatTraffic(session.backendMessages, session.backendBytes),
   ]);
-  const headers = ["ID", "ROUTE", "PIPELINE", "BACKEND", "CLIENT", "HTTP", "AGE", "ENDS", "IN MSGS/BYTES", "OUT MSGS/BYTES"];
+  const headers = [
+    "ID",
+    "ROUTE",
+    "PIPELINE",
+    "BACKEND",
+    "CLIENT",
+    "HTTP",
+    "AGE",
+    "ENDS",
+    "IN MSGS/BYTES",
+    "OUT MSGS/BYTES",
+  ];
   context.out(renderTable(cluster ? ["MEMBER", ...headers] : headers, rows));
 }
 

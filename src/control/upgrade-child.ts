@@ -1,7 +1,8 @@
 // The running process's view of the successor it started for `wsgate upgrade`: the child process, its IPC channel,
 // and the steps it reports (upgrade-protocol.ts). Any step waited for fails, saying why, when the child exits first.
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Server as NetServer } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
+import type { HandoverChannel } from "../proxy/handover-types.js";
 import { SUCCESSOR_ENV, upgradeMessage, type UpgradeMessage } from "./upgrade-protocol.js";
 
 /** How the successor is started: by default this process's own node, entry script and arguments. */
@@ -75,6 +76,11 @@ export class SuccessorProcess {
     });
   }
 
+  /** The channel as the hand-over of the sessions uses it (see ChildChannel). */
+  handoverChannel(): HandoverChannel {
+    return new ChildChannel(this.child);
+  }
+
   /** Why the child is no more (it exited, or could not be started); undefined while it runs. */
   get endedWhy(): string | undefined {
     return this.ended;
@@ -128,5 +134,56 @@ export class SuccessorProcess {
     this.ended ??= `the new process could not be started: ${error.message}`;
     for (const waiter of this.waiters.values()) waiter.fail(this.ended);
     this.waiters.clear();
+  };
+}
+
+type MessageListener = (message: unknown, handle: unknown) => void;
+
+/**
+ * The child's IPC channel, whose 'disconnect' also comes when the child exits: Node does not emit it while a handle
+ * sent is waiting for the child's acknowledgement, so a child that dies mid-hand-over would otherwise go unnoticed.
+ */
+class ChildChannel implements HandoverChannel {
+  private readonly disconnectListeners = new Set<() => void>();
+  private gone = false;
+
+  constructor(private readonly child: ChildProcess) {
+    child.once("disconnect", this.onGone);
+    child.once("exit", this.onGone);
+  }
+
+  get connected(): boolean {
+    return !this.gone && this.child.connected;
+  }
+
+  send(
+    message: unknown,
+    sendHandle?: Socket,
+    options?: { keepOpen?: boolean },
+    callback?: (error: Error | null) => void,
+  ): boolean {
+    return this.child.send(message as object, sendHandle, options ?? {}, callback);
+  }
+
+  on(event: "message", listener: MessageListener): this;
+  on(event: "disconnect", listener: () => void): this;
+  on(event: "message" | "disconnect", listener: MessageListener | (() => void)): this {
+    if (event === "disconnect") this.disconnectListeners.add(listener as () => void);
+    else this.child.on("message", listener as MessageListener);
+    return this;
+  }
+
+  off(event: "message", listener: MessageListener): this;
+  off(event: "disconnect", listener: () => void): this;
+  off(event: "message" | "disconnect", listener: MessageListener | (() => void)): this {
+    if (event === "disconnect") this.disconnectListeners.delete(listener as () => void);
+    else this.child.off("message", listener as MessageListener);
+    return this;
+  }
+
+  private readonly onGone = (): void => {
+    if (this.gone) return;
+    this.gone = true;
+    for (const listener of [...this.disconnectListeners]) listener();
   };
 }

@@ -97,7 +97,9 @@ export class Upgrader {
       throw error;
     }
     await gateway.stopAccepting();
-    const report = await gateway.handOverSessions(successor.child, { settleMs: this.options.settleMs ?? SETTLE_MS });
+    const report = await gateway.handOverSessions(successor.handoverChannel(), {
+      settleMs: this.options.settleMs ?? SETTLE_MS,
+    });
     // The new process died meanwhile: this one takes accepting back; the sessions not acknowledged resumed here.
     const died = successor.endedWhy;
     if (died !== undefined) {

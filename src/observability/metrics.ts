@@ -196,21 +196,14 @@ export class GatewayMetrics {
         refusalCounts.flushInto(this);
       },
     });
-    // Observed into plain arrays, added to the histogram when it is read (deferred-histogram.ts).
-    const handshakeSeconds = new DeferredHistogram<"server" | "route" | "result">(
-      new Histogram({
-        name: "wsgate_websocket_handshake_duration_seconds",
-        help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
-        labelNames: ["server", "route", "result"] as const,
-        buckets: LATENCY_BUCKETS,
-        registers,
-        collect() {
-          handshakeSeconds.flush();
-        },
-      }),
-      LATENCY_BUCKETS,
-    );
-    this.#handshakeSeconds = handshakeSeconds;
+    // Observed into plain arrays, read by the registry as a family of its own (deferred-histogram.ts).
+    this.#handshakeSeconds = new DeferredHistogram({
+      name: "wsgate_websocket_handshake_duration_seconds",
+      help: "From the upgrade request's arrival to the gateway's answer (101 or an error status).",
+      labelNames: ["server", "route", "result"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     new Counter({
       name: "wsgate_websocket_closes_total",
       help: "Ended WebSocket sessions, by the side that started the close (client, backend, gateway) and close code.",
@@ -275,20 +268,13 @@ export class GatewayMetrics {
     // Both results exist from the start, so that a rate() sees the first rejection.
     this.#reloads.inc({ result: "applied" }, 0);
     this.#reloads.inc({ result: "rejected" }, 0);
-    const sessionSeconds = new DeferredHistogram<"server" | "code">(
-      new Histogram({
-        name: "wsgate_websocket_session_duration_seconds",
-        help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
-        labelNames: ["server", "code"] as const,
-        buckets: SESSION_BUCKETS,
-        registers,
-        collect() {
-          sessionSeconds.flush();
-        },
-      }),
-      SESSION_BUCKETS,
-    );
-    this.#sessionSeconds = sessionSeconds;
+    this.#sessionSeconds = new DeferredHistogram({
+      name: "wsgate_websocket_session_duration_seconds",
+      help: "Ended WebSocket sessions by length and close code (1000-1015 as is; 3xxx, 4xxx for application codes).",
+      labelNames: ["server", "code"] as const,
+      buckets: SESSION_BUCKETS,
+      registers,
+    });
     this.messages = new MessageMetrics(this.registry);
     new Gauge({
       name: "wsgate_build_info",
@@ -362,6 +348,11 @@ export class GatewayMetrics {
 
   sessionStarted(session: LiveSession): void {
     this.#sessions.started(session);
+  }
+
+  /** A session handed to another process: its totals so far stay here as ended ones; no close is counted. */
+  sessionMovedOut(session: LiveSession, totals: SessionTotals): void {
+    this.#sessions.ended(session, totals);
   }
 
   /** Moves the session's final totals to the ended ones, and counts its close. */

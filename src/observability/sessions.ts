@@ -45,6 +45,10 @@ export interface LiveSession {
   close(code: number, reason: string): void;
   /** Cuts both TCP connections at once, for what is left when a drain time is over. */
   terminate(): void;
+  /** The request target as the log line shows it (secret query parameters redacted); where known. */
+  readonly path?: string;
+  /** Its relay, for a hand-over to another process (proxy/handover-*.ts knows its type); absent where none. */
+  readonly relay?: object;
 }
 
 /**

@@ -180,6 +180,15 @@ export function sessionEnded(trace: SessionTrace, session: LiveSession, end: Ses
 }
 
 /**
+ * A session went on in another process: no close is counted and no access-log line written here (the session is
+ * not over); the totals it relayed here stay counted.
+ */
+export function sessionHandedOver(trace: SessionTrace, session: LiveSession, end: SessionEnd): void {
+  const metrics = "accessLog" in trace ? trace.metrics : trace;
+  metrics.sessionMovedOut(session, end);
+}
+
+/**
  * A plain request is over: answered in full, or cut off. `rejection`: the gateway's own refusal, if it gave one.
  * `bytes`: what the connection read and wrote while the request ran.
  */

@@ -297,14 +297,18 @@ class ServerResponseContext extends RequestContextBase implements PlainRequestCo
     this.#rejection = error;
     logRejection(this.log, error);
     const body = `${clientReason(error, this.route.exposeErrors === true)}\n`;
+    // HTTP/2 frames each request: a refusal ends its stream only, and an h2 answer carries no Connection field.
+    const http1 = req.httpVersionMajor < 2;
     // What follows a refused request on this connection may be frames, not HTTP: close it after the answer.
-    res.shouldKeepAlive = false;
-    closingSockets.add(req.socket);
+    if (http1) {
+      res.shouldKeepAlive = false;
+      closingSockets.add(req.socket);
+    }
     res.writeHead(error.status, {
       ...error.headers,
       "Content-Type": "text/plain; charset=utf-8",
       "Content-Length": Buffer.byteLength(body),
-      Connection: "close",
+      ...(http1 ? { Connection: "close" } : undefined),
     });
     res.end(body);
   }

@@ -24,8 +24,6 @@ export interface HandoverChannel {
 export interface HandOverOptions {
   /** How long sessions get to reach a frame boundary with their writes drained (ms); default 2000. */
   settleMs?: number;
-  /** How long the new process gets to acknowledge one session (ms); default 5000. */
-  ackTimeoutMs?: number;
 }
 
 /** Why a session stays in the old process. */
@@ -48,6 +46,8 @@ export interface HandOverReport {
   keptBy: KeptSessions;
   /** Sent but not acknowledged (the new process died or refused): resumed in the old process, working. */
   failed: number;
+  /** Sent, and closed by the new process with 1001 on both sides: its config has no such WebSocketProxy any more. */
+  closed: number;
   /** Why the hand-over stopped early, when it did (channel closed, timeout). */
   failedReason?: string | undefined;
   tookMs: number;

@@ -3,7 +3,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
-import { sessionEnded, type SessionTrace } from "../observability/traffic-events.js";
+import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observability/traffic-events.js";
 import { endpointText } from "../util/net/ip-address.js";
 import type { PoolSpec, ServerPool } from "../upstream/pool.js";
 import { describeServer, type UpstreamServer } from "../upstream/server.js";
@@ -13,6 +13,7 @@ import {
   type RelayEndHandler,
   type RelayOptions,
   type RelayOutcome,
+  type RelaySnapshot,
   type RelayStream,
 } from "../websocket/relay.js";
 import { tuneSocketForRelay } from "../websocket/relay-socket.js";
@@ -57,12 +58,21 @@ export interface SessionStart {
    * scope (request, headers) alive for the session's whole life.
    */
   hold: { release(): void };
+  /** A session moved in from another process (handover-receive.ts): its id, start, address and relay state. */
+  resumed?: ResumedSession;
+}
+
+export interface ResumedSession {
+  id: number;
+  /** The client's TCP peer as the first process saw it. */
+  client: string;
+  snapshot: RelaySnapshot;
 }
 
 /** Records the session everywhere it is counted and starts its relay; the end undoes each record and logs the line. */
 export function startWebSocketSession(start: SessionStart): void {
   const { handshake, sessions } = start;
-  const session = new RelayedSession(start, sessions.newId());
+  const session = new RelayedSession(start, start.resumed?.id ?? sessions.newId());
   sessions.add(session);
   start.pool.sessionOpened(start.server, session);
   session.trace = handshake.accepted(session);
@@ -93,7 +103,8 @@ class RelayedSession implements LiveSession, RelayEndHandler {
   readonly relay: WebSocketRelay;
   /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
   trace: SessionTrace | undefined = undefined;
-  readonly #path: string;
+  /** The request target, secret query parameters redacted (its log line; a hand-over carries it on). */
+  readonly path: string;
   readonly #hold: { release(): void };
   readonly #pool: ServerPool<PoolSpec>;
   readonly #upstream: UpstreamServer;
@@ -107,19 +118,20 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.route = handshake.route;
     this.pipeline = handshake.pipeline;
     this.backend = describeServer(start.server);
-    this.client = endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
+    const resumed = start.resumed;
+    this.client = resumed?.client ?? endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
     this.clientIp = handshake.clientIp;
-    this.startedAt = Date.now();
+    this.startedAt = resumed?.snapshot.startedAt ?? Date.now();
     this.protocol = handshake.protocol;
     this.transport = handshake.transport;
     this.origin = start.origin;
-    this.#path = handshake.path;
+    this.path = handshake.path;
     this.#hold = start.hold;
     this.#pool = start.pool;
     this.#upstream = start.server;
     this.#sessions = start.sessions;
     this.#log = start.log;
-    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this);
+    this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
   }
 
   get deadline(): number | undefined {
@@ -142,8 +154,16 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     this.#hold.release();
     this.#pool.sessionClosed(this.#upstream, this);
     this.#sessions.delete(this);
-    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
     const log = this.#log;
+    if (outcome.handedOver === true) {
+      if (this.trace !== undefined) sessionHandedOver(this.trace, this, outcome);
+      log.info(
+        { event: "websocket_session_moved", session: this.id, server: this.server },
+        "websocket session handed over",
+      );
+      return;
+    }
+    if (this.trace !== undefined) sessionEnded(this.trace, this, outcome);
     // The line's fields are gathered only when it is written (not at the bench's and many deployments' warn).
     if (!log.isLevelEnabled("info")) return;
     log.info(
@@ -151,7 +171,7 @@ class RelayedSession implements LiveSession, RelayEndHandler {
         event: "websocket_session",
         session: this.id,
         server: this.server,
-        path: this.#path,
+        path: this.path,
         backend: this.backend,
         client: this.client,
         clientIp: this.clientIp,

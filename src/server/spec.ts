@@ -139,7 +139,13 @@ const httpServerFields = z.strictObject({
     ),
   keepAlive: z.boolean().default(true).describe("Keep client connections open between requests."),
   keepAliveTimeout: durationSchema.prefault("60s").describe("How long an idle kept-alive connection stays open."),
-  maxConnections: z.int().min(1).default(10240).describe("Most client connections open at once."),
+  maxConnections: z
+    .int()
+    .min(1)
+    .default(10240)
+    .describe(
+      "Most client connections open at once: TCP (and TLS) connections, an HTTP/2 one counting once however many streams it carries (those are `http2Limits.maxConcurrentStreams`).",
+    ),
   backlog: z
     .int()
     .min(1)
@@ -160,7 +166,7 @@ const httpServerFields = z.strictObject({
     .min(0)
     .optional()
     .describe(
-      "Most places one client address may hold at once: requests in flight and WebSocket sessions (with their handshakes); more get 429. The address is the one `ipFilter` judges. Behind a balancer whose address all clients share, raise it or set 0 (no limit).",
+      "Most places one client address may hold at once: requests in flight and WebSocket sessions (with their handshakes); more get 429. Over HTTP/2 each stream is a place (a request, or a WebSocket session), not the connection. The address is the one `ipFilter` judges. Behind a balancer whose address all clients share, raise it or set 0 (no limit).",
     ),
   clientMaxBodySize: byteLimitSchema.default(4194304).describe("Largest request body in bytes; -1 for no limit."),
   xForwardedFor: z

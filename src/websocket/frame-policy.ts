@@ -1,6 +1,6 @@
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import { Opcode } from "./protocol.js";
-import { TokenBucket } from "../util/token-bucket.js";
+import { TokenBucket, type TokenBucketSnapshot } from "../util/token-bucket.js";
 
 /** What one peer's frames may be, beyond RFC 6455; each is checked on the frame's header, before any payload. */
 export interface FrameLimits {
@@ -32,6 +32,11 @@ export function restrictsFrames(limits: FrameLimits): boolean {
 /** A session's policy for one direction, or null where `limits` are absent or restrict nothing. */
 export function policyFor(limits: FrameLimits | undefined): FramePolicy | null {
   return limits !== undefined && restrictsFrames(limits) ? new FramePolicy(limits) : null;
+}
+
+export interface FramePolicySnapshot {
+  fragments: number;
+  controls: TokenBucketSnapshot | null;
 }
 
 /**
@@ -68,6 +73,16 @@ export class FramePolicy {
     const maxFragments = limits.maxFragmentsPerMessage;
     if (maxFragments > 0 && this.fragments > maxFragments) return FrameFailure.TooManyFragments;
     return null;
+  }
+
+  /** The message under way's fragments and the control bucket's level, as plain data (a session moved). */
+  snapshot(): FramePolicySnapshot {
+    return { fragments: this.fragments, controls: this.controls?.snapshot() ?? null };
+  }
+
+  restore(snapshot: FramePolicySnapshot): void {
+    this.fragments = snapshot.fragments;
+    if (snapshot.controls !== null) this.controls?.restore(snapshot.controls);
   }
 
   /** A control frame's header: pings and pongs take a token of the control rate. */

@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { FrameFailure, type FrameFailureKind } from "./frame-error.js";
 import type { FrameOutbox } from "./frame-outbox.js";
 import type { MessageTally } from "../util/message-tally.js";
-import type { FramePolicy } from "./frame-policy.js";
+import type { FramePolicy, FramePolicySnapshot } from "./frame-policy.js";
 import { CollectedFrame, type MessageInspector } from "./message-inspector.js";
 import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, isValidWireCloseCode } from "./protocol.js";
 
@@ -52,8 +52,15 @@ export interface FrameStreamSnapshot {
   bytes: number;
   lastDataAt: number;
   framesDone: number;
-  /** The fragmented message in progress (its payload bytes so far, for the size limit), or null between messages. */
-  messageInProgress: { bytes: number } | null;
+  /**
+   * The fragmented message in progress (its payload bytes so far, for the size limit; its frames so far, for the
+   * metrics), or null between messages.
+   */
+  messageInProgress: { bytes: number; frames?: number } | null;
+  /** Payload bytes of the largest message so far (absent in snapshots of older builds). */
+  largestMessage?: number;
+  /** The frame limits' state (fragments of the message under way, control frame bucket), where limits are set. */
+  policy?: FramePolicySnapshot;
 }
 
 const State = {
@@ -141,6 +148,8 @@ export class FrameStream {
   private releasing = false;
   /** A frame policy or a rate applies: each frame header is checked against them. */
   private readonly guarded: boolean;
+  /** Being brought to rest for a hand-over: every byte from the next frame's first on is held (relay-settle.ts). */
+  private holdAtFrameStart = false;
 
   constructor(
     private readonly options: FrameStreamOptions,
@@ -219,7 +228,9 @@ export class FrameStream {
       bytes: this.bytes,
       lastDataAt: this.lastDataAt,
       framesDone: this.framesDone,
-      messageInProgress: this.inMessage ? { bytes: this.messageBytes } : null,
+      messageInProgress: this.inMessage ? { bytes: this.messageBytes, frames: this.messageFrames } : null,
+      largestMessage: this.largestMessage,
+      ...(this.options.policy !== null ? { policy: this.options.policy.snapshot() } : {}),
     };
   }
 
@@ -231,6 +242,39 @@ export class FrameStream {
     this.framesDone = snapshot.framesDone;
     this.inMessage = snapshot.messageInProgress !== null;
     this.messageBytes = snapshot.messageInProgress?.bytes ?? 0;
+    this.messageFrames = snapshot.messageInProgress?.frames ?? 0;
+    this.largestMessage = snapshot.largestMessage ?? 0;
+    if (snapshot.policy !== undefined) this.options.policy?.restore(snapshot.policy);
+  }
+
+  /**
+   * Holds every byte from the next frame on (now, between frames), unparsed, until `settleOff()`: a direction
+   * brought to rest for a hand-over. A fragmented message may stay open: its next frame is held like any other.
+   */
+  settleOn(): void {
+    this.holdAtFrameStart = true;
+  }
+
+  /** Parses again: what was held goes on first (it may be held by the rate gate again). */
+  settleOff(): void {
+    this.holdAtFrameStart = false;
+    this.release();
+  }
+
+  /** Between two frames, whether or not bytes of later frames are held: where a settled direction rests. */
+  get atFrameStart(): boolean {
+    return this.state === State.Header && this.headerHave === 0;
+  }
+
+  /** The bytes held (read from the peer, not parsed: they begin with a frame's first byte), or null. */
+  get heldView(): Buffer | null {
+    return this.heldBytes;
+  }
+
+  private holdFrom(chunk: Buffer, pos: number): void {
+    // What came before the next frame goes on now; from its first byte on, a copy is kept (read buffers are reused).
+    this.flushPass(chunk, pos);
+    this.heldBytes = this.releasing ? chunk.subarray(pos) : Buffer.from(chunk.subarray(pos));
   }
 
   /** Stops reading frames: every later byte is dropped. */
@@ -258,6 +302,10 @@ export class FrameStream {
         this.remaining -= take;
         if (this.remaining === 0) this.endDataFrame(chunk, pos);
       } else if (this.state === State.Header) {
+        if (this.holdAtFrameStart && this.headerHave === 0) {
+          this.holdFrom(chunk, pos);
+          break;
+        }
         pos = this.readHeader(chunk, pos);
       } else if (this.state === State.Control) {
         pos = this.readControlPayload(chunk, pos);

@@ -18,6 +18,14 @@ export function closeWhenFlushed(socket: RelayStream): void {
   else endOnce(socket);
 }
 
+/**
+ * Whether a stream whose peer ended its side still carries what we write: an HTTP/2 stream (END_STREAM is a
+ * half-close), not a TCP or TLS socket (the HTTP/1.1 path keeps closing at once, as it always did).
+ */
+export function writableAfterEnd(socket: RelayStream): boolean {
+  return !(socket instanceof Socket) && socket.writable;
+}
+
 function isPlainTcp(socket: RelayStream): boolean {
   return socket instanceof Socket && (socket as Socket & { encrypted?: boolean }).encrypted !== true;
 }

@@ -65,6 +65,11 @@ export class DeadlineTimer {
     return this.current.at;
   }
 
+  /** The deadline in force, whole (a session moved to another process takes it along). */
+  get deadline(): RelayDeadline {
+    return this.current;
+  }
+
   start(): void {
     this.schedule(Date.now());
   }

@@ -7,7 +7,7 @@ import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import type { RateGate } from "./rate-gate.js";
 import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
-import { closeWhenFlushed } from "./relay-close.js";
+import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
   inspectorFor,
@@ -18,11 +18,13 @@ import {
 } from "./relay-deadline.js";
 import { Fail, type FailHow, RelayPeer as Peer, type PeerRole, type SideState } from "./relay-peer.js";
 import { atFrameBoundary, restoreSide, sideSnapshot, type RelaySnapshot } from "./relay-snapshot.js";
+import { RelaySettle, type PendingBytes } from "./relay-settle.js";
 import type { RelayStream } from "./relay-stream.js";
 import { READ_BUFFER_SIZE, canReadIntoBuffer, readIntoBuffer } from "./socket-reader.js";
 
 export type { PeerRole, SideState } from "./relay-peer.js";
 export type { RelaySideSnapshot, RelaySnapshot } from "./relay-snapshot.js";
+export type { PendingBytes } from "./relay-settle.js";
 export type { ClientMessageInspector, RelayDeadline, SessionControl } from "./relay-deadline.js";
 export type { RelayStream } from "./relay-stream.js";
 
@@ -100,6 +102,19 @@ export interface RelayOutcome {
   durationMs: number;
   fromClient: PeerTotals;
   fromBackend: PeerTotals;
+  /** The session was not closed: it went on in another process (`handedOver()`). */
+  handedOver?: true;
+}
+
+/** What a hand-over needs of a relay beyond its snapshot. */
+export interface RelayHandoverFacts {
+  client: RelayStream;
+  backend: RelayStream;
+  /** The RSV rules the backend's handshake negotiated (RelayOptions.firstFrameRsv, anyRsv). */
+  firstFrameRsv: number;
+  anyRsv: boolean;
+  /** The deadline in force, if any (it may have moved since the start: a renewed credential). */
+  deadline: RelayDeadline | undefined;
 }
 
 /**
@@ -190,6 +205,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   /** Only for a session with a deadline. */
   private deadline: DeadlineTimer | undefined;
   private outcome: Pick<RelayOutcome, "closedBy" | "closeCode" | "closeReason"> | undefined;
+  /** Set while the session is brought to rest for a hand-over (relay-settle.ts). */
+  private settling: RelaySettle | null = null;
 
   /**
    * `from`: a snapshot of a session taken up again on these connections (see `snapshot()`); the relay goes on
@@ -248,12 +265,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     WebSocketRelay.listen(this.client.socket, this);
     WebSocketRelay.listen(this.backend.socket, this);
 
-    const now = Date.now();
-    if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
-    if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
-    if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
-    this.scheduleChecks(now);
-
+    this.startChecks();
     if (this.options.deadline !== undefined) this.setDeadline(this.options.deadline);
 
     if (backendHead.length > 0) this.onData(this.backend, backendHead);
@@ -404,6 +416,85 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     relay.onConnectionClosed(relay.client.socket === this ? relay.client : relay.backend);
   }
 
+  // ---- a hand-over: brought to rest, captured, handed on or taken up again ----
+
+  /**
+   * Starts bringing the session to rest (relay-settle.ts): no timer runs meanwhile (no ping, no timeout). False,
+   * doing nothing, unless it is open. Then `settleStep()` until true, and `capture()`; or `cancelSettle()`.
+   */
+  beginSettle(): boolean {
+    if (this.phase !== "open" || this.settling !== null) return false;
+    this.settling = new RelaySettle(this.client, this.backend);
+    this.stopTimers();
+    return true;
+  }
+
+  /** Moves toward rest; true once both sides are between frames, not read, and written out. */
+  settleStep(): boolean {
+    return this.phase === "open" && this.settling !== null && this.settling.step();
+  }
+
+  /**
+   * At rest: the session as data and the bytes read and not relayed (not counted in the snapshot: they are counted
+   * where they are parsed). The relay stays at rest until `handedOver()` or `cancelSettle()`.
+   */
+  capture(): { snapshot: RelaySnapshot; pending: PendingBytes } | null {
+    const settle = this.settling;
+    if (settle === null || !this.settleStep()) return null;
+    const pending = settle.pending();
+    const client = sideSnapshot(this.client);
+    const backend = sideSnapshot(this.backend);
+    client.stream.bytes -= pending.client.length;
+    backend.stream.bytes -= pending.backend.length;
+    return { snapshot: { version: 1, startedAt: this.startedAt, client, backend }, pending };
+  }
+
+  /** Takes the session up again here, as if never paused: held bytes first, then reading, timers, pings. */
+  cancelSettle(): void {
+    const settle = this.settling;
+    if (settle === null) return;
+    this.settling = null;
+    settle.cancel();
+    if (this.phase === "finished" || this.phase === "detached") return;
+    if (this.phase === "open") {
+      this.startChecks();
+      this.deadline?.start();
+    }
+    this.releaseReaders();
+  }
+
+  /**
+   * The session runs in another process now: this one's copies of the connections are let go (no close sent) and
+   * `onEnd` hears of it (`handedOver`), with the totals so far.
+   */
+  handedOver(): void {
+    if (this.phase !== "open" || this.settling === null) return;
+    this.settling = null;
+    this.detach();
+    this.client.socket.destroy();
+    this.backend.socket.destroy();
+    const { fromClient, fromBackend } = this.totals();
+    this.tellEnd({
+      closedBy: "gateway",
+      closeCode: CloseCode.GoingAway,
+      closeReason: "handed over",
+      durationMs: Date.now() - this.startedAt,
+      fromClient,
+      fromBackend,
+      handedOver: true,
+    });
+  }
+
+  handoverFacts(): RelayHandoverFacts {
+    return {
+      client: this.client.socket,
+      backend: this.backend.socket,
+      firstFrameRsv: this.options.firstFrameRsv,
+      anyRsv: this.options.anyRsv,
+      deadline: this.deadline?.deadline,
+    };
+  }
+
   // ---- data and backpressure ----
 
   private onData(from: Peer, chunk: Buffer): void {
@@ -471,7 +562,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** Resumes reading `peer` unless its rate gate holds it (the gate's timer resumes it then). */
   private resumeReader(peer: Peer): void {
-    if (peer.rate?.held !== true) peer.socket.resume();
+    if (peer.rate?.held !== true && this.settling?.frozen(peer) !== true) peer.socket.resume();
   }
 
   /**
@@ -500,7 +591,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   private onGateOpen(peer: Peer): void {
     peer.stream.release();
     if (peer.rate?.held === true || this.enforceBufferLimit()) return;
-    if (!this.holdsBack(peer.other)) peer.socket.resume();
+    if (!this.holdsBack(peer.other)) this.resumeReader(peer);
   }
 
   /**
@@ -646,15 +737,26 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       if (other.outbox.midFrame) this.cut(other);
       else this.sendClose(other, code, lost.reason);
     }
-    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first).
+    // Its FIN came: nothing more to read from it, so one close() ends ours too (no shutdown first). A stream that
+    // ended right after its close frame and can still be written to (an HTTP/2 stream: Chromium sends the two
+    // together) is a half-close: the other side's close still goes to it, and endPeer ends it after.
     if (broken) peer.socket.destroy();
-    else closeWhenFlushed(peer.socket);
+    else if (!peer.closeReceived || peer.closeSent || !writableAfterEnd(peer.socket)) closeWhenFlushed(peer.socket);
     this.beginClosing();
   }
 
   // ---- heartbeat and idleness ----
 
   // ---- the session's one check timer ----
+
+  /** The due times of the periodic checks, from now; the timer for the first. */
+  private startChecks(): void {
+    const now = Date.now();
+    if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
+    if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
+    if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
+    this.scheduleChecks(now);
+  }
 
   /** One check per session every half timeout, not a timer per frame: a frame is cut after 1 to 1.5 timeouts. */
   private frameCheckStep(): number {
@@ -858,7 +960,12 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       fromClient,
       fromBackend,
     };
-    if (typeof this.onEnd === "function") this.onEnd(ended);
-    else this.onEnd.relayEnded(ended);
+    this.tellEnd(ended);
+  }
+
+  /** `onEnd`, a function or a handler object (a session record, which keeps no closure). */
+  private tellEnd(outcome: RelayOutcome): void {
+    if (typeof this.onEnd === "function") this.onEnd(outcome);
+    else this.onEnd.relayEnded(outcome);
   }
 }

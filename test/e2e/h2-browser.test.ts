@@ -1,10 +1,11 @@
 // WebSockets over HTTP/2 (RFC 8441) in a real browser: Debian's Chromium (playwright-core) loads an HTTPS page from
 // wsgate (`http2: true`), whose HTML and script come through the Proxy filter from a plain HTTP backend, and the page
-// opens a wss:// WebSocket on the same origin to an echo backend through WebSocketProxy. Proven from both ends: the
-// echo works; Chromium's net log shows the page, the script and the extended CONNECT on one HTTP/2 session (after the
-// server's SETTINGS_ENABLE_CONNECT_PROTOCOL = 1) on one TCP connection; the gateway's session list shows the session
-// came over h2 from that connection's port. With `http2WebSockets: false` the page still loads over h2, the setting
-// is not sent, and the socket falls back to an HTTP/1.1 upgrade on a connection of its own, and works.
+// opens three wss:// WebSockets on the same origin to an echo backend through WebSocketProxy. Proven from both ends:
+// the echoes work; Chromium's net log shows the page, the script and the three extended CONNECTs on one HTTP/2
+// session (after the server's SETTINGS_ENABLE_CONNECT_PROTOCOL = 1); the gateway's session list shows the sessions
+// came over h2 from that connection's port, and the access log says h2 for the requests and the sessions. With
+// `http2WebSockets: false` the page still loads over h2, the setting is not sent, and each socket falls back to an
+// HTTP/1.1 upgrade on a connection of its own, and works.
 //
 // The certificate is made by the test's CA and accepted with --ignore-certificate-errors-spki-list (its key's
 // SPKI hash): Chromium then treats it as trusted, as a real site's would be. (Chromium 156 uses RFC 8441 just the
@@ -31,21 +32,37 @@ const PAGE = `<!doctype html>
 `;
 
 // Opens a socket on the page's own origin, sends one message and keeps the socket open until told to close.
+const SOCKETS = 3;
+
+// Opens SOCKETS sockets on the page's own origin, sends one message on each and keeps them open until told to close;
+// `echo` resolves with the echoes joined.
 const SCRIPT = `
-window.echo = new Promise((resolve, reject) => {
-  const socket = new WebSocket("wss://" + location.host + "/ws");
-  window.socket = socket;
-  socket.onopen = () => socket.send("hello from the page");
-  socket.onmessage = (event) => resolve(String(event.data));
-  socket.onerror = () => reject(new Error("websocket error"));
-  socket.onclose = (event) => reject(new Error("closed " + event.code));
-});
-window.closeSocket = () =>
-  new Promise((resolve) => {
-    window.socket.onclose = (event) => resolve(event.code);
-    window.socket.close(1000, "done");
-  });
+window.sockets = [];
+window.echo = Promise.all(
+  Array.from({ length: ${SOCKETS} }, (_, i) =>
+    new Promise((resolve, reject) => {
+      const socket = new WebSocket("wss://" + location.host + "/ws");
+      window.sockets.push(socket);
+      socket.onopen = () => socket.send("hello " + i + " from the page");
+      socket.onmessage = (event) => resolve(String(event.data));
+      socket.onerror = () => reject(new Error("websocket error"));
+      socket.onclose = (event) => reject(new Error("closed " + event.code));
+    }),
+  ),
+).then((echoes) => echoes.sort().join(", "));
+window.closeSockets = () =>
+  Promise.all(
+    window.sockets.map(
+      (socket) =>
+        new Promise((resolve) => {
+          socket.onclose = (event) => resolve(event.code);
+          socket.close(1000, "done");
+        }),
+    ),
+  );
 `;
+
+const ECHOES = Array.from({ length: SOCKETS }, (_, i) => `hello ${i} from the page`).join(", ");
 
 interface PageBackend {
   port: number;
@@ -149,7 +166,8 @@ interface PageRun {
   protocols: Record<string, string>;
   /** The gateway's session list while the page's socket was open. */
   sessions: SessionRow[];
-  closeCode: number;
+  /** The close code each socket's onclose saw after the page closed it with 1000. */
+  closeCodes: number[];
   netLog: NetLog;
 }
 
@@ -206,18 +224,22 @@ describe("WebSockets over HTTP/2 in Chromium", { skip }, () => {
         "Object.fromEntries(performance.getEntries().filter((e) => 'nextHopProtocol' in e).map((e) => [new URL(e.name).pathname, e.nextHopProtocol]))",
       )) as Record<string, string>;
       const sessions = (await admin(gateway.adminPort, "GET", "/apis/v2/sessions")).json<SessionRow[]>();
-      const closeCode = Number(await withTimeout(page.evaluate("window.closeSocket()"), 5000, "the socket to close"));
+      const closeCodes = (await withTimeout(
+        page.evaluate("window.closeSockets()"),
+        5000,
+        "the sockets to close",
+      )) as number[];
       assert.deepEqual(errors, []);
       await browser.close();
-      return { echo: echoed, protocols, sessions, closeCode, netLog: readNetLog(netLogFile) };
+      return { echo: echoed, protocols, sessions, closeCodes, netLog: readNetLog(netLogFile) };
     } finally {
       await browser.close();
     }
   }
 
-  it("the page, its script and its wss:// socket share one HTTP/2 connection", async () => {
+  it("the page, its script and its three wss:// sockets share one HTTP/2 connection", async () => {
     const run = await runPage(h2Port, "h2");
-    assert.equal(run.echo, "hello from the page");
+    assert.equal(run.echo, ECHOES);
     // The page's own view: both resources over h2.
     assert.equal(run.protocols["/"], "h2");
     assert.equal(run.protocols["/app.js"], "h2");
@@ -229,35 +251,44 @@ describe("WebSockets over HTTP/2 in Chromium", { skip }, () => {
     assert.equal(session.settings["SETTINGS_ENABLE_CONNECT_PROTOCOL"], 1);
     assert.ok(session.requests.includes("GET /"), session.requests.join(", "));
     assert.ok(session.requests.includes("GET /app.js"), session.requests.join(", "));
-    assert.ok(session.requests.includes("CONNECT /ws websocket"), session.requests.join(", "));
+    assert.equal(
+      session.requests.filter((request) => request === "CONNECT /ws websocket").length,
+      SOCKETS,
+      session.requests.join(", "),
+    );
     assert.deepEqual(run.netLog.h1WebSocketRequests, []);
     assert.ok(session.localAddress !== undefined, "the session's TCP connection is in the net log");
 
-    // The gateway's view: one session, over h2, from that very connection.
+    // The gateway's view: the page's sessions, over h2, all from that very connection.
     const mine = run.sessions.filter((row) => row.server === "h2-sockets");
-    assert.equal(mine.length, 1, JSON.stringify(run.sessions));
-    assert.equal(mine[0]!.transport, "h2", JSON.stringify(mine[0]));
-    assert.equal(mine[0]!.client, session.localAddress);
+    assert.equal(mine.length, SOCKETS, JSON.stringify(run.sessions));
+    assert.deepEqual(
+      mine.map((row) => [row.transport, row.client]),
+      Array(SOCKETS).fill(["h2", session.localAddress]),
+    );
     assert.ok(pages.paths.includes("/") && pages.paths.includes("/app.js"), pages.paths.join(", "));
     // The access log (stdout, with the gateway's own lines): the page's requests and the session, all over h2.
     const lines = await gateway.logsMatching(
       (line) => line["event"] === "websocket_session" && line["transport"] === "h2",
-      1,
+      SOCKETS,
       5000,
     );
-    assert.equal(lines[0]?.["status"], 200);
+    assert.deepEqual(
+      lines.map((line) => line["status"]),
+      Array(SOCKETS).fill(200),
+    );
     const requests = gateway.logs.filter(
       (line) =>
         line["event"] === "http_request" && line["transport"] === "h2" && /^\/(app\.js)?$/.test(String(line["path"])),
     );
     assert.ok(requests.length >= 2, JSON.stringify(requests));
     // The page's close went through: its code came back in the close frame, before the stream ended.
-    assert.equal(run.closeCode, 1000);
+    assert.deepEqual(run.closeCodes, Array(SOCKETS).fill(1000));
   });
 
-  it("with http2WebSockets: false the page stays on h2 and the socket falls back to HTTP/1.1, and works", async () => {
+  it("with http2WebSockets: false the page stays on h2 and each socket falls back to HTTP/1.1 on its own connection, and works", async () => {
     const run = await runPage(h1Port, "h1");
-    assert.equal(run.echo, "hello from the page");
+    assert.equal(run.echo, ECHOES);
     assert.equal(run.protocols["/"], "h2");
 
     const used = run.netLog.h2Sessions.filter((session) => session.requests.length > 0);
@@ -265,13 +296,18 @@ describe("WebSockets over HTTP/2 in Chromium", { skip }, () => {
       assert.equal(session.settings["SETTINGS_ENABLE_CONNECT_PROTOCOL"] ?? 0, 0, "the setting is not advertised");
       assert.ok(!session.requests.some((request) => request.startsWith("CONNECT")), session.requests.join(", "));
     }
-    assert.deepEqual(run.netLog.h1WebSocketRequests, ["/ws"]);
+    assert.deepEqual(run.netLog.h1WebSocketRequests, Array(SOCKETS).fill("/ws"));
 
     const mine = run.sessions.filter((row) => row.server === "h1-sockets");
-    assert.equal(mine.length, 1, JSON.stringify(run.sessions));
-    assert.equal(mine[0]!.transport, "h1", JSON.stringify(mine[0]));
-    // Its own connection: not the one the page came on.
-    assert.ok(!used.some((session) => session.localAddress === mine[0]!.client), "the socket has its own connection");
-    assert.equal(run.closeCode, 1000);
+    assert.equal(mine.length, SOCKETS, JSON.stringify(run.sessions));
+    assert.deepEqual(
+      mine.map((row) => row.transport),
+      Array(SOCKETS).fill("h1"),
+    );
+    // Each its own connection: none the page came on, no two the same.
+    const clients = new Set(mine.map((row) => row.client));
+    assert.equal(clients.size, SOCKETS, "one connection per HTTP/1.1 socket");
+    assert.ok(!used.some((session) => clients.has(session.localAddress ?? "")), "not the page's connection");
+    assert.deepEqual(run.closeCodes, Array(SOCKETS).fill(1000));
   });
 });

@@ -354,7 +354,10 @@ filters:
     assert.ok(bigUnknown.status === 413 || bigUnknown.status === -1, `status ${bigUnknown.status}`);
     const none = await h2request(session, { ":path": "/nowhere" });
     assert.equal(none.status, 404);
+    assert.equal(none.headers.connection, undefined);
     assert.equal(session.destroyed, false);
+    // Node warns (once, on stderr) when an h2 answer is given a connection-specific field: none was.
+    assert.doesNotMatch(gateway.stderr, /connection header is not valid|Status message is not supported/);
   });
 
   it("writes the access line of an h2 request as of an HTTP/1.1 one (status, path, client)", async () => {

@@ -159,6 +159,28 @@ filters:
     }
   });
 
+  it("answers a close frame sent with END_STREAM (as Chromium sends it) with the backend's close, then ends", async () => {
+    const { session } = await connectH2(url, pki.ca.cert);
+    try {
+      const { stream, status } = await openStream(session, "/ws/half-close");
+      assert.equal(status, 200);
+      const reader = new FrameReader(stream);
+      stream.end(closeFrame(1000, "done"));
+      const close = await reader.next();
+      assert.equal(close?.opcode, 8, "a close frame came back before the stream ended");
+      assert.equal(close?.payload.readUInt16BE(0), 1000);
+      assert.equal(close?.payload.subarray(2).toString(), "done");
+      await withTimeout(
+        new Promise<void>((resolve) => (stream.closed ? resolve() : stream.once("close", () => resolve()))),
+        5000,
+        "the stream's close",
+      );
+      assert.equal(stream.rstCode, constants.NGHTTP2_NO_ERROR);
+    } finally {
+      session.close();
+    }
+  });
+
   it("gives the backend a handshake of its own (a drawn key; its accept checked) and the client's fields", async () => {
     const { session } = await connectH2(url, pki.ca.cert);
     try {

@@ -50,6 +50,7 @@ describe("wsgate upgrade to a build that crashes on start", () => {
   let gateway: GatewayProcess;
   let clients: NumberedClient[] = [];
   let stopClients: () => void = () => {};
+  let probes: ReconnectLoop | undefined;
   let newPid = 0;
 
   before(async () => {
@@ -62,6 +63,7 @@ describe("wsgate upgrade to a build that crashes on start", () => {
   });
 
   after(async () => {
+    await probes?.stop();
     stopClients();
     backend?.stopStreaming();
     for (const client of clients) client.ws.terminate();
@@ -84,7 +86,7 @@ describe("wsgate upgrade to a build that crashes on start", () => {
     const listedBefore = await sessionsByClient(gateway.adminPort);
     stopClients = streamFromClients(clients, TICK_MS);
     backend.stream(TICK_MS);
-    const probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`);
+    probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`);
     await sleep(500);
 
     builds.deploy("broken");

@@ -119,6 +119,7 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
     const figures = upgradeFigures(await gateway.nextLog(isUpgradeLine, 5000));
     newPid = figures.newPid;
     assert.match(run.stdout, new RegExp(`PID ${newPid} serves now`), "the CLI's line names the new PID");
+    assert.match(run.stdout, new RegExp(`kept: ${TLS_ENDING + TLS_STAYING} TLS\\)`), "and why sessions stayed");
     assert.deepEqual(
       [figures.moved, figures.kept, figures.closed],
       [PLAIN, TLS_ENDING + TLS_STAYING, 0],

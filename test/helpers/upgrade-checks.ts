@@ -57,5 +57,5 @@ export function upgradeFigures(source: Record<string, unknown>): UpgradeFigures 
 
 /** The old process's one line per upgrade (event "upgrade"): the line that carries the figures. */
 export function isUpgradeLine(line: LogLine): boolean {
-  return (line["event"] === "upgrade" || /upgrade/i.test(String(line.msg))) && typeof line["moved"] === "number";
+  return line["event"] === "upgrade" && typeof line["moved"] === "number";
 }

@@ -1,8 +1,9 @@
-// The handshake-duration histogram counts its observations itself and adds them to prom-client's series when read:
-// what a scrape shows must be what prom-client's own `observe` would have shown, through removals and re-reads.
+// The handshake- and session-duration histograms count their observations themselves and the registry reads them as a
+// family of their own: what a scrape shows must be what prom-client's own `observe` would have shown, through
+// removals, re-reads and cluster aggregation.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Histogram, Registry } from "prom-client";
+import { AggregatorRegistry, Histogram, Registry } from "prom-client";
 import { DeferredHistogram } from "../../src/observability/deferred-histogram.js";
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
@@ -17,19 +18,13 @@ function pair(): { direct: Histogram<Label>; deferred: DeferredHistogram<Label>;
     buckets: BUCKETS,
     registers: [registry],
   });
-  const deferred: DeferredHistogram<Label> = new DeferredHistogram<Label>(
-    new Histogram<Label>({
-      name: "deferred_seconds",
-      help: "deferred",
-      labelNames: ["route", "result"],
-      buckets: BUCKETS,
-      registers: [registry],
-      collect() {
-        deferred.flush();
-      },
-    }),
-    BUCKETS,
-  );
+  const deferred = new DeferredHistogram<Label>({
+    name: "deferred_seconds",
+    help: "deferred",
+    labelNames: ["route", "result"],
+    buckets: BUCKETS,
+    registers: [registry],
+  });
   return { direct, deferred, registry };
 }
 
@@ -73,7 +68,8 @@ describe("DeferredHistogram", () => {
     await samples(target.registry);
     // As GatewayMetrics.keepOnly does for a deleted route: the series leaves prom-client and the pending counts.
     target.direct.remove({ route: "gone", result: "accepted" });
-    const deferredHistogram = target.registry.getSingleMetric("deferred_seconds") as Histogram<Label>;
+    const deferredHistogram = target.registry.getSingleMetric("deferred_seconds");
+    assert.ok(deferredHistogram !== undefined);
     deferredHistogram.remove({ route: "gone", result: "accepted" });
     target.deferred.forget((labels) => labels.route === "gone");
     observe(target, "a", "accepted", 0.5);
@@ -86,5 +82,24 @@ describe("DeferredHistogram", () => {
     observe(target, "a", "accepted", 0.002);
     const again = await samples(target.registry);
     assert.deepEqual(again.deferred, again.direct);
+  });
+
+  it("is added up across cluster workers as prom-client's histograms are", async () => {
+    const workers = [pair(), pair()];
+    observe(workers[0] as ReturnType<typeof pair>, "a", "accepted", 0.05);
+    observe(workers[0] as ReturnType<typeof pair>, "a", "accepted", 2);
+    observe(workers[1] as ReturnType<typeof pair>, "a", "accepted", 0.0005);
+    observe(workers[1] as ReturnType<typeof pair>, "b", "failed", 0.5);
+    const json = await Promise.all(workers.map((worker) => worker.registry.getMetricsAsJSON()));
+    const merged = await samples(AggregatorRegistry.aggregate(json));
+    assert.ok(merged.direct.length > 0);
+    assert.deepEqual(merged.deferred, merged.direct);
+  });
+
+  it("reads nothing of prom-client's internals: a scrape with no observation shows no series", async () => {
+    const target = pair();
+    const text = await target.registry.metrics();
+    assert.match(text, /# TYPE deferred_seconds histogram/);
+    assert.ok(!/^deferred_seconds/m.test(text));
   });
 });

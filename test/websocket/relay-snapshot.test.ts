@@ -47,7 +47,7 @@ describe("relay snapshot", () => {
     assert.deepEqual(JSON.parse(JSON.stringify(snapshot)), snapshot, "JSON-safe: nothing but plain data");
     assert.equal(snapshot.version, 1);
     assert.equal(snapshot.client.state, "open");
-    assert.deepEqual(snapshot.client.stream.messageInProgress, { bytes: 10 });
+    assert.deepEqual(snapshot.client.stream.messageInProgress, { bytes: 10, frames: 1 });
     assert.equal(snapshot.client.stream.messages, 1);
     assert.equal(snapshot.client.stream.bytes, 9 + 16);
     assert.equal(snapshot.backend.stream.messages, 2);

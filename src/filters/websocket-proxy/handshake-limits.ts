@@ -50,6 +50,13 @@ export class ConnectionLimits {
     return new CountedLease(this, this.maxPerIp > 0 ? ip : undefined);
   }
 
+  /** Counts a session that exists already (moved in from another process), over the limits or not. */
+  adopt(ip: string): ConnectionLease {
+    if (this.maxPerIp > 0) this.perIp.add(ip);
+    this.total++;
+    return new CountedLease(this, this.maxPerIp > 0 ? ip : undefined);
+  }
+
   /** Gives back a place taken by `acquire`; `ip` where a per-IP count was taken. */
   giveBack(ip: string | undefined): void {
     this.total--;

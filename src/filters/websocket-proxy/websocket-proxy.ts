@@ -31,6 +31,9 @@ import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHead } from "./upstream-head.js";
 import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
 import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
+import { placeMovedSession, sessionRelayOptions } from "./resume.js";
+import type { MovedSession, TakeVerdict } from "../../proxy/handover-receive.js";
+import type { Telemetry } from "../../observability/telemetry.js";
 
 /** One request's way through the phases: what the client offered, the pool chosen, the limit's lease. */
 /** A backend's answer to one try, as the proxy core carries it. */
@@ -284,19 +287,7 @@ export class WebSocketProxy implements Filter {
       backend: upgraded.socket,
       backendHead: upgraded.head,
       relay: {
-        clientMaxMessageSize: pool.clientMaxMsgSize,
-        backendMaxMessageSize: pool.serverMaxMsgSize,
-        pingInterval: this.spec.pingInterval,
-        pongTimeout: this.spec.pongTimeout,
-        maxInactivity: this.spec.maxInactivity,
-        frameTimeout: this.spec.frameTimeout,
-        closeTimeout: this.spec.closeTimeout,
-        maxBufferedBytes: this.spec.maxBufferedBytes,
-        firstFrameRsv: upgraded.negotiated.firstFrameRsv,
-        anyRsv: upgraded.negotiated.anyRsv,
-        backendLostCode: pool.backendCloseCodes?.lost,
-        clientTally: tallies.fromClient,
-        backendTally: tallies.fromBackend,
+        ...sessionRelayOptions(this.spec, pool, upgraded.negotiated, tallies),
         ...this.rateGates(),
         ...sessionDeadline(
           context.credentialExpiry,
@@ -320,6 +311,20 @@ export class WebSocketProxy implements Filter {
   /** A new session's rate gates (its own buckets) and the filter's frame limits (shared), where set. */
   private rateGates(): RelayLimits {
     return { ...sessionRateGates(this.spec), ...this.frameLimits };
+  }
+
+  /** A session moved in from another process (resume.ts): where it goes on this filter, with this config's limits. */
+  placeMoved(moved: MovedSession, telemetry: Telemetry): TakeVerdict {
+    return placeMovedSession(moved, {
+      spec: this.spec,
+      pools: this.pools.all.map((entry) => entry.pool),
+      limits: this.limits,
+      sessions: this.sessions,
+      log: this.log,
+      telemetry,
+      rateGates: () => this.rateGates(),
+      pipelineInstance: this.pipelineInstance,
+    });
   }
 
   /** Stops the pools' health checks and timers; live sessions keep running on the pool they started with. */
