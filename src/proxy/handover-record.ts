@@ -29,6 +29,8 @@ export interface SessionRecord {
   /** The client's TCP peer, `address:port`, as the first process saw it. */
   client: string;
   clientIp: string;
+  /** When the session started, as its record says (ms since epoch). */
+  startedAt: number;
   protocol?: string;
   origin: SessionOrigin;
   /** The RSV rules negotiated with the backend (permessage-deflate): the relay needs them, no config says them. */
@@ -101,6 +103,7 @@ export function isSessionRecord(value: unknown): value is SessionRecord {
   return (
     record.version === 1 &&
     Number.isSafeInteger(record.id) &&
+    typeof record.startedAt === "number" &&
     typeof record.server === "string" &&
     typeof record.pipeline === "string" &&
     typeof record.origin === "object" &&

@@ -17,6 +17,12 @@ import type { HandOverOptions, HandOverReport, HandoverChannel, KeptSessions } f
 const DEFAULT_SETTLE_MS = 2000;
 /** How often sessions still settling are looked at (ms): each look is a few field reads per session. */
 const SETTLE_POLL_MS = 2;
+/**
+ * How often the channel is looked at while answers are awaited. Node emits no `disconnect` when the other process
+ * dies while a sent handle awaits its internal acknowledgement (the queue is never flushed); `connected` does turn
+ * false.
+ */
+const CHANNEL_CHECK_MS = 50;
 
 /** A session on its way: settling, or sent and waiting for the new process's answer. */
 interface Moving {
@@ -68,6 +74,7 @@ export function sessionRecord(
     backend: session.backend,
     client: session.client,
     clientIp: session.clientIp,
+    startedAt: session.startedAt,
     ...(session.protocol !== undefined ? { protocol: session.protocol } : {}),
     origin: { ...session.origin },
     firstFrameRsv: facts.firstFrameRsv,
@@ -108,11 +115,15 @@ export function handOverSessions(
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     let finished = false;
+    const watch = setInterval(() => {
+      if (!channel.connected) onDisconnect();
+    }, CHANNEL_CHECK_MS);
 
     const finish = (): void => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      clearInterval(watch);
       channel.off("message", onMessage);
       channel.off("disconnect", onDisconnect);
       if (channel.connected) {
@@ -136,6 +147,7 @@ export function handOverSessions(
     };
 
     const onDisconnect = (): void => {
+      if (finished) return;
       for (const moving of [...settling.values(), ...awaiting.values()]) comeBack(moving, "the channel closed");
       settling.clear();
       awaiting.clear();

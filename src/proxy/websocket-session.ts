@@ -66,6 +66,7 @@ export interface ResumedSession {
   id: number;
   /** The client's TCP peer as the first process saw it. */
   client: string;
+  startedAt: number;
   snapshot: RelaySnapshot;
 }
 
@@ -103,8 +104,7 @@ class RelayedSession implements LiveSession, RelayEndHandler {
   readonly relay: WebSocketRelay;
   /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
   trace: SessionTrace | undefined = undefined;
-  /** The request target, secret query parameters redacted (its log line; a hand-over carries it on). */
-  readonly path: string;
+  readonly #path: string;
   readonly #hold: { release(): void };
   readonly #pool: ServerPool<PoolSpec>;
   readonly #upstream: UpstreamServer;
@@ -121,17 +121,21 @@ class RelayedSession implements LiveSession, RelayEndHandler {
     const resumed = start.resumed;
     this.client = resumed?.client ?? endpointText(handshake.connection.remoteAddress, handshake.connection.remotePort);
     this.clientIp = handshake.clientIp;
-    this.startedAt = resumed?.snapshot.startedAt ?? Date.now();
+    this.startedAt = resumed?.startedAt ?? Date.now();
     this.protocol = handshake.protocol;
     this.transport = handshake.transport;
     this.origin = start.origin;
-    this.path = handshake.path;
+    this.#path = handshake.path;
     this.#hold = start.hold;
     this.#pool = start.pool;
     this.#upstream = start.server;
     this.#sessions = start.sessions;
     this.#log = start.log;
     this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
+  }
+
+  get path(): string {
+    return this.#path;
   }
 
   get deadline(): number | undefined {
@@ -171,7 +175,7 @@ class RelayedSession implements LiveSession, RelayEndHandler {
         event: "websocket_session",
         session: this.id,
         server: this.server,
-        path: this.path,
+        path: this.#path,
         backend: this.backend,
         client: this.client,
         clientIp: this.clientIp,

@@ -474,7 +474,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     this.client.socket.destroy();
     this.backend.socket.destroy();
     const { fromClient, fromBackend } = this.totals();
-    this.tellEnd({
+    const moved: RelayOutcome = {
       closedBy: "gateway",
       closeCode: CloseCode.GoingAway,
       closeReason: "handed over",
@@ -482,7 +482,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       fromClient,
       fromBackend,
       handedOver: true,
-    });
+    };
+    if (typeof this.onEnd === "function") this.onEnd(moved);
+    else this.onEnd.relayEnded(moved);
   }
 
   handoverFacts(): RelayHandoverFacts {
@@ -960,12 +962,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       fromClient,
       fromBackend,
     };
-    this.tellEnd(ended);
-  }
-
-  /** `onEnd`, a function or a handler object (a session record, which keeps no closure). */
-  private tellEnd(outcome: RelayOutcome): void {
-    if (typeof this.onEnd === "function") this.onEnd(outcome);
-    else this.onEnd.relayEnded(outcome);
+    if (typeof this.onEnd === "function") this.onEnd(ended);
+    else this.onEnd.relayEnded(ended);
   }
 }

@@ -74,6 +74,7 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
         handshake: {
           client: moved.client,
           connection: moved.client,
+          transport: "h1",
           clientHead: moved.pending.client,
           server: record.server,
           route: record.route,
@@ -81,8 +82,6 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
           path: record.path,
           clientIp: record.clientIp,
           protocol: record.protocol,
-          // Only plaintext HTTP/1.1 sessions move: an HTTP/2 stream's connection carries other streams.
-          transport: "h1",
           accepted: (session) => {
             metrics.sessionStarted(session);
             return metrics;
@@ -101,7 +100,7 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
         sessions: parts.sessions,
         log: parts.log,
         hold: parts.limits.adopt(record.clientIp),
-        resumed: { id: record.id, client: record.client, snapshot: record.relay },
+        resumed: { id: record.id, client: record.client, startedAt: record.startedAt, snapshot: record.relay },
       });
     },
   };
