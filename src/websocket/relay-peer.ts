@@ -26,8 +26,10 @@ export class RelayPeer {
   pendingClose: Buffer | null = null;
   /** When the oldest unanswered ping of ours was sent (ms), 0 when none is outstanding. */
   awaitingPongSince = 0;
-  /** Reads through the connection's stream so far, up to the relay's BUSY_READS. */
+  /** Reads through the connection's stream since `streamReadsSince`, up to the relay's BUSY_READS. */
   streamReads = 0;
+  /** When the reads in `streamReads` began counting (ms since the session started: a small integer, not a double). */
+  streamReadsSince = 0;
   /** The buffer the socket reads into, once switched to reading into buffers of the relay's. */
   readBuffer: Buffer | null = null;
   /** `stream.framesDone` when a frame was last seen open at a frame check, -1 when none was. */

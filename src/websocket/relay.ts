@@ -28,8 +28,13 @@ export type { PendingBytes } from "./relay-settle.js";
 export type { ClientMessageInspector, RelayDeadline, SessionControl } from "./relay-deadline.js";
 export type { RelayStream } from "./relay-stream.js";
 
-/** After this many reads through its stream, a peer's socket is read into a buffer of the relay's (socket-reader). */
+/**
+ * After this many reads through its stream within BUSY_WINDOW_MS, a peer's socket is read into a 64 KiB buffer of
+ * the relay's (socket-reader). Counted in a window, not over the session's life: an idle session's pongs (a read per
+ * ping interval) would otherwise earn each of its sockets a 64 KiB buffer after a few minutes.
+ */
 const BUSY_READS = 8;
+const BUSY_WINDOW_MS = 1000;
 
 export interface RelayOptions {
   /** Largest message from the client, all fragments together; -1 for no limit. */
@@ -495,7 +500,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   // ---- data and backpressure ----
 
   private onData(from: Peer, chunk: Buffer): void {
-    if (++from.streamReads === BUSY_READS) this.readIntoBuffers(from);
+    if (++from.streamReads === BUSY_READS) this.busyOrNot(from);
     this.afterRead(from, chunk);
   }
 
@@ -519,6 +524,17 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       to.outbox.lent = false;
       from.readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
     }
+  }
+
+  /** BUSY_READS reads: a busy peer if they came within BUSY_WINDOW_MS (ms since the session started), else count again. */
+  private busyOrNot(from: Peer): void {
+    const at = Date.now() - this.startedAt;
+    if (at - from.streamReadsSince <= BUSY_WINDOW_MS) {
+      this.readIntoBuffers(from);
+      return;
+    }
+    from.streamReads = 0;
+    from.streamReadsSince = at;
   }
 
   /** A busy peer: from a later turn of the event loop (never inside one of its reads), read into a reused buffer. */

@@ -134,6 +134,61 @@ describe("relay reading into a reused buffer", () => {
   });
 });
 
+describe("relay reading into a reused buffer: only a busy peer", () => {
+  it("a peer reading a frame now and then (an idle session's pongs) keeps Node's reads; a burst switches it", async () => {
+    const clientSide = await socketPair();
+    const backendSide = await socketPair();
+    const relay = new WebSocketRelay(
+      clientSide.far,
+      backendSide.near,
+      {
+        clientMaxMessageSize: -1,
+        backendMaxMessageSize: -1,
+        pingInterval: 0,
+        pongTimeout: 0,
+        maxInactivity: 0,
+        frameTimeout: 0,
+        closeTimeout: 1000,
+        firstFrameRsv: 0,
+        anyRsv: false,
+        maxBufferedBytes: -1,
+      },
+      () => {},
+    );
+    relay.start(Buffer.alloc(0), Buffer.alloc(0));
+    const pong = (): Buffer =>
+      encodeFrame({
+        fin: true,
+        rsv: 0,
+        opcode: Opcode.Pong,
+        payload: Buffer.from("p"),
+        mask: Buffer.from([1, 2, 3, 4]),
+        lengthForm: "shortest",
+      });
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      // 12 reads spread over about 2.4 s: never 8 within the busy window (1 s). Each must be its own read.
+      for (let i = 0; i < 12; i++) {
+        clientSide.near.write(pong());
+        await sleep(200);
+      }
+      assert.equal(readsIntoBuffer(clientSide.far), false, "an idle peer got a 64 KiB read buffer of its own");
+      // Then a burst of reads (one per turn of the event loop): busy within two counts of BUSY_READS.
+      for (let i = 0; i < 30 && !readsIntoBuffer(clientSide.far); i++) {
+        clientSide.near.write(pong());
+        await sleep(5);
+      }
+      assert.equal(readsIntoBuffer(clientSide.far), true, "a busy peer is read into the relay's buffer");
+    } finally {
+      relay.terminate();
+      clientSide.near.destroy();
+      backendSide.far.destroy();
+      clientSide.close();
+      backendSide.close();
+    }
+  });
+});
+
 /** Stands in for a socket; `writableLength` is what a real socket would still hold. */
 class FakeSocket {
   readonly writable = true;
