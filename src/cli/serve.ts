@@ -108,16 +108,15 @@ async function reloadKeepingApiObjects(
   return summary;
 }
 
+const STORE_HANGUP = "SIGHUP does nothing with --store: the objects live in etcd; change them with wsgate apply/delete";
+
 /**
- * With `--store` the files are only a seed: SIGHUP says so instead of reloading (and instead of killing the process,
- * which is what SIGHUP does without a handler). Returns a function that removes the handler.
+ * Where SIGHUP must not reload (`--store`: the files are only a seed; a process stopping or draining after an
+ * upgrade) it says why instead, and never kills the process, which is what SIGHUP does without a handler. Returns a
+ * function that removes the handler.
  */
-function ignoreHangup(log: Logger): () => void {
-  const onHangup = (): void =>
-    log.warn(
-      { event: "reload_ignored", trigger: "SIGHUP" },
-      "SIGHUP does nothing with --store: the objects live in etcd; change them with wsgate apply/delete",
-    );
+function ignoreHangup(log: Logger, why: string): () => void {
+  const onHangup = (): void => log.warn({ event: "reload_ignored", trigger: "SIGHUP" }, why);
   process.on("SIGHUP", onHangup);
   return () => process.off("SIGHUP", onHangup);
 }
@@ -247,7 +246,10 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   const control = plane.control;
   const stopReloading =
     cluster !== undefined
-      ? ignoreHangup(log)
+      ? ignoreHangup(
+          log,
+          "SIGHUP does nothing with --store: the objects live in etcd; change them with wsgate apply/delete",
+        )
       : options.reload === undefined || sources === undefined
         ? () => {}
         : reloadOnSignalAndChange(
@@ -258,11 +260,19 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
             gateway.telemetry.metrics,
             () => runningAdmin(admin, plane.admin?.address),
           );
+  // Once stopping or handed over, a SIGHUP (a config hook, `pkill -HUP`) must not reload nor kill the sessions left.
+  let reloadsEnded = false;
+  const endReloads = (why: string): void => {
+    if (reloadsEnded) return;
+    reloadsEnded = true;
+    stopReloading();
+    ignoreHangup(log, why);
+  };
   let membership: Membership | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> =>
     (stopping ??= (async () => {
-      stopReloading();
+      endReloads("SIGHUP does nothing while the gateway stops");
       log.info({ signal, sessions: gateway.sessions.size }, "stopping: closing sessions with 1001");
       // Leave the cluster first (the entry goes at once), while the store's client is still open.
       await membership?.close();
@@ -279,7 +289,8 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
       log,
       admin: plane.admin === undefined || admin === "off" ? undefined : { server: plane.admin.server, ...admin },
       drainMs: upgrade.drainMs,
-      handedOver: stopReloading,
+      handedOver: () =>
+        endReloads("SIGHUP does nothing here: the new process runs the config; this one drains what stayed"),
       exit: () => exitAfter(stop("upgrade"), drainMs),
     });
   });
@@ -340,7 +351,7 @@ export async function serveCluster(
   refuseUpgrades(log);
   if (member !== undefined) {
     const running = cluster;
-    ignoreHangup(log);
+    ignoreHangup(log, STORE_HANGUP);
     // The member entry's session count: the workers are asked every few seconds (the entry is written when it changes).
     let sessions = 0;
     const counting = setInterval(() => {

@@ -136,6 +136,9 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
       "the new process lists the plaintext sessions, not the TLS ones",
     );
 
+    // A SIGHUP to the draining process (a config hook, `pkill -HUP wsgate`) neither reloads nor kills it: its TLS
+    // sessions go on (Node's default for SIGHUP, once no handler is left, is to exit).
+    process.kill(oldPid, "SIGHUP");
     await sleep(1000);
     stopClients();
     backend.stopStreaming();
