@@ -15,6 +15,12 @@ import {
 import type { HandOverOptions, HandOverReport, HandoverChannel, KeptSessions } from "./handover-types.js";
 
 const DEFAULT_SETTLE_MS = 2000;
+/**
+ * Sessions paused at once (settling, or sent and not yet answered). Node passes one socket per round trip over IPC,
+ * so a queue of thousands takes seconds: a session paused only when its turn is near sees a pause of about this
+ * window's round trips, not the whole queue's.
+ */
+const IN_FLIGHT = 64;
 /** How often sessions still settling are looked at (ms): each look is a few field reads per session. */
 const SETTLE_POLL_MS = 2;
 /**
@@ -29,6 +35,8 @@ interface Moving {
   session: LiveSession;
   relay: WebSocketRelay;
   facts: RelayHandoverFacts;
+  /** When it must be at rest, or go on here (set when its settling begins). */
+  settleBy: number;
 }
 
 /** Which sessions can move at all; the others are counted in `kept` by the reason. */
@@ -44,7 +52,7 @@ function movableRelay(session: LiveSession, kept: KeptSessions): Moving | null {
   if (client === "tls") kept.tls++;
   else if (backend === "tls") kept.wssBackend++;
   else if (client !== null || backend !== null) kept.notMovable++;
-  else return { session, relay, facts };
+  else return { session, relay, facts, settleBy: 0 };
   return null;
 }
 
@@ -99,18 +107,28 @@ export function handOverSessions(
   log: Logger,
 ): Promise<HandOverReport> {
   const started = Date.now();
-  const settleBy = started + (options.settleMs ?? DEFAULT_SETTLE_MS);
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   const keptBy: KeptSessions = { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 };
   const report: HandOverReport = { moved: 0, kept: 0, keptBy, failed: 0, closed: 0, tookMs: 0 };
+  // Movable sessions wait here, unpaused, until there is room in flight.
+  const queued: Moving[] = [];
   const settling = new Map<number, Moving>();
   const awaiting = new Map<number, Moving>();
-
   for (const session of sessions) {
     const moving = movableRelay(session, keptBy);
-    if (moving === null) continue;
-    if (moving.relay.beginSettle()) settling.set(session.id, moving);
-    else keptBy.unsettled++;
+    if (moving !== null) queued.push(moving);
   }
+  let next = 0;
+  const beginMore = (): void => {
+    while (next < queued.length && settling.size + awaiting.size < IN_FLIGHT) {
+      const moving = queued[next++] as Moving;
+      moving.settleBy = Date.now() + settleMs;
+      if (moving.relay.beginSettle()) settling.set(moving.session.id, moving);
+      // Ended on its own while it waited for its turn: nothing is left to move or keep.
+      else if (moving.relay.state().phase !== "finished") keptBy.unsettled++;
+    }
+  };
+  const allDone = (): boolean => next === queued.length && settling.size === 0 && awaiting.size === 0;
 
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
@@ -149,6 +167,8 @@ export function handOverSessions(
     const onDisconnect = (): void => {
       if (finished) return;
       for (const moving of [...settling.values(), ...awaiting.values()]) comeBack(moving, "the channel closed");
+      // Those never paused go on as they were; the hand-over failed for them too.
+      for (; next < queued.length; next++) comeBack(queued[next] as Moving, "the channel closed");
       settling.clear();
       awaiting.clear();
       finish();
@@ -168,7 +188,15 @@ export function handOverSessions(
         if (message.kind === "taken") report.moved++;
         else report.closed++;
       }
-      if (settling.size === 0 && awaiting.size === 0) finish();
+      afterAnswer();
+    };
+
+    /** Room in flight again: the next sessions begin settling (and are polled), or everything is done. */
+    const afterAnswer = (): void => {
+      if (finished) return;
+      beginMore();
+      if (allDone()) finish();
+      else if (settling.size > 0 && timer === undefined) timer = setTimeout(poll, SETTLE_POLL_MS);
     };
 
     const send = (moving: Moving, record: SessionRecord): void => {
@@ -179,7 +207,7 @@ export function handOverSessions(
         // Not written: the new process cannot have both sockets, and it answers only with both.
         if (error === null || !awaiting.delete(id)) return;
         comeBack(moving, error.message);
-        if (settling.size === 0 && awaiting.size === 0) finish();
+        afterAnswer();
       };
       try {
         // keepOpen: this process keeps its copy of each connection until the answer, to resume on failure.
@@ -202,8 +230,9 @@ export function handOverSessions(
 
     const poll = (): void => {
       timer = undefined;
-      const late = Date.now() >= settleBy;
+      const now = Date.now();
       for (const [id, moving] of settling) {
+        const late = now >= moving.settleBy;
         const relay = moving.relay;
         const captured = relay.state().phase === "open" ? relay.capture() : null;
         if (captured !== null) {
@@ -217,8 +246,10 @@ export function handOverSessions(
         }
       }
       if (finished) return;
+      // Those kept as unsettled made room.
+      beginMore();
       if (settling.size > 0) timer = setTimeout(poll, SETTLE_POLL_MS);
-      else if (awaiting.size === 0) finish();
+      else if (allDone()) finish();
     };
 
     channel.on("message", onMessage);
@@ -227,6 +258,7 @@ export function handOverSessions(
       onDisconnect();
       return;
     }
+    beginMore();
     poll();
   });
 }

@@ -38,7 +38,10 @@ export interface KeptSessions {
   notMovable: number;
 }
 
-/** What `Gateway.handOverSessions` did; moved + kept + failed = the sessions live when it was called. */
+/**
+ * What `Gateway.handOverSessions` did; moved + kept + failed + closed = the sessions live when it was called, less
+ * those that ended on their own while they waited for their turn (sessions are paused a window at a time).
+ */
 export interface HandOverReport {
   moved: number;
   /** Still served by the old process, normally (see `keptBy`). */
