@@ -246,7 +246,11 @@ export class Gateway {
   /** Upgrade: stops accepting on every listener (a successor accepts on the same sockets); sessions go on. */
   stopAccepting(): Promise<void> {
     const run = this.applying.then(() => {
-      for (const running of this.servers.values()) this.closeListener(running);
+      for (const running of this.servers.values()) {
+        running.server.stopAccepting().catch((error: unknown) => {
+          this.log.warn({ server: running.spec.name, err: error }, "closing a handed-over listener failed");
+        });
+      }
     });
     this.applying = run.catch(() => undefined);
     return run;

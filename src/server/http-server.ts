@@ -302,6 +302,22 @@ export class GatewayHttpServer {
     });
   }
 
+  /**
+   * Stops taking connections and nothing more, for an upgrade that handed the listening socket to the next process:
+   * a connection accepted here whose first request is still on its way (the upgrade front's, a PROXY header's) is
+   * served here to its end, not cut; kept-alive connections with no request under way close, as at any stop.
+   * `close()` follows when the drain ends.
+   */
+  stopAccepting(): Promise<void> {
+    this.h2?.goAway();
+    const listener = this.listener;
+    return new Promise((resolve) => {
+      // net.Server's close: http.Server's would also end connections whose request has not begun.
+      net.Server.prototype.close.call(listener, () => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
   /** Ends what is still open once the drain time is over. */
   closeAllConnections(): void {
     this.front?.destroyPending();
