@@ -189,7 +189,7 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
   }
 
   /** HTTP/1.1: no stream (on the prototype, so that the hot path's context holds no field for it). */
-  get h2(): undefined {
+  get h2(): ServerHttp2Stream | undefined {
     return undefined;
   }
 
@@ -201,44 +201,35 @@ class UpgradeRequestContext extends RequestContextBase implements UpgradeContext
     if (this.#answered) return;
     this.#answered = true;
     logRejection(this.log, error);
-    const reason = clientReason(error, this.route.exposeErrors === true);
-    writeRawResponse(this.socket, error.status, reason, error.headers, error.shed);
+    this.writeRefusal(error, clientReason(error, this.route.exposeErrors === true));
     upgradeRejected(this, error);
+  }
+
+  protected writeRefusal(error: GatewayError, reason: string): void {
+    writeRawResponse(this.socket, error.status, reason, error.headers, error.shed);
   }
 }
 
 /** An extended CONNECT's context (RFC 8441): answers are the stream's response; the connection is left alone. */
-class H2UpgradeRequestContext extends RequestContextBase implements UpgradeContext {
-  readonly kind = "upgrade";
-  readonly head = EMPTY;
-  #answered = false;
-
+class H2UpgradeRequestContext extends UpgradeRequestContext {
   constructor(
     req: IncomingMessage,
-    readonly socket: Socket,
-    readonly h2: ServerHttp2Stream,
+    socket: Socket,
+    private readonly stream: ServerHttp2Stream,
     route: RouteInfo,
     clientIp: string,
     logSource: LoggerSource,
     telemetry: Telemetry,
   ) {
-    super(req, route, clientIp, logSource, telemetry);
+    super(req, socket, EMPTY, route, clientIp, logSource, telemetry);
   }
 
-  get answered(): boolean {
-    return this.#answered;
+  override get h2(): ServerHttp2Stream {
+    return this.stream;
   }
 
-  takeOver(): void {
-    this.#answered = true;
-  }
-
-  reject(error: GatewayError): void {
-    if (this.#answered) return;
-    this.#answered = true;
-    logRejection(this.log, error);
-    writeStreamRefusal(this.h2, error.status, clientReason(error, this.route.exposeErrors === true), error.headers);
-    upgradeRejected(this, error);
+  protected override writeRefusal(error: GatewayError, reason: string): void {
+    writeStreamRefusal(this.stream, error.status, reason, error.headers);
   }
 }
 
