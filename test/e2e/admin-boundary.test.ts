@@ -181,6 +181,27 @@ describe("admin API boundary: Host, Origin, Content-Type, CORS", () => {
     }
   });
 
+  it("a web page cannot drive an upgrade: cross-site and rebinding POSTs to /apis/v2/upgrade start no process", async () => {
+    const pidNow = async (): Promise<number> =>
+      (await admin(port, "GET", "/apis/v2/status/objects")).json<{ pid: number }>().pid;
+    const before = await pidNow();
+    const own = `Host: 127.0.0.1:${port}`;
+    const table: Array<[string, string[], number]> = [
+      ["cross-site form (text/plain)", [own, "Origin: http://evil.example", "Content-Type: text/plain"], 403],
+      ["cross-site JSON", [own, "Origin: http://evil.example", "Content-Type: application/json"], 403],
+      ["sandboxed page (Origin: null)", [own, "Origin: null", "Content-Type: application/json"], 403],
+      ["same host, other port", [own, `Origin: http://127.0.0.1:${port + 1}`, "Content-Type: application/json"], 403],
+      ["DNS rebinding (Host evil)", [`Host: evil.example:${port}`, "Content-Type: application/json"], 421],
+      ["absolute-form, evil authority", [own, "Content-Type: application/json"], 421],
+    ];
+    for (const [what, lines, status] of table) {
+      const target = what.startsWith("absolute-form") ? "http://evil.example/apis/v2/upgrade" : "/apis/v2/upgrade";
+      const reply = await raw(port, head("POST", target, [...lines, "Content-Length: 2"]), "{}");
+      assert.equal(reply.status, status, what);
+    }
+    assert.equal(await pidNow(), before, "the same process serves: no upgrade ran");
+  });
+
   it("the reported attack: a cross-site text/plain POST with Origin evil creates nothing", async () => {
     const body = pipeline("from-evil");
     const request = head("POST", "/apis/v2/objects", [
