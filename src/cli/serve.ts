@@ -22,6 +22,9 @@ import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
 import { startupError } from "../errors.js";
 import { Upgrader } from "../control/upgrade.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
+import { ClusterUpgrader } from "../cluster/upgrade-primary.js";
+import type { SharedListenerFd } from "../cluster/protocol.js";
 import type { Predecessor } from "../control/upgrade-successor.js";
 import type { HandoverChannel, TakeSessions } from "../proxy/handover-types.js";
 
@@ -45,6 +48,8 @@ export interface ServeOptions {
   upgrade?: { drainMs: number };
   /** Started by `wsgate upgrade`: the process being replaced, whose listening sockets this one accepts on. */
   predecessor?: Predecessor | undefined;
+  /** With workers, started by `wsgate upgrade`: the predecessor's listening sockets, held here for the workers. */
+  sharedListeners?: SharedListenerFd[] | undefined;
 }
 
 /** A cluster member's settings: its store (already open, closed when the member stops) and how it registers. */
@@ -176,7 +181,7 @@ function upgradeOnRequest(
   log: Logger,
   admin: AdminServer | undefined,
   upgrade: ServeOptions["upgrade"],
-  upgraderOf: (upgrade: NonNullable<ServeOptions["upgrade"]>) => Upgrader,
+  upgraderOf: (upgrade: NonNullable<ServeOptions["upgrade"]>) => { upgrade(): Promise<UpgradeOutcome> },
 ): void {
   if (upgrade === undefined) {
     refuseUpgrades(log);
@@ -192,7 +197,7 @@ function refuseUpgrades(log: Logger): void {
   process.on("SIGUSR2", () =>
     log.warn(
       { event: "upgrade_refused", trigger: "SIGUSR2" },
-      "SIGUSR2: this process cannot be upgraded in place (only `wsgate run` from config files without --workers)",
+      "SIGUSR2: this process cannot be upgraded in place (only `wsgate run` from config files, not with --store)",
     ),
   );
 }
@@ -327,9 +332,14 @@ export async function serveCluster(
       : undefined;
   // The primary's own metrics (reloads, build, its process), served with the workers'.
   const metrics = new GatewayMetrics(NO_POOLS, { build: { version: options.version } });
+  let adminServer: AdminServer | undefined;
   try {
     cluster = await runCluster({
-      control: { ...(sources === undefined ? {} : { sources }), metrics },
+      control: {
+        ...(sources === undefined ? {} : { sources }),
+        metrics,
+        ...(options.sharedListeners === undefined ? {} : { sharedListeners: options.sharedListeners }),
+      },
       version: options.version,
       workers: options.workers,
       objects: config.objects,
@@ -340,7 +350,8 @@ export async function serveCluster(
       adminStart: async (control) => {
         if (admin === "off") return;
         const server = new AdminServer(admin, control, log, member === undefined ? undefined : memberSource(member));
-        adminAddress = await server.listen();
+        adminAddress = await server.listen(options.predecessor?.takeAdmin(admin.host, admin.port));
+        adminServer = server;
         return () => server.close();
       },
     });
@@ -348,9 +359,32 @@ export async function serveCluster(
     throw new StartError((error as Error).message);
   }
   const { control } = cluster;
-  refuseUpgrades(log);
+  const running = cluster;
+  let stopReloading: () => void = () => {};
+  if (member !== undefined) refuseUpgrades(log);
+  else {
+    upgradeOnRequest(log, adminServer, options.upgrade, (upgrade) => {
+      const server = adminServer;
+      return new ClusterUpgrader({
+        workers: () => running.workers(),
+        log,
+        admin: server === undefined || admin === "off" ? undefined : { server, ...admin },
+        drainMs: upgrade.drainMs,
+        handedOver: () => {
+          stopReloading();
+          ignoreHangup(
+            log,
+            "SIGHUP does nothing here: the new primary runs the config; these workers drain what stayed",
+          );
+        },
+        retire: async (drain) => {
+          await running.retire(drain);
+          process.exit(0);
+        },
+      });
+    });
+  }
   if (member !== undefined) {
-    const running = cluster;
     ignoreHangup(log, STORE_HANGUP);
     // The member entry's session count: the workers are asked every few seconds (the entry is written when it changes).
     let sessions = 0;
@@ -372,7 +406,7 @@ export async function serveCluster(
     const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
     joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
   } else if (options.reload !== undefined && sources !== undefined) {
-    reloadOnSignalAndChange(
+    stopReloading = reloadOnSignalAndChange(
       options.reload.paths,
       options.reload.watch,
       (next) => reloadKeepingApiObjects(control, sources, next),

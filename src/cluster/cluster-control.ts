@@ -18,7 +18,7 @@ import type { Logger } from "../observability/logger.js";
 import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import { ApplyTracker } from "./apply-tracker.js";
 import { mergeStatus } from "./merge-status.js";
-import type { ApplyMessage, WorkerMessage } from "./protocol.js";
+import type { ApplyMessage, SharedListenerFd, WorkerMessage } from "./protocol.js";
 import type { WorkerEvents } from "./worker-supervisor.js";
 import { WorkerRequests } from "./worker-requests.js";
 
@@ -34,6 +34,8 @@ export interface ClusterControlOptions {
    * registry of its own, without process metrics or version.
    */
   metrics?: GatewayMetrics;
+  /** Listening sockets taken over by `wsgate upgrade`, which the workers listen on as `{ fd }` (see SharedListeners). */
+  sharedListeners?: SharedListenerFd[];
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -59,6 +61,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   readonly sources: ObjectSources | undefined;
   /** The primary's own metrics, which it adds to the workers'. */
   readonly ownMetrics: GatewayMetrics;
+  private readonly sharedListeners: SharedListenerFd[] | undefined;
 
   constructor(
     readonly store: ObjectStore,
@@ -72,6 +75,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.applies = new ApplyTracker(() => workers.liveIds());
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
     this.sources = options.sources;
+    this.sharedListeners = options.sharedListeners;
     this.ownMetrics = options.metrics ?? new GatewayMetrics(NO_POOLS, { processMetrics: false });
     store.onChange((objects) => {
       this.objects = objects;
@@ -237,7 +241,12 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   }
 
   private sendApply(worker: Worker): void {
-    const message: ApplyMessage = { type: "apply", seq: this.seq, objects: this.objects };
+    const message: ApplyMessage = {
+      type: "apply",
+      seq: this.seq,
+      objects: this.objects,
+      ...(this.sharedListeners === undefined ? {} : { sharedListeners: this.sharedListeners }),
+    };
     worker.send(message, () => undefined);
   }
 }

@@ -1,5 +1,6 @@
 import { listenerView } from "../control/listener-view.js";
 import cluster from "node:cluster";
+import type { Server as NetServer } from "node:net";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
 import {
@@ -14,9 +15,12 @@ import {
   isPrimaryMessage,
   type Answer,
   type ApplyMessage,
+  type PrimaryMessage,
+  type UpgradeRequest,
   type WorkerMessage,
   type WorkerRequest,
 } from "./protocol.js";
+import { SharedListeners, WorkerUpgrade } from "./worker-upgrade.js";
 import { readChartTotals, summarizeSessions } from "../control/dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
 
@@ -46,6 +50,9 @@ class GatewayWorker {
   /** The gateway's metrics and pool status, there before the gateway (the primary may ask before the first apply). */
   private readonly telemetry: GatewayTelemetry;
   private readonly gatewayOptions: GatewayOptions;
+  /** Sockets the primary holds for its workers after `wsgate upgrade`: listened on as `{ fd }`. */
+  private readonly shared = new SharedListeners();
+  private readonly upgrade: WorkerUpgrade;
 
   constructor(
     private readonly id: number,
@@ -54,7 +61,13 @@ class GatewayWorker {
     gatewayOptions: GatewayOptions = {},
   ) {
     this.telemetry = gatewayOptions.telemetry ?? createGatewayTelemetry();
-    this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry };
+    this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry, inherited: this.shared };
+    this.upgrade = new WorkerUpgrade({
+      gateway: () => this.gateway,
+      log,
+      send: (message, handle) => this.sendWith(message, handle),
+      stop: (drain, why) => this.stop(drain, why),
+    });
   }
 
   start(): void {
@@ -62,6 +75,7 @@ class GatewayWorker {
       if (!isPrimaryMessage(message)) return;
       if (message.type === "apply") this.applying = this.applying.then(() => this.apply(message));
       else if (message.type === "stop") this.stop(message.drainMs, "primary");
+      else if (isUpgradeRequest(message)) this.upgrade.handle(message);
       else void this.answer(message).then((answer) => this.send({ type: "reply", reqId: message.reqId, answer }));
     });
     // The primary coordinates shutdown, but a signal sent to the whole process group (Ctrl+C, systemd) or a primary
@@ -74,6 +88,18 @@ class GatewayWorker {
     this.send({ type: "ready" });
   }
 
+  /** A message that must arrive (with a handle, when given) before the next step: resolves once it is sent. */
+  private sendWith(message: WorkerMessage, handle?: object): Promise<void> {
+    return new Promise((resolve) => {
+      if (!process.connected || process.send === undefined) {
+        resolve();
+        return;
+      }
+      // The raw handle is sent as Node's 'net.Native': the primary holds it without accepting on it.
+      process.send(message, handle as NetServer | undefined, {}, () => resolve());
+    });
+  }
+
   private send(message: WorkerMessage): void {
     // A closed channel means the primary is gone; the disconnect handler drains.
     if (process.connected) process.send?.(message, undefined, {}, () => undefined);
@@ -81,6 +107,7 @@ class GatewayWorker {
 
   private async apply(message: ApplyMessage): Promise<void> {
     if (this.stopping) return;
+    this.shared.update(message.sharedListeners);
     const json = JSON.stringify(message.objects);
     if (this.gateway !== undefined && json === this.appliedJson) {
       // Nothing changes, so the last failure (if any) is still the last failure.
@@ -170,6 +197,17 @@ class GatewayWorker {
       .catch((error: unknown) => this.log.error({ error: (error as Error).message }, "worker stop failed"))
       .finally(() => process.exit(0));
   }
+}
+
+const UPGRADE_REQUESTS: ReadonlySet<string> = new Set([
+  "listenerHandles",
+  "upgradeHandOver",
+  "upgradeAcceptAgain",
+  "upgradeDrain",
+]);
+
+function isUpgradeRequest(message: PrimaryMessage): message is UpgradeRequest {
+  return UPGRADE_REQUESTS.has(message.type);
 }
 
 /** The worker's side of the cluster; call it in a process that node:cluster forked (see worker-main.ts). */
