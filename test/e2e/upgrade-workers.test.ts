@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { admin, runCli } from "../helpers/admin.js";
 import { alive, exitOf, stopPid } from "../helpers/copied-build.js";
+import { EtcdServer, etcdMissing } from "../helpers/etcd.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
 import {
@@ -298,5 +299,34 @@ describe("wsgate upgrade with --workers 2: a new primary that fails", () => {
     );
     for (const pid of oldWorkers) assert.ok(alive(pid), `old worker ${pid} runs on`);
     assert.equal(gateway.child.exitCode, null);
+  });
+});
+
+const noEtcd = etcdMissing();
+
+describe("wsgate upgrade: where it cannot (yet)", { skip: noEtcd }, () => {
+  it("a cluster member (--store etcd://) answers 409 and says why; SIGUSR2 only logs it", async () => {
+    const etcd = await EtcdServer.start();
+    const backend = await NumberedBackend.start();
+    const port = await freePort();
+    try {
+      const gateway = await GatewayProcess.start(config(port, backend.port), {
+        admin: true,
+        args: ["--store", `etcd://127.0.0.1:${etcd.clientPort}`, "--cluster-name", "upgrade-refused", "--seed"],
+      });
+      try {
+        const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`]);
+        assert.equal(run.code, 1, run.stdout);
+        assert.match(run.stderr, /cannot be upgraded in place.*--store/);
+        gateway.child.kill("SIGUSR2");
+        await gateway.nextLog((line) => line["event"] === "upgrade_refused", 15_000);
+        assert.equal(gateway.child.exitCode, null);
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await backend.close();
+      await etcd.remove();
+    }
   });
 });
