@@ -24,6 +24,7 @@ import { startupError } from "../errors.js";
 import { Upgrader } from "../control/upgrade.js";
 import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
 import { ClusterUpgrader } from "../cluster/upgrade-primary.js";
+import { relayIntoNewPrimary } from "../cluster/handover-relay-primary.js";
 import type { SharedListenerFd } from "../cluster/protocol.js";
 import type { Predecessor } from "../control/upgrade-successor.js";
 import type { HandoverChannel, TakeSessions } from "../proxy/handover-types.js";
@@ -68,6 +69,8 @@ export interface Serving {
   admin?: AddressInfo;
   /** Started by `wsgate upgrade`: takes up the sessions the predecessor hands over on `channel`. */
   takeSessions?: (channel: HandoverChannel) => TakeSessions;
+  /** With workers, started by `wsgate upgrade`: relays the predecessor's sessions to the workers until stopped. */
+  relaySessions?: () => { stop(): void };
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
@@ -339,6 +342,7 @@ export async function serveCluster(
         ...(sources === undefined ? {} : { sources }),
         metrics,
         ...(options.sharedListeners === undefined ? {} : { sharedListeners: options.sharedListeners }),
+        ...(options.predecessor === undefined ? {} : { firstSessionId: options.predecessor.firstSessionId }),
       },
       version: options.version,
       workers: options.workers,
@@ -370,6 +374,7 @@ export async function serveCluster(
         log,
         admin: server === undefined || admin === "off" ? undefined : { server, ...admin },
         drainMs: upgrade.drainMs,
+        shareListeners: (fds) => control.shareListeners(fds),
         handedOver: () => {
           stopReloading();
           ignoreHangup(
@@ -415,5 +420,13 @@ export async function serveCluster(
       () => runningAdmin(admin, adminAddress),
     );
   }
-  return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };
+  return {
+    listening: [],
+    ...(adminAddress === undefined ? {} : { admin: adminAddress }),
+    relaySessions: () => {
+      // Lane k (old worker k) goes to the (k mod n)-th worker here, in cluster id order.
+      const hub = relayIntoNewPrimary({ workers: () => running.workers().map((worker) => worker.process), log });
+      return { stop: () => hub.close() };
+    },
+  };
 }

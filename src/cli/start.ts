@@ -269,11 +269,14 @@ async function receiveListeners(predecessor: Predecessor, log: Logger): Promise<
 async function takeOver(predecessor: Predecessor, serving: Serving, log: Logger): Promise<void> {
   predecessor.closeUnused();
   // Listening for the sessions before saying so: the first one may follow at once.
-  const taking = serving.takeSessions?.(process as HandoverChannel);
+  // With workers, the sessions are relayed to them instead (the old primary sums what its workers handed over).
+  const relaying = serving.relaySessions?.();
+  const taking = relaying === undefined ? serving.takeSessions?.(process as HandoverChannel) : undefined;
   await predecessor.running();
   if (taking !== undefined) await predecessor.took(await taking.done);
   const figures = await predecessor.done(UPGRADE_DONE_TIMEOUT_MS);
   taking?.stop();
+  relaying?.stop();
   predecessor.release();
   log.info(
     { event: "upgrade_took_over", from: predecessor.pid, ...figures },

@@ -36,6 +36,8 @@ export interface ClusterControlOptions {
   metrics?: GatewayMetrics;
   /** Listening sockets taken over by `wsgate upgrade`, which the workers listen on as `{ fd }` (see SharedListeners). */
   sharedListeners?: SharedListenerFd[];
+  /** After `wsgate upgrade`: the first session id each worker gives (the sessions it takes keep theirs). */
+  firstSessionId?: number;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -61,7 +63,8 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   readonly sources: ObjectSources | undefined;
   /** The primary's own metrics, which it adds to the workers'. */
   readonly ownMetrics: GatewayMetrics;
-  private readonly sharedListeners: SharedListenerFd[] | undefined;
+  private sharedListeners: SharedListenerFd[] | undefined;
+  private readonly firstSessionId: number | undefined;
 
   constructor(
     readonly store: ObjectStore,
@@ -76,6 +79,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
     this.sources = options.sources;
     this.sharedListeners = options.sharedListeners;
+    this.firstSessionId = options.firstSessionId;
     this.ownMetrics = options.metrics ?? new GatewayMetrics(NO_POOLS, { processMetrics: false });
     store.onChange((objects) => {
       this.objects = objects;
@@ -202,6 +206,17 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     return this.applies.until(this.seq, this.applyTimeoutMs);
   }
 
+  /**
+   * Listening sockets this primary holds from now on (a failed `wsgate upgrade` keeps the ones it took from its
+   * workers): every worker, and each one that replaces a dead one, listens on them as `{ fd }`.
+   */
+  shareListeners(fds: SharedListenerFd[]): void {
+    this.sharedListeners = [
+      ...(this.sharedListeners ?? []).filter((old) => !fds.some((fd) => fd.fd === old.fd)),
+      ...fds,
+    ];
+  }
+
   // ---- for runCluster ----
 
   /** Resolves once `workers` workers run the first objects; with the first error if they could not. */
@@ -246,6 +261,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
       seq: this.seq,
       objects: this.objects,
       ...(this.sharedListeners === undefined ? {} : { sharedListeners: this.sharedListeners }),
+      ...(this.firstSessionId === undefined ? {} : { firstSessionId: this.firstSessionId }),
     };
     worker.send(message, () => undefined);
   }

@@ -19,6 +19,8 @@ export interface ApplyMessage {
   objects: ConfigObject[];
   /** Listening sockets this primary holds (taken over by `wsgate upgrade`): a server on one listens on its fd. */
   sharedListeners?: SharedListenerFd[];
+  /** After `wsgate upgrade`: the first session id a worker's gateway gives, above those of the sessions it takes. */
+  firstSessionId?: number;
 }
 
 /** A listening socket a successor primary received from its predecessor, as its workers listen on it. */
@@ -37,10 +39,14 @@ export interface SharedListenerFd {
 
 // ---- `wsgate upgrade` with workers (upgrade-primary.ts, worker-upgrade.ts) ----
 
-/** Send every listening socket's handle (`listenerHandle`, one per message), then `listenerHandlesSent`. */
+/**
+ * With `handles`, send every listening socket's handle (`listenerHandle`, one per message); then
+ * `listenerHandlesSent`, with the first session id a successor may give.
+ */
 export interface ListenerHandlesRequest {
   type: "listenerHandles";
   reqId: number;
+  handles: boolean;
 }
 /** Stop accepting (the successor's workers accept on the same sockets) and hand the sessions over. */
 export interface UpgradeHandOverMessage {
@@ -48,10 +54,11 @@ export interface UpgradeHandOverMessage {
   reqId: number;
   settleMs: number;
 }
-/** The upgrade failed after `upgradeHandOver`: listen again. */
+/** The upgrade failed after `upgradeHandOver`: listen again, on the sockets the primary kept (as `{ fd }`). */
 export interface UpgradeAcceptAgainMessage {
   type: "upgradeAcceptAgain";
   reqId: number;
+  sharedListeners: SharedListenerFd[];
 }
 /** The upgrade is done: serve what stayed until it ends or `drainMs`, then close it with 1001 and exit. */
 export interface UpgradeDrainMessage {
@@ -163,6 +170,8 @@ export interface ListenerHandlesSentMessage {
   type: "listenerHandlesSent";
   reqId: number;
   count: number;
+  /** Above every session id this worker gave (Gateway.sessionIdsForSuccessor). */
+  firstSessionId: number;
 }
 export interface HandedOverMessage {
   type: "handedOver";

@@ -1,7 +1,7 @@
 // `wsgate upgrade` (and SIGUSR2) of `wsgate run --workers N`, the old primary's side: start a successor primary from
 // the same command, give it one raw listening handle per HTTPServer (asked of one worker: under SCHED_NONE each holds
 // the shared socket) and the admin API's socket; once the successor's workers all run the config, every old worker
-// stops accepting and hands its sessions over (the relay, session-relay.ts); the figures are summed here into one
+// stops accepting and hands its sessions over (relayed by handover-relay*.ts); the figures are summed here into one
 // outcome and one log line; what stayed drains in the old workers, then they and this primary exit. Any failure
 // before the sessions move leaves the old cluster as it was, accepting. The successor's side is upgrade-successor.ts
 // and the CLI's takeOver, as for one process.
@@ -12,8 +12,8 @@ import { ownCommand, SuccessorProcess, type SuccessorCommand } from "../control/
 import type { ListenerMessage, UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { UpgradingAdmin } from "../control/upgrade.js";
 import type { HandOverReport } from "../proxy/handover-types.js";
-import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
-import type { PrimarySessionRelay } from "./session-relay.js";
+import type { ClusterListenerMessage, PrimaryMessage, SharedListenerFd, WorkerMessage } from "./protocol.js";
+import { relayFromOldPrimary } from "./handover-relay-primary.js";
 
 export interface ClusterUpgraderOptions {
   /** The workers serving now (the supervisor's live ones). */
@@ -25,9 +25,10 @@ export interface ClusterUpgraderOptions {
   drainMs: number;
   startTimeoutMs?: number;
   command?: SuccessorCommand;
-  relay?: PrimarySessionRelay;
   /** Called once the new primary serves: this one stops what would change listeners (file reloads). */
   handedOver?: () => void;
+  /** A failed upgrade: the listening sockets kept here, which every worker listens on from now on (`{ fd }`). */
+  shareListeners: (fds: SharedListenerFd[]) => void;
   /** Once handed over: waits for the old workers to drain and exit (no replacing them), then exits this process. */
   retire: (drainMs: number) => Promise<void>;
 }
@@ -40,13 +41,15 @@ const SETTLE_MS = 2_000;
 const HANDLES_TIMEOUT_MS = 10_000;
 /** How long the workers get to hand their sessions over, once they are asked. */
 const HAND_OVER_TIMEOUT_MS = 120_000;
-/** How long the new primary gets to say what it did with the sessions, once they are all sent. */
-const TOOK_TIMEOUT_MS = 30_000;
 
-/** A raw listening handle as Node delivers a 'net.Native': closable, never accepting here. */
+/** A raw listening handle as Node delivers a 'net.Native': its fd, closable, never accepting here. */
 interface RawHandle {
+  readonly fd: number;
   close(callback?: () => void): void;
 }
+
+/** The listening sockets taken from a worker for the successor, kept here until the upgrade is over. */
+type HeldListeners = Array<{ message: ClusterListenerMessage; handle: RawHandle }>;
 
 export class ClusterUpgrader {
   private state: UpgradeState = "serving";
@@ -90,21 +93,32 @@ export class ClusterUpgrader {
     const workers = this.options.workers();
     if (workers.length === 0) throw new Error("no worker is serving: nothing to upgrade");
     const successor = new SuccessorProcess(this.options.command ?? ownCommand());
+    const held: HeldListeners = [];
     try {
       await successor.next("hello", startTimeoutMs, "load the config");
-      await this.sendListeners(successor, workers);
+      await this.sendListeners(successor, workers, held);
       await successor.next("running", startTimeoutMs, "run the config");
     } catch (error) {
       successor.kill();
+      closeAll(held);
       throw error;
     }
-    const forwarding = this.options.relay?.forwardToSuccessor?.(workers, successor.child);
+    // Each old worker hands over on its lane; this primary forwards the lanes to the successor, unread.
+    const hub = relayFromOldPrimary({
+      workers: workers.map((worker) => worker.process),
+      successor: successor.child,
+      log: this.options.log,
+    });
     const reports = await Promise.all(workers.map((worker) => this.handOverWorker(worker)));
     const died = successor.endedWhy;
     if (died !== undefined) {
-      forwarding?.stop();
+      hub.close();
       successor.kill();
-      const errors = await Promise.all(workers.map((worker) => this.acceptAgain(worker)));
+      // The old workers listen again on the sockets kept here: bound all along, so nothing is refused meanwhile
+      // (the successor's workers may still hold them a moment). Kept for as long as this primary runs.
+      const shared = held.map(({ message, handle }) => sharedFd(message, handle));
+      this.options.shareListeners(shared);
+      const errors = await Promise.all(workers.map((worker) => this.acceptAgain(worker, shared)));
       const sum = sumReports(reports);
       const notListening = errors.filter((error) => error !== undefined);
       throw new Error(
@@ -122,14 +136,12 @@ export class ClusterUpgrader {
         `upgrade: ${sum.failed} sessions could not be handed over and go on in the old workers: ${sum.failedReason}`,
       );
     }
-    const took =
-      sum.moved === 0
-        ? undefined
-        : await successor.next("took", TOOK_TIMEOUT_MS, "say which sessions it took").catch(() => undefined);
-    forwarding?.stop();
-    const closed = took?.wsgateUpgrade === "took" ? took.closed : 0;
+    hub.close();
+    closeAll(held);
+    // Closed: sent, and closed by a new worker whose config has no such WebSocketProxy any more (1001).
+    const closed = sum.closed;
     const kept = sum.kept + sum.failed;
-    const moved = sum.moved - closed;
+    const moved = sum.moved;
     await successor.send({ wsgateUpgrade: "done", moved, kept, closed }).catch(() => undefined);
     successor.release();
     this.options.handedOver?.();
@@ -151,18 +163,17 @@ export class ClusterUpgrader {
    * socket), then the admin API's socket, then how many. The handles received here are closed once sent: the
    * successor holds its own copy, and this primary's cluster keeps the socket its old workers share.
    */
-  private async sendListeners(successor: SuccessorProcess, workers: readonly Worker[]): Promise<void> {
-    const [worker] = workers;
-    if (worker === undefined) throw new Error("no worker to take the listening sockets from");
-    const handles = await this.listenerHandles(worker);
+  private async sendListeners(
+    successor: SuccessorProcess,
+    workers: readonly Worker[],
+    held: HeldListeners,
+  ): Promise<void> {
+    const asked = await Promise.all(workers.map((worker, index) => this.listenerHandles(worker, index === 0)));
     let count = 0;
-    try {
-      for (const { message, handle } of handles) {
-        await successor.send(message, handle as never);
-        count++;
-      }
-    } finally {
-      for (const { handle } of handles) handle.close();
+    for (const answer of asked) held.push(...answer.handles);
+    for (const { message, handle } of held) {
+      await successor.send(message, handle as never);
+      count++;
     }
     const admin = this.options.admin;
     const adminAddress = admin?.server.address;
@@ -178,16 +189,21 @@ export class ClusterUpgrader {
       await successor.send(message, admin.server.listeningSocket);
       count++;
     }
-    // Session ids are per worker ("<worker>-<n>"); the successor's workers number their own.
-    await successor.send({ wsgateUpgrade: "listeners-sent", count, firstSessionId: 1 });
+    // The new workers give ids above every old worker's: the sessions they take keep theirs.
+    const firstSessionId = Math.max(1, ...asked.map((answer) => answer.firstSessionId));
+    await successor.send({ wsgateUpgrade: "listeners-sent", count, firstSessionId });
   }
 
-  private listenerHandles(worker: Worker): Promise<Array<{ message: ListenerMessage; handle: RawHandle }>> {
+  /** The worker's first session id for a successor, and with `handles` its listening handles. */
+  private listenerHandles(
+    worker: Worker,
+    handles: boolean,
+  ): Promise<{ handles: HeldListeners; firstSessionId: number }> {
     const reqId = this.nextReqId++;
-    const got: Array<{ message: ListenerMessage; handle: RawHandle }> = [];
+    const got: HeldListeners = [];
     return this.ask(
       worker,
-      { type: "listenerHandles", reqId },
+      { type: "listenerHandles", reqId, handles },
       HANDLES_TIMEOUT_MS,
       "send its listening sockets",
       (reply, handle) => {
@@ -195,7 +211,9 @@ export class ClusterUpgrader {
           got.push({ message: reply.listener, handle });
           return undefined;
         }
-        if (reply.type === "listenerHandlesSent" && reply.reqId === reqId) return { done: got };
+        if (reply.type === "listenerHandlesSent" && reply.reqId === reqId) {
+          return { done: { handles: got, firstSessionId: reply.firstSessionId } };
+        }
         return undefined;
       },
     ).catch((error: unknown) => {
@@ -224,10 +242,14 @@ export class ClusterUpgrader {
     }));
   }
 
-  private acceptAgain(worker: Worker): Promise<string | undefined> {
+  private acceptAgain(worker: Worker, sharedListeners: SharedListenerFd[]): Promise<string | undefined> {
     const reqId = this.nextReqId++;
-    return this.ask(worker, { type: "upgradeAcceptAgain", reqId }, HANDLES_TIMEOUT_MS, "listen again", (reply) =>
-      reply.type === "acceptingAgain" && reply.reqId === reqId ? { done: reply.error } : undefined,
+    return this.ask(
+      worker,
+      { type: "upgradeAcceptAgain", reqId, sharedListeners },
+      HANDLES_TIMEOUT_MS,
+      "listen again",
+      (reply) => (reply.type === "acceptingAgain" && reply.reqId === reqId ? { done: reply.error } : undefined),
     ).catch((error: unknown) => (error as Error).message);
   }
 
@@ -282,7 +304,21 @@ export class ClusterUpgrader {
 }
 
 function isRawHandle(handle: unknown): handle is RawHandle {
-  return typeof handle === "object" && handle !== null && typeof (handle as RawHandle).close === "function";
+  return (
+    typeof handle === "object" &&
+    handle !== null &&
+    typeof (handle as RawHandle).close === "function" &&
+    typeof (handle as RawHandle).fd === "number"
+  );
+}
+
+function closeAll(held: HeldListeners): void {
+  for (const { handle } of held.splice(0)) handle.close();
+}
+
+function sharedFd(message: ClusterListenerMessage, handle: RawHandle): SharedListenerFd {
+  const { server, address, port, boundPort, boundAddress, family } = message;
+  return { server, address, port, boundPort, boundAddress, family, fd: handle.fd };
 }
 
 function sumReports(reports: readonly HandOverReport[]): HandOverReport {

@@ -3,12 +3,11 @@
 import type { Server as NetServer } from "node:net";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
-import type { HandOverReport } from "../proxy/handover-types.js";
+import type { HandoverChannel, HandOverReport } from "../proxy/handover-types.js";
 import type { InheritedListeners } from "../gateway.js";
 import type { SharedFdListener } from "../server/http-server.js";
 import type { HTTPServerSpec } from "../server/spec.js";
 import type { SharedListenerFd, UpgradeReply, UpgradeRequest } from "./protocol.js";
-import { NO_WORKER_RELAY, type WorkerSessionRelay } from "./session-relay.js";
 
 /** How often a draining worker looks whether what stayed has ended. */
 const DRAIN_POLL_MS = 100;
@@ -21,8 +20,15 @@ function rawHandleOf(server: NetServer): object | undefined {
   return typeof handle === "object" && handle !== null ? handle : undefined;
 }
 
+/** Where this worker's sessions go: its lane of the session relay (handover-relay-worker.ts). */
+export interface WorkerSessionRelay {
+  open(): HandoverChannel;
+}
+
 export interface WorkerUpgradeHost {
   gateway(): Gateway | undefined;
+  /** The sockets the primary holds, which this worker's servers listen on as `{ fd }`. */
+  shared: SharedListeners;
   log: Logger;
   /** Sends to the primary, with a handle when given. */
   send(message: UpgradeReply, handle?: object): Promise<void>;
@@ -33,13 +39,13 @@ export interface WorkerUpgradeHost {
 export class WorkerUpgrade {
   constructor(
     private readonly host: WorkerUpgradeHost,
-    private readonly relay: WorkerSessionRelay = NO_WORKER_RELAY,
+    private readonly relay: WorkerSessionRelay,
   ) {}
 
   handle(message: UpgradeRequest): void {
     switch (message.type) {
       case "listenerHandles":
-        void this.sendHandles(message.reqId);
+        void this.sendHandles(message.reqId, message.handles);
         return;
       case "upgradeHandOver":
         void this.handOver(message.settleMs).then((report) =>
@@ -47,6 +53,7 @@ export class WorkerUpgrade {
         );
         return;
       case "upgradeAcceptAgain":
+        this.host.shared.update(message.sharedListeners);
         void this.acceptAgain().then((error) =>
           this.host.send({ type: "acceptingAgain", reqId: message.reqId, ...(error === undefined ? {} : { error }) }),
         );
@@ -57,9 +64,10 @@ export class WorkerUpgrade {
     }
   }
 
-  private async sendHandles(reqId: number): Promise<void> {
+  private async sendHandles(reqId: number, handles: boolean): Promise<void> {
     let count = 0;
-    for (const { spec, address, socket } of this.host.gateway()?.listeningSockets() ?? []) {
+    const gateway = this.host.gateway();
+    for (const { spec, address, socket } of handles ? (gateway?.listeningSockets() ?? []) : []) {
       const handle = rawHandleOf(socket);
       if (handle === undefined) continue;
       await this.host.send(
@@ -81,7 +89,8 @@ export class WorkerUpgrade {
       );
       count++;
     }
-    await this.host.send({ type: "listenerHandlesSent", reqId, count });
+    const firstSessionId = gateway?.sessionIdsForSuccessor() ?? 1;
+    await this.host.send({ type: "listenerHandlesSent", reqId, count, firstSessionId });
   }
 
   /** Stops accepting (the new workers accept on the same sockets), then hands the sessions over on the relay. */
@@ -89,12 +98,7 @@ export class WorkerUpgrade {
     const gateway = this.host.gateway();
     if (gateway === undefined) return emptyReport();
     await gateway.stopAccepting();
-    const channel = this.relay.open();
-    if (channel === undefined) {
-      const live = gateway.sessions.size;
-      return { ...emptyReport(), kept: live, keptBy: { ...emptyReport().keptBy, notMovable: live } };
-    }
-    return gateway.handOverSessions(channel, { settleMs });
+    return gateway.handOverSessions(this.relay.open(), { settleMs });
   }
 
   private async acceptAgain(): Promise<string | undefined> {

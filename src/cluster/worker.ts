@@ -21,6 +21,7 @@ import {
   type WorkerRequest,
 } from "./protocol.js";
 import { SharedListeners, WorkerUpgrade } from "./worker-upgrade.js";
+import { WorkerRelay } from "./handover-relay-worker.js";
 import { readChartTotals, summarizeSessions } from "../control/dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
 
@@ -53,6 +54,8 @@ class GatewayWorker {
   /** Sockets the primary holds for its workers after `wsgate upgrade`: listened on as `{ fd }`. */
   private readonly shared = new SharedListeners();
   private readonly upgrade: WorkerUpgrade;
+  /** The session relay of `wsgate upgrade`: lanes out of an old worker, into a new one (handover-relay*.ts). */
+  private readonly relay = new WorkerRelay();
 
   constructor(
     private readonly id: number,
@@ -62,12 +65,17 @@ class GatewayWorker {
   ) {
     this.telemetry = gatewayOptions.telemetry ?? createGatewayTelemetry();
     this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry, inherited: this.shared };
-    this.upgrade = new WorkerUpgrade({
-      gateway: () => this.gateway,
-      log,
-      send: (message, handle) => this.sendWith(message, handle),
-      stop: (drain, why) => this.stop(drain, why),
-    });
+    this.upgrade = new WorkerUpgrade(
+      {
+        gateway: () => this.gateway,
+        shared: this.shared,
+        log,
+        send: (message, handle) => this.sendWith(message, handle),
+        stop: (drain, why) => this.stop(drain, why),
+      },
+      // One lane per old worker: its cluster id, unique among the old primary's workers.
+      { open: () => this.relay.handoverChannel(id) },
+    );
   }
 
   start(): void {
@@ -122,9 +130,14 @@ class GatewayWorker {
       error = result.errors.map(formatConfigError).join("\n");
     } else {
       try {
-        if (this.gateway === undefined)
-          this.gateway = await Gateway.start(result.config, this.log, this.gatewayOptions);
-        else summary = await this.gateway.apply(result.config);
+        if (this.gateway === undefined) {
+          const first = message.firstSessionId;
+          this.gateway = await Gateway.start(result.config, this.log, {
+            ...this.gatewayOptions,
+            ...(first === undefined ? {} : { firstSessionId: first }),
+          });
+          this.takeMovedSessions(this.gateway);
+        } else summary = await this.gateway.apply(result.config);
       } catch (cause) {
         error = (cause as Error).message;
       }
@@ -139,6 +152,17 @@ class GatewayWorker {
       listeners: this.listeners(),
       ...(error === undefined ? {} : { error }),
       ...(summary === undefined ? {} : { summary }),
+    });
+  }
+
+  /** A new worker after `wsgate upgrade`: each lane of sessions its primary relays to it is taken up here. */
+  private takeMovedSessions(gateway: Gateway): void {
+    this.relay.acceptSessions((channel, lane) => {
+      const taking = gateway.takeSessions(channel);
+      void taking.done.then((report) => {
+        taking.stop();
+        this.log.info({ event: "upgrade_took_lane", lane, ...report }, "upgrade: took sessions handed over");
+      });
     });
   }
 
