@@ -83,6 +83,7 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.ownMetrics = options.metrics ?? new GatewayMetrics(NO_POOLS, { processMetrics: false });
     store.onChange((objects) => {
       this.objects = objects;
+      this.forgetSharedListenersGone(objects);
       this.seq++;
       for (const worker of workers.live()) this.sendApply(worker);
       void this.outcome(this.seq, JSON.stringify(objects), !this.fileReload);
@@ -215,6 +216,22 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
       ...(this.sharedListeners ?? []).filter((old) => !fds.some((fd) => fd.fd === old.fd)),
       ...fds,
     ];
+  }
+
+  /**
+   * A shared socket whose HTTPServer is gone from the objects, or listens elsewhere now, is forgotten: node:cluster
+   * closes its fd once no worker listens on it, and the server added back later binds anew.
+   */
+  private forgetSharedListenersGone(objects: readonly ConfigObject[]): void {
+    if (this.sharedListeners === undefined) return;
+    this.sharedListeners = this.sharedListeners.filter(({ server, port, boundPort }) =>
+      objects.some(
+        (object) =>
+          object.kind === "HTTPServer" &&
+          object.name === server &&
+          (object.data["port"] === port || object.data["port"] === boundPort),
+      ),
+    );
   }
 
   // ---- for runCluster ----
