@@ -42,6 +42,7 @@ describe("wsgate upgrade with --workers 2", () => {
   let stopClients: () => void = () => {};
   let probes: ReconnectLoop | undefined;
   let newPid = 0;
+  let firstWorked = false;
 
   before(async () => {
     backend = await NumberedBackend.start();
@@ -127,11 +128,46 @@ describe("wsgate upgrade with --workers 2", () => {
     assert.equal(sample?.id, listedBefore.get(`127.0.0.1:${clients[0]?.localPort}`)?.id, "under its old id");
     // Old workers have let go of their sessions: they exit as soon as nothing is left, well before the drain timeout.
     for (const pid of oldWorkers) await exitOf(pid, 15_000);
-    // What stayed ends: the old workers, then the old primary, exit.
-    for (const client of clients) client.ws.close();
+    // Nothing stayed: the old workers, then the old primary, exit.
     await withTimeout(gateway.exited, 30_000, "the old primary to exit").then((code) => assert.equal(code, 0));
     for (const pid of oldWorkers) await exitOf(pid, 10_000);
     assert.ok(alive(newPid), "the new primary runs on");
     for (const pid of newWorkers) assert.ok(alive(pid), `new worker ${pid} runs on`);
+    firstWorked = true;
+  });
+
+  it("upgrades again, by SIGUSR2 to the new primary: its workers hand over in turn", async (t) => {
+    if (!firstWorked) {
+      t.skip("the first upgrade failed");
+      return;
+    }
+    const first = newPid;
+    const before = workerPids(gateway);
+    stopClients = streamFromClients(clients, TICK_MS);
+    backend.stream(TICK_MS);
+    await sleep(500);
+    process.kill(first, "SIGUSR2");
+    // The new primary logs to the same stdout: its own upgrade line names its successor.
+    const lines = await gateway.logsMatching(isUpgradeLine, 2, 30_000);
+    const second = upgradeFigures(lines[1] ?? {});
+    assert.equal(second.oldPid, first);
+    newPid = second.newPid;
+    assert.ok(second.moved >= SESSIONS, `every session moved again: ${JSON.stringify(lines[1])}`);
+    assert.equal(await statusPid(gateway.adminPort), newPid, "the admin API answers from the third primary");
+    await exitOf(first, 20_000);
+    await sleep(500);
+    stopClients();
+    backend.stopStreaming();
+    const verdict = await settleAndCount(clients, backend);
+    assert.deepEqual(verdictOf(verdict), CLEAN, "every number arrived once and in order, both ways");
+    const listed = await sessionsByClient(gateway.adminPort);
+    assert.equal(
+      clients.filter((client) => listed.has(`127.0.0.1:${client.localPort}`)).length,
+      SESSIONS,
+      "the third primary's workers serve them all",
+    );
+    const third = workerPids(gateway).filter((pid) => !before.includes(pid));
+    assert.equal(third.length, WORKERS);
+    for (const pid of before) await exitOf(pid, 10_000);
   });
 });
