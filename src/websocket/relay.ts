@@ -5,6 +5,7 @@ import { FrameStream, type FrameStreamHandler, type FrameStreamOptions } from ".
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
+import { ignoreStreamError } from "../util/net/ignore-error.js";
 import type { RateGate } from "./rate-gate.js";
 import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
@@ -404,9 +405,13 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     stream.on("end", WebSocketRelay.onStreamEnd);
     stream.on("error", WebSocketRelay.onStreamError);
     stream.on("close", WebSocketRelay.onStreamClose);
+    // The handshake's placeholder listeners go: errors are the relay's now, and one listener is no array (64 B).
+    for (let others = stream.listenerCount("error") - 1; others > 0; others--) stream.off("error", ignoreStreamError);
   }
 
   private static unlisten(stream: RelayStream): void {
+    // A stream let go of is never without an error listener (it may wait to be handed on).
+    stream.on("error", ignoreStreamError);
     stream.off("data", WebSocketRelay.onStreamData);
     stream.off("drain", WebSocketRelay.onStreamDrain);
     stream.off("end", WebSocketRelay.onStreamEnd);
