@@ -1,5 +1,6 @@
 // `wsgate run` and `wsgate demo`: start the gateway on its objects, wire the store, the control and the admin API,
 // reload the files on SIGHUP and `--watch`, and drain on SIGTERM/SIGINT.
+import type { ChildProcess } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { MemberSource } from "../admin/members.js";
@@ -425,8 +426,13 @@ export async function serveCluster(
     listening: [],
     ...(adminAddress === undefined ? {} : { admin: adminAddress }),
     relaySessions: () => {
-      // Lane k (old worker k) goes to the (k mod n)-th worker here, in cluster id order.
-      const hub = relayIntoNewPrimary({ workers: () => running.workers().map((worker) => worker.process), log });
+      // Lane k (old worker k + 1) goes to the (k mod n)-th worker here, in cluster id order.
+      const inOrder = (): ChildProcess[] =>
+        running
+          .workers()
+          .sort((a, b) => a.id - b.id)
+          .map((worker) => worker.process);
+      const hub = relayIntoNewPrimary({ workers: inOrder, log });
       return { stop: () => hub.close() };
     },
   };

@@ -73,8 +73,8 @@ class GatewayWorker {
         send: (message, handle) => this.sendWith(message, handle),
         stop: (drain, why) => this.stop(drain, why),
       },
-      // One lane per old worker: its cluster id, unique among the old primary's workers.
-      { open: () => this.relay.handoverChannel(id) },
+      // One lane per old worker, from 0: old worker k goes to new worker k (with as many), its ids shown the same.
+      { open: () => this.relay.handoverChannel(id - 1) },
     );
   }
 

@@ -124,8 +124,16 @@ describe("wsgate upgrade with --workers 2", () => {
       [],
       "the new workers serve every numbered session (the new primary lists them)",
     );
-    const sample = listedAfter.get(`127.0.0.1:${clients[0]?.localPort}`);
-    assert.equal(sample?.id, listedBefore.get(`127.0.0.1:${clients[0]?.localPort}`)?.id, "under its old id");
+    // Old worker k hands over to new worker k: each session keeps its id, `<worker>-<n>`.
+    const renamed = clients.filter((client) => {
+      const address = `127.0.0.1:${client.localPort}`;
+      return listedAfter.get(address)?.id !== listedBefore.get(address)?.id;
+    });
+    assert.deepEqual(
+      renamed.map((client) => client.key),
+      [],
+      "every session keeps its id",
+    );
     // Old workers have let go of their sessions: they exit as soon as nothing is left, well before the drain timeout.
     for (const pid of oldWorkers) await exitOf(pid, 15_000);
     // Nothing stayed: the old workers, then the old primary, exit.
