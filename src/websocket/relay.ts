@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { FrameFailureKind } from "./frame-error.js";
 import { policyFor, type FrameLimits } from "./frame-policy.js";
-import { FrameStream, type FrameStreamHandler } from "./frame-stream.js";
+import { FrameStream, type FrameStreamHandler, type FrameStreamOptions } from "./frame-stream.js";
 import { encodeCloseFrame, encodeControlFrame } from "./frame-writer.js";
 import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
+import { ignoreStreamError } from "../util/net/ignore-error.js";
 import type { RateGate } from "./rate-gate.js";
 import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
@@ -35,6 +36,12 @@ export type { RelayStream } from "./relay-stream.js";
  */
 const BUSY_READS = 8;
 const BUSY_WINDOW_MS = 1000;
+/**
+ * A peer read into a 64 KiB buffer that then reads fewer than BUSY_READS times in a ping interval goes quiet: its
+ * socket is read into a buffer of this size from its next read on (a pong is at most 131 B), until it is busy again.
+ * A long session that was busy once would otherwise keep 64 KiB per socket for the rest of its life.
+ */
+const QUIET_READ_SIZE = 1024;
 
 export interface RelayOptions {
   /** Largest message from the client, all fragments together; -1 for no limit. */
@@ -154,6 +161,63 @@ const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
   backend: { code: CloseCode.InternalError, reason: "backend connection lost" },
 };
 
+/** A read buffer of the relay's: small ones not from Node's pool, whose 8 KiB slabs they would keep alive. */
+function readBufferOf(size: number): Buffer {
+  return size === READ_BUFFER_SIZE ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
+}
+
+/**
+ * The two FrameStream options of one relay (client's, backend's). Where `options` hold nothing of one session (no
+ * rate gate, deadline or inspector, and no frame limits, whose policy counts per stream), they are plain config and
+ * their FrameStream options are made once per `options` object: a filter's sessions share one (184 B a session).
+ */
+const sharedFrameOptions = new WeakMap<RelayOptions, readonly [FrameStreamOptions, FrameStreamOptions]>();
+
+function frameStreamOptions(
+  options: RelayOptions,
+  relay: WebSocketRelay,
+): readonly [FrameStreamOptions, FrameStreamOptions] {
+  const clientPolicy = policyFor(options.clientFrameLimits);
+  const backendPolicy = policyFor(options.backendFrameLimits);
+  const sessionFree =
+    clientPolicy === null &&
+    backendPolicy === null &&
+    options.clientRate === undefined &&
+    options.backendRate === undefined &&
+    options.deadline === undefined &&
+    options.clientInspector === undefined;
+  if (sessionFree) {
+    const shared = sharedFrameOptions.get(options);
+    if (shared !== undefined) return shared;
+  }
+  const trackActivity = options.maxInactivity > 0;
+  const made = [
+    {
+      fromClient: true,
+      maxMessageSize: options.clientMaxMessageSize,
+      firstFrameRsv: options.firstFrameRsv,
+      anyRsv: options.anyRsv,
+      trackActivity,
+      tally: options.clientTally,
+      gateDataFrames: options.clientRate !== undefined,
+      policy: clientPolicy,
+      inspector: options.clientInspector === undefined ? undefined : inspectorFor(options.clientInspector, relay),
+    },
+    {
+      fromClient: false,
+      maxMessageSize: options.backendMaxMessageSize,
+      firstFrameRsv: options.firstFrameRsv,
+      anyRsv: options.anyRsv,
+      trackActivity,
+      tally: options.backendTally,
+      gateDataFrames: options.backendRate !== undefined,
+      policy: backendPolicy,
+    },
+  ] as const;
+  if (sessionFree) sharedFrameOptions.set(options, made);
+  return made;
+}
+
 /**
  * The session as a whole: `open`, then `closing` from the first side that leaves open, then `finished`; or
  * `detached` when it let go of its connections to be taken up elsewhere.
@@ -223,36 +287,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     this.backend = new Peer("backend", backendSocket, options.backendRate);
     this.client.other = this.backend;
     this.backend.other = this.client;
-    const trackActivity = options.maxInactivity > 0;
-    this.client.stream = new FrameStream(
-      {
-        fromClient: true,
-        maxMessageSize: options.clientMaxMessageSize,
-        firstFrameRsv: options.firstFrameRsv,
-        anyRsv: options.anyRsv,
-        trackActivity,
-        tally: options.clientTally,
-        gateDataFrames: options.clientRate !== undefined,
-        policy: policyFor(options.clientFrameLimits),
-        inspector: options.clientInspector === undefined ? undefined : inspectorFor(options.clientInspector, this),
-      },
-      this.backend.outbox,
-      this,
-    );
-    this.backend.stream = new FrameStream(
-      {
-        fromClient: false,
-        maxMessageSize: options.backendMaxMessageSize,
-        firstFrameRsv: options.firstFrameRsv,
-        anyRsv: options.anyRsv,
-        trackActivity,
-        tally: options.backendTally,
-        gateDataFrames: options.backendRate !== undefined,
-        policy: policyFor(options.backendFrameLimits),
-      },
-      this.client.outbox,
-      this,
-    );
+    const [clientFrames, backendFrames] = frameStreamOptions(options, this);
+    this.client.stream = new FrameStream(clientFrames, this.backend.outbox, this);
+    this.backend.stream = new FrameStream(backendFrames, this.client.outbox, this);
     this.startedAt = from?.startedAt ?? Date.now();
     if (from !== undefined) {
       restoreSide(this.client, from.client);
@@ -379,9 +416,13 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     stream.on("end", WebSocketRelay.onStreamEnd);
     stream.on("error", WebSocketRelay.onStreamError);
     stream.on("close", WebSocketRelay.onStreamClose);
+    // The handshake's placeholder listeners go: errors are the relay's now, and one listener is no array (64 B).
+    for (let others = stream.listenerCount("error") - 1; others > 0; others--) stream.off("error", ignoreStreamError);
   }
 
   private static unlisten(stream: RelayStream): void {
+    // A stream let go of is never without an error listener (it may wait to be handed on).
+    stream.on("error", ignoreStreamError);
     stream.off("data", WebSocketRelay.onStreamData);
     stream.off("drain", WebSocketRelay.onStreamDrain);
     stream.off("end", WebSocketRelay.onStreamEnd);
@@ -512,6 +553,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   /** A chunk read into `from.readBuffer`: the same as `data`, but views of it must not outlive the call. */
   private onBufferedRead(from: Peer, chunk: Buffer): void {
     if (this.phase === "detached") return;
+    if (from.streamReads < BUSY_READS && ++from.streamReads === BUSY_READS) this.busyAgainOrNot(from);
     const to = from.other;
     to.outbox.borrowed = true;
     try {
@@ -522,8 +564,36 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (to.outbox.lent) {
       // A write still points into the buffer: the next read goes into a new one.
       to.outbox.lent = false;
-      from.readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      from.readBuffer = readBufferOf((from.readBuffer as Buffer).length);
     }
+  }
+
+  /**
+   * BUSY_READS reads into a buffer: a quiet peer's, within BUSY_WINDOW_MS, is busy again and gets a 64 KiB buffer
+   * from its next read on (given to the socket after this read, see readIntoBuffers); else count again. A busy
+   * peer's reads are only counted, up to BUSY_READS, for the ping interval's quiet test (`quietOrNot`).
+   */
+  private busyAgainOrNot(from: Peer): void {
+    if ((from.readBuffer as Buffer).length === READ_BUFFER_SIZE) return;
+    const at = Date.now() - this.startedAt;
+    if (at - from.streamReadsSince <= BUSY_WINDOW_MS) {
+      from.readBuffer = readBufferOf(READ_BUFFER_SIZE);
+    } else {
+      from.streamReadsSince = at;
+    }
+    from.streamReads = 0;
+  }
+
+  /** Once a ping interval: a peer read into a 64 KiB buffer that read less than BUSY_READS times since is quiet. */
+  private quietOrNot(peer: Peer): void {
+    const buffer = peer.readBuffer;
+    if (buffer === null) return;
+    if (buffer.length === READ_BUFFER_SIZE && peer.streamReads < BUSY_READS) {
+      // The socket takes it after its next read (a pong to this ping, at the latest): it holds the big one till then.
+      peer.readBuffer = readBufferOf(QUIET_READ_SIZE);
+      peer.streamReadsSince = Date.now() - this.startedAt;
+    }
+    peer.streamReads = 0;
   }
 
   /** BUSY_READS reads: a busy peer if they came within BUSY_WINDOW_MS (ms since the session started), else count again. */
@@ -549,7 +619,10 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
         (chunk) => this.onBufferedRead(from, chunk),
         () => from.readBuffer ?? buffer,
       );
-      if (switched) from.readBuffer = buffer;
+      if (switched) {
+        from.readBuffer = buffer;
+        from.streamReads = 0;
+      }
     });
   }
 
@@ -805,6 +878,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private pingBoth(now: number): void {
+    this.quietOrNot(this.client);
+    this.quietOrNot(this.backend);
     this.pingPeer(this.client, now);
     this.pingPeer(this.backend, now);
     // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
