@@ -1,6 +1,7 @@
 // Starting and ending a relayed WebSocket session: the records (session registry, pool, metrics, access log) and the
 // session's log line. The filter decides the relay's limits; this is the same for every session.
 import type { Socket } from "node:net";
+import type { AccessEntry } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import type { LiveSession, SessionOrigin, SessionRegistry } from "../observability/sessions.js";
 import { sessionEnded, sessionHandedOver, type SessionTrace } from "../observability/traffic-events.js";
@@ -140,6 +141,11 @@ class RelayedSession implements LiveSession, RelayEndHandler {
 
   get deadline(): number | undefined {
     return this.relay.deadlineAt;
+  }
+
+  accessEntry(): Readonly<AccessEntry> | undefined {
+    const trace = this.trace;
+    return trace !== undefined && "accessLog" in trace ? trace.entry : undefined;
   }
 
   totals(): { fromClient: PeerTotals; fromBackend: PeerTotals } {

@@ -116,6 +116,8 @@ export interface RelayHandoverFacts {
   anyRsv: boolean;
   /** The deadline in force, if any (it may have moved since the start: a renewed credential). */
   deadline: RelayDeadline | undefined;
+  /** What reads the client's messages (a renewal reader), which its session may take along. */
+  clientInspector: ClientMessageInspector | undefined;
 }
 
 /**
@@ -524,6 +526,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       firstFrameRsv: this.options.firstFrameRsv,
       anyRsv: this.options.anyRsv,
       deadline: this.deadline?.deadline,
+      clientInspector: this.options.clientInspector,
     };
   }
 
