@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { WebSocket } from "ws";
-import { runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { stopPid } from "../helpers/copied-build.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
-import { sessionsByClient, upgradeFigures } from "../helpers/upgrade-checks.js";
+import { sessionsByClient } from "../helpers/upgrade-checks.js";
+import { upgradeByCli } from "./upgrade-fixture.js";
 
 const SECRET = "wsgate-upgrade-policies-secret";
 /** How late a close may come on a loaded machine (five test runs on two cores). */
@@ -195,9 +195,7 @@ describe("wsgate upgrade: a moved session's credential policies and access line"
     await waitFor(warnedBefore, `msg:${WARNING}`, 8000);
     assert.equal(warnings(warnedAfter), 0, "not due yet");
 
-    const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`, "-o", "json"], { ms: 30_000 });
-    assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
-    const figures = upgradeFigures(JSON.parse(run.stdout) as Record<string, unknown>);
+    const { run, figures } = await upgradeByCli(gateway.adminPort);
     newPid = figures.newPid;
     assert.equal(figures.moved, 4, run.stdout);
     const upgradedAt = Date.now();
