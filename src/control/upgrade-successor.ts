@@ -3,14 +3,22 @@
 // it runs the config, then takes the sessions handed over.
 import type { Server as NetServer, Socket } from "node:net";
 import type { InheritedListeners } from "../gateway.js";
+import { counterSnapshotOf, type CounterSnapshot } from "../observability/carried-counters.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
 import type { InheritedListener } from "../server/http-server.js";
 import type { HTTPServerSpec } from "../server/spec.js";
+import { StepInbox, type Step } from "./upgrade-inbox.js";
 import { SUCCESSOR_ENV, upgradeMessage, type ListenerMessage, type UpgradeMessage } from "./upgrade-protocol.js";
 
 /** How long the running process gets to send its listening sockets: it sends them at once, when asked. */
 const LISTENERS_TIMEOUT_MS = 10_000;
 /** How long a last message to the running process gets to leave before the successor exits anyway. */
 const SEND_TIMEOUT_MS = 2_000;
+/**
+ * How long reads of the counters wait for the predecessor's totals (they come once the sessions are handed over):
+ * a scrape that times out is better than one whose totals went back, which Prometheus takes for a restart.
+ */
+const COUNTERS_HOLD_MS = 30_000;
 
 /**
  * A socket as received: Node wraps it in a server that accepts at once, before this process has a listener for it;
@@ -49,14 +57,18 @@ class Received implements InheritedListener {
 /** The process this one replaces, as the IPC channel it started this one with reaches it. */
 export class Predecessor implements InheritedListeners {
   private readonly received: Received[] = [];
-  private readonly waiters = new Map<UpgradeMessage["wsgateUpgrade"], (message: UpgradeMessage) => void>();
+  private readonly inbox = new StepInbox();
   private disconnected = false;
-  /** Steps that came before anyone waited for them. */
-  private readonly early = new Map<UpgradeMessage["wsgateUpgrade"], UpgradeMessage>();
   /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
   firstSessionId = 1;
+  /** The predecessor's counter totals, once its `done` says them (undefined: it went away, or sent none). */
+  private readonly counters: Promise<CounterSnapshot | undefined>;
+  private countersCame: (snapshot: CounterSnapshot | undefined) => void = () => undefined;
 
   private constructor(readonly pid: number) {
+    this.counters = new Promise((resolve) => {
+      this.countersCame = resolve;
+    });
     process.on("message", this.onMessage);
     process.once("disconnect", this.onDisconnect);
   }
@@ -107,6 +119,11 @@ export class Predecessor implements InheritedListeners {
     for (const received of this.received.splice(0)) received.close();
   }
 
+  /** This process's counters go on from the predecessor's totals, which come with its `done`. */
+  carryCountersInto(metrics: GatewayMetrics): void {
+    metrics.carryFrom(this.counters, COUNTERS_HOLD_MS);
+  }
+
   /** Says that this process runs the config (its listeners accept); then the sessions come. */
   running(): Promise<void> {
     return this.send({ wsgateUpgrade: "running", pid: process.pid });
@@ -137,6 +154,7 @@ export class Predecessor implements InheritedListeners {
   release(): void {
     process.off("message", this.onMessage);
     process.off("disconnect", this.onDisconnect);
+    this.countersCame(undefined);
     this.closeUnused();
     if (process.connected) process.disconnect();
   }
@@ -162,28 +180,12 @@ export class Predecessor implements InheritedListeners {
   }
 
   /** The next message of `step`; rejects after `timeoutMs` or when the channel closes. */
-  private next(step: UpgradeMessage["wsgateUpgrade"], timeoutMs: number): Promise<UpgradeMessage> {
-    return new Promise((resolve, reject) => {
-      const early = this.early.get(step);
-      if (early !== undefined) {
-        this.early.delete(step);
-        resolve(early);
-        return;
-      }
-      if (this.disconnected) {
-        reject(new Error(`the process being replaced (PID ${this.pid}) went away`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(step);
-        reject(new Error(`no '${step}' from the process being replaced (PID ${this.pid}) in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(step, (message) => {
-        clearTimeout(timer);
-        if (message.wsgateUpgrade === "failed") reject(new Error(message.reason));
-        else resolve(message);
-      });
-    });
+  private next(step: Step, timeoutMs: number): Promise<UpgradeMessage> {
+    return this.inbox.next(step, timeoutMs, (end) =>
+      end.kind === "timeout"
+        ? `no '${step}' from the process being replaced (PID ${this.pid}) in ${timeoutMs} ms`
+        : end.why,
+    );
   }
 
   private readonly onMessage = (value: unknown, handle: unknown): void => {
@@ -193,17 +195,14 @@ export class Predecessor implements InheritedListeners {
       if (isNetServer(handle)) this.received.push(new Received(message, handle));
       return;
     }
-    const waiter = this.waiters.get(message.wsgateUpgrade);
-    this.waiters.delete(message.wsgateUpgrade);
-    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
-    else waiter(message);
+    if (message.wsgateUpgrade === "done") this.countersCame(counterSnapshotOf(message.counters));
+    this.inbox.deliver(message);
   };
 
   private readonly onDisconnect = (): void => {
     this.disconnected = true;
-    const gone: UpgradeMessage = { wsgateUpgrade: "failed", reason: `the process being replaced went away` };
-    for (const waiter of this.waiters.values()) waiter(gone);
-    this.waiters.clear();
+    this.countersCame(undefined);
+    this.inbox.close(`the process being replaced (PID ${this.pid}) went away`);
   };
 }
 
