@@ -7,7 +7,7 @@ import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import { ignoreStreamError } from "../util/net/ignore-error.js";
 import type { RateGate } from "./rate-gate.js";
-import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
+import { CHECK_CLOCK_ORIGIN, checkClock, relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
@@ -122,6 +122,8 @@ export interface RelayHandoverFacts {
   anyRsv: boolean;
   /** The deadline in force, if any (it may have moved since the start: a renewed credential). */
   deadline: RelayDeadline | undefined;
+  /** What reads the client's messages (a renewal reader), which its session may take along. */
+  clientInspector: ClientMessageInspector | undefined;
 }
 
 /**
@@ -255,8 +257,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   private phase: RelayPhase = "open";
   /**
    * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
-   * earliest of the due times below (epoch ms, 0 for none), and the session waits for it in the process's one
-   * check schedule (check-schedule.ts), with no timer of its own. A session deadline can join as one more due time.
+   * earliest of the due times below (ms on checkClock(): small integers, 0 for none), and the session waits for it
+   * in the process's one check schedule (check-schedule.ts), with no timer of its own. A session deadline can join
+   * as one more due time.
    */
   scheduledAt = 0;
   /** The session's place in the check schedule; -1 when not in it (check-schedule.ts keeps it). */
@@ -535,6 +538,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       firstFrameRsv: this.options.firstFrameRsv,
       anyRsv: this.options.anyRsv,
       deadline: this.deadline?.deadline,
+      clientInspector: this.options.clientInspector,
     };
   }
 
@@ -826,7 +830,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** The due times of the periodic checks, from now; the timer for the first. */
   private startChecks(): void {
-    const now = Date.now();
+    const now = checkClock();
     if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
     if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
     if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
@@ -912,8 +916,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private checkIdle(now: number): void {
+    // The streams keep ms since epoch (their snapshots cross processes); `now` is on the checks' clock.
     const lastData = Math.max(this.startedAt, this.client.stream.lastDataAt, this.backend.stream.lastDataAt);
-    const remaining = lastData + this.options.maxInactivity - now;
+    const remaining = lastData - CHECK_CLOCK_ORIGIN + this.options.maxInactivity - now;
     if (remaining > 0) {
       this.idleDueAt = now + remaining;
       return;

@@ -5,14 +5,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { WebSocket } from "ws";
-import { echoConfig, runCli } from "../helpers/admin.js";
+import { echoConfig } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { closeWs, echo } from "../helpers/certs.js";
 import { stopPid } from "../helpers/copied-build.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, refusal } from "../helpers/net.js";
-import { upgradeFigures } from "../helpers/upgrade-checks.js";
-import { openSession, readCounters, seriesKey, wentBack, type CounterValues } from "./upgrade-fixture.js";
+import { openSession, readCounters, seriesKey, upgradeByCli, wentBack, type CounterValues } from "./upgrade-fixture.js";
 
 const SESSIONS = 12;
 const ENDED = 4;
@@ -54,9 +53,7 @@ describe("wsgate upgrade: the counters carry on", () => {
   });
 
   async function upgrade(moving: number): Promise<number> {
-    const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`, "-o", "json"], { ms: 45_000 });
-    assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
-    const figures = upgradeFigures(JSON.parse(run.stdout) as Record<string, unknown>);
+    const { run, figures } = await upgradeByCli(gateway.adminPort);
     assert.equal(figures.moved, moving, `the live sessions moved: ${run.stdout}`);
     servingPid = figures.newPid;
     return figures.newPid;

@@ -32,6 +32,7 @@ import { BackendUpgradeRequest } from "./backend-request.js";
 import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
 import { placeMovedSession } from "./resume.js";
 import { SharedSessionParts } from "./session-parts.js";
+import type { CredentialExpiry } from "../../proxy/credential-expiry.js";
 import type { MovedSession, TakeVerdict } from "../../proxy/handover-receive.js";
 import type { Telemetry } from "../../observability/telemetry.js";
 
@@ -295,8 +296,9 @@ export class WebSocketProxy implements Filter {
   }
 
   /** A session moved in from another process (resume.ts): where it goes on this filter, with this config's limits. */
-  placeMoved(moved: MovedSession, telemetry: Telemetry): TakeVerdict {
+  placeMoved(moved: MovedSession, telemetry: Telemetry, credential?: CredentialExpiry): TakeVerdict {
     return placeMovedSession(moved, {
+      credential,
       spec: this.spec,
       pools: this.pools.all.map((entry) => entry.pool),
       limits: this.limits,
