@@ -17,8 +17,11 @@ export interface Command {
   test: "start" | "upgrade" | "sessions" | "handover";
   yaml?: string;
   workers?: number;
-  /** new-primary: SIGKILL itself once this many relayed messages came from the old primary. */
-  dieAfterMessages?: number;
+  /**
+   * new-primary: SIGKILL itself when the n-th answer comes from its workers, before it is forwarded: the worker
+   * wrote it, the old worker never gets it.
+   */
+  dieOnAnswer?: number;
   settleMs?: number;
 }
 
@@ -116,7 +119,7 @@ async function oldPrimary(): Promise<void> {
         next_.send({
           yaml: message.yaml,
           workers: message.workers,
-          dieAfterMessages: message.dieAfterMessages,
+          dieOnAnswer: message.dieOnAnswer,
           test: "start",
         });
         up({ ...(await started), test: "successorStarted" });
@@ -135,19 +138,23 @@ async function oldPrimary(): Promise<void> {
   process.on("disconnect", () => process.exit(0));
 }
 
+/** Listens before the relay does (its port is made when a lane begins), so the answer dies with this process. */
+function dieOnAnswer(nth: number): void {
+  let seen = 0;
+  for (const worker of primaryWorkers) {
+    worker.on("message", (message: Record<string, unknown>) => {
+      if (message[RELAY_TAG] === 1 && ++seen === nth) process.kill(process.pid, "SIGKILL");
+    });
+  }
+}
+
 async function newPrimary(): Promise<void> {
   // Before anything arrives: lanes begin with the first message of each.
   relayIntoNewPrimary({ workers: () => primaryWorkers, log });
   process.on("message", (message: Command & { index?: number }) => {
     if (message.test === "start") {
-      let seen = 0;
-      if (message.dieAfterMessages !== undefined) {
-        const limit = message.dieAfterMessages;
-        process.on("message", (relayed: Record<string, unknown>) => {
-          if (relayed[RELAY_TAG] === 1 && ++seen === limit) process.kill(process.pid, "SIGKILL");
-        });
-      }
       void forkWorkers(message.workers ?? 1, "new-worker", message.yaml ?? "").then((started) => {
+        if (message.dieOnAnswer !== undefined) dieOnAnswer(message.dieOnAnswer);
         for (const worker of primaryWorkers) {
           worker.on("message", (reply: Reply) => {
             if (reply.test === "took") up(reply);

@@ -301,9 +301,9 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
     const count = 80;
     await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
     const running = cluster as Cluster;
-    // Down the lane go two parts per session and a confirm per answer: this is about a third of the way.
+    // The 25th answer never reaches the old worker: the new worker wrote it, and must not act on it alone.
     const upgraded = await running.ask(
-      { test: "upgrade", workers: 1, dieAfterMessages: 60, yaml: await newYaml() },
+      { test: "upgrade", workers: 1, dieOnAnswer: 25, yaml: await newYaml() },
       "upgraded",
       60_000,
     );
