@@ -7,7 +7,8 @@
  * - `tls-open` / `tls-run` / `tls-close`: kept connections for the echo loops, or open → echo → close cycles, over
  *   ws:// or wss:// (TLS 1.3 only, the bench's CA), offering the last session ticket a loop got when asked to.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { serveCommands, WorkerPool } from "./worker-pool.js";
 import { randomFillSync } from "node:crypto";
 import type { ClientRequestArgs } from "node:http";
 import type { Socket } from "node:net";
@@ -504,118 +505,21 @@ function closeAll(sockets: readonly WebSocket[], problems: Tally): Promise<void>
 
 // ---- the orchestrator's side ----
 
-interface Waiting {
-  resolve: (reply: BurstReply) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** Forked burst workers and a request/reply channel to each. */
-export class BurstWorkers {
-  private nextId = 1;
-  private readonly waiting = new Map<number, Waiting>();
-
-  private constructor(private readonly children: ChildProcess[]) {
-    for (const child of children) {
-      child.on("message", (message: BurstReply & { id: number }) => {
-        const waiting = this.waiting.get(message.id);
-        if (waiting === undefined) return;
-        clearTimeout(waiting.timer);
-        this.waiting.delete(message.id);
-        waiting.resolve(message);
-      });
-      child.on("exit", (code, signal) => {
-        for (const [id, waiting] of this.waiting) {
-          clearTimeout(waiting.timer);
-          this.waiting.delete(id);
-          waiting.reject(new Error(`burst worker ${child.pid ?? "?"} exited (${signal ?? code ?? "?"})`));
-        }
-      });
-    }
-  }
-
-  static async start(count: number, track: (child: ChildProcess) => void): Promise<BurstWorkers> {
-    const script = fileURLToPath(import.meta.url);
-    const children = Array.from({ length: count }, () =>
-      fork(script, ["--burst-worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
-    );
-    for (const child of children) track(child);
-    const workers = new BurstWorkers(children);
-    try {
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(() => reject(new Error("a burst worker did not start within 10 s")), 10_000);
-              child.once("message", () => {
-                clearTimeout(timer);
-                resolve();
-              });
-            }),
-        ),
-      );
-    } catch (error) {
-      workers.stop();
-      throw error;
-    }
-    return workers;
-  }
-
-  get count(): number {
-    return this.children.length;
-  }
-
-  get pids(): number[] {
-    return this.children.flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
-  }
-
-  /** Sends worker i commands[i], at once; resolves with the replies in order; an error reply rejects. */
-  async all<T extends BurstReply["type"]>(
-    commands: readonly BurstCommand[],
-    expected: T,
-    timeoutMs: number,
-  ): Promise<Extract<BurstReply, { type: T }>[]> {
-    const replies = await Promise.all(
-      commands.map((command, index) => {
-        const child = this.children[index];
-        if (child === undefined || !child.connected) return Promise.reject(new Error(`burst worker ${index} is gone`));
-        const id = this.nextId++;
-        return new Promise<BurstReply>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            this.waiting.delete(id);
-            reject(new Error(`burst worker ${index} did not answer '${command.type}' within ${timeoutMs} ms`));
-          }, timeoutMs);
-          this.waiting.set(id, { resolve, reject, timer });
-          child.send({ ...command, id });
-        });
-      }),
-    );
-    return replies.map((reply) => {
-      if (reply.type === "error") throw new Error(`burst worker: ${reply.message}`);
-      if (reply.type !== expected) throw new Error(`expected a '${expected}' reply, got '${reply.type}'`);
-      return reply as Extract<BurstReply, { type: T }>;
-    });
-  }
-
-  stop(): void {
-    for (const child of this.children) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      if (child.connected) child.disconnect();
-      child.kill("SIGTERM");
-    }
-  }
-}
+/** The burst workers: command i goes to worker i (see worker-pool.ts). */
+export type BurstWorkers = WorkerPool<BurstCommand, BurstReply>;
+export const BurstWorkers = {
+  start: (count: number, track: (child: ChildProcess) => void): Promise<BurstWorkers> =>
+    WorkerPool.start<BurstCommand, BurstReply>(count, {
+      script: fileURLToPath(import.meta.url),
+      flag: "--burst-worker",
+      name: "burst worker",
+      track,
+    }),
+};
 
 // ---- worker entry point ----
 
 if (process.argv[2] === "--burst-worker" && process.send !== undefined) {
   const worker = new BurstWorker();
-  process.on("message", (request: BurstCommand & { id: number }) => {
-    void worker.handle(request).then((reply) => {
-      if (process.connected) process.send?.({ ...reply, id: request.id });
-    });
-  });
-  process.on("disconnect", () => process.exit(0));
-  process.on("SIGTERM", () => process.exit(0));
-  process.send({ type: "ready", id: 0 });
+  serveCommands((command: BurstCommand) => worker.handle(command));
 }

@@ -6,7 +6,8 @@
  * - `h2-run cycle`: open (extended CONNECT) → one echo → close loops, on one shared h2 connection per worker, or
  *   each cycle on a connection of its own (TLS handshake, SETTINGS, CONNECT, echo, close, GOAWAY).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { serveCommands, WorkerPool } from "./worker-pool.js";
 import { randomFillSync } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -302,110 +303,17 @@ async function handle(command: H2Command): Promise<H2Reply> {
 }
 
 if (process.argv.includes("--h2-worker") && process.send !== undefined) {
-  process.on("message", (message: H2Command & { id: number }) => {
-    handle(message).then(
-      (reply) => process.send?.({ ...reply, id: message.id }),
-      (error: unknown) => process.send?.({ type: "error", message: describe(error), id: message.id }),
-    );
-  });
-  process.on("disconnect", () => process.exit(0));
-  process.send({ type: "ready" });
+  serveCommands(handle);
 }
 
-interface Waiting {
-  resolve: (reply: H2Reply) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** The worker processes, commanded together: command i goes to worker i. */
-export class H2Workers {
-  private nextId = 1;
-  private readonly waiting = new Map<number, Waiting>();
-
-  private constructor(private readonly children: ChildProcess[]) {
-    for (const child of children) {
-      child.on("message", (message: H2Reply & { id?: number }) => {
-        const waiting = message.id === undefined ? undefined : this.waiting.get(message.id);
-        if (waiting === undefined || message.id === undefined) return;
-        clearTimeout(waiting.timer);
-        this.waiting.delete(message.id);
-        if (message.type === "error") waiting.reject(new Error(message.message));
-        else waiting.resolve(message);
-      });
-      child.on("exit", (code, signal) => {
-        for (const [id, waiting] of this.waiting) {
-          clearTimeout(waiting.timer);
-          this.waiting.delete(id);
-          waiting.reject(new Error(`h2 worker ${child.pid ?? "?"} exited (${signal ?? code ?? "?"})`));
-        }
-      });
-    }
-  }
-
-  static async start(count: number, track: (child: ChildProcess) => void = () => undefined): Promise<H2Workers> {
-    const script = fileURLToPath(import.meta.url);
-    const children = Array.from({ length: count }, () =>
-      fork(script, ["--h2-worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
-    );
-    for (const child of children) track(child);
-    const workers = new H2Workers(children);
-    try {
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(() => reject(new Error("an h2 worker did not start within 10 s")), 10_000);
-              child.once("message", () => {
-                clearTimeout(timer);
-                resolve();
-              });
-            }),
-        ),
-      );
-    } catch (error) {
-      workers.stop();
-      throw error;
-    }
-    return workers;
-  }
-
-  get count(): number {
-    return this.children.length;
-  }
-
-  /** Sends worker i commands[i]; resolves with the replies in order. */
-  all<T extends H2Reply["type"]>(
-    commands: readonly H2Command[],
-    expect: T,
-    timeoutMs: number,
-  ): Promise<Array<Extract<H2Reply, { type: T }>>> {
-    return Promise.all(
-      commands.map(
-        (command, i) =>
-          new Promise<Extract<H2Reply, { type: T }>>((resolve, reject) => {
-            const child = this.children[i];
-            if (child === undefined) return reject(new Error(`no h2 worker ${i}`));
-            const id = this.nextId++;
-            const timer = setTimeout(() => {
-              this.waiting.delete(id);
-              reject(new Error(`h2 worker: no ${expect} within ${timeoutMs} ms`));
-            }, timeoutMs);
-            this.waiting.set(id, {
-              resolve: (reply) =>
-                reply.type === expect
-                  ? resolve(reply as Extract<H2Reply, { type: T }>)
-                  : reject(new Error(`h2 worker answered ${reply.type}, expected ${expect}`)),
-              reject,
-              timer,
-            });
-            child.send({ ...command, id });
-          }),
-      ),
-    );
-  }
-
-  stop(): void {
-    for (const child of this.children) if (child.exitCode === null) child.kill("SIGKILL");
-  }
-}
+/** The h2 workers: command i goes to worker i (see worker-pool.ts). */
+export type H2Workers = WorkerPool<H2Command, H2Reply>;
+export const H2Workers = {
+  start: (count: number, track: (child: ChildProcess) => void = () => undefined): Promise<H2Workers> =>
+    WorkerPool.start<H2Command, H2Reply>(count, {
+      script: fileURLToPath(import.meta.url),
+      flag: "--h2-worker",
+      name: "h2 worker",
+      track,
+    }),
+};

@@ -93,7 +93,7 @@ async function run(rig: Rig, scenario: H2Scenario, transport: H2Transport, durat
   const shares = split(scenario.sessions, ctx.workers);
   const url = `wss://127.0.0.1:${rig.proxy.port}${H2_PATH}`;
   if (transport === "h1") {
-    const replies = await rig.h1.all(
+    const replies = await rig.h1.allOf(
       shares.map((loops) => ({
         type: "tls-run",
         kind: scenario.kind,
@@ -115,7 +115,7 @@ async function run(rig: Rig, scenario: H2Scenario, transport: H2Transport, durat
       problems: reply.problems,
     }));
   }
-  return rig.h2.all(
+  return rig.h2.allOf(
     shares.map((loops) =>
       scenario.kind === "echo"
         ? { type: "h2-run", kind: "echo", size: scenario.size, durationMs }
@@ -143,7 +143,7 @@ async function measure(rig: Rig, scenario: H2Scenario, transport: H2Transport, r
   // Kept sessions for the echo loops: opened before, closed after the measurement.
   if (scenario.kind === "echo") {
     if (transport === "h1") {
-      const opened = await rig.h1.all(
+      const opened = await rig.h1.allOf(
         shares.map((connections) => ({
           type: "tls-open",
           url: `wss://127.0.0.1:${rig.proxy.port}${H2_PATH}`,
@@ -159,7 +159,7 @@ async function measure(rig: Rig, scenario: H2Scenario, transport: H2Transport, r
         for (const [key, n] of Object.entries(reply.problems)) addTally(problems, key, n);
       }
     } else {
-      const opened = await rig.h2.all(
+      const opened = await rig.h2.allOf(
         shares.map((sessions) => ({
           type: "h2-open",
           target: rig.target,
@@ -201,12 +201,12 @@ async function measure(rig: Rig, scenario: H2Scenario, transport: H2Transport, r
     if (scenario.kind === "echo") {
       const closed =
         transport === "h1"
-          ? await rig.h1.all(
+          ? await rig.h1.allOf(
               shares.map(() => ({ type: "tls-close" })),
               "tls-closed",
               30_000,
             )
-          : await rig.h2.all(
+          : await rig.h2.allOf(
               shares.map(() => ({ type: "h2-close" })),
               "h2-closed",
               30_000,

@@ -379,7 +379,7 @@ function progressLine(r: HandoverRound): string {
   const where = `handover: round ${r.round}, ${r.sessions} sessions`;
   if (r.error !== undefined) return `${where}: FAILED: ${r.error}`;
   const h = r.handover;
-  return `${where}: upgrade ${ms(r.upgradeMs)} ms (gateway ${ms(r.reportedMs)} ms, sessions ${ms(r.handOverMs)} ms), moved ${r.moved ?? "?"} kept ${r.kept ?? "?"} closed ${r.closedByUpgrade ?? "?"}; pause p50 ${ms(h?.gapP50Ms)} ms p99 ${ms(h?.gapP99Ms)} ms (baseline p50 ${ms(r.baseline?.gapP50Ms)} ms, a message every ${r.periodMs} ms); lost ${h?.gaps ?? "?"} repeated ${h?.repeats ?? "?"} closed ${h?.closed ?? "?"} unanswered ${h?.outstanding ?? "?"}`;
+  return `${where}: upgrade ${ms(r.upgradeMs)} ms (gateway ${ms(r.reportedMs)} ms, sessions ${ms(r.handOverMs)} ms), moved ${r.moved ?? "?"} kept ${r.kept ?? "?"} closed ${r.closedByUpgrade ?? "?"}; pause p50 ${ms(h?.gapP50Ms)} ms p99 ${ms(h?.gapP99Ms)} ms (baseline p50 ${ms(r.baseline?.gapP50Ms)} ms, a message every ${r.periodMs} ms), longest round trip p50 ${ms(h?.rttP50Ms)} ms p99 ${ms(h?.rttP99Ms)} ms (baseline p99 ${ms(r.baseline?.rttP99Ms)} ms); lost ${h?.gaps ?? "?"} repeated ${h?.repeats ?? "?"} closed ${h?.closed ?? "?"} unanswered ${h?.outstanding ?? "?"}`;
 }
 
 function spread(rounds: readonly HandoverRound[], pick: (r: HandoverRound) => number | undefined): Spread | undefined {

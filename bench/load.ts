@@ -6,7 +6,7 @@
  * options are shared constants, listeners are attached once per connection, and latencies go to a preallocated
  * Float64Array (a uniform reservoir sample once more arrive than it holds).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { serveCommands, WorkerPool } from "./worker-pool.js";
 import { randomFillSync } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
@@ -20,11 +20,9 @@ import {
   type LoadKind,
   type OpenReply,
   type Reply,
-  type Request,
   type RunCommand,
   type RunReply,
   type Tally,
-  type WorkerMessage,
 } from "./protocol.js";
 
 /** Latencies kept per worker and run: 4 MiB; beyond it the sample is thinned uniformly (reservoir sampling). */
@@ -504,121 +502,17 @@ function holdFinUntilPeerFin(ws: WebSocket): void {
 
 // ---- the orchestrator's side ----
 
-interface Pending {
-  resolve: (reply: Reply) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** Forked load-generator processes and a request/reply channel to each. */
-export class LoadWorkers {
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-
-  private constructor(private readonly children: ChildProcess[]) {
-    for (const child of children) {
-      child.on("message", (message: WorkerMessage) => this.onMessage(message));
-      child.on("exit", (code, signal) => {
-        const error = new Error(`load worker ${child.pid ?? "?"} exited (${signal ?? code ?? "?"})`);
-        for (const [id, waiting] of this.pending) {
-          clearTimeout(waiting.timer);
-          this.pending.delete(id);
-          waiting.reject(error);
-        }
-      });
-    }
-  }
-
-  /** Forks `count` workers and waits until each can take commands. */
-  static async start(count: number): Promise<LoadWorkers> {
-    const script = fileURLToPath(import.meta.url);
-    const children = Array.from({ length: count }, () =>
-      fork(script, ["--worker"], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] }),
-    );
-    const workers = new LoadWorkers(children);
-    try {
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(() => reject(new Error("a load worker did not start within 10 s")), 10_000);
-              child.once("message", () => {
-                clearTimeout(timer);
-                resolve();
-              });
-              child.once("exit", () => reject(new Error("a load worker exited while starting")));
-            }),
-        ),
-      );
-    } catch (error) {
-      workers.stop();
-      throw error;
-    }
-    return workers;
-  }
-
-  get count(): number {
-    return this.children.length;
-  }
-
-  get pids(): number[] {
-    return this.children.flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
-  }
-
-  /** Sends `command` to worker `index`; rejects when it does not answer within `timeoutMs` or answers an error. */
-  request(index: number, command: Command, timeoutMs: number): Promise<Reply> {
-    const child = this.children[index];
-    if (child === undefined || !child.connected) return Promise.reject(new Error(`load worker ${index} is gone`));
-    const id = this.nextId++;
-    return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`load worker ${index} did not answer '${command.type}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      const request: Request = { ...command, id };
-      child.send(request);
-    }).then((reply) => {
-      if (reply.type === "error") throw new Error(`load worker ${index}: ${reply.message}`);
-      return reply;
-    });
-  }
-
-  /** Sends each worker its own command (index i gets commands[i]) at once; resolves with the replies in order. */
-  all(commands: readonly Command[], timeoutMs: number): Promise<Reply[]> {
-    return Promise.all(commands.map((command, index) => this.request(index, command, timeoutMs)));
-  }
-
-  /** Asks every worker to exit and kills the ones that are still there a moment later. */
-  stop(): void {
-    for (const child of this.children) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      if (child.connected) child.disconnect();
-      const pid = child.pid;
-      const timer = setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null && pid !== undefined) child.kill("SIGKILL");
-      }, 1000);
-      timer.unref();
-      child.kill("SIGTERM");
-    }
-  }
-
-  /** Signals every worker still running (for SIGINT and exit paths). */
-  kill(signal: NodeJS.Signals): void {
-    for (const child of this.children) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    }
-  }
-
-  private onMessage(message: WorkerMessage): void {
-    if (message.type === "ready") return;
-    const waiting = this.pending.get(message.id);
-    if (waiting === undefined) return;
-    clearTimeout(waiting.timer);
-    this.pending.delete(message.id);
-    waiting.resolve(message);
-  }
-}
+/** The load workers: command i goes to worker i (see worker-pool.ts). */
+export type LoadWorkers = WorkerPool<Command, Reply>;
+export const LoadWorkers = {
+  start: (count: number): Promise<LoadWorkers> =>
+    WorkerPool.start<Command, Reply>(count, {
+      script: fileURLToPath(import.meta.url),
+      flag: "--worker",
+      name: "load worker",
+      serialization: "advanced",
+    }),
+};
 
 /** `total` split into `parts` near-equal whole shares. */
 export function split(total: number, parts: number): number[] {
@@ -629,14 +523,5 @@ export function split(total: number, parts: number): number[] {
 
 if (process.argv[2] === "--worker" && process.send !== undefined) {
   const worker = new LoadWorker();
-  process.on("message", (request: Request) => {
-    void worker.handle(request).then((reply) => {
-      if (process.connected) process.send?.({ ...reply, id: request.id });
-    });
-  });
-  // Never outlive the orchestrator.
-  process.on("disconnect", () => process.exit(0));
-  process.on("SIGTERM", () => process.exit(0));
-  process.on("SIGINT", () => {});
-  process.send({ type: "ready", id: 0 } satisfies WorkerMessage);
+  serveCommands((command: Command) => worker.handle(command));
 }

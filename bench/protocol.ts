@@ -48,9 +48,6 @@ export interface CheckCommand {
 
 export type Command = OpenCommand | RunCommand | CloseCommand | CheckCommand;
 
-/** A command with the id its reply carries. */
-export type Request = Command & { id: number };
-
 /** Counts of things that went wrong, by a short description (e.g. "close 1006", "error ECONNRESET"). */
 export type Tally = Record<string, number>;
 
@@ -101,9 +98,6 @@ export interface ErrorReply {
 }
 
 export type Reply = OpenReply | RunReply | ClosedReply | CheckReply | ErrorReply;
-
-/** What a worker sends: a reply to request `id`, or `ready` once it can take commands. */
-export type WorkerMessage = (Reply & { id: number }) | { type: "ready"; id: 0 };
 
 export function addTally(tally: Tally, key: string, by = 1): void {
   tally[key] = (tally[key] ?? 0) + by;

@@ -103,7 +103,7 @@ async function storm(
     size: STORM_SIZE,
     timeoutMs,
   }));
-  const replies = await workers.all(commands, "stormed", timeoutMs + 30_000);
+  const replies = await workers.allOf(commands, "stormed", timeoutMs + 30_000);
   return tallyStorm(replies, clients);
 }
 

@@ -113,7 +113,7 @@ async function measureScenario(
   let openSample: TlsSample | undefined;
   const openProtocols: Tally = {};
   if (scenario.kind === "echo") {
-    const opened = await workers.all(
+    const opened = await workers.allOf(
       shares.map((connections) => ({ type: "tls-open", url, connections, tls: client })),
       "tls-opened",
       60_000,
@@ -125,7 +125,7 @@ async function measureScenario(
     }
   }
   const run = (durationMs: number) =>
-    workers.all(
+    workers.allOf(
       shares.map((loops) => ({
         type: "tls-run",
         kind: scenario.kind,
@@ -163,7 +163,7 @@ async function measureScenario(
     };
   } finally {
     if (scenario.kind === "echo") {
-      const closed = await workers.all(
+      const closed = await workers.allOf(
         shares.map(() => ({ type: "tls-close" })),
         "tls-closed",
         30_000,

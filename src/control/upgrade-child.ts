@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Server as NetServer, Socket } from "node:net";
 import type { HandoverChannel } from "../proxy/handover-types.js";
+import { StepInbox, type Step } from "./upgrade-inbox.js";
 import { SUCCESSOR_ENV, upgradeMessage, type UpgradeMessage } from "./upgrade-protocol.js";
 
 /** How the successor is started: by default this process's own node, entry script and arguments. */
@@ -16,20 +17,13 @@ export function ownCommand(): SuccessorCommand {
   return { execPath: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], env: process.env };
 }
 
-type Step = UpgradeMessage["wsgateUpgrade"];
-
 export class SuccessorProcess {
   readonly child: ChildProcess;
   /** Why the child is no more, once it has exited. */
   private ended: string | undefined;
   /** What the child said when it could not start. */
   private failure: string | undefined;
-  /** Steps that came before anyone waited for them. */
-  private readonly early = new Map<Step, UpgradeMessage>();
-  private readonly waiters = new Map<
-    Step,
-    { resolve: (message: UpgradeMessage) => void; fail: (why: string) => void }
-  >();
+  private readonly inbox = new StepInbox();
 
   constructor(command: SuccessorCommand) {
     this.child = spawn(command.execPath, command.args, {
@@ -48,32 +42,11 @@ export class SuccessorProcess {
 
   /** The next message of `step`; rejects with why when the child says it failed, exits, or is too slow. */
   next(step: Step, timeoutMs: number, what: string): Promise<UpgradeMessage> {
-    return new Promise((resolve, reject) => {
-      const early = this.early.get(step);
-      if (early !== undefined) {
-        this.early.delete(step);
-        resolve(early);
-        return;
-      }
-      if (this.ended !== undefined) {
-        reject(new Error(this.failure ?? `${this.ended} before it would ${what}`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(step);
-        reject(new Error(`the new process (PID ${this.pid}) did not ${what} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(step, {
-        resolve: (message) => {
-          clearTimeout(timer);
-          resolve(message);
-        },
-        fail: (why) => {
-          clearTimeout(timer);
-          reject(new Error(this.failure ?? `${why} before it would ${what}`));
-        },
-      });
-    });
+    return this.inbox.next(step, timeoutMs, (end) =>
+      end.kind === "timeout"
+        ? `the new process (PID ${this.pid}) did not ${what} within ${timeoutMs} ms`
+        : (this.failure ?? `${end.why} before it would ${what}`),
+    );
   }
 
   /** The channel as the hand-over of the sessions uses it (see ChildChannel). */
@@ -114,26 +87,20 @@ export class SuccessorProcess {
     if (message === undefined) return;
     if (message.wsgateUpgrade === "failed") {
       this.failure = `the new process (PID ${this.pid}) could not start: ${message.reason}`;
-      for (const waiter of this.waiters.values()) waiter.fail(this.failure);
-      this.waiters.clear();
+      this.inbox.failWaiting(this.failure);
       return;
     }
-    const waiter = this.waiters.get(message.wsgateUpgrade);
-    this.waiters.delete(message.wsgateUpgrade);
-    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
-    else waiter.resolve(message);
+    this.inbox.deliver(message);
   };
 
   private readonly onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
     this.ended = `the new process (PID ${this.pid}) exited ${signal === null ? `with code ${code}` : `on ${signal}`}`;
-    for (const waiter of this.waiters.values()) waiter.fail(this.ended);
-    this.waiters.clear();
+    this.inbox.close(this.ended);
   };
 
   private readonly onError = (error: Error): void => {
     this.ended ??= `the new process could not be started: ${error.message}`;
-    for (const waiter of this.waiters.values()) waiter.fail(this.ended);
-    this.waiters.clear();
+    this.inbox.close(this.ended);
   };
 }
 

@@ -5,6 +5,7 @@ import type { Server as NetServer, Socket } from "node:net";
 import type { InheritedListeners } from "../gateway.js";
 import type { InheritedListener } from "../server/http-server.js";
 import type { HTTPServerSpec } from "../server/spec.js";
+import { StepInbox, type Step } from "./upgrade-inbox.js";
 import { SUCCESSOR_ENV, upgradeMessage, type ListenerMessage, type UpgradeMessage } from "./upgrade-protocol.js";
 
 /** How long the running process gets to send its listening sockets: it sends them at once, when asked. */
@@ -49,10 +50,8 @@ class Received implements InheritedListener {
 /** The process this one replaces, as the IPC channel it started this one with reaches it. */
 export class Predecessor implements InheritedListeners {
   private readonly received: Received[] = [];
-  private readonly waiters = new Map<UpgradeMessage["wsgateUpgrade"], (message: UpgradeMessage) => void>();
+  private readonly inbox = new StepInbox();
   private disconnected = false;
-  /** Steps that came before anyone waited for them. */
-  private readonly early = new Map<UpgradeMessage["wsgateUpgrade"], UpgradeMessage>();
   /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
   firstSessionId = 1;
 
@@ -162,28 +161,12 @@ export class Predecessor implements InheritedListeners {
   }
 
   /** The next message of `step`; rejects after `timeoutMs` or when the channel closes. */
-  private next(step: UpgradeMessage["wsgateUpgrade"], timeoutMs: number): Promise<UpgradeMessage> {
-    return new Promise((resolve, reject) => {
-      const early = this.early.get(step);
-      if (early !== undefined) {
-        this.early.delete(step);
-        resolve(early);
-        return;
-      }
-      if (this.disconnected) {
-        reject(new Error(`the process being replaced (PID ${this.pid}) went away`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(step);
-        reject(new Error(`no '${step}' from the process being replaced (PID ${this.pid}) in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(step, (message) => {
-        clearTimeout(timer);
-        if (message.wsgateUpgrade === "failed") reject(new Error(message.reason));
-        else resolve(message);
-      });
-    });
+  private next(step: Step, timeoutMs: number): Promise<UpgradeMessage> {
+    return this.inbox.next(step, timeoutMs, (end) =>
+      end.kind === "timeout"
+        ? `no '${step}' from the process being replaced (PID ${this.pid}) in ${timeoutMs} ms`
+        : end.why,
+    );
   }
 
   private readonly onMessage = (value: unknown, handle: unknown): void => {
@@ -193,17 +176,12 @@ export class Predecessor implements InheritedListeners {
       if (isNetServer(handle)) this.received.push(new Received(message, handle));
       return;
     }
-    const waiter = this.waiters.get(message.wsgateUpgrade);
-    this.waiters.delete(message.wsgateUpgrade);
-    if (waiter === undefined) this.early.set(message.wsgateUpgrade, message);
-    else waiter(message);
+    this.inbox.deliver(message);
   };
 
   private readonly onDisconnect = (): void => {
     this.disconnected = true;
-    const gone: UpgradeMessage = { wsgateUpgrade: "failed", reason: `the process being replaced went away` };
-    for (const waiter of this.waiters.values()) waiter(gone);
-    this.waiters.clear();
+    this.inbox.close(`the process being replaced (PID ${this.pid}) went away`);
   };
 }
 

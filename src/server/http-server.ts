@@ -1,3 +1,4 @@
+import { ignoreStreamError as ignoreSocketError } from "../util/net/ignore-error.js";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import net, { type AddressInfo, type Server as NetServer, type Socket } from "node:net";
@@ -618,6 +619,3 @@ function warnOnUntrustedForwardedFor(spec: HTTPServerSpec, log: Logger): void {
     "xForwardedFor: true without trustedProxies trusts no peer: X-Forwarded-For is ignored and removed",
   );
 }
-
-/** Socket errors after a request is answered (resets, broken pipes) are the peer's business, not a crash. */
-function ignoreSocketError(): void {}

@@ -1,5 +1,6 @@
 // A listener's front for `proxyProtocol: true`: each connection must come from a trusted proxy and start with a
 // PROXY header, which is read and taken off before Node's HTTP (or TLS) server sees the first byte.
+import { ignoreStreamError as ignoreSocketError } from "../util/net/ignore-error.js";
 import net, { type Socket } from "node:net";
 import { peerAddress, type AddressSet } from "../util/net/ip-address.js";
 import { parseProxyHeader } from "../util/net/proxy-protocol.js";
@@ -83,5 +84,3 @@ export class ProxyProtocolFront {
     socket.destroy();
   }
 }
-
-function ignoreSocketError(): void {}

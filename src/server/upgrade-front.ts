@@ -3,6 +3,7 @@
 // machinery or 'upgrade' dispatch per handshake); every other connection is given to the HTTP server with its bytes
 // put back, unread as far as it can tell, so plain HTTP, keep-alive and every malformed head keep Node's parser and
 // the answers they always had.
+import { ignoreStreamError as ignoreSocketError } from "../util/net/ignore-error.js";
 import { IncomingMessage, maxHeaderSize, type Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
 import { simpleUpgradeHead } from "./upgrade-head.js";
@@ -139,5 +140,3 @@ interface ParsedMessage {
 interface WritableFlowing {
   readableFlowing: boolean | null;
 }
-
-function ignoreSocketError(): void {}

@@ -23,4 +23,5 @@ export interface RelayStream {
   off(event: "data", listener: (chunk: Buffer) => void): unknown;
   off(event: "drain" | "end" | "close", listener: () => void): unknown;
   off(event: "error", listener: (error: Error) => void): unknown;
+  listenerCount(event: "error"): number;
 }

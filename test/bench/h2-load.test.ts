@@ -227,23 +227,23 @@ describe("h2 bench client against an RFC 8441 echo server", () => {
     const workers = await H2Workers.start(1);
     try {
       const target = { url: `http://127.0.0.1:${h2c.port}/ws` };
-      const [opened] = await workers.all(
+      const [opened] = await workers.allOf(
         [{ type: "h2-open", target, connections: 2, sessions: 10 }],
         "h2-opened",
         10_000,
       );
       assert.equal(opened?.opened, 10);
       assert.deepEqual(opened?.alpn, { h2c: 2 });
-      const [echo] = await workers.all(
+      const [echo] = await workers.allOf(
         [{ type: "h2-run", kind: "echo", size: 64, durationMs: 200 }],
         "h2-result",
         10_000,
       );
       assert.ok((echo?.count ?? 0) >= 10);
       assert.ok((echo?.latencies.length ?? 0) > 0);
-      const [closed] = await workers.all([{ type: "h2-close" }], "h2-closed", 10_000);
+      const [closed] = await workers.allOf([{ type: "h2-close" }], "h2-closed", 10_000);
       assert.deepEqual(closed?.problems, {});
-      const [cycle] = await workers.all(
+      const [cycle] = await workers.allOf(
         [{ type: "h2-run", kind: "cycle", size: 64, durationMs: 200, target, loops: 2, perConnection: false }],
         "h2-result",
         10_000,

@@ -31,7 +31,8 @@ import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 import { upstreamRequestHead } from "./upstream-head.js";
 import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
 import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
-import { placeMovedSession, sessionRelayOptions } from "./resume.js";
+import { placeMovedSession } from "./resume.js";
+import { SharedSessionParts } from "./session-parts.js";
 import type { MovedSession, TakeVerdict } from "../../proxy/handover-receive.js";
 import type { Telemetry } from "../../observability/telemetry.js";
 
@@ -77,6 +78,8 @@ export class WebSocketProxy implements Filter {
   private readonly originPatterns: OriginPattern[];
   /** `clientLimits` / `serverLimits` frame limits, made once and shared by the sessions. */
   private readonly frameLimits: ReturnType<typeof filterFrameLimits>;
+  /** The relay options and origins its sessions share. */
+  private readonly shared: SharedSessionParts;
 
   constructor(
     private readonly spec: WebSocketProxySpec,
@@ -90,6 +93,7 @@ export class WebSocketProxy implements Filter {
     this.sessions = deps.sessions;
     this.log = deps.log;
     this.pipelineInstance = deps.pipelineInstance ?? 0;
+    this.shared = new SharedSessionParts(spec, this.frameLimits, spec.name, this.pipelineInstance);
     this.pools = new FilterPools(
       spec.pools,
       {
@@ -286,22 +290,14 @@ export class WebSocketProxy implements Filter {
       server,
       backend: upgraded.socket,
       backendHead: upgraded.head,
-      relay: {
-        ...sessionRelayOptions(this.spec, pool, upgraded.negotiated, tallies),
-        ...this.rateGates(),
+      relay: this.shared.relayOptions(pool, upgraded.negotiated, tallies, {
+        ...sessionRateGates(this.spec),
         ...sessionDeadline(
           context.credentialExpiry,
           lifetimeDeadline(pool.maxSessionDuration ?? this.spec.maxSessionDuration, Date.now()),
         ),
-      },
-      origin: {
-        pipelineInstance: this.pipelineInstance,
-        routeKey: context.route.routeKey,
-        filter: this.name,
-        poolIndex: this.spec.pools.indexOf(pool),
-        backendUrl: server.url.href,
-        drainWindow: this.spec.drainWindow,
-      },
+      }),
+      origin: this.shared.origin(context.route.routeKey, pool, server),
       sessions: this.sessions,
       log: this.log,
       hold: lease,

@@ -1,4 +1,5 @@
 // The backend upgrade: the one way wsgate opens a WebSocket to a backend, for sessions and health checks alike.
+import { ignoreStreamError } from "../../util/net/ignore-error.js";
 import http, { type ClientRequest, type IncomingMessage } from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
@@ -150,8 +151,6 @@ function openHandshake<Result>(
 
 const EMPTY = Buffer.alloc(0);
 
-function ignoreError(): void {}
-
 /**
  * One backend handshake's timers and outcome: the dial timeout until the connection is up (TLS included), then the
  * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
@@ -220,7 +219,7 @@ class HandshakeAttempt<Result> {
       // A listener stays, as Node's client's does (a later error is the relay's, never an unhandled event), but
       // not this attempt: a session does not keep its handshake's request alive.
       this.socket.off("error", this.onSocketError);
-      this.socket.on("error", ignoreError);
+      this.socket.on("error", ignoreStreamError);
       this.socket = undefined;
     }
     const judged = this.judge(value);
