@@ -149,6 +149,7 @@ async function oldPrimary(): Promise<void> {
             return report;
           }),
         );
+        await relay.idle(2000);
         const activeLanes = relay.activeLanes;
         relay.close();
         await new Promise((resolve) => setTimeout(resolve, 200));

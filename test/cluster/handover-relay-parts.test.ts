@@ -201,8 +201,9 @@ describe("session relay parts", () => {
     });
     assert.equal(hub.activeLanes, 1);
     // The old side's `done` ends lane 2 cleanly.
+    const idle = hub.idle(5000);
     origin.deliver(message(2, "done", { last: true }));
-    await tick();
+    assert.equal(await idle, true);
     assert.equal(hub.activeLanes, 0);
     hub.close();
   });
