@@ -19,6 +19,8 @@ import { UpstreamStatusRegistry } from "./upstream/status.js";
 import { SessionDrain } from "./upstream/health/drain.js";
 import { CloseCode } from "./websocket/protocol.js";
 import type { HandOverOptions, HandOverReport, HandoverChannel, TakeSessions } from "./proxy/handover-types.js";
+import { isCredentialRenewer } from "./proxy/credential-expiry.js";
+import { renewalOrigin } from "./proxy/handover-record.js";
 import { handOverSessions } from "./proxy/handover-send.js";
 import { takeSessions, type MovedSession, type TakeVerdict } from "./proxy/handover-receive.js";
 import { WebSocketProxy } from "./filters/websocket-proxy/websocket-proxy.js";
@@ -197,7 +199,11 @@ export class Gateway {
     if (!(filter instanceof WebSocketProxy)) {
       return { kind: "closed", reason: `no WebSocketProxy ${record.pipeline}/${record.origin.filter} any more` };
     }
-    return filter.placeMoved(moved, this.telemetry);
+    // Its token renewals are checked by its Validator as in this config, where that still reads renewals.
+    const origin = renewalOrigin(record.renewal);
+    const renewer = origin && this.pipelines.get(record.pipeline)?.filters.get(origin.validator);
+    const credential = origin !== undefined && isCredentialRenewer(renewer) ? renewer.resumedExpiry(origin) : undefined;
+    return filter.placeMoved(moved, this.telemetry, credential);
   }
 
   /** The first session id for a successor process, above every id given here so far (and a margin for new ones). */

@@ -212,6 +212,7 @@ export async function serveInProcess(config: GatewayConfig, options: ServeOption
   try {
     // The process's metrics (its CPU, memory, build) go with this gateway's, served by the admin API below.
     const telemetry = options.gateway.telemetry ?? createGatewayTelemetry({ build: { version: options.version } });
+    options.predecessor?.carryCountersInto(telemetry.metrics);
     const inherited =
       options.predecessor === undefined
         ? {}

@@ -8,8 +8,10 @@
 //   (loads the config, starts on the sockets it got, binds the rest, ids above firstSessionId)
 //   running ───────────────────────▶ (stops accepting, hands the sessions over: Gateway.handOverSessions)
 //   took (what it resumed, closed) ─▶
-//                                    ◀── done (figures)
+//                                    ◀── done (figures, counter totals)
 //   failed (why) ─────────────────▶ instead of running, when it cannot start
+
+import type { CounterSnapshot } from "../observability/carried-counters.js";
 
 /** Set in a successor's environment to the PID of the process it replaces. */
 export const SUCCESSOR_ENV = "WSGATE_UPGRADE_FROM";
@@ -34,7 +36,14 @@ export type UpgradeMessage =
   | { wsgateUpgrade: "running"; pid: number }
   | { wsgateUpgrade: "took"; taken: number; closed: number; refused: number }
   | { wsgateUpgrade: "failed"; reason: string }
-  | { wsgateUpgrade: "done"; moved: number; kept: number; closed: number };
+  | {
+      wsgateUpgrade: "done";
+      moved: number;
+      kept: number;
+      closed: number;
+      /** The counters' totals here, for the new process to go on from (absent from an older build). */
+      counters?: CounterSnapshot;
+    };
 
 type Step = UpgradeMessage["wsgateUpgrade"];
 

@@ -3,6 +3,8 @@
 // it runs the config, then takes the sessions handed over.
 import type { Server as NetServer, Socket } from "node:net";
 import type { InheritedListeners } from "../gateway.js";
+import { counterSnapshotOf, type CounterSnapshot } from "../observability/carried-counters.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
 import type { InheritedListener } from "../server/http-server.js";
 import type { HTTPServerSpec } from "../server/spec.js";
 import { StepInbox, type Step } from "./upgrade-inbox.js";
@@ -12,6 +14,11 @@ import { SUCCESSOR_ENV, upgradeMessage, type ListenerMessage, type UpgradeMessag
 const LISTENERS_TIMEOUT_MS = 10_000;
 /** How long a last message to the running process gets to leave before the successor exits anyway. */
 const SEND_TIMEOUT_MS = 2_000;
+/**
+ * How long reads of the counters wait for the predecessor's totals (they come once the sessions are handed over):
+ * a scrape that times out is better than one whose totals went back, which Prometheus takes for a restart.
+ */
+const COUNTERS_HOLD_MS = 30_000;
 
 /**
  * A socket as received: Node wraps it in a server that accepts at once, before this process has a listener for it;
@@ -54,8 +61,14 @@ export class Predecessor implements InheritedListeners {
   private disconnected = false;
   /** The first session id this process may give: the predecessor's sessions keep theirs (1: none said). */
   firstSessionId = 1;
+  /** The predecessor's counter totals, once its `done` says them (undefined: it went away, or sent none). */
+  private readonly counters: Promise<CounterSnapshot | undefined>;
+  private countersCame: (snapshot: CounterSnapshot | undefined) => void = () => undefined;
 
   private constructor(readonly pid: number) {
+    this.counters = new Promise((resolve) => {
+      this.countersCame = resolve;
+    });
     process.on("message", this.onMessage);
     process.once("disconnect", this.onDisconnect);
   }
@@ -106,6 +119,11 @@ export class Predecessor implements InheritedListeners {
     for (const received of this.received.splice(0)) received.close();
   }
 
+  /** This process's counters go on from the predecessor's totals, which come with its `done`. */
+  carryCountersInto(metrics: GatewayMetrics): void {
+    metrics.carryFrom(this.counters, COUNTERS_HOLD_MS);
+  }
+
   /** Says that this process runs the config (its listeners accept); then the sessions come. */
   running(): Promise<void> {
     return this.send({ wsgateUpgrade: "running", pid: process.pid });
@@ -136,6 +154,7 @@ export class Predecessor implements InheritedListeners {
   release(): void {
     process.off("message", this.onMessage);
     process.off("disconnect", this.onDisconnect);
+    this.countersCame(undefined);
     this.closeUnused();
     if (process.connected) process.disconnect();
   }
@@ -176,11 +195,13 @@ export class Predecessor implements InheritedListeners {
       if (isNetServer(handle)) this.received.push(new Received(message, handle));
       return;
     }
+    if (message.wsgateUpgrade === "done") this.countersCame(counterSnapshotOf(message.counters));
     this.inbox.deliver(message);
   };
 
   private readonly onDisconnect = (): void => {
     this.disconnected = true;
+    this.countersCame(undefined);
     this.inbox.close(`the process being replaced (PID ${this.pid}) went away`);
   };
 }

@@ -121,7 +121,11 @@ export class Upgrader {
     const closed = took?.wsgateUpgrade === "took" ? took.closed : 0;
     const kept = report.kept + report.failed;
     const moved = report.moved - closed;
-    await successor.send({ wsgateUpgrade: "done", moved, kept, closed }).catch(() => undefined);
+    // Taken once the sessions are handed over: the moved ones' counts go with their relays, the kept ones' stay in.
+    const counters = await gateway.telemetry.metrics.counterSnapshot().catch(() => undefined);
+    await successor
+      .send({ wsgateUpgrade: "done", moved, kept, closed, ...(counters === undefined ? {} : { counters }) })
+      .catch(() => undefined);
     successor.release();
     this.options.handedOver?.();
     // After the answer to `wsgate upgrade` is under way on its own connection, nothing new reaches this one.

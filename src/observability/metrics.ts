@@ -10,6 +10,7 @@
 // codes are small integer sets. No session ids, no client addresses. A reload that removes a server, route or pool
 // removes its series (`keepOnly`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { CarriedCounters, snapshotCounters, type CounterSnapshot } from "./carried-counters.js";
 import { MessageMetrics, closeCodeClass } from "./message-metrics.js";
 import { DeferredHistogram } from "./deferred-histogram.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
@@ -61,6 +62,9 @@ export interface GatewayMetricsOptions {
 
 /** Session lengths, in seconds: a second to a day. */
 const SESSION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 86400];
+
+const MESSAGES_TOTAL = "wsgate_websocket_messages_total";
+const BYTES_TOTAL = "wsgate_websocket_bytes_total";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -128,6 +132,8 @@ export class GatewayMetrics {
   readonly #sessionSeconds: DeferredHistogram<"server" | "code">;
   /** Per-message histograms and control frames: the relay counts into `messages.tallies(server, route)`. */
   readonly messages: MessageMetrics;
+  /** A predecessor's counter totals (`wsgate upgrade`), served on top of this gateway's own. */
+  #carried: CarriedCounters | undefined;
 
   constructor(status: PoolStatusReader, options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
@@ -162,7 +168,7 @@ export class GatewayMetrics {
       },
     });
     new Counter({
-      name: "wsgate_websocket_messages_total",
+      name: MESSAGES_TOTAL,
       help: "WebSocket data messages relayed, by direction (client_to_backend, backend_to_client); control frames not counted.",
       labelNames: ["server", "route", "backend", "direction"] as const,
       registers,
@@ -175,7 +181,7 @@ export class GatewayMetrics {
       },
     });
     new Counter({
-      name: "wsgate_websocket_bytes_total",
+      name: BYTES_TOTAL,
       help: "WebSocket bytes read from each peer (frame headers and control frames included), by direction (client_to_backend, backend_to_client).",
       labelNames: ["server", "route", "backend", "direction"] as const,
       registers,
@@ -362,7 +368,51 @@ export class GatewayMetrics {
 
   /** A session handed to another process: its totals so far stay here as ended ones; no close is counted. */
   sessionMovedOut(session: LiveSession, totals: SessionTotals): void {
-    this.#sessions.ended(session, totals);
+    this.#sessions.movedOut(session, totals);
+  }
+
+  /**
+   * Every counter's totals, for the process that replaces this one (`wsgate upgrade`), once the sessions are handed
+   * over: what the moved sessions relayed is left out of the messages and bytes (their relays count on from it there).
+   */
+  async counterSnapshot(): Promise<CounterSnapshot> {
+    const snapshot = await snapshotCounters(this.registry);
+    const movedAway = new Map<string, number>();
+    for (const { labels, totals } of this.#sessions.movedAway()) {
+      const { server, route, backend } = labels;
+      for (const [direction, side] of [
+        ["client_to_backend", totals.fromClient],
+        ["backend_to_client", totals.fromBackend],
+      ] as const) {
+        const series = JSON.stringify([server, route, backend, direction]);
+        movedAway.set(`${MESSAGES_TOTAL}\u0000${series}`, side.messages);
+        movedAway.set(`${BYTES_TOTAL}\u0000${series}`, side.bytes);
+      }
+    }
+    for (const family of snapshot) {
+      if (family.name !== MESSAGES_TOTAL && family.name !== BYTES_TOTAL) continue;
+      for (const entry of family.series) {
+        const { server, route, backend, direction } = entry.labels;
+        const series = JSON.stringify([server, route, backend, direction]);
+        entry.value = Math.max(0, entry.value - (movedAway.get(`${family.name}\u0000${series}`) ?? 0));
+      }
+    }
+    return snapshot;
+  }
+
+  /**
+   * This gateway's counters go on from a predecessor's (`wsgate upgrade`): `arrival` brings its snapshot (undefined:
+   * none comes). Reads of the counters wait for it, at most `holdMs`, rather than show totals that went back.
+   */
+  carryFrom(arrival: Promise<CounterSnapshot | undefined>, holdMs: number): void {
+    const carried = new CarriedCounters();
+    carried.hold(holdMs);
+    carried.wrap(this.registry);
+    this.#carried = carried;
+    void arrival.then(
+      (snapshot) => carried.carry(snapshot),
+      () => carried.carry(undefined),
+    );
   }
 
   /** Moves the session's final totals to the ended ones, and counts its close. */
@@ -387,7 +437,19 @@ export class GatewayMetrics {
 
   /** Messages and bytes relayed each way by every session, ended and live: the sum of the two counters' series. */
   relayedTotals(): SessionTotals {
-    return this.#sessions.sum();
+    const sum = this.#sessions.sum();
+    const carried = this.#carried;
+    if (carried === undefined) return sum;
+    for (const [name, field] of [
+      [MESSAGES_TOTAL, "messages"],
+      [BYTES_TOTAL, "bytes"],
+    ] as const) {
+      for (const { labels, value } of carried.seriesOf(name)) {
+        const side = labels["direction"] === "client_to_backend" ? sum.fromClient : sum.fromBackend;
+        side[field] += value;
+      }
+    }
+    return sum;
   }
 
   upstreamConnectFailed(pool: string, backend: string, reason: string): void {

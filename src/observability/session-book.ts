@@ -20,7 +20,7 @@ export interface SessionTotals {
   fromBackend: Relayed;
 }
 
-interface LabelledTotals {
+export interface LabelledTotals {
   labels: SessionLabels;
   totals: SessionTotals;
 }
@@ -44,10 +44,19 @@ function addTo(sum: SessionTotals, more: SessionTotals): void {
   sum.fromBackend.bytes += more.fromBackend.bytes;
 }
 
+function addUnder(book: Map<string, LabelledTotals>, labels: SessionLabels, more: SessionTotals): void {
+  const key = keyOf(labels);
+  const entry = book.get(key) ?? { labels, totals: emptyTotals() };
+  addTo(entry.totals, more);
+  book.set(key, entry);
+}
+
 export class SessionBook {
   readonly #live = new LinkedSet<LiveSession>();
   /** Totals of ended sessions by label set; label sets stay once seen, so that the gauge shows 0, not nothing. */
   readonly #ended = new Map<string, LabelledTotals>();
+  /** Of `#ended`, the totals of sessions that went on in another process (`wsgate upgrade`). */
+  readonly #movedAway = new Map<string, LabelledTotals>();
 
   started(session: LiveSession): void {
     this.#live.add(session);
@@ -56,17 +65,29 @@ export class SessionBook {
   /** Moves the session's final totals to the ended ones; false when it was not started here (or ended already). */
   ended(session: LiveSession, final: SessionTotals): boolean {
     if (!this.#live.delete(session)) return false;
-    const labels = labelsOf(session);
-    const key = keyOf(labels);
-    const entry = this.#ended.get(key) ?? { labels, totals: emptyTotals() };
-    addTo(entry.totals, final);
-    this.#ended.set(key, entry);
+    addUnder(this.#ended, labelsOf(session), final);
     return true;
+  }
+
+  /**
+   * A session handed to another process: its totals so far stay here as ended ones, and are noted as gone with it
+   * (its relay counts on from them there, so a snapshot for that process leaves them out: `movedAway`).
+   */
+  movedOut(session: LiveSession, totals: SessionTotals): boolean {
+    if (!this.ended(session, totals)) return false;
+    addUnder(this.#movedAway, labelsOf(session), totals);
+    return true;
+  }
+
+  /** What the sessions handed to another process had relayed here, per label set. */
+  movedAway(): Iterable<LabelledTotals> {
+    return this.#movedAway.values();
   }
 
   /** Drops the ended totals of label sets `gone` says are no longer configured (live sessions still count). */
   forget(gone: (labels: SessionLabels) => boolean): void {
     for (const [key, entry] of this.#ended) if (gone(entry.labels)) this.#ended.delete(key);
+    for (const [key, entry] of this.#movedAway) if (gone(entry.labels)) this.#movedAway.delete(key);
   }
 
   /** Live sessions per label set, with 0 for sets that only ended sessions have. */

@@ -1,3 +1,4 @@
+import type { AccessEntry } from "./access-log.js";
 import { LinkedSet } from "../util/linked-set.js";
 
 /**
@@ -49,6 +50,8 @@ export interface LiveSession {
   readonly path?: string;
   /** Its relay, for a hand-over to another process (proxy/handover-*.ts knows its type); absent where none. */
   readonly relay?: object;
+  /** The access-log entry its handshake began (its server logs access), for a hand-over to another process. */
+  accessEntry?(): Readonly<AccessEntry> | undefined;
 }
 
 /**

@@ -1,4 +1,6 @@
 // A live session as plain data (JSON), for the trip to another wsgate process, and the messages of that trip.
+import type { AccessEntry } from "../observability/access-log.js";
+import type { RenewalOrigin, RenewalState } from "./credential-expiry.js";
 import type { SessionOrigin } from "../observability/sessions.js";
 import type { RelayDeadline } from "../websocket/relay-deadline.js";
 import type { RelaySnapshot } from "../websocket/relay-snapshot.js";
@@ -13,6 +15,13 @@ export interface DeadlineRecord {
   reason: string;
   warning?: string;
   warnBefore?: number;
+  /** The warning went out already. */
+  warned?: boolean;
+}
+
+/** A session's token renewal as data: its Validator's facts, and the lifetime no renewal passes. */
+export interface RenewalRecord extends RenewalOrigin {
+  lifetime?: DeadlineRecord;
 }
 
 /** Everything the receiving gateway needs besides the two sockets. */
@@ -37,7 +46,11 @@ export interface SessionRecord {
   firstFrameRsv: number;
   anyRsv: boolean;
   deadline?: DeadlineRecord;
+  /** Its credential's renewal, where its client may renew its token by a message. */
+  renewal?: RenewalRecord;
   relay: RelaySnapshot;
+  /** The access-log entry its handshake began, where its server logs access (user agent, request id...). */
+  access?: AccessEntry;
   /** Bytes read from each peer and not yet relayed, base64: the new relay reads them first. */
   pending: { client: string; backend: string };
 }
@@ -79,6 +92,7 @@ export function deadlineRecord(deadline: RelayDeadline | undefined): DeadlineRec
     reason: deadline.reason,
     ...(deadline.warning !== undefined ? { warning: deadline.warning.toString("base64") } : {}),
     ...(deadline.warnBefore !== undefined ? { warnBefore: deadline.warnBefore } : {}),
+    ...(deadline.warned === true ? { warned: true } : {}),
   };
 }
 
@@ -90,6 +104,7 @@ export function relayDeadline(record: DeadlineRecord | undefined): RelayDeadline
     reason: record.reason,
     ...(record.warning !== undefined ? { warning: Buffer.from(record.warning, "base64") } : {}),
     ...(record.warnBefore !== undefined ? { warnBefore: record.warnBefore } : {}),
+    ...(record.warned === true ? { warned: true } : {}),
   };
 }
 
@@ -117,4 +132,50 @@ export function isSessionRecord(value: unknown): value is SessionRecord {
     typeof record.pending.client === "string" &&
     typeof record.pending.backend === "string"
   );
+}
+
+/**
+ * The access-log entry a moved session's end completes in the new process: the one its handshake began, as it came
+ * (only text and number fields), or one made of the record when the old process had no access log for its server.
+ */
+export function resumedAccessEntry(record: SessionRecord): AccessEntry {
+  const entry: AccessEntry = {};
+  const access: unknown = record.access;
+  if (typeof access === "object" && access !== null) {
+    for (const [field, value] of Object.entries(access)) {
+      if (typeof value === "string" || typeof value === "number") entry[field as keyof AccessEntry] = value;
+    }
+  }
+  entry.server ??= record.server;
+  entry.route ??= record.route;
+  if (record.pipeline !== "") entry.pipeline ??= record.pipeline;
+  entry.method ??= "GET";
+  entry.path ??= record.path;
+  entry.clientIp ??= record.clientIp;
+  entry.transport ??= "h1";
+  entry.backend ??= record.backend;
+  return entry;
+}
+
+export function renewalRecord(state: RenewalState | undefined): RenewalRecord | undefined {
+  if (state === undefined) return undefined;
+  const { validator, subject, cap, reason } = state.origin;
+  const lifetime = deadlineRecord(state.lifetime);
+  return {
+    validator,
+    ...(subject !== undefined ? { subject } : {}),
+    cap,
+    reason,
+    ...(lifetime !== undefined ? { lifetime } : {}),
+  };
+}
+
+/** The renewal's facts as this process's Validator takes them, when the record holds them whole. */
+export function renewalOrigin(record: RenewalRecord | undefined): RenewalOrigin | undefined {
+  if (typeof record !== "object" || record === null) return undefined;
+  const { validator, subject, cap, reason } = record;
+  if (typeof validator !== "string" || typeof reason !== "string") return undefined;
+  if (cap !== null && typeof cap !== "number") return undefined;
+  if (subject !== undefined && typeof subject !== "string") return undefined;
+  return { validator, subject, cap, reason };
 }

@@ -5,10 +5,12 @@ import type { Logger } from "../observability/logger.js";
 import type { LiveSession } from "../observability/sessions.js";
 import { WebSocketRelay, type RelayHandoverFacts, type PendingBytes, type RelaySnapshot } from "../websocket/relay.js";
 import { unmovableReason } from "../websocket/socket-freeze.js";
+import { renewalStateOf } from "./credential-expiry.js";
 import {
   HANDOVER_TAG,
   deadlineRecord,
   isHandoverMessage,
+  renewalRecord,
   type HandoverMessage,
   type SessionRecord,
 } from "./handover-record.js";
@@ -71,7 +73,11 @@ export function sessionRecord(
   captured: { snapshot: RelaySnapshot; pending: PendingBytes },
 ): SessionRecord {
   const { session, facts } = moving;
-  const deadline = deadlineRecord(facts.deadline);
+  // As it is now, at rest: a warning may have gone out since the session was queued.
+  const now = moving.relay.handoverFacts();
+  const deadline = deadlineRecord(now.deadline);
+  const renewal = renewalRecord(renewalStateOf(now.clientInspector));
+  const access = session.accessEntry?.();
   return {
     version: 1,
     id: session.id,
@@ -88,6 +94,8 @@ export function sessionRecord(
     firstFrameRsv: facts.firstFrameRsv,
     anyRsv: facts.anyRsv,
     ...(deadline !== undefined ? { deadline } : {}),
+    ...(renewal !== undefined ? { renewal } : {}),
+    ...(access !== undefined ? { access: { ...access } } : {}),
     relay: captured.snapshot,
     pending: {
       client: captured.pending.client.toString("base64"),

@@ -2,10 +2,27 @@
  * One timer for the periodic checks of every session (pings, pong deadlines, idle and frame checks), instead of a
  * Timeout of each session's own: a held session keeps a slot in a binary heap (8 B) and an index, where a Timeout
  * and its callback took 176 B, and starting or ending a session moves no timer list of Node's. Due times are exact
- * (ms since epoch, as the sessions set them): no coarser tick than a timer of their own would give.
+ * (ms on `checkClock()`, as the sessions set them): no coarser tick than a timer of their own would give.
  */
+/** Where `checkClock()` starts: the process's first use of the schedule (ms since epoch). */
+export const CHECK_CLOCK_ORIGIN = Date.now();
+
+/** The largest small integer V8 keeps unboxed (31-bit Smis with pointer compression). */
+const SMI_MAX = 2 ** 30 - 1;
+
+/**
+ * The clock of due times: ms since CHECK_CLOCK_ORIGIN. A small integer (a Smi to V8, up to 2^30 ms: 12 days of
+ * uptime) where ms since epoch is not: every due time a session keeps in a field would be a 16 B number box.
+ */
+export function checkClock(): number {
+  const ms = Date.now() - CHECK_CLOCK_ORIGIN;
+  // `| 0` makes it a Smi (a difference of two doubles is a double to V8, and a double stored once turns the field
+  // into a boxed one for every object of its shape); past SMI_MAX it stays the exact double.
+  return ms <= SMI_MAX ? ms | 0 : ms;
+}
+
 export interface ScheduledCheck {
-  /** When it is due (ms since epoch); set by the schedule. */
+  /** When it is due (ms on checkClock()); set by the schedule. */
   scheduledAt: number;
   /** Its place in the schedule, -1 when not scheduled; kept by the schedule. */
   scheduleIndex: number;
@@ -17,7 +34,7 @@ export class CheckSchedule {
   /** A binary min-heap on `scheduledAt`. */
   private readonly heap: ScheduledCheck[] = [];
   private timer: NodeJS.Timeout | undefined;
-  /** When the timer fires (ms since epoch); 0 with no timer. */
+  /** When the timer fires (ms on checkClock()); 0 with no timer. */
   private timerAt = 0;
   /** Checks are being run: the timer is set once they are done. */
   private running = false;
@@ -75,13 +92,13 @@ export class CheckSchedule {
       clearTimeout(this.timer);
     }
     this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(1, at - Date.now()));
+    this.timer = setTimeout(this.onTimer, Math.max(1, at - checkClock()));
   }
 
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.timerAt = 0;
-    const now = Date.now();
+    const now = checkClock();
     this.running = true;
     try {
       // A check scheduled again is due after `now`: the loop ends.

@@ -12,6 +12,8 @@ export interface RelayDeadline {
   /** A whole data frame for the client (unmasked), sent once between messages `warnBefore` ms before `at`. */
   readonly warning?: Buffer;
   readonly warnBefore?: number;
+  /** The warning went out already (before the session moved to another process): it is not sent again. */
+  readonly warned?: boolean;
 }
 
 /** What the relay lets its deadline do. */
@@ -58,7 +60,9 @@ export class DeadlineTimer {
   constructor(
     private readonly host: DeadlineHost,
     private current: RelayDeadline,
-  ) {}
+  ) {
+    this.warned = current.warned === true;
+  }
 
   /** The deadline in force (ms since epoch). */
   get at(): number {
@@ -67,7 +71,7 @@ export class DeadlineTimer {
 
   /** The deadline in force, whole (a session moved to another process takes it along). */
   get deadline(): RelayDeadline {
-    return this.current;
+    return this.warned ? { ...this.current, warned: true } : this.current;
   }
 
   start(): void {

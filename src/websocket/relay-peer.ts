@@ -24,7 +24,7 @@ export class RelayPeer {
   gone = false;
   /** Its close, held back until the other side's close has come (it broke the protocol); null when none waits. */
   pendingClose: Buffer | null = null;
-  /** When the oldest unanswered ping of ours was sent (ms), 0 when none is outstanding. */
+  /** When the oldest unanswered ping of ours was sent (ms on check-schedule's checkClock()), 0 when none is. */
   awaitingPongSince = 0;
   /** Reads through the connection's stream since `streamReadsSince`, up to the relay's BUSY_READS. */
   streamReads = 0;

@@ -1,5 +1,6 @@
 import type { FrameStreamSnapshot } from "./frame-stream.js";
 import type { RateGateSnapshot } from "./rate-gate.js";
+import { CHECK_CLOCK_ORIGIN } from "./check-schedule.js";
 import type { RelayPeer, SideState } from "./relay-peer.js";
 
 /** One side of a relay at a frame boundary, as plain data. */
@@ -37,13 +38,14 @@ export function sideSnapshot(peer: RelayPeer): RelaySideSnapshot {
   return {
     state: peer.state,
     stream: peer.stream.snapshot(),
-    awaitingPongSince: peer.awaitingPongSince,
+    awaitingPongSince: peer.awaitingPongSince === 0 ? 0 : peer.awaitingPongSince + CHECK_CLOCK_ORIGIN,
     rate: peer.rate?.snapshot() ?? null,
   };
 }
 
 export function restoreSide(peer: RelayPeer, side: RelaySideSnapshot): void {
   peer.stream.restore(side.stream);
-  peer.awaitingPongSince = side.awaitingPongSince;
+  // Ms since epoch in the snapshot, on the checks' clock in the peer (never 0 for a ping that is outstanding).
+  peer.awaitingPongSince = side.awaitingPongSince === 0 ? 0 : side.awaitingPongSince - CHECK_CLOCK_ORIGIN || -1;
   if (side.rate !== null) peer.rate?.restore(side.rate);
 }

@@ -7,7 +7,7 @@ import { CloseCode, Opcode } from "./protocol.js";
 import type { MessageTally } from "../util/message-tally.js";
 import { ignoreStreamError } from "../util/net/ignore-error.js";
 import type { RateGate } from "./rate-gate.js";
-import { relayChecks, type ScheduledCheck } from "./check-schedule.js";
+import { CHECK_CLOCK_ORIGIN, checkClock, relayChecks, type ScheduledCheck } from "./check-schedule.js";
 import { closeWhenFlushed, writableAfterEnd } from "./relay-close.js";
 import {
   DeadlineTimer,
@@ -36,6 +36,12 @@ export type { RelayStream } from "./relay-stream.js";
  */
 const BUSY_READS = 8;
 const BUSY_WINDOW_MS = 1000;
+/**
+ * A peer read into a 64 KiB buffer that then reads fewer than BUSY_READS times in a ping interval goes quiet: its
+ * socket is read into a buffer of this size from its next read on (a pong is at most 131 B), until it is busy again.
+ * A long session that was busy once would otherwise keep 64 KiB per socket for the rest of its life.
+ */
+const QUIET_READ_SIZE = 1024;
 
 export interface RelayOptions {
   /** Largest message from the client, all fragments together; -1 for no limit. */
@@ -116,6 +122,8 @@ export interface RelayHandoverFacts {
   anyRsv: boolean;
   /** The deadline in force, if any (it may have moved since the start: a renewed credential). */
   deadline: RelayDeadline | undefined;
+  /** What reads the client's messages (a renewal reader), which its session may take along. */
+  clientInspector: ClientMessageInspector | undefined;
 }
 
 /**
@@ -154,6 +162,11 @@ const PEER_LOST_CLOSE: Record<PeerRole, { code: number; reason: string }> = {
   client: { code: CloseCode.GoingAway, reason: "client went away" },
   backend: { code: CloseCode.InternalError, reason: "backend connection lost" },
 };
+
+/** A read buffer of the relay's: small ones not from Node's pool, whose 8 KiB slabs they would keep alive. */
+function readBufferOf(size: number): Buffer {
+  return size === READ_BUFFER_SIZE ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
+}
 
 /**
  * The two FrameStream options of one relay (client's, backend's). Where `options` hold nothing of one session (no
@@ -244,8 +257,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   private phase: RelayPhase = "open";
   /**
    * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
-   * earliest of the due times below (epoch ms, 0 for none), and the session waits for it in the process's one
-   * check schedule (check-schedule.ts), with no timer of its own. A session deadline can join as one more due time.
+   * earliest of the due times below (ms on checkClock(): small integers, 0 for none), and the session waits for it
+   * in the process's one check schedule (check-schedule.ts), with no timer of its own. A session deadline can join
+   * as one more due time.
    */
   scheduledAt = 0;
   /** The session's place in the check schedule; -1 when not in it (check-schedule.ts keeps it). */
@@ -524,6 +538,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
       firstFrameRsv: this.options.firstFrameRsv,
       anyRsv: this.options.anyRsv,
       deadline: this.deadline?.deadline,
+      clientInspector: this.options.clientInspector,
     };
   }
 
@@ -542,6 +557,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   /** A chunk read into `from.readBuffer`: the same as `data`, but views of it must not outlive the call. */
   private onBufferedRead(from: Peer, chunk: Buffer): void {
     if (this.phase === "detached") return;
+    if (from.streamReads < BUSY_READS && ++from.streamReads === BUSY_READS) this.busyAgainOrNot(from);
     const to = from.other;
     to.outbox.borrowed = true;
     try {
@@ -552,8 +568,36 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
     if (to.outbox.lent) {
       // A write still points into the buffer: the next read goes into a new one.
       to.outbox.lent = false;
-      from.readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      from.readBuffer = readBufferOf((from.readBuffer as Buffer).length);
     }
+  }
+
+  /**
+   * BUSY_READS reads into a buffer: a quiet peer's, within BUSY_WINDOW_MS, is busy again and gets a 64 KiB buffer
+   * from its next read on (given to the socket after this read, see readIntoBuffers); else count again. A busy
+   * peer's reads are only counted, up to BUSY_READS, for the ping interval's quiet test (`quietOrNot`).
+   */
+  private busyAgainOrNot(from: Peer): void {
+    if ((from.readBuffer as Buffer).length === READ_BUFFER_SIZE) return;
+    const at = Date.now() - this.startedAt;
+    if (at - from.streamReadsSince <= BUSY_WINDOW_MS) {
+      from.readBuffer = readBufferOf(READ_BUFFER_SIZE);
+    } else {
+      from.streamReadsSince = at;
+    }
+    from.streamReads = 0;
+  }
+
+  /** Once a ping interval: a peer read into a 64 KiB buffer that read less than BUSY_READS times since is quiet. */
+  private quietOrNot(peer: Peer): void {
+    const buffer = peer.readBuffer;
+    if (buffer === null) return;
+    if (buffer.length === READ_BUFFER_SIZE && peer.streamReads < BUSY_READS) {
+      // The socket takes it after its next read (a pong to this ping, at the latest): it holds the big one till then.
+      peer.readBuffer = readBufferOf(QUIET_READ_SIZE);
+      peer.streamReadsSince = Date.now() - this.startedAt;
+    }
+    peer.streamReads = 0;
   }
 
   /** BUSY_READS reads: a busy peer if they came within BUSY_WINDOW_MS (ms since the session started), else count again. */
@@ -579,7 +623,10 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
         (chunk) => this.onBufferedRead(from, chunk),
         () => from.readBuffer ?? buffer,
       );
-      if (switched) from.readBuffer = buffer;
+      if (switched) {
+        from.readBuffer = buffer;
+        from.streamReads = 0;
+      }
     });
   }
 
@@ -783,7 +830,7 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
 
   /** The due times of the periodic checks, from now; the timer for the first. */
   private startChecks(): void {
-    const now = Date.now();
+    const now = checkClock();
     if (this.options.pingInterval > 0) this.nextPingAt = now + this.options.pingInterval;
     if (this.options.maxInactivity > 0) this.idleDueAt = now + this.options.maxInactivity;
     if (this.options.frameTimeout > 0) this.frameCheckAt = now + this.frameCheckStep();
@@ -835,6 +882,8 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private pingBoth(now: number): void {
+    this.quietOrNot(this.client);
+    this.quietOrNot(this.backend);
     this.pingPeer(this.client, now);
     this.pingPeer(this.backend, now);
     // A peer that reads nothing still gets a ping per interval: those bytes count against the limit too.
@@ -867,8 +916,9 @@ export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, Session
   }
 
   private checkIdle(now: number): void {
+    // The streams keep ms since epoch (their snapshots cross processes); `now` is on the checks' clock.
     const lastData = Math.max(this.startedAt, this.client.stream.lastDataAt, this.backend.stream.lastDataAt);
-    const remaining = lastData + this.options.maxInactivity - now;
+    const remaining = lastData - CHECK_CLOCK_ORIGIN + this.options.maxInactivity - now;
     if (remaining > 0) {
       this.idleDueAt = now + remaining;
       return;

@@ -13,8 +13,10 @@ import { WebSocket } from "ws";
 import { admin, echoConfig, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { closeWs, echo } from "../helpers/certs.js";
+import { alive, exitOf as gone } from "../helpers/copied-build.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
-import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
+import { freePort, withTimeout } from "../helpers/net.js";
+import { TcpConnectLoop, openSession as openSessionTo, statusPid as statusPidOf } from "./upgrade-fixture.js";
 
 /**
  * Loaded with `--require` by every process of the test. A new one throws on start while the `crash` file exists; while
@@ -36,59 +38,6 @@ if (process.env.WSGATE_UPGRADE_FROM !== undefined && existsSync(join(__dirname, 
 /** Whether this build moves sessions (handover-core's side is in): without it every session stays in the old one. */
 const MOVES_SESSIONS = existsSync(fileURLToPath(new URL("../../src/proxy/handover-send.js", import.meta.url)));
 
-/** Plain TCP connects to `port` in a loop: each must be accepted (ECONNREFUSED is what an upgrade must never cause). */
-class TcpConnectLoop {
-  connected = 0;
-  readonly failures: string[] = [];
-  private running = true;
-  private readonly done: Promise<void>;
-
-  constructor(port: number) {
-    this.done = this.loop(port);
-  }
-
-  private async loop(port: number): Promise<void> {
-    for (let round = 0; this.running && round < 100_000; round++) {
-      await new Promise<void>((resolve) => {
-        const socket = net.connect(port, "127.0.0.1");
-        socket.once("connect", () => {
-          this.connected++;
-          socket.destroy();
-          resolve();
-        });
-        socket.once("error", (error: NodeJS.ErrnoException) => {
-          this.failures.push(error.code ?? error.message);
-          resolve();
-        });
-      });
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await withTimeout(this.done, 10_000, "the TCP connect loop to stop");
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number, ms: number): Promise<void> {
-  await waitUntil(() => (alive(pid) ? undefined : true), ms, `PID ${pid} to exit`);
-}
-
-interface StatusBody {
-  pid: number;
-  sessionCount: number;
-}
-
 describe("wsgate upgrade: a new process that fails", () => {
   let backend: TestBackend;
   let gateway: GatewayProcess;
@@ -99,18 +48,8 @@ describe("wsgate upgrade: a new process that fails", () => {
   let current: number;
   const config = (): string => echoConfig(port, backend.port);
 
-  async function statusPid(): Promise<number> {
-    const reply = await admin(adminPort, "GET", "/apis/v2/status/objects");
-    assert.equal(reply.status, 200, reply.text);
-    return reply.json<StatusBody>().pid;
-  }
-
-  async function openSession(): Promise<WebSocket> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    ws.on("error", () => {});
-    await withTimeout(new Promise((resolve) => ws.once("open", resolve)), 5000, "a session to open");
-    return ws;
-  }
+  const statusPid = (): Promise<number> => statusPidOf(adminPort);
+  const openSession = (): Promise<WebSocket> => openSessionTo(`ws://127.0.0.1:${port}/ws`);
 
   /** The old process's one log line for an upgrade from `pid`. */
   function upgradeLine(event: string, pid: number): Promise<LogLine> {
@@ -240,8 +179,8 @@ describe("wsgate upgrade: a new process that dies during the hand-over of the se
         // Every session is still served by the old process, which accepts again.
         for (const [index, ws] of sessions.entries()) assert.equal(await echo(ws, `after ${index}`), `after ${index}`);
         const status = await admin(gateway.adminPort, "GET", "/apis/v2/status/objects");
-        assert.equal(status.json<StatusBody>().pid, gateway.child.pid);
-        assert.equal(status.json<StatusBody>().sessionCount, 3);
+        assert.equal(status.json<{ pid: number; sessionCount: number }>().pid, gateway.child.pid);
+        assert.equal(status.json<{ pid: number; sessionCount: number }>().sessionCount, 3);
         const fresh = await waitUntilOpen(`ws://127.0.0.1:${port}/ws`);
         assert.equal(await echo(fresh, "new"), "new");
         await closeWs(fresh);

@@ -5,15 +5,16 @@
 // Upgrading again (the new process has no parent channel any more) works, through the API and on SIGUSR2.
 // Failures: upgrade-process-failures.test.ts.
 import assert from "node:assert/strict";
-import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket } from "ws";
 import { admin, echoConfig, runCli } from "../helpers/admin.js";
 import { startBackend, type TestBackend } from "../helpers/backends.js";
 import { closeWs, echo } from "../helpers/certs.js";
+import { alive, exitOf as gone } from "../helpers/copied-build.js";
 import { GatewayProcess, type LogLine } from "../helpers/gateway-process.js";
 import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
+import { TcpConnectLoop, openSession as openSessionTo, statusPid as statusPidOf } from "./upgrade-fixture.js";
 
 /** WebSocket sessions opened, echoed once and closed, by `workers` clients in a loop until stopped. */
 class ConnectLoop {
@@ -55,59 +56,6 @@ class ConnectLoop {
   }
 }
 
-/** Plain TCP connects to `port` in a loop: each must be accepted (ECONNREFUSED is what an upgrade must never cause). */
-class TcpConnectLoop {
-  connected = 0;
-  readonly failures: string[] = [];
-  private running = true;
-  private readonly done: Promise<void>;
-
-  constructor(port: number) {
-    this.done = this.loop(port);
-  }
-
-  private async loop(port: number): Promise<void> {
-    for (let round = 0; this.running && round < 100_000; round++) {
-      await new Promise<void>((resolve) => {
-        const socket = net.connect(port, "127.0.0.1");
-        socket.once("connect", () => {
-          this.connected++;
-          socket.destroy();
-          resolve();
-        });
-        socket.once("error", (error: NodeJS.ErrnoException) => {
-          this.failures.push(error.code ?? error.message);
-          resolve();
-        });
-      });
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await withTimeout(this.done, 10_000, "the TCP connect loop to stop");
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number, ms: number): Promise<void> {
-  await waitUntil(() => (alive(pid) ? undefined : true), ms, `PID ${pid} to exit`);
-}
-
-interface StatusBody {
-  pid: number;
-  sessionCount: number;
-}
-
 describe("wsgate upgrade: the process", () => {
   let backend: TestBackend;
   let gateway: GatewayProcess;
@@ -120,18 +68,8 @@ describe("wsgate upgrade: the process", () => {
   let heldClose: Promise<{ code: number; at: number }>;
   const config = (): string => echoConfig(port, backend.port);
 
-  async function statusPid(): Promise<number> {
-    const reply = await admin(adminPort, "GET", "/apis/v2/status/objects");
-    assert.equal(reply.status, 200, reply.text);
-    return reply.json<StatusBody>().pid;
-  }
-
-  async function openSession(): Promise<WebSocket> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    ws.on("error", () => {});
-    await withTimeout(new Promise((resolve) => ws.once("open", resolve)), 5000, "a session to open");
-    return ws;
-  }
+  const statusPid = (): Promise<number> => statusPidOf(adminPort);
+  const openSession = (): Promise<WebSocket> => openSessionTo(`ws://127.0.0.1:${port}/ws`);
 
   /** The old process's one log line for an upgrade from `pid`. */
   function upgradeLine(event: string, pid: number): Promise<LogLine> {

@@ -4,92 +4,42 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../helpers/admin.js";
-import { CopiedBuilds, alive, stopPid } from "../helpers/copied-build.js";
-import { GatewayProcess } from "../helpers/gateway-process.js";
+import { alive } from "../helpers/copied-build.js";
 import { freePort } from "../helpers/net.js";
-import {
-  NumberedBackend,
-  ReconnectLoop,
-  openNumbered,
-  settleAndCount,
-  streamFromClients,
-  type NumberedClient,
-} from "../helpers/numbered-streams.js";
-import { servingProcess, sessionsByClient, upgradeFigures } from "../helpers/upgrade-checks.js";
+import { ReconnectLoop, openNumbered } from "../helpers/numbered-streams.js";
+import { servingProcess, sessionsByClient } from "../helpers/upgrade-checks.js";
+import { UpgradeRig, assertNoLoss, numberedConfig, sleep, upgradeByCli } from "./upgrade-fixture.js";
 
 const SESSIONS = 100;
 const TICK_MS = 100;
 const CRASHING_CLI = `process.stderr.write("this build cannot start: broken on purpose\\n");\nprocess.exit(3);\n`;
 
-function config(port: number, backendPort: number): string {
-  return `kind: HTTPServer
-name: edge
-port: ${port}
-address: 127.0.0.1
-rules:
-  - paths:
-      - pathPrefix: /ws
-        backend: numbered
----
-kind: Pipeline
-name: numbered
-filters:
-  - kind: WebSocketProxy
-    name: proxy
-    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe("wsgate upgrade to a build that crashes on start", () => {
-  let builds: CopiedBuilds;
-  let backend: NumberedBackend;
-  let gateway: GatewayProcess;
-  let clients: NumberedClient[] = [];
-  let stopClients: () => void = () => {};
-  let probes: ReconnectLoop | undefined;
-  let newPid = 0;
+  let rig: UpgradeRig;
 
   before(async () => {
-    builds = CopiedBuilds.create();
-    builds.release("v1", "0.1.0");
-    builds.release("broken", "0.1.0-broken", CRASHING_CLI);
-    builds.release("v2", "0.1.0-fixed");
-    builds.deploy("v1");
-    backend = await NumberedBackend.start();
+    rig = await UpgradeRig.create([
+      ["v1", "0.1.0"],
+      ["broken", "0.1.0-broken", CRASHING_CLI],
+      ["v2", "0.1.0-fixed"],
+    ]);
   });
 
   after(async () => {
-    await probes?.stop();
-    stopClients();
-    backend?.stopStreaming();
-    for (const client of clients) client.ws.terminate();
-    if (newPid !== 0) await stopPid(newPid);
-    await gateway?.stop();
-    await builds?.stopAll();
-    await backend?.close();
-    builds?.remove();
+    await rig?.close();
   });
 
   it("fails, says why, and the old process keeps every listener and session", async () => {
     const port = await freePort();
-    gateway = await GatewayProcess.start(config(port, backend.port), {
-      admin: true,
-      cli: builds.cli,
-      args: ["--log-level", "info"],
-    });
+    const gateway = await rig.start(numberedConfig(port, rig.backend.port));
     const oldPid = gateway.child.pid ?? 0;
-    clients = await openNumbered(`ws://127.0.0.1:${port}/ws`, SESSIONS);
+    rig.clients = await openNumbered(`ws://127.0.0.1:${port}/ws`, SESSIONS);
     const listedBefore = await sessionsByClient(gateway.adminPort);
-    stopClients = streamFromClients(clients, TICK_MS);
-    backend.stream(TICK_MS);
-    probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`);
+    rig.stream(TICK_MS);
+    const probes = (rig.probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`));
     await sleep(500);
 
-    builds.deploy("broken");
+    rig.builds.deploy("broken");
     const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`], { ms: 30_000 });
     assert.equal(run.code, 1, `the CLI says the upgrade failed: ${run.stdout}${run.stderr}`);
     assert.match(run.stderr, /exit|code 3|broken on purpose/, "and why: the new process exited");
@@ -98,15 +48,7 @@ describe("wsgate upgrade to a build that crashes on start", () => {
     assert.match(String(failure["reason"]), /exit|code 3|broken on purpose/, "the log says why too");
 
     await sleep(500);
-    await probes.stop();
-    stopClients();
-    backend.stopStreaming();
-    const verdict = await settleAndCount(clients, backend);
-    assert.deepEqual(
-      { gaps: verdict.gaps, repeats: verdict.repeats, missing: verdict.missing, closes: verdict.closes.slice(0, 5) },
-      { gaps: 0, repeats: 0, missing: 0, closes: [] },
-      "the sessions streamed on, untouched",
-    );
+    assertNoLoss(await rig.settle(), "the sessions streamed on, untouched");
     assert.equal(probes.failed, 0, `the reconnect loop failed: ${JSON.stringify([...probes.failures])}`);
     assert.equal((await servingProcess(gateway.adminPort)).pid, oldPid, "the old process still serves");
     assert.ok(alive(oldPid));
@@ -122,22 +64,13 @@ describe("wsgate upgrade to a build that crashes on start", () => {
   });
 
   it("upgrades once a good build is deployed", async () => {
-    builds.deploy("v2");
-    stopClients = streamFromClients(clients, TICK_MS);
-    backend.stream(TICK_MS);
-    const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`, "-o", "json"], {
-      ms: 30_000,
-    });
-    assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
-    newPid = upgradeFigures(JSON.parse(run.stdout) as Record<string, unknown>).newPid;
-    assert.deepEqual(await servingProcess(gateway.adminPort), { pid: newPid, version: "0.1.0-fixed" });
+    rig.builds.deploy("v2");
+    rig.probes = undefined;
+    rig.stream(TICK_MS);
+    const { figures } = await upgradeByCli(rig.adminPort, 30_000);
+    rig.servingPid = figures.newPid;
+    assert.deepEqual(await servingProcess(rig.adminPort), { pid: figures.newPid, version: "0.1.0-fixed" });
     await sleep(500);
-    stopClients();
-    backend.stopStreaming();
-    const verdict = await settleAndCount(clients, backend);
-    assert.deepEqual(
-      { gaps: verdict.gaps, repeats: verdict.repeats, missing: verdict.missing, closes: verdict.closes.slice(0, 5) },
-      { gaps: 0, repeats: 0, missing: 0, closes: [] },
-    );
+    assertNoLoss(await rig.settle());
   });
 });

@@ -6,17 +6,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../helpers/admin.js";
 import { TestPki, type CertFiles } from "../helpers/certs.js";
-import { CopiedBuilds, alive, stopPid } from "../helpers/copied-build.js";
-import { GatewayProcess } from "../helpers/gateway-process.js";
+import { alive } from "../helpers/copied-build.js";
 import { freePort, withTimeout } from "../helpers/net.js";
-import {
-  NumberedBackend,
-  openNumbered,
-  settleAndCount,
-  streamFromClients,
-  type NumberedClient,
-} from "../helpers/numbered-streams.js";
+import { openNumbered, type NumberedClient } from "../helpers/numbered-streams.js";
 import { isUpgradeLine, servingProcess, sessionsByClient, upgradeFigures } from "../helpers/upgrade-checks.js";
+import { UpgradeRig, assertNoLoss, numberedRoutes, sleep } from "./upgrade-fixture.js";
 
 const PLAIN = 40;
 const TLS_ENDING = 8;
@@ -25,10 +19,7 @@ const DRAIN_MS = 8000;
 const TICK_MS = 100;
 
 function config(port: number, tlsPort: number, cert: CertFiles, backendPort: number): string {
-  const rules = `rules:
-  - paths:
-      - pathPrefix: /ws
-        backend: numbered`;
+  const { rules, pipeline } = numberedRoutes(backendPort);
   return `kind: HTTPServer
 name: plain
 port: ${port}
@@ -45,56 +36,32 @@ certFiles:
     keyFile: ${cert.keyFile}
 ${rules}
 ---
-kind: Pipeline
-name: numbered
-filters:
-  - kind: WebSocketProxy
-    name: proxy
-    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
+${pipeline}`;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain", () => {
-  let builds: CopiedBuilds;
+  let rig: UpgradeRig;
   let pki: TestPki;
-  let backend: NumberedBackend;
-  let gateway: GatewayProcess;
-  let clients: NumberedClient[] = [];
-  let stopClients: () => void = () => {};
-  let newPid = 0;
 
   before(async () => {
-    builds = CopiedBuilds.create();
-    builds.release("v1", "0.1.0");
-    builds.release("v2", "0.1.0-upgraded");
-    builds.deploy("v1");
+    rig = await UpgradeRig.create([
+      ["v1", "0.1.0"],
+      ["v2", "0.1.0-upgraded"],
+    ]);
     pki = await TestPki.create();
-    backend = await NumberedBackend.start();
   });
 
   after(async () => {
-    stopClients();
-    backend?.stopStreaming();
-    for (const client of clients) client.ws.terminate();
-    if (newPid !== 0) await stopPid(newPid);
-    await gateway?.stop();
-    await builds?.stopAll();
-    await backend?.close();
-    builds?.remove();
+    await rig?.close();
   });
 
   it("keeps TLS sessions streaming in the old process; 1000 passes through, 1001 at the drain timeout", async () => {
     const cert = await pki.issue({ cn: "gateway", ips: ["127.0.0.1"] });
     const [port, tlsPort] = [await freePort(), await freePort()];
-    gateway = await GatewayProcess.start(config(port, tlsPort, cert, backend.port), {
-      admin: true,
+    const backend = rig.backend;
+    const gateway = await rig.start(config(port, tlsPort, cert, backend.port), {
       servers: 2,
-      cli: builds.cli,
-      args: ["--log-level", "info", "--upgrade-drain-timeout", `${DRAIN_MS / 1000}s`],
+      args: ["--upgrade-drain-timeout", `${DRAIN_MS / 1000}s`],
     });
     const oldPid = gateway.child.pid ?? 0;
     const plain = await openNumbered(`ws://127.0.0.1:${port}/ws`, PLAIN, { prefix: "plain-" });
@@ -107,17 +74,16 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
       prefix: "staying-",
       wsOptions: wss,
     });
-    clients = [...plain, ...ending, ...staying];
-    stopClients = streamFromClients(clients, TICK_MS);
-    backend.stream(TICK_MS);
+    rig.clients = [...plain, ...ending, ...staying];
+    rig.stream(TICK_MS);
     await sleep(500);
 
-    builds.deploy("v2");
+    rig.builds.deploy("v2");
     const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`], { ms: 30_000 });
     const upgradedAt = Date.now();
     assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
     const figures = upgradeFigures(await gateway.nextLog(isUpgradeLine, 5000));
-    newPid = figures.newPid;
+    const newPid = (rig.servingPid = figures.newPid);
     assert.match(run.stdout, new RegExp(`PID ${newPid} serves now`), "the CLI's line names the new PID");
     assert.match(run.stdout, new RegExp(`kept: ${TLS_ENDING + TLS_STAYING} TLS\\)`), "and why sessions stayed");
     assert.deepEqual(
@@ -140,14 +106,7 @@ describe("wsgate upgrade with TLS sessions: they stay behind, then end or drain"
     // sessions go on (Node's default for SIGHUP, once no handler is left, is to exit).
     process.kill(oldPid, "SIGHUP");
     await sleep(1000);
-    stopClients();
-    backend.stopStreaming();
-    const verdict = await settleAndCount(clients, backend);
-    assert.deepEqual(
-      { gaps: verdict.gaps, repeats: verdict.repeats, missing: verdict.missing, closes: verdict.closes },
-      { gaps: 0, repeats: 0, missing: 0, closes: [] },
-      "both kinds streamed through the upgrade without a gap",
-    );
+    assertNoLoss(await rig.settle(), "both kinds streamed through the upgrade without a gap");
     assert.ok(alive(oldPid), "the old process stays for its TLS sessions");
 
     // The ones that end, end as their client says: the backend gets the 1000.

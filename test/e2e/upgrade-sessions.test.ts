@@ -6,104 +6,52 @@
 // process is upgraded again by SIGUSR2, and the sessions still stream.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { runCli } from "../helpers/admin.js";
-import { CopiedBuilds, alive, exitOf, stopPid } from "../helpers/copied-build.js";
+import { alive, exitOf } from "../helpers/copied-build.js";
 import { frame } from "../helpers/frames.js";
-import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, withTimeout } from "../helpers/net.js";
-import {
-  NumberedBackend,
-  ReconnectLoop,
-  openNumbered,
-  settleAndCount,
-  streamFromClients,
-  type NumberedClient,
-} from "../helpers/numbered-streams.js";
+import { ReconnectLoop, openNumbered } from "../helpers/numbered-streams.js";
 import { RawWebSocket } from "../helpers/raw-client.js";
 import { servingProcess, sessionsByClient, upgradeFigures, isUpgradeLine } from "../helpers/upgrade-checks.js";
+import { UpgradeRig, assertNoLoss, numberedConfig, sleep, upgradeByCli } from "./upgrade-fixture.js";
 
 const SESSIONS = 500;
 /** Each session sends a number each way every TICK_MS: 500 × 2 × 5 = 5,000 messages/s through the gateway. */
 const TICK_MS = 200;
 const NEW_VERSION = "0.1.0-upgraded";
 
-function config(port: number, backendPort: number): string {
-  return `kind: HTTPServer
-name: edge
-port: ${port}
-address: 127.0.0.1
-rules:
-  - paths:
-      - pathPrefix: /ws
-        backend: numbered
----
-kind: Pipeline
-name: numbered
-filters:
-  - kind: WebSocketProxy
-    name: proxy
-    pools:
-      - servers:
-          - url: ws://127.0.0.1:${backendPort}
-`;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
-  let builds: CopiedBuilds;
-  let backend: NumberedBackend;
-  let gateway: GatewayProcess;
+  let rig: UpgradeRig;
   let port: number;
-  let clients: NumberedClient[] = [];
-  let stopClients: () => void = () => {};
-  let probes: ReconnectLoop | undefined;
-  /** The process serving now (the test stops it at the end: the test started only the first). */
-  let servingPid = 0;
   let firstUpgradeWorked = false;
 
   before(async () => {
-    builds = CopiedBuilds.create();
-    builds.release("v1", "0.1.0");
-    builds.release("v2", NEW_VERSION);
-    builds.deploy("v1");
-    backend = await NumberedBackend.start();
+    rig = await UpgradeRig.create([
+      ["v1", "0.1.0"],
+      ["v2", NEW_VERSION],
+    ]);
     port = await freePort();
-    gateway = await GatewayProcess.start(config(port, backend.port), {
-      admin: true,
-      cli: builds.cli,
-      args: ["--log-level", "info"],
-    });
-    servingPid = gateway.child.pid ?? 0;
+    await rig.start(numberedConfig(port, rig.backend.port));
   });
 
   after(async () => {
-    await probes?.stop();
-    stopClients();
-    backend?.stopStreaming();
-    for (const client of clients) client.ws.terminate();
-    if (servingPid !== 0 && servingPid !== gateway?.child.pid) await stopPid(servingPid);
-    await gateway?.stop();
-    await builds?.stopAll();
-    await backend?.close();
-    builds?.remove();
+    await rig?.close();
   });
 
   it("moves every session to the new PID: no close, no gap, no repeat, no refused connection", async () => {
+    const gateway = rig.gateway!;
     const oldPid = gateway.child.pid ?? 0;
     const before = await servingProcess(gateway.adminPort);
     assert.deepEqual(before, { pid: oldPid, version: "0.1.0" }, "status names the process and its version");
 
-    clients = await openNumbered(`ws://127.0.0.1:${port}/ws`, SESSIONS, { concurrency: 25 });
+    const clients = (rig.clients = await openNumbered(`ws://127.0.0.1:${port}/ws`, SESSIONS, { concurrency: 25 }));
     const fragmented = await RawWebSocket.connect(port, "/ws?raw=fragmented");
     const halfFrame = await RawWebSocket.connect(port, "/ws?raw=half-frame");
     const listedBefore = await sessionsByClient(gateway.adminPort);
     assert.equal(listedBefore.size, SESSIONS + 2, "every session is listed before the upgrade");
 
-    stopClients = streamFromClients(clients, TICK_MS);
-    backend.stream(TICK_MS);
-    probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`);
-    await sleep(1000);
+    rig.stream(TICK_MS);
+    const probes = (rig.probes = new ReconnectLoop(`ws://127.0.0.1:${port}/ws`));
+    await sleep(500);
 
     // Mid-message and mid-frame at the moment of the upgrade.
     fragmented.send(frame({ opcode: 1, fin: false, payload: "first fragment;", mask: true }));
@@ -111,15 +59,11 @@ describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
     halfFrame.send(whole.subarray(0, 12));
     await sleep(100);
 
-    builds.deploy("v2");
+    rig.builds.deploy("v2");
     const attemptsBefore = probes.attempts;
-    const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`, "-o", "json"], {
-      ms: 45_000,
-    });
+    const { run, figures: answer } = await upgradeByCli(gateway.adminPort);
     const attemptsDuring = probes.attempts - attemptsBefore;
-    assert.equal(run.code, 0, `wsgate upgrade failed: ${run.stdout}${run.stderr}`);
-    const answer = upgradeFigures(JSON.parse(run.stdout) as Record<string, unknown>);
-    servingPid = answer.newPid;
+    rig.servingPid = answer.newPid;
     assert.equal(answer.oldPid, oldPid);
     assert.ok(answer.moved >= SESSIONS + 1, `500 numbered + the fragmented session moved: ${run.stdout}`);
     assert.equal(answer.closed, 0, "the upgrade closed nothing");
@@ -141,14 +85,11 @@ describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
     halfFrame.send(whole.subarray(12));
     await fragmented.waitForFrame((f) => f.payload.toString() === "first fragment; then the last", 5000);
     await halfFrame.waitForFrame((f) => f.payload.toString() === "one frame, cut in two by an upgrade", 5000);
-    assert.deepEqual(backend.rawMessages.get("fragmented"), ["first fragment; then the last"]);
-    assert.deepEqual(backend.rawMessages.get("half-frame"), ["one frame, cut in two by an upgrade"]);
+    assert.deepEqual(rig.backend.rawMessages.get("fragmented"), ["first fragment; then the last"]);
+    assert.deepEqual(rig.backend.rawMessages.get("half-frame"), ["one frame, cut in two by an upgrade"]);
 
-    await sleep(1000);
-    await probes.stop();
-    stopClients();
-    backend.stopStreaming();
-    const verdict = await settleAndCount(clients, backend);
+    await sleep(500);
+    const verdict = await rig.settle();
     assert.deepEqual(
       {
         gaps: verdict.gaps,
@@ -188,7 +129,7 @@ describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
     halfFrame.socket.destroy();
     // Everything left: the old process has nothing more to serve and goes.
     await withTimeout(gateway.exited, 15_000, "the old process to exit").then((code) => assert.equal(code, 0));
-    assert.ok(alive(servingPid), "the new process runs on");
+    assert.ok(alive(rig.servingPid), "the new process runs on");
     firstUpgradeWorked = true;
   });
 
@@ -197,31 +138,25 @@ describe("wsgate upgrade: 500 streaming sessions to a new build", () => {
       t.skip("the first upgrade failed");
       return;
     }
-    const first = servingPid;
+    const gateway = rig.gateway!;
+    const first = rig.servingPid;
     assert.ok(alive(first));
-    stopClients = streamFromClients(clients, TICK_MS);
-    backend.stream(TICK_MS);
+    rig.stream(TICK_MS);
     await sleep(500);
     process.kill(first, "SIGUSR2");
     // The upgraded process logs to the same stdout: its own upgrade line names its successor.
     const lines = await gateway.logsMatching(isUpgradeLine, 2, 30_000);
     const second = upgradeFigures(lines[1] ?? {});
     assert.equal(second.oldPid, first);
-    servingPid = second.newPid;
+    rig.servingPid = second.newPid;
     assert.equal(second.closed, 0);
-    assert.equal((await servingProcess(gateway.adminPort)).pid, servingPid, "the admin API answers from it");
+    assert.equal((await servingProcess(gateway.adminPort)).pid, rig.servingPid, "the admin API answers from it");
     await exitOf(first, 15_000);
     await sleep(500);
-    stopClients();
-    backend.stopStreaming();
-    const verdict = await settleAndCount(clients, backend);
-    assert.deepEqual(
-      { gaps: verdict.gaps, repeats: verdict.repeats, missing: verdict.missing, closes: verdict.closes.slice(0, 5) },
-      { gaps: 0, repeats: 0, missing: 0, closes: [] },
-    );
+    assertNoLoss(await rig.settle());
     const listed = await sessionsByClient(gateway.adminPort);
     assert.equal(
-      clients.filter((client) => listed.has(`127.0.0.1:${client.localPort}`)).length,
+      rig.clients.filter((client) => listed.has(`127.0.0.1:${client.localPort}`)).length,
       SESSIONS,
       "the second new process serves them all",
     );

@@ -35,6 +35,8 @@ export interface ListedSession {
   client: string;
   clientMessages: number;
   backendMessages: number;
+  /** When the session will be closed (ms since epoch), when something ends it. */
+  deadline?: number;
 }
 
 /** The sessions the process behind the admin API serves, by client address (`127.0.0.1:<port>`). */

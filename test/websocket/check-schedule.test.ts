@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CheckSchedule, type ScheduledCheck } from "../../src/websocket/check-schedule.js";
+import { CheckSchedule, checkClock, type ScheduledCheck } from "../../src/websocket/check-schedule.js";
 
 /** A check that records when it ran and may schedule itself again. */
 function check(name: string, ran: string[], again?: (now: number) => number | undefined): ScheduledCheck {
@@ -27,7 +27,7 @@ describe("CheckSchedule: one timer for every session's checks", () => {
   it("runs checks in the order of their due times, moved and cleared ones included", async () => {
     schedule = new CheckSchedule();
     const ran: string[] = [];
-    const now = Date.now();
+    const now = checkClock();
     // Many checks in a random order of due times: the heap must give them back sorted.
     const checks = Array.from({ length: 200 }, (_, i) => check(`c${i}`, ran));
     const order = checks.map((_, i) => i).sort(() => Math.random() - 0.5);
@@ -59,8 +59,8 @@ describe("CheckSchedule: one timer for every session's checks", () => {
     let times = 0;
     const repeating = check("r", ran, (now) => (++times < 3 ? now + 10 : undefined));
     const other = check("o", ran);
-    schedule.set(repeating, Date.now() + 10);
-    schedule.set(other, Date.now() + 1000);
+    schedule.set(repeating, checkClock() + 10);
+    schedule.set(other, checkClock() + 1000);
     assert.equal(activeTimeouts(), before + 1);
     await sleep(150);
     assert.deepEqual(ran, ["r", "r", "r"]);
@@ -72,7 +72,7 @@ describe("CheckSchedule: one timer for every session's checks", () => {
   it("a check may clear another from its own run; nothing cleared runs", async () => {
     schedule = new CheckSchedule();
     const ran: string[] = [];
-    const at = Date.now() + 10;
+    const at = checkClock() + 10;
     const victim = check("victim", ran);
     const killer: ScheduledCheck = {
       scheduledAt: 0,

@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { FrameOutbox } from "../../src/websocket/frame-outbox.js";
 import { Opcode } from "../../src/websocket/protocol.js";
 import { WebSocketRelay, type RelayOutcome } from "../../src/websocket/relay.js";
-import { encodeFrame } from "../fuzz/wire.js";
+import { encodeFrame, parseFrames } from "../fuzz/wire.js";
 
 function readsIntoBuffer(socket: net.Socket): boolean {
   const slot = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "kBufferCb");
@@ -179,6 +179,92 @@ describe("relay reading into a reused buffer: only a busy peer", () => {
         await sleep(5);
       }
       assert.equal(readsIntoBuffer(clientSide.far), true, "a busy peer is read into the relay's buffer");
+    } finally {
+      relay.terminate();
+      clientSide.near.destroy();
+      backendSide.far.destroy();
+      clientSide.close();
+      backendSide.close();
+    }
+  });
+});
+
+/** The length of the buffer the socket's next read goes into (socket-reader's kBuffer slot); 0 when none. */
+function readBufferLength(socket: net.Socket): number {
+  const slot = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "kBuffer");
+  const buffer = slot === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[slot];
+  return buffer instanceof Uint8Array ? buffer.length : 0;
+}
+
+describe("relay reading into a reused buffer: a peer that goes quiet", () => {
+  it("gives its 64 KiB buffer back after a quiet ping interval, gets one again when busy, and loses no byte", async () => {
+    const clientSide = await socketPair();
+    const backendSide = await socketPair();
+    const relay = new WebSocketRelay(
+      clientSide.far,
+      backendSide.near,
+      {
+        clientMaxMessageSize: -1,
+        backendMaxMessageSize: -1,
+        pingInterval: 300,
+        pongTimeout: 0,
+        maxInactivity: 0,
+        frameTimeout: 0,
+        closeTimeout: 1000,
+        firstFrameRsv: 0,
+        anyRsv: false,
+        maxBufferedBytes: -1,
+      },
+      () => {},
+    );
+    relay.start(Buffer.alloc(0), Buffer.alloc(0));
+    const message = (i: number): Buffer =>
+      encodeFrame({
+        fin: true,
+        rsv: 0,
+        opcode: Opcode.Binary,
+        payload: Buffer.alloc(3000, i & 0xff),
+        mask: Buffer.from([1, 2, 3, 4]),
+        lengthForm: "shortest",
+      });
+    const sent: Buffer[] = [];
+    const sendOne = (): void => {
+      const frame = message(sent.length);
+      sent.push(frame);
+      clientSide.near.write(frame);
+    };
+    const chunks: Buffer[] = [];
+    backendSide.far.on("data", (chunk: Buffer) => chunks.push(chunk));
+    // The data frames the backend got (the gateway's pings to it left out), with their payloads unmasked.
+    const received = (): Buffer[] =>
+      parseFrames(Buffer.concat(chunks))
+        .frames.filter((frame) => frame.opcode === Opcode.Binary)
+        .map((frame) => frame.payload);
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const burst = async (): Promise<void> => {
+      for (let i = 0; i < 60 && readBufferLength(clientSide.far) !== 64 * 1024; i++) {
+        sendOne();
+        await sleep(5);
+      }
+    };
+    try {
+      await burst();
+      assert.equal(readBufferLength(clientSide.far), 64 * 1024, "a busy peer reads into 64 KiB");
+      // Two ping intervals without a read, then one read: the socket takes the small buffer after it.
+      await sleep(800);
+      sendOne();
+      await sleep(100);
+      const quiet = readBufferLength(clientSide.far);
+      assert.ok(quiet > 0 && quiet < 64 * 1024, `a quiet peer keeps a small buffer, not 64 KiB (${quiet})`);
+      await burst();
+      assert.equal(readBufferLength(clientSide.far), 64 * 1024, "busy again: 64 KiB again");
+      for (let i = 0; i < 50 && received().length < sent.length; i++) await sleep(20);
+      assert.deepEqual(
+        received(),
+        sent.map((_, i) => Buffer.alloc(3000, i & 0xff)),
+        "every frame reached the backend, in order, unchanged",
+      );
+      assert.equal(relay.totals().fromClient.messages, sent.length);
     } finally {
       relay.terminate();
       clientSide.near.destroy();

@@ -2,7 +2,12 @@ import { CredentialCheckBusyError, DuplicateTokenError, type GatewayError } from
 import type { SecretQueryParams } from "../../observability/redact.js";
 import type { RequestContext } from "../../pipeline/context.js";
 import type { Filter, FilterResult } from "../../pipeline/filter.js";
-import { earlierExpiry } from "../../proxy/credential-expiry.js";
+import {
+  earlierExpiry,
+  type CredentialExpiry,
+  type CredentialRenewer,
+  type RenewalOrigin,
+} from "../../proxy/credential-expiry.js";
 import { verifiedClientCert } from "../../util/http/client-cert.js";
 import { HandshakeRefusedError } from "../refusals.js";
 import { HtpasswdFile, basicCredentials } from "./htpasswd.js";
@@ -31,7 +36,7 @@ function challengeValue(text: string): string {
  * that order. A request that fails gets `invalid` with the refusal prepared (403, 401 with its challenge); the log line
  * says why, never the token or password.
  */
-export class Validator implements Filter {
+export class Validator implements Filter, CredentialRenewer {
   readonly kind = "Validator";
   readonly name: string;
   private readonly headerRules: HeaderRule[];
@@ -73,6 +78,11 @@ export class Validator implements Filter {
     if (refusal !== undefined) return { result: "invalid", error: refusal };
     context.credentialExpiry = earlierExpiry(context.credentialExpiry, this.expiry.expiryOf(admission, Date.now()));
     return "";
+  }
+
+  /** A moved session's credential, for its renewals to be checked here (`wsgate upgrade`). */
+  resumedExpiry(origin: RenewalOrigin): CredentialExpiry | undefined {
+    return this.expiry.resumed(origin);
   }
 
   /** `clientCertificate`: a verified client certificate on the connection, else 403. */

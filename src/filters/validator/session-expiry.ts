@@ -3,7 +3,7 @@
 // handshake; the close and the warning frame are made once per Validator.
 import type { X509Certificate } from "node:crypto";
 import type { JWTPayload } from "jose";
-import type { CredentialExpiry, RenewalVerdict, TokenRenewal } from "../../proxy/credential-expiry.js";
+import type { CredentialExpiry, RenewalOrigin, RenewalVerdict, TokenRenewal } from "../../proxy/credential-expiry.js";
 import { encodeWarningFrame } from "../../websocket/relay-deadline.js";
 import type { JwtVerifier } from "./jwt.js";
 import type { RenewalSpec } from "./session-spec.js";
@@ -52,10 +52,8 @@ class MessageRenewal implements TokenRenewal {
     spec: RenewalSpec,
     private readonly jwt: JwtVerifier,
     private readonly clockSkew: number,
-    /** The session's subject: a renewed token must name the same one. */
-    private readonly subject: string | undefined,
-    /** An end the renewal cannot move (a certificate, a duration). */
-    private readonly cap: number,
+    /** Its Validator, the session's subject (a renewed token must name the same one) and the end it cannot move. */
+    readonly origin: RenewalOrigin,
   ) {
     this.maxMessageSize = spec.maxMessageSize;
     this.path = spec.tokenField.split(".");
@@ -70,8 +68,8 @@ class MessageRenewal implements TokenRenewal {
     if (!outcome.ok) return { ok: false, reason: outcome.duplicate === undefined ? outcome.reason : "invalid token" };
     const { exp, sub } = outcome.claims;
     if (typeof exp !== "number") return { ok: false, reason: "renewed token has no exp" };
-    if (sub !== this.subject) return { ok: false, reason: "renewed token names another subject" };
-    return { ok: true, at: Math.min(this.cap, exp * 1000 + this.clockSkew) };
+    if (sub !== this.origin.subject) return { ok: false, reason: "renewed token names another subject" };
+    return { ok: true, at: Math.min(this.origin.cap ?? Infinity, exp * 1000 + this.clockSkew) };
   }
 }
 
@@ -116,12 +114,31 @@ export class SessionExpiryRules {
     const skew = this.spec.jwt?.clockSkew ?? 0;
     if (typeof exp === "number") limit(exp * 1000 + skew, TOKEN_EXPIRED);
     const renewalSpec = this.spec.jwt?.renewal;
-    const renewal =
-      renewalSpec !== undefined && this.jwt !== undefined && admission.claims !== undefined
-        ? new MessageRenewal(renewalSpec, this.jwt, skew, admission.claims.sub, cap)
-        : undefined;
     // Without an end there is nothing to renew either: no message is read.
     if (at === Infinity) return undefined;
+    const renewal =
+      renewalSpec !== undefined && this.jwt !== undefined && admission.claims !== undefined
+        ? new MessageRenewal(renewalSpec, this.jwt, skew, {
+            validator: this.spec.name,
+            subject: admission.claims.sub,
+            cap: cap === Infinity ? null : cap,
+            reason,
+          })
+        : undefined;
     return { at, code: this.code, reason, warning: this.warning, warnBefore: this.warnBefore, renewal };
+  }
+
+  /**
+   * The credential of a session moved in from another process, for its renewals to be checked here as they were
+   * there; undefined when this Validator reads no renewals (the session's deadline still holds).
+   */
+  resumed(origin: RenewalOrigin): CredentialExpiry | undefined {
+    const renewalSpec = this.spec.jwt?.renewal;
+    if (renewalSpec === undefined || this.jwt === undefined) return undefined;
+    const skew = this.spec.jwt?.clockSkew ?? 0;
+    const renewal = new MessageRenewal(renewalSpec, this.jwt, skew, { ...origin, validator: this.spec.name });
+    const at = origin.cap ?? Infinity;
+    const { code, warning, warnBefore } = this;
+    return { at, code, reason: origin.reason, warning, warnBefore, renewal };
   }
 }

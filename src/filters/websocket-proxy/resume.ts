@@ -3,13 +3,15 @@
 import type { Logger } from "../../observability/logger.js";
 import type { SessionRegistry } from "../../observability/sessions.js";
 import type { Telemetry } from "../../observability/telemetry.js";
+import type { CredentialExpiry } from "../../proxy/credential-expiry.js";
 import type { MovedSession, TakeVerdict } from "../../proxy/handover-receive.js";
-import { relayDeadline } from "../../proxy/handover-record.js";
+import { relayDeadline, resumedAccessEntry } from "../../proxy/handover-record.js";
 import { startWebSocketSession } from "../../proxy/websocket-session.js";
 import type { ServerPool } from "../../upstream/pool.js";
 import type { MessageTally } from "../../util/message-tally.js";
 import type { RelayOptions } from "../../websocket/relay.js";
 import type { ConnectionLimits } from "./handshake-limits.js";
+import { resumedRenewalReader } from "./session-lifetime.js";
 import type { RelayLimits } from "./relay-limits.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
 
@@ -47,6 +49,8 @@ export interface ResumeParts {
   telemetry: Telemetry;
   rateGates(): RelayLimits;
   pipelineInstance: number;
+  /** Its credential as its Validator here makes it again, when the session's token may be renewed by a message. */
+  credential?: CredentialExpiry | undefined;
 }
 
 /**
@@ -70,6 +74,7 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
       const metrics = parts.telemetry.metrics;
       const tallies = metrics.messages.tallies(record.server, record.route);
       const deadline = relayDeadline(record.deadline);
+      const clientInspector = resumedRenewalReader(parts.credential, relayDeadline(record.renewal?.lifetime));
       startWebSocketSession({
         handshake: {
           client: moved.client,
@@ -84,7 +89,9 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
           protocol: record.protocol,
           accepted: (session) => {
             metrics.sessionStarted(session);
-            return metrics;
+            // Its end is logged here, as its handshake's line would have been there: same start, counts going on.
+            const accessLog = parts.telemetry.accessLogs.for(record.server);
+            return accessLog === undefined ? metrics : { metrics, accessLog, entry: resumedAccessEntry(record) };
           },
         },
         pool,
@@ -95,6 +102,7 @@ export function placeMovedSession(moved: MovedSession, parts: ResumeParts): Take
           ...sessionRelayOptions(spec, poolSpec, record, tallies),
           ...parts.rateGates(),
           ...(deadline !== undefined ? { deadline } : {}),
+          ...(clientInspector !== undefined ? { clientInspector } : {}),
         },
         origin: { ...record.origin, pipelineInstance: parts.pipelineInstance, drainWindow: spec.drainWindow },
         sessions: parts.sessions,

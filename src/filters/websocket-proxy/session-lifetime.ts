@@ -3,7 +3,13 @@
 import { z } from "zod";
 import { docMeta } from "../../schema/doc-meta.js";
 import { durationSchema } from "../../schema/duration.js";
-import { earlierExpiry, type CredentialExpiry, type RenewalVerdict } from "../../proxy/credential-expiry.js";
+import {
+  earlierExpiry,
+  type CredentialExpiry,
+  type MovableRenewalReader,
+  type RenewalState,
+  type RenewalVerdict,
+} from "../../proxy/credential-expiry.js";
 import type { ClientMessageInspector, RelayDeadline, SessionControl } from "../../websocket/relay-deadline.js";
 import { CloseCode } from "../../websocket/protocol.js";
 import { closeCodeSchema } from "../close-code-schema.js";
@@ -57,7 +63,7 @@ function expiryDeadline(expiry: CredentialExpiry, at = expiry.at): RelayDeadline
  * A renewal message's reader, one per session whose token may be renewed: a message with a token is kept from the
  * backend; when the token checks out the session's end moves to its `exp` (a lifetime still holds), else 1008.
  */
-class RenewalReader implements ClientMessageInspector {
+class RenewalReader implements ClientMessageInspector, MovableRenewalReader {
   readonly maxMessageSize: number;
 
   constructor(
@@ -69,6 +75,11 @@ class RenewalReader implements ClientMessageInspector {
 
   /** A check under way: renewals sent meanwhile are consumed unchecked, so a flood costs one check at a time. */
   private checking = false;
+
+  renewalState(): RenewalState | undefined {
+    const origin = this.expiry.renewal.origin;
+    return origin === undefined ? undefined : { origin, lifetime: this.lifetime };
+  }
 
   inspect(payload: Buffer, session: SessionControl): boolean {
     const token = this.expiry.renewal.tokenIn(payload);
@@ -94,6 +105,18 @@ class RenewalReader implements ClientMessageInspector {
     const next = earlierExpiry(expiryDeadline(this.expiry, outcome.at), this.lifetime);
     if (next !== undefined) session.setDeadline(next);
   }
+}
+
+/**
+ * The renewal reader of a session moved in from another process (its deadline came with it): `credential` is its
+ * Validator's, made again here; `lifetime` the end no renewal passes.
+ */
+export function resumedRenewalReader(
+  credential: CredentialExpiry | undefined,
+  lifetime: RelayDeadline | undefined,
+): ClientMessageInspector | undefined {
+  if (credential?.renewal === undefined) return undefined;
+  return new RenewalReader({ ...credential, renewal: credential.renewal }, lifetime);
 }
 
 /** The relay's deadline and renewal reader for a session: none of either when nothing ends it. */

@@ -14,7 +14,6 @@ import {
 } from "../../proxy/backend-answer.js";
 import { startWebSocketSession } from "../../proxy/websocket-session.js";
 import { clientProxyHeader } from "../../util/http/client-ip.js";
-import { withClientCertHeaders } from "../../util/http/client-cert.js";
 import type { BalanceContext } from "../../upstream/balance-types.js";
 import { connectBackendUpgrade, type BackendUpgradeResult } from "../../upstream/connect/backend-upgrade.js";
 import type { ServerPool } from "../../upstream/pool.js";
@@ -23,16 +22,17 @@ import type { BackendTlsTable } from "../../upstream/tls-options.js";
 import { acceptKeyFor, upgradeVerdict, type ClientUpgrade } from "../../websocket/handshake.js";
 import { watchPendingClient } from "../../websocket/pending-client.js";
 import { FilterPools } from "../pools.js";
-import { isCompressingExtension, withoutCompressionOffers } from "./deflate-offer.js";
+import { isCompressingExtension } from "./deflate-offer.js";
 import { ConnectionLimits, originRefusal, type ConnectionLease } from "./handshake-limits.js";
 import { compileOriginPatterns, type OriginPattern } from "./origin-pattern.js";
 import { filterFrameLimits, sessionRateGates, type RelayLimits } from "./relay-limits.js";
 import type { WebSocketProxyPool, WebSocketProxySpec } from "./spec.js";
-import { upstreamRequestHead } from "./upstream-head.js";
-import { upstreamRequestHeaders, type UpstreamHeaderInput } from "./upstream-headers.js";
+import type { UpstreamHeaderInput } from "./upstream-headers.js";
+import { BackendUpgradeRequest } from "./backend-request.js";
 import { lifetimeDeadline, sessionDeadline } from "./session-lifetime.js";
 import { placeMovedSession } from "./resume.js";
 import { SharedSessionParts } from "./session-parts.js";
+import type { CredentialExpiry } from "../../proxy/credential-expiry.js";
 import type { MovedSession, TakeVerdict } from "../../proxy/handover-receive.js";
 import type { Telemetry } from "../../observability/telemetry.js";
 
@@ -176,33 +176,19 @@ export class WebSocketProxy implements Filter {
       extra: context.upstreamHeaders,
       owned: context.ownedHeaders,
     };
-    const certHeaders = context.route.clientCertHeaders;
-    const target = context.route.target;
-    // The common request's head in one pass; the header list is built only where it is needed.
-    const head = certHeaders === undefined ? upstreamRequestHead(input, target, this.stripCompression) : undefined;
-    const stripCompression = this.stripCompression;
-    let headers: ReadonlyArray<readonly [string, string]> | undefined;
-    const attempt = connectBackendUpgrade(
-      {
-        url: server.url,
-        label: describeServer(server),
-        target,
-        head,
-        get headers() {
-          if (headers === undefined) {
-            const all = withClientCertHeaders(upstreamRequestHeaders(input), certHeaders);
-            headers = stripCompression ? withoutCompressionOffers(all) : all;
-          }
-          return headers;
-        },
-        dialTimeout: this.spec.dialTimeout,
-        handshakeTimeout: this.spec.handshakeTimeout,
-        tls: tls.optionsFor(server.url),
-        proxyHeader:
-          pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
-      },
-      { key, accept: handshake.accept, offered: handshake.upgrade },
+    const request = new BackendUpgradeRequest(
+      server.url,
+      describeServer(server),
+      context.route.target,
+      input,
+      context.route.clientCertHeaders,
+      this.stripCompression,
+      this.spec.dialTimeout,
+      this.spec.handshakeTimeout,
+      tls.optionsFor(server.url),
+      pool.spec.sendProxyProtocol === "v2" ? clientProxyHeader(context.socket, context.clientIp) : undefined,
     );
+    const attempt = connectBackendUpgrade(request, { key, accept: handshake.accept, offered: handshake.upgrade });
     // A client that leaves while we dial must not leave a backend connection behind.
     let clientLeft = false;
     const abort = (): void => {
@@ -310,8 +296,9 @@ export class WebSocketProxy implements Filter {
   }
 
   /** A session moved in from another process (resume.ts): where it goes on this filter, with this config's limits. */
-  placeMoved(moved: MovedSession, telemetry: Telemetry): TakeVerdict {
+  placeMoved(moved: MovedSession, telemetry: Telemetry, credential?: CredentialExpiry): TakeVerdict {
     return placeMovedSession(moved, {
+      credential,
       spec: this.spec,
       pools: this.pools.all.map((entry) => entry.pool),
       limits: this.limits,

@@ -27,19 +27,48 @@ export interface DialRequest {
   proxyHeader?: Buffer | undefined;
 }
 
+/** What a dial reads of a backend URL. */
+interface DialTarget {
+  /** The URL's href when read: a URL changed since is read again. */
+  href: string;
+  secure: boolean;
+  host: string;
+  port: number;
+}
+
+/**
+ * Each backend URL read once, not per dial: Node's URL getters (protocol, hostname, port) slice a new string on every
+ * read, five per backend handshake. `href` is a stored string, so checking it costs no allocation.
+ */
+const targets = new WeakMap<URL, DialTarget>();
+
+function targetOf(url: URL): DialTarget {
+  const href = url.href;
+  let target = targets.get(url);
+  if (target === undefined || target.href !== href) {
+    const secure = url.protocol === "wss:" || url.protocol === "https:";
+    // URL keeps IPv6 literals in brackets; sockets want them bare.
+    const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
+    target = { href, secure, host, port };
+    targets.set(url, target);
+  }
+  return target;
+}
+
 /** Whether a backend URL asks for TLS. */
 export function isSecureUrl(url: URL): boolean {
-  return url.protocol === "wss:" || url.protocol === "https:";
+  return targetOf(url).secure;
 }
 
 /** The host for sockets: URL keeps IPv6 literals in brackets; sockets want them bare. */
 export function hostOf(url: URL): string {
-  return url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  return targetOf(url).host;
 }
 
 /** The URL's port, or the scheme's default. */
 export function portOf(url: URL): number {
-  return url.port === "" ? (isSecureUrl(url) ? 443 : 80) : Number(url.port);
+  return targetOf(url).port;
 }
 
 /**
@@ -55,9 +84,7 @@ function connectOptions(host: string, port: number): net.NetConnectOpts {
 
 /** The connection to a backend; with a PROXY header, that header is written first, before a TLS ClientHello too. */
 export function dial(request: DialRequest): Socket {
-  const secure = isSecureUrl(request.url);
-  const host = hostOf(request.url);
-  const port = portOf(request.url);
+  const { secure, host, port } = targetOf(request.url);
   // As https.request would: SNI from the options, else the host unless it is an IP address.
   const servername = request.tls?.servername ?? (net.isIP(host) ? "" : host);
   if (request.proxyHeader === undefined) {
