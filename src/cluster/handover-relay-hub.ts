@@ -28,6 +28,7 @@ export class RelayHub {
   private readonly sides = new Map<RelayPort, Side>();
   private readonly ports = new Map<IpcEnd, RelayPort>();
   private closed = false;
+  private readonly idleWaiters = new Set<() => void>();
 
   constructor(private readonly options: RelayHubOptions) {}
 
@@ -41,10 +42,29 @@ export class RelayHub {
     return this.lanes.size;
   }
 
+  /**
+   * Resolves once no lane is under way (each one's `done` or `end` went through), or after `timeoutMs`. An old
+   * worker's report can reach its primary ahead of its `done` (the relay writes in order behind a confirm): wait for
+   * this before `close()`, which would end such a lane with `end` instead (the new worker takes it the same way).
+   */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.lanes.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve(this.lanes.size === 0);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
+
   /** Stops forwarding and listening; lanes still under way are ended towards both sides first. */
   close(): void {
     if (this.closed) return;
     for (const id of [...this.lanes.keys()]) this.endLane(id, "the relay was closed", false);
+    for (const wake of [...this.idleWaiters]) wake();
     this.closed = true;
     for (const port of this.ports.values()) port.close();
     this.ports.clear();
@@ -119,5 +139,6 @@ export class RelayHub {
   private forget(id: number, end: LaneEnd): void {
     this.lanes.delete(id);
     this.options.onLaneEnd?.(end);
+    if (this.lanes.size === 0) for (const wake of [...this.idleWaiters]) wake();
   }
 }

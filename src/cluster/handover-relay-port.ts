@@ -88,19 +88,26 @@ interface Outgoing {
 }
 
 /**
- * How often `connected` is looked at. Node emits no 'disconnect' while a handle it sent awaits the other side's
- * acknowledgement and that side died (the queue is never flushed); `connected` does turn false.
+ * How often `connected` is looked at while the port is in use. Node emits no 'disconnect' while a handle it sent awaits
+ * the other side's acknowledgement and that side died (the queue is never flushed); `connected` does turn false.
  */
 const CHANNEL_CHECK_MS = 50;
 /** A child whose channel closed is given this long to be seen exiting (it tells whether its sockets closed). */
 const EXIT_GRACE_MS = 500;
+/** How long a port being closed gets to write what is queued (a `done`, an `end`) before it is dropped. */
+const CLOSE_FLUSH_MS = 5000;
+
+/** open → closing (writes what is queued, hears nothing) → closed; or → gone when the channel is. */
+type PortState = "open" | "closing" | "closed" | "gone";
 
 export class RelayPort {
   private readonly outbox: Outgoing[] = [];
   private writing: Outgoing | undefined;
+  private state: PortState = "open";
   private goneWhy: string | undefined;
-  private closing = false;
-  private readonly watch: NodeJS.Timeout;
+  private announced = false;
+  private watch: NodeJS.Timeout | undefined;
+  private flushBy: NodeJS.Timeout | undefined;
 
   /** `child`: the end is a ChildProcess, whose exit is watched too. */
   constructor(
@@ -112,39 +119,63 @@ export class RelayPort {
     end.on("message", this.onMessage);
     end.on("disconnect", this.onDisconnect);
     child?.once("exit", this.onExit);
-    this.watch = setInterval(() => {
-      if (!end.connected) this.onDisconnect();
-    }, CHANNEL_CHECK_MS);
-    this.watch.unref();
   }
 
   get connected(): boolean {
-    return this.goneWhy === undefined && !this.closing && this.end.connected;
+    return this.state === "open" && this.end.connected;
   }
 
   /** Queues `envelope` (with `handle`) behind what this port sends already: the other side sees them in order. */
   send(envelope: RelayEnvelope, handle?: RawHandle, options: SendOptions = {}): void {
     const item: Outgoing = { envelope, handle, close: options.close ?? true, done: options.done, settled: false };
-    if (this.goneWhy !== undefined || this.closing) {
+    if (this.state !== "open") {
       this.settle(item, new Error(this.goneWhy ?? "the relay was closed"));
       return;
     }
+    this.watchChannel();
     this.outbox.push(item);
     this.flush();
   }
 
-  /** Stops listening; what was not written is dropped (its handles closed where this port owns them). */
+  /**
+   * Stops listening at once; what is queued is still written (within CLOSE_FLUSH_MS: a `done` or an `end` the other
+   * side waits for), then the port lets go of the channel.
+   */
   close(): void {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.state !== "open") return;
+    this.state = "closing";
+    this.end.off("message", this.onMessage);
+    if (this.writing === undefined && this.outbox.length === 0) {
+      this.finishClose();
+      return;
+    }
+    this.flushBy = setTimeout(() => this.finishClose(), CLOSE_FLUSH_MS);
+    this.flushBy.unref();
+  }
+
+  private finishClose(): void {
+    if (this.state !== "closing") return;
+    this.state = "closed";
     this.detach();
     this.dropAll(new Error("the relay was closed"));
   }
 
+  /** Polls `connected` from the first use on (a worker's port may sit unused for its whole life). */
+  private watchChannel(): void {
+    if (this.watch !== undefined) return;
+    this.watch = setInterval(() => {
+      if (!this.end.connected) this.onDisconnect();
+    }, CHANNEL_CHECK_MS);
+    this.watch.unref();
+  }
+
   private flush(): void {
-    while (this.writing === undefined && this.goneWhy === undefined && !this.closing) {
+    while (this.writing === undefined && (this.state === "open" || this.state === "closing")) {
       const item = this.outbox.shift();
-      if (item === undefined) return;
+      if (item === undefined) {
+        if (this.state === "closing") this.finishClose();
+        return;
+      }
       this.writing = item;
       try {
         this.end.send(item.envelope, item.handle, {}, (error) => this.written(item, error));
@@ -170,32 +201,31 @@ export class RelayPort {
   }
 
   private dropAll(error: Error): void {
-    const pending = this.writing === undefined ? this.outbox : [this.writing, ...this.outbox];
+    const pending = this.writing === undefined ? this.outbox.splice(0) : [this.writing, ...this.outbox.splice(0)];
     this.writing = undefined;
-    this.outbox.length = 0;
     for (const item of pending) this.settle(item, error);
   }
 
   private readonly onMessage = (message: unknown, handle: unknown): void => {
     if (!isRelayEnvelope(message)) return;
     const raw = received(handle);
-    if (this.goneWhy !== undefined || this.closing) {
+    if (this.state !== "open") {
       closeRaw(raw);
       return;
     }
+    this.watchChannel();
     this.events.envelope(this, message, raw);
   };
 
   private readonly onDisconnect = (): void => {
-    if (this.goneWhy !== undefined || this.closing) return;
+    if (this.state === "gone" || this.state === "closed") return;
     const child = this.child;
     if (child === undefined || exitedWhy(child) !== undefined) {
       this.lost(`the ${this.name}'s channel closed`, child !== undefined);
       return;
     }
     // Whether the child exited tells whether its sockets are closed: give its exit a moment to be seen.
-    this.goneWhy = `the ${this.name}'s channel closed`;
-    this.dropAll(new Error(this.goneWhy));
+    this.markGone(`the ${this.name}'s channel closed`);
     const grace = setTimeout(() => this.announce(exitedWhy(child) !== undefined), EXIT_GRACE_MS);
     grace.unref();
     child.once("exit", () => {
@@ -206,28 +236,37 @@ export class RelayPort {
 
   private readonly onExit = (): void => {
     const child = this.child;
-    if (child === undefined || this.closing) return;
-    if (this.goneWhy === undefined) this.lost(`the ${this.name} ${exitedWhy(child) ?? "exited"}`, true);
+    if (child !== undefined) this.lost(`the ${this.name} ${exitedWhy(child) ?? "exited"}`, true);
   };
 
-  private announced = false;
+  private lost(why: string, exited: boolean): void {
+    if (this.state === "gone" || this.state === "closed") return;
+    this.markGone(why);
+    this.announce(exited);
+  }
+
+  private markGone(why: string): void {
+    const wasOpen = this.state === "open";
+    this.state = "gone";
+    this.goneWhy = why;
+    this.dropAll(new Error(why));
+    // A port being closed was told to stop already: nobody is to hear of its channel.
+    if (!wasOpen) {
+      this.announced = true;
+      this.detach();
+    }
+  }
 
   private announce(exited: boolean): void {
-    if (this.announced || this.closing) return;
+    if (this.announced) return;
     this.announced = true;
     this.detach();
     this.events.gone(this, this.goneWhy ?? `the ${this.name} is gone`, exited);
   }
 
-  private lost(why: string, exited: boolean): void {
-    if (this.goneWhy !== undefined || this.closing) return;
-    this.goneWhy = why;
-    this.dropAll(new Error(why));
-    this.announce(exited);
-  }
-
   private detach(): void {
     clearInterval(this.watch);
+    clearTimeout(this.flushBy);
     this.end.off("message", this.onMessage);
     this.end.off("disconnect", this.onDisconnect);
     this.child?.off("exit", this.onExit);

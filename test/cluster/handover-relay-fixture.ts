@@ -5,6 +5,7 @@
 // workers and its successor; the successor's replies come up through it.
 import type { ChildProcess } from "node:child_process";
 import { fork } from "node:child_process";
+import { readdirSync } from "node:fs";
 import cluster from "node:cluster";
 import { loadConfigText } from "../../src/config/load.js";
 import { Gateway } from "../../src/gateway.js";
@@ -17,8 +18,15 @@ export interface Command {
   test: "start" | "upgrade" | "sessions" | "handover";
   yaml?: string;
   workers?: number;
-  /** new-primary: SIGKILL itself once this many relayed messages came from the old primary. */
-  dieAfterMessages?: number;
+  /**
+   * new-primary: SIGKILL itself when the n-th answer comes from its workers, before it is forwarded: the worker
+   * wrote it, the old worker never gets it.
+   */
+  dieOnAnswer?: number;
+  /** new-primary: SIGKILL its worker when the n-th answer comes from it (forwarded all the same). */
+  killNewWorkerOnAnswer?: number;
+  /** old-primary: SIGKILL the old worker once the n-th relayed message from it is forwarded. */
+  killOldWorkerOnMessage?: number;
   settleMs?: number;
 }
 
@@ -27,6 +35,11 @@ const role = process.argv[2] ?? "";
 const log = createLogger((process.env.RELAY_TEST_LOG ?? "silent") as LogLevel).child({ role, pid: process.pid });
 
 type Reply = Record<string, unknown> & { test: string };
+
+/** This process's open file descriptors: a primary must not keep the sockets it forwarded. */
+function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
 
 function up(message: Reply): void {
   if (process.connected) process.send?.(message, undefined, {}, () => undefined);
@@ -94,13 +107,13 @@ async function oldPrimary(): Promise<void> {
     } else if (message.test === "sessions") {
       void (async () => {
         const old = await askWorkers("sessions", "sessions");
-        let fresh: Reply[] = [];
+        let fresh: Reply = { test: "sessions", workers: [] };
         if (successor?.connected === true) {
-          const answer = next(successor, "sessions", 5000).catch(() => ({ test: "sessions", workers: [] }));
+          const answer = next(successor, "sessions", 5000).catch(() => fresh);
           successor.send({ test: "sessions" });
-          fresh = ((await answer).workers as Reply[] | undefined) ?? [];
+          fresh = await answer;
         }
-        up({ test: "sessions", old, new: fresh });
+        up({ test: "sessions", old, new: fresh.workers, newPrimaryFds: fresh.fds });
       })();
     } else if (message.test === "upgrade") {
       void (async () => {
@@ -116,23 +129,48 @@ async function oldPrimary(): Promise<void> {
         next_.send({
           yaml: message.yaml,
           workers: message.workers,
-          dieAfterMessages: message.dieAfterMessages,
+          dieOnAnswer: message.dieOnAnswer,
+          killNewWorkerOnAnswer: message.killNewWorkerOnAnswer,
           test: "start",
         });
         up({ ...(await started), test: "successorStarted" });
+        const fdsBefore = openFds();
         const relay = relayFromOldPrimary({ workers: primaryWorkers, successor: next_, log });
+        if (message.killOldWorkerOnMessage !== undefined) {
+          onNthRelayed(message.killOldWorkerOnMessage, primaryWorkers, (worker) => worker.kill("SIGKILL"));
+        }
         const reports = await Promise.all(
           primaryWorkers.map((worker, lane) => {
-            const report = next(worker, "handedOver", 60_000);
+            const report = Promise.race([
+              next(worker, "handedOver", 60_000),
+              new Promise<Reply>((resolve) => worker.once("exit", () => resolve({ test: "handedOver", dead: true }))),
+            ]);
             worker.send({ test: "handover", lane, settleMs: message.settleMs });
             return report;
           }),
         );
-        up({ test: "upgraded", reports, activeLanes: relay.activeLanes });
+        await relay.idle(2000);
+        const activeLanes = relay.activeLanes;
+        relay.close();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        up({ test: "upgraded", reports, activeLanes, fds: { before: fdsBefore, after: openFds() } });
       })();
     }
   });
   process.on("disconnect", () => process.exit(0));
+}
+
+/**
+ * Acts on the n-th relay envelope from `workers`. In the new primary it listens before the relay does (the relay's
+ * port for a worker is made when a lane begins): dying there loses the message. In the old one it listens after.
+ */
+function onNthRelayed(nth: number, workers: ChildProcess[], act: (worker: ChildProcess) => void): void {
+  let seen = 0;
+  for (const worker of workers) {
+    worker.on("message", (message: Record<string, unknown>) => {
+      if (message[RELAY_TAG] === 1 && ++seen === nth) act(worker);
+    });
+  }
 }
 
 async function newPrimary(): Promise<void> {
@@ -140,23 +178,22 @@ async function newPrimary(): Promise<void> {
   relayIntoNewPrimary({ workers: () => primaryWorkers, log });
   process.on("message", (message: Command & { index?: number }) => {
     if (message.test === "start") {
-      let seen = 0;
-      if (message.dieAfterMessages !== undefined) {
-        const limit = message.dieAfterMessages;
-        process.on("message", (relayed: Record<string, unknown>) => {
-          if (relayed[RELAY_TAG] === 1 && ++seen === limit) process.kill(process.pid, "SIGKILL");
-        });
-      }
       void forkWorkers(message.workers ?? 1, "new-worker", message.yaml ?? "").then((started) => {
+        if (message.dieOnAnswer !== undefined) {
+          onNthRelayed(message.dieOnAnswer, primaryWorkers, () => process.kill(process.pid, "SIGKILL"));
+        }
+        if (message.killNewWorkerOnAnswer !== undefined) {
+          onNthRelayed(message.killNewWorkerOnAnswer, primaryWorkers, (worker) => worker.kill("SIGKILL"));
+        }
         for (const worker of primaryWorkers) {
           worker.on("message", (reply: Reply) => {
             if (reply.test === "took") up(reply);
           });
         }
-        up({ test: "started", workers: started });
+        up({ test: "started", workers: started, fds: openFds() });
       });
     } else if (message.test === "sessions") {
-      void askWorkers("sessions", "sessions").then((workers) => up({ test: "sessions", workers }));
+      void askWorkers("sessions", "sessions").then((workers) => up({ test: "sessions", workers, fds: openFds() }));
     }
   });
   process.on("disconnect", () => process.exit(0));

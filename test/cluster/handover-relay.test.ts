@@ -182,11 +182,15 @@ class Cluster {
     );
   }
 
-  /** Sessions each old and new worker serves. */
-  async sessions(): Promise<{ old: number[]; new: number[] }> {
+  /** Sessions each old and new worker serves (and the new primary's open fds, when it runs). */
+  async sessions(): Promise<{ old: number[]; new: number[]; newPrimaryFds?: number }> {
     const reply = await this.ask({ test: "sessions" }, "sessions");
     const counts = (list: unknown): number[] => ((list ?? []) as Array<{ count: number }>).map((one) => one.count);
-    return { old: counts(reply.old), new: counts(reply.new) };
+    return {
+      old: counts(reply.old),
+      new: counts(reply.new),
+      ...(typeof reply.newPrimaryFds === "number" ? { newPrimaryFds: reply.newPrimaryFds } : {}),
+    };
   }
 
   kill(): void {
@@ -268,7 +272,8 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
     const took = (await running.next("took")).report as TakeReport;
     assert.deepEqual(took, { taken: 20, closed: 0, refused: 0 });
     await allProgress(sessions, 20_000);
-    assert.deepEqual(await running.sessions(), { old: [0], new: [20] });
+    const served = await running.sessions();
+    assert.deepEqual([served.old, served.new], [[0], [20]]);
     assert.deepEqual(violations, []);
     assert.deepEqual(
       sessions.map((session) => session.closeCode),
@@ -288,8 +293,16 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
     const upgraded = await running.ask({ test: "upgrade", workers: 2, yaml: await newYaml() }, "upgraded", 60_000);
     const handed = (upgraded.reports as Array<{ report: HandOverReport }>).map((one) => one.report);
     assert.equal(sum(handed, "moved"), count, JSON.stringify(handed));
+    // Neither primary keeps the 600 sockets it forwarded (each closes its copy once written).
+    const fds = upgraded.fds as { before: number; after: number };
+    assert.ok(fds.after - fds.before < 20, `old primary fds ${JSON.stringify(fds)}`);
+    const successorFds = (await running.next("successorStarted")).fds as number;
     await allProgress(sessions, 30_000);
     const after_ = await running.sessions();
+    assert.ok(
+      (after_.newPrimaryFds ?? 0) - successorFds < 20,
+      `new primary fds ${successorFds} -> ${after_.newPrimaryFds}`,
+    );
     assert.deepEqual(after_.old, [0, 0]);
     // Lane k went to new worker k: each took what its old worker had.
     assert.deepEqual(after_.new, before.old);
@@ -297,25 +310,12 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
     assert.equal(sessions.filter((session) => session.closeCode !== undefined).length, 0);
   });
 
-  it("a new primary dying mid-way leaves every unacknowledged session resumed in the old worker", async () => {
-    const count = 80;
-    await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
-    const running = cluster as Cluster;
-    // Down the lane go two parts per session and a confirm per answer: this is about a third of the way.
-    const upgraded = await running.ask(
-      { test: "upgrade", workers: 1, dieAfterMessages: 60, yaml: await newYaml() },
-      "upgraded",
-      60_000,
-    );
-    const exited = await running.next("successorExited");
-    assert.equal(exited.signal, "SIGKILL");
-    const handed = (upgraded.reports as Array<{ report: HandOverReport }>).map((one) => one.report);
-    const report = handed[0] as HandOverReport;
+  /** After a hop died mid-way: what moved ends with the dead side, the rest streams on in the old worker, intact. */
+  async function expectResumedInOldWorker(running: Cluster, report: HandOverReport, count: number): Promise<void> {
     assert.ok(report.failed > 0, `some sessions were under way: ${JSON.stringify(report)}`);
     assert.ok(report.moved > 0, `some had moved: ${JSON.stringify(report)}`);
     assert.equal(report.moved + report.failed + report.kept, count);
     const stayed = report.failed + report.kept;
-    // What moved ended with the new worker (its primary is gone); the rest streams on in the old worker, intact.
     await waitUntil(
       () => sessions.filter((session) => session.closeCode !== undefined).length >= report.moved || undefined,
       20_000,
@@ -326,6 +326,51 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
     await allProgress(alive, 20_000);
     assert.deepEqual((await running.sessions()).old, [stayed]);
     assert.equal(sessions.filter((session) => session.closeCode === undefined).length, stayed);
+    assert.deepEqual(violations, []);
+  }
+
+  it("a new primary dying mid-way leaves every unacknowledged session resumed in the old worker", async () => {
+    const count = 80;
+    await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
+    const running = cluster as Cluster;
+    // The 25th answer never reaches the old worker: the new worker wrote it, and must not act on it alone.
+    const command: Command = { test: "upgrade", workers: 1, dieOnAnswer: 25, yaml: await newYaml() };
+    const upgraded = await running.ask(command, "upgraded", 60_000);
+    const exited = await running.next("successorExited");
+    assert.equal(exited.signal, "SIGKILL");
+    const reports = upgraded.reports as Array<{ report: HandOverReport }>;
+    await expectResumedInOldWorker(running, (reports[0] as { report: HandOverReport }).report, count);
+  });
+
+  it("a new worker dying mid-way leaves every unacknowledged session resumed in the old worker", async () => {
+    const count = 80;
+    await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
+    const running = cluster as Cluster;
+    const command: Command = { test: "upgrade", workers: 1, killNewWorkerOnAnswer: 25, yaml: await newYaml() };
+    const upgraded = await running.ask(command, "upgraded", 60_000);
+    const reports = upgraded.reports as Array<{ report: HandOverReport }>;
+    await expectResumedInOldWorker(running, (reports[0] as { report: HandOverReport }).report, count);
+  });
+
+  it("an old worker dying mid-way leaves what reached the new worker running there", async () => {
+    const count = 60;
+    await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
+    const running = cluster as Cluster;
+    const command: Command = { test: "upgrade", workers: 1, killOldWorkerOnMessage: 40, yaml: await newYaml() };
+    const upgraded = await running.ask(command, "upgraded", 60_000);
+    assert.deepEqual(upgraded.reports, [{ test: "handedOver", dead: true }]);
+    // Its copies of the sockets are closed: whatever the new worker answered is its own, confirmed or not.
+    const took = (await running.next("took")).report as TakeReport;
+    assert.ok(took.taken > 0 && took.taken < count, JSON.stringify(took));
+    await waitUntil(
+      () => sessions.filter((session) => session.closeCode !== undefined).length >= count - took.taken || undefined,
+      20_000,
+      "the sessions left in the dead worker to end",
+    );
+    const alive = sessions.filter((session) => session.closeCode === undefined);
+    assert.equal(alive.length, took.taken);
+    await allProgress(alive, 20_000);
+    assert.deepEqual((await running.sessions()).new, [took.taken]);
     assert.deepEqual(violations, []);
   });
 });
