@@ -337,6 +337,8 @@ export async function serveCluster(
       : undefined;
   // The primary's own metrics (reloads, build, its process), served with the workers'.
   const metrics = new GatewayMetrics(NO_POOLS, { build: { version: options.version } });
+  // Served with the workers' (summed per series): the old cluster's totals come with the predecessor's `done`.
+  options.predecessor?.carryCountersInto(metrics);
   let adminServer: AdminServer | undefined;
   try {
     cluster = await runCluster({
@@ -376,6 +378,7 @@ export async function serveCluster(
         log,
         admin: server === undefined || admin === "off" ? undefined : { server, ...admin },
         drainMs: upgrade.drainMs,
+        ownCounters: () => metrics.counterSnapshot(),
         shareListeners: (fds) => control.shareListeners(fds),
         handedOver: () => {
           stopReloading();

@@ -4,6 +4,7 @@ import type { ConfigObject } from "../config/load.js";
 import type { ChartTotals, ListenerView, SessionSummary, SessionView, StatusView } from "../control/control.js";
 import type { ApplySummary } from "../gateway.js";
 import type { ListenerMessage } from "../control/upgrade-protocol.js";
+import type { CounterSnapshot } from "../observability/carried-counters.js";
 import type { HandOverReport } from "../proxy/handover-types.js";
 import type { DrainedServer } from "../upstream/status.js";
 
@@ -177,6 +178,8 @@ export interface HandedOverMessage {
   type: "handedOver";
   reqId: number;
   report: HandOverReport;
+  /** The worker's counter totals once its sessions are handed over (GatewayMetrics.counterSnapshot). */
+  counters?: CounterSnapshot;
 }
 export interface AcceptingAgainMessage {
   type: "acceptingAgain";

@@ -12,6 +12,7 @@ import { ownCommand, SuccessorProcess, type SuccessorCommand } from "../control/
 import type { ListenerMessage, UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { UpgradingAdmin } from "../control/upgrade.js";
 import type { HandOverReport } from "../proxy/handover-types.js";
+import { counterSnapshotOf, mergeCounterSnapshots, type CounterSnapshot } from "../observability/carried-counters.js";
 import type { ClusterListenerMessage, PrimaryMessage, SharedListenerFd, WorkerMessage } from "./protocol.js";
 import { relayFromOldPrimary } from "./handover-relay-primary.js";
 
@@ -25,6 +26,8 @@ export interface ClusterUpgraderOptions {
   drainMs: number;
   startTimeoutMs?: number;
   command?: SuccessorCommand;
+  /** This primary's own counter totals (reloads...), carried on with its workers' (GatewayMetrics.counterSnapshot). */
+  ownCounters?: () => Promise<CounterSnapshot>;
   /** Called once the new primary serves: this one stops what would change listeners (file reloads). */
   handedOver?: () => void;
   /** A failed upgrade: the listening sockets kept here, which every worker listens on from now on (`{ fd }`). */
@@ -109,7 +112,8 @@ export class ClusterUpgrader {
       successor: successor.child,
       log: this.options.log,
     });
-    const reports = await Promise.all(workers.map((worker) => this.handOverWorker(worker)));
+    const handedOver = await Promise.all(workers.map((worker) => this.handOverWorker(worker)));
+    const reports = handedOver.map(({ report }) => report);
     const died = successor.endedWhy;
     if (died !== undefined) {
       hub.close();
@@ -142,7 +146,13 @@ export class ClusterUpgrader {
     const closed = sum.closed;
     const kept = sum.kept + sum.failed;
     const moved = sum.moved;
-    await successor.send({ wsgateUpgrade: "done", moved, kept, closed }).catch(() => undefined);
+    // The whole cluster's totals, as this primary's /metrics sums them: the new primary serves its own on top.
+    const own = await this.options.ownCounters?.().catch(() => undefined);
+    const counters = mergeCounterSnapshots([
+      ...(own === undefined ? [] : [own]),
+      ...handedOver.map((answer) => answer.counters ?? []),
+    ]);
+    await successor.send({ wsgateUpgrade: "done", moved, kept, closed, counters }).catch(() => undefined);
     successor.release();
     this.options.handedOver?.();
     this.options.admin?.server.stopAccepting();
@@ -222,7 +232,8 @@ export class ClusterUpgrader {
     });
   }
 
-  private handOverWorker(worker: Worker): Promise<HandOverReport> {
+  /** The worker's report, and its counters once its sessions are handed over (none when it did not answer). */
+  private handOverWorker(worker: Worker): Promise<{ report: HandOverReport; counters?: CounterSnapshot }> {
     const reqId = this.nextReqId++;
     const settleMs = this.options.settleMs ?? SETTLE_MS;
     return this.ask(
@@ -230,15 +241,20 @@ export class ClusterUpgrader {
       { type: "upgradeHandOver", reqId, settleMs },
       HAND_OVER_TIMEOUT_MS,
       "hand its sessions over",
-      (reply) => (reply.type === "handedOver" && reply.reqId === reqId ? { done: reply.report } : undefined),
+      (reply) =>
+        reply.type === "handedOver" && reply.reqId === reqId
+          ? { done: { report: reply.report, counters: counterSnapshotOf(reply.counters) } }
+          : undefined,
     ).catch((error: unknown) => ({
-      moved: 0,
-      kept: 0,
-      keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
-      failed: 0,
-      closed: 0,
-      failedReason: (error as Error).message,
-      tookMs: 0,
+      report: {
+        moved: 0,
+        kept: 0,
+        keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
+        failed: 0,
+        closed: 0,
+        failedReason: (error as Error).message,
+        tookMs: 0,
+      },
     }));
   }
 

@@ -48,9 +48,19 @@ export class WorkerUpgrade {
         void this.sendHandles(message.reqId, message.handles);
         return;
       case "upgradeHandOver":
-        void this.handOver(message.settleMs).then((report) =>
-          this.host.send({ type: "handedOver", reqId: message.reqId, report }),
-        );
+        void this.handOver(message.settleMs).then(async (report) => {
+          // Taken once the sessions are handed over: what the moved ones relayed goes on in their new worker.
+          const counters = await this.host
+            .gateway()
+            ?.telemetry.metrics.counterSnapshot()
+            .catch(() => undefined);
+          await this.host.send({
+            type: "handedOver",
+            reqId: message.reqId,
+            report,
+            ...(counters === undefined ? {} : { counters }),
+          });
+        });
         return;
       case "upgradeAcceptAgain":
         this.host.shared.update(message.sharedListeners);

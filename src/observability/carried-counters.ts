@@ -83,6 +83,27 @@ export async function snapshotCounters(registry: Registry): Promise<CounterSnaps
   return families;
 }
 
+/**
+ * Several processes' snapshots as one, each series the sum of its values (a cluster's workers and primary, whose
+ * /metrics sums them the same way).
+ */
+export function mergeCounterSnapshots(snapshots: readonly CounterSnapshot[]): CounterSnapshot {
+  const families = new Map<string, Map<string, CarriedSeries>>();
+  for (const snapshot of snapshots) {
+    for (const family of snapshot) {
+      const series = families.get(family.name) ?? new Map<string, CarriedSeries>();
+      for (const { labels, value } of family.series) {
+        const key = seriesKey(labels);
+        const merged = series.get(key);
+        if (merged === undefined) series.set(key, { labels: { ...labels }, value });
+        else merged.value += value;
+      }
+      families.set(family.name, series);
+    }
+  }
+  return [...families].map(([name, series]) => ({ name, series: [...series.values()] }));
+}
+
 function isLabels(value: unknown): value is Labels {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   return Object.values(value).every((label) => typeof label === "string" || typeof label === "number");
