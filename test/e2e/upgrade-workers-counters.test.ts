@@ -1,7 +1,7 @@
 // End to end through the real CLI: /metrics of `wsgate run --workers 2` carries on across `wsgate upgrade`. The old
 // primary sends the whole cluster's counter totals (its workers' and its own) with its `done`; the new primary serves
 // its own cluster's counts plus those, per series. Every counter series read before the upgrade is served at least as
-// high right after the CLI's answer; what the moved sessions relayed is counted once; counting goes on from there.
+// high right after the CLI's answer; what the moved sessions relayed is counted once; counting goes on from there, through a second upgrade too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { WebSocket } from "ws";
@@ -84,5 +84,14 @@ describe("wsgate upgrade --workers 2: the counters carry on", () => {
     const later = await readCounters(gateway.adminPort);
     assert.equal(toBackend(later, backend.port), SESSIONS * MESSAGES_EACH + (SESSIONS - ENDED));
     assert.deepEqual(wentBack(afterUpgrade, later), [], "no counter series went back later");
+
+    // A second upgrade carries the carried totals on (the new primary's own metrics hold them).
+    const second = await upgradeByCli(gateway.adminPort);
+    assert.equal(second.figures.moved, SESSIONS - ENDED, `the live sessions moved again: ${second.run.stdout}`);
+    assert.notEqual(second.figures.newPid, servingPid);
+    servingPid = second.figures.newPid;
+    const twice = await readCounters(gateway.adminPort);
+    assert.deepEqual(wentBack(later, twice), [], "no counter series went back at the second upgrade");
+    assert.equal(toBackend(twice, backend.port), SESSIONS * MESSAGES_EACH + (SESSIONS - ENDED));
   });
 });

@@ -4,7 +4,11 @@
 // the snapshot comes).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { counterSnapshotOf, type CounterSnapshot } from "../../src/observability/carried-counters.js";
+import {
+  counterSnapshotOf,
+  mergeCounterSnapshots,
+  type CounterSnapshot,
+} from "../../src/observability/carried-counters.js";
 import { GatewayMetrics, NO_POOLS } from "../../src/observability/metrics.js";
 import type { LiveSession } from "../../src/observability/sessions.js";
 
@@ -149,5 +153,34 @@ describe("counters carried across an upgrade", () => {
     assert.equal(await sample(alone, "wsgate_config_reloads_total", { result: "applied" }), 0);
     assert.ok(performance.now() - started >= 90, "held until the hold ran out");
     clearTimeout(alive);
+  });
+  it("merges several processes' snapshots (a cluster's workers and primary) into one, series by series", () => {
+    const a = { a: "1" };
+    const b = { a: "2" };
+    const merged = mergeCounterSnapshots([
+      [{ name: "x_total", series: [{ labels: a, value: 2 }] }],
+      [
+        {
+          name: "x_total",
+          series: [
+            { labels: { ...a }, value: 3 },
+            { labels: b, value: 1 },
+          ],
+        },
+        { name: "y_total", series: [{ labels: {}, value: 7 }] },
+      ],
+      [],
+    ]);
+    assert.deepEqual(merged, [
+      {
+        name: "x_total",
+        series: [
+          { labels: a, value: 5 },
+          { labels: b, value: 1 },
+        ],
+      },
+      { name: "y_total", series: [{ labels: {}, value: 7 }] },
+    ]);
+    assert.deepEqual(mergeCounterSnapshots([]), []);
   });
 });
