@@ -1,7 +1,8 @@
 // End to end through the real CLI: /metrics of `wsgate run --workers 2` carries on across `wsgate upgrade`. The old
 // primary sends the whole cluster's counter totals (its workers' and its own) with its `done`; the new primary serves
 // its own cluster's counts plus those, per series. Every counter series read before the upgrade is served at least as
-// high right after the CLI's answer; what the moved sessions relayed is counted once; counting goes on from there, through a second upgrade too.
+// high right after the CLI's answer; what the moved sessions relayed is counted once; counting goes on from there,
+// through a second upgrade too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { WebSocket } from "ws";
