@@ -11,7 +11,7 @@ import type { Filter, FilterDeps } from "./pipeline/filter.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { diffSpecs, specText } from "./reload/config-diff.js";
 import { ROUTE_REMOVED, removedServerDrains, routeDrains, routeKeysOf, type DrainOrder } from "./reload/drain-plan.js";
-import { GatewayHttpServer, listenerOf, type InheritedListener } from "./server/http-server.js";
+import { GatewayHttpServer, listenerOf, type InheritedListener, type SharedFdListener } from "./server/http-server.js";
 import { ListenerError } from "./server/listener-error.js";
 import { apiError } from "./errors.js";
 import { routeIdentities } from "./server/route-identity.js";
@@ -48,7 +48,7 @@ export interface GatewayOptions {
 
 /** Listening sockets handed over by the process this one replaces; each is taken once. */
 export interface InheritedListeners {
-  take(spec: HTTPServerSpec): InheritedListener | undefined;
+  take(spec: HTTPServerSpec): InheritedListener | SharedFdListener | undefined;
 }
 
 /** A server's listening socket, for a successor process to accept on. */
@@ -271,6 +271,8 @@ export class Gateway {
           HANDOVER_RETRY_MS,
         );
         this.servers.set(name, { ...again, spec: running.spec, text: running.text });
+        // A cluster worker's socket shared by its primary (`{ fd }`) is listened on again here.
+        again.server.acceptInherited();
       }
     });
     this.applying = run.catch(() => undefined);

@@ -9,7 +9,7 @@ import type { AdminAnswer, AdminRequest } from "./response.js";
 export async function upgradeProcess({ upgrade }: AdminRequest): Promise<AdminAnswer> {
   if (upgrade === undefined) {
     throw new UpgradeUnsupportedError(
-      "this process cannot be upgraded in place: only `wsgate run` from config files without --workers can (yet)",
+      "this process cannot be upgraded in place: only `wsgate run` from config files can (not with --store, nor the demo, yet)",
     );
   }
   return { status: 200, body: await upgrade(), headers: { Connection: "close" } };

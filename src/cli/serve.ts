@@ -1,5 +1,6 @@
 // `wsgate run` and `wsgate demo`: start the gateway on its objects, wire the store, the control and the admin API,
 // reload the files on SIGHUP and `--watch`, and drain on SIGTERM/SIGINT.
+import type { ChildProcess } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { MemberSource } from "../admin/members.js";
@@ -22,6 +23,10 @@ import { runningAdmin } from "./admin-settings.js";
 import { startControlPlane } from "./control-plane.js";
 import { startupError } from "../errors.js";
 import { Upgrader } from "../control/upgrade.js";
+import type { UpgradeOutcome } from "../control/upgrade-protocol.js";
+import { ClusterUpgrader } from "../cluster/upgrade-primary.js";
+import { relayIntoNewPrimary } from "../cluster/handover-relay-primary.js";
+import type { SharedListenerFd } from "../cluster/protocol.js";
 import type { Predecessor } from "../control/upgrade-successor.js";
 import type { HandoverChannel, TakeSessions } from "../proxy/handover-types.js";
 
@@ -45,6 +50,8 @@ export interface ServeOptions {
   upgrade?: { drainMs: number };
   /** Started by `wsgate upgrade`: the process being replaced, whose listening sockets this one accepts on. */
   predecessor?: Predecessor | undefined;
+  /** With workers, started by `wsgate upgrade`: the predecessor's listening sockets, held here for the workers. */
+  sharedListeners?: SharedListenerFd[] | undefined;
 }
 
 /** A cluster member's settings: its store (already open, closed when the member stops) and how it registers. */
@@ -63,6 +70,8 @@ export interface Serving {
   admin?: AddressInfo;
   /** Started by `wsgate upgrade`: takes up the sessions the predecessor hands over on `channel`. */
   takeSessions?: (channel: HandoverChannel) => TakeSessions;
+  /** With workers, started by `wsgate upgrade`: relays the predecessor's sessions to the workers until stopped. */
+  relaySessions?: () => { stop(): void };
 }
 
 /** Raised when the gateway or its admin API cannot start; the CLI prints the message and exits 2. */
@@ -176,7 +185,7 @@ function upgradeOnRequest(
   log: Logger,
   admin: AdminServer | undefined,
   upgrade: ServeOptions["upgrade"],
-  upgraderOf: (upgrade: NonNullable<ServeOptions["upgrade"]>) => Upgrader,
+  upgraderOf: (upgrade: NonNullable<ServeOptions["upgrade"]>) => { upgrade(): Promise<UpgradeOutcome> },
 ): void {
   if (upgrade === undefined) {
     refuseUpgrades(log);
@@ -192,7 +201,7 @@ function refuseUpgrades(log: Logger): void {
   process.on("SIGUSR2", () =>
     log.warn(
       { event: "upgrade_refused", trigger: "SIGUSR2" },
-      "SIGUSR2: this process cannot be upgraded in place (only `wsgate run` from config files without --workers)",
+      "SIGUSR2: this process cannot be upgraded in place (only `wsgate run` from config files, not with --store)",
     ),
   );
 }
@@ -328,9 +337,15 @@ export async function serveCluster(
       : undefined;
   // The primary's own metrics (reloads, build, its process), served with the workers'.
   const metrics = new GatewayMetrics(NO_POOLS, { build: { version: options.version } });
+  let adminServer: AdminServer | undefined;
   try {
     cluster = await runCluster({
-      control: { ...(sources === undefined ? {} : { sources }), metrics },
+      control: {
+        ...(sources === undefined ? {} : { sources }),
+        metrics,
+        ...(options.sharedListeners === undefined ? {} : { sharedListeners: options.sharedListeners }),
+        ...(options.predecessor === undefined ? {} : { firstSessionId: options.predecessor.firstSessionId }),
+      },
       version: options.version,
       workers: options.workers,
       objects: config.objects,
@@ -341,7 +356,8 @@ export async function serveCluster(
       adminStart: async (control) => {
         if (admin === "off") return;
         const server = new AdminServer(admin, control, log, member === undefined ? undefined : memberSource(member));
-        adminAddress = await server.listen();
+        adminAddress = await server.listen(options.predecessor?.takeAdmin(admin.host, admin.port));
+        adminServer = server;
         return () => server.close();
       },
     });
@@ -349,9 +365,33 @@ export async function serveCluster(
     throw new StartError((error as Error).message);
   }
   const { control } = cluster;
-  refuseUpgrades(log);
+  const running = cluster;
+  let stopReloading: () => void = () => {};
+  if (member !== undefined) refuseUpgrades(log);
+  else {
+    upgradeOnRequest(log, adminServer, options.upgrade, (upgrade) => {
+      const server = adminServer;
+      return new ClusterUpgrader({
+        workers: () => running.workers(),
+        log,
+        admin: server === undefined || admin === "off" ? undefined : { server, ...admin },
+        drainMs: upgrade.drainMs,
+        shareListeners: (fds) => control.shareListeners(fds),
+        handedOver: () => {
+          stopReloading();
+          ignoreHangup(
+            log,
+            "SIGHUP does nothing here: the new primary runs the config; these workers drain what stayed",
+          );
+        },
+        retire: async (drain) => {
+          await running.retire(drain);
+          process.exit(0);
+        },
+      });
+    });
+  }
   if (member !== undefined) {
-    const running = cluster;
     ignoreHangup(log, STORE_HANGUP);
     // The member entry's session count: the workers are asked every few seconds (the entry is written when it changes).
     let sessions = 0;
@@ -373,7 +413,7 @@ export async function serveCluster(
     const address = options.gateway.bindAddress ?? control.listeners()[0]?.address ?? "";
     joined.membership = await joinCluster(member, log, address, adminAddress, () => sessions);
   } else if (options.reload !== undefined && sources !== undefined) {
-    reloadOnSignalAndChange(
+    stopReloading = reloadOnSignalAndChange(
       options.reload.paths,
       options.reload.watch,
       (next) => reloadKeepingApiObjects(control, sources, next),
@@ -382,5 +422,18 @@ export async function serveCluster(
       () => runningAdmin(admin, adminAddress),
     );
   }
-  return { listening: [], ...(adminAddress === undefined ? {} : { admin: adminAddress }) };
+  return {
+    listening: [],
+    ...(adminAddress === undefined ? {} : { admin: adminAddress }),
+    relaySessions: () => {
+      // Lane k (old worker k + 1) goes to the (k mod n)-th worker here, in cluster id order.
+      const inOrder = (): ChildProcess[] =>
+        running
+          .workers()
+          .sort((a, b) => a.id - b.id)
+          .map((worker) => worker.process);
+      const hub = relayIntoNewPrimary({ workers: inOrder, log });
+      return { stop: () => hub.close() };
+    },
+  };
 }

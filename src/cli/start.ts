@@ -42,6 +42,7 @@ import {
 } from "../observability/logger.js";
 import { tuneProcessForServing } from "../process-tuning.js";
 import { Predecessor } from "../control/upgrade-successor.js";
+import { PredecessorHandles } from "../cluster/upgrade-successor-handles.js";
 import { startFailureReport } from "./start-failed.js";
 import type { HandoverChannel } from "../proxy/handover-types.js";
 
@@ -231,6 +232,8 @@ async function runServing(args: ParsedArgs, predecessor: Predecessor | undefined
   } catch (error) {
     fail(`--workers: ${(error as Error).message}`);
   }
+  // Listening before the predecessor is asked for its sockets (receiveListeners below).
+  const handles = predecessor !== undefined && workers > 1 ? new PredecessorHandles() : undefined;
   const serving = await serve(
     config,
     {
@@ -240,9 +243,11 @@ async function runServing(args: ParsedArgs, predecessor: Predecessor | undefined
       gateway: bindAddress === undefined ? {} : { bindAddress },
       version: packageVersion(),
       ...(cluster === undefined ? { reload: { paths, watch: args.flag("watch"), stateFile } } : { cluster }),
-      // In place upgrades: one process run from files (workers and cluster members: not yet).
-      ...(cluster === undefined && workers === 1 ? { upgrade: { drainMs: upgradeDrainMs } } : {}),
+      // In place upgrades: `wsgate run` from files, one process or workers (cluster members: not yet).
+      ...(cluster === undefined ? { upgrade: { drainMs: upgradeDrainMs } } : {}),
       ...(predecessor === undefined ? {} : { predecessor: await receiveListeners(predecessor, log) }),
+      // With workers: the predecessor's raw listening handles, which this primary's workers listen on.
+      ...(handles === undefined ? {} : { sharedListeners: handles.shared() }),
     },
     workers,
   );
@@ -264,11 +269,14 @@ async function receiveListeners(predecessor: Predecessor, log: Logger): Promise<
 async function takeOver(predecessor: Predecessor, serving: Serving, log: Logger): Promise<void> {
   predecessor.closeUnused();
   // Listening for the sessions before saying so: the first one may follow at once.
-  const taking = serving.takeSessions?.(process as HandoverChannel);
+  // With workers, the sessions are relayed to them instead (the old primary sums what its workers handed over).
+  const relaying = serving.relaySessions?.();
+  const taking = relaying === undefined ? serving.takeSessions?.(process as HandoverChannel) : undefined;
   await predecessor.running();
   if (taking !== undefined) await predecessor.took(await taking.done);
   const figures = await predecessor.done(UPGRADE_DONE_TIMEOUT_MS);
   taking?.stop();
+  relaying?.stop();
   predecessor.release();
   log.info(
     { event: "upgrade_took_over", from: predecessor.pid, ...figures },

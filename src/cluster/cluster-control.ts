@@ -18,7 +18,7 @@ import type { Logger } from "../observability/logger.js";
 import { GatewayMetrics, NO_POOLS } from "../observability/metrics.js";
 import { ApplyTracker } from "./apply-tracker.js";
 import { mergeStatus } from "./merge-status.js";
-import type { ApplyMessage, WorkerMessage } from "./protocol.js";
+import type { ApplyMessage, SharedListenerFd, WorkerMessage } from "./protocol.js";
 import type { WorkerEvents } from "./worker-supervisor.js";
 import { WorkerRequests } from "./worker-requests.js";
 
@@ -34,6 +34,10 @@ export interface ClusterControlOptions {
    * registry of its own, without process metrics or version.
    */
   metrics?: GatewayMetrics;
+  /** Listening sockets taken over by `wsgate upgrade`, which the workers listen on as `{ fd }` (see SharedListeners). */
+  sharedListeners?: SharedListenerFd[];
+  /** After `wsgate upgrade`: the first session id each worker gives (the sessions it takes keep theirs). */
+  firstSessionId?: number;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -59,6 +63,8 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   readonly sources: ObjectSources | undefined;
   /** The primary's own metrics, which it adds to the workers'. */
   readonly ownMetrics: GatewayMetrics;
+  private sharedListeners: SharedListenerFd[] | undefined;
+  private readonly firstSessionId: number | undefined;
 
   constructor(
     readonly store: ObjectStore,
@@ -72,9 +78,12 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     this.applies = new ApplyTracker(() => workers.liveIds());
     this.applyTimeoutMs = options.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS;
     this.sources = options.sources;
+    this.sharedListeners = options.sharedListeners;
+    this.firstSessionId = options.firstSessionId;
     this.ownMetrics = options.metrics ?? new GatewayMetrics(NO_POOLS, { processMetrics: false });
     store.onChange((objects) => {
       this.objects = objects;
+      this.forgetSharedListenersGone(objects);
       this.seq++;
       for (const worker of workers.live()) this.sendApply(worker);
       void this.outcome(this.seq, JSON.stringify(objects), !this.fileReload);
@@ -198,6 +207,33 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
     return this.applies.until(this.seq, this.applyTimeoutMs);
   }
 
+  /**
+   * Listening sockets this primary holds from now on (a failed `wsgate upgrade` keeps the ones it took from its
+   * workers): every worker, and each one that replaces a dead one, listens on them as `{ fd }`.
+   */
+  shareListeners(fds: SharedListenerFd[]): void {
+    this.sharedListeners = [
+      ...(this.sharedListeners ?? []).filter((old) => !fds.some((fd) => fd.fd === old.fd)),
+      ...fds,
+    ];
+  }
+
+  /**
+   * A shared socket whose HTTPServer is gone from the objects, or listens elsewhere now, is forgotten: node:cluster
+   * closes its fd once no worker listens on it, and the server added back later binds anew.
+   */
+  private forgetSharedListenersGone(objects: readonly ConfigObject[]): void {
+    if (this.sharedListeners === undefined) return;
+    this.sharedListeners = this.sharedListeners.filter(({ server, port, boundPort }) =>
+      objects.some(
+        (object) =>
+          object.kind === "HTTPServer" &&
+          object.name === server &&
+          (object.data["port"] === port || object.data["port"] === boundPort),
+      ),
+    );
+  }
+
   // ---- for runCluster ----
 
   /** Resolves once `workers` workers run the first objects; with the first error if they could not. */
@@ -237,7 +273,13 @@ export class ClusterControl implements GatewayControl, WorkerEvents {
   }
 
   private sendApply(worker: Worker): void {
-    const message: ApplyMessage = { type: "apply", seq: this.seq, objects: this.objects };
+    const message: ApplyMessage = {
+      type: "apply",
+      seq: this.seq,
+      objects: this.objects,
+      ...(this.sharedListeners === undefined ? {} : { sharedListeners: this.sharedListeners }),
+      ...(this.firstSessionId === undefined ? {} : { firstSessionId: this.firstSessionId }),
+    };
     worker.send(message, () => undefined);
   }
 }

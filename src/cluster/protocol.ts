@@ -3,6 +3,8 @@
 import type { ConfigObject } from "../config/load.js";
 import type { ChartTotals, ListenerView, SessionSummary, SessionView, StatusView } from "../control/control.js";
 import type { ApplySummary } from "../gateway.js";
+import type { ListenerMessage } from "../control/upgrade-protocol.js";
+import type { HandOverReport } from "../proxy/handover-types.js";
 import type { DrainedServer } from "../upstream/status.js";
 
 /** One metric as prom-client's `registry.getMetricsAsJSON()` gives it; the primary aggregates them. */
@@ -15,6 +17,53 @@ export interface ApplyMessage {
   type: "apply";
   seq: number;
   objects: ConfigObject[];
+  /** Listening sockets this primary holds (taken over by `wsgate upgrade`): a server on one listens on its fd. */
+  sharedListeners?: SharedListenerFd[];
+  /** After `wsgate upgrade`: the first session id a worker's gateway gives, above those of the sessions it takes. */
+  firstSessionId?: number;
+}
+
+/** A listening socket a successor primary received from its predecessor, as its workers listen on it. */
+export interface SharedListenerFd {
+  /** Where the predecessor's worker listened: as configured (address, port) and as bound. */
+  server: string;
+  address: string | undefined;
+  port: number;
+  boundPort: number;
+  /** The bound address and family, as `address()` says. */
+  boundAddress: string;
+  family: string;
+  /** The descriptor in the primary, which node:cluster shares with the workers listening on `{ fd }`. */
+  fd: number;
+}
+
+// ---- `wsgate upgrade` with workers (upgrade-primary.ts, worker-upgrade.ts) ----
+
+/**
+ * With `handles`, send every listening socket's handle (`listenerHandle`, one per message); then
+ * `listenerHandlesSent`, with the first session id a successor may give.
+ */
+export interface ListenerHandlesRequest {
+  type: "listenerHandles";
+  reqId: number;
+  handles: boolean;
+}
+/** Stop accepting (the successor's workers accept on the same sockets) and hand the sessions over. */
+export interface UpgradeHandOverMessage {
+  type: "upgradeHandOver";
+  reqId: number;
+  settleMs: number;
+}
+/** The upgrade failed after `upgradeHandOver`: listen again, on the sockets the primary kept (as `{ fd }`). */
+export interface UpgradeAcceptAgainMessage {
+  type: "upgradeAcceptAgain";
+  reqId: number;
+  sharedListeners: SharedListenerFd[];
+}
+/** The upgrade is done: serve what stayed until it ends or `drainMs`, then close it with 1001 and exit. */
+export interface UpgradeDrainMessage {
+  type: "upgradeDrain";
+  drainMs: number;
 }
 export interface SessionsRequest {
   type: "sessions";
@@ -70,7 +119,9 @@ export type WorkerRequest =
   | MetricsRequest
   | SessionSummaryRequest
   | ChartTotalsRequest;
-export type PrimaryMessage = ApplyMessage | StopMessage | WorkerRequest;
+export type UpgradeRequest =
+  ListenerHandlesRequest | UpgradeHandOverMessage | UpgradeAcceptAgainMessage | UpgradeDrainMessage;
+export type PrimaryMessage = ApplyMessage | StopMessage | WorkerRequest | UpgradeRequest;
 
 // ---- worker → primary ----
 
@@ -103,12 +154,52 @@ export interface ReplyMessage {
   answer: Answer;
 }
 
-export type WorkerMessage = ReadyMessage | AppliedMessage | ReplyMessage;
+/** One listening socket; its handle (the raw `server._handle`, never accepted on by whoever receives it) comes with it. */
+export interface ListenerHandleMessage {
+  type: "listenerHandle";
+  reqId: number;
+  listener: ClusterListenerMessage;
+}
+
+/** A listener as an old primary sends it to its successor: with the bound address its workers report. */
+export interface ClusterListenerMessage extends ListenerMessage {
+  boundAddress: string;
+  family: string;
+}
+export interface ListenerHandlesSentMessage {
+  type: "listenerHandlesSent";
+  reqId: number;
+  count: number;
+  /** Above every session id this worker gave (Gateway.sessionIdsForSuccessor). */
+  firstSessionId: number;
+}
+export interface HandedOverMessage {
+  type: "handedOver";
+  reqId: number;
+  report: HandOverReport;
+}
+export interface AcceptingAgainMessage {
+  type: "acceptingAgain";
+  reqId: number;
+  error?: string;
+}
+export type UpgradeReply =
+  ListenerHandleMessage | ListenerHandlesSentMessage | HandedOverMessage | AcceptingAgainMessage;
+
+export type WorkerMessage = ReadyMessage | AppliedMessage | ReplyMessage | UpgradeReply;
 
 /** The answer kind each request gets. */
 export type AnswerOf<K extends WorkerRequest["type"]> = Extract<Answer, { kind: K }>;
 
-const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(["ready", "applied", "reply"]);
+const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  "ready",
+  "applied",
+  "reply",
+  "listenerHandle",
+  "listenerHandlesSent",
+  "handedOver",
+  "acceptingAgain",
+]);
 const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "apply",
   "stop",
@@ -119,6 +210,10 @@ const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "metrics",
   "sessionSummary",
   "chartTotals",
+  "listenerHandles",
+  "upgradeHandOver",
+  "upgradeAcceptAgain",
+  "upgradeDrain",
 ]);
 
 function typeOf(message: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import type { Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { ConfigObject } from "../config/load.js";
 import type { GatewayControl } from "../control/control.js";
@@ -32,6 +33,13 @@ export interface RunningCluster {
   readonly control: ClusterControl;
   /** Drains every worker, closes the admin API and the store. */
   stop(): Promise<void>;
+  /** The workers serving now. */
+  workers(): Worker[];
+  /**
+   * After `wsgate upgrade`: waits for the workers to exit on their own (they drain what stayed), replacing none,
+   * then closes the admin API and the store.
+   */
+  retire(drainMs: number): Promise<void>;
 }
 
 /** How long the first workers get to start and run the first objects. */
@@ -96,5 +104,10 @@ export async function runCluster(options: ClusterOptions): Promise<RunningCluste
   const closeAdmin = await options.adminStart?.(control);
   if (typeof closeAdmin === "function") admin.close = closeAdmin;
 
-  return { control, stop };
+  const retire = async (retireDrainMs: number): Promise<void> => {
+    await supervisor.retire(retireDrainMs);
+    await admin.close?.();
+    await store.close();
+  };
+  return { control, stop, workers: () => supervisor.live(), retire };
 }

@@ -46,6 +46,9 @@ export class WorkerSupervisor {
 
   start(events: WorkerEvents): void {
     this.events = events;
+    // Each worker holds the shared listening socket and accepts itself (no accept + IPC per connection in the
+    // primary), and its socket is a real handle that `wsgate upgrade` can pass on. Read at the first setupPrimary.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: this.options.exec, args: this.options.args });
     for (let i = 0; i < this.options.count; i++) this.fork();
   }
@@ -59,6 +62,15 @@ export class WorkerSupervisor {
     return this.live().map((worker) => worker.id);
   }
 
+  /**
+   * After `wsgate upgrade`: no worker is replaced any more, and resolves once every worker has exited (they drain what
+   * stayed, then exit), or after `drainMs` + margin, when what is left gets SIGKILL.
+   */
+  async retire(drainMs: number): Promise<void> {
+    this.stopping = true;
+    await this.exitedWithin([...this.alive], drainMs + STOP_MARGIN_MS * 2);
+  }
+
   /** Sends `stop` to every worker and waits for them to exit; what is left after drain + margin gets SIGKILL. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
@@ -66,11 +78,15 @@ export class WorkerSupervisor {
     for (const worker of workers) {
       if (worker.isConnected()) worker.send({ type: "stop", drainMs }, () => undefined);
     }
+    await this.exitedWithin(workers, drainMs + STOP_MARGIN_MS);
+  }
+
+  private async exitedWithin(workers: Worker[], timeoutMs: number): Promise<void> {
     const all = Promise.all(workers.map(exited));
     let timer: NodeJS.Timeout | undefined;
     const inTime = await Promise.race([
       all.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs + STOP_MARGIN_MS))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
     if (inTime) return;

@@ -1,5 +1,6 @@
 import { listenerView } from "../control/listener-view.js";
 import cluster from "node:cluster";
+import type { Server as NetServer } from "node:net";
 import type { ListenerView, StatusView } from "../control/control.js";
 import { formatConfigError, validateObjects } from "../config/load.js";
 import {
@@ -14,9 +15,13 @@ import {
   isPrimaryMessage,
   type Answer,
   type ApplyMessage,
+  type PrimaryMessage,
+  type UpgradeRequest,
   type WorkerMessage,
   type WorkerRequest,
 } from "./protocol.js";
+import { SharedListeners, WorkerUpgrade } from "./worker-upgrade.js";
+import { WorkerRelay } from "./handover-relay-worker.js";
 import { readChartTotals, summarizeSessions } from "../control/dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
 
@@ -46,6 +51,11 @@ class GatewayWorker {
   /** The gateway's metrics and pool status, there before the gateway (the primary may ask before the first apply). */
   private readonly telemetry: GatewayTelemetry;
   private readonly gatewayOptions: GatewayOptions;
+  /** Sockets the primary holds for its workers after `wsgate upgrade`: listened on as `{ fd }`. */
+  private readonly shared = new SharedListeners();
+  private readonly upgrade: WorkerUpgrade;
+  /** The session relay of `wsgate upgrade`: lanes out of an old worker, into a new one (handover-relay*.ts). */
+  private readonly relay = new WorkerRelay();
 
   constructor(
     private readonly id: number,
@@ -54,7 +64,18 @@ class GatewayWorker {
     gatewayOptions: GatewayOptions = {},
   ) {
     this.telemetry = gatewayOptions.telemetry ?? createGatewayTelemetry();
-    this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry };
+    this.gatewayOptions = { ...gatewayOptions, telemetry: this.telemetry, inherited: this.shared };
+    this.upgrade = new WorkerUpgrade(
+      {
+        gateway: () => this.gateway,
+        shared: this.shared,
+        log,
+        send: (message, handle) => this.sendWith(message, handle),
+        stop: (drain, why) => this.stop(drain, why),
+      },
+      // One lane per old worker, from 0: old worker k goes to new worker k (with as many), its ids shown the same.
+      { open: () => this.relay.handoverChannel(id - 1) },
+    );
   }
 
   start(): void {
@@ -62,6 +83,7 @@ class GatewayWorker {
       if (!isPrimaryMessage(message)) return;
       if (message.type === "apply") this.applying = this.applying.then(() => this.apply(message));
       else if (message.type === "stop") this.stop(message.drainMs, "primary");
+      else if (isUpgradeRequest(message)) this.upgrade.handle(message);
       else void this.answer(message).then((answer) => this.send({ type: "reply", reqId: message.reqId, answer }));
     });
     // The primary coordinates shutdown, but a signal sent to the whole process group (Ctrl+C, systemd) or a primary
@@ -74,6 +96,18 @@ class GatewayWorker {
     this.send({ type: "ready" });
   }
 
+  /** A message that must arrive (with a handle, when given) before the next step: resolves once it is sent. */
+  private sendWith(message: WorkerMessage, handle?: object): Promise<void> {
+    return new Promise((resolve) => {
+      if (!process.connected || process.send === undefined) {
+        resolve();
+        return;
+      }
+      // The raw handle is sent as Node's 'net.Native': the primary holds it without accepting on it.
+      process.send(message, handle as NetServer | undefined, {}, () => resolve());
+    });
+  }
+
   private send(message: WorkerMessage): void {
     // A closed channel means the primary is gone; the disconnect handler drains.
     if (process.connected) process.send?.(message, undefined, {}, () => undefined);
@@ -81,6 +115,7 @@ class GatewayWorker {
 
   private async apply(message: ApplyMessage): Promise<void> {
     if (this.stopping) return;
+    this.shared.update(message.sharedListeners);
     const json = JSON.stringify(message.objects);
     if (this.gateway !== undefined && json === this.appliedJson) {
       // Nothing changes, so the last failure (if any) is still the last failure.
@@ -95,9 +130,14 @@ class GatewayWorker {
       error = result.errors.map(formatConfigError).join("\n");
     } else {
       try {
-        if (this.gateway === undefined)
-          this.gateway = await Gateway.start(result.config, this.log, this.gatewayOptions);
-        else summary = await this.gateway.apply(result.config);
+        if (this.gateway === undefined) {
+          const first = message.firstSessionId;
+          this.gateway = await Gateway.start(result.config, this.log, {
+            ...this.gatewayOptions,
+            ...(first === undefined ? {} : { firstSessionId: first }),
+          });
+          this.takeMovedSessions(this.gateway);
+        } else summary = await this.gateway.apply(result.config);
       } catch (cause) {
         error = (cause as Error).message;
       }
@@ -112,6 +152,17 @@ class GatewayWorker {
       listeners: this.listeners(),
       ...(error === undefined ? {} : { error }),
       ...(summary === undefined ? {} : { summary }),
+    });
+  }
+
+  /** A new worker after `wsgate upgrade`: each lane of sessions its primary relays to it is taken up here. */
+  private takeMovedSessions(gateway: Gateway): void {
+    this.relay.acceptSessions((channel, lane) => {
+      const taking = gateway.takeSessions(channel);
+      void taking.done.then((report) => {
+        taking.stop();
+        this.log.info({ event: "upgrade_took_lane", lane, ...report }, "upgrade: took sessions handed over");
+      });
     });
   }
 
@@ -170,6 +221,17 @@ class GatewayWorker {
       .catch((error: unknown) => this.log.error({ error: (error as Error).message }, "worker stop failed"))
       .finally(() => process.exit(0));
   }
+}
+
+const UPGRADE_REQUESTS: ReadonlySet<string> = new Set([
+  "listenerHandles",
+  "upgradeHandOver",
+  "upgradeAcceptAgain",
+  "upgradeDrain",
+]);
+
+function isUpgradeRequest(message: PrimaryMessage): message is UpgradeRequest {
+  return UPGRADE_REQUESTS.has(message.type);
 }
 
 /** The worker's side of the cluster; call it in a process that node:cluster forked (see worker-main.ts). */

@@ -207,5 +207,11 @@ export class Predecessor implements InheritedListeners {
 }
 
 function isNetServer(handle: unknown): handle is NetServer {
-  return typeof handle === "object" && handle !== null && typeof (handle as NetServer).listen === "function";
+  // A raw handle (a cluster's listener, 'net.Native') has `listen` but no events: not one of these.
+  return (
+    typeof handle === "object" &&
+    handle !== null &&
+    typeof (handle as NetServer).listen === "function" &&
+    typeof (handle as NetServer).on === "function"
+  );
 }

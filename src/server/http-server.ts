@@ -60,6 +60,15 @@ export interface InheritedListener {
 }
 
 /**
+ * A listening socket the cluster primary holds as file descriptor `fd` (`wsgate upgrade` with --workers): a worker
+ * listens on `{ fd }` and node:cluster shares it, instead of binding `address`, which the socket already is.
+ */
+export interface SharedFdListener {
+  readonly fd: number;
+  readonly address: AddressInfo;
+}
+
+/**
  * An HTTPServer object: one listener, its router, and the dispatch of each request or upgrade to the pipeline its
  * route names. Everything a client sends is answered here or by the pipeline; nothing it sends can throw past here.
  */
@@ -81,7 +90,7 @@ export class GatewayHttpServer {
   private readonly upgrades: UpgradeFront | undefined;
   private readonly accepting: NetServer | undefined;
   /** A predecessor's listening socket, until `acceptInherited` accepts on it. */
-  private inherited: InheritedListener | undefined;
+  private inherited: InheritedListener | SharedFdListener | undefined;
   /** Places held per client address (`maxConnectionsPerIP`); kept across reloads, which only change the limit. */
   private readonly shares: ClientShares;
   /** HTTP/2 connections (`http2` with TLS, `h2c` without): their sessions and the dispatch of their streams. */
@@ -218,10 +227,10 @@ export class GatewayHttpServer {
    * Binds; or with `inherited` (a predecessor's listening socket, `wsgate upgrade`) only takes note of it: accepting
    * on it starts with `acceptInherited`, once the pipelines it routes to are in place.
    */
-  listen(inherited?: InheritedListener): Promise<AddressInfo> {
+  listen(inherited?: InheritedListener | SharedFdListener): Promise<AddressInfo> {
     if (inherited !== undefined) {
       this.inherited = inherited;
-      return Promise.resolve(inherited.socket.address() as AddressInfo);
+      return Promise.resolve("fd" in inherited ? inherited.address : (inherited.socket.address() as AddressInfo));
     }
     const listener = this.listener;
     return new Promise((resolve, reject) => {
@@ -244,6 +253,16 @@ export class GatewayHttpServer {
     if (inherited === undefined) return;
     this.inherited = undefined;
     const listener = this.listener;
+    if ("fd" in inherited) {
+      listener.once("error", (error: Error) =>
+        this.log.error(
+          { server: this.name, fd: inherited.fd, err: error.message },
+          "cannot listen on the shared socket",
+        ),
+      );
+      listener.listen({ fd: inherited.fd, backlog: this.spec.backlog }, () => this.listening());
+      return;
+    }
     listener.listen(inherited.socket, () => {
       this.listening();
       inherited.adopted(listener);

@@ -86,6 +86,20 @@ async function workerPids(): Promise<Map<number, number>> {
   return new Map(lines.map((line) => [Number(line.worker), Number(line.pid)]));
 }
 
+/**
+ * `count` sessions on `path`, and more until both workers hold some of them (bounded): the workers accept on the
+ * shared socket themselves (SCHED_NONE), and the kernel may give a burst of connections all to one of them.
+ */
+async function openOnBothWorkers(path: string, pipeline: string, count: number): Promise<EchoClient[]> {
+  const opened = await openClients(port, count, path);
+  for (let round = 0; round < 40; round++) {
+    const on = (await sessions()).filter((session) => session.pipeline === pipeline);
+    if (new Set(on.map((session) => session.worker)).size === 2) break;
+    opened.push(...(await openClients(port, 1, path)));
+  }
+  return opened;
+}
+
 describe("wsgate run --workers 2: the admin API answers for both workers", () => {
   before(async () => {
     backend = await startBackend();
@@ -250,7 +264,7 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
   });
 
   it("a route deleted by PUT drains on every worker with 1001; the other route's sessions keep echoing", async () => {
-    const others = await openClients(port, 6, "/other");
+    const others = await openOnBothWorkers("/other", "other", 6);
     clients.push(...others);
     const onOther = (await sessions()).filter((session) => session.pipeline === "other");
     assert.equal(new Set(onOther.map((session) => session.worker)).size, 2, "both workers serve /other");
@@ -277,7 +291,7 @@ describe("wsgate run --workers 2: the admin API answers for both workers", () =>
     const server = objectText("cluster-server").replace("pathPrefix: /other", "pathPrefix: /renamed");
     const put = await admin(gateway.adminPort, "PUT", "/apis/v2/objects/cluster-server", { body: server });
     assert.equal(put.status, 200, put.text);
-    const renamed = await openClients(port, 6, "/renamed");
+    const renamed = await openOnBothWorkers("/renamed", "other", 6);
     clients.push(...renamed);
     for (const client of renamed) assert.equal(await echo(client, "renamed"), "renamed");
     const onRenamed = (await sessions()).filter((session) => session.pipeline === "other");

@@ -1,7 +1,7 @@
 // End to end, through the real CLI: `wsgate upgrade` to a new process that cannot take over (its config does not
 // load, it crashes on start, it cannot listen) leaves the old one serving everything (its sessions, its listeners: a
-// TCP connect loop sees nothing refused), the answer and the log say why, and the next upgrade works. A gateway that
-// cannot be upgraded in place (--workers) says so, and SIGUSR2 does not end it.
+// TCP connect loop sees nothing refused), the answer and the log say why, and the next upgrade works. (A gateway that
+// cannot be upgraded in place, --store, is in upgrade-workers.test.ts.)
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -211,28 +211,3 @@ async function waitUntilOpen(url: string): Promise<WebSocket> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-
-describe("wsgate upgrade: where it cannot", () => {
-  it("a gateway with --workers answers 409 and says why; SIGUSR2 only logs it", async () => {
-    const backend = await startBackend();
-    const port = await freePort();
-    const gateway = await GatewayProcess.start(echoConfig(port, backend.port), {
-      admin: true,
-      args: ["--workers", "2"],
-      servers: 0,
-    });
-    // Its workers serve once they listen: only then is SIGUSR2 the primary's to answer.
-    await gateway.logsMatching((line) => line.msg === "listening", 1, 20_000);
-    try {
-      const run = await runCli(["upgrade", "--server", `127.0.0.1:${gateway.adminPort}`]);
-      assert.equal(run.code, 1, run.stdout);
-      assert.match(run.stderr, /cannot be upgraded in place/);
-      gateway.child.kill("SIGUSR2");
-      await gateway.nextLog((line) => line["event"] === "upgrade_refused", 15_000);
-      assert.equal(gateway.child.exitCode, null);
-    } finally {
-      await gateway.stop();
-      await backend.close();
-    }
-  });
-});
