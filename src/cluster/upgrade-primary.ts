@@ -44,6 +44,8 @@ const SETTLE_MS = 2_000;
 const HANDLES_TIMEOUT_MS = 10_000;
 /** How long the workers get to hand their sessions over, once they are asked. */
 const HAND_OVER_TIMEOUT_MS = 120_000;
+/** How long the lanes get to pass their last `done` on once every old worker reported. */
+const LANES_IDLE_MS = 2_000;
 
 /** A raw listening handle as Node delivers a 'net.Native': its fd, closable, never accepting here. */
 interface RawHandle {
@@ -140,6 +142,8 @@ export class ClusterUpgrader {
         `upgrade: ${sum.failed} sessions could not be handed over and go on in the old workers: ${sum.failedReason}`,
       );
     }
+    // A worker's report can come ahead of its lane's `done`: let the lanes finish rather than cut them.
+    await hub.idle(LANES_IDLE_MS);
     hub.close();
     closeAll(held);
     // Closed: sent, and closed by a new worker whose config has no such WebSocketProxy any more (1001).

@@ -208,6 +208,39 @@ describe("session relay parts", () => {
     hub.close();
   });
 
+  it("leaves the cluster's own messages alone, handles included, and drops what is not a whole envelope", async () => {
+    const end = new FakeEnd();
+    const relay = new WorkerRelay(end);
+    const lanes: number[] = [];
+    relay.acceptSessions((_channel, lane) => lanes.push(lane));
+    const hubOrigin = new FakeEnd();
+    const taker = new FakeEnd();
+    const hub = new RelayHub({ log, route: () => ({ end: taker, name: "taker" }) });
+    hub.addOrigin(hubOrigin, "origin");
+    const handle = new FakeHandle();
+    const foreign: unknown[] = [
+      { type: "apply", seq: 1, objects: [] },
+      { wsgateUpgrade: "listener", role: "server" },
+      { [RELAY_TAG]: 1, lane: "0", kind: "message", message: {} },
+      { [RELAY_TAG]: 1, lane: 1.5, kind: "message", message: {} },
+      { [RELAY_TAG]: 1, lane: 0, kind: "confirm" },
+      { [RELAY_TAG]: 1, lane: 0, kind: "end", reason: "x" },
+      { [RELAY_TAG]: 2, lane: 0, kind: "message", message: {} },
+      { [RELAY_TAG]: 1, lane: 0, kind: "other" },
+    ];
+    for (const one of foreign) {
+      end.emit("message", one, handle);
+      hubOrigin.emit("message", one, handle);
+    }
+    await tick();
+    assert.deepEqual(lanes, []);
+    assert.equal(taker.sent.length + end.sent.length + hubOrigin.sent.length, 0);
+    assert.equal(handle.closed, 0, "a handle sent with someone else's message is theirs");
+    assert.equal(hub.activeLanes, 0);
+    hub.close();
+    relay.close();
+  });
+
   it("an old worker that exits ends its lane towards the new worker with originGone", async () => {
     const workerEnd = new FakeEnd();
     const successor = new FakeEnd();
