@@ -7,7 +7,7 @@
 // and the CLI's takeOver, as for one process.
 import type { Worker } from "node:cluster";
 import type { Logger } from "../observability/logger.js";
-import { UpgradeBusyError, UpgradeFailedError } from "../control/errors.js";
+import { UpgradeGate } from "../control/upgrade-gate.js";
 import { ownCommand, SuccessorProcess, type SuccessorCommand } from "../control/upgrade-child.js";
 import type { ListenerMessage, UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { UpgradingAdmin } from "../control/upgrade.js";
@@ -36,8 +36,6 @@ export interface ClusterUpgraderOptions {
   retire: (drainMs: number) => Promise<void>;
 }
 
-type UpgradeState = "serving" | "upgrading" | "handed-over";
-
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const SETTLE_MS = 2_000;
 /** How long a worker gets to send its listening handles: it sends them at once. */
@@ -57,40 +55,25 @@ interface RawHandle {
 type HeldListeners = Array<{ message: ClusterListenerMessage; handle: RawHandle }>;
 
 export class ClusterUpgrader {
-  private state: UpgradeState = "serving";
-  private successorPid = 0;
   private nextReqId = 1;
+  private readonly gate: UpgradeGate;
 
-  constructor(private readonly options: ClusterUpgraderOptions) {}
+  constructor(private readonly options: ClusterUpgraderOptions) {
+    this.gate = new UpgradeGate(options.log);
+  }
 
   async upgrade(): Promise<UpgradeOutcome> {
-    if (this.state === "upgrading") throw new UpgradeBusyError("an upgrade is already under way");
-    if (this.state === "handed-over") {
-      throw new UpgradeBusyError(`this process already handed over to PID ${this.successorPid}; ask that one`);
-    }
-    this.state = "upgrading";
-    const started = performance.now();
-    const { log } = this.options;
-    try {
-      const outcome = await this.handOver(started);
-      this.state = "handed-over";
-      this.successorPid = outcome.newPid;
-      log.info(
-        { event: "upgrade", pid: process.pid, workers: this.options.workers().length, ...outcome },
-        `upgraded: PID ${outcome.newPid} and its workers serve now; ${outcome.moved} sessions moved, ` +
-          `${outcome.kept} kept by the old workers until they end, ${outcome.closed} closed`,
-      );
-      setImmediate(() => void this.retire());
-      return outcome;
-    } catch (error) {
-      this.state = "serving";
-      const reason = (error as Error).message;
-      log.error(
-        { event: "upgrade_failed", pid: process.pid, reason, tookMs: Math.round(performance.now() - started) },
-        reason,
-      );
-      throw new UpgradeFailedError(reason);
-    }
+    const outcome = await this.gate.run(
+      (started) => this.handOver(started),
+      (done) => ({
+        fields: { workers: this.options.workers().length },
+        message:
+          `upgraded: PID ${done.newPid} and its workers serve now; ${done.moved} sessions moved, ` +
+          `${done.kept} kept by the old workers until they end, ${done.closed} closed`,
+      }),
+    );
+    setImmediate(() => void this.retire());
+    return outcome;
   }
 
   private async handOver(started: number): Promise<UpgradeOutcome> {

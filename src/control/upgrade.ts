@@ -6,7 +6,7 @@
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
-import { UpgradeBusyError, UpgradeFailedError } from "./errors.js";
+import { UpgradeGate } from "./upgrade-gate.js";
 import { ownCommand, SuccessorProcess, type SuccessorCommand } from "./upgrade-child.js";
 import type { ListenerMessage, UpgradeOutcome } from "./upgrade-protocol.js";
 
@@ -39,48 +39,30 @@ export interface UpgraderOptions {
   exit: () => Promise<void>;
 }
 
-type UpgradeState = "serving" | "upgrading" | "handed-over";
-
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const SETTLE_MS = 2_000;
 /** How long the new process gets to say what it did with the sessions, once they are all sent. */
 const TOOK_TIMEOUT_MS = 30_000;
 
 export class Upgrader {
-  private state: UpgradeState = "serving";
-  private successorPid = 0;
+  private readonly gate: UpgradeGate;
 
-  constructor(private readonly options: UpgraderOptions) {}
+  constructor(private readonly options: UpgraderOptions) {
+    this.gate = new UpgradeGate(options.log);
+  }
 
   /** Upgrades this process; resolves with the figures once the new one serves, or throws why it does not. */
   async upgrade(): Promise<UpgradeOutcome> {
-    if (this.state === "upgrading") throw new UpgradeBusyError("an upgrade is already under way");
-    if (this.state === "handed-over") {
-      throw new UpgradeBusyError(`this process already handed over to PID ${this.successorPid}; ask that one`);
-    }
-    this.state = "upgrading";
-    const started = performance.now();
-    const { log } = this.options;
-    try {
-      const outcome = await this.handOver(started);
-      this.state = "handed-over";
-      this.successorPid = outcome.newPid;
-      log.info(
-        { event: "upgrade", pid: process.pid, ...outcome },
-        `upgraded: PID ${outcome.newPid} serves now; ${outcome.moved} sessions moved, ${outcome.kept} kept here ` +
-          `until they end, ${outcome.closed} closed`,
-      );
-      setImmediate(() => void this.drainKept(outcome.kept));
-      return outcome;
-    } catch (error) {
-      this.state = "serving";
-      const reason = (error as Error).message;
-      log.error(
-        { event: "upgrade_failed", pid: process.pid, reason, tookMs: Math.round(performance.now() - started) },
-        reason,
-      );
-      throw new UpgradeFailedError(reason);
-    }
+    const outcome = await this.gate.run(
+      (started) => this.handOver(started),
+      (done) => ({
+        message:
+          `upgraded: PID ${done.newPid} serves now; ${done.moved} sessions moved, ${done.kept} kept here ` +
+          `until they end, ${done.closed} closed`,
+      }),
+    );
+    setImmediate(() => void this.drainKept(outcome.kept));
+    return outcome;
   }
 
   private async handOver(started: number): Promise<UpgradeOutcome> {
