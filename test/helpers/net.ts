@@ -1,8 +1,14 @@
 import net from "node:net";
 import { WebSocket } from "ws";
 
-/** A port that was free a moment ago on 127.0.0.1 (the gateway's config needs a number before it starts). */
-export function freePort(): Promise<number> {
+/** Ports freePort gave in this process: the kernel may give a closed port again, and a test's "dead" port must not
+ * become its gateway's (its health checks and dials then reach the gateway itself). */
+const given = new Set<number>();
+
+/** How many times freePort asks the kernel before it takes what it got. */
+const FREE_PORT_TRIES = 20;
+
+function boundPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
@@ -11,6 +17,17 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1 (the gateway's config needs a number before it starts), never one
+ * it gave before in this process.
+ */
+export async function freePort(): Promise<number> {
+  let port = await boundPort();
+  for (let tries = 1; given.has(port) && tries < FREE_PORT_TRIES; tries++) port = await boundPort();
+  given.add(port);
+  return port;
 }
 
 /** Resolves with `value` or rejects after `ms`, so no test can hang. */
