@@ -168,7 +168,7 @@ export function workersSection(
   return [
     "## --workers 2: CPU per operation and a scaling model",
     "",
-    `${many} is ${one}'s config run with \`--workers 2\` (node:cluster: the primary accepts each connection and hands it to a worker). Pinned, the primary and both workers share the proxy's one core, so this run measures CPU per operation, not scaling. µs of proxy CPU per operation, medians over rounds; the last column is the median of the per-round ratios (spread in brackets).`,
+    `${many} is ${one}'s config run with \`--workers 2\` (node:cluster with SCHED_NONE: each worker accepts on the shared listening socket; the primary holds the admin API and passes nothing per connection). Pinned, the primary and both workers share the proxy's one core, so this run measures CPU per operation, not scaling. µs of proxy CPU per operation, medians over rounds; the last column is the median of the per-round ratios (spread in brackets).`,
     "",
     `| scenario | ${one} µs/op | ${many} µs/op | of which primary | of which workers | system share | ${many} ÷ ${one} |`,
     `|${" --- |".repeat(7)}`,
