@@ -2,7 +2,7 @@
 // time, in order, each socket as a raw handle that nobody reads; what it receives is the relay's envelopes only; and
 // it says, once, when the channel is gone.
 import type { ChildProcess } from "node:child_process";
-import { Socket } from "node:net";
+import { Socket, type Server as NetServer } from "node:net";
 import { freezeReads } from "../websocket/socket-freeze.js";
 import { isRelayEnvelope, type RelayEnvelope } from "./handover-relay-protocol.js";
 
@@ -38,8 +38,11 @@ export function isRawHandle(value: unknown): value is RawHandle {
   return typeof handle.readStart === "function" && typeof handle.close === "function";
 }
 
-/** The raw handle a net.Socket holds, or undefined when it has none (destroyed, or not a TCP/pipe socket). */
-export function rawHandleOf(socket: Socket): RawHandle | undefined {
+/**
+ * The raw handle a net.Socket or a listening net.Server holds, or undefined when it has none (closed, or not TCP or
+ * a pipe). Sent over IPC it arrives raw: nobody starts reading or accepting on it.
+ */
+export function rawHandleOf(socket: Socket | NetServer): RawHandle | undefined {
   const handle = (socket as unknown as { _handle?: unknown })._handle;
   return isRawHandle(handle) ? handle : undefined;
 }

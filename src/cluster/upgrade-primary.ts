@@ -11,7 +11,7 @@ import { UpgradeGate } from "../control/upgrade-gate.js";
 import { ownCommand, SuccessorProcess, type SuccessorCommand } from "../control/upgrade-child.js";
 import type { ListenerMessage, UpgradeOutcome } from "../control/upgrade-protocol.js";
 import type { UpgradingAdmin } from "../control/upgrade.js";
-import type { HandOverReport } from "../proxy/handover-types.js";
+import { emptyHandOverReport, type HandOverReport } from "../proxy/handover-types.js";
 import { counterSnapshotOf, mergeCounterSnapshots, type CounterSnapshot } from "../observability/carried-counters.js";
 import type { ClusterListenerMessage, PrimaryMessage, SharedListenerFd, WorkerMessage } from "./protocol.js";
 import { relayFromOldPrimary } from "./handover-relay-primary.js";
@@ -232,17 +232,7 @@ export class ClusterUpgrader {
         reply.type === "handedOver" && reply.reqId === reqId
           ? { done: { report: reply.report, counters: counterSnapshotOf(reply.counters) } }
           : undefined,
-    ).catch((error: unknown) => ({
-      report: {
-        moved: 0,
-        kept: 0,
-        keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
-        failed: 0,
-        closed: 0,
-        failedReason: (error as Error).message,
-        tookMs: 0,
-      },
-    }));
+    ).catch((error: unknown) => ({ report: emptyHandOverReport((error as Error).message) }));
   }
 
   private acceptAgain(worker: Worker, sharedListeners: SharedListenerFd[]): Promise<string | undefined> {
@@ -325,14 +315,7 @@ function sharedFd(message: ClusterListenerMessage, handle: RawHandle): SharedLis
 }
 
 function sumReports(reports: readonly HandOverReport[]): HandOverReport {
-  const sum: HandOverReport = {
-    moved: 0,
-    kept: 0,
-    keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
-    failed: 0,
-    closed: 0,
-    tookMs: 0,
-  };
+  const sum = emptyHandOverReport();
   for (const report of reports) {
     sum.moved += report.moved;
     sum.kept += report.kept;

@@ -1,24 +1,18 @@
 // A worker's part in `wsgate upgrade` with workers (the primary's is upgrade-primary.ts): send its listening handles,
 // stop accepting and hand its sessions over, accept again when the upgrade fails, drain what stayed and exit.
-import type { Server as NetServer } from "node:net";
 import type { Gateway } from "../gateway.js";
 import type { Logger } from "../observability/logger.js";
-import type { HandoverChannel, HandOverReport } from "../proxy/handover-types.js";
+import { emptyHandOverReport, type HandoverChannel, type HandOverReport } from "../proxy/handover-types.js";
 import type { InheritedListeners } from "../gateway.js";
 import type { SharedFdListener } from "../server/http-server.js";
 import type { HTTPServerSpec } from "../server/spec.js";
 import type { SharedListenerFd, UpgradeReply, UpgradeRequest } from "./protocol.js";
+import { rawHandleOf } from "./handover-relay-port.js";
 
 /** How often a draining worker looks whether what stayed has ended. */
 const DRAIN_POLL_MS = 100;
 /** After the upgrade drain timeout, how long the sessions left get to close (1001) before they are cut. */
 const FINAL_CLOSE_MS = 2_000;
-
-/** The raw handle under a listening server: Node passes it as 'net.Native', which nobody starts accepting on. */
-function rawHandleOf(server: NetServer): object | undefined {
-  const handle = (server as unknown as { _handle?: unknown })._handle;
-  return typeof handle === "object" && handle !== null ? handle : undefined;
-}
 
 /** Where this worker's sessions go: its lane of the session relay (handover-relay-worker.ts). */
 export interface WorkerSessionRelay {
@@ -106,7 +100,7 @@ export class WorkerUpgrade {
   /** Stops accepting (the new workers accept on the same sockets), then hands the sessions over on the relay. */
   private async handOver(settleMs: number): Promise<HandOverReport> {
     const gateway = this.host.gateway();
-    if (gateway === undefined) return emptyReport();
+    if (gateway === undefined) return emptyHandOverReport();
     await gateway.stopAccepting();
     return gateway.handOverSessions(this.relay.open(), { settleMs });
   }
@@ -152,17 +146,6 @@ async function openConnections(gateway: Gateway): Promise<number> {
       ),
   );
   return counts.reduce((sum, count) => sum + count, 0);
-}
-
-function emptyReport(): HandOverReport {
-  return {
-    moved: 0,
-    kept: 0,
-    keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
-    failed: 0,
-    closed: 0,
-    tookMs: 0,
-  };
 }
 
 /**

@@ -56,6 +56,19 @@ export interface HandOverReport {
   tookMs: number;
 }
 
+/** A hand-over that moved nothing (a worker with no gateway yet, or one that never answered: `failedReason`). */
+export function emptyHandOverReport(failedReason?: string): HandOverReport {
+  return {
+    moved: 0,
+    kept: 0,
+    keptBy: { tls: 0, wssBackend: 0, unsettled: 0, notMovable: 0 },
+    failed: 0,
+    closed: 0,
+    ...(failedReason === undefined ? {} : { failedReason }),
+    tookMs: 0,
+  };
+}
+
 /** What `Gateway.takeSessions` did, once the old process said it was finished (or the channel closed). */
 export interface TakeReport {
   /** Resumed here with their old ids. */
