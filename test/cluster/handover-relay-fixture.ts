@@ -25,8 +25,11 @@ export interface Command {
   dieOnAnswer?: number;
   /** new-primary: SIGKILL its worker when the n-th answer comes from it (forwarded all the same). */
   killNewWorkerOnAnswer?: number;
-  /** old-primary: SIGKILL the old worker once the n-th relayed message from it is forwarded. */
-  killOldWorkerOnMessage?: number;
+  /**
+   * old-primary: SIGKILL the old worker once the n-th answer from the new side is forwarded to it: n sessions have
+   * reached the new worker by then, and the old worker, paused 64 at a time, cannot have sent them all.
+   */
+  killOldWorkerOnAnswer?: number;
   settleMs?: number;
 }
 
@@ -136,8 +139,8 @@ async function oldPrimary(): Promise<void> {
         up({ ...(await started), test: "successorStarted" });
         const fdsBefore = openFds();
         const relay = relayFromOldPrimary({ workers: primaryWorkers, successor: next_, log });
-        if (message.killOldWorkerOnMessage !== undefined) {
-          onNthRelayed(message.killOldWorkerOnMessage, primaryWorkers, (worker) => worker.kill("SIGKILL"));
+        if (message.killOldWorkerOnAnswer !== undefined) {
+          onNthRelayed(message.killOldWorkerOnAnswer, [next_], () => primaryWorkers[0]?.kill("SIGKILL"));
         }
         const reports = await Promise.all(
           primaryWorkers.map((worker, lane) => {
@@ -161,14 +164,14 @@ async function oldPrimary(): Promise<void> {
 }
 
 /**
- * Acts on the n-th relay envelope from `workers`. In the new primary it listens before the relay does (the relay's
+ * Acts on the n-th relay envelope from `children`. In the new primary it listens before the relay does (the relay's
  * port for a worker is made when a lane begins): dying there loses the message. In the old one it listens after.
  */
-function onNthRelayed(nth: number, workers: ChildProcess[], act: (worker: ChildProcess) => void): void {
+function onNthRelayed(nth: number, children: ChildProcess[], act: (child: ChildProcess) => void): void {
   let seen = 0;
-  for (const worker of workers) {
-    worker.on("message", (message: Record<string, unknown>) => {
-      if (message[RELAY_TAG] === 1 && ++seen === nth) act(worker);
+  for (const child of children) {
+    child.on("message", (message: Record<string, unknown>) => {
+      if (message[RELAY_TAG] === 1 && ++seen === nth) act(child);
     });
   }
 }

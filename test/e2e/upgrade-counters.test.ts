@@ -11,7 +11,15 @@ import { closeWs, echo } from "../helpers/certs.js";
 import { stopPid } from "../helpers/copied-build.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort, refusal } from "../helpers/net.js";
-import { openSession, readCounters, seriesKey, upgradeByCli, wentBack, type CounterValues } from "./upgrade-fixture.js";
+import {
+  openSession,
+  readCounters,
+  readCountersWhen,
+  seriesKey,
+  upgradeByCli,
+  wentBack,
+  type CounterValues,
+} from "./upgrade-fixture.js";
 
 const SESSIONS = 12;
 const ENDED = 4;
@@ -71,7 +79,7 @@ describe("wsgate upgrade: the counters carry on", () => {
     assert.equal(await refusal(`ws://127.0.0.1:${port}/elsewhere`), 404);
     await fetch(`http://127.0.0.1:${port}/plain`).then((response) => response.arrayBuffer());
 
-    const beforeUpgrade = await readCounters(gateway.adminPort);
+    const beforeUpgrade = await readCountersWhen(gateway.adminPort, (values) => clientCloses(values) >= ENDED);
     assert.equal(accepted(beforeUpgrade), SESSIONS, "the old process counted the handshakes");
     assert.equal(toBackend(beforeUpgrade, backend.port), SESSIONS * MESSAGES_EACH);
 
@@ -90,7 +98,7 @@ describe("wsgate upgrade: the counters carry on", () => {
     const sent = SESSIONS * MESSAGES_EACH + (SESSIONS - ENDED);
     assert.equal(toBackend(later, backend.port), sent);
     for (const ws of sessions.splice(0, 1)) await closeWs(ws);
-    const closed = await readCounters(gateway.adminPort);
+    const closed = await readCountersWhen(gateway.adminPort, (values) => clientCloses(values) >= ENDED + 1);
     assert.equal(clientCloses(closed), ENDED + 1, "closes before and after the upgrade, in one series");
 
     // A second upgrade carries the carried totals on.

@@ -263,6 +263,24 @@ export async function readCounters(adminPort: number): Promise<CounterValues> {
   return counterValues(await read().catch(read));
 }
 
+/**
+ * The counters once `settled` holds of them, read again every 50 ms for `ms` at most; the last read if it never does.
+ * A client's close resolves when its socket ends, which can be a tick before the gateway counts that close.
+ */
+export async function readCountersWhen(
+  adminPort: number,
+  settled: (values: CounterValues) => boolean,
+  ms = 5_000,
+): Promise<CounterValues> {
+  const until = Date.now() + ms;
+  let values = await readCounters(adminPort);
+  while (!settled(values) && Date.now() < until) {
+    await sleep(50);
+    values = await readCounters(adminPort);
+  }
+  return values;
+}
+
 /** The series whose value went back from `before` to `after` (missing counts as 0), as "key: before → after". */
 export function wentBack(before: CounterValues, after: CounterValues): string[] {
   const back: string[] = [];
