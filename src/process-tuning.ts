@@ -1,3 +1,4 @@
+import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import v8 from "node:v8";
 
 /**
@@ -27,14 +28,15 @@ let tuned = false;
  * finally promotes them. Measured after a minute of long echo sessions, on the open/echo/close bench: 1.4 MiB
  * promoted per young collection with pretenuring, 15 KiB without; pauses 5.2 ms against 1.3 ms.
  *
- * The young generation is grown to YOUNG_GENERATION_CAP_BYTES at once and stops there (see growYoungGenerationTo).
+ * The young generation is grown to YOUNG_GENERATION_CAP_BYTES at once and stops there (see growYoungGenerationTo);
+ * when a quiet spell has shrunk it, it is grown back the same way once allocation resumes (growBackAfterShrinking).
  */
 export function tuneProcessForServing(): void {
   if (tuned) return;
   tuned = true;
   v8.setFlagsFromString("--no-allocation-site-pretenuring");
   growYoungGenerationTo(YOUNG_GENERATION_CAP_BYTES);
-  v8.setFlagsFromString("--semi-space-growth-factor=1");
+  growBackAfterShrinking(YOUNG_GENERATION_CAP_BYTES);
 }
 
 function youngGenerationBytes(): number {
@@ -56,10 +58,33 @@ function growYoungGenerationTo(cap: number): void {
   const CHECK_EVERY = 64;
   const window: unknown[] = [];
   let size = youngGenerationBytes();
+  v8.setFlagsFromString("--semi-space-growth-factor=2");
   for (let allocated = 0, next = 0; size < cap && allocated < YOUNG_GENERATION_GROWTH_BUDGET_BYTES;) {
     const entries = Math.max(CHECK_EVERY, size / 4 / ENTRY_BYTES);
     for (let i = 0; i < CHECK_EVERY; i++, next++) window[next % entries] = new Array(124);
     allocated += CHECK_EVERY * ENTRY_BYTES;
     size = youngGenerationBytes();
   }
+  v8.setFlagsFromString("--semi-space-growth-factor=1");
+}
+
+/**
+ * Grows the young generation back to `cap` when V8 has shrunk it and allocation has resumed. V8's memory reducer
+ * shrinks it to its initial 1 MiB after about ten quiet seconds (and a full collection at a low allocation rate
+ * halves it); with growth stopped for good it would stay there, and every burst after the first quiet spell (a
+ * reconnect storm) would run on a young generation 16 times smaller: more collections, more promoted. Growth stays
+ * stopped meanwhile (factor 1), so it cannot overshoot; the first young collection after a shrink (allocation has
+ * resumed: the shrink was not undone while the process is quiet) grows it back, synchronously, as at the start.
+ */
+function growBackAfterShrinking(cap: number): void {
+  new PerformanceObserver((list) => {
+    if (youngGenerationBytes() >= cap) return;
+    if (!list.getEntries().some((entry) => gcKind(entry) === constants.NODE_PERFORMANCE_GC_MINOR)) return;
+    growYoungGenerationTo(cap);
+  }).observe({ entryTypes: ["gc"] });
+}
+
+/** A collection's kind (`detail.kind`, Node 16+; the typings of this Node version lack it). */
+function gcKind(entry: PerformanceEntry): number | undefined {
+  return (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
 }
