@@ -10,8 +10,11 @@ import v8 from "node:v8";
  */
 const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
 
-/** Bytes the start-up growth may allocate at most (it takes about 25 MiB from V8's initial 2 MiB). */
-const YOUNG_GENERATION_GROWTH_BUDGET_BYTES = 256 * 1024 * 1024;
+/**
+ * Bytes the growth may allocate without the young generation growing, times its size, before it gives up: V8 has
+ * reached its own maximum. One doubling takes about three semi-spaces (one and a half times the size).
+ */
+const YOUNG_GENERATION_STALL_FACTOR = 4;
 
 let tuned = false;
 
@@ -35,8 +38,8 @@ export function tuneProcessForServing(): void {
   if (tuned) return;
   tuned = true;
   v8.setFlagsFromString("--no-allocation-site-pretenuring");
-  growYoungGenerationTo(YOUNG_GENERATION_CAP_BYTES);
-  growBackAfterShrinking(YOUNG_GENERATION_CAP_BYTES);
+  // Where V8 cannot grow it as far (a smaller --max-semi-space-size given by the operator), what it reached is the cap.
+  growBackAfterShrinking(growYoungGenerationTo(YOUNG_GENERATION_CAP_BYTES));
 }
 
 function youngGenerationBytes(): number {
@@ -51,21 +54,25 @@ function youngGenerationBytes(): number {
  * generation once more bytes have survived young collections since the last doubling than a semi-space holds, so this
  * keeps a window of a quarter of the young generation (half a semi-space) alive: every collection finds it alive and
  * copies it, none keeps an entry long enough to promote it. It checks the size after every 64 KiB allocated, far less
- * than the bytes that must survive for another doubling, so the growth stops at `cap` exactly.
+ * than the bytes that must survive for another doubling, so the growth stops at `cap` exactly. Returns the size
+ * reached: less than `cap` where V8's maximum is lower (it stops once 4 times the size went by without a doubling).
  */
-function growYoungGenerationTo(cap: number): void {
+function growYoungGenerationTo(cap: number): number {
   const ENTRY_BYTES = 1024; // an Array of 124 holes: its 1,008 B backing store and 32 B header
   const CHECK_EVERY = 64;
   const window: unknown[] = [];
   let size = youngGenerationBytes();
   v8.setFlagsFromString("--semi-space-growth-factor=2");
-  for (let allocated = 0, next = 0; size < cap && allocated < YOUNG_GENERATION_GROWTH_BUDGET_BYTES;) {
+  for (let sinceGrowth = 0, next = 0; size < cap && sinceGrowth < YOUNG_GENERATION_STALL_FACTOR * size;) {
     const entries = Math.max(CHECK_EVERY, size / 4 / ENTRY_BYTES);
     for (let i = 0; i < CHECK_EVERY; i++, next++) window[next % entries] = new Array(124);
-    allocated += CHECK_EVERY * ENTRY_BYTES;
-    size = youngGenerationBytes();
+    sinceGrowth += CHECK_EVERY * ENTRY_BYTES;
+    const now = youngGenerationBytes();
+    if (now !== size) sinceGrowth = 0;
+    size = now;
   }
   v8.setFlagsFromString("--semi-space-growth-factor=1");
+  return size;
 }
 
 /**
@@ -77,10 +84,12 @@ function growYoungGenerationTo(cap: number): void {
  * resumed: the shrink was not undone while the process is quiet) grows it back, synchronously, as at the start.
  */
 function growBackAfterShrinking(cap: number): void {
+  let target = cap;
   new PerformanceObserver((list) => {
-    if (youngGenerationBytes() >= cap) return;
+    if (youngGenerationBytes() >= target) return;
     if (!list.getEntries().some((entry) => gcKind(entry) === constants.NODE_PERFORMANCE_GC_MINOR)) return;
-    growYoungGenerationTo(cap);
+    // Should V8 not let it grow as far again, what it reached is the target: no second try at each collection.
+    target = Math.min(target, growYoungGenerationTo(target));
   }).observe({ entryTypes: ["gc"] });
 }
 

@@ -46,4 +46,31 @@ describe("process tuning for serving", () => {
     assert.equal(atStart, 16 * MiB, `the young generation is ${atStart / MiB} MiB once tuned, not 16`);
     assert.ok(most <= 16 * MiB, `a burst in one turn grew the young generation to ${most / MiB} MiB past its cap`);
   });
+
+  it("takes a smaller maximum the operator set (--max-semi-space-size=4) as its cap, and does not try again at each collection", () => {
+    const script = `
+      import v8 from "node:v8";
+      import { PerformanceObserver } from "node:perf_hooks";
+      const young = () => v8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space").space_size;
+      const { tuneProcessForServing } = await import(${JSON.stringify(TUNING)});
+      tuneProcessForServing();
+      const atStart = young();
+      let collections = 0;
+      new PerformanceObserver((list) => { collections += list.getEntries().length; }).observe({ entryTypes: ["gc"] });
+      const kept = [];
+      for (let turn = 0; turn < 60; turn++) {
+        for (let i = 0; i < 4000; i++) kept.push({ id: i, list: [i], text: "session " + i });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      process.stdout.write(JSON.stringify({ atStart, collections }));
+    `;
+    const out = execFileSync(process.execPath, ["--max-semi-space-size=4", "--input-type=module", "-e", script], {
+      timeout: 30_000,
+    });
+    const { atStart, collections } = JSON.parse(out.toString()) as { atStart: number; collections: number };
+    assert.equal(atStart, 8 * MiB, `the young generation is ${atStart / MiB} MiB once tuned, not V8's maximum of 8`);
+    // The burst alone takes a few dozen at most; growing again at each one took thousands.
+    assert.ok(collections < 200, `${collections} collections during a burst of 25 MB`);
+  });
 });
