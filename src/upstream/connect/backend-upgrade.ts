@@ -113,6 +113,7 @@ function openHandshake<Result>(
   const attempt = new HandshakeAttempt(request, secure, judge);
   const socket = dial(request);
   attempt.destroyOnFailure = socket;
+  attempt.headOnConnect = head;
   const result = new Promise<Result>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
     let received: Buffer | undefined;
@@ -144,7 +145,6 @@ function openHandshake<Result>(
     };
     socket.on("data", onData);
     socket.on("end", onEnd);
-    socket.write(head, "latin1");
   });
   return { result, abort: () => attempt.abort() };
 }
@@ -166,6 +166,11 @@ class HandshakeAttempt<Result> {
   destroyOnFailure: { destroy(): void } | undefined;
   /** Node's client, once it reads the answer. */
   private clientRequest: ClientRequest | undefined;
+  /**
+   * The request head, written once the connection is usable rather than while it connects: a write on a
+   * connecting socket costs Node two `once` listeners ('connect', 'close') and their closures per dial.
+   */
+  headOnConnect: string | undefined;
 
   constructor(
     private readonly request: BackendHandshakeRequest,
@@ -203,6 +208,10 @@ class HandshakeAttempt<Result> {
         () => this.fail(new UpstreamHandshakeTimeoutError(this.request.label)),
         this.request.handshakeTimeout,
       );
+      const head = this.headOnConnect;
+      if (head === undefined) return;
+      this.headOnConnect = undefined;
+      socket.write(head, "latin1");
     });
   }
 
