@@ -2,19 +2,13 @@ import { Socket } from "node:net";
 import type { RelayStream } from "./relay-stream.js";
 
 /**
- * Reading a busy TCP or TLS socket into a buffer of the relay's own, with `net.Socket`'s `onread` mechanism, instead
+ * Reading a busy plain-TCP socket into a buffer of the relay's own, with `net.Socket`'s `onread` mechanism, instead
  * of through its Readable stream: no 64 KiB allocation per read and none of the stream's per-chunk bookkeeping.
  *
  * `onread` is a constructor option, and the relay's sockets come from the HTTP server and `http.request`; the
  * option's three slots are found on a probe socket (by their names: kBuffer, kBufferCb, kBufferGen) and filled in on
  * the live one, as the constructor would, before the handle is switched to the buffer with `useUserBuffer`. Where
- * any of this is missing (another Node), the socket keeps its `data` events.
- *
- * A TLS socket (a server-side wss:// client) reads the same way: its handle, Node's TLSWrap, is a stream of its own
- * that copies each record's cleartext into the buffer given (tls.connect documents `onread` too). One difference:
- * a paused TLS socket stops reading ciphertext, but the records already read are still decrypted and handed over
- * (a stream-mode socket would buffer them): at most one read's worth, which the relay takes as any other bytes (the
- * writer queues them, a held frame keeps them).
+ * any of this is missing (another Node, a TLS socket), the socket keeps its `data` events.
  *
  * `pause()`, `resume()`, `end` and `close` keep working: net.Socket handles the `onread` mode in each. Any other
  * stream the relay runs on (an HTTP/2 stream, an in-memory Duplex) keeps its `data` events.
@@ -57,6 +51,7 @@ const slots = findSlots();
 
 function userBufferHandle(socket: RelayStream): UserBufferHandle | null {
   if (!(socket instanceof Socket)) return null;
+  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return null;
   const handle = (socket as unknown as { _handle?: unknown })._handle;
   if (typeof handle !== "object" || handle === null) return null;
   return typeof (handle as Partial<UserBufferHandle>).useUserBuffer === "function"
