@@ -6,6 +6,7 @@ import { commandNamed, completion, helpOf, refuseStrayArgument } from "./cli/hel
 import { packageVersion } from "./cli/package-info.js";
 import { parseCommandArgs, UsageError } from "./cli/parse.js";
 import { startFailed } from "./cli/start-failed.js";
+import { tuneProcessForServing } from "./process-tuning.js";
 
 async function main(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
@@ -29,8 +30,11 @@ async function main(argv: readonly string[]): Promise<void> {
   refuseStrayArgument(command, args);
   switch (command.name) {
     case "run":
+      // Before the gateway's modules and config are loaded: its young-generation cap holds only if applied first.
+      tuneProcessForServing();
       return (await import("./cli/start.js")).run(args);
     case "demo":
+      tuneProcessForServing();
       return (await import("./cli/start.js")).demo(args);
     case "validate":
       return (await import("./cli/start.js")).validate(args);

@@ -1,18 +1,23 @@
-import { PerformanceObserver } from "node:perf_hooks";
+import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import v8 from "node:v8";
 
 /**
- * The young generation (V8's new space, two semi-spaces) may grow to this many bytes, then no further. V8 doubles it
- * while most of what it allocates survives, up to 32 MiB (16 MiB semi-spaces on 64-bit): a gateway's start already
- * takes it to 16 MiB, and a burst of connections (thousands of sessions opening, nearly all of whose objects live on)
- * doubles it once more, 16 MiB of RSS that stays however quiet the gateway then is. 16 MiB is what
- * `--max-semi-space-size=8` gives; that flag works only on the command line (the heap is set up before any code
- * runs), while the growth factor can be changed at run time, and is: once the young generation has reached the cap.
+ * The young generation (V8's new space, two semi-spaces) is grown to this many bytes once, then grows no further. V8
+ * doubles it while most of what it allocates survives, up to 32 MiB (16 MiB semi-spaces on 64-bit): a burst of
+ * connections (thousands of sessions opening, nearly all of whose objects live on) takes it there, 16 MiB of RSS that
+ * stays however quiet the gateway then is. 16 MiB is what `--max-semi-space-size=8` gives; that flag works only on the
+ * command line (the heap is set up before any code runs), while the growth factor can be changed at run time, and is.
  */
 const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
 
+/** Bytes the start-up growth may allocate at most (it takes about 25 MiB from V8's initial 2 MiB). */
+const YOUNG_GENERATION_GROWTH_BUDGET_BYTES = 256 * 1024 * 1024;
+
+let tuned = false;
+
 /**
- * V8 settings for a process that serves connections, applied before the gateway opens its first listener.
+ * V8 settings for a process that serves connections: call it first, before the process loads the gateway (the cap
+ * holds only if the young generation has not yet grown past it). Once per process; later calls do nothing.
  *
  * Allocation-site pretenuring off: V8 starts allocating an object literal's objects directly in the old generation
  * once most of them outlive a young collection. In a gateway the literals allocated per connection (in Node's
@@ -23,11 +28,15 @@ const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
  * finally promotes them. Measured after a minute of long echo sessions, on the open/echo/close bench: 1.4 MiB
  * promoted per young collection with pretenuring, 15 KiB without; pauses 5.2 ms against 1.3 ms.
  *
- * The young generation's growth stops at YOUNG_GENERATION_CAP_BYTES (see there).
+ * The young generation is grown to YOUNG_GENERATION_CAP_BYTES at once and stops there (see growYoungGenerationTo);
+ * when a quiet spell has shrunk it, it is grown back the same way once allocation resumes (growBackAfterShrinking).
  */
 export function tuneProcessForServing(): void {
+  if (tuned) return;
+  tuned = true;
   v8.setFlagsFromString("--no-allocation-site-pretenuring");
-  capYoungGeneration(YOUNG_GENERATION_CAP_BYTES);
+  growYoungGenerationTo(YOUNG_GENERATION_CAP_BYTES);
+  growBackAfterShrinking(YOUNG_GENERATION_CAP_BYTES);
 }
 
 function youngGenerationBytes(): number {
@@ -35,19 +44,47 @@ function youngGenerationBytes(): number {
 }
 
 /**
- * Stops the young generation's growth once it has reached `cap` bytes: checked after each garbage collection (a
- * growth happens in one) until then. The observer runs a turn of the event loop after the collection, so a burst can
- * still bring one more doubling first (seen in 1 of 6 probe runs of 2,000 sessions opening at once).
+ * Grows the young generation to `cap` bytes now, synchronously, so that stopping its growth there cannot come late.
+ * Stopping it from an observer of garbage collections did: the observer runs a turn of the event loop after the
+ * collection, and the gateway's own start (loading modules and config, all in one turn) or a burst of opens could
+ * double the young generation twice before that (a start at 32 MiB was seen in 1 of 8). V8 doubles the young
+ * generation once more bytes have survived young collections since the last doubling than a semi-space holds, so this
+ * keeps a window of a quarter of the young generation (half a semi-space) alive: every collection finds it alive and
+ * copies it, none keeps an entry long enough to promote it. It checks the size after every 64 KiB allocated, far less
+ * than the bytes that must survive for another doubling, so the growth stops at `cap` exactly.
  */
-function capYoungGeneration(cap: number): void {
-  const stopGrowing = (): boolean => {
-    if (youngGenerationBytes() < cap) return false;
-    v8.setFlagsFromString("--semi-space-growth-factor=1");
-    return true;
-  };
-  if (stopGrowing()) return;
-  const observer = new PerformanceObserver(() => {
-    if (stopGrowing()) observer.disconnect();
-  });
-  observer.observe({ entryTypes: ["gc"] });
+function growYoungGenerationTo(cap: number): void {
+  const ENTRY_BYTES = 1024; // an Array of 124 holes: its 1,008 B backing store and 32 B header
+  const CHECK_EVERY = 64;
+  const window: unknown[] = [];
+  let size = youngGenerationBytes();
+  v8.setFlagsFromString("--semi-space-growth-factor=2");
+  for (let allocated = 0, next = 0; size < cap && allocated < YOUNG_GENERATION_GROWTH_BUDGET_BYTES;) {
+    const entries = Math.max(CHECK_EVERY, size / 4 / ENTRY_BYTES);
+    for (let i = 0; i < CHECK_EVERY; i++, next++) window[next % entries] = new Array(124);
+    allocated += CHECK_EVERY * ENTRY_BYTES;
+    size = youngGenerationBytes();
+  }
+  v8.setFlagsFromString("--semi-space-growth-factor=1");
+}
+
+/**
+ * Grows the young generation back to `cap` when V8 has shrunk it and allocation has resumed. V8's memory reducer
+ * shrinks it to its initial 1 MiB after about ten quiet seconds (and a full collection at a low allocation rate
+ * halves it); with growth stopped for good it would stay there, and every burst after the first quiet spell (a
+ * reconnect storm) would run on a young generation 16 times smaller: more collections, more promoted. Growth stays
+ * stopped meanwhile (factor 1), so it cannot overshoot; the first young collection after a shrink (allocation has
+ * resumed: the shrink was not undone while the process is quiet) grows it back, synchronously, as at the start.
+ */
+function growBackAfterShrinking(cap: number): void {
+  new PerformanceObserver((list) => {
+    if (youngGenerationBytes() >= cap) return;
+    if (!list.getEntries().some((entry) => gcKind(entry) === constants.NODE_PERFORMANCE_GC_MINOR)) return;
+    growYoungGenerationTo(cap);
+  }).observe({ entryTypes: ["gc"] });
+}
+
+/** A collection's kind (`detail.kind`, Node 16+; the typings of this Node version lack it). */
+function gcKind(entry: PerformanceEntry): number | undefined {
+  return (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
 }

@@ -2,15 +2,18 @@
 // worker from a primary. Arguments: --log-level LEVEL --drain-ms N [--bind-address ADDR] [--build-version V].
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
-import { createGatewayTelemetry } from "../gateway.js";
 import { LOG_LEVELS, createLogger, type LogLevel } from "../observability/logger.js";
 import { tuneProcessForServing } from "../process-tuning.js";
-import { runWorker } from "./worker.js";
 
 if (!cluster.isWorker) {
   process.stderr.write("wsgate: worker-main is started by `wsgate run --workers N`, not directly\n");
   process.exit(2);
 }
+// Before the gateway's modules are loaded (imported below, not statically): the young-generation cap holds only if
+// applied first.
+tuneProcessForServing();
+const { createGatewayTelemetry } = await import("../gateway.js");
+const { runWorker } = await import("./worker.js");
 const { values } = parseArgs({
   options: {
     "log-level": { type: "string", default: "info" },
@@ -22,7 +25,6 @@ const { values } = parseArgs({
 const level = (LOG_LEVELS as readonly string[]).includes(values["log-level"])
   ? (values["log-level"] as LogLevel)
   : "info";
-tuneProcessForServing();
 runWorker({
   log: createLogger(level).child({ worker: cluster.worker?.id }),
   drainMs: Number(values["drain-ms"]),

@@ -85,25 +85,80 @@ export function startWebSocketSession(start: SessionStart): void {
 }
 
 /**
+ * What every session of one origin (a filter's route to one backend) has in common: where it came in, where it goes,
+ * the records that count it and the log it ends in. One per origin object, held by each of its sessions (eight fields
+ * of every idle session before), and its usual request target: a session asking for the same one shares its text.
+ */
+class SessionPlace {
+  readonly backend: string;
+
+  constructor(
+    readonly server: string,
+    readonly route: string,
+    readonly pipeline: string,
+    readonly pool: ServerPool<PoolSpec>,
+    readonly upstream: UpstreamServer,
+    readonly sessions: SessionRegistry,
+    readonly log: Logger,
+    /** The first session's request target. */
+    readonly usualPath: string,
+  ) {
+    this.backend = describeServer(upstream);
+  }
+
+  /** Whether a session starting from `start` has all of this in common (an origin is one filter's, one backend's). */
+  fits(start: SessionStart): boolean {
+    const handshake = start.handshake;
+    return (
+      this.server === handshake.server &&
+      this.route === handshake.route &&
+      this.pipeline === handshake.pipeline &&
+      this.pool === start.pool &&
+      this.upstream === start.server &&
+      this.sessions === start.sessions &&
+      this.log === start.log
+    );
+  }
+}
+
+/** By origin: origins are made once per filter, route and backend (session-parts.ts), and forgotten with them. */
+const places = new WeakMap<SessionOrigin, SessionPlace>();
+
+function placeOf(start: SessionStart): SessionPlace {
+  const known = places.get(start.origin);
+  if (known !== undefined && known.fits(start)) return known;
+  const { handshake } = start;
+  const place = new SessionPlace(
+    handshake.server,
+    handshake.route,
+    handshake.pipeline,
+    start.pool,
+    start.server,
+    start.sessions,
+    start.log,
+    handshake.path,
+  );
+  places.set(start.origin, place);
+  return place;
+}
+
+/**
  * A live session's record, its relay and what its end undoes. A class, not an object literal with closures: an
  * idle session is mostly its records, and a literal with a getter and three closures (over the scope of the
  * session's start) took about 1.3 KiB of heap per session (the getter made V8 keep it in dictionary mode), this
- * about 0.2 KiB. It keeps the handshake's fields it needs, not the handshake (request, head, logger).
+ * about 0.2 KiB. It keeps the handshake's fields it needs, not the handshake (request, head, logger), and what it
+ * shares with the other sessions of its origin in a SessionPlace; its start time is its relay's.
  */
 class RelayedSession implements LiveSession, RelayEndHandler {
   readonly id: number;
-  readonly server: string;
-  readonly route: string;
-  readonly pipeline: string;
-  readonly backend: string;
   readonly clientIp: string;
-  readonly startedAt: number;
   readonly protocol: string | undefined;
   readonly transport: "h1" | "h2";
   readonly origin: SessionOrigin;
   readonly relay: WebSocketRelay;
   /** Set right after the session is recorded (the access log's entry, the metrics it is counted in). */
   trace: SessionTrace | undefined = undefined;
+  readonly #place: SessionPlace;
   readonly #path: string;
   /**
    * The client's TCP peer: the connection's own address string and port, made into `address:port` text only when
@@ -112,18 +167,11 @@ class RelayedSession implements LiveSession, RelayEndHandler {
   readonly #peerAddress: string | undefined;
   readonly #peerPort: number | undefined | null;
   readonly #hold: { release(): void };
-  readonly #pool: ServerPool<PoolSpec>;
-  readonly #upstream: UpstreamServer;
-  readonly #sessions: SessionRegistry;
-  readonly #log: Logger;
 
   constructor(start: SessionStart, id: number) {
     const handshake = start.handshake;
+    const place = placeOf(start);
     this.id = id;
-    this.server = handshake.server;
-    this.route = handshake.route;
-    this.pipeline = handshake.pipeline;
-    this.backend = describeServer(start.server);
     const resumed = start.resumed;
     if (resumed === undefined) {
       this.#peerAddress = handshake.connection.remoteAddress;
@@ -133,17 +181,34 @@ class RelayedSession implements LiveSession, RelayEndHandler {
       this.#peerPort = null;
     }
     this.clientIp = handshake.clientIp;
-    this.startedAt = resumed?.startedAt ?? Date.now();
     this.protocol = handshake.protocol;
     this.transport = handshake.transport;
     this.origin = start.origin;
-    this.#path = handshake.path;
+    this.#place = place;
+    this.#path = handshake.path === place.usualPath ? place.usualPath : handshake.path;
     this.#hold = start.hold;
-    this.#pool = start.pool;
-    this.#upstream = start.server;
-    this.#sessions = start.sessions;
-    this.#log = start.log;
     this.relay = new WebSocketRelay(handshake.client, start.backend, start.relay, this, resumed?.snapshot);
+  }
+
+  get server(): string {
+    return this.#place.server;
+  }
+
+  get route(): string {
+    return this.#place.route;
+  }
+
+  get pipeline(): string {
+    return this.#place.pipeline;
+  }
+
+  get backend(): string {
+    return this.#place.backend;
+  }
+
+  /** When the relay started (a moved session's: when it first started), ms since epoch. */
+  get startedAt(): number {
+    return this.relay.startedAt;
   }
 
   get path(): string {
@@ -177,10 +242,11 @@ class RelayedSession implements LiveSession, RelayEndHandler {
   }
 
   relayEnded(outcome: RelayOutcome): void {
+    const place = this.#place;
     this.#hold.release();
-    this.#pool.sessionClosed(this.#upstream, this);
-    this.#sessions.delete(this);
-    const log = this.#log;
+    place.pool.sessionClosed(place.upstream, this);
+    place.sessions.delete(this);
+    const log = place.log;
     if (outcome.handedOver === true) {
       if (this.trace !== undefined) sessionHandedOver(this.trace, this, outcome);
       log.info(

@@ -253,7 +253,8 @@ export type RelayPhase = "open" | "closing" | "finished" | "detached";
 export class WebSocketRelay implements FrameStreamHandler, DeadlineHost, SessionControl, ScheduledCheck {
   private readonly client: Peer;
   private readonly backend: Peer;
-  private readonly startedAt: number;
+  /** When the relay started (taken up again: when it first started), ms since epoch. */
+  readonly startedAt: number;
   private phase: RelayPhase = "open";
   /**
    * Every periodic check while the session is open (ping, pong deadline, idle, frame progress) is due at the
