@@ -143,12 +143,15 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   "wsgate-before": {
     description: "wsgate's config, run by the baseline build (--baseline)",
     template: "wsgate.yaml",
+    // The wss:// scenarios run the -before targets too: an A/B of TLS termination needs both builds in one run.
+    tlsTemplate: "wsgate-tls.yaml",
     command: baselineCommand,
     stopGraceMs: 12_000,
   },
   "wsgate-aware-before": {
     description: "wsgate-aware's config, run by the baseline build (--baseline)",
     template: "wsgate-aware.yaml",
+    tlsTemplate: "wsgate-aware-tls.yaml",
     command: baselineCommand,
     stopGraceMs: 12_000,
   },

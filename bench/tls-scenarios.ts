@@ -11,7 +11,7 @@
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { roundOrder } from "./baseline.js";
+import { BASELINE_PAIRS, roundOrder } from "./baseline.js";
 import { BurstWorkers, type TlsClient, type TlsRunReply, type TlsSample } from "./burst-load.js";
 import { TreeProbe, count, startProxy, ticksToMs, type BurstContext } from "./burst-context.js";
 import { split } from "./load.js";
@@ -188,6 +188,7 @@ export async function runTlsScenarios(ctx: BurstContext): Promise<{
   const measurements: TlsMeasurement[] = [];
   try {
     for (let round = 1; round <= ctx.rounds; round++) {
+      // With --baseline each wsgate target and its -before build run next to each other, in turns.
       for (const target of roundOrder(targets, round)) {
         if (ctx.interrupted()) break;
         let proxy: ProxyProcess | undefined;
@@ -322,6 +323,42 @@ export function tlsReport(
       );
     }
   }
-  lines.push("");
+  lines.push("", ...tlsBaselineLines(measurements, targets), "");
   return lines.join("\n");
+}
+
+/**
+ * With --baseline: each wsgate target over its `-before` build (the same config, interleaved in every round), per
+ * scenario, taken round by round: proxy CPU per operation and throughput, median [min–max].
+ */
+function tlsBaselineLines(measurements: readonly TlsMeasurement[], targets: readonly TargetName[]): string[] {
+  const pairs = BASELINE_PAIRS.filter((pair) => targets.includes(pair.after) && targets.includes(pair.before));
+  if (pairs.length === 0) return [];
+  const lines = [
+    "**After / before (--baseline)**: this build over the baseline build, same config, round by round.",
+    "",
+    "| scenario | after ÷ before | proxy CPU µs/op | throughput |",
+    `|${" --- |".repeat(4)}`,
+  ];
+  for (const scenario of TLS_SCENARIOS) {
+    const list = measurements.filter((m) => m.scenario === scenario.name && m.error === undefined);
+    const figures = (pick: (m: TlsMeasurement) => number | undefined): RoundFigure[] =>
+      list.map((m) => ({ round: m.round, target: m.target, value: pick(m) }));
+    for (const pair of pairs) {
+      const cpu = roundRatios(
+        figures((m) => m.proxyCpuUsPerOp),
+        pair.after,
+        pair.before,
+      );
+      const rate = roundRatios(
+        figures((m) => m.rate),
+        pair.after,
+        pair.before,
+      );
+      lines.push(
+        `| ${scenario.name} | ${pair.after} ÷ ${pair.before} | ${spreadCell(spreadOf(cpu), 2, "×")} | ${spreadCell(spreadOf(rate), 2, "×")} |`,
+      );
+    }
+  }
+  return lines;
 }

@@ -47,6 +47,14 @@ export class DeferredHistogram<L extends string> {
     for (const registry of options.registers) registry.registerMetric(this as unknown as Metric);
   }
 
+  /** One observation under `key` if that label set was seen before (no closure per event); else false. */
+  observeSeen(key: string, value: number): boolean {
+    const series = this.#series.get(key);
+    if (series === undefined) return false;
+    this.#count(series, value);
+    return true;
+  }
+
   /** One observation under `key` (a label set's identity); `labels` builds the set the first time the key is seen. */
   observe(key: string, labels: () => Partial<Record<L, string>>, value: number): void {
     let series = this.#series.get(key);
@@ -54,6 +62,10 @@ export class DeferredHistogram<L extends string> {
       series = { labels: labels(), buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
       this.#series.set(key, series);
     }
+    this.#count(series, value);
+  }
+
+  #count(series: Series<L>, value: number): void {
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > (bounds[i] as number)) i++;

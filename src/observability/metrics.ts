@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { CarriedCounters, snapshotCounters, type CounterSnapshot } from "./carried-counters.js";
 import { MessageMetrics, closeCodeClass } from "./message-metrics.js";
 import { DeferredHistogram } from "./deferred-histogram.js";
+import { LabelKeys } from "./label-keys.js";
 import { SessionBook, type SessionTotals } from "./session-book.js";
 import type { LiveSession } from "./sessions.js";
 
@@ -95,6 +96,14 @@ function methodLabel(method: string | undefined): string {
 class DeferredCounts<L extends string> {
   readonly #entries = new Map<string, { labels: Partial<Record<L, string>>; count: number }>();
 
+  /** One more under `key` if that label set was seen before (no closure to build a set per event); else false. */
+  addSeen(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    entry.count++;
+    return true;
+  }
+
   /** One more under `key`, a label set's identity; `labels` builds the set the first time the key is seen. */
   add(key: string, labels: () => Partial<Record<L, string>>): void {
     const entry = this.#entries.get(key);
@@ -124,6 +133,8 @@ export class GatewayMetrics {
   readonly #handshakeCounts = new DeferredCounts<"server" | "route" | "result" | "status">();
   readonly #handshakeSeconds: DeferredHistogram<"server" | "route" | "result">;
   readonly #closeCounts = new DeferredCounts<"server" | "side" | "code">();
+  /** The keys `sessionEnded` counts under (close counts, session seconds), built once per label set. */
+  readonly #sessionEndKeys = new LabelKeys();
   readonly #refusalCounts = new DeferredCounts<"server" | "route" | "reason">();
   readonly #upstreamErrors: Counter<"pool" | "backend" | "reason">;
   readonly #httpRequests: Counter<"server" | "route" | "method" | "status">;
@@ -325,6 +336,7 @@ export class GatewayMetrics {
     this.#handshakeSeconds.forget(gone);
     this.#sessionSeconds.forget(gone);
     this.#closeCounts.forget(gone);
+    this.#sessionEndKeys.clear();
     this.#refusalCounts.forget(gone);
     for (const { name } of this.registry.getMetricsAsArray()) {
       const metric = this.registry.getSingleMetric(name);
@@ -423,16 +435,18 @@ export class GatewayMetrics {
     if (!this.#sessions.ended(session, outcome)) return;
     const { closedBy, closeCode } = outcome;
     const { durationMs } = outcome;
+    const server = session.server;
     if (durationMs !== undefined) {
-      const server = session.server;
       const code = closeCodeClass(closeCode);
-      this.#sessionSeconds.observe(`${server}\u0000${code}`, () => ({ server, code }), durationMs / 1000);
+      const key = this.#sessionEndKeys.of(server, code);
+      if (!this.#sessionSeconds.observeSeen(key, durationMs / 1000)) {
+        this.#sessionSeconds.observe(key, () => ({ server, code }), durationMs / 1000);
+      }
     }
-    this.#closeCounts.add(`${session.server}\u0000${closedBy}\u0000${closeCode}`, () => ({
-      server: session.server,
-      side: closedBy,
-      code: String(closeCode),
-    }));
+    const key = this.#sessionEndKeys.of(server, closedBy, closeCode);
+    if (!this.#closeCounts.addSeen(key)) {
+      this.#closeCounts.add(key, () => ({ server, side: closedBy, code: String(closeCode) }));
+    }
   }
 
   /** Messages and bytes relayed each way by every session, ended and live: the sum of the two counters' series. */

@@ -55,6 +55,11 @@ export class SessionBook {
   readonly #live = new LinkedSet<LiveSession>();
   /** Totals of ended sessions by label set; label sets stay once seen, so that the gauge shows 0, not nothing. */
   readonly #ended = new Map<string, LabelledTotals>();
+  /**
+   * `#ended`'s entries by server, route and backend: a session's end finds its entry without building its labels
+   * and key. Rebuilt as sessions end after `forget`, the only place entries leave `#ended`.
+   */
+  readonly #endedBy = new Map<string, Map<string, Map<string, LabelledTotals>>>();
   /** Of `#ended`, the totals of sessions that went on in another process (`wsgate upgrade`). */
   readonly #movedAway = new Map<string, LabelledTotals>();
 
@@ -65,8 +70,34 @@ export class SessionBook {
   /** Moves the session's final totals to the ended ones; false when it was not started here (or ended already). */
   ended(session: LiveSession, final: SessionTotals): boolean {
     if (!this.#live.delete(session)) return false;
-    addUnder(this.#ended, labelsOf(session), final);
+    addTo(this.#endedEntry(session).totals, final);
     return true;
+  }
+
+  /** The ended totals `session` adds to, made (and indexed) the first time its label set ends. */
+  #endedEntry(session: LiveSession): LabelledTotals {
+    const { server, route, backend } = session;
+    let byRoute = this.#endedBy.get(server);
+    let byBackend = byRoute?.get(route);
+    let entry = byBackend?.get(backend);
+    if (entry !== undefined) return entry;
+    const labels = labelsOf(session);
+    const key = keyOf(labels);
+    entry = this.#ended.get(key);
+    if (entry === undefined) {
+      entry = { labels, totals: emptyTotals() };
+      this.#ended.set(key, entry);
+    }
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.#endedBy.set(server, byRoute);
+    }
+    if (byBackend === undefined) {
+      byBackend = new Map();
+      byRoute.set(route, byBackend);
+    }
+    byBackend.set(backend, entry);
+    return entry;
   }
 
   /**
@@ -87,6 +118,7 @@ export class SessionBook {
   /** Drops the ended totals of label sets `gone` says are no longer configured (live sessions still count). */
   forget(gone: (labels: SessionLabels) => boolean): void {
     for (const [key, entry] of this.#ended) if (gone(entry.labels)) this.#ended.delete(key);
+    this.#endedBy.clear();
     for (const [key, entry] of this.#movedAway) if (gone(entry.labels)) this.#movedAway.delete(key);
   }
 

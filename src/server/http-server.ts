@@ -40,6 +40,7 @@ import { parseRequestTarget, type PathPolicy } from "./request-target.js";
 import { inTurn, responseReadingBody } from "./response-order.js";
 import { Router, type RouteMatch } from "./router.js";
 import { TlsTermination } from "./tls/termination.js";
+import { upgradeFrontOnTls } from "./tls/upgrade-front-tls.js";
 import { httpsFields } from "./tls/config.js";
 import { routeIdentities, type RouteIdentity } from "./route-identity.js";
 import { canonicalJson } from "../util/canonical-json.js";
@@ -84,10 +85,11 @@ export class GatewayHttpServer {
   /** Set with `proxyProtocol: true`: it listens, reads each connection's PROXY header, then hands it to `server`. */
   private readonly front: ProxyProtocolFront | undefined;
   /**
-   * Without TLS: reads each connection's first head, serving a simple upgrade itself and giving everything else to
-   * `server` (upgrade-front.ts); `accepting` is then the listener (when there is no PROXY protocol front).
+   * Reads each connection's first head, serving a simple upgrade itself and giving everything else to `server`
+   * (upgrade-front.ts). Without TLS `accepting` is then the listener (when there is no PROXY protocol front); with
+   * TLS it takes each HTTP/1.1 connection from the HTTPS server once the handshake is done.
    */
-  private readonly upgrades: UpgradeFront | undefined;
+  private readonly upgrades: UpgradeFront;
   private readonly accepting: NetServer | undefined;
   /** A predecessor's listening socket, until `acceptInherited` accepts on it. */
   private inherited: InheritedListener | SharedFdListener | undefined;
@@ -118,21 +120,24 @@ export class GatewayHttpServer {
     // Certificates are read here, so that a missing or broken one stops the start with a clear message.
     this.tls = spec.https ? new TlsTermination(spec, log) : undefined;
     this.h2 = (this.tls === undefined ? spec.h2c : spec.http2) ? this.h2Listener(spec) : undefined;
+    let tlsUpgrades: UpgradeFront | undefined;
     if (this.tls === undefined) {
       this.server = http.createServer(httpOptions);
     } else {
       const tlsOptions = this.tls.serverOptions();
       if (this.h2 !== undefined) tlsOptions.ALPNProtocols = H2_ALPN;
       const server = https.createServer({ ...httpOptions, ...tlsOptions });
-      // Before the TLS checks: it takes the place of Node's own HTTP/1.1 listener.
+      this.server = server;
+      // With TLS the front reads each HTTP/1.1 connection's first head once its handshake is done.
+      tlsUpgrades = upgradeFrontOnTls(server, this.upgradeFrontOptions(httpOptions));
+      // Before the TLS checks: it takes the place of the HTTP/1.1 listener (now the upgrade front's).
       this.h2?.attachTo(server);
       this.tls.attach(server);
-      this.server = server;
     }
-    this.upgrades = this.tls === undefined ? this.upgradeFront(httpOptions) : undefined;
+    this.upgrades = tlsUpgrades ?? this.upgradeFront(httpOptions);
     this.front = spec.proxyProtocol ? this.proxyProtocolFront(spec) : undefined;
     this.accepting =
-      this.upgrades !== undefined && this.front === undefined
+      this.tls === undefined && this.front === undefined
         ? net.createServer({ noDelay: true, allowHalfOpen: true }, this.upgrades.accept)
         : undefined;
     this.listener.maxConnections = spec.maxConnections;
@@ -188,12 +193,19 @@ export class GatewayHttpServer {
   private upgradeFront(httpOptions: http.ServerOptions): UpgradeFront {
     return new UpgradeFront({
       server: this.server,
+      ...this.upgradeFrontOptions(httpOptions),
+      // h2c: the preface sniffed on a plaintext connection (over TLS, ALPN chose before the front sees a byte).
       h2: this.h2 === undefined ? undefined : this.takeH2Preface,
+    });
+  }
+
+  private upgradeFrontOptions(httpOptions: http.ServerOptions) {
+    return {
       upgrade: this.onFirstUpgrade,
-      timedOut: (error, socket) => this.onClientError(error, socket),
+      timedOut: (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket),
       headerTimeout: () => this.spec.clientHeaderTimeout,
       checkEvery: httpOptions.connectionsCheckingInterval ?? 1000,
-    });
+    };
   }
 
   private proxyProtocolFront(spec: HTTPServerSpec): ProxyProtocolFront {
@@ -201,7 +213,8 @@ export class GatewayHttpServer {
       trusted: () => this.routing.trust.proxies,
       headerTimeout: spec.clientHeaderTimeout,
       accepted: (socket) => {
-        if (this.upgrades !== undefined) {
+        // With TLS the upgrade front comes after the handshake (the HTTPS server's 'secureConnection').
+        if (this.tls === undefined) {
           this.upgrades.accept(socket);
           return;
         }
@@ -302,7 +315,7 @@ export class GatewayHttpServer {
     this.tls?.close();
     // GOAWAY: HTTP/2 clients open no new stream here; WebSockets under way drain as upgraded connections do.
     this.h2?.goAway();
-    this.upgrades?.destroyWaiting();
+    this.upgrades.destroyWaiting();
     const front = this.front ?? this.accepting;
     if (front === undefined) {
       return new Promise((resolve) => {
@@ -341,7 +354,7 @@ export class GatewayHttpServer {
   /** Ends what is still open once the drain time is over. */
   closeAllConnections(): void {
     this.front?.destroyPending();
-    this.upgrades?.destroyWaiting();
+    this.upgrades.destroyWaiting();
     this.h2?.destroyAll();
     this.server.closeAllConnections();
   }

@@ -2,6 +2,7 @@
 // PROXY header, which is read and taken off before Node's HTTP (or TLS) server sees the first byte.
 import { ignoreStreamError as ignoreSocketError } from "../util/net/ignore-error.js";
 import net, { type Socket } from "node:net";
+import { LinkedSet } from "../util/linked-set.js";
 import { peerAddress, type AddressSet } from "../util/net/ip-address.js";
 import { parseProxyHeader } from "../util/net/proxy-protocol.js";
 import { recordProxiedPeer } from "../util/net/proxied-peer.js";
@@ -17,14 +18,24 @@ export interface ProxyProtocolFrontOptions {
   refused: (socket: Socket, reason: string) => void;
 }
 
+/** A connection whose PROXY header is still awaited. */
+class PendingConnection {
+  constructor(readonly socket: Socket) {}
+}
+
 /**
  * The listening server in front of the HTTP server: accepts, checks the peer, reads the header within the deadline,
  * and hands the socket over with the bytes after the header put back. Anything else closes the connection.
  */
 export class ProxyProtocolFront {
   readonly server: net.Server;
-  /** Connections whose header is still awaited, so that closing the listener can end them. */
-  private readonly pending = new Set<Socket>();
+  /**
+   * Connections whose header is still awaited, so that closing the listener can end them. A LinkedSet, not a
+   * Set<Socket>: a long-lived Set that gains and loses a member per connection replaces its table every few
+   * connections, and a replaced table that reached the old generation keeps the sockets of later tables alive
+   * through scavenges (promoted with all they hold), as the upgrade front's Map did (see upgrade-front.ts).
+   */
+  private readonly pending = new LinkedSet<PendingConnection>();
 
   constructor(private readonly options: ProxyProtocolFrontOptions) {
     this.server = net.createServer({ noDelay: true }, this.onConnection);
@@ -32,8 +43,10 @@ export class ProxyProtocolFront {
 
   /** Ends the connections still sending their header. */
   destroyPending(): void {
-    for (const socket of this.pending) socket.destroy();
-    this.pending.clear();
+    for (const entry of this.pending) {
+      this.pending.delete(entry);
+      entry.socket.destroy();
+    }
   }
 
   private readonly onConnection = (socket: Socket): void => {
@@ -43,12 +56,16 @@ export class ProxyProtocolFront {
       this.refuse(socket, "PROXY protocol from an untrusted peer");
       return;
     }
-    this.pending.add(socket);
+    const entry = new PendingConnection(socket);
+    this.pending.add(entry);
     let received: Buffer | undefined;
-    const timer = setTimeout(() => this.refuse(socket, "PROXY header took too long"), this.options.headerTimeout);
+    const timer = setTimeout(() => {
+      done();
+      this.refuse(socket, "PROXY header took too long");
+    }, this.options.headerTimeout);
     const done = (): void => {
       clearTimeout(timer);
-      this.pending.delete(socket);
+      this.pending.delete(entry);
       socket.off("data", onData);
       socket.off("end", onEnd);
       socket.off("close", onClose);
@@ -78,8 +95,8 @@ export class ProxyProtocolFront {
     socket.on("close", onClose);
   };
 
+  /** Closes a connection that is not (or no longer) pending. */
   private refuse(socket: Socket, reason: string): void {
-    this.pending.delete(socket);
     this.options.refused(socket, reason);
     socket.destroy();
   }

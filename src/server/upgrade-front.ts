@@ -12,6 +12,12 @@ import { simpleUpgradeHead } from "./upgrade-head.js";
 export interface UpgradeFrontOptions {
   /** The HTTP server that serves every connection not taken here. */
   server: HttpServer;
+  /**
+   * Gives it a connection not taken here; by default its 'connection' event. A TLS listener's sockets come from
+   * 'secureConnection' and go to Node's HTTP/1.1 listener of that event instead (a 'connection' would be wrapped in
+   * TLS a second time).
+   */
+  handOver?: ((socket: Socket) => void) | undefined;
   /** Serves an upgrade read here, as the HTTP server's 'upgrade' event would have. */
   upgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => void;
   /** `h2c`: takes a connection whose first bytes are HTTP/2's (true), or leaves it here (false). */
@@ -100,7 +106,8 @@ export class UpgradeFront {
     socket.pause();
     if (chunk !== undefined) socket.unshift(chunk);
     socket.off("error", ignoreSocketError);
-    this.options.server.emit("connection", socket);
+    if (this.options.handOver === undefined) this.options.server.emit("connection", socket);
+    else this.options.handOver(socket);
     // Node's HTTP server reads the handle directly from now on: the bytes put back flow to its parser first.
     socket.resume();
   }

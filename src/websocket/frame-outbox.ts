@@ -27,8 +27,16 @@ export class FrameOutbox {
   lent = false;
   private queued: Buffer[] | null = null;
   private endAfterClose = false;
+  /**
+   * A TLS socket's write is encrypted into Node's TLS buffers before write() returns (TLSWrap copies what it cannot
+   * send yet), but completes only on a later turn: counted in `writableLength` meanwhile, it holds no view. Marking
+   * it `lent` made every read of the other side (a wss:// session's backend) go into a fresh 64 KiB buffer.
+   */
+  private readonly copiesOnWrite: boolean;
 
-  constructor(private readonly socket: OutboxTarget) {}
+  constructor(private readonly socket: OutboxTarget) {
+    this.copiesOnWrite = (socket as { encrypted?: unknown }).encrypted === true;
+  }
 
   write(bytes: Buffer): void {
     const socket = this.socket;
@@ -39,7 +47,7 @@ export class FrameOutbox {
       socket.write(Buffer.from(bytes));
     } else {
       socket.write(bytes);
-      if (socket.writableLength > 0) this.lent = true;
+      if (socket.writableLength > 0 && !this.copiesOnWrite) this.lent = true;
     }
   }
 

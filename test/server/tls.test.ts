@@ -95,6 +95,41 @@ describe("TLS", () => {
     });
   });
 
+  describe("SNI callback", () => {
+    const spec = (certFiles: CertFiles[]) => ({
+      name: "sni",
+      https: true,
+      clientHeaderTimeout: 1000,
+      certFiles: certFiles.map(({ certFile, keyFile }) => ({ certFile, keyFile })),
+    });
+    const silent = () => capturingLogger([]);
+
+    it("is left out with one certificate pair: the server's own context serves every name", () => {
+      const termination = new TlsTermination(spec([alpha]), silent());
+      assert.equal(termination.serverOptions().SNICallback, undefined);
+      termination.close();
+    });
+
+    it("hands back another pair's context for its names, and none (no switch) for the default pair's", () => {
+      const termination = new TlsTermination(spec([alpha, wildcard]), silent());
+      const pick = termination.serverOptions().SNICallback;
+      assert.ok(pick !== undefined, "two pairs: a choice to make");
+      const picked = (name: string): unknown => {
+        let context: unknown = "not called";
+        pick(name, (error, ctx) => {
+          assert.equal(error, null);
+          context = ctx;
+        });
+        return context;
+      };
+      assert.equal(picked("alpha.test"), undefined, "the default pair: the server's own context");
+      assert.equal(picked("unknown.test"), undefined, "no match: the default pair");
+      const other = picked("chat.beta.test") as { context?: unknown } | undefined;
+      assert.ok(other?.context !== undefined, "the wildcard pair's own SecureContext");
+      termination.close();
+    });
+  });
+
   it("takes PEM inline or base64, and nothing else", () => {
     assert.equal(pemFromConfig(alpha.cert), alpha.cert);
     assert.equal(pemFromConfig(b64(alpha.cert)), alpha.cert);

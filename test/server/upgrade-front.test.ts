@@ -5,9 +5,13 @@
 // given (method, url, version, rawHeaders, headers, headersDistinct, the bytes after the head).
 import assert from "node:assert/strict";
 import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import net, { type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
+import tls from "node:tls";
 import { UpgradeFront } from "../../src/server/upgrade-front.js";
+import { upgradeFrontOnTls } from "../../src/server/tls/upgrade-front-tls.js";
+import { TestPki } from "../helpers/certs.js";
 import { simpleUpgradeHead } from "../../src/server/upgrade-head.js";
 import { rawExchange, statusOf } from "../helpers/net.js";
 
@@ -136,8 +140,10 @@ function seen(via: string, req: IncomingMessage, head: Buffer): Seen {
 }
 
 /** Answers as a gateway would, describing what it read, so that two servers can be compared by their bytes. */
-function describedServer(onSeen: (value: Seen) => void): http.Server {
-  const server = http.createServer({ headersTimeout: 1000, requestTimeout: 1000 });
+function describedServer(onSeen: (value: Seen) => void, tlsOptions?: tls.TlsOptions): http.Server {
+  const options = { headersTimeout: 1000, requestTimeout: 1000 };
+  const server =
+    tlsOptions === undefined ? http.createServer(options) : https.createServer({ ...options, ...tlsOptions });
   server.maxHeadersCount = 0;
   server.on("request", (req: IncomingMessage, res: http.ServerResponse) => {
     res.sendDate = false;
@@ -269,5 +275,103 @@ describe("UpgradeFront: the first head read by wsgate's parser, or by Node's", (
     assert.ok(answer.closed, "closed");
     assert.equal(statusOf(answer.received), 408);
     assert.deepEqual(timedOut, ["ERR_HTTP_REQUEST_TIMEOUT"]);
+  });
+});
+
+/** rawExchange over TLS: `request` written once the handshake is done; what came back until close or `ms`. */
+function tlsExchange(port: number, request: Buffer, ms: number): Promise<{ received: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ port, host: "127.0.0.1", servername: "gw.test", rejectUnauthorized: false });
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ received: Buffer.concat(chunks), closed });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("end", () => finish(true));
+    socket.on("close", () => finish(true));
+    socket.on("error", () => finish(true));
+    socket.once("secureConnect", () => socket.write(request));
+  });
+}
+
+describe("UpgradeFront on a TLS listener: after the handshake, in place of Node's HTTP/1.1 listener", () => {
+  let pki: TestPki;
+  let nodePort = 0;
+  let frontPort = 0;
+  let plain: http.Server;
+  let withFront: http.Server;
+  let front: UpgradeFront;
+  const servedByFront: Seen[] = [];
+
+  before(async () => {
+    pki = await TestPki.create();
+    const pair = await pki.issue({ cn: "gw.test", dns: ["gw.test"] });
+    const tlsOptions = { cert: pair.cert, key: pair.key, minVersion: "TLSv1.3" as const };
+    plain = describedServer(() => undefined, tlsOptions);
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    nodePort = (plain.address() as AddressInfo).port;
+    withFront = describedServer(() => undefined, tlsOptions);
+    front = upgradeFrontOnTls(withFront as https.Server, {
+      upgrade: (req, socket, bodyHead) =>
+        answerUpgrade((value) => servedByFront.push(value), seen("front", req, bodyHead), socket),
+      timedOut: (_error, socket) => socket.end("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"),
+      headerTimeout: () => 300,
+      checkEvery: 50,
+    });
+    await new Promise<void>((resolve) => withFront.listen(0, "127.0.0.1", resolve));
+    frontPort = (withFront.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    front.destroyWaiting();
+    for (const server of [plain, withFront]) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await pki.cleanup();
+  });
+
+  async function both(request: string): Promise<[string, string]> {
+    const bytes = Buffer.from(request, "latin1");
+    const [viaNode, viaFront] = await Promise.all([
+      tlsExchange(nodePort, bytes, 1500),
+      tlsExchange(frontPort, bytes, 1500),
+    ]);
+    return [viaNode.received.toString("latin1"), viaFront.received.toString("latin1")];
+  }
+
+  it("serves each simple upgrade itself, with what Node's parser would have given, byte for byte", async () => {
+    for (const [name, request] of SIMPLE) {
+      const before = servedByFront.length;
+      const [viaNode, viaFront] = await both(request);
+      assert.equal(statusOf(Buffer.from(viaNode, "latin1")), 101, `${name}: Node upgrades it`);
+      assert.equal(viaFront, viaNode, `${name}: the same answer`);
+      assert.equal(servedByFront.length, before + 1, `${name}: served by the front`);
+    }
+  });
+
+  it("gives every other head back to Node's HTTP/1.1 listener on the TLS socket, whose answer is the same", async () => {
+    const before = servedByFront.length;
+    for (const [name, request] of LEFT_TO_NODE) {
+      const [viaNode, viaFront] = await both(request);
+      assert.equal(viaFront, viaNode, `${name}: the same answer`);
+    }
+    const keepAlive = head(["Host: gw", "X-Keep: 1"], "GET /first HTTP/1.1") + upgradeWith();
+    const [viaNode, viaFront] = await both(keepAlive);
+    assert.equal(viaFront, viaNode, "keep-alive, then an upgrade");
+    assert.match(viaFront, /X-Seen: /, "the second request upgraded");
+    assert.equal(servedByFront.length, before, "none served by the front");
+  });
+
+  it("answers a TLS connection that sends nothing with the header timeout's answer", async () => {
+    const answer = await tlsExchange(frontPort, Buffer.alloc(0), 3000);
+    assert.ok(answer.closed, "closed");
+    assert.equal(statusOf(answer.received), 408);
   });
 });

@@ -8,10 +8,12 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 import type { Writable } from "node:stream";
 import { describe, it } from "node:test";
+import tls from "node:tls";
 import { FrameOutbox } from "../../src/websocket/frame-outbox.js";
 import { Opcode } from "../../src/websocket/protocol.js";
 import { WebSocketRelay, type RelayOutcome } from "../../src/websocket/relay.js";
 import { encodeFrame, parseFrames } from "../fuzz/wire.js";
+import { TestPki } from "../helpers/certs.js";
 
 function readsIntoBuffer(socket: net.Socket): boolean {
   const slot = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "kBufferCb");
@@ -27,6 +29,28 @@ async function socketPair(): Promise<{ near: net.Socket; far: net.Socket; close:
   const far = await accepted;
   for (const socket of [near, far]) socket.on("error", () => {});
   return { near, far, close: () => server.close() };
+}
+
+/** As `socketPair`, over TLS 1.3: `far` is the server's TLSSocket (a wss:// client as the gateway holds it). */
+async function tlsSocketPair(): Promise<{ near: net.Socket; far: net.Socket; close: () => Promise<void> }> {
+  const pki = await TestPki.create();
+  const pair = await pki.issue({ cn: "localhost", dns: ["localhost"] });
+  const server = tls.createServer({ cert: pair.cert, key: pair.key, minVersion: "TLSv1.3" });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<net.Socket>((resolve) => server.once("secureConnection", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const near = tls.connect({ port, host: "127.0.0.1", servername: "localhost", rejectUnauthorized: false });
+  await new Promise((resolve) => near.once("secureConnect", resolve));
+  const far = await accepted;
+  for (const socket of [near, far]) socket.on("error", () => {});
+  return {
+    near,
+    far,
+    close: async () => {
+      server.close();
+      await pki.cleanup();
+    },
+  };
 }
 
 /** Deterministic frames of sizes from 0 to 70,000 bytes; masked ones for the client's side. */
@@ -87,51 +111,55 @@ async function send(socket: net.Socket, bytes: Buffer): Promise<void> {
 }
 
 describe("relay reading into a reused buffer", () => {
-  it("passes every byte of both directions unchanged while each receiver reads slowly", async () => {
-    const clientSide = await socketPair();
-    const backendSide = await socketPair();
-    let ended: RelayOutcome | undefined;
-    const relay = new WebSocketRelay(
-      clientSide.far,
-      backendSide.near,
-      {
-        clientMaxMessageSize: -1,
-        backendMaxMessageSize: -1,
-        pingInterval: 0,
-        pongTimeout: 0,
-        maxInactivity: 0,
-        frameTimeout: 0,
-        closeTimeout: 1000,
-        firstFrameRsv: 0,
-        anyRsv: false,
-        maxBufferedBytes: -1,
-      },
-      (outcome) => (ended = outcome),
-    );
-    relay.start(Buffer.alloc(0), Buffer.alloc(0));
+  for (const overTls of [false, true]) {
+    it(`passes every byte of both directions unchanged while each receiver reads slowly${overTls ? ", the client over TLS" : ""}`, async () => {
+      const clientSide = overTls ? await tlsSocketPair() : await socketPair();
+      const backendSide = await socketPair();
+      let ended: RelayOutcome | undefined;
+      const relay = new WebSocketRelay(
+        clientSide.far,
+        backendSide.near,
+        {
+          clientMaxMessageSize: -1,
+          backendMaxMessageSize: -1,
+          pingInterval: 0,
+          pongTimeout: 0,
+          maxInactivity: 0,
+          frameTimeout: 0,
+          closeTimeout: 1000,
+          firstFrameRsv: 0,
+          anyRsv: false,
+          maxBufferedBytes: -1,
+        },
+        (outcome) => (ended = outcome),
+      );
+      relay.start(Buffer.alloc(0), Buffer.alloc(0));
 
-    const up = Buffer.concat(frames(3000, true, 1));
-    const down = Buffer.concat(frames(3000, false, 2));
-    const digest = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
-    const atBackend = slowRead(backendSide.far, up.length);
-    const atClient = slowRead(clientSide.near, down.length);
-    await Promise.all([send(clientSide.near, up), send(backendSide.far, down)]);
-    assert.equal(await atBackend, digest(up));
-    assert.equal(await atClient, digest(down));
-    // The switch is the point of the test: both sides were busy enough to be read into buffers of the relay's.
-    assert.ok(readsIntoBuffer(clientSide.far), "client socket read into the relay's buffer");
-    assert.ok(readsIntoBuffer(backendSide.near), "backend socket read into the relay's buffer");
-    assert.equal(relay.totals().fromClient.messages, 3000);
-    assert.equal(relay.totals().fromBackend.messages, 3000);
+      const up = Buffer.concat(frames(3000, true, 1));
+      const down = Buffer.concat(frames(3000, false, 2));
+      const digest = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
+      const atBackend = slowRead(backendSide.far, up.length);
+      const atClient = slowRead(clientSide.near, down.length);
+      await Promise.all([send(clientSide.near, up), send(backendSide.far, down)]);
+      assert.equal(await atBackend, digest(up));
+      assert.equal(await atClient, digest(down));
+      // The switch is the point of the test: both sides were busy enough to be read into buffers of the relay's.
+      // A TLS client keeps its 'data' events (reading it into the buffer measured slower); its side is where the
+      // backend's buffer views are written, and a TLS write holds none (FrameOutbox's copiesOnWrite).
+      assert.equal(readsIntoBuffer(clientSide.far), !overTls, "client socket read into the relay's buffer");
+      assert.ok(readsIntoBuffer(backendSide.near), "backend socket read into the relay's buffer");
+      assert.equal(relay.totals().fromClient.messages, 3000);
+      assert.equal(relay.totals().fromBackend.messages, 3000);
 
-    relay.terminate();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.ok(ended !== undefined);
-    clientSide.near.destroy();
-    backendSide.far.destroy();
-    clientSide.close();
-    backendSide.close();
-  });
+      relay.terminate();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(ended !== undefined);
+      clientSide.near.destroy();
+      backendSide.far.destroy();
+      await clientSide.close();
+      backendSide.close();
+    });
+  }
 });
 
 describe("relay reading into a reused buffer: only a busy peer", () => {
@@ -298,6 +326,21 @@ class FakeSocket {
 }
 
 describe("FrameOutbox with borrowed views", () => {
+  it("lends nothing to a TLS socket whose write is still pending: TLSWrap copied the view before write() returned", () => {
+    const socket = Object.assign(new FakeSocket(), { encrypted: true });
+    socket.partial = true;
+    const outbox = new FrameOutbox(socket.asWritable());
+    outbox.borrowed = true;
+    outbox.write(Buffer.from("abc"));
+    assert.ok(socket.writableLength > 0, "the write is still counted");
+    assert.equal(outbox.lent, false, "the read buffer may be read into again");
+    // Backed up (a write waiting in the Writable's own queue holds its buffer): copied, as for plain TCP.
+    const readBuffer = Buffer.from("def");
+    outbox.write(readBuffer);
+    readBuffer.fill(0);
+    assert.equal(socket.held[1]?.toString(), "def");
+  });
+
   it("copies a borrowed view when the socket's writes are backed up", () => {
     const socket = new FakeSocket();
     const outbox = new FrameOutbox(socket.asWritable());

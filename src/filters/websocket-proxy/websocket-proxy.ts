@@ -196,7 +196,7 @@ export class WebSocketProxy implements Filter {
       attempt.abort();
     };
     // The client's socket is read meanwhile: without reading, its FIN or reset would go unseen.
-    const stopWatching = watchPendingClient(context.h2 ?? context.socket, abort);
+    const watch = watchPendingClient(context.h2 ?? context.socket, abort);
     try {
       return { kind: "answered", answer: { result: await attempt.result } };
     } catch (error) {
@@ -206,7 +206,7 @@ export class WebSocketProxy implements Filter {
       // The backend's failure, not the client's leaving, counts against it.
       return { kind: "failed", error, counts: !clientLeft };
     } finally {
-      stopWatching();
+      watch.stop();
     }
   }
 

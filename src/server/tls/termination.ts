@@ -116,10 +116,22 @@ export class TlsTermination {
       requestCert: this.clientAuth !== "off",
       rejectUnauthorized: this.clientAuth === "require",
       ALPNProtocols: ALPN,
-      SNICallback: (serverName, done) => done(null, this.table.lookup(serverName)?.context),
+      // Only with a choice to make: Node then calls into JS on every handshake (OpenSSL's certificate callback), and
+      // a context handed back is switched to per connection (its certificate, key and CA list copied into the SSL).
+      ...(this.pairs.length > 1 ? { SNICallback: this.pickContext } : {}),
       handshakeTimeout: this.spec.clientHeaderTimeout,
     };
   }
+
+  /**
+   * The context for a client's server name. The default pair's is the server's own (set again by `install` when the
+   * pair changes): none is handed back for it, so that its handshakes make no switch. The number of pairs is fixed
+   * for the listener's life (a reload replaces them one for one), so a single pair needs no callback at all.
+   */
+  private readonly pickContext = (serverName: string, done: (error: Error | null, context?: SecureContext) => void) => {
+    const entry = this.table.lookup(serverName);
+    done(null, entry === undefined || entry === this.pairs[0] ? undefined : entry.context);
+  };
 
   /** Hooks into the server built with `serverOptions()`: handshake failures, `request` checks, file watching. */
   attach(server: https.Server): void {

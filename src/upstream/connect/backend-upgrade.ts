@@ -113,6 +113,7 @@ function openHandshake<Result>(
   const attempt = new HandshakeAttempt(request, secure, judge);
   const socket = dial(request);
   attempt.destroyOnFailure = socket;
+  attempt.headOnConnect = head;
   const result = new Promise<Result>((resolve, reject) => {
     attempt.begin(resolve, reject, socket);
     let received: Buffer | undefined;
@@ -144,7 +145,6 @@ function openHandshake<Result>(
     };
     socket.on("data", onData);
     socket.on("end", onEnd);
-    socket.write(head, "latin1");
   });
   return { result, abort: () => attempt.abort() };
 }
@@ -152,20 +152,31 @@ function openHandshake<Result>(
 const EMPTY = Buffer.alloc(0);
 
 /**
- * One backend handshake's timers and outcome: the dial timeout until the connection is up (TLS included), then the
+ * One backend handshake's timer and outcome: the dial timeout until the connection is up (TLS included), then the
  * handshake timeout; socket failures mapped to the gateway's errors by when they happen.
+ *
+ * One timer serves both deadlines: when the connection is up, the handshake's deadline is noted and the dial timer,
+ * due sooner with the defaults (5 s, 10 s), is kept; if it fires first it waits out the rest. A handshake answered
+ * in time (nearly every one) so costs one Timeout and one callback, not two of each.
  */
 class HandshakeAttempt<Result> {
   /** How far the connection got: what a socket error means. */
   private readonly stage: DialStage;
   private settled = false;
   private timer: NodeJS.Timeout | undefined;
+  /** When the handshake times out (Date.now() ms), once the connection is up. */
+  private handshakeDue: number | undefined;
   private resolve: ((value: Result) => void) | undefined;
   private reject: ((error: GatewayError) => void) | undefined;
   /** Destroyed when the attempt fails or is aborted. */
   destroyOnFailure: { destroy(): void } | undefined;
   /** Node's client, once it reads the answer. */
   private clientRequest: ClientRequest | undefined;
+  /**
+   * The request head, written once the connection is usable rather than while it connects: a write on a
+   * connecting socket costs Node two `once` listeners ('connect', 'close') and their closures per dial.
+   */
+  headOnConnect: string | undefined;
 
   constructor(
     private readonly request: BackendHandshakeRequest,
@@ -180,10 +191,7 @@ class HandshakeAttempt<Result> {
   begin(resolve: (value: Result) => void, reject: (error: GatewayError) => void, socket: Socket | undefined): void {
     this.resolve = resolve;
     this.reject = reject;
-    this.timer = setTimeout(
-      () => this.fail(new UpstreamDialTimeoutError(this.request.label)),
-      this.request.dialTimeout,
-    );
+    this.timer = setTimeout(this.onTimer, this.request.dialTimeout);
     if (socket === undefined) return;
     this.watch(socket);
     this.socket = socket;
@@ -197,14 +205,35 @@ class HandshakeAttempt<Result> {
   /** Connection tracking for a socket: TCP connect, TLS handshake, Nagle off; then the handshake timeout. */
   watch(socket: Socket): void {
     this.stage.watch(socket, () => {
-      clearTimeout(this.timer);
       if (this.settled) return;
-      this.timer = setTimeout(
-        () => this.fail(new UpstreamHandshakeTimeoutError(this.request.label)),
-        this.request.handshakeTimeout,
-      );
+      const handshakeTimeout = this.request.handshakeTimeout;
+      this.handshakeDue = Date.now() + handshakeTimeout;
+      // The running dial timer is kept when it is due no later than the handshake (it then waits out the rest).
+      if (handshakeTimeout < this.request.dialTimeout) {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(this.onTimer, handshakeTimeout);
+      }
+      const head = this.headOnConnect;
+      if (head === undefined) return;
+      this.headOnConnect = undefined;
+      socket.write(head, "latin1");
     });
   }
+
+  /** The dial timeout, or once connected the handshake's, perhaps after waiting out the rest of it. */
+  private readonly onTimer = (): void => {
+    const due = this.handshakeDue;
+    if (due === undefined) {
+      this.fail(new UpstreamDialTimeoutError(this.request.label));
+      return;
+    }
+    const left = due - Date.now();
+    if (left > 0) {
+      this.timer = setTimeout(this.onTimer, left);
+      return;
+    }
+    this.fail(new UpstreamHandshakeTimeoutError(this.request.label));
+  };
 
   /** A socket or request error as the gateway reports it (the one classifier, upstream/connect/failure.ts). */
   failureOf(error: NodeJS.ErrnoException): GatewayError {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import http, { type IncomingMessage } from "node:http";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { GatewayError } from "../../../src/errors.js";
+import { GatewayError, UpstreamHandshakeTimeoutError } from "../../../src/errors.js";
 import { openBackendHandshake } from "../../../src/upstream/connect/backend-upgrade.js";
 import { MAX_HEAD_BYTES, parseUpgradeHead, upgradeRequestHead } from "../../../src/websocket/upgrade-response.js";
 import { withTimeout } from "../../helpers/net.js";
@@ -369,6 +369,19 @@ describe("backend handshake over raw sockets, against Node's client", () => {
       handshakeTimeout: 50,
     });
     await assert.rejects(withTimeout(silent.result, 2000, "the timeout"), /silent/);
+    backend.next = { pieces: [], end: false };
+    // One timer serves both deadlines: the dial's, due first here, must wait out the handshake's, not end it early.
+    const started = Date.now();
+    const slow = openBackendHandshake({
+      url: new URL(`ws://127.0.0.1:${backend.port}`),
+      label: "slow",
+      target: "/ws",
+      headers: HEADERS,
+      dialTimeout: 40,
+      handshakeTimeout: 300,
+    });
+    await assert.rejects(withTimeout(slow.result, 3000, "the handshake timeout"), UpstreamHandshakeTimeoutError);
+    assert.ok(Date.now() - started >= 280, `timed out after ${Date.now() - started} ms, before the handshake's 300`);
     backend.next = { pieces: [], end: false };
     const left = openBackendHandshake({
       url: new URL(`ws://127.0.0.1:${backend.port}`),
