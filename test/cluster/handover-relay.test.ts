@@ -353,8 +353,9 @@ describe("session hand-over relayed through two primaries (--workers)", () => {
   });
 
   it("an old worker dying mid-way leaves what reached the new worker running there", async () => {
-    const count = 60;
-    await setUp({ workers: 1, count, sendMs: 10, pushMs: 10 });
+    // More sessions than the 64 an old worker pauses at once: killed on the 5th answer, it has sent 69 at most.
+    const count = 100;
+    await setUp({ workers: 1, count, sendMs: 20, pushMs: 20 });
     const running = cluster as Cluster;
     const command: Command = { test: "upgrade", workers: 1, killOldWorkerOnAnswer: 5, yaml: await newYaml() };
     const upgraded = await running.ask(command, "upgraded", 60_000);
