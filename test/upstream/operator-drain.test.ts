@@ -102,11 +102,11 @@ describe("operator drain of a pool's server", () => {
     const started = Date.now();
     assert.equal(registry.drain("127.0.0.1:9095", 400)[0]?.sessions, 4);
     assert.equal(registry.drain("127.0.0.1:9095", 400)[0]?.sessions, 4, "the running drain's pending sessions");
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    assert.equal(closes.length, 4);
+    await waitUntil(() => (closes.length === 4 ? true : undefined), 5000, "every close");
     assert.ok(closes.every((close) => close.code === 1001 && close.reason === "backend draining"));
     const offsets = closes.map((close) => close.at - started);
-    assert.ok((offsets[3] ?? 0) >= 250 && (offsets[3] ?? 0) < 500, `spread: ${offsets}`);
+    // The last of 4 is due at 3/4 of the 400 ms window: not early, not far late (timers run late under load).
+    assert.ok((offsets[3] ?? 0) >= 290 && (offsets[3] ?? 0) <= 700, `spread: ${offsets}`);
     assert.equal(server.activeConnections, 0);
     built.close();
   });
