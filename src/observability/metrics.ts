@@ -149,7 +149,9 @@ export class GatewayMetrics {
   constructor(status: PoolStatusReader, options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: "wsgate_" });
+      // The event-loop lag gauges sample with a timer: prom-client's default of every 10 ms wakes an idle gateway
+      // (each worker and the primary too) 100 times a second. Every 100 ms still gives ~150 samples per scrape.
+      collectDefaultMetrics({ register: this.registry, prefix: "wsgate_", eventLoopMonitoringPrecision: 100 });
       // Gauges named like counters (promtool refuses them); prom-client also serves them without the suffix.
       for (const name of DEPRECATED_PROCESS_GAUGES) this.registry.removeSingleMetric(`wsgate_${name}`);
     }
