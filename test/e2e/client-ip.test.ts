@@ -15,36 +15,15 @@ import { parseProxyHeader, proxyV2Header, type ProxyHeader } from "../../src/uti
 import { admin } from "../helpers/admin.js";
 import { TestPki, startWssBackend, type WssBackend } from "../helpers/certs.js";
 import { GatewayProcess } from "../helpers/gateway-process.js";
-import { freePort, statusOf, waitUntil, withTimeout } from "../helpers/net.js";
+import { exchangeOn, freePort, statusOf, waitUntil, withTimeout, type RawExchange } from "../helpers/net.js";
 import { startRecordingBackend, type RecordedRequest, type RecordingBackend } from "../helpers/recording-backend.js";
 
 const TRUSTED = "127.0.0.1";
 const UNTRUSTED = "127.0.0.2";
 
-interface Exchange {
-  received: Buffer;
-  closed: boolean;
-}
-
 /** Sends `bytes` from `from` on a fresh connection; collects the answer until the gateway closes or `ms` pass. */
-function exchange(port: number, bytes: Buffer | string, from: string, ms = 3000): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ received: Buffer.concat(chunks), closed });
-    };
-    const timer = setTimeout(() => finish(false), ms);
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-    socket.on("close", () => finish(true));
-    socket.on("error", () => finish(true));
-    socket.write(bytes);
-  });
+function exchange(port: number, bytes: Buffer | string, from: string, ms = 3000): Promise<RawExchange> {
+  return exchangeOn(net.connect({ port, host: "127.0.0.1", localAddress: from }), bytes, ms);
 }
 
 /** A GET for `path` with extra raw header lines, closing the connection after the answer. */

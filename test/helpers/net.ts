@@ -50,8 +50,20 @@ export interface RawExchange {
 
 /** Sends raw bytes on a fresh TCP connection and collects the answer until the server closes or `ms` pass. */
 export function rawExchange(port: number, request: string | Buffer, ms = 2000): Promise<RawExchange> {
+  return exchangeOn(net.connect(port, "127.0.0.1"), request, ms);
+}
+
+/**
+ * Writes `request` on `socket` (a fresh one: TCP, or TLS with `writeOn` "secureConnect") once it emits `writeOn`,
+ * or at once, and collects the answer until the server closes or `ms` pass.
+ */
+export function exchangeOn(
+  socket: net.Socket,
+  request: string | Buffer,
+  ms: number,
+  writeOn?: "secureConnect",
+): Promise<RawExchange> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (closed: boolean): void => {
@@ -62,11 +74,12 @@ export function rawExchange(port: number, request: string | Buffer, ms = 2000): 
       resolve({ received: Buffer.concat(chunks), closed });
     };
     const timer = setTimeout(() => finish(false), ms);
-    socket.on("data", (chunk) => chunks.push(chunk));
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("end", () => finish(true));
     socket.on("close", () => finish(true));
     socket.on("error", () => finish(true));
-    socket.write(request);
+    if (writeOn === undefined) socket.write(request);
+    else socket.once(writeOn, () => socket.write(request));
   });
 }
 

@@ -13,7 +13,7 @@ import { UpgradeFront } from "../../src/server/upgrade-front.js";
 import { upgradeFrontOnTls } from "../../src/server/tls/upgrade-front-tls.js";
 import { TestPki } from "../helpers/certs.js";
 import { simpleUpgradeHead } from "../../src/server/upgrade-head.js";
-import { rawExchange, statusOf } from "../helpers/net.js";
+import { exchangeOn, rawExchange, statusOf, type RawExchange } from "../helpers/net.js";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -279,25 +279,9 @@ describe("UpgradeFront: the first head read by wsgate's parser, or by Node's", (
 });
 
 /** rawExchange over TLS: `request` written once the handshake is done; what came back until close or `ms`. */
-function tlsExchange(port: number, request: Buffer, ms: number): Promise<{ received: Buffer; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ port, host: "127.0.0.1", servername: "gw.test", rejectUnauthorized: false });
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ received: Buffer.concat(chunks), closed });
-    };
-    const timer = setTimeout(() => finish(false), ms);
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-    socket.on("end", () => finish(true));
-    socket.on("close", () => finish(true));
-    socket.on("error", () => finish(true));
-    socket.once("secureConnect", () => socket.write(request));
-  });
+function tlsExchange(port: number, request: Buffer, ms: number): Promise<RawExchange> {
+  const socket = tls.connect({ port, host: "127.0.0.1", servername: "gw.test", rejectUnauthorized: false });
+  return exchangeOn(socket, request, ms, "secureConnect");
 }
 
 describe("UpgradeFront on a TLS listener: after the handshake, in place of Node's HTTP/1.1 listener", () => {
