@@ -12,6 +12,7 @@ import type { Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Http2ConnectionLimits } from "./limits.js";
+import { takeSecureConnection } from "../tls/secure-connection.js";
 
 /** What the HTTPServer does with each kind of stream. */
 export interface H2Dispatch {
@@ -59,13 +60,10 @@ export class H2Listener {
    * whose ALPN chose `h2` come here, the others go to Node's HTTP/1.1 listener as they always did.
    */
   attachTo(https: HttpsServer): void {
-    const listeners = https.listeners("secureConnection") as Array<(socket: TLSSocket) => void>;
-    const http1 = listeners[0];
-    if (http1 === undefined || listeners.length !== 1) throw new Error("HTTPS server: expected only its own listener");
-    https.removeListener("secureConnection", http1);
+    const http1 = takeSecureConnection(https);
     https.on("secureConnection", (socket: TLSSocket) => {
       if (socket.alpnProtocol === "h2") this.accept(socket);
-      else http1.call(https, socket);
+      else http1(socket);
     });
   }
 

@@ -5,17 +5,15 @@
 import type { Server as HttpsServer } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { UpgradeFront, type UpgradeFrontOptions } from "../upgrade-front.js";
+import { takeSecureConnection } from "./secure-connection.js";
 
 export function upgradeFrontOnTls(
   server: HttpsServer,
   options: Omit<UpgradeFrontOptions, "server" | "handOver">,
 ): UpgradeFront {
-  const listeners = server.listeners("secureConnection") as Array<(socket: TLSSocket) => void>;
-  const http1 = listeners[0];
-  if (http1 === undefined || listeners.length !== 1) throw new Error("HTTPS server: expected only its own listener");
-  server.removeListener("secureConnection", http1);
+  const http1 = takeSecureConnection(server);
   // A 'connection' would be wrapped in TLS a second time: Node's HTTP/1.1 listener takes the TLS socket itself.
-  const front = new UpgradeFront({ ...options, server, handOver: (socket) => http1.call(server, socket as TLSSocket) });
+  const front = new UpgradeFront({ ...options, server, handOver: (socket) => http1(socket as TLSSocket) });
   server.on("secureConnection", (socket: TLSSocket) => {
     // A socket a check before this one destroyed (a client certificate that did not verify) is not waited on.
     if (!socket.destroyed) front.accept(socket);
