@@ -102,6 +102,11 @@ export interface ReadFrame {
 export class RawH2 {
   readonly frames: ReadFrame[] = [];
   closed = false;
+  /**
+   * The server reset the connection. A server that closes while a flood is still arriving sends a reset after its
+   * GOAWAY, and Linux drops what the client had not read yet when the reset comes: the GOAWAY can be lost with it.
+   */
+  resetByPeer = false;
   #buffer = Buffer.alloc(0);
   readonly #waiters: Array<() => void> = [];
 
@@ -111,7 +116,9 @@ export class RawH2 {
       this.closed = true;
       this.wake();
     });
-    socket.on("error", () => undefined);
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET") this.resetByPeer = true;
+    });
   }
 
   static async connect(port: number, options: { tls?: boolean } = {}): Promise<RawH2> {

@@ -86,11 +86,15 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
   /** A connection opened before the flood, still served after it. */
   async function bystanderSurvives(run: () => Promise<void>): Promise<void> {
     bystander = http2.connect(`http://127.0.0.1:${target.port}`);
-    assert.equal(await get(bystander, "/before"), "ok /before");
-    await run();
-    assert.equal(await get(bystander, "/after"), "ok /after");
-    assert.equal(bystander.destroyed, false);
-    bystander.close();
+    try {
+      assert.equal(await get(bystander, "/before"), "ok /before");
+      await run();
+      assert.equal(await get(bystander, "/after"), "ok /after");
+      assert.equal(bystander.destroyed, false);
+    } finally {
+      // Also when a check fails: an open session would keep the test process alive until the runner's timeout.
+      bystander.close();
+    }
   }
 
   const floods: Array<{ name: string; flood: Http2Flood; frame: (i: number) => Buffer; count: number }> = [
@@ -150,7 +154,8 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
       attacker.write(h2frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headerBlock(getRequest("/upload"))));
       const sent = await attacker.flood(20000, () => h2frame(FrameType.DATA, 0, 1), 50, 2);
       await attacker.untilClosed(5000);
-      assert.notEqual(attacker.goaway(), undefined, "no GOAWAY");
+      // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
+      assert.ok(attacker.goaway() !== undefined || attacker.resetByPeer, "neither a GOAWAY nor a reset");
       assert.ok(sent < 20000);
     });
   });
@@ -166,7 +171,8 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
         2,
       );
       await attacker.untilClosed(5000);
-      assert.notEqual(attacker.goaway(), undefined, "no GOAWAY");
+      // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
+      assert.ok(attacker.goaway() !== undefined || attacker.resetByPeer, "neither a GOAWAY nor a reset");
       assert.ok(sent < 20000);
     });
   });
