@@ -209,14 +209,7 @@ describe("UpgradeFront: the first head read by wsgate's parser, or by Node's", (
   });
 
   /** Both servers' answers to `request`, sent as one write. */
-  async function both(request: string): Promise<[string, string]> {
-    const bytes = Buffer.from(request, "latin1");
-    const [viaNode, viaFront] = await Promise.all([
-      rawExchange(nodePort, bytes, 1500),
-      rawExchange(frontPort, bytes, 1500),
-    ]);
-    return [viaNode.received.toString("latin1"), viaFront.received.toString("latin1")];
-  }
+  const both = (request: string): Promise<[string, string]> => answers(rawExchange, nodePort, frontPort, request);
 
   it("serves each simple upgrade itself, with what Node's parser would have given, byte for byte", async () => {
     for (const [name, request] of SIMPLE) {
@@ -278,6 +271,18 @@ describe("UpgradeFront: the first head read by wsgate's parser, or by Node's", (
   });
 });
 
+/** Node's and the front's answers to `request`, sent as one write to each over `exchange` (TCP or TLS). */
+async function answers(
+  exchange: (port: number, request: Buffer, ms: number) => Promise<RawExchange>,
+  nodePort: number,
+  frontPort: number,
+  request: string,
+): Promise<[string, string]> {
+  const bytes = Buffer.from(request, "latin1");
+  const [viaNode, viaFront] = await Promise.all([exchange(nodePort, bytes, 1500), exchange(frontPort, bytes, 1500)]);
+  return [viaNode.received.toString("latin1"), viaFront.received.toString("latin1")];
+}
+
 /** rawExchange over TLS: `request` written once the handshake is done; what came back until close or `ms`. */
 function tlsExchange(port: number, request: Buffer, ms: number): Promise<RawExchange> {
   const socket = tls.connect({ port, host: "127.0.0.1", servername: "gw.test", rejectUnauthorized: false });
@@ -321,14 +326,7 @@ describe("UpgradeFront on a TLS listener: after the handshake, in place of Node'
     await pki.cleanup();
   });
 
-  async function both(request: string): Promise<[string, string]> {
-    const bytes = Buffer.from(request, "latin1");
-    const [viaNode, viaFront] = await Promise.all([
-      tlsExchange(nodePort, bytes, 1500),
-      tlsExchange(frontPort, bytes, 1500),
-    ]);
-    return [viaNode.received.toString("latin1"), viaFront.received.toString("latin1")];
-  }
+  const both = (request: string): Promise<[string, string]> => answers(tlsExchange, nodePort, frontPort, request);
 
   it("serves each simple upgrade itself, with what Node's parser would have given, byte for byte", async () => {
     for (const [name, request] of SIMPLE) {

@@ -14,6 +14,10 @@ import { Opcode } from "../../src/websocket/protocol.js";
 import { WebSocketRelay, type RelayOutcome } from "../../src/websocket/relay.js";
 import { encodeFrame, parseFrames } from "../fuzz/wire.js";
 import { TestPki } from "../helpers/certs.js";
+import { QUIET } from "./memory-peers.js";
+
+/** Every timer and limit off, as memory-peers' QUIET, with a second for a close handshake over real sockets. */
+const RELAY_OPTIONS = { ...QUIET, closeTimeout: 1000 };
 
 function readsIntoBuffer(socket: net.Socket): boolean {
   const slot = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "kBufferCb");
@@ -116,23 +120,7 @@ describe("relay reading into a reused buffer", () => {
       const clientSide = overTls ? await tlsSocketPair() : await socketPair();
       const backendSide = await socketPair();
       let ended: RelayOutcome | undefined;
-      const relay = new WebSocketRelay(
-        clientSide.far,
-        backendSide.near,
-        {
-          clientMaxMessageSize: -1,
-          backendMaxMessageSize: -1,
-          pingInterval: 0,
-          pongTimeout: 0,
-          maxInactivity: 0,
-          frameTimeout: 0,
-          closeTimeout: 1000,
-          firstFrameRsv: 0,
-          anyRsv: false,
-          maxBufferedBytes: -1,
-        },
-        (outcome) => (ended = outcome),
-      );
+      const relay = new WebSocketRelay(clientSide.far, backendSide.near, RELAY_OPTIONS, (outcome) => (ended = outcome));
       relay.start(Buffer.alloc(0), Buffer.alloc(0));
 
       const up = Buffer.concat(frames(3000, true, 1));
@@ -166,23 +154,7 @@ describe("relay reading into a reused buffer: only a busy peer", () => {
   it("a peer reading a frame now and then (an idle session's pongs) keeps Node's reads; a burst switches it", async () => {
     const clientSide = await socketPair();
     const backendSide = await socketPair();
-    const relay = new WebSocketRelay(
-      clientSide.far,
-      backendSide.near,
-      {
-        clientMaxMessageSize: -1,
-        backendMaxMessageSize: -1,
-        pingInterval: 0,
-        pongTimeout: 0,
-        maxInactivity: 0,
-        frameTimeout: 0,
-        closeTimeout: 1000,
-        firstFrameRsv: 0,
-        anyRsv: false,
-        maxBufferedBytes: -1,
-      },
-      () => {},
-    );
+    const relay = new WebSocketRelay(clientSide.far, backendSide.near, RELAY_OPTIONS, () => {});
     relay.start(Buffer.alloc(0), Buffer.alloc(0));
     const pong = (): Buffer =>
       encodeFrame({
@@ -231,18 +203,7 @@ describe("relay reading into a reused buffer: a peer that goes quiet", () => {
     const relay = new WebSocketRelay(
       clientSide.far,
       backendSide.near,
-      {
-        clientMaxMessageSize: -1,
-        backendMaxMessageSize: -1,
-        pingInterval: 300,
-        pongTimeout: 0,
-        maxInactivity: 0,
-        frameTimeout: 0,
-        closeTimeout: 1000,
-        firstFrameRsv: 0,
-        anyRsv: false,
-        maxBufferedBytes: -1,
-      },
+      { ...RELAY_OPTIONS, pingInterval: 300 },
       () => {},
     );
     relay.start(Buffer.alloc(0), Buffer.alloc(0));
