@@ -105,8 +105,11 @@ export class RawH2 {
   /**
    * The server reset the connection. A server that closes while a flood is still arriving sends a reset after its
    * GOAWAY, and Linux drops what the client had not read yet when the reset comes: the GOAWAY can be lost with it.
+   * The reset shows as ECONNRESET on a read, or as EPIPE on the flood's next write when that comes first.
    */
   resetByPeer = false;
+  /** The socket's error code, if it had one: named in a failed check. */
+  errorCode: string | undefined;
   #buffer = Buffer.alloc(0);
   readonly #waiters: Array<() => void> = [];
 
@@ -117,7 +120,8 @@ export class RawH2 {
       this.wake();
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ECONNRESET") this.resetByPeer = true;
+      this.errorCode = error.code;
+      if (error.code === "ECONNRESET" || error.code === "EPIPE") this.resetByPeer = true;
     });
   }
 

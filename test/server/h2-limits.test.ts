@@ -155,7 +155,10 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
       const sent = await attacker.flood(20000, () => h2frame(FrameType.DATA, 0, 1), 50, 2);
       await attacker.untilClosed(5000);
       // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
-      assert.ok(attacker.goaway() !== undefined || attacker.resetByPeer, "neither a GOAWAY nor a reset");
+      assert.ok(
+        attacker.goaway() !== undefined || attacker.resetByPeer,
+        `neither a GOAWAY nor a reset (socket error: ${attacker.errorCode ?? "none"})`,
+      );
       assert.ok(sent < 20000);
     });
   });
@@ -172,7 +175,10 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
       );
       await attacker.untilClosed(5000);
       // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
-      assert.ok(attacker.goaway() !== undefined || attacker.resetByPeer, "neither a GOAWAY nor a reset");
+      assert.ok(
+        attacker.goaway() !== undefined || attacker.resetByPeer,
+        `neither a GOAWAY nor a reset (socket error: ${attacker.errorCode ?? "none"})`,
+      );
       assert.ok(sent < 20000);
     });
   });
