@@ -40,7 +40,7 @@ import {
   type Logger,
   type LogLevel,
 } from "../observability/logger.js";
-import { tuneProcessForServing } from "../process-tuning.js";
+import { collectStartGarbage, tuneProcessForServing } from "../process-tuning.js";
 import { Predecessor } from "../control/upgrade-successor.js";
 import { PredecessorHandles } from "../cluster/upgrade-successor-handles.js";
 import { startFailureReport } from "./start-failed.js";
@@ -197,7 +197,10 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
 async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
   // Cluster workers tune themselves (worker-main); the primary then serves nothing but the admin API.
   tuneProcessForServing();
-  return workers > 1 ? await serveCluster(config, { ...options, workers }) : await serveInProcess(config, options);
+  if (workers > 1) return await serveCluster(config, { ...options, workers });
+  const serving = await serveInProcess(config, options);
+  collectStartGarbage();
+  return serving;
 }
 
 /** A listening address as a URL host: all interfaces becomes loopback, IPv6 goes in brackets. */

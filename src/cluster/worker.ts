@@ -24,6 +24,7 @@ import { SharedListeners, WorkerUpgrade } from "./worker-upgrade.js";
 import { WorkerRelay } from "./handover-relay-worker.js";
 import { readChartTotals, summarizeSessions } from "../control/dashboard-reads.js";
 import { gatewaySessionId, sessionView } from "../control/session-view.js";
+import { collectStartGarbage } from "../process-tuning.js";
 
 export interface WorkerOptions {
   log: Logger;
@@ -137,6 +138,7 @@ class GatewayWorker {
             ...(first === undefined ? {} : { firstSessionId: first }),
           });
           this.takeMovedSessions(this.gateway);
+          collectStartGarbage();
         } else summary = await this.gateway.apply(result.config);
       } catch (cause) {
         error = (cause as Error).message;
