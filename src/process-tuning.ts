@@ -58,6 +58,12 @@ let startCollected = false;
 export function collectStartGarbage(): void {
   if (startCollected) return;
   startCollected = true;
+  // Started with --expose-gc (an operator debugging): that gc, and the flag left as it was.
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === "function") {
+    exposed();
+    return;
+  }
   // The only way to ask V8 for a full collection from JavaScript: `gc` exists in a context made while --expose-gc is
   // set. The flag is cleared again so that no later context has it.
   v8.setFlagsFromString("--expose-gc");
