@@ -109,4 +109,21 @@ describe("process tuning for serving", () => {
     assert.equal(result.exposed, "undefined", "gc() is left on the global object");
     assert.equal(result.inNewContext, "undefined", "--expose-gc is left set for later contexts");
   });
+  it("started with --expose-gc, collects with that gc and leaves the flag as the operator set it", () => {
+    const script = `
+      import { runInNewContext } from "node:vm";
+      const { collectStartGarbage } = await import(${JSON.stringify(TUNING)});
+      let calls = 0;
+      const operatorGc = globalThis.gc;
+      globalThis.gc = () => { calls++; operatorGc(); };
+      collectStartGarbage();
+      process.stdout.write(JSON.stringify({ calls, inNewContext: runInNewContext("typeof gc") }));
+    `;
+    const out = execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
+      timeout: 30_000,
+    });
+    const { calls, inNewContext } = JSON.parse(out.toString()) as { calls: number; inNewContext: string };
+    assert.equal(calls, 1, "the operator's gc was not the one used");
+    assert.equal(inNewContext, "function", "--expose-gc was cleared although the operator set it");
+  });
 });
