@@ -19,6 +19,8 @@ export interface BurstContext {
   quick: boolean;
   durationMs: number;
   warmupMs: number;
+  /** Unmeasured cycles before a wss:// cycle scenario is measured (--warm-cycles; warmup.ts says why a count). */
+  warmCycles: number;
   workers: number;
   ticksPerSecond: number;
   /** --baseline's checkout, for the -before targets. */

@@ -70,6 +70,8 @@ export interface TlsRunCommand {
   /** cycle: concurrent loops in this worker. */
   loops: number;
   durationMs: number;
+  /** cycle: stop once this worker has started this many cycles (a warm-up by count), still bounded by durationMs. */
+  cycles?: number | undefined;
   tls: TlsClient | undefined;
   /** cycle over TLS: offer the session ticket the loop's previous connection got. */
   resume: boolean;
@@ -407,9 +409,11 @@ class BurstWorker {
     const latencies: number[] = [];
     const state = newTlsCounts();
     let count = 0;
+    let started = 0;
     let lastAt = 0;
     const start = performance.now();
     const deadline = start + command.durationMs;
+    const cap = command.cycles ?? Infinity;
     return new Promise((resolve) => {
       let active = command.loops;
       let settled = false;
@@ -436,10 +440,11 @@ class BurstWorker {
       const loop = (ticket: Ticket): void => {
         if (settled) return;
         const startedAt = performance.now();
-        if (startedAt >= deadline) {
+        if (startedAt >= deadline || started >= cap) {
           if (--active === 0) finish();
           return;
         }
+        started++;
         const ws = new WebSocket(command.url, clientOptions(command.tls, state, command.resume ? ticket : undefined));
         let echoed = false;
         let lastError: Error | undefined;

@@ -84,6 +84,7 @@ export function burstContext(pieces: RunPieces): BurstContext {
     quick: options.quick,
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
+    warmCycles: options.warmCycles,
     workers: options.workers,
     ticksPerSecond: pieces.ticksPerSecond,
     baseline: options.baseline,
@@ -96,8 +97,10 @@ export function burstContext(pieces: RunPieces): BurstContext {
 export function burstEstimateMs(options: Options): number {
   const targets = options.targets.length;
   const storm = options.burstScenarios.includes("storm") ? targets * (options.quick ? 8000 : 40_000) : 0;
+  // The two cycle scenarios' warm-up counts: about 2 ms a cycle (a full TLS handshake each) on a busy machine.
   const wss = options.burstScenarios.includes("wss")
-    ? targets * (1000 + TLS_SCENARIOS.length * (options.durationMs + options.warmupMs + 1500))
+    ? targets *
+      (1000 + TLS_SCENARIOS.length * (options.durationMs + options.warmupMs + 1500) + 2 * 2 * options.warmCycles)
     : 0;
   const h2 = options.burstScenarios.includes("h2")
     ? 1000 + H2_SCENARIOS.length * H2_TRANSPORTS.length * (options.durationMs + options.warmupMs + 1500)

@@ -51,8 +51,9 @@ const USAGE = `Usage: node dist/bench/run.js [options]
                      wsgate-before and wsgate-aware-before (the same configs as wsgate and wsgate-aware),
                      interleaved in every round, and report after/before ratios per scenario with their
                      per-round spread
-  --warm-cycles N    unmeasured open → echo → close cycles before the handshake is measured (default
-                     ${WARM_CYCLES}; quick ${QUICK_WARM_CYCLES}): a count, since V8 optimizes by invocations, not time
+  --warm-cycles N    unmeasured open → echo → close cycles before the handshake (and each wss:// cycle
+                     scenario) is measured (default ${WARM_CYCLES}; quick ${QUICK_WARM_CYCLES}): a count, since V8
+                     optimizes by invocations, not time
   --cold-cycles N    handshake-cold: the first N cycles of a fresh proxy (default ${COLD_CYCLES}; quick ${QUICK_COLD_CYCLES})
   --server-closes-first
                      handshake loops close as Go clients do: after both close frames the client waits

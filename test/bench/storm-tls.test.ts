@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
-import { failureReason, thin, type StormReply, type TlsRunReply } from "../../bench/burst-load.js";
+import { WebSocketServer } from "ws";
+import { BurstWorkers, failureReason, thin, type StormReply, type TlsRunReply } from "../../bench/burst-load.js";
 import { parseOptions } from "../../bench/options.js";
 import { percentile, roundRatios, spreadCell, spreadOf } from "../../bench/spread.js";
 import { stormClientCap, stormReport, tallyStorm, type StormMeasurement } from "../../bench/storm.js";
@@ -236,6 +237,45 @@ describe("wss:// bookkeeping", () => {
       "haproxy",
     ]);
     assert.equal(terminatesTls("http-proxy"), false);
+  });
+
+  it("stops a cycle run after the count it was given (the cycles' warm-up), well before its time limit", async () => {
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    server.on("connection", (ws) => ws.on("message", (data, binary) => ws.send(data, { binary })));
+    await new Promise<void>((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as AddressInfo;
+    const workers = await BurstWorkers.start(1, () => {});
+    try {
+      const began = Date.now();
+      const [reply] = await workers.allOf(
+        [
+          {
+            type: "tls-run",
+            kind: "cycle",
+            url: `ws://127.0.0.1:${port}/ws`,
+            size: 64,
+            loops: 3,
+            durationMs: 20_000,
+            cycles: 7,
+            tls: undefined,
+            resume: false,
+          },
+        ],
+        "tls-result",
+        30_000,
+      );
+      assert.equal(reply?.count, 7, "exactly the cycles asked for, each echoed and closed");
+      assert.deepEqual(reply?.problems, {});
+      assert.ok(Date.now() - began < 15_000, "ended by the count, not by the 20 s limit");
+    } finally {
+      workers.stop();
+      server.close();
+    }
+  });
+
+  it("says how the cycle scenarios were warmed", () => {
+    assert.match(tlsReport([], ["nginx"], "ECDSA prime256v1", 5000), /after 5,000 unmeasured cycles on the same proxy/);
+    assert.doesNotMatch(tlsReport([], ["nginx"], "ECDSA prime256v1"), /unmeasured cycles/);
   });
 
   it("reports CPU against nginx round by round and the share of resumed handshakes", () => {
