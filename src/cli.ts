@@ -6,7 +6,8 @@ import { commandNamed, completion, helpOf, refuseStrayArgument } from "./cli/hel
 import { packageVersion } from "./cli/package-info.js";
 import { parseCommandArgs, UsageError } from "./cli/parse.js";
 import { startFailed } from "./cli/start-failed.js";
-import { tuneProcessForServing } from "./process-tuning.js";
+import { parseWorkerCount } from "./cluster/worker-count.js";
+import { tuneProcessForPrimary, tuneProcessForServing } from "./process-tuning.js";
 
 async function main(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
@@ -30,8 +31,10 @@ async function main(argv: readonly string[]): Promise<void> {
   refuseStrayArgument(command, args);
   switch (command.name) {
     case "run":
-      // Before the gateway's modules and config are loaded: its young-generation cap holds only if applied first.
-      tuneProcessForServing();
+      // Before the gateway's modules and config are loaded: its young-generation cap holds only if applied first. A
+      // cluster's primary serves nothing (its workers tune themselves): it keeps a small young generation.
+      if (asksForWorkers(args.string("workers"))) tuneProcessForPrimary();
+      else tuneProcessForServing();
       return (await import("./cli/start.js")).run(args);
     case "demo":
       tuneProcessForServing();
@@ -48,6 +51,16 @@ async function main(argv: readonly string[]): Promise<void> {
   const { isAdminVerb, runAdminVerb, verbOptions } = await import("./cli/run-verb.js");
   if (isAdminVerb(command.name))
     process.exitCode = await runAdminVerb(command.name, args.positionals, verbOptions(args));
+}
+
+/** `--workers` asks for a cluster. A value it cannot read is refused later, with its message, by `run`. */
+function asksForWorkers(flag: string | undefined): boolean {
+  if (flag === undefined) return false;
+  try {
+    return parseWorkerCount(flag) > 1;
+  } catch {
+    return false;
+  }
 }
 
 // An 'error' event nobody listens to while starting (a socket, a server) is a start-up failure too.

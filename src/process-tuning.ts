@@ -43,6 +43,17 @@ export function tuneProcessForServing(): void {
   growBackAfterShrinking(growYoungGenerationTo(YOUNG_GENERATION_CAP_BYTES));
 }
 
+/**
+ * V8 settings for a cluster's primary, which serves no connection (its workers do): the young generation keeps V8's
+ * initial size instead of growing to 32 MiB while the gateway's modules load, and V8's shrink after a quiet spell is
+ * not undone. Measured on `run --workers 2`: 32 MiB of new space in the primary without this, 1 MiB with it.
+ */
+export function tuneProcessForPrimary(): void {
+  if (tuned) return;
+  tuned = true;
+  v8.setFlagsFromString("--semi-space-growth-factor=1");
+}
+
 let startCollected = false;
 
 /**
@@ -115,12 +126,25 @@ function growYoungGenerationTo(cap: number): number {
  */
 function growBackAfterShrinking(cap: number): void {
   let target = cap;
-  new PerformanceObserver((list) => {
+  regrowing = new PerformanceObserver((list) => {
     if (youngGenerationBytes() >= target) return;
     if (!list.getEntries().some((entry) => gcKind(entry) === constants.NODE_PERFORMANCE_GC_MINOR)) return;
     // Should V8 not let it grow as far again, what it reached is the target: no second try at each collection.
     target = Math.min(target, growYoungGenerationTo(target));
-  }).observe({ entryTypes: ["gc"] });
+  });
+  regrowing.observe({ entryTypes: ["gc"] });
+}
+
+let regrowing: PerformanceObserver | undefined;
+
+/**
+ * For a process tuned before it knew it would serve no connection: the primary of a cluster whose worker count came
+ * from the config file, read after tuning. Its young generation is no longer grown back, so V8's shrink after a quiet
+ * spell holds (16 MiB of semi-spaces, about 19 MiB of RSS measured); a primary only relays admin API calls.
+ */
+export function stopTuningForServing(): void {
+  regrowing?.disconnect();
+  regrowing = undefined;
 }
 
 /** A collection's kind (`detail.kind`, Node 16+; the typings of this Node version lack it). */

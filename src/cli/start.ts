@@ -40,7 +40,7 @@ import {
   type Logger,
   type LogLevel,
 } from "../observability/logger.js";
-import { collectStartGarbage, tuneProcessForServing } from "../process-tuning.js";
+import { collectStartGarbage, stopTuningForServing, tuneProcessForServing } from "../process-tuning.js";
 import { Predecessor } from "../control/upgrade-successor.js";
 import { PredecessorHandles } from "../cluster/upgrade-successor-handles.js";
 import { startFailureReport } from "./start-failed.js";
@@ -195,9 +195,13 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
 
 /** Starts serving (in this process, or in `workers` workers), or throws StartError saying why it cannot (exit 2). */
 async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
-  // Cluster workers tune themselves (worker-main); the primary then serves nothing but the admin API.
+  // Cluster workers tune themselves (worker-main); the primary serves nothing but the admin API, so it is not tuned
+  // (or, when the worker count came from the config, after tuning, no longer keeps its young generation grown).
+  if (workers > 1) {
+    stopTuningForServing();
+    return await serveCluster(config, { ...options, workers });
+  }
   tuneProcessForServing();
-  if (workers > 1) return await serveCluster(config, { ...options, workers });
   const serving = await serveInProcess(config, options);
   collectStartGarbage();
   return serving;

@@ -353,3 +353,54 @@ describe("--log-format", () => {
     assert.match(out, / INFO {2}.*worker=\d/);
   });
 });
+
+describe("run --workers 2: the primary serves nothing and keeps a small young generation", () => {
+  let backend: TestBackend;
+  let dir: string;
+
+  before(async () => {
+    backend = await startBackend();
+    dir = mkdtempSync(join(tmpdir(), "wsgate-cli-primary-"));
+  });
+
+  after(async () => {
+    await backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the cluster's new space is its two workers' 16 MiB each, not a third 16 (or V8's own 32) in the primary", async () => {
+    const port = await freePort();
+    const admin = await freePort();
+    const file = join(dir, "cluster.yaml");
+    writeFileSync(
+      file,
+      `kind: HTTPServer\nname: cluster\nport: ${port}\naddress: 127.0.0.1\nrules:\n  - paths:\n      - path: /ws\n        backend: echo\n` +
+        `---\nkind: Pipeline\nname: echo\nflow:\n  - filter: proxy\nfilters:\n  - kind: WebSocketProxy\n    name: proxy\n` +
+        `    pools:\n      - servers:\n          - url: ws://127.0.0.1:${backend.port}\n`,
+    );
+    const adminAddress = `127.0.0.1:${admin}`;
+    const cli = CliProcess.start([
+      "run",
+      "-c",
+      file,
+      "--workers",
+      "2",
+      "--state-file",
+      "off",
+      "--admin-address",
+      adminAddress,
+    ]);
+    try {
+      await cli.waitFor(/listening/);
+      assert.equal(await echo(`ws://127.0.0.1:${port}/ws`, "through a worker"), "through a worker");
+      const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+      const newSpace = /^wsgate_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(metrics);
+      assert.ok(newSpace !== null, "the new-space gauge, summed over the cluster's processes");
+      const MiB = 1024 * 1024;
+      // Each worker grows its own to 16 MiB (process-tuning); the primary keeps V8's initial few MiB.
+      assert.ok(Number(newSpace[1]) < 40 * MiB, `${Number(newSpace[1]) / MiB} MiB of new space in the cluster`);
+    } finally {
+      await cli.stop();
+    }
+  });
+});
