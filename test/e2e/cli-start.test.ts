@@ -86,6 +86,15 @@ function echo(url: string, text: string): Promise<string> {
   );
 }
 
+/** An HTTPServer `name` on `port` whose /ws goes to the echo backend on `backendPort`. */
+function echoConfig(name: string, port: number, backendPort: number): string {
+  return (
+    `kind: HTTPServer\nname: ${name}\nport: ${port}\naddress: 127.0.0.1\nrules:\n  - paths:\n      - path: /ws\n        backend: echo\n` +
+    `---\nkind: Pipeline\nname: echo\nflow:\n  - filter: proxy\nfilters:\n  - kind: WebSocketProxy\n    name: proxy\n` +
+    `    pools:\n      - servers:\n          - url: ws://127.0.0.1:${backendPort}\n`
+  );
+}
+
 function assertNoStack(text: string): void {
   assert.doesNotMatch(text, /^\s+at /m, `no stack trace in:\n${text}`);
   assert.doesNotMatch(text, /Unhandled 'error' event|node:internal/);
@@ -304,12 +313,7 @@ describe("--log-format", () => {
   async function runUntilListening(args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
     const port = await freePort();
     const file = join(dir, `log-${port}.yaml`);
-    writeFileSync(
-      file,
-      `kind: HTTPServer\nname: logs\nport: ${port}\naddress: 127.0.0.1\nrules:\n  - paths:\n      - path: /ws\n        backend: echo\n` +
-        `---\nkind: Pipeline\nname: echo\nflow:\n  - filter: proxy\nfilters:\n  - kind: WebSocketProxy\n    name: proxy\n` +
-        `    pools:\n      - servers:\n          - url: ws://127.0.0.1:${backend.port}\n`,
-    );
+    writeFileSync(file, echoConfig("logs", port, backend.port));
     const cli = CliProcess.start(["run", "-c", file, "--admin-address", "off", ...args], env);
     await cli.waitFor(/listening/);
     assert.equal(await cli.stop(), 0, cli.stderr);
@@ -372,12 +376,7 @@ describe("run --workers 2: the primary serves nothing and keeps a small young ge
     const port = await freePort();
     const admin = await freePort();
     const file = join(dir, "cluster.yaml");
-    writeFileSync(
-      file,
-      `kind: HTTPServer\nname: cluster\nport: ${port}\naddress: 127.0.0.1\nrules:\n  - paths:\n      - path: /ws\n        backend: echo\n` +
-        `---\nkind: Pipeline\nname: echo\nflow:\n  - filter: proxy\nfilters:\n  - kind: WebSocketProxy\n    name: proxy\n` +
-        `    pools:\n      - servers:\n          - url: ws://127.0.0.1:${backend.port}\n`,
-    );
+    writeFileSync(file, echoConfig("cluster", port, backend.port));
     const adminAddress = `127.0.0.1:${admin}`;
     const cli = CliProcess.start([
       "run",
