@@ -195,8 +195,9 @@ function adminOptionsOrExit(flags: AdminFlags, config: GatewayConfig): AdminServ
 
 /** Starts serving (in this process, or in `workers` workers), or throws StartError saying why it cannot (exit 2). */
 async function serve(config: GatewayConfig, options: ServeOptions, workers = 1): Promise<Serving> {
-  // Cluster workers tune themselves (worker-main); the primary serves nothing but the admin API, so it is not tuned
-  // (or, when the worker count came from the config, after tuning, no longer keeps its young generation grown).
+  // Cluster workers tune themselves (worker-main). The primary serves nothing but the admin API: cli.ts kept its young
+  // generation small when `--workers` asked for workers; when the count came from the config it was tuned for serving
+  // before that was known, and from here its young generation is no longer grown back after V8 shrinks it.
   if (workers > 1) {
     stopTuningForServing();
     return await serveCluster(config, { ...options, workers });
