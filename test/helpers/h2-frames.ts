@@ -102,13 +102,7 @@ export interface ReadFrame {
 export class RawH2 {
   readonly frames: ReadFrame[] = [];
   closed = false;
-  /**
-   * The server reset the connection. A server that closes while a flood is still arriving sends a reset after its
-   * GOAWAY, and Linux drops what the client had not read yet when the reset comes: the GOAWAY can be lost with it.
-   * The reset shows as ECONNRESET on a read, or as EPIPE on the flood's next write when that comes first.
-   */
-  resetByPeer = false;
-  /** The socket's error code, if it had one: named in a failed check. */
+  /** The socket's error code, if it had one. */
   errorCode: string | undefined;
   #buffer = Buffer.alloc(0);
   readonly #waiters: Array<() => void> = [];
@@ -119,10 +113,16 @@ export class RawH2 {
       this.closed = true;
       this.wake();
     });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      this.errorCode = error.code;
-      if (error.code === "ECONNRESET" || error.code === "EPIPE") this.resetByPeer = true;
-    });
+    socket.on("error", (error: NodeJS.ErrnoException) => (this.errorCode = error.code));
+  }
+
+  /**
+   * The server reset the connection. A server that closes while a flood is still arriving sends a reset after its
+   * GOAWAY, and Linux drops what the client had not read yet when the reset comes: the GOAWAY can be lost with it.
+   * The reset shows as ECONNRESET on a read, or as EPIPE on the flood's next write when that comes first.
+   */
+  get resetByPeer(): boolean {
+    return this.errorCode === "ECONNRESET" || this.errorCode === "EPIPE";
   }
 
   static async connect(port: number, options: { tls?: boolean } = {}): Promise<RawH2> {

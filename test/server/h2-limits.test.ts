@@ -69,6 +69,14 @@ async function get(session: http2.ClientHttp2Session, path: string): Promise<str
   return Buffer.concat(chunks).toString();
 }
 
+/** Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost). */
+function assertClosedByServer(attacker: RawH2): void {
+  assert.ok(
+    attacker.goaway() !== undefined || attacker.resetByPeer,
+    `neither a GOAWAY nor a reset (socket error: ${attacker.errorCode ?? "none"})`,
+  );
+}
+
 const defaults = (overrides: Record<string, unknown> = {}): Http2Limits => http2LimitsSchema.parse(overrides);
 
 describe("HTTP/2 per-connection limits (raw frames)", () => {
@@ -154,11 +162,7 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
       attacker.write(h2frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headerBlock(getRequest("/upload"))));
       const sent = await attacker.flood(20000, () => h2frame(FrameType.DATA, 0, 1), 50, 2);
       await attacker.untilClosed(5000);
-      // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
-      assert.ok(
-        attacker.goaway() !== undefined || attacker.resetByPeer,
-        `neither a GOAWAY nor a reset (socket error: ${attacker.errorCode ?? "none"})`,
-      );
+      assertClosedByServer(attacker);
       assert.ok(sent < 20000);
     });
   });
@@ -174,11 +178,7 @@ describe("HTTP/2 per-connection limits (raw frames)", () => {
         2,
       );
       await attacker.untilClosed(5000);
-      // Closed by the server with a GOAWAY, or by a reset that came after it (resetByPeer says why it can be lost).
-      assert.ok(
-        attacker.goaway() !== undefined || attacker.resetByPeer,
-        `neither a GOAWAY nor a reset (socket error: ${attacker.errorCode ?? "none"})`,
-      );
+      assertClosedByServer(attacker);
       assert.ok(sent < 20000);
     });
   });
