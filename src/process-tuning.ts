@@ -143,7 +143,7 @@ let regrowing: PerformanceObserver | undefined;
  * from the config file, read after tuning. Its young generation is no longer grown back, so V8's shrink after a quiet
  * spell holds (16 MiB of semi-spaces, about 19 MiB of RSS measured); a primary only relays admin API calls.
  */
-export function stopTuningForServing(): void {
+export function stopGrowingBack(): void {
   regrowing?.disconnect();
   regrowing = undefined;
 }

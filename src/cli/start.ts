@@ -40,7 +40,7 @@ import {
   type Logger,
   type LogLevel,
 } from "../observability/logger.js";
-import { collectStartGarbage, stopTuningForServing, tuneProcessForServing } from "../process-tuning.js";
+import { collectStartGarbage, stopGrowingBack, tuneProcessForServing } from "../process-tuning.js";
 import { Predecessor } from "../control/upgrade-successor.js";
 import { PredecessorHandles } from "../cluster/upgrade-successor-handles.js";
 import { startFailureReport } from "./start-failed.js";
@@ -199,7 +199,7 @@ async function serve(config: GatewayConfig, options: ServeOptions, workers = 1):
   // generation small when `--workers` asked for workers; when the count came from the config it was tuned for serving
   // before that was known, and from here its young generation is no longer grown back after V8 shrinks it.
   if (workers > 1) {
-    stopTuningForServing();
+    stopGrowingBack();
     return await serveCluster(config, { ...options, workers });
   }
   tuneProcessForServing();
