@@ -15,6 +15,7 @@ import {
 import {
   DASHBOARD_TARGET,
   TARGET_NAMES,
+  FLOOR_TARGET_NAMES,
   installPackages,
   missing,
   packagesToInstall,
@@ -46,7 +47,8 @@ const USAGE = `Usage: node dist/bench/run.js [options]
   --handover-rate N  handover: messages per second over all sessions (default ${HANDOVER_RATE})
   --storm-clients N  clients of the storm scenario (default ${STORM_CLIENTS}; quick ${QUICK.stormClients})
   --targets LIST     comma-separated subset of: ${TARGET_NAMES.join(", ")}
-                     (default: all that are installed; direct is always kept)
+                     (default: all that are installed; direct is always kept), and Node's floor, run only
+                     when named: ${FLOOR_TARGET_NAMES.join(", ")} (tunnels that parse nothing)
   --baseline DIR     also run an earlier build of wsgate, a checkout in DIR with its dist/ built, as
                      wsgate-before and wsgate-aware-before (the same configs as wsgate and wsgate-aware),
                      interleaved in every round, and report after/before ratios per scenario with their
@@ -131,8 +133,14 @@ function nonNegative(text: string | undefined, name: string, fallback: number): 
   return value;
 }
 
-function listOf<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
-  if (text === undefined) return [...known];
+/** The items of a comma-separated option, each one of `known`; `byDefault` (all of `known` unless given) without it. */
+function listOf<T extends string>(
+  text: string | undefined,
+  known: readonly T[],
+  name: string,
+  byDefault: readonly T[] = known,
+): T[] {
+  if (text === undefined) return [...byDefault];
   const picked = text.split(",").map((item) => item.trim());
   for (const item of picked) if (!(known as readonly string[]).includes(item)) fail(`unknown ${name} '${item}'`);
   return known.filter((item) => picked.includes(item));
@@ -176,7 +184,7 @@ export function parseOptions(argv: string[]): Options {
   }
   const quick = values.quick;
   const idleRequested = positive(values.idle, "--idle", quick ? QUICK.idle : 10_000, true);
-  let targets: TargetName[] = listOf(values.targets, TARGET_NAMES, "target");
+  let targets: TargetName[] = listOf(values.targets, [...TARGET_NAMES, ...FLOOR_TARGET_NAMES], "target", TARGET_NAMES);
   const scenarios = listOf(
     values.scenarios,
     [...SCENARIO_NAMES, ...WSGATE_SCENARIO_NAMES, ...BURST_SCENARIO_NAMES],
@@ -197,7 +205,11 @@ export function parseOptions(argv: string[]): Options {
     targets = withDashboardTarget(targets);
   }
   const profile = values.profile;
-  const profiled = [...TARGET_NAMES.filter((t) => t !== "direct"), DASHBOARD_TARGET] as readonly string[];
+  const profiled = [
+    ...TARGET_NAMES.filter((t) => t !== "direct"),
+    ...FLOOR_TARGET_NAMES,
+    DASHBOARD_TARGET,
+  ] as readonly string[];
   if (profile !== undefined && !profiled.includes(profile))
     fail(`--profile takes one proxy target (${profiled.join(", ")}), got '${profile}'`);
   return {

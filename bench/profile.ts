@@ -91,6 +91,8 @@ const NODE_TARGETS: readonly ProxyName[] = [
   "wsgate-before",
   "wsgate-aware-before",
   "http-proxy",
+  "node-sockets",
+  "node-handles",
 ];
 
 function total(split: CpuSplit | undefined): number | undefined {

@@ -19,6 +19,11 @@ export const TARGET_NAMES = [
   "haproxy",
   "http-proxy",
 ] as const;
+/**
+ * Node's own floor (targets/node-floor.ts): a tunnel that parses nothing, over `net.Socket`s and over raw libuv
+ * handles. Only when named in --targets: they are not proxies, they show what Node costs before a proxy's work.
+ */
+export const FLOOR_TARGET_NAMES = ["node-sockets", "node-handles"] as const;
 /** wsgate and wsgate-aware run from an earlier build (--baseline DIR): present only with that option. */
 export const BASELINE_TARGET_NAMES = ["wsgate-before", "wsgate-aware-before"] as const;
 /** wsgate-aware with one dashboard stream open (--dashboard): present only with that option. */
@@ -26,13 +31,18 @@ export const DASHBOARD_TARGET = "wsgate-aware-dashboard";
 /** wsgate with `http2: true` on its TLS listener, for the h2 section only (h2-scenarios.ts). */
 export const H2_TARGET = "wsgate-h2";
 export type TargetName =
-  (typeof TARGET_NAMES)[number] | (typeof BASELINE_TARGET_NAMES)[number] | typeof DASHBOARD_TARGET | typeof H2_TARGET;
+  | (typeof TARGET_NAMES)[number]
+  | (typeof FLOOR_TARGET_NAMES)[number]
+  | (typeof BASELINE_TARGET_NAMES)[number]
+  | typeof DASHBOARD_TARGET
+  | typeof H2_TARGET;
 export type ProxyName = Exclude<TargetName, "direct">;
 
 const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TEMPLATES = join(PACKAGE_ROOT, "bench/targets");
 const CLI = join(PACKAGE_ROOT, "dist/src/cli.js");
 const HTTP_PROXY_SCRIPT = fileURLToPath(new URL("./targets/http-proxy.js", import.meta.url));
+const NODE_FLOOR_SCRIPT = fileURLToPath(new URL("./targets/node-floor.js", import.meta.url));
 
 /** What a proxy's config and command line are made from. */
 export interface ProxySetup {
@@ -178,6 +188,16 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
     command: (setup) => [process.execPath, HTTP_PROXY_SCRIPT, String(setup.port), String(setup.backendPort)],
     stopGraceMs: 3000,
   },
+  "node-sockets": {
+    description: "client → Node tunnel over net.Socket ('data' → write, parses nothing) → backend",
+    command: (setup) => [process.execPath, NODE_FLOOR_SCRIPT, "sockets", String(setup.port), String(setup.backendPort)],
+    stopGraceMs: 3000,
+  },
+  "node-handles": {
+    description: "client → Node tunnel over raw libuv TCP handles (onread → writeBuffer, parses nothing) → backend",
+    command: (setup) => [process.execPath, NODE_FLOOR_SCRIPT, "handles", String(setup.port), String(setup.backendPort)],
+    stopGraceMs: 3000,
+  },
 };
 
 /** Whether `name` can terminate TLS for the wss:// scenarios (direct is their plaintext reference). */
@@ -298,6 +318,9 @@ export function targetVersion(name: TargetName, baseline?: string): string {
         const pkg = require("http-proxy/package.json") as { version: string };
         return `http-proxy ${pkg.version} on Node ${process.version}`;
       }
+      case "node-sockets":
+      case "node-handles":
+        return `Node ${process.version}`;
     }
   } catch (error) {
     return `unknown (${(error as Error).message.slice(0, 60)})`;
