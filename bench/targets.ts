@@ -77,6 +77,8 @@ interface ProxyTarget {
   template?: string;
   /** The same config terminating TLS, for the wss:// scenarios. */
   tlsTemplate?: string;
+  /** It terminates TLS from `setup.tls` on its command line, having no config file. */
+  tlsOnCommandLine?: boolean;
   /** The command line; `config` is the filled-in template's path, `program` the resolved program. */
   command(setup: ProxySetup, config: string, program: string): string[];
   /** How long a SIGTERM may take before SIGKILL (wsgate drains for up to 10 s by default). */
@@ -190,7 +192,15 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
   },
   "node-sockets": {
     description: "client → Node tunnel over net.Socket ('data' → write, parses nothing) → backend",
-    command: (setup) => [process.execPath, NODE_FLOOR_SCRIPT, "sockets", String(setup.port), String(setup.backendPort)],
+    command: (setup) => [
+      process.execPath,
+      NODE_FLOOR_SCRIPT,
+      "sockets",
+      String(setup.port),
+      String(setup.backendPort),
+      ...(setup.tls === undefined ? [] : [setup.tls.certFile, setup.tls.keyFile]),
+    ],
+    tlsOnCommandLine: true,
     stopGraceMs: 3000,
   },
   "node-handles": {
@@ -202,7 +212,7 @@ const PROXIES: Record<ProxyName, ProxyTarget> = {
 
 /** Whether `name` can terminate TLS for the wss:// scenarios (direct is their plaintext reference). */
 export function terminatesTls(name: TargetName): boolean {
-  return name !== "direct" && PROXIES[name].tlsTemplate !== undefined;
+  return name !== "direct" && (PROXIES[name].tlsTemplate !== undefined || PROXIES[name].tlsOnCommandLine === true);
 }
 
 export function describeTarget(name: TargetName): string {
@@ -357,7 +367,8 @@ export function prepareProxy(name: ProxyName, setup: ProxySetup): string[] {
   const target = PROXIES[name];
   let config = "";
   const template = setup.tls === undefined ? target.template : target.tlsTemplate;
-  if (setup.tls !== undefined && template === undefined) throw new Error(`${name} has no TLS config`);
+  if (setup.tls !== undefined && template === undefined && target.tlsOnCommandLine !== true)
+    throw new Error(`${name} has no TLS config`);
   if (template !== undefined) {
     const text = readFileSync(join(TEMPLATES, template), "utf8");
     config = join(setup.dir, template);

@@ -8,15 +8,24 @@
  * - `handles`: libuv's TCP handles through `process.binding("tcp_wrap")` with an `onread` of their own: no stream
  *   objects, no 'data' events, no write queue; what is left is libuv, the kernel and one JavaScript entry per read.
  *
- * Usage: `node dist/bench/targets/node-floor.js sockets|handles PORT BACKEND_PORT`.
+ * Usage: `node dist/bench/targets/node-floor.js sockets|handles PORT BACKEND_PORT [CERT_FILE KEY_FILE]`; with the
+ * two files (sockets only) it terminates TLS first, as Node's `tls` server does by default (tickets on).
  */
+import { readFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 
-const [mode, portText, backendText] = process.argv.slice(2);
+const [mode, portText, backendText, certFile, keyFile] = process.argv.slice(2);
 const port = Number(portText);
 const backendPort = Number(backendText);
-if ((mode !== "sockets" && mode !== "handles") || !Number.isInteger(port) || !Number.isInteger(backendPort)) {
-  process.stderr.write("usage: node-floor.js sockets|handles PORT BACKEND_PORT\n");
+const tls = certFile !== undefined && keyFile !== undefined;
+if (
+  (mode !== "sockets" && mode !== "handles") ||
+  !Number.isInteger(port) ||
+  !Number.isInteger(backendPort) ||
+  (tls && mode !== "sockets")
+) {
+  process.stderr.write("usage: node-floor.js sockets|handles PORT BACKEND_PORT [CERT_FILE KEY_FILE] (TLS: sockets)\n");
   process.exit(2);
 }
 
@@ -26,7 +35,8 @@ if (mode === "sockets") serveWithSockets();
 else serveWithHandles();
 
 function serveWithSockets(): void {
-  const server = createServer({ noDelay: true }, (client) => {
+  const tunnel = (client: Socket): void => {
+    client.setNoDelay(true);
     client.on("error", () => client.destroy());
     client.once("data", (head: Buffer) => {
       const backend = connect({ port: backendPort, host: "127.0.0.1", noDelay: true });
@@ -35,7 +45,10 @@ function serveWithSockets(): void {
       relay(client, backend);
       relay(backend, client);
     });
-  });
+  };
+  const server = tls
+    ? createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: "TLSv1.3" }, tunnel)
+    : createServer(tunnel);
   server.listen({ port, host: "127.0.0.1", backlog: 4096 });
 }
 

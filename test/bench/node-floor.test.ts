@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { rm } from "node:fs/promises";
 import { connect, type AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { WebSocket, WebSocketServer } from "ws";
 import { parseOptions } from "../../bench/options.js";
+import { terminatesTls } from "../../bench/targets.js";
+import { TestPki, type CertFiles } from "../helpers/certs.js";
 import { freePort, waitUntil, withTimeout } from "../helpers/net.js";
 
 /** Whether something accepts on 127.0.0.1:port. */
@@ -32,6 +35,11 @@ async function listening(port: number): Promise<void> {
 const FLOOR = fileURLToPath(new URL("../../bench/targets/node-floor.js", import.meta.url));
 
 describe("bench: Node's floor targets", () => {
+  it("node-sockets terminates TLS for the wss:// scenarios, node-handles does not", () => {
+    assert.equal(terminatesTls("node-sockets"), true);
+    assert.equal(terminatesTls("node-handles"), false);
+  });
+
   it("run only when --targets names them", () => {
     assert.ok(!parseOptions([]).targets.some((name) => name.startsWith("node-")));
     assert.deepEqual(parseOptions(["--targets", "nginx,node-handles,node-sockets"]).targets, [
@@ -54,18 +62,32 @@ describe("bench: Node's floor targets", () => {
   });
   after(() => backend.close());
 
-  for (const mode of ["sockets", "handles"]) {
-    it(`${mode}: a WebSocket through it echoes every message, and its close code reaches the backend`, async () => {
+  let pki: TestPki;
+  let cert: CertFiles;
+  before(async () => {
+    pki = await TestPki.create();
+    cert = await pki.issue({ cn: "localhost", ips: ["127.0.0.1"] });
+  });
+  after(() => rm(pki.dir, { recursive: true, force: true }));
+
+  const cases = [
+    { mode: "sockets", scheme: "ws" },
+    { mode: "handles", scheme: "ws" },
+    { mode: "sockets", scheme: "wss" },
+  ] as const;
+  for (const { mode, scheme } of cases) {
+    it(`${mode}, ${scheme}://: a WebSocket through it echoes every message, its close code reaches the backend`, async () => {
       const port = await freePort();
       const backendPort = (backend.address() as AddressInfo).port;
-      const floor: ChildProcess = spawn(process.execPath, [FLOOR, mode, String(port), String(backendPort)], {
+      const files = scheme === "wss" ? [cert.certFile, cert.keyFile] : [];
+      const floor: ChildProcess = spawn(process.execPath, [FLOOR, mode, String(port), String(backendPort), ...files], {
         stdio: ["ignore", "ignore", "inherit"],
       });
       try {
         await listening(port);
         const before = closeCodes.length;
         for (let round = 0; round < 3; round++) {
-          const client = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+          const client = new WebSocket(`${scheme}://127.0.0.1:${port}/ws`, { ca: pki.ca.cert });
           await withTimeout(once(client, "open"), 3000, "open");
           const echoed: string[] = [];
           client.on("message", (data) => echoed.push(String(data)));
