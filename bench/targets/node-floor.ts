@@ -7,6 +7,8 @@
  * - `sockets`: `net.Socket` with 'data' → `write()`, as every Node proxy (http-proxy, wsgate) holds its connections;
  * - `handles`: libuv's TCP handles through `process.binding("tcp_wrap")` with an `onread` of their own: no stream
  *   objects, no 'data' events, no write queue; what is left is libuv, the kernel and one JavaScript entry per read.
+ *   It never stops reading (no backpressure): enough for the bench's loads, where each side answers before the
+ *   next message, and one reason it is a floor, not a proxy.
  *
  * Usage: `node dist/bench/targets/node-floor.js sockets|handles PORT BACKEND_PORT [CERT_FILE KEY_FILE]`; with the
  * two files (sockets only) it terminates TLS first, as Node's `tls` server does by default (tickets on).
@@ -70,7 +72,6 @@ interface TcpHandle {
   listen(backlog: number): number;
   connect(request: object, address: string, port: number): number;
   readStart(): number;
-  readStop(): number;
   setNoDelay(on: boolean): number;
   writeBuffer(request: object, data: Buffer): number;
   shutdown(request: object): number;
@@ -96,7 +97,7 @@ interface HandleEnd {
   peer: HandleEnd | undefined;
   ended: boolean;
   closed: boolean;
-  /** The client's bytes that arrive before the backend has connected. */
+  /** On the backend's side: the client's bytes that arrive before it has connected. */
   waiting: Buffer[] | undefined;
 }
 
