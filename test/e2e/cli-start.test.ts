@@ -95,6 +95,20 @@ function echoConfig(name: string, port: number, backendPort: number): string {
   );
 }
 
+/** An echo backend and a temporary directory (named from `prefix`) for one describe block: made before, removed after. */
+function echoBackendAndDir(prefix: string): { backend: TestBackend; dir: string } {
+  const rig = { dir: "" } as { backend: TestBackend; dir: string };
+  before(async () => {
+    rig.dir = mkdtempSync(join(tmpdir(), prefix));
+    rig.backend = await startBackend();
+  });
+  after(async () => {
+    rmSync(rig.dir, { recursive: true, force: true });
+    await rig.backend?.close();
+  });
+  return rig;
+}
+
 function assertNoStack(text: string): void {
   assert.doesNotMatch(text, /^\s+at /m, `no stack trace in:\n${text}`);
   assert.doesNotMatch(text, /Unhandled 'error' event|node:internal/);
@@ -198,18 +212,7 @@ describe("wsgate demo --port and --bind-address", () => {
 });
 
 describe("start-up failures: one clear line, no stack trace", () => {
-  let dir: string;
-  let backend: TestBackend;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "wsgate-cli-start-"));
-    backend = await startBackend();
-  });
-
-  after(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await backend?.close();
-  });
+  const rig = echoBackendAndDir("wsgate-cli-start-");
 
   const config = (port: number): string => `kind: HTTPServer
 name: taken
@@ -229,7 +232,7 @@ filters:
     name: proxy
     pools:
       - servers:
-          - url: ws://127.0.0.1:${backend.port}
+          - url: ws://127.0.0.1:${rig.backend.port}
 `;
 
   /** The failure's one line on stderr, after checking there is nothing else and no stack. */
@@ -244,12 +247,12 @@ filters:
   }
 
   it("run on a missing config file", async () => {
-    const missing = join(dir, "missing.yaml");
+    const missing = join(rig.dir, "missing.yaml");
     assert.equal(await oneLine(["run", "--config", missing], 1), `${missing}: file not found`);
   });
 
   it("run on bad YAML names the file and line", async () => {
-    const file = join(dir, "bad.yaml");
+    const file = join(rig.dir, "bad.yaml");
     writeFileSync(file, "kind: HTTPServer\nname: [oops\n");
     assert.match(await oneLine(["run", "--config", file], 1), new RegExp(`^${file}:\\d+: invalid YAML`));
   });
@@ -257,7 +260,7 @@ filters:
   it("run on a port in use", async () => {
     const [held] = await occupy([await freePort()]);
     const port = (held?.address() as net.AddressInfo).port;
-    const file = join(dir, "taken.yaml");
+    const file = join(rig.dir, "taken.yaml");
     writeFileSync(file, config(port));
     try {
       assert.equal(
@@ -272,7 +275,7 @@ filters:
   it("run with the admin API's port in use", async () => {
     const [held] = await occupy([await freePort()]);
     const adminPort = (held?.address() as net.AddressInfo).port;
-    const file = join(dir, "admin-taken.yaml");
+    const file = join(rig.dir, "admin-taken.yaml");
     writeFileSync(file, config(await freePort()));
     try {
       const run = await runCli(["run", "--config", file, "--admin-address", `127.0.0.1:${adminPort}`]);
@@ -288,7 +291,7 @@ filters:
   });
 
   it("run with an unknown --log-level, a bad --drain-timeout, a bad --workers", async () => {
-    const file = join(dir, "flags.yaml");
+    const file = join(rig.dir, "flags.yaml");
     writeFileSync(file, config(await freePort()));
     assert.match(await oneLine(["run", "-c", file, "--log-level", "loud"], 2), /unknown log level 'loud'/);
     assert.match(await oneLine(["run", "-c", file, "--drain-timeout", "soon"], 2), /^wsgate: --drain-timeout: /);
@@ -297,23 +300,12 @@ filters:
 });
 
 describe("--log-format", () => {
-  let backend: TestBackend;
-  let dir: string;
-
-  before(async () => {
-    backend = await startBackend();
-    dir = mkdtempSync(join(tmpdir(), "wsgate-cli-log-"));
-  });
-
-  after(async () => {
-    await backend?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = echoBackendAndDir("wsgate-cli-log-");
 
   async function runUntilListening(args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
     const port = await freePort();
-    const file = join(dir, `log-${port}.yaml`);
-    writeFileSync(file, echoConfig("logs", port, backend.port));
+    const file = join(rig.dir, `log-${port}.yaml`);
+    writeFileSync(file, echoConfig("logs", port, rig.backend.port));
     const cli = CliProcess.start(["run", "-c", file, "--admin-address", "off", ...args], env);
     await cli.waitFor(/listening/);
     assert.equal(await cli.stop(), 0, cli.stderr);
@@ -359,24 +351,13 @@ describe("--log-format", () => {
 });
 
 describe("run --workers 2: the primary serves nothing and keeps a small young generation", () => {
-  let backend: TestBackend;
-  let dir: string;
-
-  before(async () => {
-    backend = await startBackend();
-    dir = mkdtempSync(join(tmpdir(), "wsgate-cli-primary-"));
-  });
-
-  after(async () => {
-    await backend?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = echoBackendAndDir("wsgate-cli-primary-");
 
   it("the cluster's new space is its two workers' 16 MiB each, not a third 16 (or V8's own 32) in the primary", async () => {
     const port = await freePort();
     const admin = await freePort();
-    const file = join(dir, "cluster.yaml");
-    writeFileSync(file, echoConfig("cluster", port, backend.port));
+    const file = join(rig.dir, "cluster.yaml");
+    writeFileSync(file, echoConfig("cluster", port, rig.backend.port));
     const adminAddress = `127.0.0.1:${admin}`;
     const cli = CliProcess.start([
       "run",
